@@ -1,0 +1,70 @@
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* bangerd's state: SQLite in WAL mode with foreign keys, forward-only
+ * migrations keyed on PRAGMA user_version (store-migrations.c). All calls
+ * happen on the daemon's main thread. Errors are BANGER_ERROR. */
+typedef struct _BangerStore BangerStore;
+
+typedef struct {
+  char *id;    /* 16 hex digits, primary key */
+  char *name;  /* unique */
+  char *state; /* created|starting|running|stopping|stopped|error */
+  char *driver;
+  char *image;
+  char *kernel;
+  guint vcpus;
+  guint memory_mib;
+  guint disk_mib;
+  char *ipv4; /* "" without lease */
+  char *mac;
+  guint pid;
+  gint64 created_at; /* unix seconds */
+  gint64 started_at;
+  char *agent_version;
+  char *boot_id;
+  char *disk_mode;
+  char *last_error;
+} BangerVmRecord;
+
+BangerVmRecord *banger_vm_record_new (void); /* all strings "", numbers 0 */
+BangerVmRecord *banger_vm_record_copy (const BangerVmRecord *rec);
+void banger_vm_record_free (BangerVmRecord *rec);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BangerVmRecord, banger_vm_record_free)
+
+/* The schema version this binary writes (the number of migrations). */
+int banger_store_schema_version (void);
+
+/* Opens (creating if needed) and migrates the database at @path. Fails,
+ * without changing anything, if the database is newer than this binary or
+ * is not a banger database / not SQLite at all. */
+BangerStore *banger_store_open (const char *path, GError **error);
+void banger_store_free (BangerStore *store);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BangerStore, banger_store_free)
+
+/* bangerd --check-migrations: TRUE if this binary can run on @path (a
+ * missing file counts as yes). Pending migrations are applied inside a
+ * transaction that is always rolled back, so the file is never changed. The
+ * error says why not (newer than this binary, corrupt, a migration fails). */
+gboolean banger_store_check_migrations (const char *path, GError **error);
+
+/* VM records. Insert fails with BANGER_ERROR_EXISTS on a duplicate name or id;
+ * get/update/delete fail with BANGER_ERROR_NOT_FOUND. */
+gboolean banger_store_vm_insert (BangerStore *store, const BangerVmRecord *rec, GError **error);
+gboolean banger_store_vm_update (BangerStore *store, const BangerVmRecord *rec, GError **error);
+gboolean banger_store_vm_delete (BangerStore *store, const char *id, GError **error);
+BangerVmRecord *banger_store_vm_get_by_name (BangerStore *store, const char *name, GError **error);
+BangerVmRecord *banger_store_vm_get_by_id (BangerStore *store, const char *id, GError **error);
+/* All VMs ordered by created_at, then name; element type BangerVmRecord. */
+GPtrArray *banger_store_vm_list (BangerStore *store, GError **error);
+
+/* IPv4 leases (one per VM, unique address). */
+gboolean banger_store_lease_claim (BangerStore *store, const char *vm_id, const char *ipv4,
+                                   GError **error); /* EXISTS if the address is taken */
+gboolean banger_store_lease_release (BangerStore *store, const char *vm_id, GError **error);
+char *banger_store_lease_get (BangerStore *store, const char *vm_id, GError **error);
+
+G_END_DECLS
