@@ -1,0 +1,82 @@
+#define G_LOG_DOMAIN "bangerd-dbus"
+
+#include "dbus-unsupported.h"
+
+#include <config.h>
+
+#include "banger-error.h"
+
+typedef struct {
+  const char *interface_name;
+  const char *method_name;
+  const char *capability;
+} UnsupportedMethod;
+
+/* Keep in step with docs/dbus-api.md; the manager tests call every method of
+ * the introspection data and check that each answers with a banger error. */
+static const UnsupportedMethod unsupported_methods[] = {
+  { "org.banger.Manager", "PullImage", "pulling images" },
+  { "org.banger.Manager", "BuildImage", "building images" },
+  { "org.banger.Manager", "RegisterImage", "registering images" },
+  { "org.banger.Manager", "DeleteImage", "deleting images" },
+  { "org.banger.Manager", "PromoteVM", "promoting a VM's disk to an image" },
+  { "org.banger.Manager", "ListCache", "the blob cache" },
+  { "org.banger.Manager", "PruneCache", "the blob cache" },
+  { "org.banger.Manager", "PullKernel", "pulling kernels" },
+  { "org.banger.Manager", "ImportKernel", "importing kernels" },
+  { "org.banger.Manager", "DeleteKernel", "deleting kernels" },
+  { "org.banger.Manager", "Doctor", "host checks" },
+  { "org.banger.Manager", "ResolveName", "resolving VM names" },
+  { "org.banger.Manager", "CheckUpdate", "self-update" },
+  { "org.banger.Manager", "Update", "self-update" },
+  { "org.banger.VM", "Start", "booting VMs" },
+  { "org.banger.VM", "Stop", "stopping VMs" },
+  { "org.banger.VM", "Restart", "restarting VMs" },
+  { "org.banger.VM", "Kill", "killing VMs" },
+  { "org.banger.VM", "Exec", "running commands in VMs" },
+  { "org.banger.VM", "SignalExec", "running commands in VMs" },
+  { "org.banger.VM", "ResizeExec", "running commands in VMs" },
+  { "org.banger.VM", "GetStats", "VM statistics" },
+  { "org.banger.VM", "ListPorts", "listing a VM's ports" },
+  { "org.banger.VM", "OpenLog", "console logs" },
+  { "org.banger.VM", "GetSSHConfig", "ssh access to VMs" },
+  { "org.banger.VM", "CopyIn", "copying files into VMs" },
+  { "org.banger.VM", "CopyOut", "copying files out of VMs" },
+};
+
+const char *
+banger_dbus_unsupported_capability (const char *interface_name, const char *method_name)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (unsupported_methods); i++) {
+    if (g_strcmp0 (unsupported_methods[i].interface_name, interface_name) == 0
+        && g_strcmp0 (unsupported_methods[i].method_name, method_name) == 0)
+      return unsupported_methods[i].capability;
+  }
+  return NULL;
+}
+
+/* g-authorize-method runs before the generated dispatcher, for every method of
+ * the interface, so one handler covers methods of any signature (including
+ * the fd-passing ones) without a stub per method. */
+static gboolean
+authorize_method_cb (GDBusInterfaceSkeleton *skeleton, GDBusMethodInvocation *invocation,
+                     gpointer user_data)
+{
+  const char *iface = g_dbus_method_invocation_get_interface_name (invocation);
+  const char *method = g_dbus_method_invocation_get_method_name (invocation);
+  const char *capability = banger_dbus_unsupported_capability (iface, method);
+
+  if (capability == NULL)
+    return TRUE;
+  g_debug ("%s.%s: unsupported", iface, method);
+  g_dbus_method_invocation_return_error (invocation, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED,
+                                         "%s (%s) is not implemented in banger %s yet", capability,
+                                         method, PACKAGE_VERSION);
+  return FALSE;
+}
+
+void
+banger_dbus_unsupported_attach (GDBusInterfaceSkeleton *skeleton)
+{
+  g_signal_connect (skeleton, "g-authorize-method", G_CALLBACK (authorize_method_cb), NULL);
+}
