@@ -1,0 +1,290 @@
+#define G_LOG_DOMAIN "banger-vmm-qemu"
+
+/* The qemu driver: qemu-system-x86_64 controlled over QMP, a qcow2 overlay
+ * per VM on the image's raw rootfs, console to a file, the agent over a
+ * virtio-serial port, the VM's tap for its network. */
+
+#include "vmm.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+
+#include "banger-error.h"
+#include "kvm-probe.h"
+#include "qmp.h"
+
+#define QEMU_BINARY     "qemu-system-x86_64"
+#define QEMU_IMG_BINARY "qemu-img"
+/* /proc/<pid>/comm holds at most 15 characters of the program name. */
+#define QEMU_COMM            "qemu-system-x86"
+#define AGENT_PORT_NAME      "org.banger.agent.0"
+#define KVM_PROBE_TIMEOUT_MS 2000
+
+static const char *
+qemu_binary (void)
+{
+  /* Tests and unusual installs may point at another QEMU. */
+  const char *env = g_getenv ("BANGER_QEMU");
+  return env && *env ? env : QEMU_BINARY;
+}
+
+const char *
+banger_vmm_qemu_accel (const char **reason_out)
+{
+  static gsize once = 0;
+  static const char *accel;
+  static char *reason;
+
+  if (g_once_init_enter (&once)) {
+    const char *forced = g_getenv ("BANGER_ACCEL");
+    if (forced != NULL && (g_str_equal (forced, "tcg") || g_str_equal (forced, "kvm"))) {
+      accel = g_str_equal (forced, "kvm") ? "kvm" : "tcg";
+      reason = g_strdup ("set by BANGER_ACCEL");
+    } else if (banger_kvm_probe ("/dev/kvm", KVM_PROBE_TIMEOUT_MS, &reason)) {
+      accel = "kvm";
+    } else {
+      accel = "tcg";
+    }
+    g_once_init_leave (&once, 1);
+  }
+  if (reason_out)
+    *reason_out = reason;
+  return accel;
+}
+
+void
+banger_vmm_qemu_instance_paths (const char *vm_dir, BangerVmmInstance *i)
+{
+  i->control_socket = g_build_filename (vm_dir, "qmp.sock", NULL);
+  i->agent_socket = g_build_filename (vm_dir, "agent.sock", NULL);
+  i->console_log = g_build_filename (vm_dir, "console.log", NULL);
+  i->pidfile = g_build_filename (vm_dir, "qemu.pid", NULL);
+  i->disk_path = g_build_filename (vm_dir, "disk.qcow2", NULL);
+}
+
+static gboolean
+run_argv (const char *const *argv, const char *what, GError **error)
+{
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autofree char *err_text = NULL;
+  g_autoptr (GError) local = NULL;
+
+  proc = g_subprocess_newv (
+      argv, G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &local);
+  if (proc == NULL) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "%s: cannot run %s: %s", what, argv[0],
+                 local->message);
+    return FALSE;
+  }
+  if (!g_subprocess_communicate_utf8 (proc, NULL, NULL, NULL, &err_text, &local)) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "%s: %s", what, local->message);
+    return FALSE;
+  }
+  if (!g_subprocess_get_if_exited (proc) || g_subprocess_get_exit_status (proc) != 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "%s failed: %s", what,
+                 err_text && *err_text ? g_strstrip (err_text) : "(no message)");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+qemu_prepare_disk (const BangerVmmConfig *c, BangerVmmInstance *i, GError **error)
+{
+  g_autofree char *size = g_strdup_printf ("%uM", c->disk_mib);
+  g_autofree char *tmp = NULL;
+  guint64 rootfs_size;
+  g_autoptr (GFileInfo) info = NULL;
+  g_autoptr (GFile) rootfs = g_file_new_for_path (c->rootfs);
+
+  if (i->disk_path == NULL)
+    banger_vmm_qemu_instance_paths (c->vm_dir, i);
+  if (g_file_test (i->disk_path, G_FILE_TEST_EXISTS))
+    goto done; /* a stopped VM keeps its disk */
+
+  info = g_file_query_info (rootfs, G_FILE_ATTRIBUTE_STANDARD_SIZE, G_FILE_QUERY_INFO_NONE, NULL,
+                            error);
+  if (info == NULL) {
+    banger_error_convert (error);
+    return FALSE;
+  }
+  rootfs_size = g_file_info_get_size (info);
+  /* The overlay may not be smaller than what it covers. */
+  if ((guint64)c->disk_mib * 1024 * 1024 < rootfs_size) {
+    g_free (size);
+    size = g_strdup_printf ("%" G_GUINT64_FORMAT, rootfs_size);
+  }
+
+  /* A qcow2 overlay costs the same whatever the image's size: only the
+   * header is written. Created under a temporary name so a failure leaves
+   * nothing that looks like a disk. */
+  tmp = g_strconcat (i->disk_path, ".tmp", NULL);
+  {
+    const char *argv[] = { QEMU_IMG_BINARY, "create", "-q",      "-f", "qcow2", "-F",
+                           "raw",           "-b",     c->rootfs, tmp,  size,    NULL };
+    if (!run_argv (argv, "creating the VM's disk overlay", error)) {
+      g_unlink (tmp);
+      return FALSE;
+    }
+  }
+  if (g_rename (tmp, i->disk_path) < 0) {
+    int saved = errno;
+    g_unlink (tmp);
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot create %s: %s", i->disk_path,
+                 g_strerror (saved));
+    return FALSE;
+  }
+done:
+  g_free (i->disk_mode);
+  i->disk_mode = g_strdup ("qcow2-overlay");
+  return TRUE;
+}
+
+static GPtrArray *
+qemu_argv (const BangerVmmConfig *c, const BangerVmmInstance *i, const char *accel)
+{
+  GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *append = NULL;
+
+#define ARG(...) g_ptr_array_add (argv, g_strdup_printf (__VA_ARGS__))
+  ARG ("%s", qemu_binary ());
+  /* The VM's directory in -name lets find_pid match the command line. */
+  ARG ("-name");
+  ARG ("banger-%s,debug-threads=off", c->name);
+  /* q35 rather than microvm: under TCG microvm hangs at random when TSC
+   * calibration fails, while q35 (HPET, PM timer) never did and boots as
+   * fast (TESTING.md; docs/decisions.md). */
+  ARG ("-machine");
+  ARG ("q35,accel=%s", accel);
+  if (g_str_equal (accel, "kvm")) {
+    ARG ("-cpu");
+    ARG ("host");
+  }
+  ARG ("-smp");
+  ARG ("%u", c->vcpus);
+  ARG ("-m");
+  ARG ("%u", c->memory_mib);
+  ARG ("-nodefaults");
+  ARG ("-no-user-config");
+  ARG ("-display");
+  ARG ("none");
+  /* A guest reboot or panic ends the VMM: the VM is then "stopped". */
+  ARG ("-no-reboot");
+  ARG ("-kernel");
+  ARG ("%s", c->kernel);
+  if (c->initrd != NULL && *c->initrd) {
+    ARG ("-initrd");
+    ARG ("%s", c->initrd);
+  }
+  append = g_strdup_printf ("console=ttyS0 reboot=k panic=-1 root=/dev/vda rw rootfstype=ext4 "
+                            "init=/.banger/agent %s",
+                            c->kernel_args ? c->kernel_args : "");
+  ARG ("-append");
+  ARG ("%s", g_strstrip (append));
+  ARG ("-chardev");
+  ARG ("file,id=console,path=%s", i->console_log);
+  ARG ("-serial");
+  ARG ("chardev:console");
+  ARG ("-drive");
+  ARG ("file=%s,if=none,id=root,format=qcow2,discard=unmap", i->disk_path);
+  ARG ("-device");
+  ARG ("virtio-blk-pci,drive=root");
+  if (c->tap != NULL && *c->tap) {
+    ARG ("-netdev");
+    ARG ("tap,id=net0,ifname=%s,script=no,downscript=no", c->tap);
+    ARG ("-device");
+    ARG ("virtio-net-pci,netdev=net0,mac=%s", c->mac);
+  }
+  ARG ("-device");
+  ARG ("virtio-rng-pci");
+  ARG ("-device");
+  ARG ("virtio-serial-pci");
+  ARG ("-chardev");
+  ARG ("socket,id=agent,path=%s,server=on,wait=off", i->agent_socket);
+  ARG ("-device");
+  ARG ("virtserialport,chardev=agent,name=%s", AGENT_PORT_NAME);
+  ARG ("-qmp");
+  ARG ("unix:%s,server=on,wait=off", i->control_socket);
+  ARG ("-pidfile");
+  ARG ("%s", i->pidfile);
+  /* QEMU forks, calls setsid() and detaches: the VMM outlives bangerd. */
+  ARG ("-daemonize");
+#undef ARG
+  g_ptr_array_add (argv, NULL);
+  return argv;
+}
+
+static gboolean
+qemu_launch (const BangerVmmConfig *c, BangerVmmInstance *i, GError **error)
+{
+  g_autoptr (GPtrArray) argv = NULL;
+  const char *accel = banger_vmm_qemu_accel (NULL);
+
+  if (i->pidfile == NULL)
+    banger_vmm_qemu_instance_paths (c->vm_dir, i);
+  /* Stale sockets from an earlier run would make QEMU fail to bind. */
+  g_unlink (i->control_socket);
+  g_unlink (i->agent_socket);
+  g_unlink (i->pidfile);
+
+  argv = qemu_argv (c, i, accel);
+  {
+    g_autofree char *joined = g_strjoinv (" ", (char **)argv->pdata);
+    g_debug ("launching %s", joined);
+  }
+  if (!run_argv ((const char *const *)argv->pdata, "starting QEMU", error))
+    return FALSE;
+
+  i->pid = banger_vmm_pid_from_pidfile (i->pidfile, QEMU_COMM, c->vm_dir);
+  if (i->pid == 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED,
+                 "QEMU started but its pidfile %s names no live QEMU", i->pidfile);
+    return FALSE;
+  }
+  g_free (i->accel);
+  i->accel = g_strdup (accel);
+  return TRUE;
+}
+
+static guint
+qemu_find_pid (const char *vm_dir)
+{
+  g_autofree char *pidfile = g_build_filename (vm_dir, "qemu.pid", NULL);
+  /* The command line carries the VM directory (disk, sockets, pidfile), so a
+   * recycled pid that is some other QEMU is not taken for ours. */
+  return banger_vmm_pid_from_pidfile (pidfile, QEMU_COMM, vm_dir);
+}
+
+static gboolean
+qemu_quit (BangerVmmInstance *i, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  g_autoptr (BangerQmp) qmp = banger_qmp_connect (i->control_socket, 2000, &local);
+
+  if (qmp != NULL) {
+    g_autoptr (JsonNode) reply = banger_qmp_execute (qmp, "quit", NULL, &local);
+    (void)reply;
+  }
+  if (i->pid != 0 && banger_vmm_signal_and_wait (i->pid, 0, 3000))
+    return TRUE;
+  if (i->pid != 0 && banger_vmm_signal_and_wait (i->pid, SIGKILL, 3000))
+    return TRUE;
+  g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "QEMU (pid %u) did not exit: %s", i->pid,
+               local ? local->message : "still running");
+  return FALSE;
+}
+
+static const BangerVmmDriver qemu_driver = {
+  .name = "qemu",
+  .prepare_disk = qemu_prepare_disk,
+  .launch = qemu_launch,
+  .find_pid = qemu_find_pid,
+  .quit = qemu_quit,
+};
+
+const BangerVmmDriver *
+banger_vmm_qemu_driver (void)
+{
+  return &qemu_driver;
+}
