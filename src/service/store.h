@@ -52,7 +52,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (BangerStore, banger_store_free)
 gboolean banger_store_check_migrations (const char *path, GError **error);
 
 /* VM records. Insert fails with BANGER_ERROR_EXISTS on a duplicate name or id;
- * get/update/delete fail with BANGER_ERROR_NOT_FOUND. */
+ * get/update/delete fail with BANGER_ERROR_NOT_FOUND.
+ * The ipv4 field is owned by the lease calls: get/list report the VM's
+ * lease ("" without one); insert with a non-empty ipv4 claims that lease in
+ * the same transaction (EXISTS if the address is taken, and then no VM is
+ * inserted); update never changes it, so a record read before a claim or
+ * release cannot undo it. An empty id or name is BANGER_ERROR_INVALID_ARGUMENT. */
 gboolean banger_store_vm_insert (BangerStore *store, const BangerVmRecord *rec, GError **error);
 gboolean banger_store_vm_update (BangerStore *store, const BangerVmRecord *rec, GError **error);
 gboolean banger_store_vm_delete (BangerStore *store, const char *id, GError **error);
@@ -61,7 +66,11 @@ BangerVmRecord *banger_store_vm_get_by_id (BangerStore *store, const char *id, G
 /* All VMs ordered by created_at, then name; element type BangerVmRecord. */
 GPtrArray *banger_store_vm_list (BangerStore *store, GError **error);
 
-/* IPv4 leases (one per VM, unique address). */
+/* IPv4 leases (one per VM, unique address). A lease goes away with its VM.
+ * claim: re-claiming the address the VM already holds succeeds; a second,
+ * different address for the same VM is EXISTS; an unknown VM is NOT_FOUND.
+ * release: succeeds if the VM holds no lease; NOT_FOUND for an unknown VM.
+ * get: NOT_FOUND if the VM is unknown or holds no lease. */
 gboolean banger_store_lease_claim (BangerStore *store, const char *vm_id, const char *ipv4,
                                    GError **error); /* EXISTS if the address is taken */
 gboolean banger_store_lease_release (BangerStore *store, const char *vm_id, GError **error);
