@@ -1,0 +1,140 @@
+#define G_LOG_DOMAIN "banger-ssh-keys"
+
+#include "ssh-keys.h"
+
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+
+#include "banger-error.h"
+#include "paths.h"
+
+static gboolean
+run_keygen (const char *path, const char *comment, GError **error)
+{
+  const char *argv[]
+      = { "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path, NULL };
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autofree char *err_text = NULL;
+  g_autoptr (GError) local = NULL;
+
+  proc = g_subprocess_newv (argv,
+                            G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE
+                                | G_SUBPROCESS_FLAGS_STDIN_PIPE,
+                            &local);
+  if (proc == NULL || !g_subprocess_communicate_utf8 (proc, NULL, NULL, NULL, &err_text, &local)) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot run ssh-keygen: %s",
+                 local->message);
+    return FALSE;
+  }
+  if (!g_subprocess_get_successful (proc)) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "ssh-keygen failed for %s: %s", path,
+                 err_text ? g_strstrip (err_text) : "");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static char *
+read_key (const char *path, GError **error)
+{
+  char *text = NULL;
+
+  if (!g_file_get_contents (path, &text, NULL, error)) {
+    banger_error_convert (error);
+    return NULL;
+  }
+  return g_strstrip (text);
+}
+
+char *
+banger_ssh_ensure_user_key (const char *ssh_dir, GError **error)
+{
+  g_autofree char *key = g_build_filename (ssh_dir, "id_ed25519", NULL);
+  g_autofree char *pub = g_strconcat (key, ".pub", NULL);
+
+  if (!banger_ensure_dir (ssh_dir, error))
+    return NULL;
+  if (!g_file_test (key, G_FILE_TEST_EXISTS) || !g_file_test (pub, G_FILE_TEST_EXISTS)) {
+    g_unlink (key);
+    g_unlink (pub);
+    if (!run_keygen (key, "banger", error))
+      return NULL;
+  }
+  return read_key (pub, error);
+}
+
+gboolean
+banger_ssh_new_host_key (const char *dir, char **private_key, char **public_key, GError **error)
+{
+  g_autofree char *key = g_build_filename (dir, "ssh_host_ed25519_key", NULL);
+  g_autofree char *pub = g_strconcat (key, ".pub", NULL);
+  g_autofree char *priv_text = NULL;
+  g_autofree char *pub_text = NULL;
+
+  g_unlink (key);
+  g_unlink (pub);
+  if (!run_keygen (key, "banger-vm", error))
+    return FALSE;
+  priv_text = read_key (key, error);
+  if (priv_text == NULL)
+    return FALSE;
+  pub_text = read_key (pub, error);
+  if (pub_text == NULL)
+    return FALSE;
+  if (private_key)
+    *private_key = g_strconcat (priv_text, "\n", NULL);
+  if (public_key)
+    *public_key = g_steal_pointer (&pub_text);
+  return TRUE;
+}
+
+/* Rewrites @known_hosts without @alias's line, then with @line if given. */
+static gboolean
+rewrite_known_hosts (const char *known_hosts, const char *alias, const char *line, GError **error)
+{
+  g_autofree char *old = NULL;
+  g_autoptr (GString) out = g_string_new (NULL);
+  g_autofree char *prefix = g_strconcat (alias, " ", NULL);
+
+  if (g_file_get_contents (known_hosts, &old, NULL, NULL)) {
+    g_auto (GStrv) lines = g_strsplit (old, "\n", -1);
+    for (guint i = 0; lines[i] != NULL; i++) {
+      if (*lines[i] == '\0' || g_str_has_prefix (lines[i], prefix))
+        continue;
+      g_string_append_printf (out, "%s\n", lines[i]);
+    }
+  }
+  if (line != NULL)
+    g_string_append_printf (out, "%s\n", line);
+  if (!g_file_set_contents_full (known_hosts, out->str, (gssize)out->len,
+                                 G_FILE_SET_CONTENTS_CONSISTENT, 0600, error)) {
+    banger_error_convert (error);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+banger_ssh_pin_host_key (const char *known_hosts, const char *alias, const char *public_key,
+                         GError **error)
+{
+  g_auto (GStrv) fields = g_strsplit (public_key, " ", 3);
+  g_autofree char *line = NULL;
+
+  if (g_strv_length (fields) < 2 || strchr (alias, ' ') != NULL) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+                 "cannot pin host key for %s: malformed key", alias);
+    return FALSE;
+  }
+  /* Only type and key: the comment is not part of the pin. */
+  line = g_strdup_printf ("%s %s %s", alias, fields[0], fields[1]);
+  return rewrite_known_hosts (known_hosts, alias, line, error);
+}
+
+gboolean
+banger_ssh_unpin_host_key (const char *known_hosts, const char *alias, GError **error)
+{
+  if (!g_file_test (known_hosts, G_FILE_TEST_EXISTS))
+    return TRUE;
+  return rewrite_known_hosts (known_hosts, alias, NULL, error);
+}
