@@ -1,0 +1,479 @@
+#define G_LOG_DOMAIN "bangerd-root"
+
+#include "config.h"
+
+#include "helper-daemon.h"
+
+#include <glib-unix.h>
+#include <polkit/polkit.h>
+
+#include "authorize.h"
+#include "banger-error.h"
+#include "banger-helper-dbus.h"
+#include "net.h"
+
+#define HELPER_BUS_NAME    "org.banger.Helper"
+#define HELPER_OBJECT_PATH "/org/banger/Helper"
+
+struct _BangerHelperDaemon {
+  BangerHelperConfig *config;
+  guint idle_timeout;
+  gboolean replace;
+
+  GDBusConnection *bus;
+  PolkitAuthority *authority;
+  BangerHelper *skeleton;
+  GMainLoop *loop;
+  guint owner_id;
+  guint idle_id;
+  guint sigterm_id;
+  guint sigint_id;
+  gboolean name_acquired;
+  int exit_status;
+
+  /* Calls run in GDBus's method threads. The network is one shared thing
+   * (one bridge, one table, the tap namespace), so changes to it are
+   * serialised; authorisation is not, so a slow polkit prompt for one
+   * caller never holds up another. */
+  GMutex net_lock;
+
+  /* Calls between authorisation and reply, and when the last one ended:
+   * the idle exit waits for both. */
+  GMutex activity_lock;
+  guint busy;
+  gint64 last_activity;
+};
+
+static void
+call_begin (BangerHelperDaemon *self)
+{
+  g_mutex_lock (&self->activity_lock);
+  self->busy++;
+  self->last_activity = g_get_monotonic_time ();
+  g_mutex_unlock (&self->activity_lock);
+}
+
+static void
+call_end (BangerHelperDaemon *self)
+{
+  g_mutex_lock (&self->activity_lock);
+  self->busy--;
+  self->last_activity = g_get_monotonic_time ();
+  g_mutex_unlock (&self->activity_lock);
+  /* The drain loop in _run() sleeps in the main context; wake it. */
+  g_main_context_wakeup (NULL);
+}
+
+static guint
+calls_busy (BangerHelperDaemon *self)
+{
+  guint busy;
+
+  g_mutex_lock (&self->activity_lock);
+  busy = self->busy;
+  g_mutex_unlock (&self->activity_lock);
+  return busy;
+}
+
+static gboolean
+return_error (BangerHelperDaemon *self, GDBusMethodInvocation *invocation, GError *error)
+{
+  banger_error_convert (&error);
+  banger_authorize_audit_done (invocation, error);
+  banger_invocation_return_error (invocation, error);
+  call_end (self);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* Audits success; the caller then completes the call and calls call_end(). */
+static void
+audit_ok (GDBusMethodInvocation *invocation)
+{
+  banger_authorize_audit_done (invocation, NULL);
+}
+
+static gboolean
+on_authorize (GDBusInterfaceSkeleton *skeleton, GDBusMethodInvocation *invocation,
+              gpointer user_data)
+{
+  BangerHelperDaemon *self = user_data;
+  const BangerAuthEntry *entry;
+
+  call_begin (self);
+  if (!banger_authorize_method (skeleton, invocation, self->authority)) {
+    call_end (self);
+    return FALSE;
+  }
+  /* Property reads are answered by the skeleton itself, not by a handler
+   * below that would end the call. */
+  entry = banger_authorize_lookup (g_dbus_method_invocation_get_interface_name (invocation),
+                                   g_dbus_method_invocation_get_method_name (invocation));
+  if (entry != NULL && entry->action == NULL)
+    call_end (self);
+  return TRUE;
+}
+
+static void
+nm_unmanage_one (BangerHelperDaemon *self, const char *ifname)
+{
+  const char *names[] = { ifname, NULL };
+
+  banger_net_nm_unmanage (self->bus, names);
+}
+
+static gboolean
+handle_ensure_network (BangerHelper *object, GDBusMethodInvocation *invocation, GVariant *options,
+                       gpointer user_data)
+{
+  BangerHelperDaemon *self = user_data;
+  BangerHelperConfig *config = self->config;
+  GError *error = NULL;
+  gboolean ok;
+
+  g_mutex_lock (&self->net_lock);
+  ok = banger_net_bridge_ensure (config->bridge, config->address, &error)
+       && banger_net_forwarding_enable (&error)
+       && banger_net_nft_apply (config->bridge, config->subnet, &error);
+  g_mutex_unlock (&self->net_lock);
+  if (!ok)
+    return return_error (self, invocation, error);
+  nm_unmanage_one (self, config->bridge);
+
+  audit_ok (invocation);
+  banger_helper_complete_ensure_network (object, invocation, config->address);
+  call_end (self);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+teardown_locked (BangerHelperDaemon *self, GError **error)
+{
+  g_auto (GStrv) taps = NULL;
+  int bridge_index;
+
+  bridge_index = banger_net_link_index (self->config->bridge, error);
+  if (bridge_index < 0)
+    return FALSE;
+  taps = banger_net_link_list_taps (bridge_index, error);
+  if (taps == NULL)
+    return FALSE;
+  for (guint i = 0; taps[i] != NULL; i++) {
+    g_autoptr (GError) local = NULL;
+
+    if (!banger_net_link_delete (taps[i], &local)
+        && !g_error_matches (local, BANGER_ERROR, BANGER_ERROR_NOT_FOUND)) {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  }
+  return banger_net_nft_remove (error) && banger_net_bridge_remove (self->config->bridge, error);
+}
+
+static gboolean
+handle_teardown_network (BangerHelper *object, GDBusMethodInvocation *invocation, GVariant *options,
+                         gpointer user_data)
+{
+  BangerHelperDaemon *self = user_data;
+  GError *error = NULL;
+  gboolean ok;
+
+  g_mutex_lock (&self->net_lock);
+  ok = teardown_locked (self, &error);
+  g_mutex_unlock (&self->net_lock);
+  if (!ok)
+    return return_error (self, invocation, error);
+
+  audit_ok (invocation);
+  banger_helper_complete_teardown_network (object, invocation);
+  call_end (self);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+handle_create_tap (BangerHelper *object, GDBusMethodInvocation *invocation, const char *vm_id,
+                   GVariant *options, gpointer user_data)
+{
+  BangerHelperDaemon *self = user_data;
+  g_autofree char *tap = banger_net_tap_name (vm_id);
+  uid_t uid = banger_authorize_get_uid (invocation);
+  GError *error = NULL;
+  gboolean ok;
+
+  g_mutex_lock (&self->net_lock);
+  ok = banger_net_tap_create (tap, self->config->bridge, uid, &error);
+  g_mutex_unlock (&self->net_lock);
+  if (!ok)
+    return return_error (self, invocation, error);
+  nm_unmanage_one (self, tap);
+
+  audit_ok (invocation);
+  banger_helper_complete_create_tap (object, invocation, tap);
+  call_end (self);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+handle_delete_tap (BangerHelper *object, GDBusMethodInvocation *invocation, const char *vm_id,
+                   GVariant *options, gpointer user_data)
+{
+  BangerHelperDaemon *self = user_data;
+  g_autofree char *tap = banger_net_tap_name (vm_id);
+  uid_t uid = banger_authorize_get_uid (invocation);
+  GError *error = NULL;
+  gboolean ok;
+
+  g_mutex_lock (&self->net_lock);
+  ok = banger_net_tap_delete (tap, uid, &error);
+  g_mutex_unlock (&self->net_lock);
+  if (!ok)
+    return return_error (self, invocation, error);
+
+  audit_ok (invocation);
+  banger_helper_complete_delete_tap (object, invocation);
+  call_end (self);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* Authorised, but this helper lacks what the operation needs: say which
+ * capability is missing, so `banger doctor` and users can tell. */
+static gboolean
+unsupported (BangerHelperDaemon *self, GDBusMethodInvocation *invocation, const char *missing)
+{
+  return return_error (
+      self, invocation,
+      g_error_new (BANGER_ERROR, BANGER_ERROR_UNSUPPORTED, "%s is not supported by this helper: %s",
+                   g_dbus_method_invocation_get_method_name (invocation), missing));
+}
+
+static gboolean
+handle_launch_jailed (BangerHelper *object, GDBusMethodInvocation *invocation, GVariant *spec,
+                      GVariant *options, gpointer user_data)
+{
+  return unsupported (user_data, invocation, "it needs Firecracker’s jailer, not built in yet");
+}
+
+static gboolean
+handle_kill_jailed (BangerHelper *object, GDBusMethodInvocation *invocation, const char *id,
+                    gint signum, GVariant *options, gpointer user_data)
+{
+  return unsupported (user_data, invocation, "it needs Firecracker’s jailer, not built in yet");
+}
+
+static gboolean
+handle_create_snapshot (BangerHelper *object, GDBusMethodInvocation *invocation, const char *vm_id,
+                        const char *origin, GVariant *options, gpointer user_data)
+{
+  return unsupported (user_data, invocation, "it needs device-mapper snapshots, not built in yet");
+}
+
+static gboolean
+handle_remove_snapshot (BangerHelper *object, GDBusMethodInvocation *invocation, const char *vm_id,
+                        GVariant *options, gpointer user_data)
+{
+  return unsupported (user_data, invocation, "it needs device-mapper snapshots, not built in yet");
+}
+
+static gboolean
+handle_configure_dns (BangerHelper *object, GDBusMethodInvocation *invocation, GVariant *options,
+                      gpointer user_data)
+{
+  return unsupported (user_data, invocation,
+                      "it needs DNS routing through systemd-resolved, not built in yet");
+}
+
+static gboolean
+handle_install_release (BangerHelper *object, GDBusMethodInvocation *invocation,
+                        const char *staging_dir, GVariant *options, gpointer user_data)
+{
+  return unsupported (user_data, invocation, "it needs the release installer, not built in yet");
+}
+
+static void idle_arm (BangerHelperDaemon *self, guint seconds);
+
+static gboolean
+on_idle_timeout (gpointer user_data)
+{
+  BangerHelperDaemon *self = user_data;
+  gint64 idle_us;
+  gint64 left_us;
+
+  self->idle_id = 0;
+  g_mutex_lock (&self->activity_lock);
+  idle_us = g_get_monotonic_time () - self->last_activity;
+  left_us = (gint64)self->idle_timeout * G_USEC_PER_SEC - idle_us;
+  if (self->busy > 0 || left_us > 0) {
+    g_mutex_unlock (&self->activity_lock);
+    idle_arm (self, MAX (1, (guint)(left_us / G_USEC_PER_SEC)));
+    return G_SOURCE_REMOVE;
+  }
+  g_mutex_unlock (&self->activity_lock);
+  g_info ("idle for %u s, exiting", self->idle_timeout);
+  g_main_loop_quit (self->loop);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+idle_arm (BangerHelperDaemon *self, guint seconds)
+{
+  if (self->idle_timeout == 0)
+    return;
+  self->idle_id = g_timeout_add_seconds (seconds, on_idle_timeout, self);
+}
+
+static gboolean
+on_signal (gpointer user_data)
+{
+  BangerHelperDaemon *self = user_data;
+
+  g_info ("signalled, exiting");
+  g_main_loop_quit (self->loop);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+on_name_acquired (GDBusConnection *bus, const char *name, gpointer user_data)
+{
+  BangerHelperDaemon *self = user_data;
+
+  self->name_acquired = TRUE;
+  g_info ("owns %s on the system bus", name);
+}
+
+static void
+on_name_lost (GDBusConnection *bus, const char *name, gpointer user_data)
+{
+  BangerHelperDaemon *self = user_data;
+
+  if (self->name_acquired) {
+    g_message ("replaced as %s, exiting", name);
+  } else {
+    g_warning ("cannot own %s (another helper runs? try --replace)", name);
+    self->exit_status = 1;
+  }
+  g_main_loop_quit (self->loop);
+}
+
+static void
+on_bus_closed (GDBusConnection *bus, gboolean remote_peer_vanished, GError *error,
+               gpointer user_data)
+{
+  BangerHelperDaemon *self = user_data;
+
+  g_warning ("lost the system bus%s%s", error ? ": " : "", error ? error->message : "");
+  self->exit_status = 1;
+  g_main_loop_quit (self->loop);
+}
+
+BangerHelperDaemon *
+banger_helper_daemon_new (BangerHelperConfig *config, guint idle_timeout, gboolean replace,
+                          GError **error)
+{
+  g_autoptr (BangerHelperDaemon) self = g_new0 (BangerHelperDaemon, 1);
+
+  self->config = config;
+  self->idle_timeout = idle_timeout;
+  self->replace = replace;
+  g_mutex_init (&self->net_lock);
+  g_mutex_init (&self->activity_lock);
+  self->last_activity = g_get_monotonic_time ();
+  self->loop = g_main_loop_new (NULL, FALSE);
+  banger_authorize_set_bridge (config->bridge);
+
+  self->bus = g_bus_get_sync (G_BUS_TYPE_SYSTEM, NULL, error);
+  if (self->bus == NULL) {
+    g_prefix_error (error, "cannot connect to the system bus: ");
+    return NULL;
+  }
+  g_dbus_connection_set_exit_on_close (self->bus, FALSE);
+  g_signal_connect (self->bus, "closed", G_CALLBACK (on_bus_closed), self);
+
+  self->authority = polkit_authority_get_sync (NULL, error);
+  if (self->authority == NULL) {
+    g_prefix_error (error, "cannot reach polkit: ");
+    return NULL;
+  }
+
+  self->skeleton = banger_helper_skeleton_new ();
+  banger_helper_set_version (self->skeleton, PACKAGE_VERSION);
+  g_dbus_interface_skeleton_set_flags (
+      G_DBUS_INTERFACE_SKELETON (self->skeleton),
+      G_DBUS_INTERFACE_SKELETON_FLAGS_HANDLE_METHOD_INVOCATIONS_IN_THREAD);
+  g_signal_connect (self->skeleton, "g-authorize-method", G_CALLBACK (on_authorize), self);
+  g_signal_connect (self->skeleton, "handle-ensure-network", G_CALLBACK (handle_ensure_network),
+                    self);
+  g_signal_connect (self->skeleton, "handle-teardown-network", G_CALLBACK (handle_teardown_network),
+                    self);
+  g_signal_connect (self->skeleton, "handle-create-tap", G_CALLBACK (handle_create_tap), self);
+  g_signal_connect (self->skeleton, "handle-delete-tap", G_CALLBACK (handle_delete_tap), self);
+  g_signal_connect (self->skeleton, "handle-launch-jailed", G_CALLBACK (handle_launch_jailed),
+                    self);
+  g_signal_connect (self->skeleton, "handle-kill-jailed", G_CALLBACK (handle_kill_jailed), self);
+  g_signal_connect (self->skeleton, "handle-create-snapshot", G_CALLBACK (handle_create_snapshot),
+                    self);
+  g_signal_connect (self->skeleton, "handle-remove-snapshot", G_CALLBACK (handle_remove_snapshot),
+                    self);
+  g_signal_connect (self->skeleton, "handle-configure-dns", G_CALLBACK (handle_configure_dns),
+                    self);
+  g_signal_connect (self->skeleton, "handle-install-release", G_CALLBACK (handle_install_release),
+                    self);
+  if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self->skeleton), self->bus,
+                                         HELPER_OBJECT_PATH, error))
+    return NULL;
+  return g_steal_pointer (&self);
+}
+
+int
+banger_helper_daemon_run (BangerHelperDaemon *self)
+{
+  GBusNameOwnerFlags flags = G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT;
+
+  if (self->replace)
+    flags |= G_BUS_NAME_OWNER_FLAGS_REPLACE;
+  self->sigterm_id = g_unix_signal_add (SIGTERM, on_signal, self);
+  self->sigint_id = g_unix_signal_add (SIGINT, on_signal, self);
+  self->owner_id = g_bus_own_name_on_connection (self->bus, HELPER_BUS_NAME, flags,
+                                                 on_name_acquired, on_name_lost, self, NULL);
+  idle_arm (self, self->idle_timeout);
+
+  g_main_loop_run (self->loop);
+
+  /* Give the name up first so new callers go to a fresh helper (D-Bus
+   * activation), then let the calls already inside finish and their
+   * replies leave. */
+  g_bus_unown_name (self->owner_id);
+  self->owner_id = 0;
+  while (calls_busy (self) > 0)
+    g_main_context_iteration (NULL, TRUE);
+  g_dbus_connection_flush_sync (self->bus, NULL, NULL);
+  return self->exit_status;
+}
+
+void
+banger_helper_daemon_free (BangerHelperDaemon *self)
+{
+  if (self == NULL)
+    return;
+  if (self->idle_id != 0)
+    g_source_remove (self->idle_id);
+  if (self->sigterm_id != 0)
+    g_source_remove (self->sigterm_id);
+  if (self->sigint_id != 0)
+    g_source_remove (self->sigint_id);
+  if (self->owner_id != 0)
+    g_bus_unown_name (self->owner_id);
+  if (self->skeleton != NULL) {
+    if (g_dbus_interface_skeleton_get_connection (G_DBUS_INTERFACE_SKELETON (self->skeleton)))
+      g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (self->skeleton));
+    g_object_unref (self->skeleton);
+  }
+  if (self->bus != NULL)
+    g_signal_handlers_disconnect_by_data (self->bus, self);
+  g_clear_object (&self->authority);
+  g_clear_object (&self->bus);
+  g_clear_pointer (&self->loop, g_main_loop_unref);
+  banger_helper_config_free (self->config);
+  banger_authorize_set_bridge (NULL);
+  g_mutex_clear (&self->net_lock);
+  g_mutex_clear (&self->activity_lock);
+  g_free (self);
+}

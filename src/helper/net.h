@@ -1,0 +1,47 @@
+#pragma once
+
+#include <gio/gio.h>
+#include <sys/types.h>
+
+G_BEGIN_DECLS
+
+/* The helper's network work, free of D-Bus so it can be driven directly:
+ *   net-link.c   shared libnl-route plumbing (socket, lookup, up/master)
+ *   net-bridge.c the bridge, its address and IPv4 forwarding
+ *   net-nft.c    NAT and forward rules: one nftables table "inet banger"
+ *   net-tap.c    persistent taps owned by the caller's uid
+ *   net-nm.c     telling NetworkManager to leave banger's links alone
+ * None of these lock: the daemon serialises them. */
+
+/* net-link.c: the interface's index, 0 if absent. */
+int banger_net_link_index (const char *ifname, GError **error);
+/* Brings @ifname up and, when @master_index > 0, enslaves it to that. */
+gboolean banger_net_link_up (const char *ifname, int master_index, GError **error);
+gboolean banger_net_link_delete (const char *ifname, GError **error);
+/* Names of banger's taps: links enslaved to @bridge_index (if > 0) and
+ * links named like a banger tap. */
+GStrv banger_net_link_list_taps (int bridge_index, GError **error);
+
+/* net-bridge.c */
+gboolean banger_net_bridge_ensure (const char *bridge, const char *address, GError **error);
+gboolean banger_net_bridge_remove (const char *bridge, GError **error);
+gboolean banger_net_forwarding_enable (GError **error);
+
+/* net-nft.c */
+gboolean banger_net_nft_apply (const char *bridge, const char *subnet, GError **error);
+gboolean banger_net_nft_remove (GError **error);
+
+/* net-tap.c */
+char *banger_net_tap_name (const char *vm_id);
+/* Whether @ifname is a banger tap name (bg + 12 hex digits). */
+gboolean banger_net_tap_name_is_banger (const char *ifname);
+/* The kernel's record of who owns tap @tap: FALSE with NOT_FOUND if there
+ * is no such link, with EXISTS if the link is not a tun/tap device. */
+gboolean banger_net_tap_get_owner (const char *tap, gint64 *owner, GError **error);
+gboolean banger_net_tap_create (const char *tap, const char *bridge, uid_t owner, GError **error);
+gboolean banger_net_tap_delete (const char *tap, uid_t caller, GError **error);
+
+/* net-nm.c: best effort, never fails the call. */
+void banger_net_nm_unmanage (GDBusConnection *system_bus, const char *const *ifnames);
+
+G_END_DECLS
