@@ -1,0 +1,138 @@
+/* SETUP: the user's ssh key and the per-VM host key arrive over the agent
+ * channel (never baked into the image), then sshd is started if the image
+ * has one and nobody else (an image init) is in charge of services. */
+
+#include "agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SSHD_PATH "/usr/sbin/sshd"
+
+static bool
+mkdir_p (char *path, mode_t mode)
+{
+  for (char *p = path + 1; *p != 0; p++) {
+    if (*p != '/')
+      continue;
+    *p = 0;
+    int r = mkdir (path, 0755);
+    *p = '/';
+    if (r < 0 && errno != EEXIST)
+      return false;
+  }
+  return mkdir (path, mode) == 0 || errno == EEXIST;
+}
+
+/* Writes @text to @root/@rel atomically with @mode; its directory is made
+ * with @dir_mode. */
+static bool
+write_under_root (const char *root, const char *rel, const char *text, mode_t mode, mode_t dir_mode,
+                  char *err, size_t errlen)
+{
+  char path[PATH_MAX], tmp[PATH_MAX + 16];
+  const char *sep = strcmp (root, "/") == 0 ? "" : root;
+  snprintf (path, sizeof path, "%s%s", sep, rel);
+  snprintf (tmp, sizeof tmp, "%s.tmp", path);
+  char *slash = strrchr (path, '/');
+  *slash = 0;
+  if (!mkdir_p (path, dir_mode)) {
+    snprintf (err, errlen, "creating %.300s: %s", path, strerror (errno));
+    return false;
+  }
+  chmod (path, dir_mode);
+  *slash = '/';
+  int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+  size_t len = strlen (text);
+  if (fd < 0 || write (fd, text, len) != (ssize_t)len || fchmod (fd, mode) < 0 || fsync (fd) < 0) {
+    snprintf (err, errlen, "writing %.300s: %s", tmp, strerror (errno));
+    if (fd >= 0)
+      close (fd);
+    unlink (tmp);
+    return false;
+  }
+  close (fd);
+  if (rename (tmp, path) < 0) {
+    snprintf (err, errlen, "renaming to %.300s: %s", path, strerror (errno));
+    unlink (tmp);
+    return false;
+  }
+  return true;
+}
+
+static void
+start_sshd (Agent *agent)
+{
+  if (agent->sshd_pid > 0 || access (SSHD_PATH, X_OK) < 0)
+    return;
+  /* sshd refuses to start without its privilege separation directory. */
+  mkdir ("/run/sshd", 0755);
+  pid_t pid = fork ();
+  if (pid < 0) {
+    agent_log ("starting sshd: %s", strerror (errno));
+    return;
+  }
+  if (pid == 0) {
+    sigset_t none;
+    sigemptyset (&none);
+    sigprocmask (SIG_SETMASK, &none, NULL);
+    signal (SIGPIPE, SIG_DFL);
+    setsid ();
+    char *argv[] = { (char *)SSHD_PATH, (char *)"-D", (char *)"-e", NULL };
+    execv (SSHD_PATH, argv);
+    _exit (127);
+  }
+  agent->sshd_pid = pid;
+  agent_log ("started sshd (pid %d)", (int)pid);
+}
+
+void
+setup_handle (Agent *agent, uint32_t id, const uint8_t *payload, size_t len)
+{
+  static const struct {
+    uint16_t tag;
+    const char *rel;
+    mode_t mode, dir_mode;
+  } files[] = {
+    { BNGR_F_AUTHORIZED_KEYS, "/root/.ssh/authorized_keys", 0600, 0700 },
+    { BNGR_F_HOST_KEY, "/etc/ssh/ssh_host_ed25519_key", 0600, 0755 },
+    { BNGR_F_HOST_KEY_PUB, "/etc/ssh/ssh_host_ed25519_key.pub", 0644, 0755 },
+  };
+  char err[512];
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    char *text = bngr_find_str (payload, len, files[i].tag);
+    if (text == NULL)
+      continue;
+    bool ok = write_under_root (agent->root, files[i].rel, text, files[i].mode, files[i].dir_mode,
+                                err, sizeof err);
+    free (text);
+    if (!ok) {
+      agent_send_error (agent, id, agent_errno_code (errno), "setup: %s", err);
+      return;
+    }
+  }
+  /* Only when the agent is the init: an image init starts its own sshd. */
+  if (agent->pid1 && !agent->handoff)
+    start_sshd (agent);
+  BngrBuf p;
+  bngr_buf_init (&p);
+  bngr_put_u32 (&p, BNGR_F_SSHD, agent->sshd_pid > 0);
+  agent_send (agent, BNGR_T_OK, 0, id, &p);
+  bngr_buf_clear (&p);
+}
+
+void
+setup_child_exited (Agent *agent, pid_t pid)
+{
+  if (pid == agent->sshd_pid) {
+    agent_log ("sshd (pid %d) exited", (int)pid);
+    agent->sshd_pid = 0;
+  }
+}
