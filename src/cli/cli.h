@@ -1,0 +1,97 @@
+#pragma once
+
+#include <gio/gio.h>
+
+#include "banger-dbus.h"
+
+G_BEGIN_DECLS
+
+typedef struct _BangerCli BangerCli;
+typedef struct _BangerCommand BangerCommand;
+
+/* A handler gets the positional arguments left after option parsing
+ * (NULL-terminated, without the command words). It returns FALSE with
+ * @error set on failure; BANGER_CLI_ERROR_USAGE errors exit with 2. A
+ * handler that must exit with another status (exec) sets cli->exit_status. */
+typedef gboolean (*BangerCommandFunc) (BangerCli *cli, char **args, GError **error);
+
+typedef enum {
+  BANGER_COMMAND_FLAG_NONE = 0,
+  /* Not listed in help or completion (internal helpers). */
+  BANGER_COMMAND_FLAG_HIDDEN = 1 << 0,
+  /* Positional arguments are VM names: shells complete them. */
+  BANGER_COMMAND_FLAG_VM_ARGS = 1 << 1,
+  /* Options end at the first positional argument, so `vm exec dev ls -l`
+   * passes "-l" to the guest command. */
+  BANGER_COMMAND_FLAG_STOP_AT_ARGS = 1 << 2,
+} BangerCommandFlags;
+
+/* One row of the command table. A group has @subcommands and no @handler;
+ * a leaf has a @handler and its @options. */
+struct _BangerCommand {
+  const char *name;
+  const char *summary;    /* N_() */
+  const char *parameters; /* N_(), e.g. "NAME…"; NULL when none */
+  const GOptionEntry *options;
+  BangerCommandFunc handler;
+  const BangerCommand *const *subcommands; /* NULL-terminated */
+  BangerCommandFlags flags;
+};
+
+struct _BangerCli {
+  int verbosity;
+  /* "banger vm create": the words that chose the command, for messages. */
+  char *command_path;
+  const BangerCommand *command;
+  int exit_status;
+
+  /* Connected lazily by banger_cli_get_manager(). */
+  GDBusConnection *session;
+  BangerManager *manager;
+};
+
+/* The root of the command table (command-table.c). */
+extern const BangerCommand banger_root_command;
+
+/* Commands defined next to their handlers. */
+extern const BangerCommand banger_vm_command;
+extern const BangerCommand banger_system_command;
+extern const BangerCommand banger_version_command;
+extern const BangerCommand banger_doctor_command;
+extern const BangerCommand banger_completion_command;
+
+/* Options every command accepts (-v, -h). */
+extern const GOptionEntry banger_global_options[];
+/* Set by the -h/--help entry of banger_global_options. */
+extern gboolean banger_opt_help;
+
+/* Looks up @name among @group's subcommands (hidden ones included). */
+const BangerCommand *banger_command_lookup (const BangerCommand *group, const char *name);
+
+/* Runs the command named by argv (argv[0] is the program). Returns the exit
+ * status; prints errors. */
+int banger_command_run (BangerCli *cli, int argc, char **argv);
+
+void banger_cli_clear (BangerCli *cli);
+
+/* The manager proxy on the session bus, starting bangerd by activation if it
+ * is not running. Errors say that bangerd cannot be reached. */
+BangerManager *banger_cli_get_manager (BangerCli *cli, GError **error);
+
+/* The VM called @name (Manager.FindVM, then a proxy on its object). */
+BangerVM *banger_cli_find_vm (BangerCli *cli, const char *name, GError **error);
+
+/* Proxies for every VM, oldest first. */
+GPtrArray *banger_cli_list_vms (BangerCli *cli, GError **error);
+
+/* TRUE for the states docker would call "up" (a VMM process exists). */
+gboolean banger_cli_vm_state_is_running (const char *state);
+
+/* Sets a usage error (exit status 2) naming the command. */
+gboolean banger_cli_usage_error (BangerCli *cli, GError **error, const char *format, ...)
+    G_GNUC_PRINTF (3, 4);
+
+/* Checks the number of positional arguments. */
+gboolean banger_cli_check_args (BangerCli *cli, char **args, guint min, guint max, GError **error);
+
+G_END_DECLS
