@@ -39,6 +39,32 @@ error_means_unreachable (const GError *error)
          || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED);
 }
 
+/* Lower case without quotes, for comparing what two messages say. */
+static char *
+normalize (const char *text)
+{
+  g_autoptr (GString) s = g_string_new (NULL);
+
+  for (const char *p = text; *p != '\0'; p = g_utf8_next_char (p)) {
+    gunichar c = g_utf8_get_char (p);
+
+    if (c == 0x201C || c == 0x201D || c == '"' || c == '\'')
+      continue;
+    g_string_append_unichar (s, g_unichar_tolower (c));
+  }
+  return g_string_free (g_steal_pointer (&s), FALSE);
+}
+
+/* TRUE when @a says everything @b says (ignoring case and quotes). */
+static gboolean
+message_covers (const char *a, const char *b)
+{
+  g_autofree char *na = normalize (a);
+  g_autofree char *nb = normalize (b);
+
+  return strstr (na, nb) != NULL;
+}
+
 static void
 replace_error (GError **error, GQuark domain, int code, const char *human)
 {
@@ -51,9 +77,9 @@ replace_error (GError **error, GQuark domain, int code, const char *human)
 
   /* The daemon's message usually names the object already; repeat it only
    * when it adds something. */
-  if (human == NULL) {
+  if (human == NULL || (!message_covers (human, detail) && message_covers (detail, human))) {
     human = detail;
-  } else if (detail[0] != '\0' && strstr (human, detail) == NULL) {
+  } else if (!message_covers (human, detail)) {
     g_autofree char *both = g_strdup_printf ("%s: %s", human, detail);
     g_clear_error (error);
     g_set_error_literal (error, domain, code, both);

@@ -5,6 +5,7 @@
 #include <glib/gi18n.h>
 #include <locale.h>
 
+#include "banger-error.h"
 #include "cli.h"
 
 int
@@ -19,6 +20,10 @@ main (int argc, char **argv)
   textdomain (GETTEXT_PACKAGE);
 
   g_set_prgname ("banger");
+  /* Registering banger's error domain is what turns org.banger.Error.*
+   * replies into BANGER_ERROR codes on this side; it happens on first use
+   * of the quark, so use it before any call. */
+  (void)BANGER_ERROR;
 
   status = banger_command_run (&cli, argc, argv);
   banger_cli_clear (&cli);
