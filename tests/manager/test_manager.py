@@ -20,7 +20,7 @@ import gi
 gi.require_version('Gio', '2.0')
 from gi.repository import Gio, GLib  # noqa: E402
 
-from session_bus import SessionBus, SystemBus, build_root  # noqa: E402
+from session_bus import SessionBus, SystemBus, build_root, wait_pid_gone  # noqa: E402
 
 MANAGER = 'org.banger.Manager'
 MANAGER_PATH = '/org/banger/Manager'
@@ -300,6 +300,17 @@ class SignalsTest(ManagerTestCase):
         self.assertEqual(client.get_objects(), [])
 
 
+    def test_system_bus_goes_away(self):
+        # bangerd lives on the session bus: losing the system bus must only
+        # turn HelperAvailable off, never end the daemon.
+        path = self.create_vm('dev')
+        pid = self.bus.bangerd_pid()
+        self.sysbus.stop()
+        self.assertEqual(self.call('FindVM', GLib.Variant('(s)', ('dev',)), '(o)')[0], path)
+        self.assertFalse(self.get_property(MANAGER_PATH, MANAGER_IFACE, 'HelperAvailable'))
+        self.assertEqual(self.bus.bangerd_pid(), pid)
+
+
 class RestartTest(ManagerTestCase):
 
     def vm_props(self, path):
@@ -321,6 +332,33 @@ class RestartTest(ManagerTestCase):
         # A clean stop (SIGTERM) keeps it too.
         self.bus.stop_bangerd(signal.SIGTERM)
         self.assertEqual(self.call('ListVMs', None, '(ao)')[0], [path])
+
+
+    def test_replace(self):
+        path = self.create_vm('keep')
+        old_pid = self.bus.bangerd_pid()
+        owners = []
+        sub = self.conn.signal_subscribe(
+            'org.freedesktop.DBus', 'org.freedesktop.DBus', 'NameOwnerChanged',
+            '/org/freedesktop/DBus', MANAGER, Gio.DBusSignalFlags.NONE,
+            lambda *a: owners.append(a[-1].unpack()[2]))
+        log = open(os.path.join(self.tmpdir, 'replacement.log'), 'wb')
+        replacement = subprocess.Popen([bangerd_path(), '--replace', '-v'], env=self.env,
+                                       stdout=log, stderr=log)
+        try:
+            self.wait_for(lambda: any(owners), 'the new bangerd to own %s' % MANAGER)
+            self.assertEqual(self.bus.bangerd_pid(), replacement.pid)
+            # The replaced daemon exits by itself.
+            self.assertTrue(wait_pid_gone(old_pid, TIMEOUT))
+            self.assertEqual(self.call('ListVMs', None, '(ao)')[0], [path])
+        finally:
+            self.conn.signal_unsubscribe(sub)
+            replacement.terminate()
+            status = replacement.wait(TIMEOUT)
+            log.close()
+            with open(os.path.join(self.tmpdir, 'replacement.log')) as f:
+                self.logs.append('--- replacement bangerd ---\n' + f.read())
+        self.assertEqual(status, 0)
 
 
 class ErrorsTest(ManagerTestCase):
