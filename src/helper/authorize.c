@@ -301,6 +301,24 @@ args_text (GVariant *parameters)
   return g_steal_pointer (&text);
 }
 
+/* Keeps the message on one line and its quotes balanced, but leaves UTF-8
+ * alone (g_strescape would turn it into octal). */
+static char *
+escape_message (const char *message)
+{
+  GString *out = g_string_sized_new (strlen (message));
+
+  for (const char *p = message; *p != '\0'; p++) {
+    if (*p == '"' || *p == '\\')
+      g_string_append_printf (out, "\\%c", *p);
+    else if ((guchar)*p < 0x20 || *p == 0x7f)
+      g_string_append_printf (out, "\\x%02x", (guchar)*p);
+    else
+      g_string_append_c (out, *p);
+  }
+  return g_string_free (out, FALSE);
+}
+
 static const char *
 result_text (const GError *error, char **out_free)
 {
@@ -310,7 +328,7 @@ result_text (const GError *error, char **out_free)
   if (error == NULL)
     return "ok";
   name = g_dbus_error_encode_gerror (error);
-  msg = g_strescape (error->message, NULL);
+  msg = escape_message (error->message);
   *out_free = g_strdup_printf ("%s \"%s\"", name, msg);
   return *out_free;
 }
@@ -363,7 +381,9 @@ banger_authorize_method (GDBusInterfaceSkeleton *skeleton, GDBusMethodInvocation
     uid_t seen = (uid_t)-1;
     gboolean known = caller_uid (invocation, &seen, NULL);
 
-    return deny (invocation, NULL, known ? (gint64)seen : -1, error);
+    /* The table's action, if the method is known, says what was asked. */
+    return deny (invocation, banger_authorize_lookup (interface, method), known ? (gint64)seen : -1,
+                 error);
   }
   if (!caller_uid (invocation, &uid, &error))
     return deny (invocation, entry, -1, error);
