@@ -1,0 +1,366 @@
+#!/usr/bin/python3
+"""The banger CLI, run as a real binary.
+
+CliTest needs no daemon: help, usage errors, version, completion scripts
+(checked by bash, zsh and fish themselves) and the message when the session
+bus is not there. CliDaemonTest runs the real bangerd, D-Bus activated on a
+private session bus (tests/lib/session_bus.py), and drives it through the
+CLI only."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+from session_bus import SessionBus, build_root
+
+BANGER = os.path.join(build_root(), 'src', 'cli', 'banger')
+TIMEOUT = 30
+
+
+def run(args, env, **kw):
+    return subprocess.run([BANGER] + list(args), env=env, capture_output=True, text=True,
+                          timeout=TIMEOUT, **kw)
+
+
+class _Base(unittest.TestCase):
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix='banger-cli-test-')
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+
+    def banger(self, *args, status=0):
+        r = run(args, self.env)
+        if status is not None:
+            self.assertEqual(r.returncode, status,
+                             'banger %s exited %d\nstdout:\n%s\nstderr:\n%s' %
+                             (' '.join(args), r.returncode, r.stdout, r.stderr))
+        return r
+
+
+class CliTest(_Base):
+    """Everything that works without bangerd."""
+
+    def setUp(self):
+        super().setUp()
+        self.env = dict(os.environ)
+        # A bus address whose socket does not exist: nothing can answer.
+        self.env['DBUS_SESSION_BUS_ADDRESS'] = 'unix:path=' + os.path.join(self.tmp, 'no-bus')
+        self.env['DBUS_SYSTEM_BUS_ADDRESS'] = 'unix:path=' + os.path.join(self.tmp, 'no-bus')
+        self.env['XDG_DATA_HOME'] = os.path.join(self.tmp, 'data')
+        self.env['LC_ALL'] = 'C.UTF-8'
+
+    def commands_of(self, help_text):
+        """The command names listed under "Commands:" in group help."""
+        names = []
+        in_list = False
+        for line in help_text.splitlines():
+            if line == 'Commands:':
+                in_list = True
+            elif in_list and not line.strip():
+                break
+            elif in_list:
+                names.append(line.split()[0])
+        return names
+
+    def test_help_top(self):
+        for args in (['--help'], ['-h'], ['help']):
+            out = self.banger(*args).stdout
+            self.assertIn('Usage:', out)
+            for name in ('vm', 'system', 'doctor', 'version', 'completion', 'help'):
+                self.assertIn(name, self.commands_of(out))
+        # No command at all: help on stderr, usage status.
+        r = self.banger(status=2)
+        self.assertIn('Commands:', r.stderr)
+
+    def test_help_group(self):
+        a = self.banger('help', 'vm').stdout
+        b = self.banger('vm', '--help').stdout
+        self.assertEqual(a, b)
+        self.assertIn('banger vm [OPTION…] COMMAND', a)
+        commands = self.commands_of(a)
+        for verb in ('create', 'list', 'ps', 'show', 'rm', 'prune', 'start', 'stop',
+                     'restart', 'kill', 'exec', 'ssh', 'run', 'logs', 'stats', 'ports'):
+            self.assertIn(verb, commands)
+
+    def test_help_leaf(self):
+        a = self.banger('vm', 'create', '--help').stdout
+        b = self.banger('help', 'vm', 'create').stdout
+        c = self.banger('vm', 'create', '-h').stdout
+        self.assertEqual(a, b)
+        self.assertEqual(a, c)
+        self.assertIn('banger vm create [OPTION…] NAME', a)
+        for flag in ('--image', '--kernel', '--cpus', '--memory', '--disk', '--driver',
+                     '--verbose'):
+            self.assertIn(flag, a)
+        # Hidden helper flags stay out of help.
+        self.assertNotIn('--names', self.banger('vm', 'list', '--help').stdout)
+
+    def test_help_everywhere(self):
+        """Walks the whole command tree through help output: every group and
+        every command answers --help with its own usage line."""
+        todo = [[]]
+        seen = 0
+        while todo:
+            path = todo.pop()
+            out = self.banger(*(path + ['--help'])).stdout
+            self.assertIn('banger ' + ' '.join(path), 'banger ' + out.split('\n')[1].strip()
+                          if path else out)
+            self.assertEqual(out, self.banger('help', *path).stdout)
+            seen += 1
+            for name in self.commands_of(out):
+                todo.append(path + [name])
+        self.assertGreater(seen, 20)
+
+    def test_unknown_command(self):
+        r = self.banger('frobnicate', status=2)
+        self.assertIn('unknown command “frobnicate”', r.stderr)
+        self.assertIn('banger --help', r.stderr)
+        r = self.banger('vm', 'frobnicate', status=2)
+        self.assertIn('frobnicate', r.stderr)
+        self.assertIn('banger vm --help', r.stderr)
+        r = self.banger('help', 'vm', 'frobnicate', status=2)
+        self.assertIn('frobnicate', r.stderr)
+
+    def test_unknown_option(self):
+        r = self.banger('vm', 'list', '--frobnicate', status=2)
+        self.assertIn('--frobnicate', r.stderr)
+        self.assertIn('banger vm list --help', r.stderr)
+        r = self.banger('--frobnicate', 'vm', status=2)
+        self.assertIn('--frobnicate', r.stderr)
+
+    def test_usage_errors(self):
+        r = self.banger('vm', 'create', status=2)
+        self.assertIn('missing argument', r.stderr)
+        r = self.banger('vm', 'show', 'a', 'b', status=2)
+        self.assertIn('unexpected argument “b”', r.stderr)
+        r = self.banger('vm', 'create', 'x', '--cpus', 'many', status=2)
+        self.assertIn('--cpus', r.stderr)
+
+    def test_bad_sizes(self):
+        for flag, value in (('--memory', '12X'), ('--memory', '0'), ('--disk', '1.5G'),
+                            ('--disk', '-1'), ('--memory', '99999999999G'), ('--disk', 'G')):
+            r = self.banger('vm', 'create', 'x', flag, value, status=2)
+            self.assertIn(flag, r.stderr, r.stderr)
+            self.assertIn(value, r.stderr, r.stderr)
+            # Rejected before any bus traffic: no "cannot reach".
+            self.assertNotIn('cannot reach', r.stderr)
+
+    def test_verbose(self):
+        # -v is accepted before the command, after it, and repeated.
+        self.banger('-v', 'vm', 'create', '--help')
+        self.banger('vm', '-vv', 'create', '--help')
+        r = self.banger('-vv', 'version')
+        self.assertIn('bangerd', r.stderr)  # the debug line says why bangerd is missing
+
+    def test_version_without_daemon(self):
+        out = self.banger('version').stdout
+        self.assertRegex(out, r'^banger \d+\.\d+\.\d+\n')
+        self.assertRegex(out, r'commit:\s+\S+')
+        self.assertRegex(out, r'built:\s+\d{4}-\d\d-\d\dT')
+        self.assertIn('bangerd: not reachable', out)
+        data = json.loads(self.banger('version', '--json').stdout)
+        self.assertEqual(set(data), {'version', 'commit', 'build_time', 'daemon'})
+        self.assertIsNone(data['daemon'])
+        self.assertNotEqual(data['commit'], '')
+
+    def test_unreachable_daemon(self):
+        for args in (['vm', 'list'], ['vm', 'create', 'dev'], ['vm', 'rm', 'dev'], ['doctor']):
+            r = self.banger(*args, status=1)
+            self.assertRegex(r.stderr, r'^banger: cannot reach bangerd on the session bus: ')
+            self.assertNotIn('GDBus.Error', r.stderr)
+
+    def test_unreachable_helper(self):
+        r = self.banger('system', 'network', 'up', status=1)
+        self.assertRegex(r.stderr, r'^banger: cannot reach bangerd-root on the system bus')
+
+    def completion(self, shell):
+        out = self.banger('completion', shell).stdout
+        path = os.path.join(self.tmp, 'banger.' + shell)
+        with open(path, 'w') as f:
+            f.write(out)
+        return out, path
+
+    def test_completion_bash(self):
+        out, path = self.completion('bash')
+        subprocess.run(['bash', '-n', path], check=True, timeout=TIMEOUT)
+        # Drive the completion function the way bash would.
+        probe = ('source %s\n'
+                 't() { COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]}-1)); '
+                 'COMPREPLY=(); _banger; echo "${COMPREPLY[*]}"; }\n'
+                 't banger ""\nt banger vm cr\nt banger -v vm create --image x --me\n'
+                 't banger system network ""\nt banger completion ""\n' % path)
+        r = subprocess.run(['bash', '-c', probe], capture_output=True, text=True, check=True,
+                           timeout=TIMEOUT)
+        lines = r.stdout.splitlines()
+        self.assertEqual(lines[0], 'vm system doctor version completion help')
+        self.assertEqual(lines[1], 'create')
+        self.assertEqual(lines[2], '--memory')
+        self.assertEqual(lines[3], 'up down')
+        self.assertEqual(lines[4], 'bash zsh fish')
+
+    def test_completion_zsh(self):
+        out, path = self.completion('zsh')
+        self.assertTrue(out.startswith('#compdef banger\n'))
+        if shutil.which('zsh') is None:
+            self.fail('zsh is not installed (Debian package "zsh")')
+        subprocess.run(['zsh', '-n', path], check=True, timeout=TIMEOUT)
+        self.assertIn("'banger vm create')", out)
+
+    def test_completion_fish(self):
+        out, path = self.completion('fish')
+        if shutil.which('fish') is None:
+            self.fail('fish is not installed (Debian package "fish")')
+        subprocess.run(['fish', '-n', path], check=True, timeout=TIMEOUT)
+        r = subprocess.run(['fish', '--no-config', '-c',
+                            'source %s; complete -C "banger vm cr"; '
+                            'complete -C "banger vm create --me"' % path],
+                           capture_output=True, text=True, check=True, timeout=TIMEOUT,
+                           env=self.env)
+        self.assertRegex(r.stdout, r'(?m)^create\t')
+        self.assertRegex(r.stdout, r'(?m)^--memory\t')
+
+    def test_completion_unknown_shell(self):
+        r = self.banger('completion', 'ksh', status=2)
+        self.assertIn('ksh', r.stderr)
+
+
+class CliDaemonTest(_Base):
+    """The CLI against the real bangerd on a private session bus."""
+
+    def setUp(self):
+        super().setUp()
+        self.bus = SessionBus(self.tmp)
+        self.bus.start()
+        self.addCleanup(self.stop_bus)
+        self.env = dict(self.bus.env)
+        self.env['LC_ALL'] = 'C.UTF-8'
+
+    def stop_bus(self):
+        self.bus.stop_bangerd()
+        self.bus.stop()
+        outcome = getattr(self, '_outcome', None)
+        if outcome is not None and not getattr(outcome, 'success', True):
+            sys.stderr.write('---- dbus-daemon and bangerd log ----\n%s\n' % self.bus.log())
+
+    def list_json(self, *extra):
+        return json.loads(self.banger('vm', 'list', '--json', *extra).stdout)
+
+    def test_create_list_show_rm(self):
+        r = self.banger('vm', 'create', 'dev', '--cpus', '3', '--memory', '2G', '--disk', '10240')
+        self.assertEqual(r.stdout, 'dev\n')
+
+        table = self.banger('vm', 'list').stdout.splitlines()
+        self.assertEqual(table[0].split(), ['NAME', 'STATE', 'IMAGE', 'CPUS', 'MEMORY', 'DISK',
+                                            'IP', 'CREATED'])
+        self.assertEqual(len(table), 2)
+        self.assertTrue(table[1].startswith('dev '))
+        self.assertIn('created', table[1].split())
+        # g_format_size() joins number and unit with a no-break space, so
+        # splitting a row on blanks keeps "2.0 GiB" one field.
+        self.assertIn('2.0\u00a0GiB', table[1])
+        self.assertIn('10.0\u00a0GiB', table[1])
+        # Columns line up: every header starts where its cells start.
+        self.assertEqual(table[0].index('STATE'), table[1].index('created'))
+        self.assertTrue(table[1].endswith('just now') or table[1].endswith('seconds ago'))
+
+        vms = self.list_json()
+        self.assertEqual(len(vms), 1)
+        vm = vms[0]
+        self.assertEqual(vm['name'], 'dev')
+        self.assertEqual(vm['state'], 'created')
+        self.assertEqual(vm['vcpus'], 3)
+        self.assertEqual(vm['memory_mib'], 2048)
+        self.assertEqual(vm['disk_mib'], 10240)
+        self.assertRegex(vm['id'], r'^[0-9a-f]{16}$')
+        self.assertGreater(vm['created_at'], 0)
+        self.assertEqual(vm['started_at'], 0)
+        for key in ('driver', 'image', 'kernel', 'ipv4', 'mac', 'pid', 'agent_version',
+                    'boot_id', 'disk_mode', 'last_error'):
+            self.assertIn(key, vm)
+
+        shown = json.loads(self.banger('vm', 'show', 'dev', '--json').stdout)
+        self.assertEqual(shown, vm)
+        text = self.banger('vm', 'show', 'dev').stdout
+        self.assertRegex(text, r'(?m)^Name:\s+dev$')
+        self.assertRegex(text, r'(?m)^State:\s+created$')
+        self.assertRegex(text, r'(?m)^Memory:\s+2\.0\u00a0GiB$')
+        self.assertRegex(text, r'(?m)^Started:\s+never$')
+
+        self.assertEqual(self.banger('vm', 'list', '--names').stdout, 'dev\n')
+        self.assertEqual(self.banger('vm', 'rm', 'dev').stdout, 'dev\n')
+        self.assertEqual(self.list_json(), [])
+
+    def test_ps_shows_running_only(self):
+        self.banger('vm', 'create', 'idle')
+        self.assertEqual(json.loads(self.banger('vm', 'ps', '--json').stdout), [])
+        self.assertEqual(len(self.banger('vm', 'ps').stdout.splitlines()), 1)  # header only
+        self.assertEqual([v['name'] for v in json.loads(
+            self.banger('vm', 'ps', '-a', '--json').stdout)], ['idle'])
+        self.assertEqual([v['name'] for v in self.list_json()], ['idle'])
+
+    def test_create_duplicate(self):
+        self.banger('vm', 'create', 'dev')
+        r = self.banger('vm', 'create', 'dev', status=1)
+        self.assertTrue(r.stderr.startswith('banger: VM “dev” already exists'), r.stderr)
+        self.assertNotIn('GDBus.Error', r.stderr)
+        self.assertEqual(len(self.list_json()), 1)
+
+    def test_create_invalid_name(self):
+        for name in ('Bad_Name', '9lives', 'trailing-'):
+            r = self.banger('vm', 'create', name, status=1)
+            self.assertIn('“%s”' % name, r.stderr)
+            self.assertTrue(r.stderr.startswith('banger: '), r.stderr)
+        self.assertEqual(self.list_json(), [])
+
+    def test_create_out_of_range(self):
+        # The CLI parses the size; the range is the daemon's rule.
+        r = self.banger('vm', 'create', 'small', '--memory', '64M', status=1)
+        self.assertIn('memory', r.stderr)
+        self.assertNotIn('GDBus.Error', r.stderr)
+
+    def test_rm_unknown(self):
+        r = self.banger('vm', 'rm', 'nope', status=1)
+        self.assertEqual(r.stderr.splitlines()[0], 'banger: no VM named “nope”')
+        # Several names: the others are still removed, the failure reported.
+        self.banger('vm', 'create', 'a')
+        self.banger('vm', 'create', 'b')
+        r = self.banger('vm', 'rm', 'a', 'nope', 'b', status=1)
+        self.assertEqual(r.stdout, 'a\nb\n')
+        self.assertIn('no VM named “nope”', r.stderr)
+        self.assertEqual(self.list_json(), [])
+
+    def test_prune(self):
+        self.banger('vm', 'create', 'one')
+        self.banger('vm', 'create', 'two')
+        r = self.banger('vm', 'prune')
+        self.assertEqual(sorted(r.stdout.split()), ['one', 'two'])
+        self.assertEqual(self.list_json(), [])
+
+    def test_start_error_is_clean(self):
+        self.banger('vm', 'create', 'dev')
+        r = self.banger('vm', 'start', 'dev', status=1)
+        self.assertTrue(r.stderr.startswith('banger: '), r.stderr)
+        self.assertNotIn('GDBus.Error', r.stderr)
+        self.assertNotIn('org.banger.Error', r.stderr)
+        if 'not supported' in r.stderr:
+            # Unsupported: the daemon's own message follows the CLI's words.
+            self.assertRegex(r.stderr, r'^banger: not supported by this bangerd \(VM “dev”\): \S')
+        r = self.banger('vm', 'start', 'ghost', status=1)
+        self.assertIn('no VM named “ghost”', r.stderr)
+
+    def test_version_shows_daemon(self):
+        out = self.banger('version').stdout
+        self.assertRegex(out, r'(?m)^bangerd \d+\.\d+\.\d+ \(commit [0-9a-f]{7,}')
+        data = json.loads(self.banger('version', '--json').stdout)
+        self.assertEqual(data['daemon']['version'], data['version'])
+        self.assertRegex(data['daemon']['commit'], r'^[0-9a-f]{7,}')
+        self.assertRegex(data['commit'], r'^[0-9a-f]{7,}')
+
+
+if __name__ == '__main__':
+    unittest.main()
