@@ -172,7 +172,7 @@ validate_install (GVariant *parameters, PolkitDetails *details, GError **error)
   const char *dir = NULL;
 
   g_variant_get_child (parameters, 0, "&s", &dir);
-  details_insert (details, "version", "staged in a directory");
+  details_insert (details, "staging_dir", dir);
   return validate_path ("staging_dir", dir, error);
 }
 

@@ -56,11 +56,17 @@ class HelperTest(unittest.TestCase):
         self.uid_b = self.bus.users[B][0]
 
     def tearDown(self):
-        # Daemon logs only when the test failed.
+        # The helper must shut down cleanly on SIGTERM: under ASan/UBSan a
+        # leak or undefined behaviour shows up here as a non-zero status.
+        status = self.bus.helper.stop()
+        log = self.bus.helper.output()
+        helper_bad = status != 0 or 'Sanitizer' in log or 'runtime error' in log
+        # Daemon logs only when something failed.
         result = self._outcome.result
         failed = any(test is self for test, _ in result.errors + result.failures)
-        if failed:
+        if failed or helper_bad:
             print(self.bus.logs(), file=sys.stderr)
+        self.assertFalse(helper_bad, f'bangerd-root exited with status {status}')
 
     # ---- helpers ------------------------------------------------------
 

@@ -131,6 +131,8 @@ class Process:
         return self.proc.poll() is None
 
     def stop(self, sig=signal.SIGTERM, timeout=5.0):
+        """Stops the process (if still running); returns its exit status.
+        Safe to call twice."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -142,7 +144,8 @@ class Process:
         return self.proc.returncode
 
     def output(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path, 'rb') as f:
             return f.read().decode(errors='replace')
 
