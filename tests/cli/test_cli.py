@@ -16,7 +16,7 @@ import sys
 import tempfile
 import unittest
 
-from session_bus import SessionBus, build_root
+from session_bus import SessionBus, SystemBus, build_root
 
 BANGER = os.path.join(build_root(), 'src', 'cli', 'banger')
 TIMEOUT = 30
@@ -360,6 +360,55 @@ class CliDaemonTest(_Base):
         self.assertEqual(data['daemon']['version'], data['version'])
         self.assertRegex(data['daemon']['commit'], r'^[0-9a-f]{7,}')
         self.assertRegex(data['commit'], r'^[0-9a-f]{7,}')
+
+
+class CliHelperTest(_Base):
+    """`banger system network` against a FAKE org.banger.Helper: python-dbusmock
+    on a private system bus (the real bangerd-root needs root, polkitd and a
+    network namespace; its own suite tests it). The fake records the calls,
+    so the test checks what the CLI sent."""
+
+    def setUp(self):
+        super().setUp()
+        import dbus
+        self.sysbus = SystemBus(self.tmp)
+        self.sysbus.start()
+        self.addCleanup(self.sysbus.stop)
+        self.env = dict(self.sysbus.env)
+        self.env['LC_ALL'] = 'C.UTF-8'
+        self.mock = subprocess.Popen(
+            ['/usr/bin/python3', '-m', 'dbusmock', '--system', 'org.banger.Helper',
+             '/org/banger/Helper', 'org.banger.Helper'],
+            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.addCleanup(self.stop_mock)
+        subprocess.run(['gdbus', 'wait', '--system', '--timeout', '10', 'org.banger.Helper'],
+                       env=self.env, check=True, timeout=TIMEOUT)
+        conn = dbus.bus.BusConnection(self.sysbus.address)
+        self.addCleanup(conn.close)
+        self.fake = dbus.Interface(conn.get_object('org.banger.Helper', '/org/banger/Helper'),
+                                   'org.freedesktop.DBus.Mock')
+        self.fake.AddMethod('org.banger.Helper', 'EnsureNetwork', 'a{sv}', 's',
+                            'ret = "10.77.0.1/24"')
+        self.fake.AddMethod('org.banger.Helper', 'TeardownNetwork', 'a{sv}', '',
+                            'raise dbus.exceptions.DBusException("not allowed", '
+                            'name="org.freedesktop.DBus.Error.AccessDenied")')
+
+    def stop_mock(self):
+        self.mock.terminate()
+        self.mock.wait(timeout=10)
+        self.mock.stderr.close()
+
+    def test_network_up_interactive(self):
+        r = self.banger('system', 'network', 'up')
+        self.assertIn('10.77.0.1/24', r.stdout)
+        calls = self.fake.GetMethodCalls('EnsureNetwork')
+        self.assertEqual(len(calls), 1)
+        options = calls[0][1][0]
+        self.assertEqual(dict(options), {'interactive': True})
+
+    def test_network_down_denied(self):
+        r = self.banger('system', 'network', 'down', status=1)
+        self.assertEqual(r.stderr.splitlines()[0], 'banger: not authorized: not allowed')
 
 
 if __name__ == '__main__':
