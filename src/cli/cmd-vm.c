@@ -524,9 +524,14 @@ vm_exec (BangerCli *cli, char **args, GError **error)
   gboolean raw = FALSE;
   int status = 0;
   gboolean ok;
+  char **command;
 
   if (!banger_cli_check_args (cli, args, 2, G_MAXUINT, error))
     return FALSE;
+  /* Option parsing stopped at NAME, so a "--" after it is still here. */
+  command = g_str_equal (args[1], "--") ? args + 2 : args + 1;
+  if (command[0] == NULL)
+    return banger_cli_usage_error (cli, error, _ ("missing argument: %s"), _ ("COMMAND"));
   vm = banger_cli_find_vm (cli, args[0], error);
   if (vm == NULL)
     return FALSE;
@@ -625,7 +630,7 @@ vm_ssh (BangerCli *cli, char **args, GError **error)
     g_ptr_array_add (argv, g_strdup_printf ("HostKeyAlias=%s", alias));
   }
   g_ptr_array_add (argv, g_strdup_printf ("%s@%s", user, host));
-  for (guint i = 1; args[i] != NULL; i++)
+  for (guint i = args[1] != NULL && g_str_equal (args[1], "--") ? 2 : 1; args[i] != NULL; i++)
     g_ptr_array_add (argv, g_strdup (args[i]));
   g_ptr_array_add (argv, NULL);
 

@@ -352,6 +352,12 @@ class CliDaemonTest(_Base):
             self.assertRegex(r.stderr, r'^banger: not supported by this bangerd \(VM “dev”\): \S')
         r = self.banger('vm', 'start', 'ghost', status=1)
         self.assertIn('no VM named “ghost”', r.stderr)
+        # The other verbs reach the daemon too and fail as cleanly.
+        for verb in (['stop', 'dev'], ['kill', 'dev'], ['exec', 'dev', '--', 'true'],
+                     ['stats', 'dev'], ['ports', 'dev'], ['logs', 'dev']):
+            r = self.banger('vm', *verb, status=None)
+            self.assertIn(r.returncode, (0, 1), r.stderr)
+            self.assertNotIn('GDBus.Error', r.stderr)
 
     def test_version_shows_daemon(self):
         out = self.banger('version').stdout
