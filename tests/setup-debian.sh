@@ -10,7 +10,7 @@ packages="
   libpolkit-gobject-1-dev libpolkit-agent-1-dev polkitd libnm-dev libsqlite3-dev
   libnl-3-dev libnl-route-3-dev libnftables-dev libarchive-dev libext2fs-dev
   libgnutls28-dev libsystemd-dev
-  dbus dbus-daemon systemd iproute2 nftables e2fsprogs cpio
+  dbus dbus-daemon systemd iproute2 nftables e2fsprogs cpio kmod comerr-dev
   qemu-system-x86 qemu-utils linux-image-cloud-amd64 busybox-static debootstrap
   openssh-client socat iputils-ping jq
   python3-gi python3-dbus python3-dbusmock python3-jwt python3-cryptography
