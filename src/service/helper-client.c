@@ -1,0 +1,162 @@
+#define G_LOG_DOMAIN "bangerd-helper-client"
+
+#include "helper-client.h"
+
+#include "banger-error.h"
+#include "banger-helper-dbus.h"
+
+#define HELPER_BUS_NAME    "org.banger.Helper"
+#define HELPER_OBJECT_PATH "/org/banger/Helper"
+/* polkit may prompt when "interactive" is set; bangerd never sets it (it has
+ * no terminal), so a call answers in well under this. */
+#define HELPER_CALL_TIMEOUT_MS 30000
+
+struct _BangerHelperClient {
+  GDBusConnection *connection;
+  BangerHelper *proxy;
+};
+
+void
+banger_helper_client_free (BangerHelperClient *self)
+{
+  if (self == NULL)
+    return;
+  g_clear_object (&self->proxy);
+  if (self->connection != NULL)
+    g_dbus_connection_close_sync (self->connection, NULL, NULL);
+  g_clear_object (&self->connection);
+  g_free (self);
+}
+
+static gboolean
+name_has_owner (GDBusConnection *connection, GCancellable *cancellable, GError **error)
+{
+  g_autoptr (GVariant) reply = g_dbus_connection_call_sync (
+      connection, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+      "NameHasOwner", g_variant_new ("(s)", HELPER_BUS_NAME), G_VARIANT_TYPE ("(b)"),
+      G_DBUS_CALL_FLAGS_NONE, 5000, cancellable, error);
+  gboolean owned = FALSE;
+
+  if (reply == NULL)
+    return FALSE;
+  g_variant_get (reply, "(b)", &owned);
+  if (!owned)
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED,
+                 "%s is not running on the system bus", HELPER_BUS_NAME);
+  return owned;
+}
+
+BangerHelperClient *
+banger_helper_client_new (GCancellable *cancellable, GError **error)
+{
+  g_autoptr (BangerHelperClient) self = g_new0 (BangerHelperClient, 1);
+  g_autoptr (GError) local = NULL;
+  g_autofree char *address
+      = g_dbus_address_get_for_bus_sync (G_BUS_TYPE_SYSTEM, cancellable, &local);
+
+  if (address != NULL)
+    self->connection = g_dbus_connection_new_for_address_sync (
+        address,
+        G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
+            | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+        NULL, cancellable, &local);
+  if (self->connection == NULL) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED, "no system bus: %s",
+                 local->message);
+    return NULL;
+  }
+  /* Closing the connection must not end bangerd. */
+  g_dbus_connection_set_exit_on_close (self->connection, FALSE);
+  if (!name_has_owner (self->connection, cancellable, error)) {
+    banger_error_convert (error);
+    return NULL;
+  }
+  self->proxy = banger_helper_proxy_new_sync (
+      self->connection,
+      G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES | G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS
+          | G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START,
+      HELPER_BUS_NAME, HELPER_OBJECT_PATH, cancellable, error);
+  if (self->proxy == NULL) {
+    banger_error_convert (error);
+    return NULL;
+  }
+  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (self->proxy), HELPER_CALL_TIMEOUT_MS);
+  return g_steal_pointer (&self);
+}
+
+/* The helper's errors arrive as remote D-Bus errors; banger's own domain is
+ * registered, so they map back to BANGER_ERROR. A polkit denial is the
+ * standard AccessDenied, which a VM's LastError reports as NotAuthorized. */
+static void
+helper_error (GError **error, const char *method)
+{
+  GError *e;
+
+  if (error == NULL || *error == NULL)
+    return;
+  e = *error;
+  g_dbus_error_strip_remote_error (e);
+  if (g_error_matches (e, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED)) {
+    e->domain = BANGER_ERROR;
+    e->code = BANGER_ERROR_NOT_AUTHORIZED;
+  }
+  banger_error_convert (error);
+  g_prefix_error (error, "helper %s: ", method);
+}
+
+static GVariant *
+no_options (void)
+{
+  return g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0);
+}
+
+char *
+banger_helper_client_ensure_network (BangerHelperClient *self, GError **error)
+{
+  char *address = NULL;
+
+  if (!banger_helper_call_ensure_network_sync (self->proxy, no_options (), &address, NULL, error)) {
+    helper_error (error, "EnsureNetwork");
+    return NULL;
+  }
+  return address;
+}
+
+char *
+banger_helper_client_create_tap (BangerHelperClient *self, const char *vm_id, GError **error)
+{
+  char *tap = NULL;
+
+  if (!banger_helper_call_create_tap_sync (self->proxy, vm_id, no_options (), &tap, NULL, error)) {
+    helper_error (error, "CreateTap");
+    return NULL;
+  }
+  return tap;
+}
+
+gboolean
+banger_helper_client_delete_tap (BangerHelperClient *self, const char *vm_id, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+
+  if (banger_helper_call_delete_tap_sync (self->proxy, vm_id, no_options (), NULL, &local))
+    return TRUE;
+  helper_error (&local, "DeleteTap");
+  if (g_error_matches (local, BANGER_ERROR, BANGER_ERROR_NOT_FOUND))
+    return TRUE;
+  g_propagate_error (error, g_steal_pointer (&local));
+  return FALSE;
+}
+
+gboolean
+banger_helper_delete_tap_if_any (const char *vm_id, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  g_autoptr (BangerHelperClient) helper = banger_helper_client_new (NULL, &local);
+
+  if (helper == NULL) {
+    g_debug ("not deleting the tap of %s: %s", vm_id, local->message);
+    return TRUE;
+  }
+  return banger_helper_client_delete_tap (helper, vm_id, error);
+}

@@ -1,0 +1,34 @@
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+/* Calls to org.banger.Helper (bangerd-root) on the system bus, made by the
+ * VM runtime. Every call is synchronous and may take a moment (polkit is
+ * asked each time): bangerd makes them from worker threads, never on its
+ * main loop. Errors are BANGER_ERROR (a polkit denial is NotAuthorized),
+ * and name the method that failed. */
+typedef struct _BangerHelperClient BangerHelperClient;
+
+/* A private connection to the system bus (the shared singleton would exit
+ * bangerd when the system bus goes away) and a proxy for the helper. NULL
+ * with BANGER_ERROR_UNSUPPORTED when there is no system bus or nobody owns
+ * org.banger.Helper: VMs then boot without a network device. */
+BangerHelperClient *banger_helper_client_new (GCancellable *cancellable, GError **error);
+void banger_helper_client_free (BangerHelperClient *self);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BangerHelperClient, banger_helper_client_free)
+
+/* EnsureNetwork: the bridge's address in CIDR form ("10.77.0.1/24"). */
+char *banger_helper_client_ensure_network (BangerHelperClient *self, GError **error);
+/* CreateTap: the tap's name ("bg" + the first 12 digits of @vm_id). */
+char *banger_helper_client_create_tap (BangerHelperClient *self, const char *vm_id, GError **error);
+/* DeleteTap; a tap that is already gone is not an error. */
+gboolean banger_helper_client_delete_tap (BangerHelperClient *self, const char *vm_id,
+                                          GError **error);
+
+/* Convenience for clean-up paths: connects if it can and deletes @vm_id's
+ * tap; a missing helper or tap is fine (logged at debug level). */
+gboolean banger_helper_delete_tap_if_any (const char *vm_id, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,1691 @@
+#define G_LOG_DOMAIN "bangerd-vm-runtime"
+
+#include "vm-runtime.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib-unix.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "agent-client.h"
+#include "banger-error.h"
+#include "boot-assets.h"
+#include "helper-client.h"
+#include "net-lease.h"
+#include "paths.h"
+#include "ssh-keys.h"
+#include "validate.h"
+#include "vmm.h"
+
+/* TCG boots take 3–6 s to reach the agent; a loaded CI machine more. */
+#define AGENT_START_TIMEOUT_MS 60000
+/* A running agent answers a handshake in milliseconds. */
+#define AGENT_ATTACH_TIMEOUT_MS 10000
+#define STOP_DEFAULT_TIMEOUT_S  10
+#define KILL_WAIT_MS            5000
+#define RUNTIME_DATA_KEY        "banger-vm-runtime"
+#define RUNTIME_FILE            "runtime.ini"
+
+struct _BangerVmRuntime {
+  BangerEngine *engine; /* not owned: the runtime is the engine's data */
+  char *data_dir;
+  char *ssh_dir;
+  char *known_hosts;
+  GHashTable *runs; /* id → VmRun */
+};
+
+/* What bangerd knows about a VM beyond its record, while it lives. */
+typedef struct {
+  BangerVmRuntime *rt;
+  char *id;
+  char *vm_dir;
+  gboolean busy; /* start, stop, kill, restart or delete in flight */
+  guint pid;     /* watched VMM, 0 if none */
+  guint watch_id;
+  int pidfd;
+  BangerAgentClient *agent;
+  gulong agent_closed_id;
+  GPtrArray *agent_waiters; /* GTask waiting for a connection in progress */
+  GHashTable *execs;        /* token → BangerAgentExec */
+  /* Called (once) when the watched VMM exits while an operation is busy. */
+  void (*on_vmm_exit) (gpointer data);
+  gpointer on_vmm_exit_data;
+} VmRun;
+
+static void vm_run_stop_watch (VmRun *run);
+static void vm_run_drop_agent (VmRun *run);
+
+static void
+vm_run_free (VmRun *run)
+{
+  vm_run_stop_watch (run);
+  vm_run_drop_agent (run);
+  g_clear_pointer (&run->agent_waiters, g_ptr_array_unref);
+  g_clear_pointer (&run->execs, g_hash_table_unref);
+  g_free (run->id);
+  g_free (run->vm_dir);
+  g_free (run);
+}
+
+static void
+banger_vm_runtime_free (BangerVmRuntime *self)
+{
+  g_hash_table_unref (self->runs);
+  g_free (self->data_dir);
+  g_free (self->ssh_dir);
+  g_free (self->known_hosts);
+  g_free (self);
+}
+
+BangerVmRuntime *
+banger_vm_runtime_get (BangerEngine *engine)
+{
+  BangerVmRuntime *self = g_object_get_data (G_OBJECT (engine), RUNTIME_DATA_KEY);
+
+  if (self != NULL)
+    return self;
+  self = g_new0 (BangerVmRuntime, 1);
+  self->engine = engine;
+  self->data_dir = g_strdup (banger_engine_get_data_dir (engine));
+  self->ssh_dir = g_build_filename (self->data_dir, "ssh", NULL);
+  self->known_hosts = g_build_filename (self->ssh_dir, "known_hosts", NULL);
+  self->runs = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify)vm_run_free);
+  g_object_set_data_full (G_OBJECT (engine), RUNTIME_DATA_KEY, self,
+                          (GDestroyNotify)banger_vm_runtime_free);
+  return self;
+}
+
+char *
+banger_vm_dir (const char *data_dir, const char *id)
+{
+  return g_build_filename (data_dir, "vms", id, NULL);
+}
+
+static VmRun *
+vm_run_get (BangerVmRuntime *self, const char *id)
+{
+  VmRun *run = g_hash_table_lookup (self->runs, id);
+
+  if (run != NULL)
+    return run;
+  run = g_new0 (VmRun, 1);
+  run->rt = self;
+  run->id = g_strdup (id);
+  run->vm_dir = banger_vm_dir (self->data_dir, id);
+  run->pidfd = -1;
+  run->agent_waiters = g_ptr_array_new ();
+  run->execs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
+  g_hash_table_insert (self->runs, run->id, run);
+  return run;
+}
+
+/* ---- records ------------------------------------------------------------- */
+
+static BangerVmRecord *
+find_record (BangerVmRuntime *self, const char *name, GError **error)
+{
+  return banger_engine_find_vm (self->engine, name, error);
+}
+
+/* Re-reads the record by id, lets @edit change it and writes it back (which
+ * announces the change). Errors are logged: a state change that cannot be
+ * stored is a broken database, not something a caller can act on. */
+typedef void (*RecordEdit) (BangerVmRecord *rec, gpointer data);
+
+static void
+update_record (BangerVmRuntime *self, const char *id, RecordEdit edit, gpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (BangerVmRecord) rec
+      = banger_store_vm_get_by_id (banger_engine_get_store (self->engine), id, &error);
+
+  if (rec == NULL) {
+    g_debug ("VM %s: record gone: %s", id, error->message);
+    return;
+  }
+  edit (rec, data);
+  if (!banger_engine_update_vm (self->engine, rec, &error))
+    g_warning ("VM %s: cannot store its new state: %s", rec->name, error->message);
+}
+
+static void
+set_str (char **field, const char *value)
+{
+  g_free (*field);
+  *field = g_strdup (value ? value : "");
+}
+
+typedef struct {
+  const char *state;
+  const char *last_error;
+} StateChange;
+
+static void
+edit_state (BangerVmRecord *rec, gpointer data)
+{
+  const StateChange *c = data;
+
+  set_str (&rec->state, c->state);
+  if (c->last_error != NULL)
+    set_str (&rec->last_error, c->last_error);
+  if (!banger_vm_state_is_active (c->state))
+    rec->pid = 0;
+}
+
+static void
+set_state (BangerVmRuntime *self, const char *id, const char *state, const char *last_error)
+{
+  StateChange c = { state, last_error };
+  update_record (self, id, edit_state, &c);
+}
+
+static void
+release_lease (BangerVmRuntime *self, const char *id)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!banger_store_lease_release (banger_engine_get_store (self->engine), id, &error))
+    g_debug ("VM %s: releasing its lease: %s", id, error->message);
+}
+
+/* ---- the VMM watch --------------------------------------------------------- */
+
+static void vmm_exited_on_its_own (VmRun *run);
+
+static gboolean
+pidfd_ready_cb (int fd, GIOCondition condition, gpointer user_data)
+{
+  VmRun *run = user_data;
+
+  g_info ("VM %s: VMM (pid %u) exited", run->id, run->pid);
+  run->watch_id = 0;
+  vm_run_stop_watch (run);
+  if (run->on_vmm_exit != NULL) {
+    void (*func) (gpointer) = run->on_vmm_exit;
+    run->on_vmm_exit = NULL;
+    func (run->on_vmm_exit_data);
+  } else if (!run->busy) {
+    vmm_exited_on_its_own (run);
+  }
+  return G_SOURCE_REMOVE;
+}
+
+/* A pidfd turns readable when the process exits, whoever its parent is
+ * (QEMU daemonizes, so it is not bangerd's child). */
+static void
+vm_run_watch (VmRun *run, guint pid)
+{
+  int fd;
+
+  vm_run_stop_watch (run);
+  run->pid = pid;
+  fd = (int)syscall (SYS_pidfd_open, (pid_t)pid, 0);
+  if (fd < 0) {
+    g_warning ("VM %s: cannot watch VMM pid %u: %s", run->id, pid, g_strerror (errno));
+    return;
+  }
+  run->pidfd = fd;
+  run->watch_id = g_unix_fd_add (fd, G_IO_IN, pidfd_ready_cb, run);
+}
+
+static void
+vm_run_stop_watch (VmRun *run)
+{
+  g_clear_handle_id (&run->watch_id, g_source_remove);
+  if (run->pidfd >= 0) {
+    close (run->pidfd);
+    run->pidfd = -1;
+  }
+}
+
+/* ---- the agent connection -------------------------------------------------- */
+
+static void
+agent_closed_cb (BangerAgentClient *agent, VmRun *run)
+{
+  g_debug ("VM %s: agent connection closed", run->id);
+  if (run->agent == agent)
+    vm_run_drop_agent (run);
+}
+
+static void
+vm_run_drop_agent (VmRun *run)
+{
+  g_autoptr (BangerAgentClient) agent = g_steal_pointer (&run->agent);
+
+  if (agent == NULL)
+    return;
+  g_clear_signal_handler (&run->agent_closed_id, agent);
+  banger_agent_client_close (agent);
+  g_hash_table_remove_all (run->execs);
+}
+
+static void
+vm_run_set_agent (VmRun *run, BangerAgentClient *agent)
+{
+  vm_run_drop_agent (run);
+  run->agent = g_object_ref (agent);
+  run->agent_closed_id = g_signal_connect (agent, "closed", G_CALLBACK (agent_closed_cb), run);
+}
+
+static char *
+agent_socket_path (VmRun *run)
+{
+  return g_build_filename (run->vm_dir, "agent.sock", NULL);
+}
+
+static void
+agent_connected_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  VmRun *run = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (BangerAgentClient) agent = banger_agent_client_connect_unix_finish (res, &error);
+  g_autoptr (GPtrArray) waiters = g_steal_pointer (&run->agent_waiters);
+
+  run->agent_waiters = g_ptr_array_new ();
+  if (agent != NULL)
+    vm_run_set_agent (run, agent);
+  for (guint i = 0; i < waiters->len; i++) {
+    g_autoptr (GTask) task = g_ptr_array_index (waiters, i);
+    if (agent != NULL)
+      g_task_return_pointer (task, g_object_ref (agent), g_object_unref);
+    else
+      g_task_return_new_error (task, BANGER_ERROR, BANGER_ERROR_FAILED,
+                               "cannot reach the guest agent: %s", error->message);
+  }
+}
+
+/* The VM's agent connection, connecting (and doing the handshake) if there
+ * is none; concurrent callers share one attempt, because every new
+ * connection's HELLO ends the previous session's commands. */
+static void
+vm_run_get_agent_async (VmRun *run, guint timeout_ms, GCancellable *cancellable,
+                        GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = g_task_new (NULL, cancellable, callback, user_data);
+  g_autofree char *path = NULL;
+
+  if (run->agent != NULL && banger_agent_client_is_connected (run->agent)) {
+    g_task_return_pointer (task, g_object_ref (run->agent), g_object_unref);
+    g_object_unref (task);
+    return;
+  }
+  g_ptr_array_add (run->agent_waiters, task);
+  if (run->agent_waiters->len > 1)
+    return;
+  path = agent_socket_path (run);
+  banger_agent_client_connect_unix_async (path, timeout_ms, cancellable, agent_connected_cb, run);
+}
+
+static BangerAgentClient *
+vm_run_get_agent_finish (GAsyncResult *res, GError **error)
+{
+  return g_task_propagate_pointer (G_TASK (res), error);
+}
+
+/* ---- runtime.ini: what the record does not hold ------------------------------ */
+
+static void
+write_runtime_file (const char *vm_dir, gboolean has_sshd, const char *tap)
+{
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autofree char *path = g_build_filename (vm_dir, RUNTIME_FILE, NULL);
+  g_autoptr (GError) error = NULL;
+
+  g_key_file_set_boolean (kf, "guest", "has_sshd", has_sshd);
+  g_key_file_set_string (kf, "host", "tap", tap ? tap : "");
+  if (!g_key_file_save_to_file (kf, path, &error))
+    g_warning ("%s: %s", path, error->message);
+}
+
+static gboolean
+read_has_sshd (const char *vm_dir)
+{
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autofree char *path = g_build_filename (vm_dir, RUNTIME_FILE, NULL);
+
+  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, NULL))
+    return FALSE;
+  return g_key_file_get_boolean (kf, "guest", "has_sshd", NULL);
+}
+
+/* ---- tear-down (worker thread) ---------------------------------------------- */
+
+/* Ends a VMM and frees what it held on the host. Runs in a worker thread:
+ * waiting for a process and calling the helper both block. */
+typedef struct {
+  char *id;
+  char *vm_dir;
+  guint graceful_ms; /* wait this long for the VMM to exit by itself */
+  gboolean force;    /* then end it (QMP quit, SIGKILL) */
+  gboolean delete_tap;
+  char *remove_disk; /* an overlay this start created, or NULL */
+  char *problem;     /* out: what could not be released, or NULL */
+} Teardown;
+
+static void
+teardown_free (Teardown *t)
+{
+  g_free (t->id);
+  g_free (t->vm_dir);
+  g_free (t->remove_disk);
+  g_free (t->problem);
+  g_free (t);
+}
+
+static void
+teardown_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  Teardown *t = task_data;
+  const BangerVmmDriver *driver = banger_vmm_qemu_driver ();
+  /* Looked up again here: only a pid verified as this VM's VMM is signalled. */
+  guint pid = driver->find_pid (t->vm_dir);
+  g_autoptr (GString) problems = g_string_new (NULL);
+
+  if (pid != 0 && t->graceful_ms > 0 && banger_vmm_signal_and_wait (pid, 0, t->graceful_ms))
+    pid = 0;
+  if (pid != 0 && t->force) {
+    BangerVmmInstance inst = { 0 };
+    g_autoptr (GError) error = NULL;
+
+    banger_vmm_qemu_instance_paths (t->vm_dir, &inst);
+    inst.pid = pid;
+    if (t->graceful_ms > 0) {
+      /* A graceful stop that timed out: ask QEMU to quit, then SIGKILL. */
+      if (!driver->quit (&inst, &error))
+        g_string_append_printf (problems, "%s; ", error->message);
+    } else if (!banger_vmm_signal_and_wait (pid, SIGKILL, KILL_WAIT_MS)) {
+      g_string_append_printf (problems, "QEMU (pid %u) survived SIGKILL; ", pid);
+    }
+    banger_vmm_instance_clear (&inst);
+  }
+  if (t->delete_tap) {
+    g_autoptr (GError) error = NULL;
+    if (!banger_helper_delete_tap_if_any (t->id, &error))
+      g_string_append_printf (problems, "%s; ", error->message);
+  }
+  if (t->remove_disk != NULL && g_unlink (t->remove_disk) < 0 && errno != ENOENT)
+    g_string_append_printf (problems, "cannot remove %s: %s; ", t->remove_disk, g_strerror (errno));
+  if (problems->len > 0) {
+    g_string_truncate (problems, problems->len - 2);
+    t->problem = g_string_free (g_steal_pointer (&problems), FALSE);
+  }
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+teardown_run (Teardown *t, GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr (GTask) task = g_task_new (NULL, NULL, callback, user_data);
+
+  g_task_set_task_data (task, t, (GDestroyNotify)teardown_free);
+  g_task_run_in_thread (task, teardown_thread);
+}
+
+static Teardown *
+teardown_new (VmRun *run, const BangerVmRecord *rec)
+{
+  Teardown *t = g_new0 (Teardown, 1);
+
+  t->id = g_strdup (run->id);
+  t->vm_dir = g_strdup (run->vm_dir);
+  /* A VM holds a lease exactly when this runtime gave it a tap. */
+  t->delete_tap = rec != NULL && rec->ipv4 != NULL && *rec->ipv4;
+  return t;
+}
+
+/* Frees what a VM held once its VMM is gone: the lease (store), the agent
+ * connection and the watch. */
+static void
+vm_run_released (VmRun *run)
+{
+  vm_run_stop_watch (run);
+  vm_run_drop_agent (run);
+  run->pid = 0;
+  release_lease (run->rt, run->id);
+}
+
+/* A VMM that exited by itself: the guest powered off, panicked or was
+ * killed from outside. */
+static void
+exited_teardown_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  VmRun *run = user_data;
+  Teardown *t = g_task_get_task_data (G_TASK (res));
+
+  vm_run_released (run);
+  run->busy = FALSE;
+  set_state (run->rt, run->id, "stopped", t->problem ? t->problem : "");
+}
+
+static void
+vmm_exited_on_its_own (VmRun *run)
+{
+  g_autoptr (BangerVmRecord) rec
+      = banger_store_vm_get_by_id (banger_engine_get_store (run->rt->engine), run->id, NULL);
+
+  if (rec == NULL || !banger_vm_state_is_active (rec->state))
+    return;
+  g_info ("VM %s: its VMM exited on its own; marking it stopped", rec->name);
+  run->busy = TRUE;
+  vm_run_drop_agent (run);
+  teardown_run (teardown_new (run, rec), exited_teardown_cb, run);
+}
+
+/* ---- Start ------------------------------------------------------------------- */
+
+typedef struct {
+  BangerVmRuntime *rt;
+  VmRun *run;
+  GTask *task; /* the caller's */
+  BangerVmRecord *rec;
+  guint agent_timeout_ms;
+  /* worker results */
+  BangerBootAssets *assets;
+  char *bridge;
+  char *tap;
+  char *user_pub;
+  char *host_priv;
+  char *host_pub;
+  gboolean disk_existed;
+  /* main thread */
+  gboolean leased;
+  BangerVmmConfig config;
+  BangerVmmInstance inst;
+  GCancellable *agent_cancel;
+  gboolean vmm_exited;
+  BangerAgentClient *agent;
+  char *error_step;
+} StartOp;
+
+static void
+start_op_free (StartOp *op)
+{
+  g_clear_pointer (&op->rec, banger_vm_record_free);
+  g_clear_pointer (&op->assets, banger_boot_assets_free);
+  g_free (op->bridge);
+  g_free (op->tap);
+  g_free (op->user_pub);
+  if (op->host_priv != NULL)
+    memset (op->host_priv, 0, strlen (op->host_priv));
+  g_free (op->host_priv);
+  g_free (op->host_pub);
+  banger_vmm_config_clear (&op->config);
+  banger_vmm_instance_clear (&op->inst);
+  g_clear_object (&op->agent_cancel);
+  g_clear_object (&op->agent);
+  g_free (op->error_step);
+  g_free (op);
+}
+
+static guint64
+host_memory_mib (void)
+{
+  g_autofree char *text = NULL;
+  const char *line;
+
+  if (!g_file_get_contents ("/proc/meminfo", &text, NULL, NULL))
+    return 0;
+  line = strstr (text, "MemTotal:");
+  return line ? g_ascii_strtoull (line + 9, NULL, 10) / 1024 : 0;
+}
+
+/* Step 1 (worker): what to boot, the network, the keys. */
+static void
+start_prepare_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  StartOp *op = task_data;
+  GError *error = NULL;
+  g_autoptr (GError) helper_error = NULL;
+  g_autoptr (BangerHelperClient) helper = NULL;
+  g_autofree char *disk = g_build_filename (op->run->vm_dir, "disk.qcow2", NULL);
+  guint64 host_mib = host_memory_mib ();
+
+  if (host_mib > 0 && op->rec->memory_mib > host_mib) {
+    g_task_return_new_error (task, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+                             "the VM asks for %u MiB of memory but this host has %" G_GUINT64_FORMAT
+                             " MiB",
+                             op->rec->memory_mib, host_mib);
+    return;
+  }
+  op->assets = banger_engine_resolve_boot_assets (op->rt->engine, op->rec->image, op->rec->kernel,
+                                                  cancellable, &error);
+  if (op->assets == NULL) {
+    g_prefix_error (&error, "boot assets: ");
+    g_task_return_error (task, error);
+    return;
+  }
+  if (!banger_ensure_dir (op->run->vm_dir, &error)
+      || !banger_ensure_dir (op->rt->ssh_dir, &error)) {
+    g_task_return_error (task, error);
+    return;
+  }
+  op->disk_existed = g_file_test (disk, G_FILE_TEST_EXISTS);
+
+  op->user_pub = banger_ssh_ensure_user_key (op->rt->ssh_dir, &error);
+  if (op->user_pub == NULL
+      || !banger_ssh_new_host_key (op->run->vm_dir, &op->host_priv, &op->host_pub, &error)) {
+    g_prefix_error (&error, "ssh keys: ");
+    g_task_return_error (task, error);
+    return;
+  }
+
+  helper = banger_helper_client_new (cancellable, &helper_error);
+  if (helper == NULL) {
+    /* No helper, no network: the VM still boots and is reachable through
+     * its agent (docs/vm-runtime.md). */
+    g_info ("VM %s boots without a network device: %s", op->rec->name, helper_error->message);
+  } else {
+    op->bridge = banger_helper_client_ensure_network (helper, &error);
+    if (op->bridge == NULL) {
+      g_prefix_error (&error, "network: ");
+      g_task_return_error (task, error);
+      return;
+    }
+    op->tap = banger_helper_client_create_tap (helper, op->rec->id, &error);
+    if (op->tap == NULL) {
+      g_prefix_error (&error, "network: ");
+      g_task_return_error (task, error);
+      return;
+    }
+  }
+  g_task_return_boolean (task, TRUE);
+}
+
+/* Step 3 (worker): the disk and the VMM. */
+static void
+start_launch_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  StartOp *op = task_data;
+  const BangerVmmDriver *driver = banger_vmm_qemu_driver ();
+  GError *error = NULL;
+
+  if (!driver->prepare_disk (&op->config, &op->inst, &error)) {
+    g_prefix_error (&error, "disk: ");
+    g_task_return_error (task, error);
+    return;
+  }
+  if (!driver->launch (&op->config, &op->inst, &error)) {
+    g_prefix_error (&error, "QEMU: ");
+    g_task_return_error (task, error);
+    return;
+  }
+  g_task_return_boolean (task, TRUE);
+}
+
+static void start_fail (StartOp *op, GError *error);
+
+static void
+edit_failed (BangerVmRecord *rec, gpointer data)
+{
+  set_str (&rec->state, "error");
+  set_str (&rec->last_error, data);
+  rec->pid = 0;
+}
+
+static void
+start_failed_teardown_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  StartOp *op = user_data;
+  Teardown *t = g_task_get_task_data (G_TASK (res));
+  GError *error = g_task_get_task_data (op->task);
+  g_autofree char *message = NULL;
+
+  if (t->problem != NULL)
+    g_warning ("VM %s: cleaning up after a failed start: %s", op->rec->name, t->problem);
+  vm_run_released (op->run);
+  op->run->busy = FALSE;
+  message = g_strdup (error->message);
+  update_record (op->rt, op->rec->id, edit_failed, message);
+  g_task_return_error (op->task, g_error_copy (error));
+  g_object_unref (op->task);
+}
+
+/* Everything this start acquired is released: the VMM, the tap, the lease
+ * and (on a first boot) the overlay it made. */
+static void
+start_fail (StartOp *op, GError *error)
+{
+  Teardown *t = teardown_new (op->run, NULL);
+
+  banger_error_convert (&error);
+  g_prefix_error (&error, "starting VM “%s” failed: ", op->rec->name);
+  g_warning ("%s", error->message);
+  g_task_set_task_data (op->task, error, (GDestroyNotify)g_error_free);
+  op->run->on_vmm_exit = NULL;
+  vm_run_drop_agent (op->run);
+  t->force = TRUE;
+  t->delete_tap = op->tap != NULL;
+  if (!op->disk_existed && op->inst.disk_path != NULL)
+    t->remove_disk = g_strdup (op->inst.disk_path);
+  teardown_run (t, start_failed_teardown_cb, op);
+}
+
+static void
+edit_running (BangerVmRecord *rec, gpointer data)
+{
+  StartOp *op = data;
+
+  set_str (&rec->state, "running");
+  set_str (&rec->last_error, "");
+  set_str (&rec->agent_version, banger_agent_client_get_agent_version (op->agent));
+  set_str (&rec->boot_id, banger_agent_client_get_boot_id (op->agent));
+  rec->started_at = g_get_real_time () / G_USEC_PER_SEC;
+  rec->pid = op->inst.pid;
+}
+
+static void
+start_setup_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  StartOp *op = user_data;
+  GError *error = NULL;
+  gboolean has_sshd = FALSE;
+
+  if (!banger_agent_client_setup_finish (op->agent, res, &has_sshd, &error)) {
+    g_prefix_error (&error, "guest agent setup: ");
+    start_fail (op, error);
+    return;
+  }
+  write_runtime_file (op->run->vm_dir, op->assets->image_has_sshd || has_sshd, op->tap);
+  vm_run_set_agent (op->run, op->agent);
+  op->run->on_vmm_exit = NULL;
+  op->run->busy = FALSE;
+  update_record (op->rt, op->rec->id, edit_running, op);
+  g_info ("VM %s running (pid %u, boot id %s, agent %s)", op->rec->name, op->inst.pid,
+          banger_agent_client_get_boot_id (op->agent),
+          banger_agent_client_get_agent_version (op->agent));
+  g_task_return_boolean (op->task, TRUE);
+  g_object_unref (op->task);
+}
+
+static void
+start_agent_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  StartOp *op = user_data;
+  GError *error = NULL;
+
+  op->agent = banger_agent_client_connect_unix_finish (res, &error);
+  if (op->agent == NULL) {
+    g_autofree char *message = NULL;
+    if (op->vmm_exited)
+      message = g_strdup_printf ("the VMM exited before the guest agent answered (the guest "
+                                 "crashed or powered off; see the console log %s)",
+                                 op->inst.console_log);
+    else
+      message = g_strdup_printf ("the guest agent did not answer: %s", error->message);
+    g_clear_error (&error);
+    start_fail (op, g_error_new_literal (BANGER_ERROR, BANGER_ERROR_FAILED, message));
+    return;
+  }
+  banger_agent_client_setup_async (op->agent, op->user_pub, op->host_priv, op->host_pub, NULL,
+                                   start_setup_cb, op);
+}
+
+static void
+start_vmm_exited (gpointer data)
+{
+  StartOp *op = data;
+
+  op->vmm_exited = TRUE;
+  g_cancellable_cancel (op->agent_cancel);
+}
+
+static void
+edit_launched (BangerVmRecord *rec, gpointer data)
+{
+  StartOp *op = data;
+
+  rec->pid = op->inst.pid;
+  set_str (&rec->disk_mode, op->inst.disk_mode);
+  set_str (&rec->driver, "qemu");
+}
+
+static void
+start_launched_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  StartOp *op = user_data;
+  GError *error = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (res), &error)) {
+    start_fail (op, error);
+    return;
+  }
+  update_record (op->rt, op->rec->id, edit_launched, op);
+  vm_run_watch (op->run, op->inst.pid);
+  /* A guest that dies while we wait for its agent fails the start at once
+   * instead of after the whole timeout. */
+  op->agent_cancel = g_cancellable_new ();
+  op->run->on_vmm_exit = start_vmm_exited;
+  op->run->on_vmm_exit_data = op;
+  banger_agent_client_connect_unix_async (op->inst.agent_socket, op->agent_timeout_ms,
+                                          op->agent_cancel, start_agent_cb, op);
+}
+
+static void
+start_prepared_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  StartOp *op = user_data;
+  GError *error = NULL;
+  g_autofree char *alias = NULL;
+  g_autoptr (GString) args = g_string_new (NULL);
+  g_autoptr (GTask) task = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (res), &error)) {
+    start_fail (op, error);
+    return;
+  }
+  if (op->tap != NULL) {
+    guint32 addr;
+    guint prefix;
+    g_autofree char *gw = g_strdup (op->bridge);
+    g_autofree char *ip = NULL;
+    char *slash;
+
+    ip = banger_lease_acquire (banger_engine_get_store (op->rt->engine), op->rec->id, op->bridge,
+                               &error);
+    if (ip == NULL || !banger_parse_cidr (op->bridge, &addr, &prefix, &error)) {
+      g_prefix_error (&error, "network: ");
+      start_fail (op, error);
+      return;
+    }
+    op->leased = TRUE;
+    slash = strchr (gw, '/');
+    if (slash != NULL)
+      *slash = '\0';
+    g_string_append_printf (args, "banger.ip=%s/%u banger.gw=%s ", ip, prefix, gw);
+  }
+  g_string_append_printf (args, "banger.hostname=%s", op->rec->name);
+
+  alias = g_strdup_printf ("banger-%s", op->rec->id);
+  if (!banger_ssh_pin_host_key (op->rt->known_hosts, alias, op->host_pub, &error)) {
+    g_prefix_error (&error, "ssh keys: ");
+    start_fail (op, error);
+    return;
+  }
+
+  op->config.vm_id = g_strdup (op->rec->id);
+  op->config.name = g_strdup (op->rec->name);
+  op->config.vm_dir = g_strdup (op->run->vm_dir);
+  op->config.kernel = g_strdup (op->assets->kernel_path);
+  op->config.initrd = g_strdup (op->assets->initrd_path);
+  op->config.rootfs = g_strdup (op->assets->rootfs_path);
+  op->config.vcpus = op->rec->vcpus;
+  op->config.memory_mib = op->rec->memory_mib;
+  op->config.disk_mib = op->rec->disk_mib;
+  op->config.tap = g_strdup (op->tap);
+  op->config.mac = g_strdup (op->rec->mac);
+  op->config.kernel_args = g_string_free (g_steal_pointer (&args), FALSE);
+  banger_vmm_qemu_instance_paths (op->run->vm_dir, &op->inst);
+
+  task = g_task_new (NULL, NULL, start_launched_cb, op);
+  g_task_set_task_data (task, op, NULL);
+  g_task_run_in_thread (task, start_launch_thread);
+}
+
+static gboolean
+check_vm_idle (VmRun *run, const BangerVmRecord *rec, GError **error)
+{
+  if (run->busy) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_BUSY,
+                 "VM “%s” is %s: another operation on it is in progress", rec->name, rec->state);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+edit_starting (BangerVmRecord *rec, gpointer data)
+{
+  set_str (&rec->state, "starting");
+  set_str (&rec->last_error, "");
+}
+
+/* Starts @rec with the caller's @task (which it completes). */
+static void
+start_vm (BangerVmRuntime *self, const BangerVmRecord *rec, GVariant *options, GTask *task)
+{
+  static const char *const allowed[] = { "timeout", "u", NULL };
+  VmRun *run = vm_run_get (self, rec->id);
+  StartOp *op;
+  GError *error = NULL;
+  guint timeout_s = 0;
+  g_autoptr (GTask) prepare = NULL;
+
+  if (options != NULL && !banger_validate_options (options, allowed, &error)) {
+    g_task_return_error (task, error);
+    g_object_unref (task);
+    return;
+  }
+  if (options != NULL)
+    g_variant_lookup (options, "timeout", "u", &timeout_s);
+  if (!check_vm_idle (run, rec, &error)) {
+    g_task_return_error (task, error);
+    g_object_unref (task);
+    return;
+  }
+  if (!g_str_equal (rec->state, "created") && !g_str_equal (rec->state, "stopped")
+      && !g_str_equal (rec->state, "error")) {
+    g_task_return_new_error (task, BANGER_ERROR, BANGER_ERROR_BAD_STATE,
+                             "VM “%s” is %s; only a created, stopped or failed VM can be started",
+                             rec->name, rec->state);
+    g_object_unref (task);
+    return;
+  }
+  if (*rec->driver && !g_str_equal (rec->driver, "qemu")) {
+    g_task_return_new_error (task, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED,
+                             "VM “%s” asks for the %s driver, which this host cannot run",
+                             rec->name, rec->driver);
+    g_object_unref (task);
+    return;
+  }
+
+  op = g_new0 (StartOp, 1);
+  op->rt = self;
+  op->run = run;
+  op->task = task;
+  op->rec = banger_vm_record_copy (rec);
+  op->agent_timeout_ms = timeout_s > 0 ? timeout_s * 1000 : AGENT_START_TIMEOUT_MS;
+  g_object_set_data_full (G_OBJECT (task), "start-op", op, (GDestroyNotify)start_op_free);
+  run->busy = TRUE;
+  update_record (self, rec->id, edit_starting, NULL);
+  g_info ("starting VM %s (image %s, kernel %s)", rec->name, rec->image, rec->kernel);
+
+  prepare = g_task_new (NULL, NULL, start_prepared_cb, op);
+  g_task_set_task_data (prepare, op, NULL);
+  g_task_run_in_thread (prepare, start_prepare_thread);
+}
+
+static GTask *
+op_task_new (BangerVmRuntime *self, GAsyncReadyCallback callback, gpointer user_data)
+{
+  /* The engine stays alive while an operation runs. */
+  GTask *task = g_task_new (self->engine, NULL, callback, user_data);
+  g_task_set_source_tag (task, banger_vm_runtime_op_finish);
+  return task;
+}
+
+void
+banger_vm_runtime_start_async (BangerVmRuntime *self, const char *name, GVariant *options,
+                               GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = op_task_new (self, callback, user_data);
+  GError *error = NULL;
+  g_autoptr (BangerVmRecord) rec = find_record (self, name, &error);
+
+  if (rec == NULL) {
+    g_task_return_error (task, error);
+    g_object_unref (task);
+    return;
+  }
+  start_vm (self, rec, options, task);
+}
+
+gboolean
+banger_vm_runtime_op_finish (BangerVmRuntime *self, GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* ---- Stop, Kill ------------------------------------------------------------------ */
+
+typedef struct {
+  BangerVmRuntime *rt;
+  VmRun *run;
+  GTask *task;
+  char *name;
+  /* Restart: what to start afterwards. */
+  gboolean restart;
+  GVariant *start_options;
+} StopOp;
+
+static void
+stop_op_free (StopOp *op)
+{
+  g_free (op->name);
+  g_clear_pointer (&op->start_options, g_variant_unref);
+  g_free (op);
+}
+
+static void
+stop_teardown_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  StopOp *op = user_data;
+  Teardown *t = g_task_get_task_data (G_TASK (res));
+  GTask *task = op->task;
+  g_autoptr (BangerVmRecord) rec = NULL;
+
+  vm_run_released (op->run);
+  op->run->busy = FALSE;
+  set_state (op->rt, op->run->id, "stopped", t->problem ? t->problem : "");
+  g_info ("VM %s stopped", op->name);
+  if (op->restart) {
+    GError *error = NULL;
+    rec = find_record (op->rt, op->name, &error);
+    if (rec == NULL) {
+      g_task_return_error (task, error);
+      g_object_unref (task);
+    } else {
+      start_vm (op->rt, rec, op->start_options, task);
+    }
+  } else {
+    g_task_return_boolean (task, TRUE);
+    g_object_unref (task);
+  }
+  stop_op_free (op);
+}
+
+static void
+poweroff_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *id = user_data;
+
+  if (!banger_agent_client_poweroff_finish (BANGER_AGENT_CLIENT (source), res, &error))
+    g_debug ("VM %s: power-off request: %s", id, error->message);
+}
+
+static void
+edit_stopping (BangerVmRecord *rec, gpointer data)
+{
+  set_str (&rec->state, "stopping");
+}
+
+/* @graceful_ms 0: kill at once. */
+static void
+stop_vm (BangerVmRuntime *self, const BangerVmRecord *rec, guint graceful_ms, StopOp *op)
+{
+  Teardown *t = teardown_new (op->run, rec);
+
+  op->run->busy = TRUE;
+  update_record (self, rec->id, edit_stopping, NULL);
+  if (graceful_ms > 0 && op->run->agent != NULL) {
+    /* The agent replies, then syncs and powers the guest off; QEMU exits
+     * when it does (-no-reboot). The wait below is what bounds it. */
+    banger_agent_client_poweroff_async (op->run->agent, NULL, poweroff_cb, g_strdup (rec->id));
+  }
+  t->graceful_ms = graceful_ms;
+  t->force = TRUE;
+  teardown_run (t, stop_teardown_cb, op);
+}
+
+static StopOp *
+stop_op_new (BangerVmRuntime *self, const char *name, GTask *task, BangerVmRecord **rec_out,
+             GError **error)
+{
+  g_autoptr (BangerVmRecord) rec = find_record (self, name, error);
+  VmRun *run;
+  StopOp *op;
+
+  if (rec == NULL)
+    return NULL;
+  run = vm_run_get (self, rec->id);
+  if (!check_vm_idle (run, rec, error))
+    return NULL;
+  op = g_new0 (StopOp, 1);
+  op->rt = self;
+  op->run = run;
+  op->task = task;
+  op->name = g_strdup (rec->name);
+  *rec_out = g_steal_pointer (&rec);
+  return op;
+}
+
+void
+banger_vm_runtime_stop_async (BangerVmRuntime *self, const char *name, guint timeout_s,
+                              GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = op_task_new (self, callback, user_data);
+  GError *error = NULL;
+  g_autoptr (BangerVmRecord) rec = NULL;
+  StopOp *op = stop_op_new (self, name, task, &rec, &error);
+
+  if (op != NULL && !g_str_equal (rec->state, "running")) {
+    g_set_error (&error, BANGER_ERROR, BANGER_ERROR_BAD_STATE, "VM “%s” is %s, not running",
+                 rec->name, rec->state);
+    g_clear_pointer (&op, stop_op_free);
+  }
+  if (op == NULL) {
+    g_task_return_error (task, error);
+    g_object_unref (task);
+    return;
+  }
+  stop_vm (self, rec, (timeout_s > 0 ? timeout_s : STOP_DEFAULT_TIMEOUT_S) * 1000, op);
+}
+
+void
+banger_vm_runtime_restart_async (BangerVmRuntime *self, const char *name, GVariant *options,
+                                 GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = op_task_new (self, callback, user_data);
+  GError *error = NULL;
+  g_autoptr (BangerVmRecord) rec = NULL;
+  StopOp *op = stop_op_new (self, name, task, &rec, &error);
+
+  if (op == NULL) {
+    g_task_return_error (task, error);
+    g_object_unref (task);
+    return;
+  }
+  if (!g_str_equal (rec->state, "running")) {
+    /* Like `systemctl restart`: a VM that is not running is just started. */
+    stop_op_free (op);
+    start_vm (self, rec, options, task);
+    return;
+  }
+  op->restart = TRUE;
+  op->start_options = options ? g_variant_ref (options) : NULL;
+  stop_vm (self, rec, STOP_DEFAULT_TIMEOUT_S * 1000, op);
+}
+
+void
+banger_vm_runtime_kill_async (BangerVmRuntime *self, const char *name, GAsyncReadyCallback callback,
+                              gpointer user_data)
+{
+  GTask *task = op_task_new (self, callback, user_data);
+  GError *error = NULL;
+  g_autoptr (BangerVmRecord) rec = NULL;
+  StopOp *op = stop_op_new (self, name, task, &rec, &error);
+
+  if (op != NULL && !banger_vm_state_is_active (rec->state)) {
+    g_set_error (&error, BANGER_ERROR, BANGER_ERROR_BAD_STATE, "VM “%s” is %s, not running",
+                 rec->name, rec->state);
+    g_clear_pointer (&op, stop_op_free);
+  }
+  if (op == NULL) {
+    g_task_return_error (task, error);
+    g_object_unref (task);
+    return;
+  }
+  stop_vm (self, rec, 0, op);
+}
+
+/* ---- Delete ------------------------------------------------------------------------ */
+
+static void
+delete_record (BangerVmRuntime *self, const char *name, GTask *task)
+{
+  GError *error = NULL;
+  g_autoptr (BangerVmRecord) rec = find_record (self, name, &error);
+
+  if (rec == NULL || !banger_engine_delete_vm (self->engine, name, FALSE, &error)) {
+    g_task_return_error (task, error);
+  } else {
+    g_hash_table_remove (self->runs, rec->id);
+    g_task_return_boolean (task, TRUE);
+  }
+  g_object_unref (task);
+}
+
+static void
+delete_killed_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autofree char *name = user_data;
+  GTask *task = G_TASK (res);
+  GTask *outer = g_object_steal_data (G_OBJECT (task), "outer");
+  GError *error = NULL;
+
+  if (!g_task_propagate_boolean (task, &error)) {
+    g_task_return_error (outer, error);
+    g_object_unref (outer);
+    return;
+  }
+  delete_record (g_object_get_data (G_OBJECT (outer), "runtime"), name, outer);
+}
+
+void
+banger_vm_runtime_delete_async (BangerVmRuntime *self, const char *name, gboolean force,
+                                GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = op_task_new (self, callback, user_data);
+  GError *error = NULL;
+  g_autoptr (BangerVmRecord) rec = find_record (self, name, &error);
+  VmRun *run;
+
+  if (rec == NULL) {
+    g_task_return_error (task, error);
+    g_object_unref (task);
+    return;
+  }
+  run = vm_run_get (self, rec->id);
+  if (!check_vm_idle (run, rec, &error)) {
+    g_task_return_error (task, error);
+    g_object_unref (task);
+    return;
+  }
+  if (banger_vm_state_is_active (rec->state) && force) {
+    /* Kill first, then delete, so no VMM or tap outlives its record. */
+    GTask *kill;
+    g_object_set_data (G_OBJECT (task), "runtime", self);
+    kill = op_task_new (self, delete_killed_cb, g_strdup (rec->name));
+    g_object_set_data (G_OBJECT (kill), "outer", task);
+    {
+      StopOp *op = stop_op_new (self, rec->name, kill, &rec, &error);
+      g_assert (op != NULL);
+      stop_vm (self, rec, 0, op);
+    }
+    return;
+  }
+  delete_record (self, name, task);
+}
+
+void
+banger_vm_files_remove (const char *data_dir, const char *id)
+{
+  g_autofree char *dir = banger_vm_dir (data_dir, id);
+  g_autofree char *known_hosts = g_build_filename (data_dir, "ssh", "known_hosts", NULL);
+  g_autofree char *alias = g_strdup_printf ("banger-%s", id);
+  g_autoptr (GFile) file = g_file_new_for_path (dir);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GFileEnumerator) children = NULL;
+
+  /* The directory is flat (disk, log, sockets, pidfile, keys): no need for
+   * a recursive walk. */
+  children = g_file_enumerate_children (file, G_FILE_ATTRIBUTE_STANDARD_NAME,
+                                        G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
+  while (children != NULL) {
+    GFileInfo *info = NULL;
+    GFile *child = NULL;
+    if (!g_file_enumerator_iterate (children, &info, &child, NULL, NULL) || info == NULL)
+      break;
+    if (!g_file_delete (child, NULL, &error)) {
+      g_warning ("cannot remove %s", error->message);
+      g_clear_error (&error);
+    }
+  }
+  if (!g_file_delete (file, NULL, &error)
+      && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
+    g_warning ("cannot remove %s: %s", dir, error->message);
+  g_clear_error (&error);
+  if (g_file_test (known_hosts, G_FILE_TEST_EXISTS)
+      && !banger_ssh_unpin_host_key (known_hosts, alias, &error))
+    g_warning ("cannot unpin %s: %s", alias, error->message);
+}
+
+/* ---- Exec ---------------------------------------------------------------------------- */
+
+typedef struct {
+  VmRun *run;
+  GTask *task;
+  char **argv;
+  GVariant *options;
+  int fds[3];
+  char *token;
+  BangerAgentExec *exec;
+} ExecOp;
+
+static void
+exec_op_free (ExecOp *op)
+{
+  g_strfreev (op->argv);
+  g_clear_pointer (&op->options, g_variant_unref);
+  for (guint i = 0; i < 3; i++) {
+    if (op->fds[i] >= 0)
+      close (op->fds[i]);
+  }
+  g_free (op->token);
+  g_clear_object (&op->exec);
+  g_free (op);
+}
+
+static gboolean
+require_running (const BangerVmRecord *rec, GError **error)
+{
+  if (g_str_equal (rec->state, "running"))
+    return TRUE;
+  g_set_error (error, BANGER_ERROR, BANGER_ERROR_BAD_STATE, "VM “%s” is %s, not running", rec->name,
+               rec->state);
+  return FALSE;
+}
+
+static void
+exec_finish (ExecOp *op, GError *error, int status)
+{
+  if (op->token != NULL) {
+    BangerAgentExec *current = g_hash_table_lookup (op->run->execs, op->token);
+    if (current != NULL && current == op->exec)
+      g_hash_table_remove (op->run->execs, op->token);
+  }
+  if (error != NULL)
+    g_task_return_error (op->task, error);
+  else
+    g_task_return_int (op->task, status);
+  g_object_unref (op->task);
+  exec_op_free (op);
+}
+
+static void
+exec_waited_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  ExecOp *op = user_data;
+  GError *error = NULL;
+  int status = banger_agent_exec_wait_finish (BANGER_AGENT_EXEC (source), res, &error);
+
+  if (error != NULL && error->domain != BANGER_ERROR)
+    g_prefix_error (&error, "the command's connection to the guest ended: ");
+  exec_finish (op, error, status);
+}
+
+static void
+exec_agent_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  ExecOp *op = user_data;
+  GError *error = NULL;
+  g_autoptr (BangerAgentClient) agent = vm_run_get_agent_finish (res, &error);
+
+  if (agent == NULL) {
+    exec_finish (op, error, -1);
+    return;
+  }
+  if (op->token != NULL && g_hash_table_contains (op->run->execs, op->token)) {
+    exec_finish (op,
+                 g_error_new (BANGER_ERROR, BANGER_ERROR_EXISTS,
+                              "a command with token “%s” is already running", op->token),
+                 -1);
+    return;
+  }
+  op->exec = banger_agent_client_exec (agent, (const char *const *)op->argv, op->options,
+                                       op->fds[0], op->fds[1], op->fds[2], &error);
+  if (op->exec == NULL) {
+    exec_finish (op, error, -1);
+    return;
+  }
+  /* The client duplicated the descriptors; ours are no longer needed, and
+   * holding them would keep the caller's pipes open after the command. */
+  for (guint i = 0; i < 3; i++) {
+    if (op->fds[i] >= 0)
+      close (op->fds[i]);
+    op->fds[i] = -1;
+  }
+  if (op->token != NULL)
+    g_hash_table_insert (op->run->execs, g_strdup (op->token), g_object_ref (op->exec));
+  banger_agent_exec_wait_async (op->exec, NULL, exec_waited_cb, op);
+}
+
+void
+banger_vm_runtime_exec_async (BangerVmRuntime *self, const char *name, const char *const *argv,
+                              GVariant *options, int stdin_fd, int stdout_fd, int stderr_fd,
+                              GAsyncReadyCallback callback, gpointer user_data)
+{
+  static const char *const allowed[]
+      = { "env", "as", "cwd", "s", "tty", "b", "rows", "u", "cols", "u", "token", "s", NULL };
+  GTask *task = g_task_new (self->engine, NULL, callback, user_data);
+  GError *error = NULL;
+  g_autoptr (BangerVmRecord) rec = find_record (self, name, &error);
+  ExecOp *op;
+  const int in[3] = { stdin_fd, stdout_fd, stderr_fd };
+
+  if (rec != NULL && !require_running (rec, &error))
+    g_clear_pointer (&rec, banger_vm_record_free);
+  if (rec != NULL && !banger_validate_options (options, allowed, &error))
+    g_clear_pointer (&rec, banger_vm_record_free);
+  if (rec != NULL && (argv == NULL || argv[0] == NULL || *argv[0] == '\0')) {
+    g_set_error_literal (&error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+                         "Exec needs a command (argv is empty)");
+    g_clear_pointer (&rec, banger_vm_record_free);
+  }
+  if (rec == NULL) {
+    g_task_return_error (task, error);
+    g_object_unref (task);
+    return;
+  }
+  op = g_new0 (ExecOp, 1);
+  op->run = vm_run_get (self, rec->id);
+  op->task = task;
+  op->argv = g_strdupv ((char **)argv);
+  op->options = g_variant_ref (options);
+  for (guint i = 0; i < 3; i++)
+    op->fds[i] = in[i] >= 0 ? fcntl (in[i], F_DUPFD_CLOEXEC, 3) : -1;
+  if (!g_variant_lookup (options, "token", "s", &op->token))
+    op->token = NULL;
+  vm_run_get_agent_async (op->run, AGENT_ATTACH_TIMEOUT_MS, NULL, exec_agent_cb, op);
+}
+
+int
+banger_vm_runtime_exec_finish (BangerVmRuntime *self, GAsyncResult *result, GError **error)
+{
+  return (int)g_task_propagate_int (G_TASK (result), error);
+}
+
+static BangerAgentExec *
+find_exec (BangerVmRuntime *self, const char *name, const char *token, GError **error)
+{
+  g_autoptr (BangerVmRecord) rec = find_record (self, name, error);
+  BangerAgentExec *exec;
+
+  if (rec == NULL)
+    return NULL;
+  exec = g_hash_table_lookup (vm_run_get (self, rec->id)->execs, token);
+  if (exec == NULL)
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND,
+                 "no running command in VM “%s” has token “%s”", rec->name, token);
+  return exec;
+}
+
+gboolean
+banger_vm_runtime_signal_exec (BangerVmRuntime *self, const char *name, const char *token,
+                               int signum, GError **error)
+{
+  BangerAgentExec *exec = find_exec (self, name, token, error);
+
+  if (exec == NULL)
+    return FALSE;
+  if (signum <= 0 || signum >= 65) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT, "%d is not a signal number",
+                 signum);
+    return FALSE;
+  }
+  return banger_agent_exec_signal (exec, signum, error);
+}
+
+gboolean
+banger_vm_runtime_resize_exec (BangerVmRuntime *self, const char *name, const char *token,
+                               guint rows, guint cols, GError **error)
+{
+  BangerAgentExec *exec = find_exec (self, name, token, error);
+
+  if (exec == NULL)
+    return FALSE;
+  return banger_agent_exec_resize (exec, rows, cols, error);
+}
+
+/* ---- GetStats, ListPorts ------------------------------------------------------------- */
+
+typedef struct {
+  GTask *task;
+  VmRun *run;
+  gboolean ports;
+  GVariantDict *host; /* stats only */
+} QueryOp;
+
+static void
+query_op_free (QueryOp *op)
+{
+  g_clear_pointer (&op->host, g_variant_dict_unref);
+  g_free (op);
+}
+
+static void
+query_done (QueryOp *op, GVariant *value, GError *error)
+{
+  if (error != NULL) {
+    banger_error_convert (&error);
+    g_task_return_error (op->task, error);
+  } else {
+    g_task_return_pointer (op->task, g_variant_ref_sink (value), (GDestroyNotify)g_variant_unref);
+  }
+  g_object_unref (op->task);
+  query_op_free (op);
+}
+
+static void
+stats_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  QueryOp *op = user_data;
+  GError *error = NULL;
+  g_autoptr (GVariant) guest
+      = banger_agent_client_get_stats_finish (BANGER_AGENT_CLIENT (source), res, &error);
+  GVariantIter iter;
+  const char *key;
+  GVariant *value;
+
+  if (guest == NULL) {
+    query_done (op, NULL, error);
+    return;
+  }
+  g_variant_iter_init (&iter, guest);
+  while (g_variant_iter_next (&iter, "{&sv}", &key, &value)) {
+    g_variant_dict_insert_value (op->host, key, value);
+    g_variant_unref (value);
+  }
+  query_done (op, g_variant_dict_end (op->host), NULL);
+}
+
+static void
+ports_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  QueryOp *op = user_data;
+  GError *error = NULL;
+  g_autoptr (GVariant) ports
+      = banger_agent_client_list_ports_finish (BANGER_AGENT_CLIENT (source), res, &error);
+
+  query_done (op, ports, error);
+}
+
+static void
+query_agent_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  QueryOp *op = user_data;
+  GError *error = NULL;
+  g_autoptr (BangerAgentClient) agent = vm_run_get_agent_finish (res, &error);
+
+  if (agent == NULL)
+    query_done (op, NULL, error);
+  else if (op->ports)
+    banger_agent_client_list_ports_async (agent, NULL, ports_cb, op);
+  else
+    banger_agent_client_get_stats_async (agent, NULL, stats_cb, op);
+}
+
+static void
+query_start (BangerVmRuntime *self, const char *name, gboolean ports, GAsyncReadyCallback callback,
+             gpointer user_data)
+{
+  GTask *task = g_task_new (self->engine, NULL, callback, user_data);
+  GError *error = NULL;
+  g_autoptr (BangerVmRecord) rec = find_record (self, name, &error);
+  QueryOp *op;
+
+  if (rec != NULL && !require_running (rec, &error))
+    g_clear_pointer (&rec, banger_vm_record_free);
+  if (rec == NULL) {
+    g_task_return_error (task, error);
+    g_object_unref (task);
+    return;
+  }
+  op = g_new0 (QueryOp, 1);
+  op->task = task;
+  op->run = vm_run_get (self, rec->id);
+  op->ports = ports;
+  if (!ports) {
+    op->host = g_variant_dict_new (NULL);
+    if (!banger_vmm_host_stats (rec->pid, op->host, &error)) {
+      query_done (op, NULL, error);
+      return;
+    }
+  }
+  vm_run_get_agent_async (op->run, AGENT_ATTACH_TIMEOUT_MS, NULL, query_agent_cb, op);
+}
+
+void
+banger_vm_runtime_get_stats_async (BangerVmRuntime *self, const char *name,
+                                   GAsyncReadyCallback callback, gpointer user_data)
+{
+  query_start (self, name, FALSE, callback, user_data);
+}
+
+void
+banger_vm_runtime_list_ports_async (BangerVmRuntime *self, const char *name,
+                                    GAsyncReadyCallback callback, gpointer user_data)
+{
+  query_start (self, name, TRUE, callback, user_data);
+}
+
+GVariant *
+banger_vm_runtime_variant_finish (BangerVmRuntime *self, GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* ---- OpenLog, GetSSHConfig ------------------------------------------------------------ */
+
+int
+banger_vm_runtime_open_log (BangerVmRuntime *self, const char *name, GError **error)
+{
+  g_autoptr (BangerVmRecord) rec = find_record (self, name, error);
+  g_autofree char *dir = NULL;
+  g_autofree char *path = NULL;
+  int fd;
+
+  if (rec == NULL)
+    return -1;
+  dir = banger_vm_dir (self->data_dir, rec->id);
+  path = g_build_filename (dir, "console.log", NULL);
+  fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    int saved = errno;
+    if (saved == ENOENT)
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND,
+                   "VM “%s” has no console log yet: it has never started", rec->name);
+    else
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot open %s: %s", path,
+                   g_strerror (saved));
+  }
+  return fd;
+}
+
+GVariant *
+banger_vm_runtime_get_ssh_config (BangerVmRuntime *self, const char *name, GError **error)
+{
+  g_autoptr (BangerVmRecord) rec = find_record (self, name, error);
+  g_autofree char *dir = NULL;
+  g_autofree char *identity = NULL;
+  g_autofree char *alias = NULL;
+  GVariantDict dict;
+
+  if (rec == NULL || !require_running (rec, error))
+    return NULL;
+  if (*rec->ipv4 == '\0') {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_BAD_STATE,
+                 "VM “%s” has no IPv4 address: it was started without banger's root helper, "
+                 "so it has no network (use Exec instead)",
+                 rec->name);
+    return NULL;
+  }
+  dir = banger_vm_dir (self->data_dir, rec->id);
+  identity = g_build_filename (self->ssh_dir, "id_ed25519", NULL);
+  alias = g_strdup_printf ("banger-%s", rec->id);
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert (&dict, "host", "s", rec->ipv4);
+  g_variant_dict_insert (&dict, "port", "q", (guint16)22);
+  g_variant_dict_insert (&dict, "user", "s", "root");
+  g_variant_dict_insert (&dict, "identity_file", "s", identity);
+  g_variant_dict_insert (&dict, "known_hosts_file", "s", self->known_hosts);
+  g_variant_dict_insert (&dict, "host_key_alias", "s", alias);
+  g_variant_dict_insert (&dict, "has_sshd", "b", read_has_sshd (dir));
+  return g_variant_dict_end (&dict);
+}
+
+/* ---- reconcile: adopt or release ------------------------------------------------------ */
+
+typedef struct {
+  BangerVmRuntime *rt;
+  VmRun *run;
+  GTask *task;
+  char *name;
+  char *boot_id; /* recorded */
+} AdoptOp;
+
+static void
+adopt_op_free (AdoptOp *op)
+{
+  g_free (op->name);
+  g_free (op->boot_id);
+  g_free (op);
+}
+
+typedef struct {
+  BangerAgentClient *agent;
+  const char *problem;
+} AdoptEdit;
+
+static void
+edit_adopted (BangerVmRecord *rec, gpointer data)
+{
+  AdoptEdit *e = data;
+
+  set_str (&rec->state, "running");
+  if (e->agent != NULL) {
+    set_str (&rec->agent_version, banger_agent_client_get_agent_version (e->agent));
+    set_str (&rec->boot_id, banger_agent_client_get_boot_id (e->agent));
+  }
+  set_str (&rec->last_error, e->problem ? e->problem : "");
+}
+
+static void
+adopt_agent_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  AdoptOp *op = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (BangerAgentClient) agent = vm_run_get_agent_finish (res, &error);
+  g_autofree char *problem = NULL;
+  AdoptEdit edit = { agent, NULL };
+
+  if (agent == NULL) {
+    /* The VMM lives, so the VM stays running (never tear down a live VM);
+     * the agent is tried again on the next call that needs it. */
+    problem = g_strdup_printf ("re-attaching after a bangerd restart: %s", error->message);
+    g_warning ("VM %s: %s", op->name, problem);
+  } else if (*op->boot_id
+             && g_strcmp0 (op->boot_id, banger_agent_client_get_boot_id (agent)) != 0) {
+    problem = g_strdup_printf ("the guest rebooted while bangerd was away (boot id %s, was %s)",
+                               banger_agent_client_get_boot_id (agent), op->boot_id);
+    g_warning ("VM %s: %s", op->name, problem);
+  } else {
+    g_info ("VM %s re-attached (pid %u, boot id %s)", op->name, op->run->pid,
+            banger_agent_client_get_boot_id (agent));
+  }
+  edit.problem = problem;
+  op->run->busy = FALSE;
+  update_record (op->rt, op->run->id, edit_adopted, &edit);
+  g_task_return_boolean (op->task, TRUE);
+  g_object_unref (op->task);
+  adopt_op_free (op);
+}
+
+void
+banger_vm_runtime_adopt_async (BangerVmRuntime *self, const BangerVmRecord *rec, guint pid,
+                               GAsyncReadyCallback callback, gpointer user_data)
+{
+  AdoptOp *op = g_new0 (AdoptOp, 1);
+
+  op->rt = self;
+  op->run = vm_run_get (self, rec->id);
+  op->task = op_task_new (self, callback, user_data);
+  op->name = g_strdup (rec->name);
+  op->boot_id = g_strdup (rec->boot_id);
+  op->run->busy = TRUE;
+  vm_run_watch (op->run, pid);
+  if (rec->pid != pid)
+    g_warning ("VM %s: recorded pid %u, but its VMM is pid %u", rec->name, rec->pid, pid);
+  vm_run_get_agent_async (op->run, AGENT_ATTACH_TIMEOUT_MS, NULL, adopt_agent_cb, op);
+}
+
+static void
+release_teardown_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  VmRun *run = g_task_get_task_data (task);
+  Teardown *t = g_task_get_task_data (G_TASK (res));
+
+  vm_run_released (run);
+  run->busy = FALSE;
+  set_state (run->rt, run->id, "stopped", t->problem ? t->problem : "");
+  g_task_return_boolean (task, TRUE);
+  g_object_unref (task);
+}
+
+void
+banger_vm_runtime_release_async (BangerVmRuntime *self, const BangerVmRecord *rec,
+                                 GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = op_task_new (self, callback, user_data);
+  VmRun *run = vm_run_get (self, rec->id);
+
+  g_info ("VM %s: its VMM is gone; releasing its tap and lease", rec->name);
+  g_task_set_task_data (task, run, NULL);
+  run->busy = TRUE;
+  teardown_run (teardown_new (run, rec), release_teardown_cb, task);
+}
