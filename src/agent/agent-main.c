@@ -137,6 +137,8 @@ main (int argc, char **argv)
         return 1;
       }
       agent.listen_fds[agent.n_listen++] = fd;
+      /* Tells a test harness the socket accepts connections now. */
+      dprintf (STDOUT_FILENO, "listening on %s\n", listen_unix);
     }
     if (!read_boot_id (agent.boot_id, sizeof agent.boot_id))
       agent.boot_id[0] = 0;

@@ -227,7 +227,10 @@ exec_start (Agent *agent, uint32_t id, const uint8_t *payload, size_t len)
     sigset_t none;
     sigemptyset (&none);
     sigprocmask (SIG_SETMASK, &none, NULL);
-    signal (SIGPIPE, SIG_DFL);
+    /* Ignored signals survive exec: give the command default handling
+     * whatever the agent inherited (a ^C must stop `sleep`). */
+    for (int sig = 1; sig < NSIG; sig++)
+      signal (sig, SIG_DFL);
     setsid ();
     if (r.tty) {
       int sfd = open (slave, O_RDWR);

@@ -249,6 +249,13 @@ dispatch (Agent *agent, const BngrHeader *hdr, const uint8_t *payload)
       exec_signal (agent, s, payload, hdr->length);
     }
     break;
+  case BNGR_T_ERROR:
+    /* The host gives up on a stream (an upload whose source failed):
+     * drop it, which removes a half-written temporary file. */
+    s = agent_stream_find (agent, hdr->stream);
+    if (s != NULL)
+      agent_stream_free (agent, s);
+    break;
   case BNGR_T_FILE_PUT:
     files_put_start (agent, hdr->stream, payload, hdr->length);
     break;

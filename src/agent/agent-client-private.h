@@ -1,0 +1,70 @@
+/* Internals shared by the files of the host-side agent client. */
+#pragma once
+
+#include "agent-client.h"
+#include "protocol.h"
+
+G_BEGIN_DECLS
+
+/* Pause producers (stdin, file uploads) while this much is queued for the
+ * agent, resume them below the low mark. */
+#define CLIENT_QUEUE_HIGH (1024 * 1024)
+#define CLIENT_QUEUE_LOW  (256 * 1024)
+
+/* An ordered asynchronous writer of GBytes into a GOutputStream (the
+ * caller's stdout/stderr, or a download's destination). */
+typedef struct {
+  GOutputStream *stream; /* NULL: discard */
+  GQueue queue;          /* GBytes */
+  gboolean writing;
+  GError *error;         /* the first write error; later data is dropped */
+  gboolean close_stream; /* the stream is ours: close it when done */
+  GObject *owner;        /* kept alive while a write runs */
+  void (*on_idle) (GObject *owner);
+} BangerSink;
+
+void banger_sink_init (BangerSink *sink, GOutputStream *stream, gboolean close_stream,
+                       GObject *owner, void (*on_idle) (GObject *owner));
+void banger_sink_push (BangerSink *sink, const guint8 *data, gsize len);
+gboolean banger_sink_idle (BangerSink *sink);
+void banger_sink_clear (BangerSink *sink);
+
+typedef enum {
+  PENDING_SIMPLE,
+  PENDING_EXEC,
+  PENDING_PUT,
+  PENDING_GET,
+} PendingKind;
+
+/* Something waiting for frames on one stream id. */
+typedef struct {
+  PendingKind kind;
+  guint32 id;
+  guint8 type;           /* the request's frame type */
+  GTask *task;           /* SIMPLE, PUT, GET */
+  BangerAgentExec *exec; /* EXEC */
+} Pending;
+
+guint32 banger_agent_client_register (BangerAgentClient *self, Pending *pending);
+void banger_agent_client_unregister (BangerAgentClient *self, guint32 id);
+void banger_agent_client_send (BangerAgentClient *self, guint8 type, guint16 flags, guint32 stream,
+                               const guint8 *payload, gsize len);
+/* Calls @resume (owner) once the queue to the agent is below the low mark. */
+void banger_agent_client_when_drained (BangerAgentClient *self, GObject *owner,
+                                       void (*resume) (GObject *owner));
+gboolean banger_agent_client_check_ready (BangerAgentClient *self, GError **error);
+gboolean banger_agent_client_queue_full (BangerAgentClient *self);
+GError *banger_agent_client_error_from_frame (const guint8 *payload, gsize len);
+
+/* agent-exec.c */
+BangerAgentExec *banger_agent_exec_new (BangerAgentClient *client);
+void banger_agent_exec_handle_frame (BangerAgentExec *exec, const BngrHeader *hdr,
+                                     const guint8 *payload);
+void banger_agent_exec_fail (BangerAgentExec *exec, const GError *error);
+
+/* agent-client-files.c */
+void banger_agent_files_put_frame (GTask *task, const BngrHeader *hdr, const guint8 *payload);
+void banger_agent_files_get_frame (GTask *task, const BngrHeader *hdr, const guint8 *payload);
+void banger_agent_files_fail (GTask *task, const GError *error);
+
+G_END_DECLS
