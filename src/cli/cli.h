@@ -24,6 +24,9 @@ typedef enum {
   /* Options end at the first positional argument, so `vm exec dev ls -l`
    * passes "-l" to the guest command. */
   BANGER_COMMAND_FLAG_STOP_AT_ARGS = 1 << 2,
+  /* Positional arguments are image / kernel names. */
+  BANGER_COMMAND_FLAG_IMAGE_ARGS = 1 << 3,
+  BANGER_COMMAND_FLAG_KERNEL_ARGS = 1 << 4,
 } BangerCommandFlags;
 
 /* One row of the command table. A group has @subcommands and no @handler;
@@ -55,6 +58,8 @@ extern const BangerCommand banger_root_command;
 
 /* Commands defined next to their handlers. */
 extern const BangerCommand banger_vm_command;
+extern const BangerCommand banger_image_command;
+extern const BangerCommand banger_kernel_command;
 extern const BangerCommand banger_system_command;
 extern const BangerCommand banger_version_command;
 extern const BangerCommand banger_doctor_command;
@@ -83,6 +88,14 @@ BangerVM *banger_cli_find_vm (BangerCli *cli, const char *name, GError **error);
 
 /* Proxies for every VM, oldest first. */
 GPtrArray *banger_cli_list_vms (BangerCli *cli, GError **error);
+
+/* Proxies for every image / kernel, oldest first. */
+GPtrArray *banger_cli_list_images (BangerCli *cli, GError **error);
+GPtrArray *banger_cli_list_kernels (BangerCli *cli, GError **error);
+
+/* The image / kernel called @name; a NotFound error names it. */
+BangerImage *banger_cli_find_image (BangerCli *cli, const char *name, GError **error);
+BangerKernel *banger_cli_find_kernel (BangerCli *cli, const char *name, GError **error);
 
 /* TRUE for the states docker would call "up" (a VMM process exists). */
 gboolean banger_cli_vm_state_is_running (const char *state);

@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "errors.h"
+#include "banger-error.h"
 
 #define MANAGER_NAME "org.banger.Manager"
 #define MANAGER_PATH "/org/banger/Manager"
@@ -92,48 +93,135 @@ banger_cli_find_vm (BangerCli *cli, const char *name, GError **error)
   return vm;
 }
 
-static int
-compare_vms (gconstpointer a, gconstpointer b)
+/* One GetManagedObjects call brings every object with its properties,
+ * instead of a List call plus one GetAll per object. */
+static GDBusObjectManager *
+object_manager_new (BangerCli *cli, GError **error)
 {
-  BangerVM *va = *(BangerVM **)a;
-  BangerVM *vb = *(BangerVM **)b;
-  guint64 ta = banger_vm_get_created_at (va);
-  guint64 tb = banger_vm_get_created_at (vb);
+  GDBusObjectManager *objects;
+
+  if (banger_cli_get_manager (cli, error) == NULL)
+    return NULL;
+  objects = banger_object_manager_client_new_sync (cli->session,
+                                                   G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_NONE,
+                                                   MANAGER_NAME, MANAGER_PATH, NULL, error);
+  if (objects == NULL)
+    banger_cli_error_annotate (error);
+  return objects;
+}
+
+typedef gpointer (*GetInterfaceFunc) (BangerObject *object);
+typedef guint64 (*GetCreatedAtFunc) (gpointer proxy);
+typedef const char *(*GetNameFunc) (gpointer proxy);
+
+typedef struct {
+  GetInterfaceFunc get_interface;
+  GetCreatedAtFunc get_created_at;
+  GetNameFunc get_name;
+} ObjectKind;
+
+static const ObjectKind vm_kind = {
+  (GetInterfaceFunc)banger_object_get_vm,
+  (GetCreatedAtFunc)banger_vm_get_created_at,
+  (GetNameFunc)banger_vm_get_name,
+};
+static const ObjectKind image_kind = {
+  (GetInterfaceFunc)banger_object_get_image,
+  (GetCreatedAtFunc)banger_image_get_created_at,
+  (GetNameFunc)banger_image_get_name,
+};
+static const ObjectKind kernel_kind = {
+  (GetInterfaceFunc)banger_object_get_kernel,
+  (GetCreatedAtFunc)banger_kernel_get_created_at,
+  (GetNameFunc)banger_kernel_get_name,
+};
+
+/* Oldest first, then by name: the order `list` prints. */
+static int
+compare_objects (gconstpointer a, gconstpointer b, gpointer user_data)
+{
+  const ObjectKind *kind = user_data;
+  gpointer pa = *(gpointer *)a;
+  gpointer pb = *(gpointer *)b;
+  guint64 ta = kind->get_created_at (pa);
+  guint64 tb = kind->get_created_at (pb);
 
   if (ta != tb)
     return ta < tb ? -1 : 1;
-  return g_strcmp0 (banger_vm_get_name (va), banger_vm_get_name (vb));
+  return g_strcmp0 (kind->get_name (pa), kind->get_name (pb));
+}
+
+static GPtrArray *
+list_objects (BangerCli *cli, const ObjectKind *kind, GError **error)
+{
+  g_autoptr (GDBusObjectManager) objects = NULL;
+  g_autoptr (GPtrArray) found = g_ptr_array_new_with_free_func (g_object_unref);
+  GList *list;
+
+  objects = object_manager_new (cli, error);
+  if (objects == NULL)
+    return NULL;
+  list = g_dbus_object_manager_get_objects (objects);
+  for (GList *l = list; l != NULL; l = l->next) {
+    gpointer proxy = kind->get_interface (BANGER_OBJECT (l->data));
+
+    if (proxy != NULL)
+      g_ptr_array_add (found, proxy);
+  }
+  g_list_free_full (list, g_object_unref);
+  g_ptr_array_sort_with_data (found, compare_objects, (gpointer)kind);
+  return g_steal_pointer (&found);
 }
 
 GPtrArray *
 banger_cli_list_vms (BangerCli *cli, GError **error)
 {
-  g_autoptr (GDBusObjectManager) objects = NULL;
-  g_autoptr (GPtrArray) vms = g_ptr_array_new_with_free_func (g_object_unref);
-  GList *list;
+  return list_objects (cli, &vm_kind, error);
+}
 
-  if (banger_cli_get_manager (cli, error) == NULL)
+GPtrArray *
+banger_cli_list_images (BangerCli *cli, GError **error)
+{
+  return list_objects (cli, &image_kind, error);
+}
+
+GPtrArray *
+banger_cli_list_kernels (BangerCli *cli, GError **error)
+{
+  return list_objects (cli, &kernel_kind, error);
+}
+
+/* Manager has no FindImage/FindKernel: the object manager already holds
+ * every object with its Name, so look there. */
+static gpointer
+find_object (BangerCli *cli, const ObjectKind *kind, BangerCliObject what, const char *name,
+             GError **error)
+{
+  g_autoptr (GPtrArray) all = list_objects (cli, kind, error);
+
+  if (all == NULL)
     return NULL;
+  for (guint i = 0; i < all->len; i++) {
+    gpointer proxy = g_ptr_array_index (all, i);
 
-  /* One GetManagedObjects call brings every VM with its properties,
-   * instead of ListVMs plus one GetAll per VM. */
-  objects = banger_object_manager_client_new_sync (cli->session,
-                                                   G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_NONE,
-                                                   MANAGER_NAME, MANAGER_PATH, NULL, error);
-  if (objects == NULL) {
-    banger_cli_error_annotate (error);
-    return NULL;
+    if (g_strcmp0 (kind->get_name (proxy), name) == 0)
+      return g_object_ref (proxy);
   }
-  list = g_dbus_object_manager_get_objects (objects);
-  for (GList *l = list; l != NULL; l = l->next) {
-    BangerVM *vm = banger_object_get_vm (BANGER_OBJECT (l->data));
+  g_set_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND, "%s", "");
+  banger_cli_error_annotate_object (error, what, name);
+  return NULL;
+}
 
-    if (vm != NULL)
-      g_ptr_array_add (vms, vm);
-  }
-  g_list_free_full (list, g_object_unref);
-  g_ptr_array_sort (vms, compare_vms);
-  return g_steal_pointer (&vms);
+BangerImage *
+banger_cli_find_image (BangerCli *cli, const char *name, GError **error)
+{
+  return find_object (cli, &image_kind, BANGER_CLI_OBJECT_IMAGE, name, error);
+}
+
+BangerKernel *
+banger_cli_find_kernel (BangerCli *cli, const char *name, GError **error)
+{
+  return find_object (cli, &kernel_kind, BANGER_CLI_OBJECT_KERNEL, name, error);
 }
 
 gboolean

@@ -3,6 +3,9 @@
 #include "config.h"
 
 #include <errno.h>
+#include <glib-unix.h>
+#include <signal.h>
+#include <sys/inotify.h>
 #include <gio/gunixfdlist.h>
 #include <gio/gunixinputstream.h>
 #include <gio/gunixoutputstream.h>
@@ -12,7 +15,10 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "banger-error.h"
 #include "cli.h"
+#include "cmd-common.h"
+#include "exec-session.h"
 #include "errors.h"
 #include "output-json.h"
 #include "output-table.h"
@@ -37,6 +43,7 @@ static guint opt_cpus;
 static guint opt_memory_mib;
 static guint opt_disk_mib;
 static int opt_timeout = -1;
+static char *opt_name;
 
 static gboolean
 parse_cpus (const char *option_name, const char *value, gpointer data, GError **error)
@@ -65,6 +72,24 @@ parse_disk (const char *option_name, const char *value, gpointer data, GError **
 }
 
 static const GOptionEntry create_options[] = {
+  { "image", 0, 0, G_OPTION_ARG_STRING, &opt_image, N_ ("Image to boot (default: the manager's)"),
+    N_ ("IMAGE") },
+  { "kernel", 0, 0, G_OPTION_ARG_STRING, &opt_kernel, N_ ("Kernel (default: the image's)"),
+    N_ ("KERNEL") },
+  { "cpus", 0, 0, G_OPTION_ARG_CALLBACK, parse_cpus, N_ ("Number of virtual CPUs"), N_ ("N") },
+  { "memory", 0, 0, G_OPTION_ARG_CALLBACK, parse_memory,
+    N_ ("Memory, in MiB or with a unit (512M, 2G)"), N_ ("SIZE") },
+  { "disk", 0, 0, G_OPTION_ARG_CALLBACK, parse_disk, N_ ("Disk size, in MiB or with a unit"),
+    N_ ("SIZE") },
+  { "driver", 0, 0, G_OPTION_ARG_STRING, &opt_driver, N_ ("VMM driver: qemu or firecracker"),
+    N_ ("DRIVER") },
+  { NULL },
+};
+
+/* `vm run` takes what `vm create` takes, and a name is optional. */
+static const GOptionEntry run_options[] = {
+  { "name", 0, 0, G_OPTION_ARG_STRING, &opt_name,
+    N_ ("Name of the VM (default: run-<6 hex digits>)"), N_ ("NAME") },
   { "image", 0, 0, G_OPTION_ARG_STRING, &opt_image, N_ ("Image to boot (default: the manager's)"),
     N_ ("IMAGE") },
   { "kernel", 0, 0, G_OPTION_ARG_STRING, &opt_kernel, N_ ("Kernel (default: the image's)"),
@@ -152,18 +177,6 @@ print_vm_table (GPtrArray *vms)
   banger_table_print (table, stdout);
 }
 
-static void
-print_vm_json_array (GPtrArray *vms)
-{
-  g_autoptr (JsonNode) root = json_node_new (JSON_NODE_ARRAY);
-  g_autoptr (JsonArray) array = json_array_new ();
-
-  for (guint i = 0; i < vms->len; i++)
-    json_array_add_element (array, banger_json_from_proxy (g_ptr_array_index (vms, i)));
-  json_node_set_array (root, array);
-  banger_json_print (root, stdout);
-}
-
 /* ---- create / run ---- */
 
 static BangerVM *
@@ -221,6 +234,82 @@ vm_create (BangerCli *cli, char **args, GError **error)
  * under TCG); it is not hung while that lasts. */
 #define START_TIMEOUT_MS (10 * 60 * 1000)
 
+/* What a verb wanted of the VM, for the words when its state was wrong. */
+typedef enum {
+  WANT_STOPPED, /* start */
+  WANT_RUNNING, /* stop, restart, kill */
+  WANT_IN_USE,  /* exec, ssh, stats, ports: needs a running guest */
+} StateWanted;
+
+static gboolean
+state_is_up (const char *state)
+{
+  return g_strcmp0 (state, "running") == 0 || g_strcmp0 (state, "starting") == 0;
+}
+
+/* The sentence for VM @name in @state when the verb wanted @wanted, or
+ * NULL when the state does not explain the refusal. */
+static char *
+state_sentence (const char *name, const char *state, StateWanted wanted)
+{
+  if (state == NULL)
+    return NULL;
+  switch (wanted) {
+  case WANT_STOPPED:
+    if (state_is_up (state))
+      return g_strdup_printf (_ ("VM “%s” is already running"), name);
+    if (g_str_equal (state, "stopping"))
+      return g_strdup_printf (_ ("VM “%s” is still stopping; start it once it has stopped"), name);
+    return NULL;
+  case WANT_RUNNING:
+    if (!banger_cli_vm_state_is_running (state))
+      /* TRANSLATORS: the second %s is a state: created, stopped or error */
+      return g_strdup_printf (_ ("VM “%s” is not running (it is %s)"), name, state);
+    return NULL;
+  case WANT_IN_USE:
+    if (g_str_equal (state, "running"))
+      return NULL;
+    if (g_str_equal (state, "starting"))
+      return g_strdup_printf (_ ("VM “%s” is still starting; try again in a moment"), name);
+    return g_strdup_printf (_ ("VM “%s” is not running (it is %s); start it with “banger vm "
+                               "start %s”"),
+                            name, state, name);
+  default:
+    return NULL;
+  }
+}
+
+/* Annotates an error from a call on @vm; a BadState refusal becomes a
+ * sentence about the state the VM is in. */
+static void
+annotate_vm_call (GError **error, BangerVM *vm, const char *name, StateWanted wanted)
+{
+  gboolean bad_state = g_error_matches (*error, BANGER_ERROR, BANGER_ERROR_BAD_STATE);
+  g_autofree char *sentence = NULL;
+
+  banger_cli_error_annotate_vm (error, name);
+  if (!bad_state)
+    return;
+  /* The proxy's State was loaded just before the call. */
+  sentence = state_sentence (name, banger_vm_get_state (vm), wanted);
+  if (sentence != NULL) {
+    g_clear_error (error);
+    g_set_error_literal (error, BANGER_ERROR, BANGER_ERROR_BAD_STATE, sentence);
+  }
+}
+
+/* Refuses early, with a clear sentence, verbs that need a running guest. */
+static gboolean
+require_running (BangerVM *vm, const char *name, GError **error)
+{
+  g_autofree char *sentence = state_sentence (name, banger_vm_get_state (vm), WANT_IN_USE);
+
+  if (sentence == NULL)
+    return TRUE;
+  g_set_error_literal (error, BANGER_ERROR, BANGER_ERROR_BAD_STATE, sentence);
+  return FALSE;
+}
+
 static gboolean
 start_vm (BangerVM *vm, const char *name, GError **error)
 {
@@ -228,25 +317,9 @@ start_vm (BangerVM *vm, const char *name, GError **error)
 
   g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (vm), START_TIMEOUT_MS);
   if (!banger_vm_call_start_sync (vm, g_variant_builder_end (&options), NULL, error)) {
-    banger_cli_error_annotate_vm (error, name);
+    annotate_vm_call (error, vm, name, WANT_STOPPED);
     return FALSE;
   }
-  return TRUE;
-}
-
-static gboolean
-vm_run (BangerCli *cli, char **args, GError **error)
-{
-  g_autoptr (BangerVM) vm = NULL;
-
-  if (!banger_cli_check_args (cli, args, 1, 1, error))
-    return FALSE;
-  vm = create_vm (cli, args[0], error);
-  if (vm == NULL)
-    return FALSE;
-  if (!start_vm (vm, args[0], error))
-    return FALSE;
-  printf ("%s\n", args[0]);
   return TRUE;
 }
 
@@ -271,7 +344,7 @@ list_vms (BangerCli *cli, gboolean running_only, GError **error)
     for (guint i = 0; i < shown->len; i++)
       printf ("%s\n", banger_vm_get_name (g_ptr_array_index (shown, i)));
   } else if (opt_json) {
-    print_vm_json_array (shown);
+    banger_cli_print_json_array (shown);
   } else {
     print_vm_table (shown);
   }
@@ -293,31 +366,6 @@ vm_ps (BangerCli *cli, char **args, GError **error)
   if (!banger_cli_check_args (cli, args, 0, 0, error))
     return FALSE;
   return list_vms (cli, !opt_all && !opt_names, error);
-}
-
-static void
-print_field (const char *label, const char *value)
-{
-  /* Labels are translated, so pad by display width rather than bytes. */
-  glong width = g_utf8_strlen (label, -1);
-
-  printf ("%s:", label);
-  for (glong i = width; i < 12; i++)
-    putchar (' ');
-  printf (" %s\n", value != NULL && value[0] != '\0' ? value : "-");
-}
-
-static char *
-format_time_both (guint64 t, gint64 now)
-{
-  g_autofree char *abs = NULL;
-  g_autofree char *ago = NULL;
-
-  if (t == 0)
-    return g_strdup (_ ("never"));
-  abs = banger_format_time_absolute (t);
-  ago = banger_format_time_ago (t, now);
-  return g_strdup_printf ("%s (%s)", abs, ago);
 }
 
 static gboolean
@@ -347,26 +395,26 @@ vm_show (BangerCli *cli, char **args, GError **error)
   memory = format_mib (banger_vm_get_memory_mi_b (vm));
   disk = format_mib (banger_vm_get_disk_mi_b (vm));
   pid = banger_vm_get_pid (vm) ? g_strdup_printf ("%u", banger_vm_get_pid (vm)) : NULL;
-  created = format_time_both (banger_vm_get_created_at (vm), now);
-  started = format_time_both (banger_vm_get_started_at (vm), now);
+  created = banger_cli_format_time_both (banger_vm_get_created_at (vm), now);
+  started = banger_cli_format_time_both (banger_vm_get_started_at (vm), now);
 
-  print_field (_ ("Name"), banger_vm_get_name (vm));
-  print_field (_ ("Id"), banger_vm_get_id (vm));
-  print_field (_ ("State"), banger_vm_get_state (vm));
-  print_field (_ ("Driver"), banger_vm_get_driver (vm));
-  print_field (_ ("Image"), banger_vm_get_image (vm));
-  print_field (_ ("Kernel"), banger_vm_get_kernel (vm));
-  print_field (_ ("CPUs"), cpus);
-  print_field (_ ("Memory"), memory);
-  print_field (_ ("Disk"), disk);
-  print_field (_ ("Disk mode"), banger_vm_get_disk_mode (vm));
-  print_field (_ ("IPv4"), banger_vm_get_ipv4 (vm));
-  print_field (_ ("MAC"), banger_vm_get_mac (vm));
-  print_field (_ ("PID"), pid);
-  print_field (_ ("Created"), created);
-  print_field (_ ("Started"), started);
-  print_field (_ ("Agent"), banger_vm_get_agent_version (vm));
-  print_field (_ ("Last error"), banger_vm_get_last_error (vm));
+  banger_cli_print_field (_ ("Name"), banger_vm_get_name (vm));
+  banger_cli_print_field (_ ("Id"), banger_vm_get_id (vm));
+  banger_cli_print_field (_ ("State"), banger_vm_get_state (vm));
+  banger_cli_print_field (_ ("Driver"), banger_vm_get_driver (vm));
+  banger_cli_print_field (_ ("Image"), banger_vm_get_image (vm));
+  banger_cli_print_field (_ ("Kernel"), banger_vm_get_kernel (vm));
+  banger_cli_print_field (_ ("CPUs"), cpus);
+  banger_cli_print_field (_ ("Memory"), memory);
+  banger_cli_print_field (_ ("Disk"), disk);
+  banger_cli_print_field (_ ("Disk mode"), banger_vm_get_disk_mode (vm));
+  banger_cli_print_field (_ ("IPv4"), banger_vm_get_ipv4 (vm));
+  banger_cli_print_field (_ ("MAC"), banger_vm_get_mac (vm));
+  banger_cli_print_field (_ ("PID"), pid);
+  banger_cli_print_field (_ ("Created"), created);
+  banger_cli_print_field (_ ("Started"), started);
+  banger_cli_print_field (_ ("Agent"), banger_vm_get_agent_version (vm));
+  banger_cli_print_field (_ ("Last error"), banger_vm_get_last_error (vm));
   return TRUE;
 }
 
@@ -431,7 +479,7 @@ action_stop (BangerVM *vm, const char *name, GError **error)
   /* The daemon waits up to @timeout (default 10 s) before forcing. */
   g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (vm), (int)(timeout + 60) * 1000);
   if (!banger_vm_call_stop_sync (vm, timeout, NULL, error)) {
-    banger_cli_error_annotate_vm (error, name);
+    annotate_vm_call (error, vm, name, WANT_RUNNING);
     return FALSE;
   }
   return TRUE;
@@ -444,7 +492,7 @@ action_restart (BangerVM *vm, const char *name, GError **error)
 
   g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (vm), START_TIMEOUT_MS);
   if (!banger_vm_call_restart_sync (vm, g_variant_builder_end (&options), NULL, error)) {
-    banger_cli_error_annotate_vm (error, name);
+    annotate_vm_call (error, vm, name, WANT_RUNNING);
     return FALSE;
   }
   return TRUE;
@@ -454,7 +502,7 @@ static gboolean
 action_kill (BangerVM *vm, const char *name, GError **error)
 {
   if (!banger_vm_call_kill_sync (vm, NULL, error)) {
-    banger_cli_error_annotate_vm (error, name);
+    annotate_vm_call (error, vm, name, WANT_RUNNING);
     return FALSE;
   }
   return TRUE;
@@ -514,132 +562,287 @@ vm_prune (BangerCli *cli, char **args, GError **error)
 
 /* ---- exec / ssh / logs / stats / ports ---- */
 
+/* The guest command after NAME: option parsing stopped at NAME, so a "--"
+ * after it is still there. */
+static char **
+command_after_name (char **args)
+{
+  if (args[0] == NULL)
+    return args;
+  return args[1] != NULL && g_str_equal (args[1], "--") ? args + 2 : args + 1;
+}
+
+static gboolean
+exec_in_vm (BangerVM *vm, const char *name, const char *const *argv, gboolean tty, int *status,
+            GError **error)
+{
+  BangerExecSpec spec = {
+    .argv = argv,
+    .env = (const char *const *)opt_env,
+    .cwd = opt_workdir,
+    .tty = tty,
+  };
+
+  if (!require_running (vm, name, error))
+    return FALSE;
+  if (!banger_cli_exec (vm, name, &spec, status, error)) {
+    annotate_vm_call (error, vm, name, WANT_IN_USE);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static gboolean
 vm_exec (BangerCli *cli, char **args, GError **error)
 {
   g_autoptr (BangerVM) vm = NULL;
-  g_autoptr (GUnixFDList) fds = g_unix_fd_list_new ();
-  g_auto (GVariantBuilder) options = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
-  struct termios saved;
-  gboolean raw = FALSE;
-  int status = 0;
-  gboolean ok;
   char **command;
 
-  if (!banger_cli_check_args (cli, args, 2, G_MAXUINT, error))
+  if (!banger_cli_check_args (cli, args, 1, G_MAXUINT, error))
     return FALSE;
-  /* Option parsing stopped at NAME, so a "--" after it is still here. */
-  command = g_str_equal (args[1], "--") ? args + 2 : args + 1;
+  command = command_after_name (args);
   if (command[0] == NULL)
     return banger_cli_usage_error (cli, error, _ ("missing argument: %s"), _ ("COMMAND"));
+  for (guint i = 0; opt_env != NULL && opt_env[i] != NULL; i++)
+    if (strchr (opt_env[i], '=') == NULL || opt_env[i][0] == '=')
+      return banger_cli_usage_error (cli, error, _ ("invalid value “%s” for --env (use KEY=VALUE)"),
+                                     opt_env[i]);
   vm = banger_cli_find_vm (cli, args[0], error);
   if (vm == NULL)
     return FALSE;
+  return exec_in_vm (vm, args[0], (const char *const *)command, opt_tty, &cli->exit_status, error);
+}
 
-  for (int fd = 0; fd <= 2; fd++)
-    if (g_unix_fd_list_append (fds, fd, error) < 0)
-      return FALSE;
-  if (opt_env != NULL)
-    g_variant_builder_add (&options, "{sv}", "env",
-                           g_variant_new_strv ((const char *const *)opt_env, -1));
-  if (opt_workdir != NULL)
-    g_variant_builder_add (&options, "{sv}", "cwd", g_variant_new_string (opt_workdir));
-  if (opt_tty) {
-    struct winsize ws = { 0 };
+/* GetSSHConfig: how OpenSSH reaches the guest. */
+typedef struct {
+  GVariant *config;
+  const char *host, *user, *identity, *known_hosts, *alias;
+  guint16 port;
+  gboolean has_sshd;
+} SshConfig;
 
-    g_variant_builder_add (&options, "{sv}", "tty", g_variant_new_boolean (TRUE));
-    if (ioctl (STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0) {
-      g_variant_builder_add (&options, "{sv}", "rows", g_variant_new_uint32 (ws.ws_row));
-      g_variant_builder_add (&options, "{sv}", "cols", g_variant_new_uint32 (ws.ws_col));
-    }
-    /* The guest's pty does the line editing and echo; ours must pass
-     * every key through untouched. */
-    if (isatty (STDIN_FILENO) && tcgetattr (STDIN_FILENO, &saved) == 0) {
-      struct termios r = saved;
+static void
+ssh_config_clear (SshConfig *c)
+{
+  g_clear_pointer (&c->config, g_variant_unref);
+}
 
-      cfmakeraw (&r);
-      raw = tcsetattr (STDIN_FILENO, TCSANOW, &r) == 0;
-    }
-  }
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (SshConfig, ssh_config_clear)
 
-  /* The command runs as long as it likes. */
-  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (vm), G_MAXINT);
-  ok = banger_vm_call_exec_sync (
-      vm, (const char *const *)args + 1, g_variant_builder_end (&options), g_variant_new_handle (0),
-      g_variant_new_handle (1), g_variant_new_handle (2), fds, &status, NULL, NULL, error);
-  if (raw)
-    tcsetattr (STDIN_FILENO, TCSANOW, &saved);
-  if (!ok) {
-    banger_cli_error_annotate_vm (error, args[0]);
+static gboolean
+get_ssh_config (BangerVM *vm, const char *name, SshConfig *c, GError **error)
+{
+  c->port = 22;
+  c->user = "root";
+  c->has_sshd = FALSE;
+  if (!banger_vm_call_get_sshconfig_sync (vm, &c->config, NULL, error)) {
+    annotate_vm_call (error, vm, name, WANT_IN_USE);
     return FALSE;
   }
-  cli->exit_status = status;
+  g_variant_lookup (c->config, "host", "&s", &c->host);
+  g_variant_lookup (c->config, "port", "q", &c->port);
+  g_variant_lookup (c->config, "user", "&s", &c->user);
+  g_variant_lookup (c->config, "identity_file", "&s", &c->identity);
+  g_variant_lookup (c->config, "known_hosts_file", "&s", &c->known_hosts);
+  g_variant_lookup (c->config, "host_key_alias", "&s", &c->alias);
+  g_variant_lookup (c->config, "has_sshd", "b", &c->has_sshd);
+  if (c->host == NULL || c->host[0] == '\0')
+    c->has_sshd = FALSE;
   return TRUE;
+}
+
+/* The argv of real OpenSSH for @c: banger's key only, and the VM's host
+ * key pinned in banger's known_hosts under its alias, so there is never a
+ * trust-on-first-use prompt and a changed key is refused. */
+static GPtrArray *
+ssh_argv (const SshConfig *c, char **command)
+{
+  GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
+
+  g_ptr_array_add (argv, g_strdup ("ssh"));
+  if (c->port != 22) {
+    g_ptr_array_add (argv, g_strdup ("-p"));
+    g_ptr_array_add (argv, g_strdup_printf ("%u", c->port));
+  }
+  if (c->identity != NULL) {
+    g_ptr_array_add (argv, g_strdup ("-i"));
+    g_ptr_array_add (argv, g_strdup (c->identity));
+  }
+  if (c->known_hosts != NULL) {
+    g_ptr_array_add (argv, g_strdup ("-o"));
+    g_ptr_array_add (argv, g_strdup_printf ("UserKnownHostsFile=%s", c->known_hosts));
+  }
+  if (c->alias != NULL) {
+    g_ptr_array_add (argv, g_strdup ("-o"));
+    g_ptr_array_add (argv, g_strdup_printf ("HostKeyAlias=%s", c->alias));
+  }
+  g_ptr_array_add (argv, g_strdup ("-o"));
+  g_ptr_array_add (argv, g_strdup ("StrictHostKeyChecking=yes"));
+  g_ptr_array_add (argv, g_strdup ("-o"));
+  g_ptr_array_add (argv, g_strdup ("IdentitiesOnly=yes"));
+  /* sshd may come up a moment after the agent answered Start: let ssh
+   * retry a refused connection (once a second) instead of failing. */
+  g_ptr_array_add (argv, g_strdup ("-o"));
+  g_ptr_array_add (argv, g_strdup ("ConnectionAttempts=10"));
+  /* "--": nothing after it is an ssh option, whatever the command says. */
+  g_ptr_array_add (argv, g_strdup ("--"));
+  g_ptr_array_add (argv, g_strdup_printf ("%s@%s", c->user, c->host));
+  for (guint i = 0; command != NULL && command[i] != NULL; i++)
+    g_ptr_array_add (argv, g_strdup (command[i]));
+  g_ptr_array_add (argv, NULL);
+  return argv;
+}
+
+static const char *const login_shell[] = { "/bin/sh", "-l", NULL };
+
+/* Without sshd the agent's pty stands in: a login shell, or the command
+ * (on a pty only when there is a terminal to drive it). */
+static gboolean
+exec_instead_of_ssh (BangerVM *vm, const char *name, char **command, int *status, GError **error)
+{
+  if (command == NULL || command[0] == NULL)
+    return exec_in_vm (vm, name, login_shell, TRUE, status, error);
+  return exec_in_vm (vm, name, (const char *const *)command, isatty (STDIN_FILENO), status, error);
 }
 
 static gboolean
 vm_ssh (BangerCli *cli, char **args, GError **error)
 {
   g_autoptr (BangerVM) vm = NULL;
-  g_autoptr (GVariant) config = NULL;
-  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  const char *host = NULL, *user = "root", *identity = NULL, *known_hosts = NULL, *alias = NULL;
-  guint16 port = 22;
-  gboolean has_sshd = TRUE;
+  g_autoptr (GPtrArray) argv = NULL;
+  g_auto (SshConfig) config = { 0 };
+  char **command;
 
   if (!banger_cli_check_args (cli, args, 1, G_MAXUINT, error))
     return FALSE;
+  command = command_after_name (args);
   vm = banger_cli_find_vm (cli, args[0], error);
   if (vm == NULL)
     return FALSE;
-  if (!banger_vm_call_get_sshconfig_sync (vm, &config, NULL, error)) {
-    banger_cli_error_annotate_vm (error, args[0]);
+  if (!require_running (vm, args[0], error))
     return FALSE;
-  }
-  g_variant_lookup (config, "host", "&s", &host);
-  g_variant_lookup (config, "port", "q", &port);
-  g_variant_lookup (config, "user", "&s", &user);
-  g_variant_lookup (config, "identity_file", "&s", &identity);
-  g_variant_lookup (config, "known_hosts_file", "&s", &known_hosts);
-  g_variant_lookup (config, "host_key_alias", "&s", &alias);
-  g_variant_lookup (config, "has_sshd", "b", &has_sshd);
-  if (host == NULL || !has_sshd) {
-    g_set_error (error, BANGER_CLI_ERROR, BANGER_CLI_ERROR_FAILED,
-                 _ ("VM “%s” has no ssh server; use “banger vm exec -t %s -- sh”"), args[0],
-                 args[0]);
+  if (!get_ssh_config (vm, args[0], &config, error))
     return FALSE;
+  if (!config.has_sshd) {
+    g_info ("VM “%s” has no sshd: using the agent's pty", args[0]);
+    return exec_instead_of_ssh (vm, args[0], command, &cli->exit_status, error);
   }
 
-  g_ptr_array_add (argv, g_strdup ("ssh"));
-  g_ptr_array_add (argv, g_strdup ("-p"));
-  g_ptr_array_add (argv, g_strdup_printf ("%u", port));
-  if (identity != NULL) {
-    g_ptr_array_add (argv, g_strdup ("-i"));
-    g_ptr_array_add (argv, g_strdup (identity));
-    g_ptr_array_add (argv, g_strdup ("-o"));
-    g_ptr_array_add (argv, g_strdup ("IdentitiesOnly=yes"));
-  }
-  if (known_hosts != NULL) {
-    g_ptr_array_add (argv, g_strdup ("-o"));
-    g_ptr_array_add (argv, g_strdup_printf ("UserKnownHostsFile=%s", known_hosts));
-    g_ptr_array_add (argv, g_strdup ("-o"));
-    g_ptr_array_add (argv, g_strdup ("StrictHostKeyChecking=yes"));
-  }
-  if (alias != NULL) {
-    g_ptr_array_add (argv, g_strdup ("-o"));
-    g_ptr_array_add (argv, g_strdup_printf ("HostKeyAlias=%s", alias));
-  }
-  g_ptr_array_add (argv, g_strdup_printf ("%s@%s", user, host));
-  for (guint i = args[1] != NULL && g_str_equal (args[1], "--") ? 2 : 1; args[i] != NULL; i++)
-    g_ptr_array_add (argv, g_strdup (args[i]));
-  g_ptr_array_add (argv, NULL);
-
+  argv = ssh_argv (&config, command);
   /* ssh takes over the terminal: replace this process (argv, no shell). */
   fflush (stdout);
   execvp ("ssh", (char **)argv->pdata);
-  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), _ ("cannot run ssh: %s"),
-               g_strerror (errno));
+  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+               _ ("cannot run ssh: %s (install OpenSSH's client)"), g_strerror (errno));
   return FALSE;
+}
+
+/* ---- logs ---- */
+
+typedef struct {
+  GMainLoop *loop;
+  GInputStream *in;
+  GOutputStream *out;
+  GError *error;
+  gboolean stop;
+} LogFollow;
+
+static gboolean
+copy_available (LogFollow *f)
+{
+  gssize n = g_output_stream_splice (f->out, f->in, G_OUTPUT_STREAM_SPLICE_NONE, NULL, &f->error);
+
+  if (n < 0) {
+    g_main_loop_quit (f->loop);
+    return FALSE;
+  }
+  g_output_stream_flush (f->out, NULL, NULL);
+  return TRUE;
+}
+
+static gboolean
+on_log_event (gpointer data)
+{
+  LogFollow *f = data;
+
+  copy_available (f);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_inotify (int fd, GIOCondition condition, gpointer data)
+{
+  char buf[4096];
+
+  /* The events only say "look again"; drain them. */
+  while (read (fd, buf, sizeof buf) > 0)
+    ;
+  return on_log_event (data);
+}
+
+static void
+on_log_vm_state (GObject *object, GParamSpec *pspec, gpointer data)
+{
+  LogFollow *f = data;
+
+  /* Like `docker logs -f`: following ends when the VM stops. */
+  if (!banger_cli_vm_state_is_running (banger_vm_get_state (BANGER_VM (object)))) {
+    copy_available (f);
+    g_main_loop_quit (f->loop);
+  }
+}
+
+static gboolean
+on_log_interrupt (gpointer data)
+{
+  LogFollow *f = data;
+
+  g_main_loop_quit (f->loop);
+  return G_SOURCE_CONTINUE;
+}
+
+/* Follows the console log: bangerd gave us a descriptor on a regular file,
+ * where poll() always says "readable". inotify on /proc/self/fd/N watches
+ * the file itself (the link is resolved at watch time), so new output
+ * wakes us at once; a slow timer covers systems without inotify. */
+static gboolean
+follow_log (BangerVM *vm, int fd, GInputStream *in, GOutputStream *out, GError **error)
+{
+  LogFollow f = { 0 };
+  g_autofree char *proc_path = g_strdup_printf ("/proc/self/fd/%d", fd);
+  int ino;
+  guint ino_source = 0, timer, sigint, sigterm;
+  gulong handler;
+
+  f.loop = g_main_loop_new (NULL, FALSE);
+  f.in = in;
+  f.out = out;
+
+  ino = inotify_init1 (IN_NONBLOCK | IN_CLOEXEC);
+  if (ino >= 0 && inotify_add_watch (ino, proc_path, IN_MODIFY) >= 0)
+    ino_source = g_unix_fd_add (ino, G_IO_IN, on_inotify, &f);
+  timer = g_timeout_add (ino_source != 0 ? 2000 : 250, on_log_event, &f);
+  sigint = g_unix_signal_add (SIGINT, on_log_interrupt, &f);
+  sigterm = g_unix_signal_add (SIGTERM, on_log_interrupt, &f);
+  handler = g_signal_connect (vm, "notify::state", G_CALLBACK (on_log_vm_state), &f);
+
+  if (banger_cli_vm_state_is_running (banger_vm_get_state (vm)))
+    g_main_loop_run (f.loop);
+
+  g_signal_handler_disconnect (vm, handler);
+  g_source_remove (sigint);
+  g_source_remove (sigterm);
+  g_source_remove (timer);
+  if (ino_source != 0)
+    g_source_remove (ino_source);
+  if (ino >= 0)
+    close (ino);
+  g_main_loop_unref (f.loop);
+  if (f.error != NULL) {
+    g_propagate_error (error, f.error);
+    return FALSE;
+  }
+  return TRUE;
 }
 
 static gboolean
@@ -672,19 +875,12 @@ vm_logs (BangerCli *cli, char **args, GError **error)
   }
   in = g_unix_input_stream_new (fd, TRUE);
   out = g_unix_output_stream_new (STDOUT_FILENO, FALSE);
-  for (;;) {
-    gssize n = g_output_stream_splice (out, in, G_OUTPUT_STREAM_SPLICE_NONE, NULL, error);
-
-    if (n < 0)
-      return FALSE;
-    if (!opt_follow)
-      break;
-    /* The console log is a regular file: at its end there is nothing to
-     * wait on (poll says readable, inotify needs a path), so follow it the
-     * way tail -f does, by looking again a little later. */
-    g_usleep (G_USEC_PER_SEC / 4);
-  }
-  return TRUE;
+  if (g_output_stream_splice (out, in, G_OUTPUT_STREAM_SPLICE_NONE, NULL, error) < 0)
+    return FALSE;
+  g_output_stream_flush (out, NULL, NULL);
+  if (!opt_follow)
+    return TRUE;
+  return follow_log (vm, fd, in, out, error);
 }
 
 static gboolean
@@ -702,8 +898,10 @@ vm_stats (BangerCli *cli, char **args, GError **error)
   vm = banger_cli_find_vm (cli, args[0], error);
   if (vm == NULL)
     return FALSE;
+  if (!require_running (vm, args[0], error))
+    return FALSE;
   if (!banger_vm_call_get_stats_sync (vm, &stats, NULL, error)) {
-    banger_cli_error_annotate_vm (error, args[0]);
+    annotate_vm_call (error, vm, args[0], WANT_IN_USE);
     return FALSE;
   }
   if (opt_json) {
@@ -745,8 +943,10 @@ vm_ports (BangerCli *cli, char **args, GError **error)
   vm = banger_cli_find_vm (cli, args[0], error);
   if (vm == NULL)
     return FALSE;
+  if (!require_running (vm, args[0], error))
+    return FALSE;
   if (!banger_vm_call_list_ports_sync (vm, &ports, NULL, error)) {
-    banger_cli_error_annotate_vm (error, args[0]);
+    annotate_vm_call (error, vm, args[0], WANT_IN_USE);
     return FALSE;
   }
   g_variant_iter_init (&iter, ports);
@@ -789,6 +989,176 @@ vm_ports (BangerCli *cli, char **args, GError **error)
   return TRUE;
 }
 
+/* ---- run ---- */
+
+typedef struct {
+  GMainLoop *loop;
+  GError *error;
+  gboolean starting;
+  int interrupted;
+} RunState;
+
+static void
+on_run_started (GObject *source, GAsyncResult *res, gpointer data)
+{
+  RunState *r = data;
+
+  banger_vm_call_start_finish (BANGER_VM (source), res, &r->error);
+  g_main_loop_quit (r->loop);
+}
+
+static gboolean
+on_run_signal (RunState *r, int signum)
+{
+  /* While the command runs, exec forwards signals to it; here only the
+   * boot can be interrupted, and the VM is removed once Start returns
+   * (bangerd cannot remove a VM in the middle of booting it). */
+  if (r->starting && r->interrupted == 0) {
+    r->interrupted = signum;
+    fprintf (stderr, "%s\n", _ ("Interrupted: removing the VM once its boot has stopped…"));
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_run_sigint (gpointer data)
+{
+  return on_run_signal (data, SIGINT);
+}
+
+static gboolean
+on_run_sigterm (gpointer data)
+{
+  return on_run_signal (data, SIGTERM);
+}
+
+static gboolean
+run_start (BangerVM *vm, const char *name, RunState *r, GError **error)
+{
+  g_auto (GVariantBuilder) options = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+
+  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (vm), START_TIMEOUT_MS);
+  r->starting = TRUE;
+  banger_vm_call_start (vm, g_variant_builder_end (&options), NULL, on_run_started, r);
+  g_main_loop_run (r->loop);
+  r->starting = FALSE;
+  if (r->error != NULL) {
+    g_propagate_error (error, g_steal_pointer (&r->error));
+    annotate_vm_call (error, vm, name, WANT_STOPPED);
+    return FALSE;
+  }
+  if (r->interrupted != 0) {
+    g_set_error (error, BANGER_CLI_ERROR, BANGER_CLI_ERROR_INTERRUPTED,
+                 _ ("interrupted; VM “%s” was removed"), name);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Runs OpenSSH as a child (not exec: the VM must be removed after it). */
+static gboolean
+run_ssh (const SshConfig *config, int *status, GError **error)
+{
+  g_autoptr (GPtrArray) argv = ssh_argv (config, NULL);
+  g_autoptr (GSubprocess) ssh = NULL;
+
+  ssh = g_subprocess_newv ((const char *const *)argv->pdata, G_SUBPROCESS_FLAGS_NONE, error);
+  if (ssh == NULL) {
+    g_prefix_error (error, _ ("cannot run ssh: "));
+    return FALSE;
+  }
+  if (!g_subprocess_wait (ssh, NULL, error))
+    return FALSE;
+  if (g_subprocess_get_if_signaled (ssh))
+    *status = 128 + g_subprocess_get_term_sig (ssh);
+  else
+    *status = g_subprocess_get_exit_status (ssh);
+  return TRUE;
+}
+
+static void
+remove_vm (BangerVM *vm, const char *name)
+{
+  g_autoptr (GError) error = NULL;
+  g_auto (GVariantBuilder) options = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+
+  g_variant_builder_add (&options, "{sv}", "force", g_variant_new_boolean (TRUE));
+  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (vm), START_TIMEOUT_MS);
+  if (!banger_vm_call_delete_sync (vm, g_variant_builder_end (&options), NULL, &error)) {
+    banger_cli_error_annotate_vm (&error, name);
+    fprintf (stderr, _ ("banger: could not remove VM “%s”: %s\n"), name, error->message);
+  }
+}
+
+static gboolean
+vm_run (BangerCli *cli, char **args, GError **error)
+{
+  g_autoptr (BangerVM) vm = NULL;
+  g_autofree char *name = NULL;
+  RunState r = { 0 };
+  guint sigint, sigterm;
+  gboolean ok = FALSE;
+  char **command = args;
+
+  if (opt_name != NULL) {
+    name = g_strdup (opt_name);
+    if (!banger_validate_name ("VM", name, error))
+      return FALSE;
+  }
+
+  /* From here on a signal must not kill banger before it has removed
+   * what it made. */
+  r.loop = g_main_loop_new (NULL, FALSE);
+  sigint = g_unix_signal_add (SIGINT, on_run_sigint, &r);
+  sigterm = g_unix_signal_add (SIGTERM, on_run_sigterm, &r);
+
+  for (int attempt = 0; vm == NULL; attempt++) {
+    g_autoptr (GError) local = NULL;
+
+    if (opt_name == NULL) {
+      g_free (name);
+      name = g_strdup_printf ("run-%06x", g_random_int () & 0xffffff);
+    }
+    vm = create_vm (cli, name, &local);
+    if (vm != NULL)
+      break;
+    /* A generated name that happens to be taken: draw another. */
+    if (opt_name != NULL || attempt >= 3
+        || !g_error_matches (local, BANGER_ERROR, BANGER_ERROR_EXISTS)) {
+      g_propagate_error (error, g_steal_pointer (&local));
+      goto out;
+    }
+  }
+  g_info ("created VM “%s”", name);
+
+  if (!run_start (vm, name, &r, error))
+    goto removal;
+
+  if (command[0] != NULL) {
+    /* A pty only when there is a terminal on both ends to drive it;
+     * otherwise stdout and stderr stay apart for scripts. */
+    ok = exec_in_vm (vm, name, (const char *const *)command,
+                     isatty (STDIN_FILENO) && isatty (STDOUT_FILENO), &cli->exit_status, error);
+  } else {
+    g_auto (SshConfig) config = { 0 };
+
+    if (get_ssh_config (vm, name, &config, error)) {
+      if (config.has_sshd)
+        ok = run_ssh (&config, &cli->exit_status, error);
+      else
+        ok = exec_instead_of_ssh (vm, name, NULL, &cli->exit_status, error);
+    }
+  }
+
+removal:
+  remove_vm (vm, name);
+out:
+  g_source_remove (sigint);
+  g_source_remove (sigterm);
+  g_main_loop_unref (r.loop);
+  return ok;
+}
+
 /* ---- the table ---- */
 
 #define VM_ARGS BANGER_COMMAND_FLAG_VM_ARGS
@@ -797,7 +1167,8 @@ vm_ports (BangerCli *cli, char **args, GError **error)
       = { name, summary, params, options, vm_##handler, NULL, flags }
 
 LEAF ("create", N_ ("Create a VM (it is not started)"), N_ ("NAME"), create_options, create, 0);
-LEAF ("run", N_ ("Create a VM and start it"), N_ ("NAME"), create_options, run, 0);
+LEAF ("run", N_ ("Create and start a VM, run a command or a shell in it, then remove it"),
+      N_ ("[--] [COMMAND [ARG…]]"), run_options, run, BANGER_COMMAND_FLAG_STOP_AT_ARGS);
 LEAF ("list", N_ ("List all VMs"), NULL, list_options, list, 0);
 LEAF ("ps", N_ ("List running VMs (all with -a)"), NULL, list_options, ps, 0);
 LEAF ("show", N_ ("Show a VM's details"), N_ ("NAME"), json_options, show, VM_ARGS);
@@ -810,7 +1181,7 @@ LEAF ("restart", N_ ("Restart VMs"), N_ ("NAME…"), no_options, restart, VM_ARG
 LEAF ("kill", N_ ("Kill VMs at once"), N_ ("NAME…"), no_options, kill, VM_ARGS);
 LEAF ("exec", N_ ("Run a command in a VM"), N_ ("NAME [--] COMMAND [ARG…]"), exec_options, exec,
       VM_ARGS | BANGER_COMMAND_FLAG_STOP_AT_ARGS);
-LEAF ("ssh", N_ ("Log in to a VM with ssh"), N_ ("NAME [SSH-ARG…]"), no_options, ssh,
+LEAF ("ssh", N_ ("Log in to a VM with ssh"), N_ ("NAME [--] [COMMAND [ARG…]]"), no_options, ssh,
       VM_ARGS | BANGER_COMMAND_FLAG_STOP_AT_ARGS);
 LEAF ("logs", N_ ("Print a VM's console log"), N_ ("NAME"), logs_options, logs, VM_ARGS);
 LEAF ("stats", N_ ("Show a VM's resource use"), N_ ("NAME"), json_options, stats, VM_ARGS);

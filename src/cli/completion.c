@@ -145,10 +145,23 @@ words_arguments (const Node *node)
   return g_strdup (argument_words (node->command));
 }
 
-static char *
-words_vm (const Node *node)
+/* The group whose `list --names` completes this command's arguments. */
+static const char *
+argument_kind (const BangerCommand *command)
 {
-  return (node->command->flags & BANGER_COMMAND_FLAG_VM_ARGS) ? g_strdup ("vm") : NULL;
+  if (command->flags & BANGER_COMMAND_FLAG_VM_ARGS)
+    return "vm";
+  if (command->flags & BANGER_COMMAND_FLAG_IMAGE_ARGS)
+    return "image";
+  if (command->flags & BANGER_COMMAND_FLAG_KERNEL_ARGS)
+    return "kernel";
+  return NULL;
+}
+
+static char *
+words_argkind (const Node *node)
+{
+  return g_strdup (argument_kind (node->command));
 }
 
 static void
@@ -158,7 +171,7 @@ emit_common_functions (GString *out, GPtrArray *nodes, const char *print_cmd)
   emit_case_function (out, nodes, "_banger_options", words_options, print_cmd);
   emit_case_function (out, nodes, "_banger_value_options", words_value_options, print_cmd);
   emit_case_function (out, nodes, "_banger_argwords", words_arguments, print_cmd);
-  emit_case_function (out, nodes, "_banger_argkind", words_vm, print_cmd);
+  emit_case_function (out, nodes, "_banger_argkind", words_argkind, print_cmd);
 }
 
 static void
@@ -200,9 +213,9 @@ emit_bash (GString *out, GPtrArray *nodes)
            "  sub=\"$(_banger_subcommands \"$cmdpath\")\"\n"
            "  if [[ -n \"$sub\" ]]; then\n"
            "    COMPREPLY=($(compgen -W \"$sub\" -- \"$cur\"))\n"
-           "  elif [[ \"$(_banger_argkind \"$cmdpath\")\" == vm ]]; then\n"
-           "    COMPREPLY=($(compgen -W \"$(\"${COMP_WORDS[0]}\" vm list --names 2>/dev/null)\" "
-           "-- \"$cur\"))\n"
+           "  elif [[ -n \"$(_banger_argkind \"$cmdpath\")\" ]]; then\n"
+           "    COMPREPLY=($(compgen -W \"$(\"${COMP_WORDS[0]}\" $(_banger_argkind \"$cmdpath\") "
+           "list --names 2>/dev/null)\" -- \"$cur\"))\n"
            "  else\n"
            "    COMPREPLY=($(compgen -W \"$(_banger_argwords \"$cmdpath\")\" -- \"$cur\"))\n"
            "  fi\n"
@@ -266,8 +279,9 @@ emit_zsh (GString *out, GPtrArray *nodes)
            "  described=(\"${(@f)$(_banger_described \"$cmdpath\")}\")\n"
            "  if [[ -n \"${described[1]}\" ]]; then\n"
            "    _describe -t commands 'banger command' described\n"
-           "  elif [[ \"$(_banger_argkind \"$cmdpath\")\" == vm ]]; then\n"
-           "    compadd -- ${(f)\"$(${words[1]} vm list --names 2>/dev/null)\"}\n"
+           "  elif [[ -n \"$(_banger_argkind \"$cmdpath\")\" ]]; then\n"
+           "    compadd -- ${(f)\"$(${words[1]} $(_banger_argkind \"$cmdpath\") list --names "
+           "2>/dev/null)\"}\n"
            "  else\n"
            "    compadd -- ${=\"$(_banger_argwords \"$cmdpath\")\"}\n"
            "  fi\n"
@@ -370,9 +384,10 @@ emit_fish (GString *out, GPtrArray *nodes)
         g_string_append_printf (out, " -s %c", e->short_name);
       g_string_append_printf (out, "%s -d %s\n", entry_takes_value (e) ? " -r" : "", qdesc);
     }
-    if (c->flags & BANGER_COMMAND_FLAG_VM_ARGS)
+    if (argument_kind (c) != NULL)
       g_string_append_printf (
-          out, "complete -c banger -n %s -a '(banger vm list --names 2>/dev/null)'\n", qcond);
+          out, "complete -c banger -n %s -a '(banger %s list --names 2>/dev/null)'\n", qcond,
+          argument_kind (c));
     if (argument_words (c) != NULL)
       g_string_append_printf (out, "complete -c banger -n %s -a '%s'\n", qcond, argument_words (c));
   }

@@ -158,8 +158,93 @@ generic_human (const GError *error)
   }
 }
 
+/* The words for @code about a @kind called @name, or NULL. Each kind has
+ * its own sentences: translators need whole sentences, not a noun to
+ * paste into one. */
+static char *
+object_human (BangerCliObject kind, int code, const char *name)
+{
+  switch ((BangerError)code) {
+  case BANGER_ERROR_NOT_FOUND:
+    switch (kind) {
+    case BANGER_CLI_OBJECT_VM:
+      return g_strdup_printf (_ ("no VM named “%s”"), name);
+    case BANGER_CLI_OBJECT_IMAGE:
+      return g_strdup_printf (_ ("no image named “%s”"), name);
+    case BANGER_CLI_OBJECT_KERNEL:
+      return g_strdup_printf (_ ("no kernel named “%s”"), name);
+    case BANGER_CLI_OBJECT_JOB:
+      return g_strdup_printf (_ ("no job “%s”"), name);
+    }
+    break;
+  case BANGER_ERROR_EXISTS:
+    switch (kind) {
+    case BANGER_CLI_OBJECT_VM:
+      return g_strdup_printf (_ ("VM “%s” already exists"), name);
+    case BANGER_CLI_OBJECT_IMAGE:
+      return g_strdup_printf (_ ("image “%s” already exists"), name);
+    case BANGER_CLI_OBJECT_KERNEL:
+      return g_strdup_printf (_ ("kernel “%s” already exists"), name);
+    case BANGER_CLI_OBJECT_JOB:
+      break;
+    }
+    break;
+  case BANGER_ERROR_BAD_STATE:
+    switch (kind) {
+    case BANGER_CLI_OBJECT_VM:
+      return g_strdup_printf (_ ("VM “%s” is not in a state that allows this"), name);
+    case BANGER_CLI_OBJECT_IMAGE:
+      return g_strdup_printf (_ ("image “%s” is not in a state that allows this"), name);
+    case BANGER_CLI_OBJECT_KERNEL:
+      return g_strdup_printf (_ ("kernel “%s” is not in a state that allows this"), name);
+    case BANGER_CLI_OBJECT_JOB:
+      return g_strdup_printf (_ ("job “%s” has already ended"), name);
+    }
+    break;
+  case BANGER_ERROR_BUSY:
+    switch (kind) {
+    case BANGER_CLI_OBJECT_VM:
+      return g_strdup_printf (_ ("VM “%s” is busy"), name);
+    case BANGER_CLI_OBJECT_IMAGE:
+      return g_strdup_printf (_ ("image “%s” is in use"), name);
+    case BANGER_CLI_OBJECT_KERNEL:
+      return g_strdup_printf (_ ("kernel “%s” is in use"), name);
+    case BANGER_CLI_OBJECT_JOB:
+      return g_strdup_printf (_ ("job “%s” is busy"), name);
+    }
+    break;
+  case BANGER_ERROR_INVALID_ARGUMENT:
+    switch (kind) {
+    case BANGER_CLI_OBJECT_VM:
+      return g_strdup_printf (_ ("invalid request for VM “%s”"), name);
+    case BANGER_CLI_OBJECT_IMAGE:
+      return g_strdup_printf (_ ("invalid request for image “%s”"), name);
+    case BANGER_CLI_OBJECT_KERNEL:
+      return g_strdup_printf (_ ("invalid request for kernel “%s”"), name);
+    case BANGER_CLI_OBJECT_JOB:
+      break;
+    }
+    break;
+  case BANGER_ERROR_UNSUPPORTED:
+    switch (kind) {
+    case BANGER_CLI_OBJECT_VM:
+      return g_strdup_printf (_ ("not supported by this bangerd (VM “%s”)"), name);
+    case BANGER_CLI_OBJECT_IMAGE:
+      return g_strdup_printf (_ ("not supported by this bangerd (image “%s”)"), name);
+    case BANGER_CLI_OBJECT_KERNEL:
+      return g_strdup_printf (_ ("not supported by this bangerd (kernel “%s”)"), name);
+    case BANGER_CLI_OBJECT_JOB:
+      break;
+    }
+    break;
+  default:
+    break;
+  }
+  return NULL;
+}
+
 void
-banger_cli_error_annotate_vm (GError **error, const char *name)
+banger_cli_error_annotate_object (GError **error, BangerCliObject kind, const char *name)
 {
   g_autofree char *human = NULL;
 
@@ -167,32 +252,16 @@ banger_cli_error_annotate_vm (GError **error, const char *name)
     return;
   if (annotate_common (error, _ ("bangerd on the session bus")))
     return;
-  if ((*error)->domain == BANGER_ERROR) {
-    switch ((BangerError)(*error)->code) {
-    case BANGER_ERROR_NOT_FOUND:
-      human = g_strdup_printf (_ ("no VM named “%s”"), name);
-      break;
-    case BANGER_ERROR_EXISTS:
-      human = g_strdup_printf (_ ("VM “%s” already exists"), name);
-      break;
-    case BANGER_ERROR_BAD_STATE:
-      human = g_strdup_printf (_ ("VM “%s” is not in a state that allows this"), name);
-      break;
-    case BANGER_ERROR_BUSY:
-      human = g_strdup_printf (_ ("VM “%s” is busy"), name);
-      break;
-    case BANGER_ERROR_INVALID_ARGUMENT:
-      human = g_strdup_printf (_ ("invalid request for VM “%s”"), name);
-      break;
-    case BANGER_ERROR_UNSUPPORTED:
-      human = g_strdup_printf (_ ("not supported by this bangerd (VM “%s”)"), name);
-      break;
-    default:
-      break;
-    }
-  }
+  if ((*error)->domain == BANGER_ERROR)
+    human = object_human (kind, (*error)->code, name);
   replace_error (error, (*error)->domain, (*error)->code,
                  human != NULL ? human : generic_human (*error));
+}
+
+void
+banger_cli_error_annotate_vm (GError **error, const char *name)
+{
+  banger_cli_error_annotate_object (error, BANGER_CLI_OBJECT_VM, name);
 }
 
 void
@@ -232,5 +301,7 @@ banger_cli_error_exit_status (const GError *error)
   if (g_error_matches (error, BANGER_CLI_ERROR, BANGER_CLI_ERROR_USAGE)
       || error->domain == G_OPTION_ERROR)
     return BANGER_EXIT_USAGE;
+  if (g_error_matches (error, BANGER_CLI_ERROR, BANGER_CLI_ERROR_INTERRUPTED))
+    return BANGER_EXIT_INTERRUPTED;
   return BANGER_EXIT_FAILURE;
 }

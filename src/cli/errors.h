@@ -11,12 +11,23 @@ typedef enum {
   BANGER_CLI_ERROR_USAGE,       /* bad command line: exit status 2 */
   BANGER_CLI_ERROR_UNREACHABLE, /* no bus, or bangerd cannot be started */
   BANGER_CLI_ERROR_FAILED,
+  BANGER_CLI_ERROR_INTERRUPTED, /* Ctrl-C (or SIGTERM) ended the command: 128+signal */
 } BangerCliError;
 
 /* Exit statuses, documented in docs/cli.md. */
 #define BANGER_EXIT_OK      0
 #define BANGER_EXIT_FAILURE 1
 #define BANGER_EXIT_USAGE   2
+/* 128 + SIGINT, what shells report for a command ended by Ctrl-C. */
+#define BANGER_EXIT_INTERRUPTED 130
+
+/* What kind of object an error is about, for the words of the message. */
+typedef enum {
+  BANGER_CLI_OBJECT_VM,
+  BANGER_CLI_OBJECT_IMAGE,
+  BANGER_CLI_OBJECT_KERNEL,
+  BANGER_CLI_OBJECT_JOB,
+} BangerCliObject;
 
 GQuark banger_cli_error_quark (void);
 
@@ -25,6 +36,9 @@ GQuark banger_cli_error_quark (void);
  * own message. Errors that mean bangerd is not there become
  * BANGER_CLI_ERROR_UNREACHABLE. */
 void banger_cli_error_annotate_vm (GError **error, const char *name);
+
+/* The same for an image, a kernel or a job called @name. */
+void banger_cli_error_annotate_object (GError **error, BangerCliObject kind, const char *name);
 
 /* The same for calls that are about no particular object. */
 void banger_cli_error_annotate (GError **error);

@@ -1,0 +1,98 @@
+#define G_LOG_DOMAIN "banger-cli"
+
+#include "config.h"
+
+#include "cmd-common.h"
+
+#include <glib/gi18n.h>
+#include <json-glib/json-glib.h>
+#include <stdio.h>
+
+#include "errors.h"
+#include "output-json.h"
+#include "output-time.h"
+
+void
+banger_cli_print_field (const char *label, const char *value)
+{
+  glong width = g_utf8_strlen (label, -1);
+
+  printf ("%s:", label);
+  for (glong i = width; i < 12; i++)
+    putchar (' ');
+  printf (" %s\n", value != NULL && value[0] != '\0' ? value : "-");
+}
+
+char *
+banger_cli_format_time_both (guint64 t, gint64 now)
+{
+  g_autofree char *abs = NULL;
+  g_autofree char *ago = NULL;
+
+  if (t == 0)
+    return g_strdup (_ ("never"));
+  abs = banger_format_time_absolute (t);
+  ago = banger_format_time_ago (t, now);
+  return g_strdup_printf ("%s (%s)", abs, ago);
+}
+
+void
+banger_cli_print_json_array (GPtrArray *proxies)
+{
+  g_autoptr (JsonNode) root = json_node_new (JSON_NODE_ARRAY);
+  g_autoptr (JsonArray) array = json_array_new ();
+
+  for (guint i = 0; i < proxies->len; i++)
+    json_array_add_element (array, banger_json_from_proxy (g_ptr_array_index (proxies, i)));
+  json_node_set_array (root, array);
+  banger_json_print (root, stdout);
+}
+
+gboolean
+banger_cli_for_each_name (BangerCli *cli, char **args, BangerNameAction action, GError **error)
+{
+  g_autoptr (GError) last = NULL;
+
+  if (!banger_cli_check_args (cli, args, 1, G_MAXUINT, error))
+    return FALSE;
+  for (guint i = 0; args[i] != NULL; i++) {
+    g_autoptr (GError) local = NULL;
+
+    if (action (cli, args[i], &local)) {
+      printf ("%s\n", args[i]);
+      continue;
+    }
+    if (g_error_matches (local, BANGER_CLI_ERROR, BANGER_CLI_ERROR_UNREACHABLE)) {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+    if (last != NULL)
+      fprintf (stderr, "banger: %s\n", last->message);
+    g_clear_error (&last);
+    last = g_steal_pointer (&local);
+  }
+  if (last != NULL) {
+    g_propagate_error (error, g_steal_pointer (&last));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+char *
+banger_cli_absolute_file (const char *path, const char *what, GError **error)
+{
+  g_autofree char *abs = g_canonicalize_filename (path, NULL);
+
+  if (!g_file_test (abs, G_FILE_TEST_EXISTS)) {
+    /* TRANSLATORS: first %s is "kernel", "initrd" or "root filesystem" */
+    g_set_error (error, BANGER_CLI_ERROR, BANGER_CLI_ERROR_FAILED,
+                 _ ("%s file “%s” does not exist"), what, path);
+    return NULL;
+  }
+  if (!g_file_test (abs, G_FILE_TEST_IS_REGULAR)) {
+    g_set_error (error, BANGER_CLI_ERROR, BANGER_CLI_ERROR_FAILED,
+                 _ ("%s file “%s” is not a regular file"), what, path);
+    return NULL;
+  }
+  return g_steal_pointer (&abs);
+}

@@ -1,0 +1,309 @@
+#define G_LOG_DOMAIN "banger-cli"
+
+#include "config.h"
+
+#include <glib/gi18n.h>
+#include <stdio.h>
+
+#include "banger-error.h"
+#include "cli.h"
+#include "cmd-common.h"
+#include "errors.h"
+#include "job-progress.h"
+#include "output-json.h"
+#include "output-table.h"
+#include "output-time.h"
+#include "validate.h"
+
+static gboolean opt_json;
+static gboolean opt_names;
+static gboolean opt_force;
+static gboolean opt_quiet;
+static char *opt_name;
+static char *opt_rootfs;
+static char *opt_kernel;
+static char *opt_progress;
+
+static const GOptionEntry list_options[] = {
+  { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json, N_ ("Print JSON"), NULL },
+  /* For shell completion: one name per line. */
+  { "names", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &opt_names, N_ ("Print names only"),
+    NULL },
+  { NULL },
+};
+
+static const GOptionEntry json_options[] = {
+  { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json, N_ ("Print JSON"), NULL },
+  { NULL },
+};
+
+static const GOptionEntry rm_options[] = {
+  { "force", 'f', 0, G_OPTION_ARG_NONE, &opt_force, N_ ("Remove the image even while VMs use it"),
+    NULL },
+  { NULL },
+};
+
+static const GOptionEntry build_options[] = {
+  { "name", 0, 0, G_OPTION_ARG_STRING, &opt_name,
+    N_ ("Name of the new image (default: the recipe)"), N_ ("NAME") },
+  { "quiet", 'q', 0, G_OPTION_ARG_NONE, &opt_quiet, N_ ("Show no progress"), NULL },
+  { "progress", 0, 0, G_OPTION_ARG_STRING, &opt_progress,
+    N_ ("How to show progress: auto, bar, plain or none"), N_ ("MODE") },
+  { NULL },
+};
+
+static const GOptionEntry register_options[] = {
+  { "rootfs", 0, 0, G_OPTION_ARG_FILENAME, &opt_rootfs, N_ ("The raw ext4 root filesystem"),
+    N_ ("FILE") },
+  { "kernel", 0, 0, G_OPTION_ARG_STRING, &opt_kernel,
+    N_ ("Kernel its VMs boot (default: the manager's)"), N_ ("KERNEL") },
+  { NULL },
+};
+
+static void
+print_image_table (GPtrArray *images)
+{
+  g_autoptr (BangerTable) table = NULL;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+
+  table = banger_table_new (_ ("NAME"), _ ("SOURCE"), _ ("KERNEL"), _ ("SIZE"), _ ("USED BY"),
+                            _ ("CREATED"), NULL);
+  for (guint i = 0; i < images->len; i++) {
+    BangerImage *image = g_ptr_array_index (images, i);
+    g_autofree char *size
+        = g_format_size_full (banger_image_get_size_bytes (image), G_FORMAT_SIZE_IEC_UNITS);
+    g_autofree char *created = banger_format_time_ago (banger_image_get_created_at (image), now);
+    const char *const *used = banger_image_get_used_by (image);
+    g_autofree char *used_by
+        = used != NULL && used[0] != NULL ? g_strjoinv (",", (char **)used) : NULL;
+    const char *kernel = banger_image_get_kernel (image);
+
+    banger_table_add_row (table, banger_image_get_name (image), banger_image_get_source (image),
+                          kernel != NULL && kernel[0] != '\0' ? kernel : NULL, size, used_by,
+                          created);
+  }
+  banger_table_print (table, stdout);
+}
+
+static gboolean
+image_list (BangerCli *cli, char **args, GError **error)
+{
+  g_autoptr (GPtrArray) images = NULL;
+
+  if (!banger_cli_check_args (cli, args, 0, 0, error))
+    return FALSE;
+  images = banger_cli_list_images (cli, error);
+  if (images == NULL)
+    return FALSE;
+  if (opt_names) {
+    for (guint i = 0; i < images->len; i++)
+      printf ("%s\n", banger_image_get_name (g_ptr_array_index (images, i)));
+  } else if (opt_json) {
+    banger_cli_print_json_array (images);
+  } else {
+    print_image_table (images);
+  }
+  return TRUE;
+}
+
+static gboolean
+image_show (BangerCli *cli, char **args, GError **error)
+{
+  g_autoptr (BangerImage) image = NULL;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  g_autofree char *size = NULL;
+  g_autofree char *created = NULL;
+  g_autofree char *used_by = NULL;
+  const char *const *used;
+
+  if (!banger_cli_check_args (cli, args, 1, 1, error))
+    return FALSE;
+  image = banger_cli_find_image (cli, args[0], error);
+  if (image == NULL)
+    return FALSE;
+  if (opt_json) {
+    g_autoptr (JsonNode) node = banger_json_from_proxy (G_DBUS_PROXY (image));
+
+    banger_json_print (node, stdout);
+    return TRUE;
+  }
+  size = g_format_size_full (banger_image_get_size_bytes (image), G_FORMAT_SIZE_IEC_UNITS);
+  created = banger_cli_format_time_both (banger_image_get_created_at (image), now);
+  used = banger_image_get_used_by (image);
+  used_by = used != NULL ? g_strjoinv (", ", (char **)used) : NULL;
+
+  banger_cli_print_field (_ ("Name"), banger_image_get_name (image));
+  banger_cli_print_field (_ ("Id"), banger_image_get_id (image));
+  banger_cli_print_field (_ ("Source"), banger_image_get_source (image));
+  banger_cli_print_field (_ ("Digest"), banger_image_get_digest (image));
+  banger_cli_print_field (_ ("Size"), size);
+  banger_cli_print_field (_ ("Kernel"), banger_image_get_kernel (image));
+  banger_cli_print_field (_ ("Created"), created);
+  banger_cli_print_field (_ ("Used by"), used_by);
+  return TRUE;
+}
+
+static gboolean
+parse_progress_mode (BangerCli *cli, BangerProgressMode *mode, GError **error)
+{
+  *mode = BANGER_PROGRESS_AUTO;
+  if (opt_quiet)
+    *mode = BANGER_PROGRESS_QUIET;
+  if (opt_progress == NULL || g_str_equal (opt_progress, "auto"))
+    return TRUE;
+  if (g_str_equal (opt_progress, "bar"))
+    *mode = BANGER_PROGRESS_BAR;
+  else if (g_str_equal (opt_progress, "plain"))
+    *mode = BANGER_PROGRESS_LINES;
+  else if (g_str_equal (opt_progress, "none"))
+    *mode = BANGER_PROGRESS_QUIET;
+  else
+    return banger_cli_usage_error (cli, error,
+                                   _ ("invalid value “%s” for --progress (use auto, bar, plain "
+                                      "or none)"),
+                                   opt_progress);
+  return TRUE;
+}
+
+/* The Name of the image at @path, or NULL. */
+static char *
+image_name_at (BangerCli *cli, const char *path)
+{
+  g_autoptr (BangerImage) image = NULL;
+
+  if (path == NULL || g_str_equal (path, "/"))
+    return NULL;
+  image = banger_image_proxy_new_sync (cli->session, G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START,
+                                       "org.banger.Manager", path, NULL, NULL);
+  if (image == NULL || banger_image_get_name (image) == NULL)
+    return NULL;
+  return g_strdup (banger_image_get_name (image));
+}
+
+static gboolean
+image_build (BangerCli *cli, char **args, GError **error)
+{
+  BangerManager *manager;
+  g_auto (GVariantBuilder) options = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  g_autofree char *job_path = NULL;
+  g_autofree char *result = NULL;
+  g_autofree char *name = NULL;
+  BangerProgressMode mode;
+
+  if (!banger_cli_check_args (cli, args, 1, 1, error))
+    return FALSE;
+  if (!parse_progress_mode (cli, &mode, error))
+    return FALSE;
+  if (opt_name != NULL) {
+    if (!banger_validate_name ("image", opt_name, error))
+      return FALSE;
+    g_variant_builder_add (&options, "{sv}", "name", g_variant_new_string (opt_name));
+  }
+  manager = banger_cli_get_manager (cli, error);
+  if (manager == NULL)
+    return FALSE;
+  if (!banger_manager_call_build_image_sync (manager, args[0], g_variant_builder_end (&options),
+                                             &job_path, NULL, error)) {
+    banger_cli_error_annotate_object (error, BANGER_CLI_OBJECT_IMAGE,
+                                      opt_name != NULL ? opt_name : args[0]);
+    return FALSE;
+  }
+  if (!banger_job_follow (cli->session, job_path, mode, &result, error)) {
+    g_prefix_error (error, _ ("building image “%s” failed: "),
+                    opt_name != NULL ? opt_name : args[0]);
+    return FALSE;
+  }
+  name = image_name_at (cli, result);
+  printf ("%s\n", name != NULL ? name : opt_name != NULL ? opt_name : args[0]);
+  return TRUE;
+}
+
+static gboolean
+image_register (BangerCli *cli, char **args, GError **error)
+{
+  BangerManager *manager;
+  g_auto (GVariantBuilder) options = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  g_autofree char *path = NULL;
+  g_autofree char *rootfs = NULL;
+
+  if (!banger_cli_check_args (cli, args, 1, 1, error))
+    return FALSE;
+  if (opt_rootfs == NULL)
+    return banger_cli_usage_error (cli, error, _ ("missing option: %s"), "--rootfs FILE");
+  if (!banger_validate_name ("image", args[0], error))
+    return FALSE;
+  rootfs = banger_cli_absolute_file (opt_rootfs, _ ("root filesystem"), error);
+  if (rootfs == NULL)
+    return FALSE;
+  if (opt_kernel != NULL)
+    g_variant_builder_add (&options, "{sv}", "kernel", g_variant_new_string (opt_kernel));
+  manager = banger_cli_get_manager (cli, error);
+  if (manager == NULL)
+    return FALSE;
+  if (!banger_manager_call_register_image_sync (
+          manager, args[0], rootfs, g_variant_builder_end (&options), &path, NULL, error)) {
+    banger_cli_error_annotate_object (error, BANGER_CLI_OBJECT_IMAGE, args[0]);
+    return FALSE;
+  }
+  printf ("%s\n", args[0]);
+  return TRUE;
+}
+
+static gboolean
+delete_one (BangerCli *cli, const char *name, GError **error)
+{
+  BangerManager *manager = banger_cli_get_manager (cli, error);
+  g_auto (GVariantBuilder) options = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+
+  if (manager == NULL)
+    return FALSE;
+  if (opt_force)
+    g_variant_builder_add (&options, "{sv}", "force", g_variant_new_boolean (TRUE));
+  if (!banger_manager_call_delete_image_sync (manager, name, g_variant_builder_end (&options), NULL,
+                                              error)) {
+    gboolean busy = g_error_matches (*error, BANGER_ERROR, BANGER_ERROR_BUSY);
+
+    banger_cli_error_annotate_object (error, BANGER_CLI_OBJECT_IMAGE, name);
+    if (busy && !opt_force) {
+      g_autofree char *message = g_strdup ((*error)->message);
+
+      g_clear_error (error);
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_BUSY,
+                   _ ("%s (remove those VMs first, or use “banger image rm -f %s”)"), message,
+                   name);
+    }
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+image_rm (BangerCli *cli, char **args, GError **error)
+{
+  return banger_cli_for_each_name (cli, args, delete_one, error);
+}
+
+#define LEAF(name, summary, params, options, handler, flags)                                       \
+  static const BangerCommand image_##handler##_command                                             \
+      = { name, summary, params, options, image_##handler, NULL, flags }
+
+LEAF ("build", N_ ("Build an image from a recipe: minimal or debian"), N_ ("RECIPE"), build_options,
+      build, 0);
+LEAF ("register", N_ ("Register a root filesystem file as an image"), N_ ("NAME"), register_options,
+      register, 0);
+LEAF ("list", N_ ("List images"), NULL, list_options, list, 0);
+LEAF ("show", N_ ("Show an image's details"), N_ ("NAME"), json_options, show,
+      BANGER_COMMAND_FLAG_IMAGE_ARGS);
+LEAF ("rm", N_ ("Remove images"), N_ ("NAME…"), rm_options, rm, BANGER_COMMAND_FLAG_IMAGE_ARGS);
+
+static const BangerCommand *const image_subcommands[] = {
+  &image_build_command, &image_register_command, &image_list_command,
+  &image_show_command,  &image_rm_command,       NULL,
+};
+
+const BangerCommand banger_image_command = {
+  "image", N_ ("Build, register and remove root filesystem images"),
+  NULL,    NULL,
+  NULL,    image_subcommands,
+  0,
+};
