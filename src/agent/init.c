@@ -16,6 +16,7 @@
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -105,14 +106,18 @@ load_modules (void)
 {
   FILE *f = fopen ("/etc/banger/modules", "re");
   char line[512];
+  struct utsname uts;
   if (f == NULL)
     return;
+  /* The list is relative to lib/modules/<release> (initramfs.h). */
+  if (uname (&uts) < 0)
+    uts.release[0] = 0;
   while (fgets (line, sizeof line, f) != NULL) {
     char path[600];
     line[strcspn (line, "\r\n")] = 0;
     if (line[0] == 0 || line[0] == '#' || strstr (line, "..") != NULL)
       continue;
-    snprintf (path, sizeof path, "/lib/modules/%s", line);
+    snprintf (path, sizeof path, "/lib/modules/%s/%s", uts.release, line);
     int fd = open (path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       agent_log ("module %s: %s", path, strerror (errno));
