@@ -955,6 +955,48 @@ test_handshake_timeout (Fixture *f, gconstpointer data)
   close (sv[1]);
 }
 
+/* Network set-up from banger.* parameters, inside a network and UTS
+ * namespace this test creates (a tap named eth0 stands in for virtio-net). */
+static void
+test_netconf (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("banger-agent-net-XXXXXX", &error);
+  g_assert_no_error (error);
+  g_autofree char *etc = g_build_filename (dir, "etc", NULL);
+  g_assert_no_errno (g_mkdir (etc, 0755));
+  const char *build = g_getenv ("BANGER_BUILD_ROOT");
+  g_autofree char *agent
+      = g_build_filename (build ? build : ".", "src", "agent", "banger-agent", NULL);
+  g_autofree char *script = g_strdup_printf (
+      "set -e; ip tuntap add dev eth0 mode tap; "
+      "'%s' --root '%s' --apply-cmdline "
+      "'console=ttyS0 banger.ip=10.77.0.9/24 banger.gw=10.77.0.1 banger.hostname=netvm "
+      "banger.dns=10.77.0.1'; "
+      "ip -4 -o addr show dev eth0; ip -4 route show default; ip -o link show lo; hostname",
+      agent, dir);
+  const char *argv[] = { "unshare", "-nu", "sh", "-c", script, NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  int status = 0;
+  g_spawn_sync (NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status,
+                &error);
+  g_assert_no_error (error);
+  if (!g_spawn_check_wait_status (status, NULL))
+    g_error ("netconf script failed: %s%s", out, err);
+  g_assert_nonnull (strstr (out, "inet 10.77.0.9/24 brd 10.77.0.255"));
+  g_assert_nonnull (strstr (out, "default via 10.77.0.1 dev eth0"));
+  g_assert_nonnull (strstr (out, "<LOOPBACK,UP"));
+  g_assert_true (g_str_has_suffix (out, "netvm\n"));
+  g_autofree char *resolv_path = g_build_filename (etc, "resolv.conf", NULL);
+  g_autofree char *hostname_path = g_build_filename (etc, "hostname", NULL);
+  g_autofree char *resolv = NULL, *hostname = NULL;
+  g_assert_true (g_file_get_contents (resolv_path, &resolv, NULL, NULL));
+  g_assert_cmpstr (resolv, ==, "nameserver 10.77.0.1\n");
+  g_assert_true (g_file_get_contents (hostname_path, &hostname, NULL, NULL));
+  g_assert_cmpstr (hostname, ==, "netvm\n");
+  rm_rf (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -982,5 +1024,6 @@ main (int argc, char **argv)
   T ("/agent/handshake-timeout", test_handshake_timeout);
   g_test_add ("/agent/setup/keys", Fixture, NULL, setup_root, test_setup_keys, fixture_teardown);
 #undef T
+  g_test_add_func ("/agent/netconf", test_netconf);
   return g_test_run ();
 }
