@@ -7,6 +7,9 @@
 #include "banger-dbus.h"
 #include "banger-error.h"
 #include "banger-vcs.h"
+#include "dbus-image.h"
+#include "dbus-job.h"
+#include "dbus-kernel.h"
 #include "dbus-unsupported.h"
 #include "dbus-vm.h"
 #include "helper-watch.h"
@@ -155,6 +158,10 @@ banger_dbus_manager_new (BangerEngine *engine, GError **error)
   g_signal_connect (self->skeleton, "handle-find-vm", G_CALLBACK (handle_find_vm), self);
   g_signal_connect (self->skeleton, "handle-list-vms", G_CALLBACK (handle_list_vms), self);
   g_signal_connect (self->skeleton, "handle-prune-vms", G_CALLBACK (handle_prune_vms), self);
+  /* Images, kernels and jobs: their objects and Manager methods. */
+  banger_dbus_jobs_attach (self->skeleton, self->object_manager, engine);
+  banger_dbus_images_attach (self->skeleton, self->object_manager, engine);
+  banger_dbus_kernels_attach (self->skeleton, self->object_manager, engine);
 
   /* The VMs recorded by earlier runs, with the Id and CreatedAt they had. */
   vms = banger_engine_list_vms (engine, error);

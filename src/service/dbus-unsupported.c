@@ -16,15 +16,10 @@ typedef struct {
  * the introspection data and check that each answers with a banger error. */
 static const UnsupportedMethod unsupported_methods[] = {
   { "org.banger.Manager", "PullImage", "pulling images" },
-  { "org.banger.Manager", "BuildImage", "building images" },
-  { "org.banger.Manager", "RegisterImage", "registering images" },
-  { "org.banger.Manager", "DeleteImage", "deleting images" },
   { "org.banger.Manager", "PromoteVM", "promoting a VM's disk to an image" },
   { "org.banger.Manager", "ListCache", "the blob cache" },
   { "org.banger.Manager", "PruneCache", "the blob cache" },
   { "org.banger.Manager", "PullKernel", "pulling kernels" },
-  { "org.banger.Manager", "ImportKernel", "importing kernels" },
-  { "org.banger.Manager", "DeleteKernel", "deleting kernels" },
   { "org.banger.Manager", "Doctor", "host checks" },
   { "org.banger.Manager", "ResolveName", "resolving VM names" },
   { "org.banger.Manager", "CheckUpdate", "self-update" },

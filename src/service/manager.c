@@ -5,6 +5,7 @@
 #include <config.h>
 
 #include "banger-error.h"
+#include "images.h"
 #include "paths.h"
 #include "validate.h"
 
@@ -200,6 +201,10 @@ banger_engine_create_vm (BangerEngine *self, GVariant *spec_variant, GError **er
   rec->image = g_strdup (spec->image ? spec->image : self->default_image);
   g_free (rec->kernel);
   rec->kernel = g_strdup (spec->kernel ? spec->kernel : self->default_kernel);
+  /* Unknown names fail now rather than at the first start; the defaults
+   * pass, they are made on first use (boot-assets.c). */
+  if (!banger_catalog_check_vm_assets (banger_catalog_get (self), rec->image, rec->kernel, error))
+    return NULL;
   /* An empty driver means "choose at start" (qemu where Firecracker is absent). */
   g_free (rec->driver);
   rec->driver = g_strdup (spec->driver ? spec->driver : "");
