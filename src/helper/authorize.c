@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "banger-error.h"
+#include "jail.h"
 #include "validate.h"
 
 #define HELPER_INTERFACE     "org.banger.Helper"
@@ -20,7 +21,8 @@ static const char *const common_options[] = { "interactive", "b", NULL };
 /* The jail spec LaunchJailed accepts. Paths are checked here for shape;
  * the jail code resolves them under the caller's own directories. */
 static const char *const launch_spec_keys[] = {
-  "vm_id", "s", "kernel", "s", "rootfs", "s", "tap", "s", "vcpus", "u", "memory_mib", "u", NULL,
+  "vm_id", "s", "kernel", "s", "rootfs",     "s", "initrd", "s",
+  "tap",   "s", "vcpus",  "u", "memory_mib", "u", NULL,
 };
 
 static char *auth_bridge = NULL;
@@ -133,6 +135,9 @@ validate_launch (GVariant *parameters, PolkitDetails *details, GError **error)
     return FALSE;
   if (g_variant_lookup (spec, "rootfs", "&s", &path)
       && !validate_path ("spec “rootfs”", path, error))
+    return FALSE;
+  if (g_variant_lookup (spec, "initrd", "&s", &path)
+      && !validate_path ("spec “initrd”", path, error))
     return FALSE;
   return TRUE;
 }
@@ -387,6 +392,10 @@ banger_authorize_method (GDBusInterfaceSkeleton *skeleton, GDBusMethodInvocation
   }
   if (!caller_uid (invocation, &uid, &error))
     return deny (invocation, entry, -1, error);
+  /* Checks that need the caller's uid (whose files, whose jail) also come
+   * before polkit. */
+  if (!banger_jail_check_caller (method, parameters, uid, &error))
+    return deny (invocation, entry, uid, error);
 
   if (entry->action != NULL) {
     g_autoptr (GVariant) options

@@ -10,6 +10,7 @@
 #include "authorize.h"
 #include "banger-error.h"
 #include "banger-helper-dbus.h"
+#include "jail.h"
 #include "net.h"
 
 #define HELPER_BUS_NAME    "org.banger.Helper"
@@ -249,14 +250,31 @@ static gboolean
 handle_launch_jailed (BangerHelper *object, GDBusMethodInvocation *invocation, GVariant *spec,
                       GVariant *options, gpointer user_data)
 {
-  return unsupported (user_data, invocation, "it needs Firecracker’s jailer, not built in yet");
+  BangerHelperDaemon *self = user_data;
+  GError *error = NULL;
+  guint pid = banger_jail_launch (spec, banger_authorize_get_uid (invocation), &error);
+
+  if (pid == 0)
+    return return_error (self, invocation, error);
+  audit_ok (invocation);
+  banger_helper_complete_launch_jailed (object, invocation, pid);
+  call_end (self);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
 static gboolean
 handle_kill_jailed (BangerHelper *object, GDBusMethodInvocation *invocation, const char *id,
                     gint signum, GVariant *options, gpointer user_data)
 {
-  return unsupported (user_data, invocation, "it needs Firecracker’s jailer, not built in yet");
+  BangerHelperDaemon *self = user_data;
+  GError *error = NULL;
+
+  if (!banger_jail_kill (id, signum, banger_authorize_get_uid (invocation), &error))
+    return return_error (self, invocation, error);
+  audit_ok (invocation);
+  banger_helper_complete_kill_jailed (object, invocation);
+  call_end (self);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
 static gboolean
@@ -473,6 +491,7 @@ banger_helper_daemon_free (BangerHelperDaemon *self)
   g_clear_pointer (&self->loop, g_main_loop_unref);
   banger_helper_config_free (self->config);
   banger_authorize_set_bridge (NULL);
+  banger_jail_config_clear ();
   g_mutex_clear (&self->net_lock);
   g_mutex_clear (&self->activity_lock);
   g_free (self);

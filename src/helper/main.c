@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "helper-daemon.h"
+#include "jail.h"
 #include "log.h"
 
 static int verbosity = 0;
@@ -60,6 +61,12 @@ main (int argc, char **argv)
   config = banger_helper_config_load (config_path ? config_path : BANGER_SYSCONFDIR "/helper.conf",
                                       &error);
   if (config == NULL) {
+    g_printerr ("bangerd-root: %s\n", error->message);
+    return 1;
+  }
+  /* The [jail] group of the same file (jail.h). */
+  if (!banger_jail_config_load (config_path ? config_path : BANGER_SYSCONFDIR "/helper.conf",
+                                &error)) {
     g_printerr ("bangerd-root: %s\n", error->message);
     return 1;
   }

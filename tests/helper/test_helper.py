@@ -206,8 +206,6 @@ class HelperTest(unittest.TestCase):
 
     def test_unsupported_after_authorization(self):
         cases = [
-            ('LaunchJailed', f"{{'vm_id': <'{VM_ID}'>}}", '{}'),
-            ('KillJailed', VM_ID, '15', '{}'),
             ('CreateSnapshot', VM_ID, '/home/a/disk.ext4', '{}'),
             ('RemoveSnapshot', VM_ID, '{}'),
             ('ConfigureDNS', '{}'),

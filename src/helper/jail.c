@@ -1,0 +1,582 @@
+#define G_LOG_DOMAIN "bangerd-root-jail"
+
+/* Firecracker's jailer, run by root for a user. The helper trusts nothing in
+ * the spec: the id must satisfy both banger's and the jailer's rules, and
+ * every file must be a regular file the caller owns, reached from one of the
+ * caller's banger directories without following a symlink (openat2
+ * RESOLVE_NO_SYMLINKS), and it is then linked into the jail from the open
+ * descriptor, so what was checked is what the VMM gets. */
+
+#include "jail.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <linux/openat2.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "banger-error.h"
+#include "validate.h"
+
+#define DEFAULT_JAILER      "/usr/bin/jailer"
+#define DEFAULT_FIRECRACKER "/usr/bin/firecracker"
+#define DEFAULT_CHROOT_BASE "/srv/jailer"
+#define DEFAULT_USER_DIRS   "%h/.local/share/banger;%h/.cache/banger"
+#define JAILER_ID_MAX       64
+#define OWNER_FILE          "banger-owner"
+#define JAIL_API_SOCKET     "/run/firecracker.socket"
+#define LAUNCH_WAIT_MS      5000
+/* Guest memory plus what Firecracker itself needs. */
+#define VMM_OVERHEAD_MIB 128
+
+static struct {
+  char *jailer;
+  char *firecracker;
+  char *chroot_base;
+  char **user_dirs;
+} cfg;
+
+/* Jails are created and removed one at a time. */
+static GMutex jail_lock;
+
+void
+banger_jail_config_clear (void)
+{
+  g_clear_pointer (&cfg.jailer, g_free);
+  g_clear_pointer (&cfg.firecracker, g_free);
+  g_clear_pointer (&cfg.chroot_base, g_free);
+  g_clear_pointer (&cfg.user_dirs, g_strfreev);
+}
+
+gboolean
+banger_jail_config_load (const char *path, GError **error)
+{
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autofree char *dirs = NULL;
+
+  banger_jail_config_clear ();
+  if (g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, NULL)) {
+    cfg.jailer = g_key_file_get_string (kf, "jail", "jailer", NULL);
+    cfg.firecracker = g_key_file_get_string (kf, "jail", "firecracker", NULL);
+    cfg.chroot_base = g_key_file_get_string (kf, "jail", "chroot_base", NULL);
+    dirs = g_key_file_get_string (kf, "jail", "user_dirs", NULL);
+  }
+  if (cfg.jailer == NULL)
+    cfg.jailer = g_strdup (DEFAULT_JAILER);
+  if (cfg.firecracker == NULL)
+    cfg.firecracker = g_strdup (DEFAULT_FIRECRACKER);
+  if (cfg.chroot_base == NULL)
+    cfg.chroot_base = g_strdup (DEFAULT_CHROOT_BASE);
+  cfg.user_dirs = g_strsplit (dirs != NULL ? dirs : DEFAULT_USER_DIRS, ";", -1);
+  for (guint i = 0; cfg.user_dirs[i] != NULL; i++) {
+    if (!g_str_has_prefix (cfg.user_dirs[i], "/") && !g_str_has_prefix (cfg.user_dirs[i], "%h/")) {
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+                   "%s: [jail] user_dirs: “%s” is not absolute", path, cfg.user_dirs[i]);
+      return FALSE;
+    }
+  }
+  if (!g_path_is_absolute (cfg.chroot_base) || !g_path_is_absolute (cfg.jailer)
+      || !g_path_is_absolute (cfg.firecracker)) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+                 "%s: [jail] jailer, firecracker and chroot_base must be absolute paths", path);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+ensure_config (void)
+{
+  if (cfg.user_dirs == NULL)
+    return banger_jail_config_load ("/nonexistent", NULL);
+  return TRUE;
+}
+
+/* ---- ids, directories, ownership ---------------------------------------- */
+
+static gboolean
+check_id (const char *id, GError **error)
+{
+  gsize len = strlen (id);
+
+  if (!banger_validate_vm_id (id, error))
+    return FALSE;
+  /* The jailer's own rule (letters, digits, '-', at most 64), checked here
+   * too so a jailer failure never happens half-way through a launch. */
+  if (len == 0 || len > JAILER_ID_MAX) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+                 "jail id “%s” must be 1 to %d characters", id, JAILER_ID_MAX);
+    return FALSE;
+  }
+  for (gsize i = 0; i < len; i++) {
+    if (!g_ascii_isalnum (id[i]) && id[i] != '-') {
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+                   "jail id “%s” may only hold letters, digits and ‘-’", id);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+static char *
+jail_dir (const char *id)
+{
+  g_autofree char *exec_name = g_path_get_basename (cfg.firecracker);
+  return g_build_filename (cfg.chroot_base, exec_name, id, NULL);
+}
+
+/* The jail's recorded owner, or -1 if it has none (no such jail). */
+static gint64
+jail_owner (const char *id)
+{
+  g_autofree char *dir = jail_dir (id);
+  g_autofree char *path = g_build_filename (dir, OWNER_FILE, NULL);
+  g_autofree char *text = NULL;
+  guint64 uid;
+
+  if (!g_file_get_contents (path, &text, NULL, NULL))
+    return -1;
+  if (!g_ascii_string_to_unsigned (g_strstrip (text), 10, 0, G_MAXUINT32, &uid, NULL))
+    return -1;
+  return (gint64)uid;
+}
+
+static gboolean
+check_owner (const char *id, uid_t uid, gboolean must_exist, GError **error)
+{
+  g_autofree char *dir = jail_dir (id);
+  gint64 owner = jail_owner (id);
+
+  if (owner < 0 && g_file_test (dir, G_FILE_TEST_EXISTS)) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_EXISTS,
+                 "jail %s exists but was not made by banger (no owner record)", id);
+    return FALSE;
+  }
+  if (owner < 0 && must_exist) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND, "no jail %s", id);
+    return FALSE;
+  }
+  if (owner >= 0 && owner != (gint64)uid) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_NOT_AUTHORIZED,
+                 "jail %s belongs to uid %" G_GINT64_FORMAT ", not to uid %u", id, owner,
+                 (guint)uid);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* The caller's banger directories, from the configured patterns. */
+static GStrv
+user_dirs (uid_t uid, GError **error)
+{
+  struct passwd pw, *res = NULL;
+  char buf[4096];
+  GPtrArray *out;
+
+  if (getpwuid_r (uid, &pw, buf, sizeof buf, &res) != 0 || res == NULL) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_NOT_AUTHORIZED, "uid %u has no passwd entry",
+                 (guint)uid);
+    return NULL;
+  }
+  out = g_ptr_array_new ();
+  for (guint i = 0; cfg.user_dirs[i] != NULL; i++) {
+    g_autofree char *uid_text = g_strdup_printf ("%u", (guint)uid);
+    GString *s = g_string_new (cfg.user_dirs[i]);
+    g_string_replace (s, "%h", pw.pw_dir, 0);
+    g_string_replace (s, "%U", uid_text, 0);
+    g_ptr_array_add (out, g_string_free (s, FALSE));
+  }
+  g_ptr_array_add (out, NULL);
+  return (GStrv)g_ptr_array_free (out, FALSE);
+}
+
+static int
+open_no_symlinks (int dirfd, const char *path, int flags)
+{
+  struct open_how how = {
+    .flags = (guint64)(flags | O_CLOEXEC | O_NOFOLLOW),
+    .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+  };
+  return (int)syscall (SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+/* Opens @path (already shape-checked: absolute, no "." or "..") if it lies
+ * under one of the caller's directories, with no symlink anywhere on the
+ * way, and is a regular file the caller owns. Returns the descriptor. */
+static int
+open_user_file (const char *what, const char *path, uid_t uid, GError **error)
+{
+  g_auto (GStrv) dirs = user_dirs (uid, error);
+  struct stat st;
+  int fd;
+
+  if (dirs == NULL)
+    return -1;
+  for (guint i = 0; dirs[i] != NULL; i++) {
+    gsize len = strlen (dirs[i]);
+    int dirfd;
+
+    if (strncmp (path, dirs[i], len) != 0 || path[len] != '/')
+      continue;
+    dirfd = open_no_symlinks (AT_FDCWD, dirs[i], O_PATH | O_DIRECTORY);
+    if (dirfd < 0)
+      continue;
+    if (fstat (dirfd, &st) < 0 || st.st_uid != uid) {
+      close (dirfd);
+      continue;
+    }
+    fd = open_no_symlinks (dirfd, path + len + 1, O_RDONLY);
+    close (dirfd);
+    if (fd < 0) {
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+                   "spec “%s” %s: %s (symlinks are not followed)", what, path, g_strerror (errno));
+      return -1;
+    }
+    if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_uid != uid) {
+      close (fd);
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+                   "spec “%s” %s is not a regular file owned by uid %u", what, path, (guint)uid);
+      return -1;
+    }
+    return fd;
+  }
+  g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+               "spec “%s” %s is not under uid %u’s banger directories", what, path, (guint)uid);
+  return -1;
+}
+
+/* The files a spec names, in jail order: kernel, rootfs, initrd. */
+static const char *const spec_files[][2] = {
+  { "kernel", "vmlinux" },
+  { "rootfs", "rootfs" },
+  { "initrd", "initrd" },
+};
+
+static gboolean
+open_spec_files (GVariant *spec, uid_t uid, int fds[3], GError **error)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (spec_files); i++) {
+    const char *path = NULL;
+
+    fds[i] = -1;
+    if (!g_variant_lookup (spec, spec_files[i][0], "&s", &path)) {
+      if (i < 2) {
+        g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT, "spec: “%s” is required",
+                     spec_files[i][0]);
+        return FALSE;
+      }
+      continue;
+    }
+    fds[i] = open_user_file (spec_files[i][0], path, uid, error);
+    if (fds[i] < 0)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+close_fds (int fds[3])
+{
+  for (guint i = 0; i < 3; i++) {
+    if (fds[i] >= 0)
+      close (fds[i]);
+    fds[i] = -1;
+  }
+}
+
+gboolean
+banger_jail_check_caller (const char *method, GVariant *parameters, uid_t uid, GError **error)
+{
+  ensure_config ();
+  if (g_strcmp0 (method, "LaunchJailed") == 0) {
+    g_autoptr (GVariant) spec = g_variant_get_child_value (parameters, 0);
+    const char *id = NULL;
+    int fds[3] = { -1, -1, -1 };
+    gboolean ok;
+
+    if (!g_variant_lookup (spec, "vm_id", "&s", &id) || !check_id (id, error)
+        || !check_owner (id, uid, FALSE, error))
+      return FALSE;
+    ok = open_spec_files (spec, uid, fds, error);
+    close_fds (fds);
+    return ok;
+  }
+  if (g_strcmp0 (method, "KillJailed") == 0) {
+    const char *id = NULL;
+
+    g_variant_get_child (parameters, 0, "&s", &id);
+    return check_id (id, error) && check_owner (id, uid, TRUE, error);
+  }
+  return TRUE;
+}
+
+/* ---- the live VMM -------------------------------------------------------- */
+
+static gboolean
+cmdline_has_id (guint pid, const char *id)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%u/cmdline", pid);
+  g_autofree char *text = NULL;
+  gsize len = 0;
+  const char *prev = NULL;
+
+  if (!g_file_get_contents (path, &text, &len, NULL))
+    return FALSE;
+  for (gsize off = 0; off < len; off += strlen (text + off) + 1) {
+    if (prev != NULL && g_str_equal (prev, "--id") && g_str_equal (text + off, id))
+      return TRUE;
+    prev = text + off;
+  }
+  return FALSE;
+}
+
+/* The pid in the jail's pidfile if it is a live "firecracker" with
+ * "--id @id" on its command line; else 0. */
+static guint
+jail_pid (const char *id)
+{
+  g_autofree char *dir = jail_dir (id);
+  g_autofree char *exec_name = g_path_get_basename (cfg.firecracker);
+  g_autofree char *pid_name = g_strconcat (exec_name, ".pid", NULL);
+  g_autofree char *pidfile = g_build_filename (dir, "root", pid_name, NULL);
+  g_autofree char *text = NULL;
+  g_autofree char *comm_path = NULL;
+  g_autofree char *comm = NULL;
+  guint64 pid;
+
+  if (!g_file_get_contents (pidfile, &text, NULL, NULL)
+      || !g_ascii_string_to_unsigned (g_strstrip (text), 10, 2, G_MAXINT, &pid, NULL))
+    return 0;
+  comm_path = g_strdup_printf ("/proc/%u/comm", (guint)pid);
+  if (!g_file_get_contents (comm_path, &comm, NULL, NULL)
+      || !g_str_equal (g_strstrip (comm), "firecracker") || !cmdline_has_id ((guint)pid, id))
+    return 0;
+  return (guint)pid;
+}
+
+/* Links @fd's file into the chroot as @name: a hard link where both are on
+ * one filesystem (from the descriptor: what was checked is what is linked),
+ * else a bind mount of it onto an empty file. */
+static gboolean
+place_file (int fd, int root_fd, const char *root, const char *name, GError **error)
+{
+  g_autofree char *target = g_build_filename (root, name, NULL);
+  g_autofree char *proc = NULL;
+  int tfd;
+
+  umount2 (target, MNT_DETACH | UMOUNT_NOFOLLOW);
+  unlinkat (root_fd, name, 0);
+  if (linkat (fd, "", root_fd, name, AT_EMPTY_PATH) == 0)
+    return TRUE;
+  if (errno != EXDEV) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot link %s into the jail: %s",
+                 target, g_strerror (errno));
+    return FALSE;
+  }
+  tfd = openat (root_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (tfd >= 0)
+    close (tfd);
+  proc = g_strdup_printf ("/proc/self/fd/%d", fd);
+  if (tfd < 0 || mount (proc, target, NULL, MS_BIND, NULL) < 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot bind %s into the jail: %s",
+                 target, g_strerror (errno));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+on_jailer_exit (GPid pid, gint status, gpointer data)
+{
+  g_debug ("jailer/firecracker %d ended (status %d)", pid, status);
+  g_spawn_close_pid (pid);
+}
+
+static gboolean
+process_alive (guint pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%u/cmdline", pid);
+  g_autofree char *text = NULL;
+  gsize len = 0;
+
+  return g_file_get_contents (path, &text, &len, NULL) && len > 0;
+}
+
+static guint
+launch_locked (GVariant *spec, uid_t uid, GError **error)
+{
+  const char *id = NULL;
+  guint32 vcpus = 1, memory_mib = 128;
+  g_autofree char *dir = NULL;
+  g_autofree char *root = NULL;
+  g_autofree char *owner_path = NULL;
+  g_autofree char *owner_text = NULL;
+  g_autofree char *exec_name = NULL;
+  g_autofree char *pidfile = NULL;
+  g_autofree char *api_sock = NULL;
+  g_autofree char *uid_s = NULL, *gid_s = NULL, *mem_s = NULL, *cpu_s = NULL;
+  g_autoptr (GError) local = NULL;
+  struct passwd pw, *res = NULL;
+  char buf[4096];
+  int fds[3] = { -1, -1, -1 };
+  int root_fd = -1;
+  guint pid = 0, found = 0;
+  GPid jailer_pid = 0;
+  gint64 deadline;
+
+  g_variant_lookup (spec, "vm_id", "&s", &id);
+  g_variant_lookup (spec, "vcpus", "u", &vcpus);
+  g_variant_lookup (spec, "memory_mib", "u", &memory_mib);
+  if (!check_id (id, error) || !check_owner (id, uid, FALSE, error))
+    return 0;
+  if (getpwuid_r (uid, &pw, buf, sizeof buf, &res) != 0 || res == NULL) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_NOT_AUTHORIZED, "uid %u has no passwd entry",
+                 (guint)uid);
+    return 0;
+  }
+  pid = jail_pid (id);
+  if (pid != 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_BUSY,
+                 "jail %s already runs Firecracker (pid %u)", id, pid);
+    return 0;
+  }
+  if (!open_spec_files (spec, uid, fds, error))
+    goto out;
+
+  exec_name = g_path_get_basename (cfg.firecracker);
+  dir = jail_dir (id);
+  root = g_build_filename (dir, "root", NULL);
+  if (g_mkdir_with_parents (root, 0755) < 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot create %s: %s", root,
+                 g_strerror (errno));
+    goto out;
+  }
+  /* The owner first: from here on the jail is this uid's. */
+  owner_path = g_build_filename (dir, OWNER_FILE, NULL);
+  owner_text = g_strdup_printf ("%u\n", (guint)uid);
+  if (!g_file_set_contents (owner_path, owner_text, -1, &local)) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot record the owner: %s",
+                 local->message);
+    goto out;
+  }
+  /* A relaunch of the same id: the jailer refuses an existing pidfile
+   * (O_EXCL) and Firecracker an existing socket. Nothing runs (checked
+   * above), so both are stale. */
+  pidfile = g_strdup_printf ("%s/%s.pid", root, exec_name);
+  api_sock = g_build_filename (root, JAIL_API_SOCKET, NULL);
+  g_unlink (pidfile);
+  g_unlink (api_sock);
+
+  root_fd = open (root, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  if (root_fd < 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot open %s: %s", root,
+                 g_strerror (errno));
+    goto out;
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (spec_files); i++) {
+    if (fds[i] >= 0 && !place_file (fds[i], root_fd, root, spec_files[i][1], error))
+      goto out;
+  }
+
+  uid_s = g_strdup_printf ("%u", (guint)uid);
+  gid_s = g_strdup_printf ("%u", (guint)pw.pw_gid);
+  mem_s = g_strdup_printf ("memory.max=%" G_GUINT64_FORMAT,
+                           ((guint64)memory_mib + VMM_OVERHEAD_MIB) * 1024 * 1024);
+  cpu_s = g_strdup_printf ("cpu.max=%u 100000", MAX (vcpus, 1u) * 100000);
+  {
+    const char *argv[] = { cfg.jailer,
+                           "--id",
+                           id,
+                           "--exec-file",
+                           cfg.firecracker,
+                           "--uid",
+                           uid_s,
+                           "--gid",
+                           gid_s,
+                           "--chroot-base-dir",
+                           cfg.chroot_base,
+                           "--cgroup-version",
+                           "2",
+                           "--cgroup",
+                           mem_s,
+                           "--cgroup",
+                           cpu_s,
+                           "--daemonize",
+                           "--",
+                           "--api-sock",
+                           JAIL_API_SOCKET,
+                           NULL };
+
+    if (!g_spawn_async (NULL, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                        &jailer_pid, &local)) {
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot run the jailer %s: %s",
+                   cfg.jailer, local->message);
+      goto out;
+    }
+    /* The jailer becomes Firecracker (same pid, --daemonize only calls
+     * setsid); reap it whenever it ends. */
+    g_child_watch_add (jailer_pid, on_jailer_exit, NULL);
+  }
+
+  /* The pidfile names the VMM once the jailer has exec'd it. */
+  deadline = g_get_monotonic_time () + LAUNCH_WAIT_MS * 1000;
+  while ((found = jail_pid (id)) == 0) {
+    if (!process_alive ((guint)jailer_pid)) {
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED,
+                   "the jailer for %s exited without starting Firecracker (see the helper's log)",
+                   id);
+      goto out;
+    }
+    if (g_get_monotonic_time () > deadline) {
+      kill (jailer_pid, SIGKILL);
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED,
+                   "Firecracker did not start in jail %s within %u ms", id, LAUNCH_WAIT_MS);
+      goto out;
+    }
+    g_usleep (10 * 1000);
+  }
+out:
+  close_fds (fds);
+  if (root_fd >= 0)
+    close (root_fd);
+  return found;
+}
+
+guint
+banger_jail_launch (GVariant *spec, uid_t uid, GError **error)
+{
+  guint pid;
+
+  ensure_config ();
+  g_mutex_lock (&jail_lock);
+  pid = launch_locked (spec, uid, error);
+  g_mutex_unlock (&jail_lock);
+  return pid;
+}
+
+gboolean
+banger_jail_kill (const char *id, int signum, uid_t uid, GError **error)
+{
+  guint pid;
+
+  ensure_config ();
+  if (!check_id (id, error) || !check_owner (id, uid, TRUE, error))
+    return FALSE;
+  pid = jail_pid (id);
+  if (pid == 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND, "jail %s has no running Firecracker",
+                 id);
+    return FALSE;
+  }
+  if (kill ((pid_t)pid, signum) < 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot signal pid %u: %s", pid,
+                 g_strerror (errno));
+    return FALSE;
+  }
+  return TRUE;
+}

@@ -1,0 +1,40 @@
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+/* LaunchJailed / KillJailed: Firecracker under its jailer, for the calling
+ * user (docs/firecracker.md). Configured from the [jail] group of the
+ * helper's file:
+ *
+ *   [jail]
+ *   jailer=/usr/bin/jailer
+ *   firecracker=/usr/bin/firecracker
+ *   chroot_base=/srv/jailer
+ *   # where a user's banger files may come from; %h is the user's home,
+ *   # %U the uid; separated by ';'
+ *   user_dirs=%h/.local/share/banger;%h/.cache/banger
+ *
+ * A jail is <chroot_base>/<firecracker's file name>/<id>/root; its owner
+ * uid is recorded in <chroot_base>/<name>/<id>/banger-owner (outside the
+ * chroot, root's), and only that uid may relaunch or signal it. */
+
+/* Reads the [jail] group of @path (a missing file or group: defaults). */
+gboolean banger_jail_config_load (const char *path, GError **error);
+void banger_jail_config_clear (void);
+
+/* The checks that need the caller's uid, made before polkit is asked:
+ * for LaunchJailed the id, the ownership of an existing jail and every path
+ * (under the caller's directories, no symlinks, a regular file the caller
+ * owns); for KillJailed the ownership. TRUE for every other method. */
+gboolean banger_jail_check_caller (const char *method, GVariant *parameters, uid_t uid,
+                                   GError **error);
+
+/* LaunchJailed(@spec): returns the Firecracker pid. */
+guint banger_jail_launch (GVariant *spec, uid_t uid, GError **error);
+
+/* KillJailed(@id, @signum) for the jail's owner. */
+gboolean banger_jail_kill (const char *id, int signum, uid_t uid, GError **error);
+
+G_END_DECLS
