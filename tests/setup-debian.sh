@@ -13,7 +13,7 @@ packages="
   dbus dbus-daemon systemd iproute2 nftables e2fsprogs cpio kmod comerr-dev
   qemu-system-x86 qemu-utils linux-image-cloud-amd64 busybox-static debootstrap
   openssh-client socat iputils-ping jq
-  python3-gi python3-dbus python3-dbusmock python3-jwt python3-cryptography
+  python3-gi python3-dbus python3-dbusmock python3-jwt python3-cryptography python3-yaml
   docker-registry skopeo umoci apache2-utils
   zsh fish
 "
