@@ -279,6 +279,28 @@ state_sentence (const char *name, const char *state, StateWanted wanted)
   }
 }
 
+/* The VM's State as bangerd sees it now. The proxy's cached value trails
+ * behind: bangerd batches PropertiesChanged after a main-loop turn, so
+ * right after Start returns the cache may still say "starting". */
+static char *
+current_state (BangerVM *vm)
+{
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GVariant) value = NULL;
+
+  reply = g_dbus_connection_call_sync (
+      g_dbus_proxy_get_connection (G_DBUS_PROXY (vm)), g_dbus_proxy_get_name (G_DBUS_PROXY (vm)),
+      g_dbus_proxy_get_object_path (G_DBUS_PROXY (vm)), "org.freedesktop.DBus.Properties", "Get",
+      g_variant_new ("(ss)", "org.banger.VM", "State"), G_VARIANT_TYPE ("(v)"),
+      G_DBUS_CALL_FLAGS_NO_AUTO_START, -1, NULL, NULL);
+  if (reply == NULL)
+    return g_strdup (banger_vm_get_state (vm));
+  g_variant_get (reply, "(v)", &value);
+  if (!g_variant_is_of_type (value, G_VARIANT_TYPE_STRING))
+    return g_strdup (banger_vm_get_state (vm));
+  return g_variant_dup_string (value, NULL);
+}
+
 /* Annotates an error from a call on @vm; a BadState refusal becomes a
  * sentence about the state the VM is in. */
 static void
@@ -286,12 +308,13 @@ annotate_vm_call (GError **error, BangerVM *vm, const char *name, StateWanted wa
 {
   gboolean bad_state = g_error_matches (*error, BANGER_ERROR, BANGER_ERROR_BAD_STATE);
   g_autofree char *sentence = NULL;
+  g_autofree char *state = NULL;
 
   banger_cli_error_annotate_vm (error, name);
   if (!bad_state)
     return;
-  /* The proxy's State was loaded just before the call. */
-  sentence = state_sentence (name, banger_vm_get_state (vm), wanted);
+  state = current_state (vm);
+  sentence = state_sentence (name, state, wanted);
   if (sentence != NULL) {
     g_clear_error (error);
     g_set_error_literal (error, BANGER_ERROR, BANGER_ERROR_BAD_STATE, sentence);
@@ -302,7 +325,8 @@ annotate_vm_call (GError **error, BangerVM *vm, const char *name, StateWanted wa
 static gboolean
 require_running (BangerVM *vm, const char *name, GError **error)
 {
-  g_autofree char *sentence = state_sentence (name, banger_vm_get_state (vm), WANT_IN_USE);
+  g_autofree char *state = current_state (vm);
+  g_autofree char *sentence = state_sentence (name, state, WANT_IN_USE);
 
   if (sentence == NULL)
     return TRUE;
@@ -1080,11 +1104,19 @@ static void
 remove_vm (BangerVM *vm, const char *name)
 {
   g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
   g_auto (GVariantBuilder) options = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
 
   g_variant_builder_add (&options, "{sv}", "force", g_variant_new_boolean (TRUE));
-  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (vm), START_TIMEOUT_MS);
-  if (!banger_vm_call_delete_sync (vm, g_variant_builder_end (&options), NULL, &error)) {
+  /* Through the connection rather than the proxy: if bangerd went away
+   * meanwhile, this call starts it again (the VM proxy never
+   * auto-starts), and the VM it reconciles is still removed. */
+  reply = g_dbus_connection_call_sync (
+      g_dbus_proxy_get_connection (G_DBUS_PROXY (vm)), "org.banger.Manager",
+      g_dbus_proxy_get_object_path (G_DBUS_PROXY (vm)), "org.banger.VM", "Delete",
+      g_variant_new ("(a{sv})", &options), NULL, G_DBUS_CALL_FLAGS_NONE, START_TIMEOUT_MS, NULL,
+      &error);
+  if (reply == NULL) {
     banger_cli_error_annotate_vm (&error, name);
     fprintf (stderr, _ ("banger: could not remove VM “%s”: %s\n"), name, error->message);
   }

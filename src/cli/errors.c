@@ -5,6 +5,7 @@
 #include "errors.h"
 
 #include <glib/gi18n.h>
+#include <string.h>
 
 #include "banger-error.h"
 
@@ -107,6 +108,14 @@ annotate_common (GError **error, const char *bus_desc)
   }
   if (g_error_matches (e, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED)) {
     replace_error (error, e->domain, e->code, _ ("not authorized"));
+    return TRUE;
+  }
+  /* The bus answers NoReply both for a timeout and for a service that
+   * exited (crashed) before replying; only its text tells them apart. */
+  if (g_error_matches (e, G_DBUS_ERROR, G_DBUS_ERROR_NO_REPLY)
+      && strstr (e->message, "disconnected") != NULL) {
+    g_autofree char *human = g_strdup_printf (_ ("%s exited before it answered"), bus_desc);
+    replace_error (error, BANGER_CLI_ERROR, BANGER_CLI_ERROR_UNREACHABLE, human);
     return TRUE;
   }
   if (g_error_matches (e, G_DBUS_ERROR, G_DBUS_ERROR_NO_REPLY)
