@@ -39,7 +39,9 @@ update_used_by (DbusImages *d, BangerObjectSkeleton *object, const char *name)
   g_autoptr (BangerImage) iface = banger_object_get_image (BANGER_OBJECT (object));
   g_auto (GStrv) users = banger_catalog_image_used_by (d->catalog, name);
 
-  if (!g_strv_equal ((const char *const *)users, banger_image_get_used_by (iface)))
+  const char *const *current = banger_image_get_used_by (iface);
+
+  if (current == NULL || !g_strv_equal ((const char *const *)users, current))
     banger_image_set_used_by (iface, (const char *const *)users);
 }
 

@@ -82,8 +82,9 @@ job_completed_cb (BangerEngineJob *job, gboolean success, const char *message, g
   Unexport *u = g_new0 (Unexport, 1);
 
   sync_properties (job, object);
-  /* The properties above go out first: the skeleton flushes pending
-   * PropertiesChanged before emitting a signal. */
+  /* The final properties go out before Completed, so a client that stops
+   * listening at Completed has seen them. */
+  g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (iface));
   banger_job_emit_completed (iface, success, message, result);
   u->om = g_object_ref (om);
   u->path = g_strdup (g_dbus_object_get_object_path (G_DBUS_OBJECT (object)));

@@ -89,7 +89,7 @@ class ImagesTestCase(unittest.TestCase):
         self.assertTrue(job.startswith('/org/banger/Manager/jobs/'))
         if on_job:
             on_job(job)
-        self.wait(lambda: seen['completed'] is not None, timeout=120)
+        self.wait(lambda: seen['completed'] is not None, timeout=60)
         self.conn.signal_unsubscribe(sub)
         return job, seen['completed'], seen['progress']
 
