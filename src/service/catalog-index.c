@@ -5,6 +5,9 @@
 #include "catalog-index.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <unistd.h>
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 #include <string.h>
@@ -324,6 +327,23 @@ banger_catalog_index_fetch (const char *url, GCancellable *cancellable, GError *
   return banger_catalog_index_parse (bytes, error);
 }
 
+static gboolean
+write_all (int fd, const guint8 *data, gsize len, GError **error)
+{
+  while (len > 0) {
+    ssize_t n = write (fd, data, len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "%s", g_strerror (errno));
+      return FALSE;
+    }
+    data += n;
+    len -= n;
+  }
+  return TRUE;
+}
+
 gboolean
 banger_download_verified (const char *url, const char *sha256_hex, const char *dest,
                           BangerDownloadProgressFunc progress, gpointer user_data,
@@ -331,11 +351,12 @@ banger_download_verified (const char *url, const char *sha256_hex, const char *d
 {
   g_autoptr (SoupSession) session = new_session ();
   g_autoptr (GInputStream) in = NULL;
-  g_autoptr (GFile) file = g_file_new_for_path (dest);
-  g_autoptr (GFileOutputStream) out = NULL;
   g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
   g_autofree guint8 *buf = g_malloc (128 * 1024);
+  g_autofree char *tmp = NULL;
   guint64 length, done = 0;
+  int fd = -1;
+  gboolean ok = FALSE;
 
   if (!sha256_is_valid (sha256_hex)) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
@@ -345,45 +366,48 @@ banger_download_verified (const char *url, const char *sha256_hex, const char *d
   in = open_url (url, session, &length, cancellable, error);
   if (in == NULL)
     return FALSE;
-  /* GFile's replace writes a temporary file and renames it on a successful
-   * close; an error or cancel before then leaves @dest as it was. */
-  out = g_file_replace (file, NULL, FALSE, G_FILE_CREATE_PRIVATE, cancellable, error);
-  if (out == NULL) {
-    banger_error_convert (error);
+  /* A temporary name beside @dest, renamed only once verified: @dest never
+   * holds bytes that did not match. */
+  tmp = g_strconcat (dest, ".download-XXXXXX", NULL);
+  fd = g_mkstemp_full (tmp, O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot create %s: %s", tmp,
+                 g_strerror (errno));
     return FALSE;
   }
   for (;;) {
     gssize n = g_input_stream_read (in, buf, 128 * 1024, cancellable, error);
-    if (n < 0
-        || (n > 0
-            && !g_output_stream_write_all (G_OUTPUT_STREAM (out), buf, n, NULL, cancellable,
-                                           error))) {
-      g_autoptr (GCancellable) c = g_cancellable_new ();
-      g_cancellable_cancel (c);
-      g_output_stream_close (G_OUTPUT_STREAM (out), c, NULL); /* drops the temporary */
+    if (n < 0) {
       g_prefix_error (error, "downloading %s: ", url);
       banger_error_convert (error);
-      return FALSE;
+      goto out;
     }
     if (n == 0)
       break;
+    if (!write_all (fd, buf, n, error)) {
+      g_prefix_error (error, "writing %s: ", tmp);
+      goto out;
+    }
     g_checksum_update (sum, buf, n);
     done += n;
     if (progress != NULL)
       progress (done, length, user_data);
   }
   if (!g_str_equal (g_checksum_get_string (sum), sha256_hex)) {
-    g_autoptr (GCancellable) c = g_cancellable_new ();
-    g_cancellable_cancel (c);
-    g_output_stream_close (G_OUTPUT_STREAM (out), c, NULL);
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_VERIFICATION,
                  "%s does not match its sha256 %s (got %s)", url, sha256_hex,
                  g_checksum_get_string (sum));
-    return FALSE;
+    goto out;
   }
-  if (!g_output_stream_close (G_OUTPUT_STREAM (out), cancellable, error)) {
-    banger_error_convert (error);
-    return FALSE;
+  if (fdatasync (fd) < 0 || rename (tmp, dest) < 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot store %s: %s", dest,
+                 g_strerror (errno));
+    goto out;
   }
-  return TRUE;
+  ok = TRUE;
+out:
+  close (fd);
+  if (!ok)
+    unlink (tmp);
+  return ok;
 }

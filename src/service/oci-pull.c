@@ -66,7 +66,6 @@ typedef struct {
   guint64 done;
   guint64 total;
   GError *error;
-  gint64 last_report;
 } Pull;
 
 static void
@@ -80,16 +79,11 @@ static void
 on_bytes (guint64 delta, gpointer user_data)
 {
   Pull *p = user_data;
-  gint64 now = g_get_monotonic_time ();
 
+  /* Called per chunk (128 KiB); the job does the rate limiting. */
   g_mutex_lock (&p->lock);
   p->done += delta;
-  /* The job rate-limits too; this only keeps a 10 Gbit/s loopback from
-   * calling it for every chunk. */
-  if (now - p->last_report > 20 * G_TIME_SPAN_MILLISECOND || p->done == p->total) {
-    p->last_report = now;
-    report (p, p->total ? DOWNLOAD_SHARE * p->done / p->total : 0, "downloading layers");
-  }
+  report (p, p->total ? DOWNLOAD_SHARE * p->done / p->total : 0, "downloading layers");
   g_mutex_unlock (&p->lock);
 }
 

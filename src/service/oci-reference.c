@@ -73,6 +73,16 @@ registry_is_valid (const char *host)
   for (const char *p = host; *p; p++)
     if (!(g_ascii_isalnum (*p) || *p == '.' || *p == '-' || *p == ':' || *p == '[' || *p == ']'))
       return FALSE;
+  /* A port is digits ("debian:bad/tag" is no registry). */
+  const char *colon = strrchr (host, ':');
+  const char *bracket = strrchr (host, ']');
+  if (colon != NULL && (bracket == NULL || colon > bracket)) {
+    if (colon[1] == '\0')
+      return FALSE;
+    for (const char *p = colon + 1; *p; p++)
+      if (!g_ascii_isdigit (*p))
+        return FALSE;
+  }
   return TRUE;
 }
 

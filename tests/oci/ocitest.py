@@ -45,7 +45,7 @@ class TokenServer:
     certificate. Anonymous callers get pull, callers with the right Basic
     credentials get pull and push. Records the Authorization it saw."""
 
-    def __init__(self, tmp, service, user=None, password=None):
+    def __init__(self, tmp, service, user, password, anonymous_pull):
         import jwt  # noqa: F401 (checked here so a missing package fails loudly)
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
@@ -54,6 +54,7 @@ class TokenServer:
         self.service = service
         self.issuer = 'banger-test-issuer'
         self.user, self.password = user, password
+        self.anonymous_pull = anonymous_pull
         self.key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, 'banger-test-token')])
         now = datetime.datetime.utcnow()
@@ -95,7 +96,7 @@ class TokenServer:
         query = parse_qs(urlparse(handler.path).query)
         authed = False
         auth = handler.headers.get('Authorization') or ''
-        if auth.startswith('Basic ') and self.user is not None:
+        if auth.startswith('Basic '):
             user, _, pw = base64.b64decode(auth[6:]).decode().partition(':')
             authed = (user, pw) == (self.user, self.password)
         access = []
@@ -105,7 +106,7 @@ class TokenServer:
                 if len(parts) == 3 and parts[0] == 'repository':
                     wanted = parts[2].split(',')
                     allowed = [a for a in wanted if a == 'pull' or authed]
-                    if self.user is not None and not authed:
+                    if not self.anonymous_pull and not authed:
                         allowed = []  # a registry that needs credentials even to pull
                     access.append({'type': 'repository', 'name': parts[1], 'actions': allowed})
         now = int(time.time())
@@ -141,13 +142,9 @@ class Registry:
                 f.write(htpasswd)
             auth_yaml = 'auth:\n  htpasswd:\n    realm: banger-test\n    path: %s\n' % path
         elif auth in ('token', 'token-anonymous'):
-            self.token = TokenServer(tmp, 'banger-test-registry',
-                                     user if auth == 'token' else None,
-                                     password if auth == 'token' else None)
-            # the token server hands push to credentialed callers only
-            if auth == 'token-anonymous':
-                self.token.user, self.token.password = user, password
-                self.token_anonymous_pull = True
+            # push needs the credentials; pull too unless 'token-anonymous'
+            self.token = TokenServer(tmp, 'banger-test-registry', user, password,
+                                     anonymous_pull=(auth == 'token-anonymous'))
             auth_yaml = ('auth:\n  token:\n    realm: %s\n    service: %s\n    issuer: %s\n'
                          '    rootcertbundle: %s\n' % (self.token.realm, self.token.service,
                                                        self.token.issuer, self.token.cert_path))
@@ -458,8 +455,9 @@ def ls(image, path):
     names = []
     for line in out.splitlines():
         parts = line.strip().strip('/').split('/')
-        if len(parts) >= 6 and parts[5] not in ('.', '..'):
-            names.append(parts[5])
+        # /inode/mode/uid/gid/name/size/
+        if len(parts) >= 6 and parts[4] not in ('.', '..'):
+            names.append(parts[4])
     return sorted(names)
 
 
