@@ -8,6 +8,7 @@
 #include "banger-error.h"
 #include "banger-vcs.h"
 #include "dbus-image.h"
+#include "dbus-oci.h"
 #include "dbus-job.h"
 #include "dbus-kernel.h"
 #include "dbus-unsupported.h"
@@ -161,6 +162,7 @@ banger_dbus_manager_new (BangerEngine *engine, GError **error)
   /* Images, kernels and jobs: their objects and Manager methods. */
   banger_dbus_jobs_attach (self->skeleton, self->object_manager, engine);
   banger_dbus_images_attach (self->skeleton, self->object_manager, engine);
+  banger_dbus_oci_attach (self->skeleton, engine);
   banger_dbus_kernels_attach (self->skeleton, self->object_manager, engine);
 
   /* The VMs recorded by earlier runs, with the Id and CreatedAt they had. */
