@@ -18,8 +18,10 @@ typedef struct {
   GQueue queue;          /* GBytes */
   gboolean writing;
   GError *error;         /* the first write error; later data is dropped */
-  gboolean close_stream; /* the stream is ours: close it when done */
-  GObject *owner;        /* kept alive while a write runs */
+  gboolean close_stream; /* the stream is ours (a caller's fd): close it when done, and
+                          * write from a worker thread (see sink_write_thread) */
+  gboolean in_thread;
+  GObject *owner; /* kept alive while a write runs */
   void (*on_idle) (GObject *owner);
 } BangerSink;
 

@@ -34,6 +34,7 @@ struct _BangerAgentClient {
   /* handshake */
   guint64 nonce;
   gboolean handshaken;
+  guint64 discarded; /* bytes dropped before our HELLO's answer */
   GTask *hello_task;
   GSource *hello_timeout;
   guint protocol_version;
@@ -65,6 +66,7 @@ banger_sink_init (BangerSink *sink, GOutputStream *stream, gboolean close_stream
 {
   sink->stream = stream;
   sink->close_stream = close_stream;
+  sink->in_thread = close_stream;
   g_queue_init (&sink->queue);
   sink->writing = FALSE;
   sink->error = NULL;
@@ -79,6 +81,22 @@ typedef struct {
 
 static void sink_kick (BangerSink *sink);
 
+/* The caller's descriptors are blocking and their O_NONBLOCK flag is shared
+ * with the caller (it is one open file description), so it must not be
+ * changed; a blocking write to a full pipe must not stall the main loop
+ * either. So such writes run in a worker thread, one at a time per sink. */
+static void
+sink_write_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  GError *error = NULL;
+  gsize len;
+  const guint8 *data = g_bytes_get_data (task_data, &len);
+  if (!g_output_stream_write_all (G_OUTPUT_STREAM (source), data, len, NULL, NULL, &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
 static void
 sink_written_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -90,7 +108,10 @@ sink_written_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   g_free (w);
   sink->writing = FALSE;
   g_bytes_unref (g_queue_pop_head (&sink->queue));
-  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), res, NULL, &error)) {
+  gboolean ok = sink->in_thread ? g_task_propagate_boolean (G_TASK (res), &error)
+                                : g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), res,
+                                                                    NULL, &error);
+  if (!ok) {
     /* The reader of the caller's descriptor went away (EPIPE): keep
      * draining the protocol but drop the output, as a terminal would. */
     g_debug ("writing command output: %s", error->message);
@@ -118,6 +139,13 @@ sink_kick (BangerSink *sink)
   w->sink = sink;
   w->owner = g_object_ref (sink->owner);
   sink->writing = TRUE;
+  if (sink->in_thread) {
+    GTask *task = g_task_new (sink->stream, NULL, sink_written_cb, w);
+    g_task_set_task_data (task, g_bytes_ref (bytes), (GDestroyNotify)g_bytes_unref);
+    g_task_run_in_thread (task, sink_write_thread);
+    g_object_unref (task);
+    return;
+  }
   g_output_stream_write_all_async (sink->stream, data, len, G_PRIORITY_DEFAULT, NULL,
                                    sink_written_cb, w);
 }
@@ -516,7 +544,9 @@ handle_hello (BangerAgentClient *self, const BngrHeader *hdr, const guint8 *payl
     return;
   }
   self->handshaken = TRUE;
-  g_debug ("agent %s (protocol %u), boot id %s", self->agent_version, version, self->boot_id);
+  g_debug ("agent %s (protocol %u), boot id %s; %" G_GUINT64_FORMAT
+           " bytes of an earlier session discarded",
+           self->agent_version, version, self->boot_id, self->discarded);
   hello_done (self, NULL);
 }
 
@@ -529,6 +559,8 @@ handle_frame (BangerAgentClient *self, const BngrHeader *hdr, const guint8 *payl
     /* Everything before our HELLO's answer is a previous session's. */
     if (hdr->type == BNGR_T_HELLO)
       handle_hello (self, hdr, payload);
+    if (!self->handshaken)
+      self->discarded += BNGR_HEADER_SIZE + hdr->length;
     return;
   }
   if (hdr->type == BNGR_T_HELLO)
@@ -583,6 +615,8 @@ process_input (BangerAgentClient *self)
     }
     if (self->handshaken)
       g_debug ("skipping %" G_GSIZE_FORMAT " bytes from the agent: %s", consumed, reason);
+    else
+      self->discarded += consumed;
     g_byte_array_remove_range (self->inbuf, 0, (guint)consumed);
   }
 }
@@ -799,6 +833,12 @@ const char *
 banger_agent_client_get_agent_version (BangerAgentClient *self)
 {
   return self->agent_version;
+}
+
+guint64
+banger_agent_client_get_discarded_bytes (BangerAgentClient *self)
+{
+  return self->discarded;
 }
 
 const char *

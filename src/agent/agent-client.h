@@ -42,6 +42,8 @@ guint banger_agent_client_get_protocol_version (BangerAgentClient *self);
 const char *banger_agent_client_get_agent_version (BangerAgentClient *self);
 const char *banger_agent_client_get_boot_id (BangerAgentClient *self);
 gboolean banger_agent_client_is_connected (BangerAgentClient *self);
+/* Bytes of an earlier session skipped while resynchronising (for logs). */
+guint64 banger_agent_client_get_discarded_bytes (BangerAgentClient *self);
 
 /* Closes the connection: every pending request and exec fails with
  * G_IO_ERROR_CONNECTION_CLOSED, and ::closed is emitted (as it is when the
