@@ -353,6 +353,78 @@ class CacheTest(OciTestCase):
         self.assertEqual(listed, [])
 
 
+class FlakyFront:
+    """A front for the registry: answers the first request for each manifest
+    with 503 (Retry-After: 0), and redirects every blob GET to the registry
+    itself, as registries do to their blob storage."""
+
+    def __init__(self, registry):
+        import urllib.request
+        self.seen = []
+        front = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                front.seen.append((self.path, self.headers.get('Authorization')))
+                if '/manifests/' in self.path and \
+                        sum(1 for p, _ in front.seen if p == self.path) == 1:
+                    self.send_response(503)
+                    self.send_header('Retry-After', '0')
+                    self.send_header('Content-Length', '0')
+                    self.end_headers()
+                    return
+                if '/blobs/' in self.path:
+                    self.send_response(307)
+                    self.send_header('Location', 'http://%s%s' % (registry.host, self.path))
+                    self.send_header('Content-Length', '0')
+                    self.end_headers()
+                    return
+                req = urllib.request.Request('http://%s%s' % (registry.host, self.path),
+                                             headers={'Accept': self.headers.get('Accept', '')})
+                try:
+                    with urllib.request.urlopen(req) as r:
+                        body, status, headers = r.read(), r.status, r.headers
+                except urllib.error.HTTPError as e:
+                    body, status, headers = e.read(), e.code, e.headers
+                self.send_response(status)
+                for h in ('Content-Type', 'Docker-Content-Digest', 'WWW-Authenticate'):
+                    if headers.get(h):
+                        self.send_header(h, headers.get(h))
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        import urllib.error  # noqa: F401
+        self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.host = '127.0.0.1:%d' % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class FlakyTest(OciTestCase):
+
+    def test_retry_and_redirect(self):
+        reg = self.start_registry()
+        layout = ocitest.build_small_image(self.tmp, layers=2, size=64 * 1024)
+        reg.push(layout, 'latest', 'small:latest')
+        front = FlakyFront(reg)
+        self.addCleanup(front.stop)
+        _, manifest = ocitest.manifest_of(layout)
+        result = self.pull_ok(front.host + '/small:latest')
+        self.assertEqual(result['reference'], front.host + '/small:latest')
+        manifest_gets = [p for p, _ in front.seen if p == '/v2/small/manifests/latest']
+        self.assertEqual(len(manifest_gets), 2)  # a 503, then the retry
+        # every blob came from the redirect target (the registry itself)
+        for layer in manifest['layers']:
+            self.assertIn('/v2/small/blobs/' + layer['digest'], reg.blob_gets('small'))
+
+
 class CatalogTest(OciTestCase):
 
     def serve(self, files):
