@@ -154,9 +154,10 @@ class SystemBus:
     """A private system bus, the real polkitd on it, and (on request)
     bangerd-root in a fresh network namespace."""
 
-    def __init__(self, extra_rules=''):
+    def __init__(self, extra_rules='', test_users=True):
         self.extra_rules = extra_rules
-        self.users = ensure_test_users()
+        # The quickstart uses this class too, as root: it needs no test users.
+        self.users = ensure_test_users() if test_users else {}
         self.tmp = tempfile.mkdtemp(prefix='banger-helper-test-')
         # polkitd drops to its own user and the clients run as test users:
         # everything they read must be reachable.
