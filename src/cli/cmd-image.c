@@ -209,8 +209,10 @@ image_build (BangerCli *cli, char **args, GError **error)
     return FALSE;
   }
   if (!banger_job_follow (cli->session, job_path, mode, &result, error)) {
-    g_prefix_error (error, _ ("building image “%s” failed: "),
-                    opt_name != NULL ? opt_name : args[0]);
+    /* Interrupted is not "failed": the user stopped it. */
+    if (!g_error_matches (*error, BANGER_CLI_ERROR, BANGER_CLI_ERROR_INTERRUPTED))
+      g_prefix_error (error, _ ("building image “%s” failed: "),
+                      opt_name != NULL ? opt_name : args[0]);
     return FALSE;
   }
   name = image_name_at (cli, result);

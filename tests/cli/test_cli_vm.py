@@ -472,6 +472,21 @@ class CliImageTest(_World):
         r = self.banger('image', 'build', 'minimal', '--progress', 'fancy', status=2)
         self.assertIn('fancy', r.stderr)
 
+    def test_image_build_ctrl_c(self):
+        """Ctrl-C during a build calls Job.Cancel: exit 130, no image kept."""
+        proc = self.popen('image', 'build', 'debian', '--name', 'cancelled',
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # the first progress line says the job is under way
+        first = read_until(proc.stderr.fileno(), rb'\n', 60)
+        self.assertTrue(first.startswith(b'build-image '), first)
+        proc.send_signal(signal.SIGINT)
+        self.assertEqual(proc.wait(timeout=60), 130)
+        rest = proc.stderr.read().decode()
+        self.assertIn('Cancelling', rest)
+        self.assertIn('banger: interrupted', rest)
+        self.assertEqual(proc.stdout.read(), b'')
+        self.assertNotIn('cancelled', self.banger('image', 'list', '--names').stdout.split())
+
     def test_image_rm_in_use(self):
         self.banger('image', 'build', 'minimal', '--name', 'used', '--quiet', timeout=120)
         self.banger('vm', 'create', 'user', '--image', 'used')
