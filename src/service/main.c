@@ -11,6 +11,7 @@
 #include "log.h"
 #include "manager.h"
 #include "paths.h"
+#include "reconcile.h"
 #include "store.h"
 
 typedef struct {
@@ -18,6 +19,8 @@ typedef struct {
   BangerDbusManager *dbus;
   int exit_status;
   gboolean acquired;
+  gboolean replace;
+  guint owner_id;
 } Daemon;
 
 static int verbosity;
@@ -76,6 +79,22 @@ quit_signal_cb (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* The name is owned only once reconcile has run, so no caller ever sees a
+ * VM whose VMM is gone as running, or a live one not yet re-attached. */
+static void
+reconciled_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  Daemon *d = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (!banger_reconcile_finish (res, &error))
+    g_warning ("reconcile: %s", error->message);
+  d->owner_id = g_bus_own_name (G_BUS_TYPE_SESSION, BANGER_MANAGER_BUS_NAME,
+                                G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT
+                                    | (d->replace ? G_BUS_NAME_OWNER_FLAGS_REPLACE : 0),
+                                bus_acquired_cb, name_acquired_cb, name_lost_cb, d, NULL);
+}
+
 static int
 check_migrations (const char *db_path)
 {
@@ -104,7 +123,6 @@ main (int argc, char **argv)
   g_autofree char *config_dir = NULL;
   g_autofree char *config_path = NULL;
   Daemon d = { 0 };
-  guint owner_id;
   const GOptionEntry entries[]
       = { { "verbose", 'v', G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, verbose_cb,
             "Show info messages (-vv: debug messages too)", NULL },
@@ -152,13 +170,12 @@ main (int argc, char **argv)
   d.loop = g_main_loop_new (NULL, FALSE);
   g_unix_signal_add (SIGTERM, quit_signal_cb, &d);
   g_unix_signal_add (SIGINT, quit_signal_cb, &d);
-  owner_id = g_bus_own_name (G_BUS_TYPE_SESSION, BANGER_MANAGER_BUS_NAME,
-                             G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT
-                                 | (replace ? G_BUS_NAME_OWNER_FLAGS_REPLACE : 0),
-                             bus_acquired_cb, name_acquired_cb, name_lost_cb, &d, NULL);
+  d.replace = replace;
+  banger_reconcile_async (engine, reconciled_cb, &d);
   g_main_loop_run (d.loop);
 
-  g_bus_unown_name (owner_id);
+  if (d.owner_id != 0)
+    g_bus_unown_name (d.owner_id);
   g_clear_pointer (&d.dbus, banger_dbus_manager_free);
   g_main_loop_unref (d.loop);
   return d.exit_status;

@@ -6,6 +6,7 @@
 
 #include "banger-error.h"
 #include "images.h"
+#include "vm-runtime.h"
 #include "paths.h"
 #include "validate.h"
 
@@ -150,6 +151,28 @@ banger_vm_mac_from_id (const char *id)
   return g_strdup_printf ("52:54:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3]);
 }
 
+BangerStore *
+banger_engine_get_store (BangerEngine *self)
+{
+  return self->store;
+}
+
+gboolean
+banger_engine_update_vm (BangerEngine *self, const BangerVmRecord *rec, GError **error)
+{
+  g_autoptr (BangerVmRecord) stored = NULL;
+
+  if (!banger_store_vm_update (self->store, rec, error))
+    return FALSE;
+  /* Re-read so the signal carries what the store holds (the lease is the
+   * store's, not the caller's copy). */
+  stored = banger_store_vm_get_by_id (self->store, rec->id, error);
+  if (stored == NULL)
+    return FALSE;
+  g_signal_emit (self, signals[SIGNAL_VM_CHANGED], 0, stored);
+  return TRUE;
+}
+
 GPtrArray *
 banger_engine_list_vms (BangerEngine *self, GError **error)
 {
@@ -230,6 +253,9 @@ remove_record (BangerEngine *self, const BangerVmRecord *rec, GError **error)
 
   if (!banger_store_vm_delete (self->store, rec->id, error))
     return FALSE;
+  /* Its directory (overlay disk, console log, sockets) and its pinned host
+   * key go with it; the lease went with the record. */
+  banger_vm_files_remove (self->data_dir, rec->id);
   g_info ("deleted VM %s (id %s)", name, rec->id);
   g_signal_emit (self, signals[SIGNAL_VM_REMOVED], 0, name);
   return TRUE;

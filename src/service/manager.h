@@ -49,6 +49,15 @@ gboolean banger_engine_delete_vm (BangerEngine *self, const char *name, gboolean
  * names removed (possibly none). */
 GStrv banger_engine_prune_vms (BangerEngine *self, GError **error);
 
+/* The store (main thread only): the VM runtime claims and releases leases
+ * through it. */
+BangerStore *banger_engine_get_store (BangerEngine *self);
+
+/* Writes @rec (found by its id) back to the store and emits "vm-changed",
+ * so the VM's D-Bus properties announce what changed. The VM runtime's
+ * state transitions go through here. */
+gboolean banger_engine_update_vm (BangerEngine *self, const BangerVmRecord *rec, GError **error);
+
 /* TRUE for the states in which a VMM process may exist. */
 gboolean banger_vm_state_is_active (const char *state);
 

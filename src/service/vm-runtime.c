@@ -244,9 +244,9 @@ vm_run_stop_watch (VmRun *run)
 /* ---- the agent connection -------------------------------------------------- */
 
 static void
-agent_closed_cb (BangerAgentClient *agent, VmRun *run)
+agent_closed_cb (BangerAgentClient *agent, GError *error, VmRun *run)
 {
-  g_debug ("VM %s: agent connection closed", run->id);
+  g_debug ("VM %s: agent connection closed: %s", run->id, error ? error->message : "closed");
   if (run->agent == agent)
     vm_run_drop_agent (run);
 }
@@ -364,6 +364,7 @@ typedef struct {
   gboolean delete_tap;
   char *remove_disk; /* an overlay this start created, or NULL */
   char *problem;     /* out: what could not be released, or NULL */
+  gboolean exited;   /* out: the VMM was gone (or left) before being forced */
 } Teardown;
 
 static void
@@ -387,6 +388,7 @@ teardown_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
 
   if (pid != 0 && t->graceful_ms > 0 && banger_vmm_signal_and_wait (pid, 0, t->graceful_ms))
     pid = 0;
+  t->exited = pid == 0;
   if (pid != 0 && t->force) {
     BangerVmmInstance inst = { 0 };
     g_autoptr (GError) error = NULL;
@@ -497,6 +499,7 @@ typedef struct {
   BangerVmmInstance inst;
   GCancellable *agent_cancel;
   gboolean vmm_exited;
+  char *agent_error; /* why the agent did not answer */
   BangerAgentClient *agent;
   char *error_step;
 } StartOp;
@@ -518,6 +521,7 @@ start_op_free (StartOp *op)
   g_clear_object (&op->agent_cancel);
   g_clear_object (&op->agent);
   g_free (op->error_step);
+  g_free (op->agent_error);
   g_free (op);
 }
 
@@ -618,6 +622,25 @@ start_launch_thread (GTask *task, gpointer source, gpointer task_data, GCancella
 
 static void start_fail (StartOp *op, GError *error);
 
+/* The last non-empty line of the console log, for error messages. */
+static char *
+console_tail (const char *path)
+{
+  g_autofree char *text = NULL;
+  gsize len = 0;
+  g_auto (GStrv) lines = NULL;
+
+  if (path == NULL || !g_file_get_contents (path, &text, &len, NULL))
+    return NULL;
+  lines = g_strsplit (text, "\n", -1);
+  for (gint i = (gint)g_strv_length (lines) - 1; i >= 0; i--) {
+    g_strstrip (lines[i]);
+    if (*lines[i] != '\0')
+      return g_utf8_make_valid (lines[i], -1);
+  }
+  return NULL;
+}
+
 static void
 edit_failed (BangerVmRecord *rec, gpointer data)
 {
@@ -638,6 +661,19 @@ start_failed_teardown_cb (GObject *source, GAsyncResult *res, gpointer user_data
     g_warning ("VM %s: cleaning up after a failed start: %s", op->rec->name, t->problem);
   vm_run_released (op->run);
   op->run->busy = FALSE;
+  if (op->agent_error != NULL) {
+    /* Only now is it known whether the guest died (QEMU exits on a panic)
+     * or just never answered. */
+    g_autofree char *tail = console_tail (op->inst.console_log);
+    if (op->vmm_exited || t->exited) {
+      g_free (error->message);
+      error->message = g_strdup_printf (
+          "starting VM “%s” failed: the VMM exited before the guest agent answered (the guest "
+          "crashed or powered off; console log %s%s%s)",
+          op->rec->name, op->inst.console_log, tail ? ", last line: " : "", tail ? tail : "");
+    }
+    g_warning ("%s", error->message);
+  }
   message = g_strdup (error->message);
   update_record (op->rt, op->rec->id, edit_failed, message);
   g_task_return_error (op->task, g_error_copy (error));
@@ -652,8 +688,10 @@ start_fail (StartOp *op, GError *error)
   Teardown *t = teardown_new (op->run, NULL);
 
   banger_error_convert (&error);
-  g_prefix_error (&error, "starting VM “%s” failed: ", op->rec->name);
-  g_warning ("%s", error->message);
+  if (op->agent_error == NULL) {
+    g_prefix_error (&error, "starting VM “%s” failed: ", op->rec->name);
+    g_warning ("%s", error->message);
+  }
   g_task_set_task_data (op->task, error, (GDestroyNotify)g_error_free);
   op->run->on_vmm_exit = NULL;
   vm_run_drop_agent (op->run);
@@ -661,6 +699,9 @@ start_fail (StartOp *op, GError *error)
   t->delete_tap = op->tap != NULL;
   if (!op->disk_existed && op->inst.disk_path != NULL)
     t->remove_disk = g_strdup (op->inst.disk_path);
+  /* Give a VMM whose guest just died a moment to be seen exiting. */
+  if (op->agent_error != NULL)
+    t->graceful_ms = 1000;
   teardown_run (t, start_failed_teardown_cb, op);
 }
 
@@ -709,15 +750,11 @@ start_agent_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 
   op->agent = banger_agent_client_connect_unix_finish (res, &error);
   if (op->agent == NULL) {
-    g_autofree char *message = NULL;
-    if (op->vmm_exited)
-      message = g_strdup_printf ("the VMM exited before the guest agent answered (the guest "
-                                 "crashed or powered off; see the console log %s)",
-                                 op->inst.console_log);
-    else
-      message = g_strdup_printf ("the guest agent did not answer: %s", error->message);
+    op->agent_error = g_strdup_printf ("starting VM “%s” failed: the guest agent did not answer "
+                                       "within %u s: %s",
+                                       op->rec->name, op->agent_timeout_ms / 1000, error->message);
     g_clear_error (&error);
-    start_fail (op, g_error_new_literal (BANGER_ERROR, BANGER_ERROR_FAILED, message));
+    start_fail (op, g_error_new_literal (BANGER_ERROR, BANGER_ERROR_FAILED, op->agent_error));
     return;
   }
   banger_agent_client_setup_async (op->agent, op->user_pub, op->host_priv, op->host_pub, NULL,

@@ -1,0 +1,579 @@
+#!/usr/bin/python3
+"""The VM runtime end to end: real bangerd (D-Bus activated on a private
+session bus), the real root helper and polkitd on a private system bus,
+real QEMU (TCG) booting the built-in `minimal` image and `default` kernel,
+the real guest agent. Everything that touches the network (the helper's
+bridge and taps, bangerd, QEMU) lives in a network namespace this test
+creates; the guests only talk to each other.
+
+One meson test per test case (tests/vm/meson.build)."""
+
+import ctypes
+import glob
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+import gi
+gi.require_version('Gio', '2.0')
+from gi.repository import GLib, Gio  # noqa: E402
+
+from session_bus import SessionBus, wait_pid_gone  # noqa: E402
+from system_bus import SystemBus  # noqa: E402
+
+MANAGER = 'org.banger.Manager'
+MANAGER_PATH = '/org/banger/Manager'
+MANAGER_IFACE = 'org.banger.Manager'
+VM_IFACE = 'org.banger.VM'
+PROPS_IFACE = 'org.freedesktop.DBus.Properties'
+CLONE_NEWNET = 0x40000000
+BOOT_TIMEOUT_MS = 180000  # the first start also builds the image and kernel
+
+
+def enter_netns(name):
+    """Moves the calling thread (the one that spawns every child) into the
+    test's network namespace, so dbus-daemon, bangerd and QEMU start there."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open('/run/netns/' + name, os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), 'setns')
+    finally:
+        os.close(fd)
+
+
+class DBusError(Exception):
+    def __init__(self, name, message):
+        super().__init__('%s: %s' % (name, message))
+        self.name = name
+        self.message = message
+
+
+class VmTestCase(unittest.TestCase):
+    """A private world per test case: system bus + polkitd + helper (in a
+    new netns), a session bus activating bangerd inside that netns."""
+
+    def setUp(self):
+        self.tmpdir = tempfile.mkdtemp(prefix='banger-vm-test-')
+        os.chmod(self.tmpdir, 0o755)
+        # BANGER_TEST_KEEP=1 keeps the VMs' files (disks, console logs) to look at.
+        if not os.environ.get('BANGER_TEST_KEEP'):
+            self.addCleanup(shutil.rmtree, self.tmpdir, True)
+        self._old_netns = os.open('/proc/self/ns/net', os.O_RDONLY)
+        self.addCleanup(self._leave_netns)
+        self.system = SystemBus()
+        self.system.start()
+        self.addCleanup(self._stop_system)
+        self.system.start_helper()
+        enter_netns(self.system.netns)
+        env = dict(os.environ)
+        env['BANGER_AGENT'] = os.path.join(os.environ['BANGER_BUILD_ROOT'], 'src', 'agent',
+                                           'banger-agent')
+        env['BANGER_ACCEL'] = 'tcg'
+        self.session = SessionBus(self.tmpdir, system_bus_address=self.system.address,
+                                  bangerd_args=['-vv'], env=env)
+        self.session.start()
+        self.addCleanup(self._stop_session)
+        self.conn = Gio.DBusConnection.new_for_address_sync(
+            self.session.address,
+            Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT |
+            Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+        self.addCleanup(self.conn.close_sync, None)
+        self.qemu_pids = set()
+
+    def _leave_netns(self):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.setns(self._old_netns, CLONE_NEWNET)
+        os.close(self._old_netns)
+
+    def _stop_session(self):
+        # Every VMM this test started, by pid (they outlive bangerd by design).
+        for pid in self.vm_pids_on_disk() | self.qemu_pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            wait_pid_gone(pid, 5)
+        self.session.stop()
+        if self._outcome_failed():
+            sys.stderr.write('===== session bus and bangerd =====\n' + self.session.log())
+            for log in glob.glob(os.path.join(self.session.data_dir, 'vms', '*', 'console.log')):
+                with open(log, errors='replace') as f:
+                    sys.stderr.write('===== %s =====\n%s\n' % (log, f.read()[-6000:]))
+
+    def _stop_system(self):
+        if self._outcome_failed():
+            sys.stderr.write(self.system.logs())
+        self.system.stop()
+
+    def _outcome_failed(self):
+        outcome = getattr(self, '_outcome', None)
+        if outcome is None:
+            return False
+        result = getattr(outcome, 'result', None)
+        errors = getattr(result, 'errors', []) + getattr(result, 'failures', [])
+        return bool(errors) or not getattr(outcome, 'success', True)
+
+    # ---- D-Bus ---------------------------------------------------------
+
+    def call(self, method, args=None, path=MANAGER_PATH, iface=MANAGER_IFACE, timeout=30000,
+             fds=None, reply_fds=False):
+        fd_list = None
+        if fds:
+            # append() duplicates: the caller keeps (and closes) its own.
+            fd_list = Gio.UnixFDList.new()
+            for fd in fds:
+                fd_list.append(fd)
+        try:
+            reply, out_fds = self.conn.call_with_unix_fd_list_sync(
+                MANAGER, path, iface, method, args, None, Gio.DBusCallFlags.NONE, timeout,
+                fd_list, None)
+        except GLib.Error as e:
+            name = Gio.DBusError.get_remote_error(e)
+            Gio.DBusError.strip_remote_error(e)
+            raise DBusError(name, e.message) from None
+        if reply_fds:
+            return reply.unpack(), out_fds
+        return reply.unpack()
+
+    def assert_error(self, name, fn, *args, mentions=(), **kwargs):
+        with self.assertRaises(DBusError) as cm:
+            fn(*args, **kwargs)
+        self.assertEqual(cm.exception.name, name, cm.exception.message)
+        for word in mentions:
+            self.assertIn(word, cm.exception.message)
+        return cm.exception.message
+
+    def create_vm(self, name, **spec):
+        variant = {'name': GLib.Variant('s', name)}
+        for key, value in spec.items():
+            variant[key] = GLib.Variant('u' if isinstance(value, int) else 's', value)
+        return self.call('CreateVM', GLib.Variant('(a{sv})', (variant,)))[0]
+
+    def vm_call(self, path, method, args=None, **kwargs):
+        return self.call(method, args, path=path, iface=VM_IFACE, **kwargs)
+
+    def prop(self, path, name):
+        return self.call('Get', GLib.Variant('(ss)', (VM_IFACE, name)), path=path,
+                         iface=PROPS_IFACE)[0]
+
+    def start(self, path, options=None, timeout=BOOT_TIMEOUT_MS):
+        self.vm_call(path, 'Start', GLib.Variant('(a{sv})', (options or {},)), timeout=timeout)
+        self.qemu_pids.add(self.prop(path, 'Pid'))
+
+    def start_many(self, paths):
+        """Starts VMs concurrently (each call in its own thread; GDBus
+        connections are thread-safe)."""
+        errors = []
+
+        def run(p):
+            try:
+                self.vm_call(p, 'Start', GLib.Variant('(a{sv})', ({},)), timeout=BOOT_TIMEOUT_MS)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+        threads = [threading.Thread(target=run, args=(p,)) for p in paths]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for p in paths:
+            pid = self.prop(p, 'Pid')
+            if pid:
+                self.qemu_pids.add(pid)
+        if errors:
+            raise errors[0]
+
+    def exec(self, path, argv, stdin=b'', tty=False, token=None, timeout=60000):
+        """Runs argv in the guest with real pipes; returns (status, out, err)."""
+        in_r, in_w = os.pipe()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        options = {'tty': GLib.Variant('b', tty)}
+        if token:
+            options['token'] = GLib.Variant('s', token)
+        if tty:
+            options['rows'] = GLib.Variant('u', 30)
+            options['cols'] = GLib.Variant('u', 100)
+        chunks = {out_r: [], err_r: []}
+
+        def drain(fd):
+            while True:
+                data = os.read(fd, 65536)
+                if not data:
+                    break
+                chunks[fd].append(data)
+            os.close(fd)
+        readers = [threading.Thread(target=drain, args=(fd,)) for fd in (out_r, err_r)]
+        for t in readers:
+            t.start()
+
+        def feed():
+            try:
+                if stdin:
+                    os.write(in_w, stdin)
+            finally:
+                os.close(in_w)
+        feeder = threading.Thread(target=feed)
+        feeder.start()
+        try:
+            status = self.vm_call(
+                path, 'Exec',
+                GLib.Variant('(asa{sv}hhh)', (argv, options, 0, 1, 2)),
+                fds=[in_r, out_w, err_w], timeout=timeout)[0]
+        finally:
+            for fd in (in_r, out_w, err_w):
+                os.close(fd)
+            feeder.join()
+            for t in readers:
+                t.join(30)
+        return status, b''.join(chunks[out_r]), b''.join(chunks[err_r])
+
+    # ---- what the host holds -------------------------------------------
+
+    def vm_dir(self, vm_id):
+        return os.path.join(self.session.data_dir, 'vms', vm_id)
+
+    def vm_pids_on_disk(self):
+        pids = set()
+        for pidfile in glob.glob(os.path.join(self.session.data_dir, 'vms', '*', 'qemu.pid')):
+            try:
+                with open(pidfile) as f:
+                    pids.add(int(f.read().strip()))
+            except (OSError, ValueError):
+                pass
+        return {p for p in pids if os.path.exists('/proc/%d' % p)}
+
+    def tap_exists(self, vm_id):
+        return self.system.link('bg' + vm_id[:12]) is not None
+
+    def qemu_alive(self, pid):
+        try:
+            with open('/proc/%d/comm' % pid) as f:
+                return f.read().strip() == 'qemu-system-x86'
+        except OSError:
+            return False
+
+    def assert_released(self, path, vm_id, pid=None, disk_kept=None):
+        """Nothing of a stopped VM is left on the host."""
+        self.assertEqual(self.prop(path, 'Pid'), 0)
+        self.assertEqual(self.prop(path, 'IPv4'), '')
+        self.assertFalse(self.tap_exists(vm_id), 'tap of %s left behind' % vm_id)
+        if pid:
+            self.assertTrue(wait_pid_gone(pid, 10), 'QEMU %d left running' % pid)
+        disk = os.path.join(self.vm_dir(vm_id), 'disk.qcow2')
+        if disk_kept is not None:
+            self.assertEqual(os.path.exists(disk), disk_kept, disk)
+
+    def watch_states(self, path):
+        """Collects the State values announced with PropertiesChanged."""
+        states = []
+
+        def on_signal(conn, sender, obj, iface, signal_name, params):
+            changed = params.unpack()[1]
+            if 'State' in changed:
+                states.append(changed['State'])
+        sub = self.conn.signal_subscribe(MANAGER, PROPS_IFACE, 'PropertiesChanged', path, None,
+                                         Gio.DBusSignalFlags.NONE, on_signal)
+        self.addCleanup(self.conn.signal_unsubscribe, sub)
+        return states
+
+    def pump(self, until, timeout=10.0):
+        """Runs the default main context until @until() or the timeout."""
+        ctx = GLib.MainContext.default()
+        deadline = time.monotonic() + timeout
+        while not until() and time.monotonic() < deadline:
+            ctx.iteration(False)
+            time.sleep(0.005)
+        return until()
+
+
+class BootTest(VmTestCase):
+
+    def test_boot_exec_stats_ports_logs(self):
+        path = self.create_vm('one')
+        vm_id = self.prop(path, 'Id')
+        states = self.watch_states(path)
+        self.assertEqual(self.prop(path, 'State'), 'created')
+        self.start(path)
+        self.assertEqual(self.prop(path, 'State'), 'running')
+        self.assertTrue(self.pump(lambda: 'running' in states))
+        self.assertEqual(states, ['starting', 'running'])
+        ipv4 = self.prop(path, 'IPv4')
+        self.assertTrue(ipv4.startswith('10.77.0.'), ipv4)
+        pid = self.prop(path, 'Pid')
+        self.assertTrue(self.qemu_alive(pid))
+        self.assertNotEqual(self.prop(path, 'BootId'), '')
+        self.assertNotEqual(self.prop(path, 'AgentVersion'), '')
+        self.assertEqual(self.prop(path, 'DiskMode'), 'qcow2-overlay')
+        self.assertGreater(self.prop(path, 'StartedAt'), 0)
+        self.assertTrue(self.tap_exists(vm_id))
+
+        # exit statuses, including a signal (128 + 9)
+        self.assertEqual(self.exec(path, ['true'])[0], 0)
+        self.assertEqual(self.exec(path, ['false'])[0], 1)
+        self.assertEqual(self.exec(path, ['sh', '-c', 'kill -9 $$'])[0], 137)
+        # stdin piped through, stdout and stderr apart
+        status, out, err = self.exec(path, ['sh', '-c', 'tr a-z A-Z; echo oops >&2'],
+                                     stdin=b'hello guest\n')
+        self.assertEqual((status, out, err), (0, b'HELLO GUEST\n', b'oops\n'))
+        status, out, _ = self.exec(path, ['cat', '/proc/sys/kernel/hostname'])
+        self.assertEqual(out.strip(), b'one')
+        status, out, _ = self.exec(path, ['ip', '-4', 'addr', 'show', 'eth0'])
+        self.assertIn(ipv4.encode(), out)
+        # a pty: the command sees a terminal of the size asked for
+        status, out, _ = self.exec(path, ['sh', '-c', 'test -t 0 && test -t 1 && stty size'],
+                                   tty=True)
+        self.assertEqual(status, 0, out)
+        self.assertIn(b'30 100', out)
+
+        # stats: the VMM on the host and the guest through the agent
+        stats = self.vm_call(path, 'GetStats')[0]
+        for key in ('vmm_cpu_seconds', 'vmm_rss_bytes', 'mem_total_bytes', 'mem_available_bytes',
+                    'load1', 'load5', 'load15', 'disk_total_bytes', 'disk_free_bytes'):
+            self.assertIn(key, stats)
+        self.assertGreater(stats['vmm_rss_bytes'], 0)
+        self.assertGreater(stats['mem_total_bytes'], 0)
+        self.assertGreater(stats['disk_total_bytes'], 0)
+
+        # ports: a guest listener shows up, signalled away by its token
+        result = {}
+
+        def listener():
+            try:
+                result['status'] = self.exec(path, ['busybox', 'nc', '-l', '-p', '8080'],
+                                             token='nc')[0]
+            except Exception as e:  # noqa: BLE001
+                result['error'] = e
+        t = threading.Thread(target=listener)
+        t.start()
+        found = False
+        deadline = time.monotonic() + 20
+        while not found and time.monotonic() < deadline:
+            ports = self.vm_call(path, 'ListPorts')[0]
+            found = any(p[2] == 8080 and p[0].startswith('tcp') for p in ports)
+        self.assertTrue(found, ports)
+        port = [p for p in ports if p[2] == 8080][0]
+        self.assertGreater(port[3], 0)
+        self.assertIn(port[4], ('nc', 'busybox'))
+        self.vm_call(path, 'SignalExec', GLib.Variant('(si)', ('nc', signal.SIGTERM)))
+        t.join(30)
+        self.assertEqual(result.get('status'), 128 + signal.SIGTERM, result)
+        self.assert_error('org.banger.Error.NotFound', self.vm_call, path, 'SignalExec',
+                          GLib.Variant('(si)', ('nc', 15)), mentions=['nc'])
+
+        # the console log: a read-only descriptor with the kernel's messages
+        (handle,), fds = self.vm_call(path, 'OpenLog', GLib.Variant('(a{sv})', ({},)),
+                                      reply_fds=True)
+        fd = fds.get(handle)
+        with os.fdopen(fd, 'rb') as f:
+            text = f.read().decode(errors='replace')
+        self.assertIn('Linux version', text)
+
+        # ssh config: the address, the key, the pinned host key
+        config = self.vm_call(path, 'GetSSHConfig')[0]
+        self.assertEqual(config['host'], ipv4)
+        self.assertEqual(config['port'], 22)
+        self.assertEqual(config['user'], 'root')
+        self.assertEqual(config['host_key_alias'], 'banger-' + vm_id)
+        self.assertTrue(os.path.exists(config['identity_file']))
+        with open(config['known_hosts_file']) as f:
+            self.assertIn('banger-' + vm_id, f.read())
+        self.assertIn('has_sshd', config)
+
+
+class LifecycleTest(VmTestCase):
+
+    def test_stop_start_restart_kill_delete_prune(self):
+        path = self.create_vm('life')
+        vm_id = self.prop(path, 'Id')
+        self.start(path)
+        pid = self.prop(path, 'Pid')
+        ip = self.prop(path, 'IPv4')
+        states = self.watch_states(path)
+        # start while running
+        self.assert_error('org.banger.Error.BadState', self.start, path, mentions=['life'])
+
+        # graceful stop through the agent
+        self.vm_call(path, 'Stop', GLib.Variant('(u)', (30,)), timeout=60000)
+        self.assertEqual(self.prop(path, 'State'), 'stopped')
+        self.assert_released(path, vm_id, pid, disk_kept=True)
+        self.assertTrue(self.pump(lambda: 'stopped' in states))
+        self.assertEqual(states, ['stopping', 'stopped'])
+        # exec on a stopped VM
+        self.assert_error('org.banger.Error.BadState', self.exec, path, ['true'],
+                          mentions=['life', 'stopped'])
+        self.assert_error('org.banger.Error.BadState', self.vm_call, path, 'Stop',
+                          GLib.Variant('(u)', (0,)))
+
+        # start again: same disk (a file written before survives), same address
+        self.start(path)
+        pid2 = self.prop(path, 'Pid')
+        self.assertNotEqual(pid2, pid)
+        self.assertEqual(self.prop(path, 'IPv4'), ip)
+        self.assertEqual(self.exec(path, ['sh', '-c', 'echo kept > /root/mark; sync'])[0], 0)
+
+        # restart: a new VMM and a new boot
+        boot = self.prop(path, 'BootId')
+        self.vm_call(path, 'Restart', GLib.Variant('(a{sv})', ({},)), timeout=BOOT_TIMEOUT_MS)
+        pid3 = self.prop(path, 'Pid')
+        self.qemu_pids.add(pid3)
+        self.assertEqual(self.prop(path, 'State'), 'running')
+        self.assertNotEqual(pid3, pid2)
+        self.assertTrue(wait_pid_gone(pid2, 10))
+        self.assertNotEqual(self.prop(path, 'BootId'), boot)
+        self.assertEqual(self.exec(path, ['cat', '/root/mark'])[1], b'kept\n')
+
+        # kill
+        self.vm_call(path, 'Kill')
+        self.assertEqual(self.prop(path, 'State'), 'stopped')
+        self.assert_released(path, vm_id, pid3, disk_kept=True)
+
+        # a VMM that exits on its own (the guest powers off) is noticed
+        self.start(path)
+        pid4 = self.prop(path, 'Pid')
+        # (SIGTERM: QEMU exits as it does when the guest powers off)
+        os.kill(pid4, signal.SIGTERM)
+        self.assertTrue(wait_pid_gone(pid4, 10))
+        self.assertTrue(self.pump(lambda: self.prop(path, 'State') == 'stopped', 20))
+        self.assert_released(path, vm_id, pid4, disk_kept=True)
+
+        # delete a running VM: refused without force, then killed and removed
+        self.start(path)
+        pid5 = self.prop(path, 'Pid')
+        self.assert_error('org.banger.Error.BadState', self.vm_call, path, 'Delete',
+                          GLib.Variant('(a{sv})', ({},)))
+        self.vm_call(path, 'Delete', GLib.Variant('(a{sv})', ({'force': GLib.Variant('b', True)},)))
+        self.assertTrue(wait_pid_gone(pid5, 10))
+        self.assertFalse(self.tap_exists(vm_id))
+        self.assertFalse(os.path.exists(self.vm_dir(vm_id)))
+        self.assert_error('org.banger.Error.NotFound', self.call, 'FindVM',
+                          GLib.Variant('(s)', ('life',)))
+
+        # prune removes stopped VMs with their files, keeps running ones
+        a = self.create_vm('keep')
+        b = self.create_vm('gone')
+        b_id = self.prop(b, 'Id')
+        self.start(a)
+        self.start(b)
+        self.vm_call(b, 'Stop', GLib.Variant('(u)', (30,)), timeout=60000)
+        self.assertTrue(os.path.exists(self.vm_dir(b_id)))
+        removed = self.call('PruneVMs')[0]
+        self.assertEqual(removed, ['gone'])
+        self.assertFalse(os.path.exists(self.vm_dir(b_id)))
+        self.assertEqual(self.prop(a, 'State'), 'running')
+
+
+class NetworkTest(VmTestCase):
+
+    def test_three_vms_ping_each_other(self):
+        paths = [self.create_vm(n) for n in ('va', 'vb', 'vc')]
+        self.start_many(paths)
+        ips = [self.prop(p, 'IPv4') for p in paths]
+        self.assertEqual(len(set(ips)), 3, ips)
+        pids = [self.prop(p, 'Pid') for p in paths]
+        self.assertEqual(len(set(pids)), 3)
+        for i, p in enumerate(paths):
+            other = ips[(i + 1) % 3]
+            status, out, err = self.exec(p, ['ping', '-c', '1', '-W', '5', other])
+            self.assertEqual(status, 0, out + err)
+        # the bridge answers too
+        status, out, err = self.exec(paths[0], ['ping', '-c', '1', '-W', '5', '10.77.0.1'])
+        self.assertEqual(status, 0, out + err)
+
+
+class RestartSafetyTest(VmTestCase):
+
+    def test_bangerd_sigkill_restart(self):
+        paths = [self.create_vm(n) for n in ('ra', 'rb', 'rc')]
+        self.start_many(paths)
+        before = {p: (self.prop(p, 'Pid'), self.prop(p, 'BootId')) for p in paths}
+        dead = paths[2]
+        dead_id = self.prop(dead, 'Id')
+        dead_pid = before[dead][0]
+        self.assertTrue(self.tap_exists(dead_id))
+
+        bangerd = self.session.stop_bangerd(signal.SIGKILL)
+        self.assertIsNotNone(bangerd)
+        # while bangerd is down, one VMM dies
+        os.kill(dead_pid, signal.SIGKILL)
+        self.assertTrue(wait_pid_gone(dead_pid, 10))
+        for p in paths[:2]:
+            self.assertTrue(self.qemu_alive(before[p][0]))
+
+        # re-activated by the next call; reconcile runs before the name is owned
+        for p in paths[:2]:
+            self.assertEqual(self.prop(p, 'State'), 'running')
+            self.assertEqual(self.prop(p, 'Pid'), before[p][0])
+            self.assertEqual(self.prop(p, 'BootId'), before[p][1])
+            self.assertEqual(self.exec(p, ['true'])[0], 0)
+        self.assertNotEqual(self.session.bangerd_pid(), bangerd)
+        self.assertEqual(self.prop(dead, 'State'), 'stopped')
+        self.assert_released(dead, dead_id, dead_pid)
+        # the released lease can be taken again: the VM starts with an address
+        self.start(dead)
+        self.assertNotEqual(self.prop(dead, 'IPv4'), '')
+
+
+class BadInputTest(VmTestCase):
+
+    def assert_nothing_leaked(self, path, vm_id):
+        self.assertEqual(self.prop(path, 'State'), 'error')
+        self.assertNotEqual(self.prop(path, 'LastError'), '')
+        self.assert_released(path, vm_id, disk_kept=False)
+        self.assertEqual(self.vm_pids_on_disk(), set())
+        self.assertFalse(any(self.qemu_alive(int(p)) for p in os.listdir('/proc')
+                             if p.isdigit() and self.vm_dir(vm_id).encode() in
+                             self._cmdline(int(p))))
+
+    def _cmdline(self, pid):
+        try:
+            with open('/proc/%d/cmdline' % pid, 'rb') as f:
+                return f.read()
+        except OSError:
+            return b''
+
+    def test_bad_input(self):
+        # unknown image, unknown kernel: Start fails, the VM says why
+        for name, spec, word in (('noimg', {'image': 'nosuchimage'}, 'nosuchimage'),
+                                 ('nokern', {'kernel': 'nosuchkernel'}, 'nosuchkernel')):
+            path = self.create_vm(name, **spec)
+            vm_id = self.prop(path, 'Id')
+            msg = self.assert_error('org.banger.Error.NotFound', self.start, path,
+                                    mentions=[word, name])
+            self.assertIn(word, self.prop(path, 'LastError'), msg)
+            self.assert_nothing_leaked(path, vm_id)
+
+        # more memory than the host has
+        path = self.create_vm('huge', memory_mib=262144)
+        vm_id = self.prop(path, 'Id')
+        self.assert_error('org.banger.Error.InvalidArgument', self.start, path,
+                          mentions=['memory', 'huge'])
+        self.assert_nothing_leaked(path, vm_id)
+
+        # a guest whose agent does not answer in time: QEMU killed, tap,
+        # lease and overlay released
+        path = self.create_vm('mute')
+        vm_id = self.prop(path, 'Id')
+        msg = self.assert_error('org.banger.Error.Failed', self.start, path,
+                                {'timeout': GLib.Variant('u', 1)}, mentions=['agent', 'mute'])
+        self.assertIn('agent', self.prop(path, 'LastError'), msg)
+        self.assert_nothing_leaked(path, vm_id)
+
+        # the same VM starts fine afterwards (from "error"); a second start
+        # while it runs is BadState; exec after it stopped is BadState
+        self.start(path)
+        self.assertEqual(self.prop(path, 'LastError'), '')
+        self.assert_error('org.banger.Error.BadState', self.start, path, mentions=['running'])
+        self.assert_error('org.banger.Error.InvalidArgument', self.exec, path, [])
+        self.vm_call(path, 'Kill')
+        self.assert_error('org.banger.Error.BadState', self.exec, path, ['true'])
+
+
+if __name__ == '__main__':
+    unittest.main(verbosity=2)
