@@ -29,6 +29,18 @@ typedef struct {
 
 /* ---- helpers ------------------------------------------------------------- */
 
+/* The agent binary these tests drive: an instrumented copy under a sanitizer
+ * build (BANGER_AGENT_UNDER_TEST), else the build tree's banger-agent. */
+static char *
+agent_under_test_path (const char *build)
+{
+  const char *env = g_getenv ("BANGER_AGENT_UNDER_TEST");
+
+  if (env != NULL && *env)
+    return g_strdup (env);
+  return g_build_filename (build ? build : ".", "src", "agent", "banger-agent", NULL);
+}
+
 static gboolean
 timeout_cb (gpointer data)
 {
@@ -88,7 +100,7 @@ start_agent (Fixture *f, const char *const *extra)
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   const char *build = g_getenv ("BANGER_BUILD_ROOT");
   g_autofree char *agent
-      = g_build_filename (build ? build : ".", "src", "agent", "banger-agent", NULL);
+      = agent_under_test_path (build);
   g_ptr_array_add (argv, agent);
   g_ptr_array_add (argv, (gpointer) "--listen-unix");
   g_ptr_array_add (argv, f->sock);
@@ -984,7 +996,7 @@ test_netconf (void)
   g_assert_no_errno (g_mkdir (etc, 0755));
   const char *build = g_getenv ("BANGER_BUILD_ROOT");
   g_autofree char *agent
-      = g_build_filename (build ? build : ".", "src", "agent", "banger-agent", NULL);
+      = agent_under_test_path (build);
   g_autofree char *script = g_strdup_printf (
       "set -e; ip tuntap add dev eth0 mode tap; "
       "'%s' --root '%s' --apply-cmdline "
