@@ -12,6 +12,7 @@
 #include "oci-pull.h"
 #include "oci-reference.h"
 #include "paths.h"
+#include "rootfs-tarball.h"
 #include "store-catalog.h"
 #include "validate.h"
 
@@ -42,9 +43,10 @@ pull_data_free (PullData *d)
 }
 
 typedef struct {
-  BangerOciPullResult *oci;
-  char *rootfs; /* <dir>/rootfs.ext4 */
-  char *dir;    /* removed on free unless claimed */
+  BangerOciPullResult *oci; /* NULL for a catalog rootfs tarball… */
+  char *source;             /* …whose Source is this */
+  char *rootfs;             /* <dir>/rootfs.ext4 */
+  char *dir;                /* removed on free unless claimed */
   gboolean claimed;
 } PullResult;
 
@@ -53,7 +55,9 @@ pull_result_free (PullResult *r)
 {
   if (!r->claimed)
     banger_catalog_remove_dir (r->dir);
-  banger_oci_pull_result_free (r->oci);
+  if (r->oci != NULL)
+    banger_oci_pull_result_free (r->oci);
+  g_free (r->source);
   g_free (r->rootfs);
   g_free (r->dir);
   g_free (r);
@@ -101,15 +105,16 @@ pull_progress_cb (double fraction, guint64 done, guint64 total, const char *mess
   banger_engine_job_update (BANGER_ENGINE_JOB (user_data), fraction, done, total, message);
 }
 
-/* A bare name: the catalog's OCI reference for it, or NULL to pull it as a
- * Docker Hub name (also when the catalog cannot be read: said in the log). */
-static char *
-resolve_catalog_name (const char *name, GCancellable *cancellable, GError **error)
+/* A bare name: the catalog's entry for it, or NULL to pull it as a Docker
+ * Hub name (also when the catalog cannot be read: said in the log). */
+static BangerCatalogImage *
+resolve_catalog_name (const char *name, GCancellable *cancellable)
 {
   g_autofree char *url = banger_catalog_index_url ();
   g_autoptr (GError) local = NULL;
   g_autoptr (BangerCatalogIndex) index = banger_catalog_index_fetch (url, cancellable, &local);
   const BangerCatalogImage *img;
+  BangerCatalogImage *copy;
 
   if (index == NULL) {
     g_info ("catalog %s not available (%s); pulling “%s” from Docker Hub", url, local->message,
@@ -119,22 +124,33 @@ resolve_catalog_name (const char *name, GCancellable *cancellable, GError **erro
   img = banger_catalog_index_find_image (index, name);
   if (img == NULL)
     return NULL;
-  if (img->oci == NULL) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED,
-                 "catalog image “%s” is a rootfs tarball; only OCI catalog images can be pulled "
-                 "yet",
-                 name);
-    return NULL;
-  }
-  return g_strdup (img->oci);
+  copy = g_new0 (BangerCatalogImage, 1);
+  copy->name = g_strdup (img->name);
+  copy->oci = g_strdup (img->oci);
+  copy->rootfs_url = g_strdup (img->rootfs_url);
+  copy->rootfs_sha256 = g_strdup (img->rootfs_sha256);
+  return copy;
 }
+
+static void
+catalog_image_free (BangerCatalogImage *img)
+{
+  if (img == NULL)
+    return;
+  g_free (img->name);
+  g_free (img->description);
+  g_free (img->oci);
+  g_free (img->rootfs_url);
+  g_free (img->rootfs_sha256);
+  g_free (img);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BangerCatalogImage, catalog_image_free)
 
 static gpointer
 pull_thread (BangerEngineJob *job, gpointer data, GCancellable *cancellable, GError **error)
 {
   PullData *d = data;
-  g_autofree char *catalog_ref = NULL;
-  g_autoptr (GError) local = NULL;
+  g_autoptr (BangerCatalogImage) entry = NULL;
   PullResult *r = g_new0 (PullResult, 1);
   BangerOciPullOptions opts = {
     .size_mib = d->size_mib,
@@ -147,15 +163,19 @@ pull_thread (BangerEngineJob *job, gpointer data, GCancellable *cancellable, GEr
   r->rootfs = g_build_filename (d->dir, "rootfs.ext4", NULL);
   if (d->bare_name) {
     banger_engine_job_update (job, 0, 0, 0, "reading the catalog");
-    catalog_ref = resolve_catalog_name (d->text, cancellable, &local);
-    if (local != NULL) {
-      g_propagate_error (error, g_steal_pointer (&local));
-      goto fail;
-    }
+    entry = resolve_catalog_name (d->text, cancellable);
   }
   if (!banger_ensure_dir (d->dir, error))
     goto fail;
-  r->oci = banger_oci_pull (catalog_ref ? catalog_ref : d->canonical, &opts, pull_progress_cb, job,
+  if (entry != NULL && entry->oci == NULL) {
+    /* A rootfs tarball (rootfs-tarball.h): no manifest, no config. */
+    if (!banger_rootfs_tarball_pull (entry, r->rootfs, d->agent, d->size_mib, pull_progress_cb, job,
+                                     cancellable, error))
+      goto fail;
+    r->source = g_strconcat ("catalog:", entry->name, NULL);
+    return r;
+  }
+  r->oci = banger_oci_pull (entry ? entry->oci : d->canonical, &opts, pull_progress_cb, job,
                             cancellable, error);
   if (r->oci == NULL)
     goto fail;
@@ -184,13 +204,13 @@ pull_finish (BangerEngineJob *job, gpointer result, gpointer data, GError **erro
   g_free (rec->name);
   rec->name = g_strdup (d->name);
   g_free (rec->source);
-  rec->source = g_strdup (r->oci->reference);
+  rec->source = g_strdup (r->oci ? r->oci->reference : r->source);
   g_free (rec->digest);
-  rec->digest = g_strdup (r->oci->manifest_digest);
+  rec->digest = g_strdup (r->oci ? r->oci->manifest_digest : "");
   rec->size_bytes = g_stat (r->rootfs, &st) == 0 ? (guint64)st.st_size : 0;
   rec->created_at = g_get_real_time () / G_USEC_PER_SEC;
   g_free (rec->config);
-  rec->config = g_strdup (r->oci->config_json);
+  rec->config = g_strdup (r->oci ? r->oci->config_json : "{}");
   if (!banger_store_image_insert (banger_catalog_get_store (self), rec, error))
     return FALSE;
   g_info ("pulled image %s from %s (%s)", rec->name, rec->source, rec->digest);

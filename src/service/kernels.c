@@ -9,6 +9,7 @@
 #include "boot-assets.h"
 #include "initramfs.h"
 #include "kernel-file.h"
+#include "kernel-unpack.h"
 #include "paths.h"
 #include "validate.h"
 
@@ -138,9 +139,9 @@ insert_kernel_main (BangerCatalog *self, gpointer data, GError **error)
 }
 
 BangerKernelRecord *
-banger_catalog_import_kernel (BangerCatalog *self, const char *path, const char *name,
-                              const char *initrd, const char *source, GCancellable *cancellable,
-                              GError **error)
+banger_catalog_prepare_kernel (BangerCatalog *self, const char *path, const char *name,
+                               const char *initrd, const char *source, GCancellable *cancellable,
+                               GError **error)
 {
   BangerKernelFormat format = BANGER_KERNEL_FORMAT_UNKNOWN;
   g_autofree char *release = NULL;
@@ -206,6 +207,22 @@ banger_catalog_import_kernel (BangerCatalog *self, const char *path, const char 
     goto fail;
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     goto fail;
+  if (format == BANGER_KERNEL_FORMAT_BZIMAGE) {
+    /* Firecracker boots only an ELF vmlinux; QEMU boots the bzImage. A
+     * payload banger cannot decompress (bzip2, lzma, lzo) still boots under
+     * QEMU, so it only costs the vmlinux; a corrupt one fails the import. */
+    g_autofree char *vmlinux = g_build_filename (dir, "vmlinux", NULL);
+    g_autoptr (GError) unpack_error = NULL;
+    if (banger_kernel_unpack_bzimage (rec->path, vmlinux, cancellable, &unpack_error)) {
+      g_free (rec->vmlinux_path);
+      rec->vmlinux_path = g_steal_pointer (&vmlinux);
+    } else if (g_error_matches (unpack_error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED)) {
+      g_warning ("kernel %s: no vmlinux for Firecracker: %s", chosen, unpack_error->message);
+    } else {
+      g_propagate_error (error, g_steal_pointer (&unpack_error));
+      goto fail;
+    }
+  }
 
   if (initrd != NULL && *initrd != '\0') {
     g_free (rec->initrd_path);
@@ -224,13 +241,42 @@ banger_catalog_import_kernel (BangerCatalog *self, const char *path, const char 
     }
   }
   rec->created_at = g_get_real_time () / G_USEC_PER_SEC;
-  if (banger_catalog_call_main (self, insert_kernel_main, rec, error) == NULL)
-    goto fail;
   return g_steal_pointer (&rec);
 
 fail:
   banger_catalog_remove_dir (dir);
   return NULL;
+}
+
+char *
+banger_catalog_kernel_dir (BangerCatalog *self, const BangerKernelRecord *rec)
+{
+  return g_build_filename (banger_engine_get_data_dir (banger_catalog_get_engine (self)), "kernels",
+                           rec->id, NULL);
+}
+
+gboolean
+banger_catalog_insert_kernel (BangerCatalog *self, const BangerKernelRecord *rec, GError **error)
+{
+  return insert_kernel_main (self, (gpointer)rec, error) != NULL;
+}
+
+BangerKernelRecord *
+banger_catalog_import_kernel (BangerCatalog *self, const char *path, const char *name,
+                              const char *initrd, const char *source, GCancellable *cancellable,
+                              GError **error)
+{
+  g_autoptr (BangerKernelRecord) rec
+      = banger_catalog_prepare_kernel (self, path, name, initrd, source, cancellable, error);
+
+  if (rec == NULL)
+    return NULL;
+  if (banger_catalog_call_main (self, insert_kernel_main, rec, error) == NULL) {
+    g_autofree char *dir = banger_catalog_kernel_dir (self, rec);
+    banger_catalog_remove_dir (dir);
+    return NULL;
+  }
+  return g_steal_pointer (&rec);
 }
 
 typedef struct {

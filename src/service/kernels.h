@@ -33,6 +33,20 @@ BangerKernelRecord *banger_catalog_import_kernel (BangerCatalog *self, const cha
                                                   const char *source, GCancellable *cancellable,
                                                   GError **error);
 
+/* The first half of an import, from a worker thread: the files in
+ * <data>/kernels/<id>/ (a bzImage also unpacked to an ELF vmlinux, see
+ * kernel-unpack.h) and the record, not yet inserted. On failure nothing is
+ * left. */
+BangerKernelRecord *banger_catalog_prepare_kernel (BangerCatalog *self, const char *path,
+                                                   const char *name, const char *initrd,
+                                                   const char *source, GCancellable *cancellable,
+                                                   GError **error);
+/* The second half, on the main context: inserts and announces @rec. */
+gboolean banger_catalog_insert_kernel (BangerCatalog *self, const BangerKernelRecord *rec,
+                                       GError **error);
+/* <data>/kernels/<id> */
+char *banger_catalog_kernel_dir (BangerCatalog *self, const BangerKernelRecord *rec);
+
 /* A kernel name from a release: "linux-6-1-0-28-cloud-amd64". */
 char *banger_kernel_name_from_release (const char *release);
 
