@@ -10,6 +10,7 @@
 #include "dbus-manager.h"
 #include "log.h"
 #include "manager.h"
+#include "orphans.h"
 #include "paths.h"
 #include "reconcile.h"
 #include "store.h"
@@ -161,6 +162,7 @@ main (int argc, char **argv)
     g_printerr ("bangerd: %s\n", error->message);
     return 1;
   }
+  banger_orphans_remove (engine); /* dirs of pulls/builds a killed bangerd left */
   d.dbus = banger_dbus_manager_new (engine, &error);
   if (d.dbus == NULL) {
     g_printerr ("bangerd: %s\n", error->message);
