@@ -569,7 +569,14 @@ start_prepare_thread (GTask *task, gpointer source, gpointer task_data, GCancell
   }
   op->disk_existed = g_file_test (disk, G_FILE_TEST_EXISTS);
 
-  op->user_pub = banger_ssh_ensure_user_key (op->rt->ssh_dir, &error);
+  {
+    /* VMs starting together must not both run ssh-keygen for the one
+     * user key. */
+    static GMutex user_key_lock;
+    g_mutex_lock (&user_key_lock);
+    op->user_pub = banger_ssh_ensure_user_key (op->rt->ssh_dir, &error);
+    g_mutex_unlock (&user_key_lock);
+  }
   if (op->user_pub == NULL
       || !banger_ssh_new_host_key (op->run->vm_dir, &op->host_priv, &op->host_pub, &error)) {
     g_prefix_error (&error, "ssh keys: ");
@@ -1199,9 +1206,10 @@ banger_vm_runtime_delete_async (BangerVmRuntime *self, const char *name, gboolea
     kill = op_task_new (self, delete_killed_cb, g_strdup (rec->name));
     g_object_set_data (G_OBJECT (kill), "outer", task);
     {
-      StopOp *op = stop_op_new (self, rec->name, kill, &rec, &error);
+      g_autoptr (BangerVmRecord) current = NULL;
+      StopOp *op = stop_op_new (self, rec->name, kill, &current, &error);
       g_assert (op != NULL);
-      stop_vm (self, rec, 0, op);
+      stop_vm (self, current, 0, op);
     }
     return;
   }
