@@ -9,7 +9,7 @@ packages="
   libglib2.0-dev libglib2.0-bin libsoup-3.0-dev libjson-glib-dev
   libpolkit-gobject-1-dev libpolkit-agent-1-dev polkitd libnm-dev libsqlite3-dev
   libnl-3-dev libnl-route-3-dev libnftables-dev libarchive-dev libext2fs-dev
-  libgnutls28-dev libsystemd-dev
+  libgnutls28-dev libsystemd-dev liblz4-dev liblzma-dev libzstd-dev
   dbus dbus-daemon systemd iproute2 nftables e2fsprogs cpio kmod comerr-dev
   qemu-system-x86 qemu-utils linux-image-cloud-amd64 busybox-static debootstrap
   openssh-client socat iputils-ping jq
