@@ -72,10 +72,22 @@ def set_comm(name):
     libc.prctl(PR_SET_NAME, name.encode(), 0, 0, 0)
 
 
+CONTRACT_NAME = 'firecracker-v1.16.1.yaml'
+
+
 def default_contract():
+    """The upstream contract lives beside the checkout in ../shared/contracts
+    (never copied into the repo). A clone made elsewhere (a fresh-clone
+    check in /tmp) falls back to the workplace's /work/shared."""
     here = os.path.dirname(os.path.abspath(__file__))
-    return os.path.normpath(os.path.join(here, '..', '..', '..', 'shared', 'contracts',
-                                         'firecracker-v1.16.1.yaml'))
+    candidates = [os.path.normpath(os.path.join(here, '..', '..', '..', 'shared', 'contracts',
+                                                CONTRACT_NAME)),
+                  os.path.join('/work', 'shared', 'contracts', CONTRACT_NAME)]
+    for path in candidates:
+        if os.path.exists(path):
+            return path
+    sys.exit('fake-firecracker: the Firecracker API contract is in none of: '
+             + ', '.join(candidates) + ' (set FAKE_FIRECRACKER_CONTRACT)')
 
 
 class Contract:
