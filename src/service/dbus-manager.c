@@ -11,6 +11,7 @@
 #include "dbus-oci.h"
 #include "dbus-job.h"
 #include "dbus-kernel.h"
+#include "dbus-doctor.h"
 #include "dbus-lifecycle.h"
 #include "dbus-unsupported.h"
 #include "dbus-vm.h"
@@ -166,6 +167,7 @@ banger_dbus_manager_new (BangerEngine *engine, GError **error)
   banger_dbus_oci_attach (self->skeleton, engine);
   banger_dbus_kernels_attach (self->skeleton, self->object_manager, engine);
   banger_dbus_lifecycle_attach (self->skeleton, engine);
+  banger_dbus_doctor_attach (self->skeleton, engine);
 
   /* The VMs recorded by earlier runs, with the Id and CreatedAt they had. */
   vms = banger_engine_list_vms (engine, error);

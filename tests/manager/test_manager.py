@@ -467,6 +467,38 @@ _DEFAULTS = {'s': 'x', 'o': '/x', 'u': 0, 'i': 0, 'q': 0, 't': 0, 'b': False, 'a
              'a{sv}': {}}
 
 
+class DoctorTest(ManagerTestCase):
+
+    def test_doctor(self):
+        rows = self.call('Doctor', None, '(a(ssss))')[0]
+        checks = {r[0]: r for r in rows}
+        for row in rows:
+            self.assertIn(row[1], ('ok', 'warn', 'fail'), row)
+            self.assertTrue(row[2], row)
+        # Which accelerator was chosen, and why, as TESTING.md asks.
+        accel = checks['accelerator']
+        if accel[1] == 'warn':
+            self.assertIn('TCG', accel[2])
+            self.assertIn('vmx', accel[2])  # this host: /dev/kvm but no vmx/svm
+        self.assertEqual(checks['qemu'][1], 'ok')
+        self.assertIn(self.bus.data_dir, checks['store'][2])
+        # No helper on this private bus: a warning that says what it costs.
+        self.assertEqual(checks['helper'][1], 'warn')
+        self.assertIn('network', checks['helper'][2])
+        self.assertIn('will be built on first use', checks['default-image'][2])
+        self.assertIn('disk', checks)
+
+    def test_resolve_name(self):
+        self.create_vm('dev')
+        for name in ('nosuch', 'nosuch.vm'):
+            err, message = self.call_error('ResolveName', GLib.Variant('(s)', (name,)))
+            self.assertEqual(err, 'org.banger.Error.NotFound', message)
+        # A VM that never started has no lease yet.
+        err, message = self.call_error('ResolveName', GLib.Variant('(s)', ('dev.vm',)))
+        self.assertEqual(err, 'org.banger.Error.NotFound', message)
+        self.assertIn('no address', message)
+
+
 class EveryMethodTest(ManagerTestCase):
 
     def call_any(self, iface, method, path):
