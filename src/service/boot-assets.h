@@ -11,12 +11,12 @@ G_BEGIN_DECLS
  * the VM runtime (which calls it when a VM starts). */
 typedef struct {
   char *image_name;
-  char *rootfs_path;   /* the image's raw ext4 rootfs, never written by a VM */
+  char *rootfs_path; /* the image's raw ext4 rootfs, never written by a VM */
   gboolean image_has_sshd;
   GVariant *image_config; /* a{sv}: "entrypoint", "cmd", "env" (as), "workdir", "user" (s) */
   char *kernel_name;
-  char *kernel_path;   /* what QEMU boots (bzImage or vmlinux) */
-  char *initrd_path;   /* "" for none */
+  char *kernel_path; /* what QEMU boots (bzImage or vmlinux) */
+  char *initrd_path; /* "" for none */
 } BangerBootAssets;
 
 void banger_boot_assets_free (BangerBootAssets *assets);
