@@ -629,7 +629,9 @@ start_launch_thread (GTask *task, gpointer source, gpointer task_data, GCancella
 
 static void start_fail (StartOp *op, GError *error);
 
-/* The last non-empty line of the console log, for error messages. */
+/* What the console log says last, for error messages: the kernel's panic
+ * line if there is one (the lines after it are a stack dump), else the
+ * last non-empty line. */
 static char *
 console_tail (const char *path)
 {
@@ -640,6 +642,10 @@ console_tail (const char *path)
   if (path == NULL || !g_file_get_contents (path, &text, &len, NULL))
     return NULL;
   lines = g_strsplit (text, "\n", -1);
+  for (gint i = (gint)g_strv_length (lines) - 1; i >= 0; i--) {
+    if (strstr (lines[i], "Kernel panic") != NULL)
+      return g_utf8_make_valid (g_strstrip (lines[i]), -1);
+  }
   for (gint i = (gint)g_strv_length (lines) - 1; i >= 0; i--) {
     g_strstrip (lines[i]);
     if (*lines[i] != '\0')

@@ -572,6 +572,26 @@ class BadInputTest(VmTestCase):
         self.assertIn('agent', self.prop(path, 'LastError'), msg)
         self.assert_nothing_leaked(path, vm_id)
 
+        # a guest that dies before its agent runs (a kernel whose initrd is
+        # empty cannot mount its root and panics; QEMU exits): the start
+        # fails as soon as QEMU is gone, saying so, and leaks nothing
+        kernels = glob.glob('/boot/vmlinuz-*')
+        self.assertTrue(kernels, 'no host kernel in /boot')
+        initrd = os.path.join(self.tmpdir, 'empty-initrd')
+        with open(initrd, 'wb') as f:
+            f.write(b'\0' * 512)
+        self.call('ImportKernel', GLib.Variant('(sa{sv})', (sorted(kernels)[-1], {
+            'name': GLib.Variant('s', 'noroot'), 'initrd': GLib.Variant('s', initrd)})),
+            timeout=120000)
+        crash = self.create_vm('crash', kernel='noroot')
+        crash_id = self.prop(crash, 'Id')
+        started = time.monotonic()
+        msg = self.assert_error('org.banger.Error.Failed', self.start, crash,
+                                mentions=['crash', 'VMM exited', 'console', 'Kernel panic'])
+        self.assertLess(time.monotonic() - started, 50, 'the 60 s agent timeout was waited out')
+        self.assertIn('VMM exited', self.prop(crash, 'LastError'), msg)
+        self.assert_nothing_leaked(crash, crash_id)
+
         # the same VM starts fine afterwards (from "error"); a second start
         # while it runs is BadState; exec after it stopped is BadState
         self.start(path)
