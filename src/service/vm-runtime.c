@@ -53,6 +53,7 @@ typedef struct {
   /* Called (once) when the watched VMM exits while an operation is busy. */
   void (*on_vmm_exit) (gpointer data);
   gpointer on_vmm_exit_data;
+  struct _StartOp *start_op; /* the start in flight, which Kill may abort */
 } VmRun;
 
 static void vm_run_stop_watch (VmRun *run);
@@ -479,10 +480,12 @@ vmm_exited_on_its_own (VmRun *run)
 
 /* ---- Start ------------------------------------------------------------------- */
 
-typedef struct {
+typedef struct _StartOp {
   BangerVmRuntime *rt;
   VmRun *run;
-  GTask *task; /* the caller's */
+  GTask *task;             /* the caller's */
+  gboolean killed;         /* Kill (or Delete with force) arrived meanwhile */
+  GPtrArray *kill_waiters; /* GTask of those calls, completed when the start is undone */
   BangerVmRecord *rec;
   guint agent_timeout_ms;
   /* worker results */
@@ -522,6 +525,7 @@ start_op_free (StartOp *op)
   g_clear_object (&op->agent);
   g_free (op->error_step);
   g_free (op->agent_error);
+  g_clear_pointer (&op->kill_waiters, g_ptr_array_unref);
   g_free (op);
 }
 
@@ -687,10 +691,31 @@ start_failed_teardown_cb (GObject *source, GAsyncResult *res, gpointer user_data
     }
     g_warning ("%s", error->message);
   }
-  message = g_strdup (error->message);
-  update_record (op->rt, op->rec->id, edit_failed, message);
+  op->run->start_op = NULL;
+  if (op->killed) {
+    /* Killed while starting: stopped, like any killed VM. */
+    set_state (op->rt, op->rec->id, "stopped", t->problem ? t->problem : "");
+    for (guint i = 0; op->kill_waiters != NULL && i < op->kill_waiters->len; i++) {
+      GTask *waiter = g_ptr_array_index (op->kill_waiters, i);
+      g_task_return_boolean (waiter, TRUE);
+      g_object_unref (waiter);
+    }
+  } else {
+    message = g_strdup (error->message);
+    update_record (op->rt, op->rec->id, edit_failed, message);
+  }
   g_task_return_error (op->task, g_error_copy (error));
   g_object_unref (op->task);
+}
+
+static gboolean
+start_check_killed (StartOp *op)
+{
+  if (!op->killed)
+    return FALSE;
+  start_fail (op, g_error_new (BANGER_ERROR, BANGER_ERROR_CANCELLED,
+                               "VM “%s” was killed while it was starting", op->rec->name));
+  return TRUE;
 }
 
 /* Everything this start acquired is released: the VMM, the tap, the lease
@@ -739,14 +764,22 @@ start_setup_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   gboolean has_sshd = FALSE;
 
   if (!banger_agent_client_setup_finish (op->agent, res, &has_sshd, &error)) {
+    if (op->killed) {
+      g_clear_error (&error);
+      start_check_killed (op);
+      return;
+    }
     g_prefix_error (&error, "guest agent setup: ");
     start_fail (op, error);
     return;
   }
+  if (start_check_killed (op))
+    return;
   write_runtime_file (op->run->vm_dir, op->assets->image_has_sshd || has_sshd, op->tap);
   vm_run_set_agent (op->run, op->agent);
   op->run->on_vmm_exit = NULL;
   op->run->busy = FALSE;
+  op->run->start_op = NULL;
   update_record (op->rt, op->rec->id, edit_running, op);
   g_info ("VM %s running (pid %u, boot id %s, agent %s)", op->rec->name, op->inst.pid,
           banger_agent_client_get_boot_id (op->agent),
@@ -762,6 +795,11 @@ start_agent_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   GError *error = NULL;
 
   op->agent = banger_agent_client_connect_unix_finish (res, &error);
+  if (op->agent == NULL && op->killed) {
+    g_clear_error (&error);
+    start_check_killed (op);
+    return;
+  }
   if (op->agent == NULL) {
     op->agent_error = g_strdup_printf ("starting VM “%s” failed: the guest agent did not answer "
                                        "within %u s: %s",
@@ -804,6 +842,8 @@ start_launched_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     return;
   }
   update_record (op->rt, op->rec->id, edit_launched, op);
+  if (start_check_killed (op))
+    return;
   vm_run_watch (op->run, op->inst.pid);
   /* A guest that dies while we wait for its agent fails the start at once
    * instead of after the whole timeout. */
@@ -827,6 +867,8 @@ start_prepared_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     start_fail (op, error);
     return;
   }
+  if (start_check_killed (op))
+    return;
   if (op->tap != NULL) {
     guint32 addr;
     guint prefix;
@@ -940,6 +982,7 @@ start_vm (BangerVmRuntime *self, const BangerVmRecord *rec, GVariant *options, G
   op->agent_timeout_ms = timeout_s > 0 ? timeout_s * 1000 : AGENT_START_TIMEOUT_MS;
   g_object_set_data_full (G_OBJECT (task), "start-op", op, (GDestroyNotify)start_op_free);
   run->busy = TRUE;
+  run->start_op = op;
   update_record (self, rec->id, edit_starting, NULL);
   g_info ("starting VM %s (image %s, kernel %s)", rec->name, rec->image, rec->kernel);
 
@@ -1136,8 +1179,25 @@ banger_vm_runtime_kill_async (BangerVmRuntime *self, const char *name, GAsyncRea
 {
   GTask *task = op_task_new (self, callback, user_data);
   GError *error = NULL;
-  g_autoptr (BangerVmRecord) rec = NULL;
-  StopOp *op = stop_op_new (self, name, task, &rec, &error);
+  g_autoptr (BangerVmRecord) rec = find_record (self, name, &error);
+  StopOp *op = NULL;
+  VmRun *run = rec ? vm_run_get (self, rec->id) : NULL;
+
+  if (run != NULL && run->start_op != NULL) {
+    /* A start in flight is undone (its VMM killed, everything released);
+     * this call completes when that is done. */
+    StartOp *start = run->start_op;
+    start->killed = TRUE;
+    if (start->kill_waiters == NULL)
+      start->kill_waiters = g_ptr_array_new ();
+    g_ptr_array_add (start->kill_waiters, task);
+    if (start->agent_cancel != NULL)
+      g_cancellable_cancel (start->agent_cancel);
+    return;
+  }
+  g_clear_pointer (&rec, banger_vm_record_free);
+  if (run != NULL || error == NULL)
+    op = stop_op_new (self, name, task, &rec, &error);
 
   if (op != NULL && !banger_vm_state_is_active (rec->state)) {
     g_set_error (&error, BANGER_ERROR, BANGER_ERROR_BAD_STATE, "VM “%s” is %s, not running",
@@ -1169,20 +1229,26 @@ delete_record (BangerVmRuntime *self, const char *name, GTask *task)
   g_object_unref (task);
 }
 
+typedef struct {
+  BangerVmRuntime *rt;
+  char *name;
+  GTask *task;
+} DeleteOp;
+
 static void
 delete_killed_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
-  g_autofree char *name = user_data;
-  GTask *task = G_TASK (res);
-  GTask *outer = g_object_steal_data (G_OBJECT (task), "outer");
+  DeleteOp *op = user_data;
   GError *error = NULL;
 
-  if (!g_task_propagate_boolean (task, &error)) {
-    g_task_return_error (outer, error);
-    g_object_unref (outer);
-    return;
+  if (!banger_vm_runtime_op_finish (op->rt, res, &error)) {
+    g_task_return_error (op->task, error);
+    g_object_unref (op->task);
+  } else {
+    delete_record (op->rt, op->name, op->task);
   }
-  delete_record (g_object_get_data (G_OBJECT (outer), "runtime"), name, outer);
+  g_free (op->name);
+  g_free (op);
 }
 
 void
@@ -1200,23 +1266,19 @@ banger_vm_runtime_delete_async (BangerVmRuntime *self, const char *name, gboolea
     return;
   }
   run = vm_run_get (self, rec->id);
+  if (force && (banger_vm_state_is_active (rec->state) || run->start_op != NULL)) {
+    /* Kill first (aborting a start in flight), then delete, so no VMM or
+     * tap outlives its record. */
+    DeleteOp *op = g_new0 (DeleteOp, 1);
+    op->rt = self;
+    op->name = g_strdup (rec->name);
+    op->task = task;
+    banger_vm_runtime_kill_async (self, rec->name, delete_killed_cb, op);
+    return;
+  }
   if (!check_vm_idle (run, rec, &error)) {
     g_task_return_error (task, error);
     g_object_unref (task);
-    return;
-  }
-  if (banger_vm_state_is_active (rec->state) && force) {
-    /* Kill first, then delete, so no VMM or tap outlives its record. */
-    GTask *kill;
-    g_object_set_data (G_OBJECT (task), "runtime", self);
-    kill = op_task_new (self, delete_killed_cb, g_strdup (rec->name));
-    g_object_set_data (G_OBJECT (kill), "outer", task);
-    {
-      g_autoptr (BangerVmRecord) current = NULL;
-      StopOp *op = stop_op_new (self, rec->name, kill, &current, &error);
-      g_assert (op != NULL);
-      stop_vm (self, current, 0, op);
-    }
     return;
   }
   delete_record (self, name, task);

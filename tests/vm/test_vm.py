@@ -601,6 +601,41 @@ class BadInputTest(VmTestCase):
         self.vm_call(path, 'Kill')
         self.assert_error('org.banger.Error.BadState', self.exec, path, ['true'])
 
+        # Kill while it starts (QEMU up, agent not yet answering): the start
+        # is undone and fails with Cancelled, the VM is stopped, nothing kept
+        result = {}
+
+        def starter():
+            try:
+                self.start(path)
+            except DBusError as e:
+                result['error'] = e
+        t = threading.Thread(target=starter)
+        t.start()
+        deadline = time.monotonic() + 30
+        while self.prop(path, 'Pid') == 0 and time.monotonic() < deadline:
+            pass
+        pid = self.prop(path, 'Pid')
+        self.assertNotEqual(pid, 0)
+        self.qemu_pids.add(pid)
+        self.vm_call(path, 'Kill')
+        t.join(60)
+        self.assertEqual(result['error'].name, 'org.banger.Error.Cancelled', result)
+        self.assertEqual(self.prop(path, 'State'), 'stopped')
+        self.assert_released(path, vm_id, pid)
+
+        # Delete with force while it starts: killed, then removed
+        t = threading.Thread(target=starter)
+        t.start()
+        deadline = time.monotonic() + 30
+        while self.prop(path, 'State') != 'starting' and time.monotonic() < deadline:
+            pass
+        self.vm_call(path, 'Delete', GLib.Variant('(a{sv})', ({'force': GLib.Variant('b', True)},)))
+        t.join(60)
+        self.assertFalse(self.tap_exists(vm_id))
+        self.assertFalse(os.path.exists(self.vm_dir(vm_id)))
+        self.assertEqual(self.vm_pids_on_disk(), set())
+
 
 if __name__ == '__main__':
     unittest.main(verbosity=2)
