@@ -59,6 +59,8 @@ class VmTestCase(unittest.TestCase):
     """A private world per test case: system bus + polkitd + helper (in a
     new netns), a session bus activating bangerd inside that netns."""
 
+    with_helper = True
+
     def setUp(self):
         self.tmpdir = tempfile.mkdtemp(prefix='banger-vm-test-')
         os.chmod(self.tmpdir, 0o755)
@@ -70,7 +72,12 @@ class VmTestCase(unittest.TestCase):
         self.system = SystemBus()
         self.system.start()
         self.addCleanup(self._stop_system)
-        self.system.start_helper()
+        if self.with_helper:
+            self.system.start_helper()
+        else:
+            # The helper is not running: VMs boot without a network device.
+            self.system.netns = 'banger-test-%d' % os.getpid()
+            subprocess.run(['ip', 'netns', 'add', self.system.netns], check=True)
         enter_netns(self.system.netns)
         env = dict(os.environ)
         env['BANGER_AGENT'] = os.path.join(os.environ['BANGER_BUILD_ROOT'], 'src', 'agent',
@@ -525,6 +532,26 @@ class RestartSafetyTest(VmTestCase):
         # the released lease can be taken again: the VM starts with an address
         self.start(dead)
         self.assertNotEqual(self.prop(dead, 'IPv4'), '')
+
+
+class NoHelperTest(VmTestCase):
+
+    with_helper = False
+
+    def test_boot_without_helper(self):
+        path = self.create_vm('alone')
+        self.assertFalse(self.call('Get', GLib.Variant('(ss)', (MANAGER_IFACE, 'HelperAvailable')),
+                                   iface=PROPS_IFACE)[0])
+        self.start(path)
+        self.assertEqual(self.prop(path, 'State'), 'running')
+        self.assertEqual(self.prop(path, 'IPv4'), '')
+        status, out, _ = self.exec(path, ['cat', '/proc/net/dev'])
+        self.assertEqual(status, 0)
+        self.assertNotIn(b'eth0', out)
+        self.assert_error('org.banger.Error.BadState', self.vm_call, path, 'GetSSHConfig',
+                          mentions=['IPv4', 'helper'])
+        self.vm_call(path, 'Stop', GLib.Variant('(u)', (30,)), timeout=60000)
+        self.assertEqual(self.prop(path, 'State'), 'stopped')
 
 
 class BadInputTest(VmTestCase):
