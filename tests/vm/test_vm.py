@@ -203,7 +203,7 @@ class VmTestCase(unittest.TestCase):
         if errors:
             raise errors[0]
 
-    def exec(self, path, argv, stdin=b'', tty=False, token=None, timeout=60000):
+    def exec(self, path, argv, stdin=b'', tty=False, token=None, timeout=60000, feed=None):
         """Runs argv in the guest with real pipes; returns (status, out, err)."""
         in_r, in_w = os.pipe()
         out_r, out_w = os.pipe()
@@ -227,13 +227,15 @@ class VmTestCase(unittest.TestCase):
         for t in readers:
             t.start()
 
-        def feed():
+        def feed_stdin():
             try:
-                if stdin:
+                if feed is not None:
+                    feed(in_w)
+                elif stdin:
                     os.write(in_w, stdin)
             finally:
                 os.close(in_w)
-        feeder = threading.Thread(target=feed)
+        feeder = threading.Thread(target=feed_stdin)
         feeder.start()
         try:
             status = self.vm_call(
@@ -345,6 +347,23 @@ class BootTest(VmTestCase):
                                    tty=True)
         self.assertEqual(status, 0, out)
         self.assertIn(b'30 100', out)
+
+        # the window size follows ResizeExec while the command runs
+        def resize_then_go(fd):
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    self.vm_call(path, 'ResizeExec', GLib.Variant('(suu)', ('pty', 40, 120)))
+                    break
+                except DBusError as e:
+                    # NotFound until the command has started
+                    if e.name != 'org.banger.Error.NotFound' or time.monotonic() > deadline:
+                        raise
+            os.write(fd, b'go\n')
+        status, out, _ = self.exec(path, ['sh', '-c', 'read x; stty size'], tty=True, token='pty',
+                                   feed=resize_then_go)
+        self.assertEqual(status, 0, out)
+        self.assertIn(b'40 120', out)
 
         # stats: the VMM on the host and the guest through the agent
         stats = self.vm_call(path, 'GetStats')[0]
