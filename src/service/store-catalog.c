@@ -1,9 +1,8 @@
 #define G_LOG_DOMAIN "banger-store"
 
-/* The images and kernels tables. store.c keeps its statement helpers
- * private, so this file has its own few lines of them over the store's
- * connection (store-private.h); every statement is a single one, so no
- * transaction is needed here. */
+/* The images and kernels tables, with store.c's statement helpers over the
+ * store's connection (store-private.h); every statement is a single one, so
+ * no transaction is needed here. */
 
 #include "store-catalog.h"
 
@@ -11,8 +10,6 @@
 
 #include "banger-error.h"
 #include "store-private.h"
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (sqlite3_stmt, sqlite3_finalize)
 
 static char *
 dup_or (const char *s, const char *fallback)
@@ -111,75 +108,112 @@ banger_kernel_record_free (BangerKernelRecord *rec)
   g_free (rec);
 }
 
-/* ---- statement helpers ---- */
+/* ---- the two tables ---- */
+
+/* The images and kernels tables are used alike: a record type read and
+ * written in the order of its columns, looked up by its unique name. */
+typedef struct {
+  const char *what;    /* in messages: "image" */
+  const char *table;   /* "images" */
+  const char *columns; /* eight: ?1..?8 of the INSERT */
+  gpointer (*from_row) (sqlite3_stmt *stmt);
+  void (*bind) (sqlite3_stmt *stmt, gconstpointer rec);
+  GDestroyNotify free;
+} RecordTable;
 
 static gboolean
-set_db_error (GError **error, sqlite3 *db, const char *what)
+record_insert (BangerStore *store, const RecordTable *t, gconstpointer rec, const char *id,
+               const char *name, GError **error)
 {
-  g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "%s: %s", what, sqlite3_errmsg (db));
-  return FALSE;
-}
+  sqlite3 *db = banger_store_get_db (store);
+  g_autofree char *sql = NULL;
+  g_autoptr (sqlite3_stmt) stmt = NULL;
+  int rc;
 
-static sqlite3_stmt *
-prepare (sqlite3 *db, const char *sql, GError **error)
-{
-  sqlite3_stmt *stmt = NULL;
-
-  if (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL) != SQLITE_OK) {
-    set_db_error (error, db, "cannot prepare statement");
-    return NULL;
-  }
-  return stmt;
-}
-
-static void
-bind_text (sqlite3_stmt *stmt, int idx, const char *s)
-{
-  sqlite3_bind_text (stmt, idx, s != NULL ? s : "", -1, SQLITE_TRANSIENT);
-}
-
-static char *
-column_text (sqlite3_stmt *stmt, int col)
-{
-  const unsigned char *s = sqlite3_column_text (stmt, col);
-
-  return g_strdup (s != NULL ? (const char *)s : "");
-}
-
-static gboolean
-check_id_name (const char *what, const char *id, const char *name, GError **error)
-{
   if (id == NULL || *id == '\0' || name == NULL || *name == '\0') {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT, "%s record %s has no %s", what,
-                 name && *name ? name : "(unnamed)", id && *id ? "name" : "id");
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT, "%s record %s has no %s",
+                 t->what, name && *name ? name : "(unnamed)", id && *id ? "name" : "id");
     return FALSE;
   }
-  return TRUE;
-}
-
-/* Runs an INSERT and turns constraint failures into EXISTS naming @name. */
-static gboolean
-step_insert (sqlite3 *db, sqlite3_stmt *stmt, const char *what, const char *name, GError **error)
-{
-  int rc = sqlite3_step (stmt);
-
+  sql = g_strdup_printf ("INSERT INTO %s (%s) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", t->table,
+                         t->columns);
+  stmt = banger_store_db_prepare (db, sql, error);
+  if (stmt == NULL)
+    return FALSE;
+  t->bind (stmt, rec);
+  rc = sqlite3_step (stmt);
   if (rc == SQLITE_DONE)
     return TRUE;
+  /* Any constraint (the unique name or id) means the record is there. */
   if ((rc & 0xff) == SQLITE_CONSTRAINT) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_EXISTS, "a %s called “%s” already exists", what,
-                 name);
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_EXISTS, "a %s called “%s” already exists",
+                 t->what, name);
     return FALSE;
   }
-  return set_db_error (error, db, "cannot insert record");
+  return banger_store_db_error (error, db, "cannot insert record");
+}
+
+static gpointer
+record_get_by_name (BangerStore *store, const RecordTable *t, const char *name, GError **error)
+{
+  sqlite3 *db = banger_store_get_db (store);
+  g_autofree char *sql
+      = g_strdup_printf ("SELECT %s FROM %s WHERE name = ?1", t->columns, t->table);
+  g_autoptr (sqlite3_stmt) stmt = banger_store_db_prepare (db, sql, error);
+  g_autofree char *what = NULL;
+  int rc;
+
+  if (stmt == NULL)
+    return NULL;
+  banger_store_db_bind_text (stmt, 1, name);
+  rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW)
+    return t->from_row (stmt);
+  if (rc == SQLITE_DONE) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND, "no %s called “%s”", t->what, name);
+    return NULL;
+  }
+  what = g_strdup_printf ("cannot look up %s", t->what);
+  banger_store_db_error (error, db, what);
+  return NULL;
+}
+
+static GPtrArray *
+record_list (BangerStore *store, const RecordTable *t, GError **error)
+{
+  sqlite3 *db = banger_store_get_db (store);
+  g_autofree char *sql
+      = g_strdup_printf ("SELECT %s FROM %s ORDER BY created_at, name", t->columns, t->table);
+  g_autoptr (sqlite3_stmt) stmt = banger_store_db_prepare (db, sql, error);
+  g_autoptr (GPtrArray) out = g_ptr_array_new_with_free_func (t->free);
+  int rc;
+
+  if (stmt == NULL)
+    return NULL;
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    g_ptr_array_add (out, t->from_row (stmt));
+  if (rc != SQLITE_DONE) {
+    g_autofree char *what = g_strdup_printf ("cannot list %s", t->table);
+    banger_store_db_error (error, db, what);
+    return NULL;
+  }
+  return g_steal_pointer (&out);
 }
 
 static gboolean
-step_delete (sqlite3 *db, sqlite3_stmt *stmt, const char *what, const char *name, GError **error)
+record_delete (BangerStore *store, const RecordTable *t, const char *name, GError **error)
 {
+  sqlite3 *db = banger_store_get_db (store);
+  g_autofree char *sql = g_strdup_printf ("DELETE FROM %s WHERE name = ?1", t->table);
+  g_autoptr (sqlite3_stmt) stmt = banger_store_db_prepare (db, sql, error);
+
+  if (stmt == NULL)
+    return FALSE;
+  banger_store_db_bind_text (stmt, 1, name);
   if (sqlite3_step (stmt) != SQLITE_DONE)
-    return set_db_error (error, db, "cannot delete record");
+    return banger_store_db_error (error, db, "cannot delete record");
   if (sqlite3_changes (db) == 0) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND, "no %s called “%s”", what, name);
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND, "no %s called “%s”", t->what, name);
     return FALSE;
   }
   return TRUE;
@@ -187,195 +221,128 @@ step_delete (sqlite3 *db, sqlite3_stmt *stmt, const char *what, const char *name
 
 /* ---- images ---- */
 
-#define IMAGE_COLUMNS "id, name, source, digest, size_bytes, kernel, created_at, config"
-
-static BangerImageRecord *
+static gpointer
 image_from_row (sqlite3_stmt *stmt)
 {
   BangerImageRecord *rec = g_new0 (BangerImageRecord, 1);
 
-  rec->id = column_text (stmt, 0);
-  rec->name = column_text (stmt, 1);
-  rec->source = column_text (stmt, 2);
-  rec->digest = column_text (stmt, 3);
+  rec->id = banger_store_db_column_text (stmt, 0);
+  rec->name = banger_store_db_column_text (stmt, 1);
+  rec->source = banger_store_db_column_text (stmt, 2);
+  rec->digest = banger_store_db_column_text (stmt, 3);
   rec->size_bytes = (guint64)sqlite3_column_int64 (stmt, 4);
-  rec->kernel = column_text (stmt, 5);
+  rec->kernel = banger_store_db_column_text (stmt, 5);
   rec->created_at = sqlite3_column_int64 (stmt, 6);
-  rec->config = column_text (stmt, 7);
+  rec->config = banger_store_db_column_text (stmt, 7);
   return rec;
 }
+
+static void
+image_bind (sqlite3_stmt *stmt, gconstpointer data)
+{
+  const BangerImageRecord *rec = data;
+
+  banger_store_db_bind_text (stmt, 1, rec->id);
+  banger_store_db_bind_text (stmt, 2, rec->name);
+  banger_store_db_bind_text (stmt, 3, rec->source);
+  banger_store_db_bind_text (stmt, 4, rec->digest);
+  sqlite3_bind_int64 (stmt, 5, (sqlite3_int64)rec->size_bytes);
+  banger_store_db_bind_text (stmt, 6, rec->kernel);
+  sqlite3_bind_int64 (stmt, 7, rec->created_at);
+  banger_store_db_bind_text (stmt, 8, rec->config && *rec->config ? rec->config : "{}");
+}
+
+static const RecordTable image_table = {
+  "image",        "images",   "id, name, source, digest, size_bytes, kernel, created_at, config",
+  image_from_row, image_bind, (GDestroyNotify)banger_image_record_free,
+};
 
 gboolean
 banger_store_image_insert (BangerStore *store, const BangerImageRecord *rec, GError **error)
 {
-  sqlite3 *db = banger_store_get_db (store);
-  g_autoptr (sqlite3_stmt) stmt = NULL;
-
-  if (!check_id_name ("image", rec->id, rec->name, error))
-    return FALSE;
-  stmt = prepare (
-      db, "INSERT INTO images (" IMAGE_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", error);
-  if (stmt == NULL)
-    return FALSE;
-  bind_text (stmt, 1, rec->id);
-  bind_text (stmt, 2, rec->name);
-  bind_text (stmt, 3, rec->source);
-  bind_text (stmt, 4, rec->digest);
-  sqlite3_bind_int64 (stmt, 5, (sqlite3_int64)rec->size_bytes);
-  bind_text (stmt, 6, rec->kernel);
-  sqlite3_bind_int64 (stmt, 7, rec->created_at);
-  bind_text (stmt, 8, rec->config && *rec->config ? rec->config : "{}");
-  return step_insert (db, stmt, "image", rec->name, error);
+  return record_insert (store, &image_table, rec, rec->id, rec->name, error);
 }
 
 BangerImageRecord *
 banger_store_image_get_by_name (BangerStore *store, const char *name, GError **error)
 {
-  sqlite3 *db = banger_store_get_db (store);
-  g_autoptr (sqlite3_stmt) stmt
-      = prepare (db, "SELECT " IMAGE_COLUMNS " FROM images WHERE name = ?1", error);
-  int rc;
-
-  if (stmt == NULL)
-    return NULL;
-  bind_text (stmt, 1, name);
-  rc = sqlite3_step (stmt);
-  if (rc == SQLITE_ROW)
-    return image_from_row (stmt);
-  if (rc == SQLITE_DONE)
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND, "no image called “%s”", name);
-  else
-    set_db_error (error, db, "cannot look up image");
-  return NULL;
+  return record_get_by_name (store, &image_table, name, error);
 }
 
 GPtrArray *
 banger_store_image_list (BangerStore *store, GError **error)
 {
-  sqlite3 *db = banger_store_get_db (store);
-  g_autoptr (sqlite3_stmt) stmt
-      = prepare (db, "SELECT " IMAGE_COLUMNS " FROM images ORDER BY created_at, name", error);
-  g_autoptr (GPtrArray) out
-      = g_ptr_array_new_with_free_func ((GDestroyNotify)banger_image_record_free);
-  int rc;
-
-  if (stmt == NULL)
-    return NULL;
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    g_ptr_array_add (out, image_from_row (stmt));
-  if (rc != SQLITE_DONE) {
-    set_db_error (error, db, "cannot list images");
-    return NULL;
-  }
-  return g_steal_pointer (&out);
+  return record_list (store, &image_table, error);
 }
 
 gboolean
 banger_store_image_delete (BangerStore *store, const char *name, GError **error)
 {
-  sqlite3 *db = banger_store_get_db (store);
-  g_autoptr (sqlite3_stmt) stmt = prepare (db, "DELETE FROM images WHERE name = ?1", error);
-
-  if (stmt == NULL)
-    return FALSE;
-  bind_text (stmt, 1, name);
-  return step_delete (db, stmt, "image", name, error);
+  return record_delete (store, &image_table, name, error);
 }
 
 /* ---- kernels ---- */
 
-#define KERNEL_COLUMNS "id, name, version, source, path, vmlinux_path, initrd_path, created_at"
-
-static BangerKernelRecord *
+static gpointer
 kernel_from_row (sqlite3_stmt *stmt)
 {
   BangerKernelRecord *rec = g_new0 (BangerKernelRecord, 1);
 
-  rec->id = column_text (stmt, 0);
-  rec->name = column_text (stmt, 1);
-  rec->version = column_text (stmt, 2);
-  rec->source = column_text (stmt, 3);
-  rec->path = column_text (stmt, 4);
-  rec->vmlinux_path = column_text (stmt, 5);
-  rec->initrd_path = column_text (stmt, 6);
+  rec->id = banger_store_db_column_text (stmt, 0);
+  rec->name = banger_store_db_column_text (stmt, 1);
+  rec->version = banger_store_db_column_text (stmt, 2);
+  rec->source = banger_store_db_column_text (stmt, 3);
+  rec->path = banger_store_db_column_text (stmt, 4);
+  rec->vmlinux_path = banger_store_db_column_text (stmt, 5);
+  rec->initrd_path = banger_store_db_column_text (stmt, 6);
   rec->created_at = sqlite3_column_int64 (stmt, 7);
   return rec;
 }
 
+static void
+kernel_bind (sqlite3_stmt *stmt, gconstpointer data)
+{
+  const BangerKernelRecord *rec = data;
+
+  banger_store_db_bind_text (stmt, 1, rec->id);
+  banger_store_db_bind_text (stmt, 2, rec->name);
+  banger_store_db_bind_text (stmt, 3, rec->version);
+  banger_store_db_bind_text (stmt, 4, rec->source);
+  banger_store_db_bind_text (stmt, 5, rec->path);
+  banger_store_db_bind_text (stmt, 6, rec->vmlinux_path);
+  banger_store_db_bind_text (stmt, 7, rec->initrd_path);
+  sqlite3_bind_int64 (stmt, 8, rec->created_at);
+}
+
+static const RecordTable kernel_table = {
+  "kernel",
+  "kernels",
+  "id, name, version, source, path, vmlinux_path, initrd_path, created_at",
+  kernel_from_row,
+  kernel_bind,
+  (GDestroyNotify)banger_kernel_record_free,
+};
+
 gboolean
 banger_store_kernel_insert (BangerStore *store, const BangerKernelRecord *rec, GError **error)
 {
-  sqlite3 *db = banger_store_get_db (store);
-  g_autoptr (sqlite3_stmt) stmt = NULL;
-
-  if (!check_id_name ("kernel", rec->id, rec->name, error))
-    return FALSE;
-  stmt = prepare (
-      db, "INSERT INTO kernels (" KERNEL_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-      error);
-  if (stmt == NULL)
-    return FALSE;
-  bind_text (stmt, 1, rec->id);
-  bind_text (stmt, 2, rec->name);
-  bind_text (stmt, 3, rec->version);
-  bind_text (stmt, 4, rec->source);
-  bind_text (stmt, 5, rec->path);
-  bind_text (stmt, 6, rec->vmlinux_path);
-  bind_text (stmt, 7, rec->initrd_path);
-  sqlite3_bind_int64 (stmt, 8, rec->created_at);
-  return step_insert (db, stmt, "kernel", rec->name, error);
+  return record_insert (store, &kernel_table, rec, rec->id, rec->name, error);
 }
 
 BangerKernelRecord *
 banger_store_kernel_get_by_name (BangerStore *store, const char *name, GError **error)
 {
-  sqlite3 *db = banger_store_get_db (store);
-  g_autoptr (sqlite3_stmt) stmt
-      = prepare (db, "SELECT " KERNEL_COLUMNS " FROM kernels WHERE name = ?1", error);
-  int rc;
-
-  if (stmt == NULL)
-    return NULL;
-  bind_text (stmt, 1, name);
-  rc = sqlite3_step (stmt);
-  if (rc == SQLITE_ROW)
-    return kernel_from_row (stmt);
-  if (rc == SQLITE_DONE)
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND, "no kernel called “%s”", name);
-  else
-    set_db_error (error, db, "cannot look up kernel");
-  return NULL;
+  return record_get_by_name (store, &kernel_table, name, error);
 }
 
 GPtrArray *
 banger_store_kernel_list (BangerStore *store, GError **error)
 {
-  sqlite3 *db = banger_store_get_db (store);
-  g_autoptr (sqlite3_stmt) stmt
-      = prepare (db, "SELECT " KERNEL_COLUMNS " FROM kernels ORDER BY created_at, name", error);
-  g_autoptr (GPtrArray) out
-      = g_ptr_array_new_with_free_func ((GDestroyNotify)banger_kernel_record_free);
-  int rc;
-
-  if (stmt == NULL)
-    return NULL;
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    g_ptr_array_add (out, kernel_from_row (stmt));
-  if (rc != SQLITE_DONE) {
-    set_db_error (error, db, "cannot list kernels");
-    return NULL;
-  }
-  return g_steal_pointer (&out);
+  return record_list (store, &kernel_table, error);
 }
 
 gboolean
 banger_store_kernel_delete (BangerStore *store, const char *name, GError **error)
 {
-  sqlite3 *db = banger_store_get_db (store);
-  g_autoptr (sqlite3_stmt) stmt = prepare (db, "DELETE FROM kernels WHERE name = ?1", error);
-
-  if (stmt == NULL)
-    return FALSE;
-  bind_text (stmt, 1, name);
-  return step_delete (db, stmt, "kernel", name, error);
+  return record_delete (store, &kernel_table, name, error);
 }

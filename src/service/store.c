@@ -16,7 +16,6 @@
  * concurrent "bangerd --check-migrations") before failing with BUSY. */
 #define STORE_BUSY_TIMEOUT_MS 5000
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (sqlite3_stmt, sqlite3_finalize)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (sqlite3, sqlite3_close)
 
 struct _BangerStore {
@@ -94,7 +93,7 @@ banger_vm_record_free (BangerVmRecord *rec)
   g_free (rec);
 }
 
-/* ---- SQLite helpers ---- */
+/* ---- SQLite helpers, shared with store-catalog.c (store-private.h) ---- */
 
 static BangerError
 code_from_sqlite (int rc)
@@ -122,9 +121,8 @@ code_from_sqlite (int rc)
   }
 }
 
-/* Sets @error from the connection's last error, prefixed with @what. */
-static gboolean
-set_db_error (GError **error, sqlite3 *db, const char *what)
+gboolean
+banger_store_db_error (GError **error, sqlite3 *db, const char *what)
 {
   int rc = sqlite3_extended_errcode (db);
 
@@ -136,17 +134,17 @@ static gboolean
 db_exec (sqlite3 *db, const char *sql, const char *what, GError **error)
 {
   if (sqlite3_exec (db, sql, NULL, NULL, NULL) != SQLITE_OK)
-    return set_db_error (error, db, what);
+    return banger_store_db_error (error, db, what);
   return TRUE;
 }
 
-static sqlite3_stmt *
-db_prepare (sqlite3 *db, const char *sql, GError **error)
+sqlite3_stmt *
+banger_store_db_prepare (sqlite3 *db, const char *sql, GError **error)
 {
   sqlite3_stmt *stmt = NULL;
 
   if (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL) != SQLITE_OK) {
-    set_db_error (error, db, "cannot prepare statement");
+    banger_store_db_error (error, db, "cannot prepare statement");
     return NULL;
   }
   return stmt;
@@ -156,12 +154,12 @@ db_prepare (sqlite3 *db, const char *sql, GError **error)
 static gboolean
 db_query_int (sqlite3 *db, const char *sql, gint64 *out, GError **error)
 {
-  g_autoptr (sqlite3_stmt) stmt = db_prepare (db, sql, error);
+  g_autoptr (sqlite3_stmt) stmt = banger_store_db_prepare (db, sql, error);
 
   if (stmt == NULL)
     return FALSE;
   if (sqlite3_step (stmt) != SQLITE_ROW)
-    return set_db_error (error, db, sql);
+    return banger_store_db_error (error, db, sql);
   *out = sqlite3_column_int64 (stmt, 0);
   return TRUE;
 }
@@ -175,14 +173,14 @@ db_rollback (sqlite3 *db)
     sqlite3_exec (db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-static void
-bind_text (sqlite3_stmt *stmt, int idx, const char *s)
+void
+banger_store_db_bind_text (sqlite3_stmt *stmt, int idx, const char *s)
 {
   sqlite3_bind_text (stmt, idx, s != NULL ? s : "", -1, SQLITE_TRANSIENT);
 }
 
-static char *
-column_text (sqlite3_stmt *stmt, int col)
+char *
+banger_store_db_column_text (sqlite3_stmt *stmt, int col)
 {
   const unsigned char *s = sqlite3_column_text (stmt, col);
 
@@ -259,7 +257,7 @@ db_validate (sqlite3 *db, const char *path, int *version_out, GError **error)
 
   /* quick_check reads every page, so a truncated or damaged file is caught
    * here instead of on some later query; the state database is small. */
-  check = db_prepare (db, "PRAGMA quick_check(1)", NULL);
+  check = banger_store_db_prepare (db, "PRAGMA quick_check(1)", NULL);
   rc = check != NULL ? sqlite3_step (check) : SQLITE_ERROR;
   if (rc != SQLITE_ROW) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "%s is corrupt: %s", path,
@@ -299,7 +297,7 @@ db_validate (sqlite3 *db, const char *path, int *version_out, GError **error)
 static gboolean
 db_foreign_key_check (sqlite3 *db, GError **error)
 {
-  g_autoptr (sqlite3_stmt) stmt = db_prepare (db, "PRAGMA foreign_key_check", error);
+  g_autoptr (sqlite3_stmt) stmt = banger_store_db_prepare (db, "PRAGMA foreign_key_check", error);
   int rc;
 
   if (stmt == NULL)
@@ -314,7 +312,7 @@ db_foreign_key_check (sqlite3 *db, GError **error)
     return FALSE;
   }
   if (rc != SQLITE_DONE)
-    return set_db_error (error, db, "foreign key check");
+    return banger_store_db_error (error, db, "foreign key check");
   return TRUE;
 }
 
@@ -441,11 +439,11 @@ db_open_migrated (const char *path, int target, GError **error)
 
   /* WAL only after the migrations succeeded: switching the journal mode
    * rewrites the file header, and a refused file must stay untouched. */
-  wal = db_prepare (db, "PRAGMA journal_mode = WAL", error);
+  wal = banger_store_db_prepare (db, "PRAGMA journal_mode = WAL", error);
   if (wal == NULL)
     return NULL;
   if (sqlite3_step (wal) != SQLITE_ROW) {
-    set_db_error (error, db, "cannot switch to WAL mode");
+    banger_store_db_error (error, db, "cannot switch to WAL mode");
     g_prefix_error (error, "%s: ", path);
     return NULL;
   }
@@ -582,23 +580,23 @@ banger_store_check_migrations (const char *path, GError **error)
 static void
 bind_vm (sqlite3_stmt *stmt, const BangerVmRecord *rec)
 {
-  bind_text (stmt, 1, rec->id);
-  bind_text (stmt, 2, rec->name);
-  bind_text (stmt, 3, rec->state);
-  bind_text (stmt, 4, rec->driver);
-  bind_text (stmt, 5, rec->image);
-  bind_text (stmt, 6, rec->kernel);
+  banger_store_db_bind_text (stmt, 1, rec->id);
+  banger_store_db_bind_text (stmt, 2, rec->name);
+  banger_store_db_bind_text (stmt, 3, rec->state);
+  banger_store_db_bind_text (stmt, 4, rec->driver);
+  banger_store_db_bind_text (stmt, 5, rec->image);
+  banger_store_db_bind_text (stmt, 6, rec->kernel);
   sqlite3_bind_int64 (stmt, 7, rec->vcpus);
   sqlite3_bind_int64 (stmt, 8, rec->memory_mib);
   sqlite3_bind_int64 (stmt, 9, rec->disk_mib);
-  bind_text (stmt, 11, rec->mac);
+  banger_store_db_bind_text (stmt, 11, rec->mac);
   sqlite3_bind_int64 (stmt, 12, rec->pid);
   sqlite3_bind_int64 (stmt, 13, rec->created_at);
   sqlite3_bind_int64 (stmt, 14, rec->started_at);
-  bind_text (stmt, 15, rec->agent_version);
-  bind_text (stmt, 16, rec->boot_id);
-  bind_text (stmt, 17, rec->disk_mode);
-  bind_text (stmt, 18, rec->last_error);
+  banger_store_db_bind_text (stmt, 15, rec->agent_version);
+  banger_store_db_bind_text (stmt, 16, rec->boot_id);
+  banger_store_db_bind_text (stmt, 17, rec->disk_mode);
+  banger_store_db_bind_text (stmt, 18, rec->last_error);
 }
 
 static BangerVmRecord *
@@ -606,24 +604,24 @@ vm_from_row (sqlite3_stmt *stmt)
 {
   BangerVmRecord *rec = g_new0 (BangerVmRecord, 1);
 
-  rec->id = column_text (stmt, 0);
-  rec->name = column_text (stmt, 1);
-  rec->state = column_text (stmt, 2);
-  rec->driver = column_text (stmt, 3);
-  rec->image = column_text (stmt, 4);
-  rec->kernel = column_text (stmt, 5);
+  rec->id = banger_store_db_column_text (stmt, 0);
+  rec->name = banger_store_db_column_text (stmt, 1);
+  rec->state = banger_store_db_column_text (stmt, 2);
+  rec->driver = banger_store_db_column_text (stmt, 3);
+  rec->image = banger_store_db_column_text (stmt, 4);
+  rec->kernel = banger_store_db_column_text (stmt, 5);
   rec->vcpus = (guint)sqlite3_column_int64 (stmt, 6);
   rec->memory_mib = (guint)sqlite3_column_int64 (stmt, 7);
   rec->disk_mib = (guint)sqlite3_column_int64 (stmt, 8);
-  rec->ipv4 = column_text (stmt, 9);
-  rec->mac = column_text (stmt, 10);
+  rec->ipv4 = banger_store_db_column_text (stmt, 9);
+  rec->mac = banger_store_db_column_text (stmt, 10);
   rec->pid = (guint)sqlite3_column_int64 (stmt, 11);
   rec->created_at = sqlite3_column_int64 (stmt, 12);
   rec->started_at = sqlite3_column_int64 (stmt, 13);
-  rec->agent_version = column_text (stmt, 14);
-  rec->boot_id = column_text (stmt, 15);
-  rec->disk_mode = column_text (stmt, 16);
-  rec->last_error = column_text (stmt, 17);
+  rec->agent_version = banger_store_db_column_text (stmt, 14);
+  rec->boot_id = banger_store_db_column_text (stmt, 15);
+  rec->disk_mode = banger_store_db_column_text (stmt, 16);
+  rec->last_error = banger_store_db_column_text (stmt, 17);
   return rec;
 }
 
@@ -644,15 +642,16 @@ check_record (const BangerVmRecord *rec, GError **error)
 static gboolean
 vm_exists (BangerStore *store, const char *id, gboolean *exists, GError **error)
 {
-  g_autoptr (sqlite3_stmt) stmt = db_prepare (store->db, "SELECT 1 FROM vms WHERE id = ?1", error);
+  g_autoptr (sqlite3_stmt) stmt
+      = banger_store_db_prepare (store->db, "SELECT 1 FROM vms WHERE id = ?1", error);
   int rc;
 
   if (stmt == NULL)
     return FALSE;
-  bind_text (stmt, 1, id);
+  banger_store_db_bind_text (stmt, 1, id);
   rc = sqlite3_step (stmt);
   if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-    return set_db_error (error, store->db, "cannot look up VM");
+    return banger_store_db_error (error, store->db, "cannot look up VM");
   *exists = rc == SQLITE_ROW;
   return TRUE;
 }
@@ -673,20 +672,20 @@ lease_insert (BangerStore *store, const char *vm_id, const char *ipv4, GError **
   g_autoptr (sqlite3_stmt) mirror = NULL;
   int rc;
 
-  stmt = db_prepare (store->db, "INSERT INTO leases (vm_id, ipv4, claimed_at) VALUES (?1, ?2, ?3)",
-                     error);
+  stmt = banger_store_db_prepare (
+      store->db, "INSERT INTO leases (vm_id, ipv4, claimed_at) VALUES (?1, ?2, ?3)", error);
   if (stmt == NULL)
     return FALSE;
-  bind_text (stmt, 1, vm_id);
-  bind_text (stmt, 2, ipv4);
+  banger_store_db_bind_text (stmt, 1, vm_id);
+  banger_store_db_bind_text (stmt, 2, ipv4);
   sqlite3_bind_int64 (stmt, 3, g_get_real_time () / G_USEC_PER_SEC);
   rc = sqlite3_step (stmt);
   if (rc == SQLITE_CONSTRAINT_UNIQUE) {
-    g_autoptr (sqlite3_stmt) holder = db_prepare (
+    g_autoptr (sqlite3_stmt) holder = banger_store_db_prepare (
         store->db, "SELECT v.name FROM leases l JOIN vms v ON v.id = l.vm_id WHERE l.ipv4 = ?1",
         NULL);
     if (holder != NULL) {
-      bind_text (holder, 1, ipv4);
+      banger_store_db_bind_text (holder, 1, ipv4);
       if (sqlite3_step (holder) == SQLITE_ROW) {
         g_set_error (error, BANGER_ERROR, BANGER_ERROR_EXISTS,
                      "address %s is already leased to VM %s", ipv4,
@@ -705,15 +704,15 @@ lease_insert (BangerStore *store, const char *vm_id, const char *ipv4, GError **
     return FALSE;
   }
   if (rc != SQLITE_DONE)
-    return set_db_error (error, store->db, "cannot claim lease");
+    return banger_store_db_error (error, store->db, "cannot claim lease");
 
-  mirror = db_prepare (store->db, "UPDATE vms SET ipv4 = ?2 WHERE id = ?1", error);
+  mirror = banger_store_db_prepare (store->db, "UPDATE vms SET ipv4 = ?2 WHERE id = ?1", error);
   if (mirror == NULL)
     return FALSE;
-  bind_text (mirror, 1, vm_id);
-  bind_text (mirror, 2, ipv4);
+  banger_store_db_bind_text (mirror, 1, vm_id);
+  banger_store_db_bind_text (mirror, 2, ipv4);
   if (sqlite3_step (mirror) != SQLITE_DONE)
-    return set_db_error (error, store->db, "cannot record lease");
+    return banger_store_db_error (error, store->db, "cannot record lease");
   return TRUE;
 }
 
@@ -727,10 +726,11 @@ banger_store_vm_insert (BangerStore *store, const BangerVmRecord *rec, GError **
 
   if (!check_record (rec, error))
     return FALSE;
-  stmt = db_prepare (store->db,
-                     "INSERT INTO vms (" VM_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-                     "'', ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-                     error);
+  stmt = banger_store_db_prepare (store->db,
+                                  "INSERT INTO vms (" VM_COLUMNS
+                                  ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+                                  "'', ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                                  error);
   if (stmt == NULL)
     return FALSE;
   bind_vm (stmt, rec);
@@ -753,7 +753,7 @@ banger_store_vm_insert (BangerStore *store, const BangerVmRecord *rec, GError **
     return FALSE;
   }
   if (rc != SQLITE_DONE) {
-    set_db_error (error, store->db, "cannot insert VM");
+    banger_store_db_error (error, store->db, "cannot insert VM");
     db_rollback (store->db);
     return FALSE;
   }
@@ -781,12 +781,13 @@ banger_store_vm_update (BangerStore *store, const BangerVmRecord *rec, GError **
     return FALSE;
   /* ipv4 is left alone: only lease_claim/lease_release change it, so a
    * record read before a claim cannot wipe the address out. */
-  stmt = db_prepare (store->db,
-                     "UPDATE vms SET name = ?2, state = ?3, driver = ?4, image = ?5, kernel = ?6, "
-                     "vcpus = ?7, memory_mib = ?8, disk_mib = ?9, mac = ?11, pid = ?12, "
-                     "created_at = ?13, started_at = ?14, agent_version = ?15, boot_id = ?16, "
-                     "disk_mode = ?17, last_error = ?18 WHERE id = ?1",
-                     error);
+  stmt = banger_store_db_prepare (
+      store->db,
+      "UPDATE vms SET name = ?2, state = ?3, driver = ?4, image = ?5, kernel = ?6, "
+      "vcpus = ?7, memory_mib = ?8, disk_mib = ?9, mac = ?11, pid = ?12, "
+      "created_at = ?13, started_at = ?14, agent_version = ?15, boot_id = ?16, "
+      "disk_mode = ?17, last_error = ?18 WHERE id = ?1",
+      error);
   if (stmt == NULL)
     return FALSE;
   bind_vm (stmt, rec);
@@ -797,7 +798,7 @@ banger_store_vm_update (BangerStore *store, const BangerVmRecord *rec, GError **
     return FALSE;
   }
   if (rc != SQLITE_DONE)
-    return set_db_error (error, store->db, "cannot update VM");
+    return banger_store_db_error (error, store->db, "cannot update VM");
   if (sqlite3_changes (store->db) == 0)
     return set_vm_not_found (rec->id, error);
   return TRUE;
@@ -811,12 +812,12 @@ banger_store_vm_delete (BangerStore *store, const char *id, GError **error)
   g_return_val_if_fail (store != NULL && id != NULL, FALSE);
 
   /* The VM's lease goes with it (ON DELETE CASCADE). */
-  stmt = db_prepare (store->db, "DELETE FROM vms WHERE id = ?1", error);
+  stmt = banger_store_db_prepare (store->db, "DELETE FROM vms WHERE id = ?1", error);
   if (stmt == NULL)
     return FALSE;
-  bind_text (stmt, 1, id);
+  banger_store_db_bind_text (stmt, 1, id);
   if (sqlite3_step (stmt) != SQLITE_DONE)
-    return set_db_error (error, store->db, "cannot delete VM");
+    return banger_store_db_error (error, store->db, "cannot delete VM");
   if (sqlite3_changes (store->db) == 0)
     return set_vm_not_found (id, error);
   return TRUE;
@@ -826,17 +827,17 @@ static BangerVmRecord *
 vm_get_where (BangerStore *store, const char *column, const char *value, GError **error)
 {
   g_autofree char *sql = g_strdup_printf ("SELECT " VM_COLUMNS " FROM vms WHERE %s = ?1", column);
-  g_autoptr (sqlite3_stmt) stmt = db_prepare (store->db, sql, error);
+  g_autoptr (sqlite3_stmt) stmt = banger_store_db_prepare (store->db, sql, error);
   int rc;
 
   if (stmt == NULL)
     return NULL;
-  bind_text (stmt, 1, value);
+  banger_store_db_bind_text (stmt, 1, value);
   rc = sqlite3_step (stmt);
   if (rc == SQLITE_ROW)
     return vm_from_row (stmt);
   if (rc != SQLITE_DONE) {
-    set_db_error (error, store->db, "cannot read VM");
+    banger_store_db_error (error, store->db, "cannot read VM");
     return NULL;
   }
   if (g_str_equal (column, "name"))
@@ -870,13 +871,14 @@ banger_store_vm_list (BangerStore *store, GError **error)
 
   g_return_val_if_fail (store != NULL, NULL);
 
-  stmt = db_prepare (store->db, "SELECT " VM_COLUMNS " FROM vms ORDER BY created_at, name", error);
+  stmt = banger_store_db_prepare (
+      store->db, "SELECT " VM_COLUMNS " FROM vms ORDER BY created_at, name", error);
   if (stmt == NULL)
     return NULL;
   while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
     g_ptr_array_add (vms, vm_from_row (stmt));
   if (rc != SQLITE_DONE) {
-    set_db_error (error, store->db, "cannot list VMs");
+    banger_store_db_error (error, store->db, "cannot list VMs");
     return NULL;
   }
   return g_steal_pointer (&vms);
@@ -894,12 +896,12 @@ banger_store_lease_claim (BangerStore *store, const char *vm_id, const char *ipv
 
   if (!db_exec (store->db, "BEGIN IMMEDIATE", "cannot start transaction", error))
     return FALSE;
-  held = db_prepare (store->db, "SELECT ipv4 FROM leases WHERE vm_id = ?1", error);
+  held = banger_store_db_prepare (store->db, "SELECT ipv4 FROM leases WHERE vm_id = ?1", error);
   if (held == NULL) {
     db_rollback (store->db);
     return FALSE;
   }
-  bind_text (held, 1, vm_id);
+  banger_store_db_bind_text (held, 1, vm_id);
   rc = sqlite3_step (held);
   if (rc == SQLITE_ROW) {
     /* Claiming what the VM already holds is a no-op, so a retried claim
@@ -912,7 +914,7 @@ banger_store_lease_claim (BangerStore *store, const char *vm_id, const char *ipv
     return same;
   }
   if (rc != SQLITE_DONE) {
-    set_db_error (error, store->db, "cannot read lease");
+    banger_store_db_error (error, store->db, "cannot read lease");
     db_rollback (store->db);
     return FALSE;
   }
@@ -948,17 +950,18 @@ banger_store_lease_release (BangerStore *store, const char *vm_id, GError **erro
   }
   /* Releasing a VM that holds no lease succeeds: reconcile releases
    * whatever a dead VM may have held without asking first. */
-  del = db_prepare (store->db, "DELETE FROM leases WHERE vm_id = ?1", error);
-  mirror = del != NULL ? db_prepare (store->db, "UPDATE vms SET ipv4 = '' WHERE id = ?1", error)
+  del = banger_store_db_prepare (store->db, "DELETE FROM leases WHERE vm_id = ?1", error);
+  mirror = del != NULL ? banger_store_db_prepare (store->db,
+                                                  "UPDATE vms SET ipv4 = '' WHERE id = ?1", error)
                        : NULL;
   if (mirror == NULL) {
     db_rollback (store->db);
     return FALSE;
   }
-  bind_text (del, 1, vm_id);
-  bind_text (mirror, 1, vm_id);
+  banger_store_db_bind_text (del, 1, vm_id);
+  banger_store_db_bind_text (mirror, 1, vm_id);
   if (sqlite3_step (del) != SQLITE_DONE || sqlite3_step (mirror) != SQLITE_DONE) {
-    set_db_error (error, store->db, "cannot release lease");
+    banger_store_db_error (error, store->db, "cannot release lease");
     db_rollback (store->db);
     return FALSE;
   }
@@ -978,15 +981,15 @@ banger_store_lease_get (BangerStore *store, const char *vm_id, GError **error)
 
   g_return_val_if_fail (store != NULL && vm_id != NULL, NULL);
 
-  stmt = db_prepare (store->db, "SELECT ipv4 FROM leases WHERE vm_id = ?1", error);
+  stmt = banger_store_db_prepare (store->db, "SELECT ipv4 FROM leases WHERE vm_id = ?1", error);
   if (stmt == NULL)
     return NULL;
-  bind_text (stmt, 1, vm_id);
+  banger_store_db_bind_text (stmt, 1, vm_id);
   rc = sqlite3_step (stmt);
   if (rc == SQLITE_ROW)
-    return column_text (stmt, 0);
+    return banger_store_db_column_text (stmt, 0);
   if (rc != SQLITE_DONE) {
-    set_db_error (error, store->db, "cannot read lease");
+    banger_store_db_error (error, store->db, "cannot read lease");
     return NULL;
   }
   if (!vm_exists (store, vm_id, &exists, error))
