@@ -64,6 +64,10 @@ extern const BangerCommand banger_system_command;
 extern const BangerCommand banger_version_command;
 extern const BangerCommand banger_doctor_command;
 extern const BangerCommand banger_completion_command;
+/* `image pull`, `image promote`, `image cache` (cmd-image-pull.c). */
+extern const BangerCommand banger_image_pull_command;
+extern const BangerCommand banger_image_promote_command;
+extern const BangerCommand banger_image_cache_command;
 
 /* Options every command accepts (-v, -h). */
 extern const GOptionEntry banger_global_options[];

@@ -4,6 +4,7 @@
 
 #include <glib/gi18n.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "banger-error.h"
 #include "cli.h"
@@ -106,6 +107,62 @@ image_list (BangerCli *cli, char **args, GError **error)
   return TRUE;
 }
 
+/* @argv as a shell would need it typed: words quoted only when they must
+ * be, so `/bin/sh -c 'echo hi'` reads as what runs. */
+static char *
+join_words (const char *const *argv)
+{
+  g_autoptr (GString) out = g_string_new (NULL);
+
+  for (guint i = 0; argv != NULL && argv[i] != NULL; i++) {
+    const char *word = argv[i];
+    gboolean plain = word[0] != '\0';
+
+    for (const char *p = word; *p != '\0' && plain; p++)
+      plain = g_ascii_isalnum (*p) || strchr ("-_./=:,+@%", *p) != NULL;
+    if (out->len > 0)
+      g_string_append_c (out, ' ');
+    if (plain) {
+      g_string_append (out, word);
+    } else {
+      g_autofree char *quoted = g_shell_quote (word);
+      g_string_append (out, quoted);
+    }
+  }
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+/* The image's run configuration (from its OCI config): what `vm run`
+ * without a command starts. */
+static void
+print_run_config (GVariant *config)
+{
+  g_autofree const char **entrypoint = NULL;
+  g_autofree const char **cmd = NULL;
+  g_autofree const char **env = NULL;
+  const char *workdir = NULL;
+  const char *user = NULL;
+  g_autofree char *entrypoint_text = NULL;
+  g_autofree char *cmd_text = NULL;
+  g_autofree char *env_text = NULL;
+
+  if (config != NULL) {
+    g_variant_lookup (config, "entrypoint", "^a&s", &entrypoint);
+    g_variant_lookup (config, "cmd", "^a&s", &cmd);
+    g_variant_lookup (config, "env", "^a&s", &env);
+    g_variant_lookup (config, "workdir", "&s", &workdir);
+    g_variant_lookup (config, "user", "&s", &user);
+  }
+  entrypoint_text = join_words (entrypoint);
+  cmd_text = join_words (cmd);
+  env_text = join_words (env);
+  banger_cli_print_field (_ ("Entrypoint"), entrypoint_text);
+  banger_cli_print_field (_ ("Cmd"), cmd_text);
+  banger_cli_print_field (_ ("Env"), env_text);
+  banger_cli_print_field (_ ("Workdir"), workdir);
+  banger_cli_print_field (_ ("User"), user);
+}
+
 static gboolean
 image_show (BangerCli *cli, char **args, GError **error)
 {
@@ -140,28 +197,7 @@ image_show (BangerCli *cli, char **args, GError **error)
   banger_cli_print_field (_ ("Kernel"), banger_image_get_kernel (image));
   banger_cli_print_field (_ ("Created"), created);
   banger_cli_print_field (_ ("Used by"), used_by);
-  return TRUE;
-}
-
-static gboolean
-parse_progress_mode (BangerCli *cli, BangerProgressMode *mode, GError **error)
-{
-  *mode = BANGER_PROGRESS_AUTO;
-  if (opt_quiet)
-    *mode = BANGER_PROGRESS_QUIET;
-  if (opt_progress == NULL || g_str_equal (opt_progress, "auto"))
-    return TRUE;
-  if (g_str_equal (opt_progress, "bar"))
-    *mode = BANGER_PROGRESS_BAR;
-  else if (g_str_equal (opt_progress, "plain"))
-    *mode = BANGER_PROGRESS_LINES;
-  else if (g_str_equal (opt_progress, "none"))
-    *mode = BANGER_PROGRESS_QUIET;
-  else
-    return banger_cli_usage_error (cli, error,
-                                   _ ("invalid value “%s” for --progress (use auto, bar, plain "
-                                      "or none)"),
-                                   opt_progress);
+  print_run_config (banger_image_get_config (image));
   return TRUE;
 }
 
@@ -192,7 +228,7 @@ image_build (BangerCli *cli, char **args, GError **error)
 
   if (!banger_cli_check_args (cli, args, 1, 1, error))
     return FALSE;
-  if (!parse_progress_mode (cli, &mode, error))
+  if (!banger_job_progress_mode_parse (opt_progress, opt_quiet, &mode, error))
     return FALSE;
   if (opt_name != NULL) {
     if (!banger_validate_name ("image", opt_name, error))
@@ -299,12 +335,19 @@ LEAF ("show", N_ ("Show an image's details"), N_ ("NAME"), json_options, show,
 LEAF ("rm", N_ ("Remove images"), N_ ("NAME…"), rm_options, rm, BANGER_COMMAND_FLAG_IMAGE_ARGS);
 
 static const BangerCommand *const image_subcommands[] = {
-  &image_build_command, &image_register_command, &image_list_command,
-  &image_show_command,  &image_rm_command,       NULL,
+  &banger_image_pull_command,
+  &image_build_command,
+  &image_register_command,
+  &banger_image_promote_command,
+  &image_list_command,
+  &image_show_command,
+  &image_rm_command,
+  &banger_image_cache_command,
+  NULL,
 };
 
 const BangerCommand banger_image_command = {
-  "image", N_ ("Build, register and remove root filesystem images"),
+  "image", N_ ("Pull, build, register and remove root filesystem images"),
   NULL,    NULL,
   NULL,    image_subcommands,
   0,

@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "cmd-common.h"
 #include "errors.h"
+#include "job-progress.h"
 #include "output-json.h"
 #include "output-table.h"
 #include "output-time.h"
@@ -19,6 +20,8 @@ static gboolean opt_names;
 static gboolean opt_force;
 static char *opt_name;
 static char *opt_initrd;
+static gboolean opt_quiet;
+static char *opt_progress;
 
 static const GOptionEntry list_options[] = {
   { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json, N_ ("Print JSON"), NULL },
@@ -45,6 +48,15 @@ static const GOptionEntry import_options[] = {
   { "initrd", 0, 0, G_OPTION_ARG_FILENAME, &opt_initrd,
     N_ ("An initramfs to boot it with (default: banger writes one if the kernel needs it)"),
     N_ ("FILE") },
+  { NULL },
+};
+
+static const GOptionEntry pull_options[] = {
+  { "name", 0, 0, G_OPTION_ARG_STRING, &opt_name,
+    N_ ("Name of the kernel (default: its catalog name)"), N_ ("NAME") },
+  { "quiet", 'q', 0, G_OPTION_ARG_NONE, &opt_quiet, N_ ("Show no progress"), NULL },
+  { "progress", 0, 0, G_OPTION_ARG_STRING, &opt_progress,
+    N_ ("How to show progress: auto, bar, plain or none"), N_ ("MODE") },
   { NULL },
 };
 
@@ -182,6 +194,59 @@ kernel_import (BangerCli *cli, char **args, GError **error)
   return TRUE;
 }
 
+/* The Name of the kernel at @path, or NULL. */
+static char *
+kernel_name_at (BangerCli *cli, const char *path)
+{
+  g_autoptr (BangerKernel) kernel = NULL;
+
+  if (path == NULL || g_str_equal (path, "/"))
+    return NULL;
+  kernel = banger_kernel_proxy_new_sync (cli->session, G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START,
+                                         "org.banger.Manager", path, NULL, NULL);
+  if (kernel == NULL || banger_kernel_get_name (kernel) == NULL)
+    return NULL;
+  return g_strdup (banger_kernel_get_name (kernel));
+}
+
+static gboolean
+kernel_pull (BangerCli *cli, char **args, GError **error)
+{
+  BangerManager *manager;
+  g_auto (GVariantBuilder) options = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  g_autofree char *job_path = NULL;
+  g_autofree char *result = NULL;
+  g_autofree char *name = NULL;
+  BangerProgressMode mode;
+
+  if (!banger_cli_check_args (cli, args, 1, 1, error))
+    return FALSE;
+  if (!banger_job_progress_mode_parse (opt_progress, opt_quiet, &mode, error))
+    return FALSE;
+  if (opt_name != NULL) {
+    if (!banger_validate_name ("kernel", opt_name, error))
+      return FALSE;
+    g_variant_builder_add (&options, "{sv}", "name", g_variant_new_string (opt_name));
+  }
+  manager = banger_cli_get_manager (cli, error);
+  if (manager == NULL)
+    return FALSE;
+  if (!banger_manager_call_pull_kernel_sync (manager, args[0], g_variant_builder_end (&options),
+                                             &job_path, NULL, error)) {
+    banger_cli_error_annotate_object (error, BANGER_CLI_OBJECT_KERNEL,
+                                      opt_name != NULL ? opt_name : args[0]);
+    return FALSE;
+  }
+  if (!banger_job_follow (cli->session, job_path, mode, &result, error)) {
+    if (!g_error_matches (*error, BANGER_CLI_ERROR, BANGER_CLI_ERROR_INTERRUPTED))
+      g_prefix_error (error, _ ("pulling kernel “%s” failed: "), args[0]);
+    return FALSE;
+  }
+  name = kernel_name_at (cli, result);
+  printf ("%s\n", name != NULL ? name : opt_name != NULL ? opt_name : args[0]);
+  return TRUE;
+}
+
 static gboolean
 delete_one (BangerCli *cli, const char *name, GError **error)
 {
@@ -220,6 +285,7 @@ kernel_rm (BangerCli *cli, char **args, GError **error)
   static const BangerCommand kernel_##handler##_command                                            \
       = { name, summary, params, options, kernel_##handler, NULL, flags }
 
+LEAF ("pull", N_ ("Pull a kernel named in the catalog"), N_ ("NAME"), pull_options, pull, 0);
 LEAF ("import", N_ ("Import a kernel file (vmlinux or bzImage)"), N_ ("PATH"), import_options,
       import, 0);
 LEAF ("list", N_ ("List kernels"), NULL, list_options, list, 0);
@@ -228,9 +294,13 @@ LEAF ("show", N_ ("Show a kernel's details"), N_ ("NAME"), json_options, show,
 LEAF ("rm", N_ ("Remove kernels"), N_ ("NAME…"), rm_options, rm, BANGER_COMMAND_FLAG_KERNEL_ARGS);
 
 static const BangerCommand *const kernel_subcommands[] = {
-  &kernel_import_command, &kernel_list_command, &kernel_show_command, &kernel_rm_command, NULL,
+  &kernel_pull_command, &kernel_import_command, &kernel_list_command,
+  &kernel_show_command, &kernel_rm_command,     NULL,
 };
 
 const BangerCommand banger_kernel_command = {
-  "kernel", N_ ("Import, list and remove guest kernels"), NULL, NULL, NULL, kernel_subcommands, 0,
+  "kernel", N_ ("Pull, import, list and remove guest kernels"),
+  NULL,     NULL,
+  NULL,     kernel_subcommands,
+  0,
 };

@@ -11,6 +11,7 @@
 #include <gio/gunixoutputstream.h>
 #include <glib/gi18n.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
@@ -18,12 +19,14 @@
 #include "banger-error.h"
 #include "cli.h"
 #include "cmd-common.h"
-#include "exec-session.h"
 #include "errors.h"
+#include "exec-session.h"
+#include "image-pull.h"
 #include "output-json.h"
 #include "output-table.h"
 #include "output-time.h"
 #include "parse-size.h"
+#include "run-config.h"
 #include "validate.h"
 
 /* Option storage. Only one command runs per process, so commands that share
@@ -1122,6 +1125,104 @@ remove_vm (BangerVM *vm, const char *name)
   }
 }
 
+/* `vm run --image REF`: REF is used as it is when an image has that name
+ * or it is the default image (built on first use). Otherwise an image
+ * pulled from REF before is reused (matched by its Source), and failing
+ * that REF is pulled now, with its progress shown, and the VM boots the
+ * new image. A plain word that is not a registered image is pulled too:
+ * bangerd looks it up in the catalog, then on Docker Hub. */
+static gboolean
+resolve_run_image (BangerCli *cli, GError **error)
+{
+  g_autoptr (BangerImage) image = NULL;
+  g_autoptr (GError) local = NULL;
+  g_autofree char *pulled = NULL;
+  BangerPullOptions options = { 0 };
+  BangerManager *manager;
+
+  if (opt_image == NULL)
+    return TRUE;
+  image = banger_cli_find_image (cli, opt_image, &local);
+  if (image != NULL)
+    return TRUE;
+  if (!g_error_matches (local, BANGER_ERROR, BANGER_ERROR_NOT_FOUND)) {
+    g_propagate_error (error, g_steal_pointer (&local));
+    return FALSE;
+  }
+  g_clear_error (&local);
+  manager = banger_cli_get_manager (cli, error);
+  if (manager == NULL)
+    return FALSE;
+  if (g_strcmp0 (opt_image, banger_manager_get_default_image (manager)) == 0)
+    return TRUE;
+  pulled = banger_cli_find_pulled_image (cli, opt_image);
+  if (pulled != NULL) {
+    g_info ("“%s” was pulled before as image “%s”", opt_image, pulled);
+  } else {
+    fprintf (stderr, _ ("No image named “%s”: pulling it…\n"), opt_image);
+    if (!banger_cli_pull_image (cli, opt_image, &options, BANGER_PROGRESS_AUTO, &pulled, &local)) {
+      /* A plain word may just be a mistyped image name: say both. */
+      if (!banger_cli_looks_like_reference (opt_image)
+          && !g_error_matches (local, BANGER_CLI_ERROR, BANGER_CLI_ERROR_INTERRUPTED)
+          && !g_error_matches (local, BANGER_CLI_ERROR, BANGER_CLI_ERROR_UNREACHABLE))
+        g_prefix_error (&local, _ ("no image named “%s” is registered, and "), opt_image);
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  }
+  g_free (opt_image);
+  opt_image = g_steal_pointer (&pulled);
+  return TRUE;
+}
+
+/* The run configuration of the image @vm boots; FALSE when it names no
+ * command (or the image is gone). */
+static gboolean
+image_run_config (BangerCli *cli, BangerVM *vm, BangerRunConfig *rc)
+{
+  g_autoptr (BangerImage) image = NULL;
+  g_autoptr (GError) local = NULL;
+  const char *name = banger_vm_get_image (vm);
+
+  memset (rc, 0, sizeof *rc);
+  if (name == NULL || name[0] == '\0')
+    return FALSE;
+  image = banger_cli_find_image (cli, name, &local);
+  if (image == NULL) {
+    g_debug ("image %s: %s", name, local->message);
+    return FALSE;
+  }
+  return banger_run_config_parse (banger_image_get_config (image), rc);
+}
+
+/* Runs the image's own command as Docker would: entrypoint + cmd, with
+ * the image's environment and working directory, as its user. */
+static gboolean
+run_image_command (BangerVM *vm, const char *name, const BangerRunConfig *rc, int *status,
+                   GError **error)
+{
+  g_auto (GStrv) argv = NULL;
+  BangerExecSpec spec = { 0 };
+
+  if (!require_running (vm, name, error))
+    return FALSE;
+  argv = rc->user != NULL ? banger_run_config_user_argv (vm, name, rc) : g_strdupv (rc->argv);
+  {
+    g_autofree char *joined = g_strjoinv (" ", argv);
+
+    g_info ("running the image's command: %s", joined);
+  }
+  spec.argv = (const char *const *)argv;
+  spec.env = (const char *const *)rc->env;
+  spec.cwd = rc->workdir;
+  spec.tty = isatty (STDIN_FILENO) && isatty (STDOUT_FILENO);
+  if (!banger_cli_exec (vm, name, &spec, status, error)) {
+    annotate_vm_call (error, vm, name, WANT_IN_USE);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static gboolean
 vm_run (BangerCli *cli, char **args, GError **error)
 {
@@ -1137,6 +1238,9 @@ vm_run (BangerCli *cli, char **args, GError **error)
     if (!banger_validate_name ("VM", name, error))
       return FALSE;
   }
+  /* Before the VM exists: Ctrl-C during a pull cancels the pull's job. */
+  if (!resolve_run_image (cli, error))
+    return FALSE;
 
   /* From here on a signal must not kill banger before it has removed
    * what it made. */
@@ -1173,8 +1277,11 @@ vm_run (BangerCli *cli, char **args, GError **error)
                      isatty (STDIN_FILENO) && isatty (STDOUT_FILENO), &cli->exit_status, error);
   } else {
     g_auto (SshConfig) config = { 0 };
+    g_auto (BangerRunConfig) rc = { 0 };
 
-    if (get_ssh_config (vm, name, &config, error)) {
+    if (image_run_config (cli, vm, &rc)) {
+      ok = run_image_command (vm, name, &rc, &cli->exit_status, error);
+    } else if (get_ssh_config (vm, name, &config, error)) {
       if (config.has_sshd)
         ok = run_ssh (&config, &cli->exit_status, error);
       else

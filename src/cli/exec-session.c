@@ -7,6 +7,8 @@
 #include <gio/gunixfdlist.h>
 #include <glib-unix.h>
 #include <glib/gi18n.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <termios.h>
@@ -171,7 +173,22 @@ banger_cli_exec (BangerVM *vm, const char *name, const BangerExecSpec *spec, int
   int timeout;
 
   for (int fd = 0; fd <= 2; fd++) {
-    if (g_unix_fd_list_append (fds, fd, error) < 0) {
+    int pass = fd;
+    int added;
+
+    /* A probe's output would only confuse the user. */
+    if (spec->quiet) {
+      pass = open ("/dev/null", (fd == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
+      if (pass < 0) {
+        g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+                     _ ("cannot open /dev/null: %s"), g_strerror (errno));
+        return FALSE;
+      }
+    }
+    added = g_unix_fd_list_append (fds, pass, error);
+    if (spec->quiet)
+      close (pass);
+    if (added < 0) {
       g_prefix_error (error, _ ("cannot pass descriptor %d to bangerd: "), fd);
       return FALSE;
     }

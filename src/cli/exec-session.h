@@ -12,6 +12,7 @@ typedef struct {
   const char *const *env;  /* KEY=VALUE entries to add, or NULL */
   const char *cwd;         /* working directory in the guest, or NULL */
   gboolean tty;            /* run on a pseudo-terminal in the guest */
+  gboolean quiet;          /* stdin, stdout and stderr are /dev/null (probes) */
 } BangerExecSpec;
 
 /* Runs @spec in @vm (called @name, for messages) through VM.Exec, handing

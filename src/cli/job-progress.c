@@ -355,6 +355,27 @@ on_sigterm (gpointer data)
 }
 
 gboolean
+banger_job_progress_mode_parse (const char *progress, gboolean quiet, BangerProgressMode *mode,
+                                GError **error)
+{
+  *mode = quiet ? BANGER_PROGRESS_QUIET : BANGER_PROGRESS_AUTO;
+  if (progress == NULL || g_str_equal (progress, "auto"))
+    return TRUE;
+  if (g_str_equal (progress, "bar"))
+    *mode = BANGER_PROGRESS_BAR;
+  else if (g_str_equal (progress, "plain"))
+    *mode = BANGER_PROGRESS_LINES;
+  else if (g_str_equal (progress, "none"))
+    *mode = BANGER_PROGRESS_QUIET;
+  else {
+    g_set_error (error, BANGER_CLI_ERROR, BANGER_CLI_ERROR_USAGE,
+                 _ ("invalid value “%s” for --progress (use auto, bar, plain or none)"), progress);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
 banger_job_follow (GDBusConnection *connection, const char *job_path, BangerProgressMode mode,
                    char **result_path, GError **error)
 {

@@ -13,6 +13,11 @@ typedef enum {
   BANGER_PROGRESS_QUIET, /* nothing */
 } BangerProgressMode;
 
+/* The mode for the -q/--quiet and --progress MODE options of commands that
+ * follow a job; an unknown MODE is a usage error naming it. */
+gboolean banger_job_progress_mode_parse (const char *progress, gboolean quiet,
+                                         BangerProgressMode *mode, GError **error);
+
 /* Follows the org.banger.Job at @job_path on @connection until it ends,
  * showing its progress on stderr as @mode says.
  *
