@@ -1698,7 +1698,9 @@ typedef struct {
   VmRun *run;
   GTask *task;
   char *name;
-  char *boot_id; /* recorded */
+  char *boot_id;         /* recorded */
+  gboolean was_starting; /* bangerd died between launching QEMU and SETUP */
+  char *problem;
 } AdoptOp;
 
 static void
@@ -1706,6 +1708,7 @@ adopt_op_free (AdoptOp *op)
 {
   g_free (op->name);
   g_free (op->boot_id);
+  g_free (op->problem);
   g_free (op);
 }
 
@@ -1728,13 +1731,63 @@ edit_adopted (BangerVmRecord *rec, gpointer data)
 }
 
 static void
+adopt_done (AdoptOp *op, BangerAgentClient *agent)
+{
+  AdoptEdit edit = { agent, op->problem };
+
+  op->run->busy = FALSE;
+  update_record (op->rt, op->run->id, edit_adopted, &edit);
+  g_task_return_boolean (op->task, TRUE);
+  g_object_unref (op->task);
+  adopt_op_free (op);
+}
+
+static void
+adopt_setup_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  AdoptOp *op = user_data;
+  BangerAgentClient *agent = BANGER_AGENT_CLIENT (source);
+  g_autoptr (GError) error = NULL;
+  gboolean has_sshd = FALSE;
+
+  if (!banger_agent_client_setup_finish (agent, res, &has_sshd, &error)) {
+    g_free (op->problem);
+    op->problem = g_strdup_printf ("guest agent setup after a bangerd restart: %s", error->message);
+    g_warning ("VM %s: %s", op->name, op->problem);
+  } else {
+    write_runtime_file (op->run->vm_dir, has_sshd, NULL);
+  }
+  adopt_done (op, agent);
+}
+
+/* A VM whose start was cut short by bangerd's end never got its keys: send
+ * the ones that start made (the user key, the host key it pinned). */
+static gboolean
+adopt_send_setup (AdoptOp *op, BangerAgentClient *agent)
+{
+  g_autofree char *user_pub_path = g_build_filename (op->rt->ssh_dir, "id_ed25519.pub", NULL);
+  g_autofree char *host_path = g_build_filename (op->run->vm_dir, "ssh_host_ed25519_key", NULL);
+  g_autofree char *host_pub_path = g_strconcat (host_path, ".pub", NULL);
+  g_autofree char *user_pub = NULL;
+  g_autofree char *host_key = NULL;
+  g_autofree char *host_pub = NULL;
+
+  if (!g_file_get_contents (user_pub_path, &user_pub, NULL, NULL)
+      || !g_file_get_contents (host_path, &host_key, NULL, NULL)
+      || !g_file_get_contents (host_pub_path, &host_pub, NULL, NULL))
+    return FALSE;
+  banger_agent_client_setup_async (agent, user_pub, host_key, host_pub, NULL, adopt_setup_cb, op);
+  memset (host_key, 0, strlen (host_key));
+  return TRUE;
+}
+
+static void
 adopt_agent_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
   AdoptOp *op = user_data;
   g_autoptr (GError) error = NULL;
   g_autoptr (BangerAgentClient) agent = vm_run_get_agent_finish (res, &error);
   g_autofree char *problem = NULL;
-  AdoptEdit edit = { agent, NULL };
 
   if (agent == NULL) {
     /* The VMM lives, so the VM stays running (never tear down a live VM);
@@ -1750,12 +1803,10 @@ adopt_agent_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     g_info ("VM %s re-attached (pid %u, boot id %s)", op->name, op->run->pid,
             banger_agent_client_get_boot_id (agent));
   }
-  edit.problem = problem;
-  op->run->busy = FALSE;
-  update_record (op->rt, op->run->id, edit_adopted, &edit);
-  g_task_return_boolean (op->task, TRUE);
-  g_object_unref (op->task);
-  adopt_op_free (op);
+  op->problem = g_steal_pointer (&problem);
+  if (agent != NULL && op->was_starting && adopt_send_setup (op, agent))
+    return;
+  adopt_done (op, agent);
 }
 
 void
@@ -1769,11 +1820,15 @@ banger_vm_runtime_adopt_async (BangerVmRuntime *self, const BangerVmRecord *rec,
   op->task = op_task_new (self, callback, user_data);
   op->name = g_strdup (rec->name);
   op->boot_id = g_strdup (rec->boot_id);
+  op->was_starting = g_str_equal (rec->state, "starting");
   op->run->busy = TRUE;
   vm_run_watch (op->run, pid);
   if (rec->pid != pid)
     g_warning ("VM %s: recorded pid %u, but its VMM is pid %u", rec->name, rec->pid, pid);
-  vm_run_get_agent_async (op->run, AGENT_ATTACH_TIMEOUT_MS, NULL, adopt_agent_cb, op);
+  /* A guest that was still starting may still be booting. */
+  vm_run_get_agent_async (op->run,
+                          op->was_starting ? AGENT_START_TIMEOUT_MS : AGENT_ATTACH_TIMEOUT_MS, NULL,
+                          adopt_agent_cb, op);
 }
 
 static void

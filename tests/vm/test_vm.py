@@ -552,6 +552,34 @@ class RestartSafetyTest(VmTestCase):
         self.start(dead)
         self.assertNotEqual(self.prop(dead, 'IPv4'), '')
 
+        # bangerd killed in the middle of a start (QEMU launched, agent not
+        # yet answered): the next bangerd adopts the VM, finishes its set-up
+        # (the ssh keys reach the guest) and it is running with that pid
+        late = self.create_vm('late')
+        errors = []
+
+        def starter():
+            try:
+                self.start(late)
+            except DBusError as e:
+                errors.append(e)
+        t = threading.Thread(target=starter)
+        t.start()
+        deadline = time.monotonic() + 60
+        while self.prop(late, 'Pid') == 0 and time.monotonic() < deadline:
+            pass
+        pid = self.prop(late, 'Pid')
+        self.assertNotEqual(pid, 0)
+        self.qemu_pids.add(pid)
+        self.session.stop_bangerd(signal.SIGKILL)
+        t.join(30)
+        self.assertEqual(self.prop(late, 'State'), 'running')
+        self.assertEqual(self.prop(late, 'Pid'), pid)
+        self.assertNotEqual(self.prop(late, 'BootId'), '')
+        status, out, _ = self.exec(late, ['cat', '/root/.ssh/authorized_keys'])
+        self.assertEqual(status, 0)
+        self.assertIn(b'ssh-ed25519', out)
+
 
 class NoHelperTest(VmTestCase):
 
