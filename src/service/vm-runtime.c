@@ -1,6 +1,6 @@
 #define G_LOG_DOMAIN "bangerd-vm-runtime"
 
-#include "vm-runtime.h"
+#include "vm-runtime-private.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,39 +22,10 @@
 
 /* TCG boots take 3–6 s to reach the agent; a loaded CI machine more. */
 #define AGENT_START_TIMEOUT_MS 60000
-/* A running agent answers a handshake in milliseconds. */
-#define AGENT_ATTACH_TIMEOUT_MS 10000
-#define STOP_DEFAULT_TIMEOUT_S  10
-#define KILL_WAIT_MS            5000
-#define RUNTIME_DATA_KEY        "banger-vm-runtime"
-#define RUNTIME_FILE            "runtime.ini"
-
-struct _BangerVmRuntime {
-  BangerEngine *engine; /* not owned: the runtime is the engine's data */
-  char *data_dir;
-  char *ssh_dir;
-  char *known_hosts;
-  GHashTable *runs; /* id → VmRun */
-};
-
-/* What bangerd knows about a VM beyond its record, while it lives. */
-typedef struct {
-  BangerVmRuntime *rt;
-  char *id;
-  char *vm_dir;
-  gboolean busy; /* start, stop, kill, restart or delete in flight */
-  guint pid;     /* watched VMM, 0 if none */
-  guint watch_id;
-  int pidfd;
-  BangerAgentClient *agent;
-  gulong agent_closed_id;
-  GPtrArray *agent_waiters; /* GTask waiting for a connection in progress */
-  GHashTable *execs;        /* token → BangerAgentExec */
-  /* Called (once) when the watched VMM exits while an operation is busy. */
-  void (*on_vmm_exit) (gpointer data);
-  gpointer on_vmm_exit_data;
-  struct _StartOp *start_op; /* the start in flight, which Kill may abort */
-} VmRun;
+#define STOP_DEFAULT_TIMEOUT_S 10
+#define KILL_WAIT_MS           5000
+#define RUNTIME_DATA_KEY       "banger-vm-runtime"
+#define RUNTIME_FILE           "runtime.ini"
 
 static void vm_run_stop_watch (VmRun *run);
 static void vm_run_drop_agent (VmRun *run);
@@ -105,8 +76,8 @@ banger_vm_dir (const char *data_dir, const char *id)
   return g_build_filename (data_dir, "vms", id, NULL);
 }
 
-static VmRun *
-vm_run_get (BangerVmRuntime *self, const char *id)
+VmRun *
+banger_vm_run_get (BangerVmRuntime *self, const char *id)
 {
   VmRun *run = g_hash_table_lookup (self->runs, id);
 
@@ -125,8 +96,8 @@ vm_run_get (BangerVmRuntime *self, const char *id)
 
 /* ---- records ------------------------------------------------------------- */
 
-static BangerVmRecord *
-find_record (BangerVmRuntime *self, const char *name, GError **error)
+BangerVmRecord *
+banger_vm_runtime_find_record (BangerVmRuntime *self, const char *name, GError **error)
 {
   return banger_engine_find_vm (self->engine, name, error);
 }
@@ -302,9 +273,9 @@ agent_connected_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 /* The VM's agent connection, connecting (and doing the handshake) if there
  * is none; concurrent callers share one attempt, because every new
  * connection's HELLO ends the previous session's commands. */
-static void
-vm_run_get_agent_async (VmRun *run, guint timeout_ms, GCancellable *cancellable,
-                        GAsyncReadyCallback callback, gpointer user_data)
+void
+banger_vm_run_get_agent_async (VmRun *run, guint timeout_ms, GCancellable *cancellable,
+                               GAsyncReadyCallback callback, gpointer user_data)
 {
   GTask *task = g_task_new (NULL, cancellable, callback, user_data);
   g_autofree char *path = NULL;
@@ -321,8 +292,8 @@ vm_run_get_agent_async (VmRun *run, guint timeout_ms, GCancellable *cancellable,
   banger_agent_client_connect_unix_async (path, timeout_ms, cancellable, agent_connected_cb, run);
 }
 
-static BangerAgentClient *
-vm_run_get_agent_finish (GAsyncResult *res, GError **error)
+BangerAgentClient *
+banger_vm_run_get_agent_finish (GAsyncResult *res, GError **error)
 {
   return g_task_propagate_pointer (G_TASK (res), error);
 }
@@ -342,8 +313,8 @@ write_runtime_file (const char *vm_dir, gboolean has_sshd, const char *tap)
     g_warning ("%s: %s", path, error->message);
 }
 
-static gboolean
-read_has_sshd (const char *vm_dir)
+gboolean
+banger_vm_runtime_read_has_sshd (const char *vm_dir)
 {
   g_autoptr (GKeyFile) kf = g_key_file_new ();
   g_autofree char *path = g_build_filename (vm_dir, RUNTIME_FILE, NULL);
@@ -940,7 +911,7 @@ static void
 start_vm (BangerVmRuntime *self, const BangerVmRecord *rec, GVariant *options, GTask *task)
 {
   static const char *const allowed[] = { "timeout", "u", NULL };
-  VmRun *run = vm_run_get (self, rec->id);
+  VmRun *run = banger_vm_run_get (self, rec->id);
   StartOp *op;
   GError *error = NULL;
   guint timeout_s = 0;
@@ -1006,7 +977,7 @@ banger_vm_runtime_start_async (BangerVmRuntime *self, const char *name, GVariant
 {
   GTask *task = op_task_new (self, callback, user_data);
   GError *error = NULL;
-  g_autoptr (BangerVmRecord) rec = find_record (self, name, &error);
+  g_autoptr (BangerVmRecord) rec = banger_vm_runtime_find_record (self, name, &error);
 
   if (rec == NULL) {
     g_task_return_error (task, error);
@@ -1056,7 +1027,7 @@ stop_teardown_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   g_info ("VM %s stopped", op->name);
   if (op->restart) {
     GError *error = NULL;
-    rec = find_record (op->rt, op->name, &error);
+    rec = banger_vm_runtime_find_record (op->rt, op->name, &error);
     if (rec == NULL) {
       g_task_return_error (task, error);
       g_object_unref (task);
@@ -1108,13 +1079,13 @@ static StopOp *
 stop_op_new (BangerVmRuntime *self, const char *name, GTask *task, BangerVmRecord **rec_out,
              GError **error)
 {
-  g_autoptr (BangerVmRecord) rec = find_record (self, name, error);
+  g_autoptr (BangerVmRecord) rec = banger_vm_runtime_find_record (self, name, error);
   VmRun *run;
   StopOp *op;
 
   if (rec == NULL)
     return NULL;
-  run = vm_run_get (self, rec->id);
+  run = banger_vm_run_get (self, rec->id);
   if (!check_vm_idle (run, rec, error))
     return NULL;
   op = g_new0 (StopOp, 1);
@@ -1179,9 +1150,9 @@ banger_vm_runtime_kill_async (BangerVmRuntime *self, const char *name, GAsyncRea
 {
   GTask *task = op_task_new (self, callback, user_data);
   GError *error = NULL;
-  g_autoptr (BangerVmRecord) rec = find_record (self, name, &error);
+  g_autoptr (BangerVmRecord) rec = banger_vm_runtime_find_record (self, name, &error);
   StopOp *op = NULL;
-  VmRun *run = rec ? vm_run_get (self, rec->id) : NULL;
+  VmRun *run = rec ? banger_vm_run_get (self, rec->id) : NULL;
 
   if (run != NULL && run->start_op != NULL) {
     /* A start in flight is undone (its VMM killed, everything released);
@@ -1218,7 +1189,7 @@ static void
 delete_record (BangerVmRuntime *self, const char *name, GTask *task)
 {
   GError *error = NULL;
-  g_autoptr (BangerVmRecord) rec = find_record (self, name, &error);
+  g_autoptr (BangerVmRecord) rec = banger_vm_runtime_find_record (self, name, &error);
 
   if (rec == NULL || !banger_engine_delete_vm (self->engine, name, FALSE, &error)) {
     g_task_return_error (task, error);
@@ -1257,7 +1228,7 @@ banger_vm_runtime_delete_async (BangerVmRuntime *self, const char *name, gboolea
 {
   GTask *task = op_task_new (self, callback, user_data);
   GError *error = NULL;
-  g_autoptr (BangerVmRecord) rec = find_record (self, name, &error);
+  g_autoptr (BangerVmRecord) rec = banger_vm_runtime_find_record (self, name, &error);
   VmRun *run;
 
   if (rec == NULL) {
@@ -1265,7 +1236,7 @@ banger_vm_runtime_delete_async (BangerVmRuntime *self, const char *name, gboolea
     g_object_unref (task);
     return;
   }
-  run = vm_run_get (self, rec->id);
+  run = banger_vm_run_get (self, rec->id);
   if (force && (banger_vm_state_is_active (rec->state) || run->start_op != NULL)) {
     /* Kill first (aborting a start in flight), then delete, so no VMM or
      * tap outlives its record. */
@@ -1315,380 +1286,6 @@ banger_vm_files_remove (const char *data_dir, const char *id)
   if (g_file_test (known_hosts, G_FILE_TEST_EXISTS)
       && !banger_ssh_unpin_host_key (known_hosts, alias, &error))
     g_warning ("cannot unpin %s: %s", alias, error->message);
-}
-
-/* ---- Exec ---------------------------------------------------------------------------- */
-
-typedef struct {
-  VmRun *run;
-  GTask *task;
-  char **argv;
-  GVariant *options;
-  int fds[3];
-  char *token;
-  BangerAgentExec *exec;
-} ExecOp;
-
-static void
-exec_op_free (ExecOp *op)
-{
-  g_strfreev (op->argv);
-  g_clear_pointer (&op->options, g_variant_unref);
-  for (guint i = 0; i < 3; i++) {
-    if (op->fds[i] >= 0)
-      close (op->fds[i]);
-  }
-  g_free (op->token);
-  g_clear_object (&op->exec);
-  g_free (op);
-}
-
-static gboolean
-require_running (const BangerVmRecord *rec, GError **error)
-{
-  if (g_str_equal (rec->state, "running"))
-    return TRUE;
-  g_set_error (error, BANGER_ERROR, BANGER_ERROR_BAD_STATE, "VM “%s” is %s, not running", rec->name,
-               rec->state);
-  return FALSE;
-}
-
-static void
-exec_finish (ExecOp *op, GError *error, int status)
-{
-  if (op->token != NULL) {
-    BangerAgentExec *current = g_hash_table_lookup (op->run->execs, op->token);
-    if (current != NULL && current == op->exec)
-      g_hash_table_remove (op->run->execs, op->token);
-  }
-  if (error != NULL)
-    g_task_return_error (op->task, error);
-  else
-    g_task_return_int (op->task, status);
-  g_object_unref (op->task);
-  exec_op_free (op);
-}
-
-static void
-exec_waited_cb (GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  ExecOp *op = user_data;
-  GError *error = NULL;
-  int status = banger_agent_exec_wait_finish (BANGER_AGENT_EXEC (source), res, &error);
-
-  if (error != NULL && error->domain != BANGER_ERROR)
-    g_prefix_error (&error, "the command's connection to the guest ended: ");
-  exec_finish (op, error, status);
-}
-
-static void
-exec_agent_cb (GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  ExecOp *op = user_data;
-  GError *error = NULL;
-  g_autoptr (BangerAgentClient) agent = vm_run_get_agent_finish (res, &error);
-
-  if (agent == NULL) {
-    exec_finish (op, error, -1);
-    return;
-  }
-  if (op->token != NULL && g_hash_table_contains (op->run->execs, op->token)) {
-    exec_finish (op,
-                 g_error_new (BANGER_ERROR, BANGER_ERROR_EXISTS,
-                              "a command with token “%s” is already running", op->token),
-                 -1);
-    return;
-  }
-  op->exec = banger_agent_client_exec (agent, (const char *const *)op->argv, op->options,
-                                       op->fds[0], op->fds[1], op->fds[2], &error);
-  if (op->exec == NULL) {
-    exec_finish (op, error, -1);
-    return;
-  }
-  /* The client duplicated the descriptors; ours are no longer needed, and
-   * holding them would keep the caller's pipes open after the command. */
-  for (guint i = 0; i < 3; i++) {
-    if (op->fds[i] >= 0)
-      close (op->fds[i]);
-    op->fds[i] = -1;
-  }
-  if (op->token != NULL)
-    g_hash_table_insert (op->run->execs, g_strdup (op->token), g_object_ref (op->exec));
-  banger_agent_exec_wait_async (op->exec, NULL, exec_waited_cb, op);
-}
-
-void
-banger_vm_runtime_exec_async (BangerVmRuntime *self, const char *name, const char *const *argv,
-                              GVariant *options, int stdin_fd, int stdout_fd, int stderr_fd,
-                              GAsyncReadyCallback callback, gpointer user_data)
-{
-  static const char *const allowed[]
-      = { "env", "as", "cwd", "s", "tty", "b", "rows", "u", "cols", "u", "token", "s", NULL };
-  GTask *task = g_task_new (self->engine, NULL, callback, user_data);
-  GError *error = NULL;
-  g_autoptr (BangerVmRecord) rec = find_record (self, name, &error);
-  ExecOp *op;
-  const int in[3] = { stdin_fd, stdout_fd, stderr_fd };
-
-  if (rec != NULL && !require_running (rec, &error))
-    g_clear_pointer (&rec, banger_vm_record_free);
-  if (rec != NULL && !banger_validate_options (options, allowed, &error))
-    g_clear_pointer (&rec, banger_vm_record_free);
-  if (rec != NULL && (argv == NULL || argv[0] == NULL || *argv[0] == '\0')) {
-    g_set_error_literal (&error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
-                         "Exec needs a command (argv is empty)");
-    g_clear_pointer (&rec, banger_vm_record_free);
-  }
-  if (rec == NULL) {
-    g_task_return_error (task, error);
-    g_object_unref (task);
-    return;
-  }
-  op = g_new0 (ExecOp, 1);
-  op->run = vm_run_get (self, rec->id);
-  op->task = task;
-  op->argv = g_strdupv ((char **)argv);
-  op->options = g_variant_ref (options);
-  for (guint i = 0; i < 3; i++)
-    op->fds[i] = in[i] >= 0 ? fcntl (in[i], F_DUPFD_CLOEXEC, 3) : -1;
-  if (!g_variant_lookup (options, "token", "s", &op->token))
-    op->token = NULL;
-  vm_run_get_agent_async (op->run, AGENT_ATTACH_TIMEOUT_MS, NULL, exec_agent_cb, op);
-}
-
-int
-banger_vm_runtime_exec_finish (BangerVmRuntime *self, GAsyncResult *result, GError **error)
-{
-  return (int)g_task_propagate_int (G_TASK (result), error);
-}
-
-static BangerAgentExec *
-find_exec (BangerVmRuntime *self, const char *name, const char *token, GError **error)
-{
-  g_autoptr (BangerVmRecord) rec = find_record (self, name, error);
-  BangerAgentExec *exec;
-
-  if (rec == NULL)
-    return NULL;
-  exec = g_hash_table_lookup (vm_run_get (self, rec->id)->execs, token);
-  if (exec == NULL)
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND,
-                 "no running command in VM “%s” has token “%s”", rec->name, token);
-  return exec;
-}
-
-gboolean
-banger_vm_runtime_signal_exec (BangerVmRuntime *self, const char *name, const char *token,
-                               int signum, GError **error)
-{
-  BangerAgentExec *exec = find_exec (self, name, token, error);
-
-  if (exec == NULL)
-    return FALSE;
-  if (signum <= 0 || signum >= 65) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT, "%d is not a signal number",
-                 signum);
-    return FALSE;
-  }
-  return banger_agent_exec_signal (exec, signum, error);
-}
-
-gboolean
-banger_vm_runtime_resize_exec (BangerVmRuntime *self, const char *name, const char *token,
-                               guint rows, guint cols, GError **error)
-{
-  BangerAgentExec *exec = find_exec (self, name, token, error);
-
-  if (exec == NULL)
-    return FALSE;
-  return banger_agent_exec_resize (exec, rows, cols, error);
-}
-
-/* ---- GetStats, ListPorts ------------------------------------------------------------- */
-
-typedef struct {
-  GTask *task;
-  VmRun *run;
-  gboolean ports;
-  GVariantDict *host; /* stats only */
-} QueryOp;
-
-static void
-query_op_free (QueryOp *op)
-{
-  g_clear_pointer (&op->host, g_variant_dict_unref);
-  g_free (op);
-}
-
-static void
-query_done (QueryOp *op, GVariant *value, GError *error)
-{
-  if (error != NULL) {
-    banger_error_convert (&error);
-    g_task_return_error (op->task, error);
-  } else {
-    g_task_return_pointer (op->task, g_variant_ref_sink (value), (GDestroyNotify)g_variant_unref);
-  }
-  g_object_unref (op->task);
-  query_op_free (op);
-}
-
-static void
-stats_cb (GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  QueryOp *op = user_data;
-  GError *error = NULL;
-  g_autoptr (GVariant) guest
-      = banger_agent_client_get_stats_finish (BANGER_AGENT_CLIENT (source), res, &error);
-  GVariantIter iter;
-  const char *key;
-  GVariant *value;
-
-  if (guest == NULL) {
-    query_done (op, NULL, error);
-    return;
-  }
-  g_variant_iter_init (&iter, guest);
-  while (g_variant_iter_next (&iter, "{&sv}", &key, &value)) {
-    g_variant_dict_insert_value (op->host, key, value);
-    g_variant_unref (value);
-  }
-  query_done (op, g_variant_dict_end (op->host), NULL);
-}
-
-static void
-ports_cb (GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  QueryOp *op = user_data;
-  GError *error = NULL;
-  g_autoptr (GVariant) ports
-      = banger_agent_client_list_ports_finish (BANGER_AGENT_CLIENT (source), res, &error);
-
-  query_done (op, ports, error);
-}
-
-static void
-query_agent_cb (GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  QueryOp *op = user_data;
-  GError *error = NULL;
-  g_autoptr (BangerAgentClient) agent = vm_run_get_agent_finish (res, &error);
-
-  if (agent == NULL)
-    query_done (op, NULL, error);
-  else if (op->ports)
-    banger_agent_client_list_ports_async (agent, NULL, ports_cb, op);
-  else
-    banger_agent_client_get_stats_async (agent, NULL, stats_cb, op);
-}
-
-static void
-query_start (BangerVmRuntime *self, const char *name, gboolean ports, GAsyncReadyCallback callback,
-             gpointer user_data)
-{
-  GTask *task = g_task_new (self->engine, NULL, callback, user_data);
-  GError *error = NULL;
-  g_autoptr (BangerVmRecord) rec = find_record (self, name, &error);
-  QueryOp *op;
-
-  if (rec != NULL && !require_running (rec, &error))
-    g_clear_pointer (&rec, banger_vm_record_free);
-  if (rec == NULL) {
-    g_task_return_error (task, error);
-    g_object_unref (task);
-    return;
-  }
-  op = g_new0 (QueryOp, 1);
-  op->task = task;
-  op->run = vm_run_get (self, rec->id);
-  op->ports = ports;
-  if (!ports) {
-    op->host = g_variant_dict_new (NULL);
-    if (!banger_vmm_host_stats (rec->pid, op->host, &error)) {
-      query_done (op, NULL, error);
-      return;
-    }
-  }
-  vm_run_get_agent_async (op->run, AGENT_ATTACH_TIMEOUT_MS, NULL, query_agent_cb, op);
-}
-
-void
-banger_vm_runtime_get_stats_async (BangerVmRuntime *self, const char *name,
-                                   GAsyncReadyCallback callback, gpointer user_data)
-{
-  query_start (self, name, FALSE, callback, user_data);
-}
-
-void
-banger_vm_runtime_list_ports_async (BangerVmRuntime *self, const char *name,
-                                    GAsyncReadyCallback callback, gpointer user_data)
-{
-  query_start (self, name, TRUE, callback, user_data);
-}
-
-GVariant *
-banger_vm_runtime_variant_finish (BangerVmRuntime *self, GAsyncResult *result, GError **error)
-{
-  return g_task_propagate_pointer (G_TASK (result), error);
-}
-
-/* ---- OpenLog, GetSSHConfig ------------------------------------------------------------ */
-
-int
-banger_vm_runtime_open_log (BangerVmRuntime *self, const char *name, GError **error)
-{
-  g_autoptr (BangerVmRecord) rec = find_record (self, name, error);
-  g_autofree char *dir = NULL;
-  g_autofree char *path = NULL;
-  int fd;
-
-  if (rec == NULL)
-    return -1;
-  dir = banger_vm_dir (self->data_dir, rec->id);
-  path = g_build_filename (dir, "console.log", NULL);
-  fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) {
-    int saved = errno;
-    if (saved == ENOENT)
-      g_set_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND,
-                   "VM “%s” has no console log yet: it has never started", rec->name);
-    else
-      g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot open %s: %s", path,
-                   g_strerror (saved));
-  }
-  return fd;
-}
-
-GVariant *
-banger_vm_runtime_get_ssh_config (BangerVmRuntime *self, const char *name, GError **error)
-{
-  g_autoptr (BangerVmRecord) rec = find_record (self, name, error);
-  g_autofree char *dir = NULL;
-  g_autofree char *identity = NULL;
-  g_autofree char *alias = NULL;
-  GVariantDict dict;
-
-  if (rec == NULL || !require_running (rec, error))
-    return NULL;
-  if (*rec->ipv4 == '\0') {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_BAD_STATE,
-                 "VM “%s” has no IPv4 address: it was started without banger's root helper, "
-                 "so it has no network (use Exec instead)",
-                 rec->name);
-    return NULL;
-  }
-  dir = banger_vm_dir (self->data_dir, rec->id);
-  identity = g_build_filename (self->ssh_dir, "id_ed25519", NULL);
-  alias = g_strdup_printf ("banger-%s", rec->id);
-  g_variant_dict_init (&dict, NULL);
-  g_variant_dict_insert (&dict, "host", "s", rec->ipv4);
-  g_variant_dict_insert (&dict, "port", "q", (guint16)22);
-  g_variant_dict_insert (&dict, "user", "s", "root");
-  g_variant_dict_insert (&dict, "identity_file", "s", identity);
-  g_variant_dict_insert (&dict, "known_hosts_file", "s", self->known_hosts);
-  g_variant_dict_insert (&dict, "host_key_alias", "s", alias);
-  g_variant_dict_insert (&dict, "has_sshd", "b", read_has_sshd (dir));
-  return g_variant_dict_end (&dict);
 }
 
 /* ---- reconcile: adopt or release ------------------------------------------------------ */
@@ -1786,7 +1383,7 @@ adopt_agent_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
   AdoptOp *op = user_data;
   g_autoptr (GError) error = NULL;
-  g_autoptr (BangerAgentClient) agent = vm_run_get_agent_finish (res, &error);
+  g_autoptr (BangerAgentClient) agent = banger_vm_run_get_agent_finish (res, &error);
   g_autofree char *problem = NULL;
 
   if (agent == NULL) {
@@ -1816,7 +1413,7 @@ banger_vm_runtime_adopt_async (BangerVmRuntime *self, const BangerVmRecord *rec,
   AdoptOp *op = g_new0 (AdoptOp, 1);
 
   op->rt = self;
-  op->run = vm_run_get (self, rec->id);
+  op->run = banger_vm_run_get (self, rec->id);
   op->task = op_task_new (self, callback, user_data);
   op->name = g_strdup (rec->name);
   op->boot_id = g_strdup (rec->boot_id);
@@ -1826,9 +1423,9 @@ banger_vm_runtime_adopt_async (BangerVmRuntime *self, const BangerVmRecord *rec,
   if (rec->pid != pid)
     g_warning ("VM %s: recorded pid %u, but its VMM is pid %u", rec->name, rec->pid, pid);
   /* A guest that was still starting may still be booting. */
-  vm_run_get_agent_async (op->run,
-                          op->was_starting ? AGENT_START_TIMEOUT_MS : AGENT_ATTACH_TIMEOUT_MS, NULL,
-                          adopt_agent_cb, op);
+  banger_vm_run_get_agent_async (
+      op->run, op->was_starting ? AGENT_START_TIMEOUT_MS : BANGER_AGENT_ATTACH_TIMEOUT_MS, NULL,
+      adopt_agent_cb, op);
 }
 
 static void
@@ -1850,7 +1447,7 @@ banger_vm_runtime_release_async (BangerVmRuntime *self, const BangerVmRecord *re
                                  GAsyncReadyCallback callback, gpointer user_data)
 {
   GTask *task = op_task_new (self, callback, user_data);
-  VmRun *run = vm_run_get (self, rec->id);
+  VmRun *run = banger_vm_run_get (self, rec->id);
 
   g_info ("VM %s: its VMM is gone; releasing its tap and lease", rec->name);
   g_task_set_task_data (task, run, NULL);
