@@ -186,6 +186,13 @@ estimate_eta (Follow *f, double progress, guint64 done, guint64 total)
   return -1;
 }
 
+/* A job is over when its State leaves "running". */
+static gboolean
+state_is_final (const char *state)
+{
+  return state != NULL && !g_str_equal (state, "running") && state[0] != '\0';
+}
+
 static void
 render (Follow *f)
 {
@@ -196,6 +203,11 @@ render (Follow *f)
   const char *target = banger_job_get_target (f->job);
   const char *operation = banger_job_get_operation (f->job);
 
+  /* A failed job's Message is its error, which the caller prints once as
+   * the command's error: drawing it as progress too would say it twice. */
+  if (state_is_final (banger_job_get_state (f->job))
+      && !g_str_equal (banger_job_get_state (f->job), "succeeded"))
+    return;
   update_rate (f, done);
   if (f->mode == BANGER_PROGRESS_BAR) {
     g_autofree char *line = banger_job_format_bar (progress, done, total, f->rate,
@@ -246,13 +258,6 @@ finish (Follow *f, gboolean success, const char *message, const char *result)
   f->message = g_strdup (message);
   f->result = g_strdup (result);
   g_main_loop_quit (f->loop);
-}
-
-/* A job is over when its State leaves "running". */
-static gboolean
-state_is_final (const char *state)
-{
-  return state != NULL && !g_str_equal (state, "running") && state[0] != '\0';
 }
 
 static void

@@ -121,8 +121,9 @@ class _World(unittest.TestCase):
             self.assertIn(word, r.stderr)
 
 
-class CliVmTest(_World):
-    """A world with networking: helper, polkitd and bangerd in a netns."""
+class NetWorld(_World):
+    """A world with networking: helper, polkitd and bangerd in a netns.
+    (Also the base of tests/cli/test_cli_pull.py's VM cases.)"""
 
     def setUp(self):
         self._tmp = tempfile.TemporaryDirectory(prefix='banger-cli-vm-test-')
@@ -219,6 +220,11 @@ class CliVmTest(_World):
         self.assertEqual(self.vmm_pids(), set())
         taps = json.loads(self.system.ns_run(['ip', '-j', 'link', 'show']))
         self.assertEqual([t['ifname'] for t in taps if t['ifname'].startswith('bg')], [])
+
+
+
+class CliVmTest(NetWorld):
+    """vm run, exec, ssh, logs, stats, ports and state messages."""
 
     # ---- vm run ----------------------------------------------------------
 
