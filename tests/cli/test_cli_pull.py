@@ -69,7 +69,10 @@ def build_app_image(tmp, name='app', cmd=None, entrypoint=None, env=(), workdir=
                     user=None):
     """An OCI layout holding one busybox layer and the given run config."""
     layout = ocitest.new_layout(tmp, name)
-    ocitest.add_layer(layout, 'latest', tmp, busybox_rootfs())
+    # A file of its own, so no two test images share a layer (a shared
+    # layer would come from the cache, not from the registry).
+    ocitest.add_layer(layout, 'latest', tmp, busybox_rootfs() + [
+        {'name': 'etc/image-id', 'data': os.urandom(8).hex().encode()}])
     args = []
     for word in entrypoint or ():
         args += ['--config.entrypoint', word]
@@ -379,6 +382,9 @@ class CliPullVmTest(NetWorld):
             f.write(data)
         r = self.banger('vm', 'run', '--image', ref2, '--', 'true', status=1,
                         timeout=BOOT_TIMEOUT)
+        lines = r.stderr.splitlines()
+        self.assertTrue(lines[0].startswith('No image named'), lines)
+        r.stderr = lines[-1]
         self.assert_clean_error(r, 'pulling “%s” failed' % ref2, victim,
                                 'does not match its digest')
         self.assert_nothing_left()
