@@ -17,10 +17,10 @@ banger_cli_print_field (const char *label, const char *value)
 {
   glong width = g_utf8_strlen (label, -1);
 
-  /* Wide enough for the longest translated label ("Modo do disco"), so
+  /* Wide enough for the longest translated label ("Ponto de entrada"), so
    * the values line up in every language we ship. */
   printf ("%s:", label);
-  for (glong i = width; i < 14; i++)
+  for (glong i = width; i < 16; i++)
     putchar (' ');
   printf (" %s\n", value != NULL && value[0] != '\0' ? value : "-");
 }

@@ -1165,7 +1165,7 @@ resolve_run_image (BangerCli *cli, GError **error)
       if (!banger_cli_looks_like_reference (opt_image)
           && !g_error_matches (local, BANGER_CLI_ERROR, BANGER_CLI_ERROR_INTERRUPTED)
           && !g_error_matches (local, BANGER_CLI_ERROR, BANGER_CLI_ERROR_UNREACHABLE))
-        g_prefix_error (&local, _ ("no image named “%s” is registered, and "), opt_image);
+        g_prefix_error (&local, _ ("no image named “%s” is registered; "), opt_image);
       g_propagate_error (error, g_steal_pointer (&local));
       return FALSE;
     }
