@@ -205,6 +205,18 @@ class CliPullTest(_World):
         self.assert_clean_error(r, '“app-1”')
         self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
 
+    def test_pull_progress_bar(self):
+        """--progress bar: one line redrawn with \\r, bytes of the total."""
+        _, ref = self.push_app(repo='test/bar:1')
+        # bytes: text mode would turn the \r into \n
+        r = subprocess.run([BANGER, 'image', 'pull', ref, '--progress', 'bar'], env=self.env,
+                           capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, b'bar-1\n')
+        self.assertNotIn(b'\n', r.stderr[:-1])
+        self.assertRegex(r.stderr, rb'\r\[#{20}\] 100%  [0-9.]+\xc2\xa0MiB/[0-9.]+\xc2\xa0MiB'
+                                   rb'.*done\x1b\[K\n$')
+
     def test_pull_usage_and_bad_references(self):
         r = self.banger('image', 'pull', status=2)
         self.assertIn('missing argument', r.stderr)
