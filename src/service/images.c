@@ -26,7 +26,7 @@ struct _BangerCatalog {
   GObject parent_instance;
   BangerEngine *engine; /* owns us (qdata), so never outlived */
   GMainContext *context;
-  GHashTable *builds; /* image name → BangerEngineJob while building */
+  GHashTable *jobs; /* kind → (key → BangerEngineJob) while running */
   GMutex default_image_lock;
   GMutex default_kernel_lock;
 };
@@ -48,7 +48,7 @@ banger_catalog_finalize (GObject *object)
 {
   BangerCatalog *self = BANGER_CATALOG (object);
 
-  g_hash_table_unref (self->builds);
+  g_hash_table_unref (self->jobs);
   g_main_context_unref (self->context);
   g_mutex_clear (&self->default_image_lock);
   g_mutex_clear (&self->default_kernel_lock);
@@ -77,7 +77,8 @@ banger_catalog_class_init (BangerCatalogClass *klass)
 static void
 banger_catalog_init (BangerCatalog *self)
 {
-  self->builds = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
+  self->jobs
+      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_hash_table_unref);
   g_mutex_init (&self->default_image_lock);
   g_mutex_init (&self->default_kernel_lock);
 }
@@ -196,6 +197,101 @@ banger_catalog_remove_dir (const char *dir)
     g_warning ("cannot remove %s: %s", dir, g_strerror (errno));
 }
 
+/* ---- jobs ---- */
+
+static GHashTable *
+jobs_of_kind (BangerCatalog *self, const char *kind)
+{
+  GHashTable *t = g_hash_table_lookup (self->jobs, kind);
+
+  if (t == NULL) {
+    t = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
+    g_hash_table_insert (self->jobs, g_strdup (kind), t);
+  }
+  return t;
+}
+
+BangerEngineJob *
+banger_catalog_find_job (BangerCatalog *self, const char *kind, const char *key)
+{
+  return g_hash_table_lookup (jobs_of_kind (self, kind), key);
+}
+
+BangerCatalog *
+banger_catalog_from_job (BangerEngineJob *job)
+{
+  return g_object_get_data (G_OBJECT (job), "banger-catalog");
+}
+
+static void
+job_completed_cb (BangerEngineJob *job, gboolean success, const char *message, gpointer user_data)
+{
+  BangerCatalog *self = BANGER_CATALOG (user_data);
+  GHashTable *t = jobs_of_kind (self, g_object_get_data (G_OBJECT (job), "banger-job-kind"));
+  const char *key = g_object_get_data (G_OBJECT (job), "banger-job-key");
+
+  /* A later job may have taken the key over already. */
+  if (g_hash_table_lookup (t, key) == job)
+    g_hash_table_remove (t, key);
+}
+
+void
+banger_catalog_start_job (BangerCatalog *self, BangerEngineJob *job, const char *kind,
+                          const char *key, BangerEngineJobThreadFunc thread_func,
+                          BangerEngineJobFinishFunc finish_func, gpointer data,
+                          GDestroyNotify data_free, GDestroyNotify result_free)
+{
+  g_object_set_data (G_OBJECT (job), "banger-catalog", self);
+  g_object_set_data_full (G_OBJECT (job), "banger-job-kind", g_strdup (kind), g_free);
+  g_object_set_data_full (G_OBJECT (job), "banger-job-key", g_strdup (key), g_free);
+  g_hash_table_insert (jobs_of_kind (self, kind), g_strdup (key), g_object_ref (job));
+  g_signal_connect_object (job, "completed", G_CALLBACK (job_completed_cb), self, 0);
+  g_signal_emit (self, signals[SIGNAL_JOB_ADDED], 0, job);
+  banger_engine_job_start (job, thread_func, finish_func, data, data_free, result_free);
+}
+
+/* ---- checks ---- */
+
+/* The tail of both checks: whether the look-up @found the name, or else
+ * failed with @lookup_error. */
+static gboolean
+check_free (gboolean found, const GError *lookup_error, const char *what, const char *name,
+            const char *hint, GError **error)
+{
+  if (found) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_EXISTS, "%s called “%s” already exists%s%s",
+                 what, name, hint != NULL ? " " : "", hint != NULL ? hint : "");
+    return FALSE;
+  }
+  if (!g_error_matches (lookup_error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND)) {
+    g_propagate_error (error, g_error_copy (lookup_error));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+banger_catalog_check_image_free (BangerCatalog *self, const char *name, const char *hint,
+                                 GError **error)
+{
+  g_autoptr (GError) lookup_error = NULL;
+  g_autoptr (BangerImageRecord) existing
+      = banger_store_image_get_by_name (banger_catalog_get_store (self), name, &lookup_error);
+
+  return check_free (existing != NULL, lookup_error, "an image", name, hint, error);
+}
+
+gboolean
+banger_catalog_check_kernel_free (BangerCatalog *self, const char *name, const char *hint,
+                                  GError **error)
+{
+  g_autoptr (GError) lookup_error = NULL;
+  g_autoptr (BangerKernelRecord) existing
+      = banger_store_kernel_get_by_name (banger_catalog_get_store (self), name, &lookup_error);
+
+  return check_free (existing != NULL, lookup_error, "a kernel", name, hint, error);
+}
+
 /* ---- images ---- */
 
 static char *
@@ -281,9 +377,14 @@ banger_image_record_has_sshd (const BangerImageRecord *rec)
                                                       FALSE);
 }
 
-static gboolean
-insert_image (BangerCatalog *self, const BangerImageRecord *rec, GError **error)
+gboolean
+banger_catalog_add_image (BangerCatalog *self, BangerImageRecord *rec, const char *rootfs,
+                          GError **error)
 {
+  GStatBuf st;
+
+  rec->size_bytes = g_stat (rootfs, &st) == 0 ? (guint64)st.st_size : 0;
+  rec->created_at = g_get_real_time () / G_USEC_PER_SEC;
   if (!banger_store_image_insert (banger_catalog_get_store (self), rec, error))
     return FALSE;
   g_info ("registered image %s (id %s, %s, %" G_GUINT64_FORMAT " bytes)", rec->name, rec->id,
@@ -292,20 +393,102 @@ insert_image (BangerCatalog *self, const BangerImageRecord *rec, GError **error)
   return TRUE;
 }
 
-static guint64
-file_size (const char *path)
+/* -- jobs that make an image -- */
+
+typedef struct {
+  char *name;
+  char *id;
+  char *dir; /* <data>/images/<id> */
+  BangerCatalogImageFunc make;
+  gpointer data;
+  GDestroyNotify data_free;
+} ImageJobData;
+
+static void
+image_job_data_free (ImageJobData *d)
 {
-  struct stat st;
-  return stat (path, &st) == 0 ? (guint64)st.st_size : 0;
+  if (d->data_free != NULL)
+    d->data_free (d->data);
+  g_free (d->name);
+  g_free (d->id);
+  g_free (d->dir);
+  g_free (d);
+}
+
+typedef struct {
+  BangerImageRecord *rec;
+  char *dir; /* removed on free unless claimed */
+  char *rootfs;
+  gboolean claimed;
+} ImageJobResult;
+
+static void
+image_job_result_free (ImageJobResult *r)
+{
+  if (!r->claimed)
+    banger_catalog_remove_dir (r->dir);
+  banger_image_record_free (r->rec);
+  g_free (r->dir);
+  g_free (r->rootfs);
+  g_free (r);
+}
+
+static gpointer
+image_job_thread (BangerEngineJob *job, gpointer data, GCancellable *cancellable, GError **error)
+{
+  ImageJobData *d = data;
+  ImageJobResult *r = g_new0 (ImageJobResult, 1);
+
+  r->dir = g_strdup (d->dir);
+  r->rootfs = g_build_filename (d->dir, ROOTFS_NAME, NULL);
+  r->rec = banger_image_record_new ();
+  g_free (r->rec->id);
+  r->rec->id = g_strdup (d->id);
+  g_free (r->rec->name);
+  r->rec->name = g_strdup (d->name);
+  if (!banger_ensure_dir (d->dir, error)
+      || !d->make (job, d->data, r->rootfs, r->rec, cancellable, error)) {
+    image_job_result_free (r);
+    return NULL;
+  }
+  return r;
+}
+
+static gboolean
+image_job_finish (BangerEngineJob *job, gpointer result, gpointer data, GError **error)
+{
+  ImageJobResult *r = result;
+
+  if (!banger_catalog_add_image (banger_catalog_from_job (job), r->rec, r->rootfs, error))
+    return FALSE;
+  r->claimed = TRUE;
+  banger_engine_job_set_result (job, "image", r->rec->name);
+  return TRUE;
+}
+
+void
+banger_catalog_start_image_job (BangerCatalog *self, BangerEngineJob *job, const char *kind,
+                                const char *key, const char *name, BangerCatalogImageFunc make,
+                                gpointer data, GDestroyNotify data_free)
+{
+  g_autofree char *base = images_dir (self);
+  ImageJobData *d = g_new0 (ImageJobData, 1);
+
+  d->name = g_strdup (name);
+  d->id = banger_vm_id_new ();
+  d->dir = g_build_filename (base, d->id, NULL);
+  d->make = make;
+  d->data = data;
+  d->data_free = data_free;
+  banger_catalog_start_job (self, job, kind, key, image_job_thread, image_job_finish, d,
+                            (GDestroyNotify)image_job_data_free,
+                            (GDestroyNotify)image_job_result_free);
 }
 
 /* -- building -- */
 
 typedef struct {
   char *recipe;
-  char *name;
-  char *id;
-  char *dir;
   char *agent;
 } BuildData;
 
@@ -313,28 +496,8 @@ static void
 build_data_free (BuildData *d)
 {
   g_free (d->recipe);
-  g_free (d->name);
-  g_free (d->id);
-  g_free (d->dir);
   g_free (d->agent);
   g_free (d);
-}
-
-typedef struct {
-  char *dir; /* removed on free unless claimed */
-  char *rootfs;
-  gboolean has_sshd;
-  gboolean claimed;
-} BuildResult;
-
-static void
-build_result_free (BuildResult *r)
-{
-  if (!r->claimed)
-    banger_catalog_remove_dir (r->dir);
-  g_free (r->dir);
-  g_free (r->rootfs);
-  g_free (r);
 }
 
 static void
@@ -343,66 +506,28 @@ build_progress_cb (double fraction, const char *message, gpointer user_data)
   banger_engine_job_update (BANGER_ENGINE_JOB (user_data), fraction, 0, 0, message);
 }
 
-static gpointer
-build_thread (BangerEngineJob *job, gpointer data, GCancellable *cancellable, GError **error)
-{
-  BuildData *d = data;
-  BuildResult *r = g_new0 (BuildResult, 1);
-
-  r->dir = g_strdup (d->dir);
-  r->rootfs = g_build_filename (d->dir, ROOTFS_NAME, NULL);
-  if (!banger_ensure_dir (d->dir, error)
-      || !banger_image_recipe_build (d->recipe, r->rootfs, d->agent, build_progress_cb, job,
-                                     &r->has_sshd, cancellable, error)) {
-    build_result_free (r);
-    return NULL;
-  }
-  return r;
-}
-
 static gboolean
-build_finish (BangerEngineJob *job, gpointer result, gpointer data, GError **error)
+build_make (BangerEngineJob *job, gpointer data, const char *rootfs, BangerImageRecord *rec,
+            GCancellable *cancellable, GError **error)
 {
-  BuildResult *r = result;
   BuildData *d = data;
-  BangerCatalog *self = g_object_get_data (G_OBJECT (job), "banger-catalog");
-  g_autoptr (BangerImageRecord) rec = banger_image_record_new ();
+  gboolean has_sshd = FALSE;
 
-  g_free (rec->id);
-  rec->id = g_strdup (d->id);
-  g_free (rec->name);
-  rec->name = g_strdup (d->name);
+  if (!banger_image_recipe_build (d->recipe, rootfs, d->agent, build_progress_cb, job, &has_sshd,
+                                  cancellable, error))
+    return FALSE;
   g_free (rec->source);
   rec->source = g_strconcat ("recipe:", d->recipe, NULL);
-  rec->size_bytes = file_size (r->rootfs);
-  rec->created_at = g_get_real_time () / G_USEC_PER_SEC;
   g_free (rec->config);
-  rec->config = g_strdup_printf ("{\"" HAS_SSHD_KEY "\": %s}", r->has_sshd ? "true" : "false");
-  if (!insert_image (self, rec, error))
-    return FALSE;
-  r->claimed = TRUE;
-  banger_engine_job_set_result (job, "image", rec->name);
+  rec->config = g_strdup_printf ("{\"" HAS_SSHD_KEY "\": %s}", has_sshd ? "true" : "false");
   return TRUE;
-}
-
-static void
-build_completed_cb (BangerEngineJob *job, gboolean success, const char *message, gpointer user_data)
-{
-  BangerCatalog *self = BANGER_CATALOG (user_data);
-  const char *name = g_object_get_data (G_OBJECT (job), "banger-image-name");
-
-  if (g_hash_table_lookup (self->builds, name) == job)
-    g_hash_table_remove (self->builds, name);
 }
 
 BangerEngineJob *
 banger_catalog_build_image (BangerCatalog *self, const char *recipe, const char *name, guint uid,
                             GError **error)
 {
-  g_autoptr (BangerImageRecord) existing = NULL;
-  g_autoptr (GError) lookup_error = NULL;
   g_autoptr (BangerEngineJob) job = NULL;
-  g_autofree char *base = NULL;
   BangerEngineJob *running;
   BuildData *d;
 
@@ -415,43 +540,25 @@ banger_catalog_build_image (BangerCatalog *self, const char *recipe, const char 
     name = recipe;
   if (!banger_validate_name ("image", name, error))
     return NULL;
-  running = g_hash_table_lookup (self->builds, name);
+  running = banger_catalog_find_job (self, "build", name);
   if (running != NULL) {
     if (g_strcmp0 (g_object_get_data (G_OBJECT (running), "banger-recipe"), recipe) == 0)
       return g_object_ref (running);
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_BUSY, "image “%s” is being built already", name);
     return NULL;
   }
-  existing = banger_store_image_get_by_name (banger_catalog_get_store (self), name, &lookup_error);
-  if (existing != NULL) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_EXISTS, "an image called “%s” already exists",
-                 name);
+  if (!banger_catalog_check_image_free (self, name, NULL, error))
     return NULL;
-  }
-  if (!g_error_matches (lookup_error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND)) {
-    g_propagate_error (error, g_steal_pointer (&lookup_error));
-    return NULL;
-  }
 
   d = g_new0 (BuildData, 1);
   d->recipe = g_strdup (recipe);
-  d->name = g_strdup (name);
-  d->id = banger_vm_id_new ();
-  base = images_dir (self);
-  d->dir = g_build_filename (base, d->id, NULL);
   d->agent = g_strdup (banger_agent_binary_path ());
-
   job = banger_engine_job_new ("build-image", recipe, uid);
-  g_object_set_data (G_OBJECT (job), "banger-catalog", self);
-  g_object_set_data_full (G_OBJECT (job), "banger-image-name", g_strdup (name), g_free);
   g_object_set_data_full (G_OBJECT (job), "banger-recipe", g_strdup (recipe), g_free);
-  g_hash_table_insert (self->builds, g_strdup (name), g_object_ref (job));
-  g_signal_connect_object (job, "completed", G_CALLBACK (build_completed_cb), self, 0);
   g_info ("building image %s from recipe %s (job %u)", name, recipe,
           banger_engine_job_get_number (job));
-  g_signal_emit (self, signals[SIGNAL_JOB_ADDED], 0, job);
-  banger_engine_job_start (job, build_thread, build_finish, d, (GDestroyNotify)build_data_free,
-                           (GDestroyNotify)build_result_free);
+  banger_catalog_start_image_job (self, job, "build", name, name, build_make, d,
+                                  (GDestroyNotify)build_data_free);
   return g_steal_pointer (&job);
 }
 
@@ -550,7 +657,6 @@ register_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
     g_task_return_error (task, error);
     return;
   }
-  d->rec->size_bytes = file_size (dest);
   g_task_return_boolean (task, TRUE);
 }
 
@@ -609,11 +715,11 @@ BangerImageRecord *
 banger_catalog_register_image_finish (BangerCatalog *self, GAsyncResult *result, GError **error)
 {
   RegisterData *d = g_task_get_task_data (G_TASK (result));
+  g_autofree char *dest = g_build_filename (d->dir, ROOTFS_NAME, NULL);
 
   if (!g_task_propagate_boolean (G_TASK (result), error))
     return NULL;
-  d->rec->created_at = g_get_real_time () / G_USEC_PER_SEC;
-  if (!insert_image (self, d->rec, error)) {
+  if (!banger_catalog_add_image (self, d->rec, dest, error)) {
     banger_catalog_remove_dir (d->dir);
     return NULL;
   }

@@ -77,6 +77,50 @@ gboolean banger_image_record_has_sshd (const BangerImageRecord *rec);
 /* The a{sv} of an image's JSON config (entrypoint, cmd, env, workdir, user). */
 GVariant *banger_image_config_to_variant (const char *json);
 
+/* ---- jobs that make an image or a kernel ---- */
+
+/* Jobs in flight are listed by @kind ("build", "image-pull", …) and @key
+ * (what the kind coalesces or refuses on), so that asking again finds the
+ * running job. NULL when none runs. */
+BangerEngineJob *banger_catalog_find_job (BangerCatalog *self, const char *kind, const char *key);
+
+/* Announces @job ("job-added") and starts it (jobs.h); it is listed under
+ * @kind and @key until it completes. Its thread and finish functions find
+ * the catalog with banger_catalog_from_job(). */
+void banger_catalog_start_job (BangerCatalog *self, BangerEngineJob *job, const char *kind,
+                               const char *key, BangerEngineJobThreadFunc thread_func,
+                               BangerEngineJobFinishFunc finish_func, gpointer data,
+                               GDestroyNotify data_free, GDestroyNotify result_free);
+BangerCatalog *banger_catalog_from_job (BangerEngineJob *job);
+
+/* What differs between the jobs that make an image (build, pull, promote):
+ * runs in the job's thread, writes the raw ext4 file @rootfs (in the new
+ * image's directory, already made) and fills in what it knows of @rec
+ * (source; digest, kernel, config if any). */
+typedef gboolean (*BangerCatalogImageFunc) (BangerEngineJob *job, gpointer data, const char *rootfs,
+                                            BangerImageRecord *rec, GCancellable *cancellable,
+                                            GError **error);
+
+/* Starts @job (as banger_catalog_start_job) making image @name with @make
+ * in <data>/images/<new id>/. On success the image is registered
+ * (banger_catalog_add_image) and is the job's result; on any failure or
+ * cancel nothing is registered and the directory is removed. */
+void banger_catalog_start_image_job (BangerCatalog *self, BangerEngineJob *job, const char *kind,
+                                     const char *key, const char *name, BangerCatalogImageFunc make,
+                                     gpointer data, GDestroyNotify data_free);
+
+/* Registers @rec, whose files are complete, with the size of @rootfs and
+ * the current time, and announces it ("image-added"). Main context. */
+gboolean banger_catalog_add_image (BangerCatalog *self, BangerImageRecord *rec, const char *rootfs,
+                                   GError **error);
+
+/* Exists, naming @name (followed by @hint if not NULL), if an image or a
+ * kernel called @name is registered; a failed look-up is returned as is. */
+gboolean banger_catalog_check_image_free (BangerCatalog *self, const char *name, const char *hint,
+                                          GError **error);
+gboolean banger_catalog_check_kernel_free (BangerCatalog *self, const char *name, const char *hint,
+                                           GError **error);
+
 /* For the catalog's own files (kernels.c): emits a signal on the main context. */
 void banger_catalog_emit_kernel_added (BangerCatalog *self, const BangerKernelRecord *rec);
 void banger_catalog_emit_kernel_removed (BangerCatalog *self, const char *name);

@@ -8,7 +8,8 @@
 #include "paths.h"
 #include "validate.h"
 
-#define PULLS_KEY "banger-kernel-pulls"
+/* Pulls of the same catalog kernel coalesce into one job. */
+#define PULL_JOBS "kernel-pull"
 
 typedef struct {
   char *name;     /* in the catalog */
@@ -41,17 +42,6 @@ pull_result_free (PullResult *r)
   g_free (r);
 }
 
-static GHashTable *
-running_pulls (BangerCatalog *self)
-{
-  GHashTable *t = g_object_get_data (G_OBJECT (self), PULLS_KEY);
-  if (t == NULL) {
-    t = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
-    g_object_set_data_full (G_OBJECT (self), PULLS_KEY, t, (GDestroyNotify)g_hash_table_unref);
-  }
-  return t;
-}
-
 static void
 download_progress_cb (guint64 done, guint64 total, gpointer user_data)
 {
@@ -64,7 +54,7 @@ static gpointer
 pull_thread (BangerEngineJob *job, gpointer data, GCancellable *cancellable, GError **error)
 {
   PullData *d = data;
-  BangerCatalog *self = g_object_get_data (G_OBJECT (job), "banger-catalog");
+  BangerCatalog *self = banger_catalog_from_job (job);
   g_autofree char *url = banger_catalog_index_url ();
   g_autoptr (BangerCatalogIndex) index = NULL;
   g_autofree char *download = NULL;
@@ -112,7 +102,7 @@ static gboolean
 pull_finish (BangerEngineJob *job, gpointer result, gpointer data, GError **error)
 {
   PullResult *r = result;
-  BangerCatalog *self = g_object_get_data (G_OBJECT (job), "banger-catalog");
+  BangerCatalog *self = banger_catalog_from_job (job);
 
   if (!banger_catalog_insert_kernel (self, r->rec, error))
     return FALSE;
@@ -121,23 +111,10 @@ pull_finish (BangerEngineJob *job, gpointer result, gpointer data, GError **erro
   return TRUE;
 }
 
-static void
-pull_completed_cb (BangerEngineJob *job, gboolean success, const char *message, gpointer user_data)
-{
-  BangerCatalog *self = BANGER_CATALOG (user_data);
-  const char *key = g_object_get_data (G_OBJECT (job), "banger-pull-key");
-  GHashTable *t = running_pulls (self);
-
-  if (g_hash_table_lookup (t, key) == job)
-    g_hash_table_remove (t, key);
-}
-
 BangerEngineJob *
 banger_catalog_pull_kernel (BangerCatalog *self, const char *name, const char *as_name, guint uid,
                             GError **error)
 {
-  g_autoptr (BangerKernelRecord) existing = NULL;
-  g_autoptr (GError) lookup_error = NULL;
   g_autoptr (BangerEngineJob) job = NULL;
   g_autofree char *id = NULL;
   const char *chosen;
@@ -146,23 +123,15 @@ banger_catalog_pull_kernel (BangerCatalog *self, const char *name, const char *a
 
   if (!banger_validate_name ("kernel", name, error))
     return NULL;
-  running = g_hash_table_lookup (running_pulls (self), name);
+  running = banger_catalog_find_job (self, PULL_JOBS, name);
   if (running != NULL)
     return g_object_ref (running);
   chosen = (as_name != NULL && *as_name != '\0') ? as_name : name;
   if (!banger_validate_name ("kernel", chosen, error))
     return NULL;
-  existing
-      = banger_store_kernel_get_by_name (banger_catalog_get_store (self), chosen, &lookup_error);
-  if (existing != NULL) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_EXISTS,
-                 "a kernel called “%s” already exists (pick another with the name option)", chosen);
+  if (!banger_catalog_check_kernel_free (self, chosen, "(pick another with the name option)",
+                                         error))
     return NULL;
-  }
-  if (!g_error_matches (lookup_error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND)) {
-    g_propagate_error (error, g_steal_pointer (&lookup_error));
-    return NULL;
-  }
 
   d = g_new0 (PullData, 1);
   d->name = g_strdup (name);
@@ -174,14 +143,9 @@ banger_catalog_pull_kernel (BangerCatalog *self, const char *name, const char *a
                                   "kernels", id, NULL);
 
   job = banger_engine_job_new ("pull-kernel", name, uid);
-  g_object_set_data (G_OBJECT (job), "banger-catalog", self);
-  g_object_set_data_full (G_OBJECT (job), "banger-pull-key", g_strdup (name), g_free);
-  g_hash_table_insert (running_pulls (self), g_strdup (name), g_object_ref (job));
-  g_signal_connect_object (job, "completed", G_CALLBACK (pull_completed_cb), self, 0);
   g_info ("pulling kernel %s from the catalog as %s (job %u)", name, chosen,
           banger_engine_job_get_number (job));
-  g_signal_emit_by_name (self, "job-added", job);
-  banger_engine_job_start (job, pull_thread, pull_finish, d, (GDestroyNotify)pull_data_free,
-                           (GDestroyNotify)pull_result_free);
+  banger_catalog_start_job (self, job, PULL_JOBS, name, pull_thread, pull_finish, d,
+                            (GDestroyNotify)pull_data_free, (GDestroyNotify)pull_result_free);
   return g_steal_pointer (&job);
 }

@@ -121,9 +121,9 @@ copy_into (const char *src, const char *dest, GError **error)
 }
 
 static gpointer
-lookup_kernel_main (BangerCatalog *self, gpointer data, GError **error)
+check_kernel_free_main (BangerCatalog *self, gpointer data, GError **error)
 {
-  return banger_store_kernel_get_by_name (banger_catalog_get_store (self), data, error);
+  return GINT_TO_POINTER (banger_catalog_check_kernel_free (self, data, NULL, error));
 }
 
 static gpointer
@@ -148,8 +148,6 @@ banger_catalog_prepare_kernel (BangerCatalog *self, const char *path, const char
   g_autofree char *chosen = NULL;
   g_autofree char *base = NULL;
   g_autoptr (BangerKernelRecord) rec = NULL;
-  g_autoptr (BangerKernelRecord) existing = NULL;
-  g_autoptr (GError) lookup_error = NULL;
   g_autofree char *dir = NULL;
 
   if (path == NULL || !g_path_is_absolute (path)) {
@@ -170,16 +168,8 @@ banger_catalog_prepare_kernel (BangerCatalog *self, const char *path, const char
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND, "no initrd file %s", initrd);
     return NULL;
   }
-  existing = banger_catalog_call_main (self, lookup_kernel_main, chosen, &lookup_error);
-  if (existing != NULL) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_EXISTS, "a kernel called “%s” already exists",
-                 chosen);
+  if (banger_catalog_call_main (self, check_kernel_free_main, chosen, error) == NULL)
     return NULL;
-  }
-  if (!g_error_matches (lookup_error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND)) {
-    g_propagate_error (error, g_steal_pointer (&lookup_error));
-    return NULL;
-  }
 
   rec = banger_kernel_record_new ();
   g_free (rec->id);
