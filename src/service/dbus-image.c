@@ -4,6 +4,7 @@
 
 #include "banger-error.h"
 #include "boot-assets.h"
+#include "dbus-catalog.h"
 #include "dbus-job.h"
 #include "images.h"
 #include "validate.h"
@@ -149,34 +150,23 @@ banger_dbus_caller_uid_finish (GAsyncResult *result, guint *uid, GError **error)
 /* ---- Manager methods ---- */
 
 typedef struct {
-  GDBusMethodInvocation *invocation;
-  BangerManager *skeleton;
   char *recipe;
   char *name;
-} BuildCall;
+} BuildArgs;
 
 static void
-build_uid_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+build_args_free (BuildArgs *a)
 {
-  BuildCall *c = user_data;
-  DbusImages *d = g_object_get_data (G_OBJECT (c->skeleton), "banger-dbus-images");
-  g_autoptr (GError) error = NULL;
-  g_autoptr (BangerEngineJob) job = NULL;
-  guint uid = 0;
+  g_free (a->recipe);
+  g_free (a->name);
+  g_free (a);
+}
 
-  if (!banger_dbus_caller_uid_finish (res, &uid, &error)) {
-    banger_invocation_return_error (c->invocation, g_steal_pointer (&error));
-  } else if ((job = banger_catalog_build_image (d->catalog, c->recipe, c->name, uid, &error))
-             == NULL) {
-    banger_invocation_return_error (c->invocation, g_steal_pointer (&error));
-  } else {
-    g_autofree char *path = banger_dbus_job_object_path (banger_engine_job_get_number (job));
-    banger_manager_complete_build_image (c->skeleton, c->invocation, path);
-  }
-  g_object_unref (c->skeleton);
-  g_free (c->recipe);
-  g_free (c->name);
-  g_free (c);
+static BangerEngineJob *
+start_build (BangerCatalog *catalog, gpointer data, guint uid, GError **error)
+{
+  BuildArgs *a = data;
+  return banger_catalog_build_image (catalog, a->recipe, a->name, uid, error);
 }
 
 static gboolean
@@ -184,19 +174,20 @@ handle_build_image (BangerManager *skeleton, GDBusMethodInvocation *invocation, 
                     GVariant *options, gpointer user_data)
 {
   static const char *const allowed[] = { "name", "s", NULL };
+  DbusImages *d = g_object_get_data (G_OBJECT (skeleton), "banger-dbus-images");
   g_autoptr (GError) error = NULL;
-  BuildCall *c;
+  BuildArgs *a;
 
   if (!banger_validate_options (options, allowed, &error)) {
     banger_invocation_return_error (invocation, g_steal_pointer (&error));
     return G_DBUS_METHOD_INVOCATION_HANDLED;
   }
-  c = g_new0 (BuildCall, 1);
-  c->invocation = invocation;
-  c->skeleton = g_object_ref (skeleton);
-  c->recipe = g_strdup (recipe);
-  g_variant_lookup (options, "name", "s", &c->name);
-  banger_dbus_caller_uid_async (invocation, build_uid_cb, c);
+  a = g_new0 (BuildArgs, 1);
+  a->recipe = g_strdup (recipe);
+  g_variant_lookup (options, "name", "s", &a->name);
+  banger_dbus_job_start_for_caller (skeleton, invocation, d->catalog, start_build,
+                                    banger_manager_complete_build_image, a,
+                                    (GDestroyNotify)build_args_free);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -240,25 +231,35 @@ handle_register_image (BangerManager *skeleton, GDBusMethodInvocation *invocatio
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
-static gboolean
-handle_delete_image (BangerManager *skeleton, GDBusMethodInvocation *invocation, const char *name,
-                     GVariant *options, gpointer user_data)
+void
+banger_dbus_catalog_delete (BangerManager *skeleton, GDBusMethodInvocation *invocation,
+                            BangerCatalog *catalog, const char *name, GVariant *options,
+                            BangerDbusDeleteFunc delete, BangerDbusDeleteCompleteFunc complete)
 {
   static const char *const allowed[] = { "force", "b", NULL };
-  DbusImages *d = g_object_get_data (G_OBJECT (skeleton), "banger-dbus-images");
   g_autoptr (GError) error = NULL;
   gboolean force = FALSE;
 
   if (!banger_validate_options (options, allowed, &error)) {
     banger_invocation_return_error (invocation, g_steal_pointer (&error));
-    return G_DBUS_METHOD_INVOCATION_HANDLED;
+    return;
   }
   g_variant_lookup (options, "force", "b", &force);
-  if (!banger_catalog_delete_image (d->catalog, name, force, &error)) {
+  if (!delete (catalog, name, force, &error)) {
     banger_invocation_return_error (invocation, g_steal_pointer (&error));
-    return G_DBUS_METHOD_INVOCATION_HANDLED;
+    return;
   }
-  banger_manager_complete_delete_image (skeleton, invocation);
+  complete (skeleton, invocation);
+}
+
+static gboolean
+handle_delete_image (BangerManager *skeleton, GDBusMethodInvocation *invocation, const char *name,
+                     GVariant *options, gpointer user_data)
+{
+  DbusImages *d = g_object_get_data (G_OBJECT (skeleton), "banger-dbus-images");
+
+  banger_dbus_catalog_delete (skeleton, invocation, d->catalog, name, options,
+                              banger_catalog_delete_image, banger_manager_complete_delete_image);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 

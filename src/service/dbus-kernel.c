@@ -3,6 +3,7 @@
 #include "dbus-kernel.h"
 
 #include "banger-error.h"
+#include "dbus-catalog.h"
 #include "kernels.h"
 #include "validate.h"
 
@@ -92,20 +93,8 @@ static gboolean
 handle_delete_kernel (BangerManager *skeleton, GDBusMethodInvocation *invocation, const char *name,
                       GVariant *options, BangerCatalog *catalog)
 {
-  static const char *const allowed[] = { "force", "b", NULL };
-  g_autoptr (GError) error = NULL;
-  gboolean force = FALSE;
-
-  if (!banger_validate_options (options, allowed, &error)) {
-    banger_invocation_return_error (invocation, g_steal_pointer (&error));
-    return G_DBUS_METHOD_INVOCATION_HANDLED;
-  }
-  g_variant_lookup (options, "force", "b", &force);
-  if (!banger_catalog_delete_kernel (catalog, name, force, &error)) {
-    banger_invocation_return_error (invocation, g_steal_pointer (&error));
-    return G_DBUS_METHOD_INVOCATION_HANDLED;
-  }
-  banger_manager_complete_delete_kernel (skeleton, invocation);
+  banger_dbus_catalog_delete (skeleton, invocation, catalog, name, options,
+                              banger_catalog_delete_kernel, banger_manager_complete_delete_kernel);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 

@@ -3,73 +3,48 @@
 #include "dbus-lifecycle.h"
 
 #include "banger-error.h"
-#include "dbus-image.h"
-#include "dbus-job.h"
+#include "dbus-catalog.h"
 #include "kernel-pull.h"
 #include "validate.h"
 #include "vm-promote.h"
 
-typedef enum { CALL_PROMOTE, CALL_PULL_KERNEL } CallKind;
-
+/* Both methods take two names: the VM and the image, or the catalog's
+ * kernel and the name it is registered as. */
 typedef struct {
-  CallKind kind;
-  GDBusMethodInvocation *invocation;
-  BangerManager *skeleton;
-  BangerCatalog *catalog;
-  char *first;  /* the VM, or the catalog's kernel name */
-  char *second; /* the image name, or the kernel's name when registered */
-} Call;
+  char *first;
+  char *second;
+} Names;
 
-static void
-call_free (Call *c)
+static Names *
+names_new (const char *first, const char *second)
 {
-  g_object_unref (c->skeleton);
-  g_free (c->first);
-  g_free (c->second);
-  g_free (c);
+  Names *n = g_new0 (Names, 1);
+
+  n->first = g_strdup (first);
+  n->second = g_strdup (second);
+  return n;
 }
 
 static void
-uid_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+names_free (Names *n)
 {
-  Call *c = user_data;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (BangerEngineJob) job = NULL;
-  g_autofree char *path = NULL;
-  guint uid = 0;
-
-  if (banger_dbus_caller_uid_finish (res, &uid, &error)) {
-    if (c->kind == CALL_PROMOTE)
-      job = banger_catalog_promote_vm (c->catalog, c->first, c->second, uid, &error);
-    else
-      job = banger_catalog_pull_kernel (c->catalog, c->first, c->second, uid, &error);
-  }
-  if (job == NULL) {
-    banger_invocation_return_error (c->invocation, g_steal_pointer (&error));
-    call_free (c);
-    return;
-  }
-  path = banger_dbus_job_object_path (banger_engine_job_get_number (job));
-  if (c->kind == CALL_PROMOTE)
-    banger_manager_complete_promote_vm (c->skeleton, c->invocation, path);
-  else
-    banger_manager_complete_pull_kernel (c->skeleton, c->invocation, path);
-  call_free (c);
+  g_free (n->first);
+  g_free (n->second);
+  g_free (n);
 }
 
-static void
-start_call (CallKind kind, BangerManager *skeleton, GDBusMethodInvocation *invocation,
-            BangerCatalog *catalog, const char *first, const char *second)
+static BangerEngineJob *
+start_promote (BangerCatalog *catalog, gpointer data, guint uid, GError **error)
 {
-  Call *c = g_new0 (Call, 1);
+  Names *n = data;
+  return banger_catalog_promote_vm (catalog, n->first, n->second, uid, error);
+}
 
-  c->kind = kind;
-  c->invocation = invocation;
-  c->skeleton = g_object_ref (skeleton);
-  c->catalog = catalog;
-  c->first = g_strdup (first);
-  c->second = g_strdup (second);
-  banger_dbus_caller_uid_async (invocation, uid_cb, c);
+static BangerEngineJob *
+start_pull_kernel (BangerCatalog *catalog, gpointer data, guint uid, GError **error)
+{
+  Names *n = data;
+  return banger_catalog_pull_kernel (catalog, n->first, n->second, uid, error);
 }
 
 static gboolean
@@ -83,7 +58,9 @@ handle_promote_vm (BangerManager *skeleton, GDBusMethodInvocation *invocation, c
     banger_invocation_return_error (invocation, g_steal_pointer (&error));
     return G_DBUS_METHOD_INVOCATION_HANDLED;
   }
-  start_call (CALL_PROMOTE, skeleton, invocation, BANGER_CATALOG (user_data), vm, name);
+  banger_dbus_job_start_for_caller (skeleton, invocation, BANGER_CATALOG (user_data), start_promote,
+                                    banger_manager_complete_promote_vm, names_new (vm, name),
+                                    (GDestroyNotify)names_free);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -100,7 +77,9 @@ handle_pull_kernel (BangerManager *skeleton, GDBusMethodInvocation *invocation, 
     return G_DBUS_METHOD_INVOCATION_HANDLED;
   }
   g_variant_lookup (options, "name", "s", &as_name);
-  start_call (CALL_PULL_KERNEL, skeleton, invocation, BANGER_CATALOG (user_data), name, as_name);
+  banger_dbus_job_start_for_caller (skeleton, invocation, BANGER_CATALOG (user_data),
+                                    start_pull_kernel, banger_manager_complete_pull_kernel,
+                                    names_new (name, as_name), (GDestroyNotify)names_free);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 

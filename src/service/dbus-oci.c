@@ -4,42 +4,33 @@
 
 #include "banger-error.h"
 #include "blob-cache.h"
+#include "dbus-catalog.h"
 #include "dbus-image.h"
 #include "dbus-job.h"
 #include "image-pull.h"
 #include "validate.h"
 
 typedef struct {
-  GDBusMethodInvocation *invocation;
-  BangerManager *skeleton;
-  BangerCatalog *catalog;
   char *reference;
   char *name;
   guint size_mib;
   gboolean insecure;
-} PullCall;
+} PullArgs;
 
 static void
-pull_uid_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+pull_args_free (PullArgs *a)
 {
-  PullCall *c = user_data;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (BangerEngineJob) job = NULL;
-  guint uid = 0;
+  g_free (a->reference);
+  g_free (a->name);
+  g_free (a);
+}
 
-  if (!banger_dbus_caller_uid_finish (res, &uid, &error)
-      || (job = banger_catalog_pull_image (c->catalog, c->reference, c->name, c->size_mib,
-                                           c->insecure, uid, &error))
-             == NULL) {
-    banger_invocation_return_error (c->invocation, g_steal_pointer (&error));
-  } else {
-    g_autofree char *path = banger_dbus_job_object_path (banger_engine_job_get_number (job));
-    banger_manager_complete_pull_image (c->skeleton, c->invocation, path);
-  }
-  g_object_unref (c->skeleton);
-  g_free (c->reference);
-  g_free (c->name);
-  g_free (c);
+static BangerEngineJob *
+start_pull (BangerCatalog *catalog, gpointer data, guint uid, GError **error)
+{
+  PullArgs *a = data;
+  return banger_catalog_pull_image (catalog, a->reference, a->name, a->size_mib, a->insecure, uid,
+                                    error);
 }
 
 static gboolean
@@ -48,21 +39,20 @@ handle_pull_image (BangerManager *skeleton, GDBusMethodInvocation *invocation,
 {
   static const char *const allowed[] = { "name", "s", "size_mib", "u", "insecure", "b", NULL };
   g_autoptr (GError) error = NULL;
-  PullCall *c;
+  PullArgs *a;
 
   if (!banger_validate_options (options, allowed, &error)) {
     banger_invocation_return_error (invocation, g_steal_pointer (&error));
     return G_DBUS_METHOD_INVOCATION_HANDLED;
   }
-  c = g_new0 (PullCall, 1);
-  c->invocation = invocation;
-  c->skeleton = g_object_ref (skeleton);
-  c->catalog = BANGER_CATALOG (user_data);
-  c->reference = g_strdup (reference);
-  g_variant_lookup (options, "name", "s", &c->name);
-  g_variant_lookup (options, "size_mib", "u", &c->size_mib);
-  g_variant_lookup (options, "insecure", "b", &c->insecure);
-  banger_dbus_caller_uid_async (invocation, pull_uid_cb, c);
+  a = g_new0 (PullArgs, 1);
+  a->reference = g_strdup (reference);
+  g_variant_lookup (options, "name", "s", &a->name);
+  g_variant_lookup (options, "size_mib", "u", &a->size_mib);
+  g_variant_lookup (options, "insecure", "b", &a->insecure);
+  banger_dbus_job_start_for_caller (skeleton, invocation, BANGER_CATALOG (user_data), start_pull,
+                                    banger_manager_complete_pull_image, a,
+                                    (GDestroyNotify)pull_args_free);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
