@@ -93,7 +93,8 @@ static const GOptionEntry create_options[] = {
 static const GOptionEntry run_options[] = {
   { "name", 0, 0, G_OPTION_ARG_STRING, &opt_name,
     N_ ("Name of the VM (default: run-<6 hex digits>)"), N_ ("NAME") },
-  { "image", 0, 0, G_OPTION_ARG_STRING, &opt_image, N_ ("Image to boot (default: the manager's)"),
+  { "image", 0, 0, G_OPTION_ARG_STRING, &opt_image,
+    N_ ("Image to boot, or a reference or catalog name to pull first (default: the manager's)"),
     N_ ("IMAGE") },
   { "kernel", 0, 0, G_OPTION_ARG_STRING, &opt_kernel, N_ ("Kernel (default: the image's)"),
     N_ ("KERNEL") },
