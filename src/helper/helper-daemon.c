@@ -86,11 +86,16 @@ return_error (BangerHelperDaemon *self, GDBusMethodInvocation *invocation, GErro
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
-/* Audits success; the caller then completes the call and calls call_end(). */
-static void
-audit_ok (GDBusMethodInvocation *invocation)
+/* The success twin of return_error(): audits, replies with @value (the
+ * method's out arguments, as the generated complete functions would send
+ * them) and ends the call, in that order for every method. */
+static gboolean
+return_value (BangerHelperDaemon *self, GDBusMethodInvocation *invocation, GVariant *value)
 {
   banger_authorize_audit_done (invocation, NULL);
+  g_dbus_method_invocation_return_value (invocation, value);
+  call_end (self);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
 static gboolean
@@ -139,11 +144,7 @@ handle_ensure_network (BangerHelper *object, GDBusMethodInvocation *invocation, 
   if (!ok)
     return return_error (self, invocation, error);
   nm_unmanage_one (self, config->bridge);
-
-  audit_ok (invocation);
-  banger_helper_complete_ensure_network (object, invocation, config->address);
-  call_end (self);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  return return_value (self, invocation, g_variant_new ("(s)", config->address));
 }
 
 static gboolean
@@ -183,11 +184,7 @@ handle_teardown_network (BangerHelper *object, GDBusMethodInvocation *invocation
   g_mutex_unlock (&self->net_lock);
   if (!ok)
     return return_error (self, invocation, error);
-
-  audit_ok (invocation);
-  banger_helper_complete_teardown_network (object, invocation);
-  call_end (self);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  return return_value (self, invocation, g_variant_new ("()"));
 }
 
 static gboolean
@@ -206,11 +203,7 @@ handle_create_tap (BangerHelper *object, GDBusMethodInvocation *invocation, cons
   if (!ok)
     return return_error (self, invocation, error);
   nm_unmanage_one (self, tap);
-
-  audit_ok (invocation);
-  banger_helper_complete_create_tap (object, invocation, tap);
-  call_end (self);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  return return_value (self, invocation, g_variant_new ("(s)", tap));
 }
 
 static gboolean
@@ -228,11 +221,7 @@ handle_delete_tap (BangerHelper *object, GDBusMethodInvocation *invocation, cons
   g_mutex_unlock (&self->net_lock);
   if (!ok)
     return return_error (self, invocation, error);
-
-  audit_ok (invocation);
-  banger_helper_complete_delete_tap (object, invocation);
-  call_end (self);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  return return_value (self, invocation, g_variant_new ("()"));
 }
 
 /* Authorised, but this helper lacks what the operation needs: say which
@@ -256,10 +245,7 @@ handle_launch_jailed (BangerHelper *object, GDBusMethodInvocation *invocation, G
 
   if (pid == 0)
     return return_error (self, invocation, error);
-  audit_ok (invocation);
-  banger_helper_complete_launch_jailed (object, invocation, pid);
-  call_end (self);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  return return_value (self, invocation, g_variant_new ("(u)", pid));
 }
 
 static gboolean
@@ -271,10 +257,7 @@ handle_kill_jailed (BangerHelper *object, GDBusMethodInvocation *invocation, con
 
   if (!banger_jail_kill (id, signum, banger_authorize_get_uid (invocation), &error))
     return return_error (self, invocation, error);
-  audit_ok (invocation);
-  banger_helper_complete_kill_jailed (object, invocation);
-  call_end (self);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  return return_value (self, invocation, g_variant_new ("()"));
 }
 
 static gboolean
