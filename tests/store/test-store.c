@@ -96,30 +96,31 @@ raw_exec (sqlite3 *db, const char *sql)
     g_error ("%s: %s", sql, sqlite3_errmsg (db));
 }
 
-static gint64
-raw_int (sqlite3 *db, const char *sql)
+/* The first row of @sql, which must have one. */
+static sqlite3_stmt *
+raw_row (sqlite3 *db, const char *sql)
 {
   sqlite3_stmt *stmt = NULL;
-  gint64 value;
 
   g_assert_cmpint (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL), ==, SQLITE_OK);
   g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
-  value = sqlite3_column_int64 (stmt, 0);
-  sqlite3_finalize (stmt);
-  return value;
+  return stmt;
+}
+
+static gint64
+raw_int (sqlite3 *db, const char *sql)
+{
+  g_autoptr (sqlite3_stmt) stmt = raw_row (db, sql);
+
+  return sqlite3_column_int64 (stmt, 0);
 }
 
 static char *
 raw_text (sqlite3 *db, const char *sql)
 {
-  sqlite3_stmt *stmt = NULL;
-  char *value;
+  g_autoptr (sqlite3_stmt) stmt = raw_row (db, sql);
 
-  g_assert_cmpint (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL), ==, SQLITE_OK);
-  g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
-  value = g_strdup ((const char *)sqlite3_column_text (stmt, 0));
-  sqlite3_finalize (stmt);
-  return value;
+  return g_strdup ((const char *)sqlite3_column_text (stmt, 0));
 }
 
 static gint64
@@ -420,13 +421,13 @@ test_corrupt_garbage (Fixture *fx, gconstpointer data)
   assert_refused_as_corrupt (fx);
 }
 
-static void
-test_corrupt_truncated (Fixture *fx, gconstpointer data)
+/* A real banger database of a few pages (200 VMs), closed, and its bytes. */
+static char *
+write_full_database (Fixture *fx, gsize *len)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (BangerStore) store = NULL;
-  g_autofree char *contents = NULL;
-  gsize len = 0;
+  char *contents = NULL;
 
   store = banger_store_open (fx->path, &error);
   g_assert_no_error (error);
@@ -436,10 +437,19 @@ test_corrupt_truncated (Fixture *fx, gconstpointer data)
     insert_vm (store, id, name, i);
   }
   g_clear_pointer (&store, banger_store_free);
+  g_assert_true (g_file_get_contents (fx->path, &contents, len, &error));
+  return contents;
+}
+
+static void
+test_corrupt_truncated (Fixture *fx, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  gsize len = 0;
+  g_autofree char *contents = write_full_database (fx, &len);
 
   /* Cut a real banger database in half, as a full disk or a bad copy
    * would: the header is intact, pages are missing. */
-  g_assert_true (g_file_get_contents (fx->path, &contents, &len, &error));
   g_assert_cmpuint (len, >=, 4 * 4096);
   g_assert_true (g_file_set_contents (fx->path, contents, len / 2, &error));
   g_assert_no_error (error);
@@ -450,22 +460,11 @@ static void
 test_corrupt_page (Fixture *fx, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (BangerStore) store = NULL;
-  g_autofree char *contents = NULL;
   gsize len = 0;
-
-  store = banger_store_open (fx->path, &error);
-  g_assert_no_error (error);
-  for (int i = 0; i < 200; i++) {
-    g_autofree char *id = g_strdup_printf ("%016x", i + 1);
-    g_autofree char *name = g_strdup_printf ("vm-%03d", i);
-    insert_vm (store, id, name, i);
-  }
-  g_clear_pointer (&store, banger_store_free);
+  g_autofree char *contents = write_full_database (fx, &len);
 
   /* Bit rot inside a b-tree page: header and size are fine, so only the
    * integrity check on open can notice. */
-  g_assert_true (g_file_get_contents (fx->path, &contents, &len, &error));
   g_assert_cmpuint (len, >=, 8 * 4096);
   for (gsize i = 0; i < 4096; i++)
     contents[len - 2 * 4096 + i] = (char)(0xa5 ^ i);
