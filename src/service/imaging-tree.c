@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "banger-error.h"
+#include "ext4-sizing.h"
 #include "ext4-writer.h"
 
 static gboolean
@@ -261,9 +262,8 @@ measure_dir (const char *host_path, TreeUsage *usage, GError **error)
   return TRUE;
 }
 
-/* ext2fs_default_journal_size(), in bytes, for 4 KiB blocks. */
-static guint64
-journal_bytes (guint64 fs_bytes)
+guint64
+banger_ext4_journal_bytes (guint64 fs_bytes)
 {
   guint64 blocks = fs_bytes / BLOCK;
 
@@ -284,26 +284,33 @@ journal_bytes (guint64 fs_bytes)
   return 262144 * BLOCK;
 }
 
+guint64
+banger_ext4_size_estimate (guint64 data_bytes, guint64 inodes, guint64 min_bytes)
+{
+  guint64 fixed = inodes * 256 + 8 * 1024 * 1024;
+  guint64 size;
+
+  /* The journal's size depends on the total: two rounds. */
+  size = (data_bytes + fixed) * 100 / 95;
+  size = (data_bytes + fixed + banger_ext4_journal_bytes (size)) * 100 / 95;
+  size = (data_bytes + fixed + banger_ext4_journal_bytes (size)) * 100 / 95;
+  size = (size + 1024 * 1024 - 1) / (1024 * 1024) * (1024 * 1024);
+  return MAX (size, min_bytes);
+}
+
 gboolean
 banger_ext4_size_for_tree (const char *host_dir, guint headroom_percent, guint64 *size_out,
                            guint64 *inodes_out, GError **error)
 {
   g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   TreeUsage usage = { 0, 1, seen };
-  guint64 data, inodes, size, fixed;
+  guint64 data, inodes, size;
 
   if (!measure_dir (host_dir, &usage, error))
     return FALSE;
   data = usage.data_bytes * (100 + headroom_percent) / 100;
   inodes = usage.inodes * (100 + headroom_percent) / 100 + 1024;
-  /* Inode tables, group metadata and the resize reserve, the root-reserved
-   * 5 %, and the journal, whose size depends on the total: two rounds. */
-  fixed = inodes * 256 + 8 * 1024 * 1024;
-  size = (data + fixed) * 100 / 95;
-  size = (data + fixed + journal_bytes (size)) * 100 / 95;
-  size = (data + fixed + journal_bytes (size)) * 100 / 95;
-  size = (size + 1024 * 1024 - 1) / (1024 * 1024) * (1024 * 1024);
-  size = MAX (size, 32ULL * 1024 * 1024);
+  size = banger_ext4_size_estimate (data, inodes, 32ULL * 1024 * 1024);
   if (inodes < size / 16384)
     inodes = size / 16384;
   *size_out = size;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "banger-error.h"
+#include "ext4-sizing.h"
 
 #define BLOCK     4096ULL
 #define WH_PREFIX ".wh."
@@ -475,47 +476,17 @@ out:
   return ok;
 }
 
-/* ext2fs_default_journal_size(), in bytes, for 4 KiB blocks (as
- * imaging-tree.c computes it for host trees). */
-static guint64
-journal_bytes (guint64 fs_bytes)
-{
-  guint64 blocks = fs_bytes / BLOCK;
-
-  if (blocks < 32768)
-    return 1024 * BLOCK;
-  if (blocks < 256 * 1024)
-    return 4096 * BLOCK;
-  if (blocks < 512 * 1024)
-    return 8192 * BLOCK;
-  if (blocks < 4096 * 1024)
-    return 16384 * BLOCK;
-  if (blocks < 8192 * 1024)
-    return 32768 * BLOCK;
-  if (blocks < 16384 * 1024)
-    return 65536 * BLOCK;
-  if (blocks < 32768 * 1024)
-    return 131072 * BLOCK;
-  return 262144 * BLOCK;
-}
-
 gboolean
 banger_oci_rootfs_size (guint64 data_bytes, guint64 entries, guint size_mib, guint64 *size_out,
                         guint64 *inodes_out, GError **error)
 {
-  guint64 data = data_bytes * 125 / 100;
   guint64 inodes = entries * 125 / 100 + 4096;
-  guint64 fixed = inodes * 256 + 8 * 1024 * 1024;
-  guint64 size;
+  guint64 size = banger_ext4_size_estimate (data_bytes * 125 / 100, inodes, 64ULL * 1024 * 1024);
 
-  size = (data + fixed) * 100 / 95;
-  size = (data + fixed + journal_bytes (size)) * 100 / 95;
-  size = (data + fixed + journal_bytes (size)) * 100 / 95;
-  size = (size + 1024 * 1024 - 1) / (1024 * 1024) * (1024 * 1024);
-  size = MAX (size, 64ULL * 1024 * 1024);
   if (size_mib != 0) {
     guint64 wanted = (guint64)size_mib * 1024 * 1024;
-    guint64 needed = data_bytes + entries * 256 + journal_bytes (wanted) + 8 * 1024 * 1024;
+    guint64 needed
+        = data_bytes + entries * 256 + banger_ext4_journal_bytes (wanted) + 8 * 1024 * 1024;
     if (wanted < needed) {
       g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
                    "a %u MiB image cannot hold this content (it needs at least %" G_GUINT64_FORMAT
