@@ -148,6 +148,36 @@ banger_helper_client_delete_tap (BangerHelperClient *self, const char *vm_id, GE
   return FALSE;
 }
 
+guint
+banger_helper_client_launch_jailed (BangerHelperClient *self, GVariant *spec, GError **error)
+{
+  guint pid = 0;
+  g_autoptr (GVariant) owned = g_variant_ref_sink (spec);
+
+  if (!banger_helper_call_launch_jailed_sync (self->proxy, owned, no_options (), &pid, NULL,
+                                              error)) {
+    helper_error (error, "LaunchJailed");
+    return 0;
+  }
+  return pid;
+}
+
+gboolean
+banger_helper_client_kill_jailed (BangerHelperClient *self, const char *vm_id, int signum,
+                                  GError **error)
+{
+  g_autoptr (GError) local = NULL;
+
+  if (banger_helper_call_kill_jailed_sync (self->proxy, vm_id, signum, no_options (), NULL, &local))
+    return TRUE;
+  helper_error (&local, "KillJailed");
+  /* Already gone: what the caller wanted. */
+  if (g_error_matches (local, BANGER_ERROR, BANGER_ERROR_NOT_FOUND))
+    return TRUE;
+  g_propagate_error (error, g_steal_pointer (&local));
+  return FALSE;
+}
+
 gboolean
 banger_helper_delete_tap_if_any (const char *vm_id, GError **error)
 {

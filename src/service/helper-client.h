@@ -27,6 +27,15 @@ char *banger_helper_client_create_tap (BangerHelperClient *self, const char *vm_
 gboolean banger_helper_client_delete_tap (BangerHelperClient *self, const char *vm_id,
                                           GError **error);
 
+/* LaunchJailed: Firecracker under the jailer for this VM (docs/firecracker.md);
+ * @spec is the a{sv} the helper documents (vm_id, kernel, rootfs, initrd,
+ * tap, vcpus, memory_mib). Returns the VMM's pid, 0 on error. */
+guint banger_helper_client_launch_jailed (BangerHelperClient *self, GVariant *spec, GError **error);
+/* KillJailed: @signum (SIGTERM, SIGKILL or SIGINT) to the caller's own jail
+ * @vm_id; a jail with no running Firecracker is not an error. */
+gboolean banger_helper_client_kill_jailed (BangerHelperClient *self, const char *vm_id, int signum,
+                                           GError **error);
+
 /* Convenience for clean-up paths: connects if it can and deletes @vm_id's
  * tap; a missing helper or tap is fine (logged at debug level). */
 gboolean banger_helper_delete_tap_if_any (const char *vm_id, GError **error);

@@ -40,7 +40,6 @@ banger_reconcile_async (BangerEngine *engine, GAsyncReadyCallback callback, gpoi
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) vms = banger_engine_list_vms (engine, &error);
   BangerVmRuntime *runtime = banger_vm_runtime_get (engine);
-  const BangerVmmDriver *driver = banger_vmm_qemu_driver ();
   Reconcile *r = g_new0 (Reconcile, 1);
 
   g_task_set_task_data (task, r, g_free);
@@ -53,14 +52,17 @@ banger_reconcile_async (BangerEngine *engine, GAsyncReadyCallback callback, gpoi
   }
   for (guint i = 0; i < vms->len; i++) {
     const BangerVmRecord *rec = g_ptr_array_index (vms, i);
+    const BangerVmmDriver *driver = banger_vm_runtime_driver_named (rec->driver);
     g_autofree char *vm_dir = NULL;
     guint pid;
 
     if (!banger_vm_state_is_active (rec->state))
       continue;
     vm_dir = banger_vm_dir (banger_engine_get_data_dir (engine), rec->id);
-    /* Reading a pidfile and two /proc files: quick enough for the main
-     * thread, and done before the name is owned anyway. */
+    /* qemu: its pidfile; Firecracker: a /proc scan for the API socket,
+     * then (jailed) the jailer's pidfile. A few /proc reads: quick enough
+     * for the main thread, and done before the name is owned anyway. The
+     * adopted VM's disk, tap and lease are left exactly as they are. */
     pid = driver->find_pid (vm_dir);
     r->pending++;
     if (pid != 0) {

@@ -5,6 +5,7 @@
 
 #include "agent-client.h"
 #include "vm-runtime.h"
+#include "vmm.h"
 
 G_BEGIN_DECLS
 
@@ -14,16 +15,19 @@ struct _BangerVmRuntime {
   char *ssh_dir;
   char *known_hosts;
   GHashTable *runs; /* id → VmRun */
+  /* [firecracker] in bangerd's config (docs/firecracker.md). */
+  int jailer;        /* 1 always, 0 never, -1 auto: as non-root with a helper */
+  char *chroot_base; /* the helper's [jail] chroot_base */
 };
 
-/* What bangerd knows about a VM beyond its record, while it lives. */
 /* What bangerd knows about a VM beyond its record, while it lives. */
 typedef struct {
   BangerVmRuntime *rt;
   char *id;
   char *vm_dir;
-  gboolean busy; /* start, stop, kill, restart or delete in flight */
-  guint pid;     /* watched VMM, 0 if none */
+  const BangerVmmDriver *driver; /* the VM's driver (qemu until it is known) */
+  gboolean busy;                 /* start, stop, kill, restart or delete in flight */
+  guint pid;                     /* watched VMM, 0 if none */
   guint watch_id;
   int pidfd;
   BangerAgentClient *agent;

@@ -17,7 +17,9 @@
 #include "net-lease.h"
 #include "paths.h"
 #include "ssh-keys.h"
+#include "store-catalog.h"
 #include "validate.h"
+#include "vmm-firecracker.h"
 #include "vmm.h"
 
 /* TCG boots take 3–6 s to reach the agent; a loaded CI machine more. */
@@ -26,6 +28,7 @@
 #define KILL_WAIT_MS           5000
 #define RUNTIME_DATA_KEY       "banger-vm-runtime"
 #define RUNTIME_FILE           "runtime.ini"
+#define DEFAULT_CHROOT_BASE    "/srv/jailer"
 
 static void vm_run_stop_watch (VmRun *run);
 static void vm_run_drop_agent (VmRun *run);
@@ -49,7 +52,77 @@ banger_vm_runtime_free (BangerVmRuntime *self)
   g_free (self->data_dir);
   g_free (self->ssh_dir);
   g_free (self->known_hosts);
+  g_free (self->chroot_base);
   g_free (self);
+}
+
+/* [firecracker] of $XDG_CONFIG_HOME/banger/config: whether VMs run under
+ * the jailer (jailer = true | false | auto) and where the helper's jails
+ * are (chroot_base, which must equal the helper's [jail] chroot_base: the
+ * helper answers LaunchJailed with a pid only). Read once: a changed
+ * setting applies from bangerd's next start. */
+static void
+load_firecracker_config (BangerVmRuntime *self)
+{
+  g_autofree char *config_dir = banger_config_dir ();
+  g_autofree char *path = g_build_filename (config_dir, "config", NULL);
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autofree char *jailer = NULL;
+
+  self->jailer = -1;
+  if (g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, NULL)) {
+    jailer = g_key_file_get_string (kf, "firecracker", "jailer", NULL);
+    self->chroot_base = g_key_file_get_string (kf, "firecracker", "chroot_base", NULL);
+  }
+  if (jailer != NULL) {
+    g_strstrip (jailer);
+    if (g_ascii_strcasecmp (jailer, "true") == 0 || g_str_equal (jailer, "1"))
+      self->jailer = 1;
+    else if (g_ascii_strcasecmp (jailer, "false") == 0 || g_str_equal (jailer, "0"))
+      self->jailer = 0;
+    else if (g_ascii_strcasecmp (jailer, "auto") != 0)
+      g_warning ("%s: [firecracker] jailer=%s is not true, false or auto; using auto", path,
+                 jailer);
+  }
+  if (self->chroot_base == NULL || !g_path_is_absolute (self->chroot_base)) {
+    g_free (self->chroot_base);
+    self->chroot_base = g_strdup (DEFAULT_CHROOT_BASE);
+  }
+}
+
+const BangerVmmDriver *
+banger_vm_runtime_driver_named (const char *name)
+{
+  if (g_strcmp0 (name, "firecracker") == 0)
+    return banger_vmm_firecracker_driver ();
+  return banger_vmm_qemu_driver ();
+}
+
+static gboolean
+is_firecracker (const BangerVmmDriver *driver)
+{
+  return driver == banger_vmm_firecracker_driver ();
+}
+
+static void
+driver_instance_paths (const BangerVmmDriver *driver, const char *vm_dir, BangerVmmInstance *inst)
+{
+  if (is_firecracker (driver))
+    banger_vmm_firecracker_instance_paths (vm_dir, inst);
+  else
+    banger_vmm_qemu_instance_paths (vm_dir, inst);
+}
+
+/* A jailed Firecracker's API socket in the VM directory is a symlink into
+ * its jail (banger_vmm_firecracker_start_jailed); a direct one's is the
+ * socket itself. So the VM directory says how the VM was launched, even
+ * after a restart of bangerd or a change of its configuration. */
+static gboolean
+vm_dir_is_jailed (const char *vm_dir)
+{
+  g_autofree char *api_sock = g_build_filename (vm_dir, "firecracker.sock", NULL);
+
+  return g_file_test (api_sock, G_FILE_TEST_IS_SYMLINK);
 }
 
 BangerVmRuntime *
@@ -65,6 +138,7 @@ banger_vm_runtime_get (BangerEngine *engine)
   self->ssh_dir = g_build_filename (self->data_dir, "ssh", NULL);
   self->known_hosts = g_build_filename (self->ssh_dir, "known_hosts", NULL);
   self->runs = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify)vm_run_free);
+  load_firecracker_config (self);
   g_object_set_data_full (G_OBJECT (engine), RUNTIME_DATA_KEY, self,
                           (GDestroyNotify)banger_vm_runtime_free);
   return self;
@@ -88,6 +162,7 @@ banger_vm_run_get (BangerVmRuntime *self, const char *id)
   run->id = g_strdup (id);
   run->vm_dir = banger_vm_dir (self->data_dir, id);
   run->pidfd = -1;
+  run->driver = banger_vmm_qemu_driver ();
   run->agent_waiters = g_ptr_array_new ();
   run->execs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
   g_hash_table_insert (self->runs, run->id, run);
@@ -243,10 +318,104 @@ vm_run_set_agent (VmRun *run, BangerAgentClient *agent)
   run->agent_closed_id = g_signal_connect (agent, "closed", G_CALLBACK (agent_closed_cb), run);
 }
 
+/* Where the VM's agent is reached: QEMU's virtio-serial chardev socket, or
+ * Firecracker's hybrid vsock. */
 static char *
 agent_socket_path (VmRun *run)
 {
-  return g_build_filename (run->vm_dir, "agent.sock", NULL);
+  return g_build_filename (run->vm_dir, is_firecracker (run->driver) ? "vsock.sock" : "agent.sock",
+                           NULL);
+}
+
+static void
+vsock_connect_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  const char *path = task_data;
+  guint timeout_ms = GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (task), "timeout-ms"));
+  GError *error = NULL;
+  GIOStream *stream = banger_vmm_firecracker_vsock_connect (path, BANGER_FIRECRACKER_AGENT_PORT,
+                                                            timeout_ms, cancellable, &error);
+
+  if (stream == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, stream, g_object_unref);
+}
+
+static void
+vsock_handshake_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  /* The reference vsock_connected_cb made. */
+  g_autoptr (BangerAgentClient) agent = BANGER_AGENT_CLIENT (source);
+  GError *error = NULL;
+
+  if (!banger_agent_client_handshake_finish (agent, res, &error)) {
+    banger_agent_client_close (agent);
+    g_task_return_error (task, error);
+    return;
+  }
+  g_task_return_pointer (task, g_steal_pointer (&agent), g_object_unref);
+}
+
+static void
+vsock_connected_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  GError *error = NULL;
+  g_autoptr (GIOStream) stream = g_task_propagate_pointer (G_TASK (res), &error);
+  BangerAgentClient *agent;
+
+  if (stream == NULL) {
+    g_task_return_error (task, error);
+    g_object_unref (task);
+    return;
+  }
+  /* CONNECT answered OK: the agent listens, so the handshake is quick. */
+  agent = banger_agent_client_new (stream);
+  banger_agent_client_handshake_async (agent, BANGER_AGENT_ATTACH_TIMEOUT_MS,
+                                       g_task_get_cancellable (task), vsock_handshake_cb, task);
+}
+
+static void
+unix_connected_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  GError *error = NULL;
+  BangerAgentClient *agent = banger_agent_client_connect_unix_finish (res, &error);
+
+  if (agent == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, agent, g_object_unref);
+  g_object_unref (task);
+}
+
+/* Connects to a guest agent and does the handshake, within @timeout_ms
+ * (the guest may still be booting). Firecracker's hybrid vsock needs its
+ * CONNECT line first, retried while nothing in the guest listens: that
+ * blocks, so it runs in a worker thread. */
+static void
+agent_connect_async (const BangerVmmDriver *driver, const char *path, guint timeout_ms,
+                     GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = g_task_new (NULL, cancellable, callback, user_data);
+  g_autoptr (GTask) vsock = NULL;
+
+  if (!is_firecracker (driver)) {
+    banger_agent_client_connect_unix_async (path, timeout_ms, cancellable, unix_connected_cb, task);
+    return;
+  }
+  vsock = g_task_new (NULL, cancellable, vsock_connected_cb, task);
+  g_task_set_task_data (vsock, g_strdup (path), g_free);
+  g_object_set_data (G_OBJECT (vsock), "timeout-ms", GUINT_TO_POINTER (timeout_ms));
+  g_task_run_in_thread (vsock, vsock_connect_thread);
+}
+
+static BangerAgentClient *
+agent_connect_finish (GAsyncResult *res, GError **error)
+{
+  return g_task_propagate_pointer (G_TASK (res), error);
 }
 
 static void
@@ -254,7 +423,7 @@ agent_connected_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
   VmRun *run = user_data;
   g_autoptr (GError) error = NULL;
-  g_autoptr (BangerAgentClient) agent = banger_agent_client_connect_unix_finish (res, &error);
+  g_autoptr (BangerAgentClient) agent = agent_connect_finish (res, &error);
   g_autoptr (GPtrArray) waiters = g_steal_pointer (&run->agent_waiters);
 
   run->agent_waiters = g_ptr_array_new ();
@@ -289,7 +458,7 @@ banger_vm_run_get_agent_async (VmRun *run, guint timeout_ms, GCancellable *cance
   if (run->agent_waiters->len > 1)
     return;
   path = agent_socket_path (run);
-  banger_agent_client_connect_unix_async (path, timeout_ms, cancellable, agent_connected_cb, run);
+  agent_connect_async (run->driver, path, timeout_ms, cancellable, agent_connected_cb, run);
 }
 
 BangerAgentClient *
@@ -331,6 +500,7 @@ banger_vm_runtime_read_has_sshd (const char *vm_dir)
 typedef struct {
   char *id;
   char *vm_dir;
+  const BangerVmmDriver *driver;
   guint graceful_ms; /* wait this long for the VMM to exit by itself */
   gboolean force;    /* then end it (QMP quit, SIGKILL) */
   gboolean delete_tap;
@@ -349,13 +519,32 @@ teardown_free (Teardown *t)
   g_free (t);
 }
 
+/* The last resort for a jailed Firecracker that bangerd could not end
+ * itself (it runs as the user, so normally bangerd can): the helper's
+ * KillJailed, which acts on the caller's own jail only. */
+static gboolean
+kill_jailed (const char *id, guint pid, GError **error)
+{
+  g_autoptr (BangerHelperClient) helper = banger_helper_client_new (NULL, error);
+
+  if (helper == NULL || !banger_helper_client_kill_jailed (helper, id, SIGKILL, error))
+    return FALSE;
+  if (!banger_vmm_signal_and_wait (pid, 0, KILL_WAIT_MS)) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED,
+                 "jailed Firecracker (pid %u) survived KillJailed", pid);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static void
 teardown_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
   Teardown *t = task_data;
-  const BangerVmmDriver *driver = banger_vmm_qemu_driver ();
+  const BangerVmmDriver *driver = t->driver;
   /* Looked up again here: only a pid verified as this VM's VMM is signalled. */
   guint pid = driver->find_pid (t->vm_dir);
+  gboolean jailed = is_firecracker (driver) && vm_dir_is_jailed (t->vm_dir);
   g_autoptr (GString) problems = g_string_new (NULL);
 
   if (pid != 0 && t->graceful_ms > 0 && banger_vmm_signal_and_wait (pid, 0, t->graceful_ms))
@@ -364,16 +553,29 @@ teardown_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
   if (pid != 0 && t->force) {
     BangerVmmInstance inst = { 0 };
     g_autoptr (GError) error = NULL;
+    gboolean gone;
 
-    banger_vmm_qemu_instance_paths (t->vm_dir, &inst);
+    driver_instance_paths (driver, t->vm_dir, &inst);
     inst.pid = pid;
     if (t->graceful_ms > 0) {
-      /* A graceful stop that timed out: ask QEMU to quit, then SIGKILL. */
-      if (!driver->quit (&inst, &error))
-        g_string_append_printf (problems, "%s; ", error->message);
-    } else if (!banger_vmm_signal_and_wait (pid, SIGKILL, KILL_WAIT_MS)) {
-      g_string_append_printf (problems, "QEMU (pid %u) survived SIGKILL; ", pid);
+      /* A graceful stop that timed out: the driver's way to end its VMM
+       * (QEMU: QMP quit; Firecracker: SendCtrlAltDel), then signals. */
+      gone = driver->quit (&inst, &error);
+    } else {
+      gone = banger_vmm_signal_and_wait (pid, SIGKILL, KILL_WAIT_MS);
+      if (!gone)
+        g_set_error (&error, BANGER_ERROR, BANGER_ERROR_FAILED, "%s (pid %u) survived SIGKILL",
+                     is_firecracker (driver) ? "Firecracker" : "QEMU", pid);
     }
+    if (!gone && jailed) {
+      g_autoptr (GError) jail_error = NULL;
+      if (kill_jailed (t->id, pid, &jail_error))
+        g_clear_error (&error);
+      else
+        g_prefix_error (&error, "%s; ", jail_error->message);
+    }
+    if (error != NULL)
+      g_string_append_printf (problems, "%s; ", error->message);
     banger_vmm_instance_clear (&inst);
   }
   if (t->delete_tap) {
@@ -406,6 +608,7 @@ teardown_new (VmRun *run, const BangerVmRecord *rec)
 
   t->id = g_strdup (run->id);
   t->vm_dir = g_strdup (run->vm_dir);
+  t->driver = run->driver;
   /* A VM holds a lease exactly when this runtime gave it a tap. */
   t->delete_tap = rec != NULL && rec->ipv4 != NULL && *rec->ipv4;
   return t;
@@ -459,6 +662,9 @@ typedef struct _StartOp {
   GPtrArray *kill_waiters; /* GTask of those calls, completed when the start is undone */
   BangerVmRecord *rec;
   guint agent_timeout_ms;
+  const BangerVmmDriver *driver; /* the record's, else chosen in the worker */
+  gboolean jailed;               /* Firecracker through the helper's LaunchJailed */
+  char *chroot_base;
   /* worker results */
   BangerBootAssets *assets;
   char *bridge;
@@ -484,6 +690,7 @@ start_op_free (StartOp *op)
   g_clear_pointer (&op->rec, banger_vm_record_free);
   g_clear_pointer (&op->assets, banger_boot_assets_free);
   g_free (op->bridge);
+  g_free (op->chroot_base);
   g_free (op->tap);
   g_free (op->user_pub);
   if (op->host_priv != NULL)
@@ -520,7 +727,7 @@ start_prepare_thread (GTask *task, gpointer source, gpointer task_data, GCancell
   GError *error = NULL;
   g_autoptr (GError) helper_error = NULL;
   g_autoptr (BangerHelperClient) helper = NULL;
-  g_autofree char *disk = g_build_filename (op->run->vm_dir, "disk.qcow2", NULL);
+  g_autofree char *disk = NULL;
   guint64 host_mib = host_memory_mib ();
 
   if (host_mib > 0 && op->rec->memory_mib > host_mib) {
@@ -542,6 +749,13 @@ start_prepare_thread (GTask *task, gpointer source, gpointer task_data, GCancell
     g_task_return_error (task, error);
     return;
   }
+  if (op->driver == NULL) {
+    /* First start without a --driver: the host decides (probing KVM can
+     * take a moment, hence here), and the record keeps the choice. */
+    op->driver = banger_vm_runtime_driver_named (banger_vmm_default_driver ());
+  }
+  disk = g_build_filename (op->run->vm_dir, is_firecracker (op->driver) ? "disk.raw" : "disk.qcow2",
+                           NULL);
   op->disk_existed = g_file_test (disk, G_FILE_TEST_EXISTS);
 
   {
@@ -578,7 +792,49 @@ start_prepare_thread (GTask *task, gpointer source, gpointer task_data, GCancell
       return;
     }
   }
+  if (is_firecracker (op->driver)) {
+    /* auto: a user without root cannot give Firecracker its devices, the
+     * helper's jail can; root runs it directly (docs/firecracker.md). */
+    op->jailed = op->rt->jailer == 1 || (op->rt->jailer < 0 && geteuid () != 0 && helper != NULL);
+    if (op->jailed && helper == NULL) {
+      g_task_return_new_error (task, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED,
+                               "Firecracker: bangerd's config says [firecracker] jailer=true, but "
+                               "the root helper is not running: %s",
+                               helper_error->message);
+      return;
+    }
+  }
   g_task_return_boolean (task, TRUE);
+}
+
+/* Firecracker under the helper's jailer: the helper links the checked
+ * files into the jail and returns the pid; bangerd then configures and
+ * starts the VM through the API socket (now linked from the VM directory). */
+static gboolean
+launch_jailed (StartOp *op, GError **error)
+{
+  const BangerVmmConfig *c = &op->config;
+  g_autoptr (BangerHelperClient) helper = banger_helper_client_new (NULL, error);
+  g_auto (GVariantBuilder) spec = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  g_autofree char *chroot = NULL;
+  guint pid;
+
+  if (helper == NULL)
+    return FALSE;
+  g_variant_builder_add (&spec, "{sv}", "vm_id", g_variant_new_string (c->vm_id));
+  g_variant_builder_add (&spec, "{sv}", "kernel", g_variant_new_string (c->kernel));
+  g_variant_builder_add (&spec, "{sv}", "rootfs", g_variant_new_string (op->inst.disk_path));
+  if (c->initrd != NULL && *c->initrd)
+    g_variant_builder_add (&spec, "{sv}", "initrd", g_variant_new_string (c->initrd));
+  if (c->tap != NULL && *c->tap)
+    g_variant_builder_add (&spec, "{sv}", "tap", g_variant_new_string (c->tap));
+  g_variant_builder_add (&spec, "{sv}", "vcpus", g_variant_new_uint32 (c->vcpus));
+  g_variant_builder_add (&spec, "{sv}", "memory_mib", g_variant_new_uint32 (c->memory_mib));
+  pid = banger_helper_client_launch_jailed (helper, g_variant_builder_end (&spec), error);
+  if (pid == 0)
+    return FALSE;
+  chroot = g_build_filename (op->chroot_base, "firecracker", c->vm_id, "root", NULL);
+  return banger_vmm_firecracker_start_jailed (c, &op->inst, chroot, pid, error);
 }
 
 /* Step 3 (worker): the disk and the VMM. */
@@ -586,7 +842,8 @@ static void
 start_launch_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
   StartOp *op = task_data;
-  const BangerVmmDriver *driver = banger_vmm_qemu_driver ();
+  const BangerVmmDriver *driver = op->driver;
+  const char *what = is_firecracker (driver) ? "Firecracker" : "QEMU";
   GError *error = NULL;
 
   if (!driver->prepare_disk (&op->config, &op->inst, &error)) {
@@ -594,8 +851,8 @@ start_launch_thread (GTask *task, gpointer source, gpointer task_data, GCancella
     g_task_return_error (task, error);
     return;
   }
-  if (!driver->launch (&op->config, &op->inst, &error)) {
-    g_prefix_error (&error, "QEMU: ");
+  if (op->jailed ? !launch_jailed (op, &error) : !driver->launch (&op->config, &op->inst, &error)) {
+    g_prefix_error (&error, "%s%s: ", what, op->jailed ? " (jailed)" : "");
     g_task_return_error (task, error);
     return;
   }
@@ -765,7 +1022,7 @@ start_agent_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   StartOp *op = user_data;
   GError *error = NULL;
 
-  op->agent = banger_agent_client_connect_unix_finish (res, &error);
+  op->agent = agent_connect_finish (res, &error);
   if (op->agent == NULL && op->killed) {
     g_clear_error (&error);
     start_check_killed (op);
@@ -799,7 +1056,13 @@ edit_launched (BangerVmRecord *rec, gpointer data)
 
   rec->pid = op->inst.pid;
   set_str (&rec->disk_mode, op->inst.disk_mode);
-  set_str (&rec->driver, "qemu");
+  set_str (&rec->driver, op->driver->name);
+}
+
+static void
+edit_driver (BangerVmRecord *rec, gpointer data)
+{
+  set_str (&rec->driver, data);
 }
 
 static void
@@ -821,8 +1084,8 @@ start_launched_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   op->agent_cancel = g_cancellable_new ();
   op->run->on_vmm_exit = start_vmm_exited;
   op->run->on_vmm_exit_data = op;
-  banger_agent_client_connect_unix_async (op->inst.agent_socket, op->agent_timeout_ms,
-                                          op->agent_cancel, start_agent_cb, op);
+  agent_connect_async (op->driver, op->inst.agent_socket, op->agent_timeout_ms, op->agent_cancel,
+                       start_agent_cb, op);
 }
 
 static void
@@ -840,6 +1103,30 @@ start_prepared_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   }
   if (start_check_killed (op))
     return;
+  /* Recorded before anything is launched, so a bangerd that ends from here
+   * on finds the VMM again with the right driver. */
+  op->run->driver = op->driver;
+  if (!g_str_equal (op->rec->driver, op->driver->name))
+    update_record (op->rt, op->rec->id, edit_driver, (gpointer)op->driver->name);
+  if (is_firecracker (op->driver)) {
+    /* Firecracker boots only an ELF vmlinux, never a bzImage. */
+    g_autoptr (BangerKernelRecord) krn = banger_store_kernel_get_by_name (
+        banger_engine_get_store (op->rt->engine), op->assets->kernel_name, &error);
+    if (krn == NULL) {
+      g_prefix_error (&error, "boot assets: ");
+      start_fail (op, error);
+      return;
+    }
+    if (*krn->vmlinux_path == '\0') {
+      start_fail (op, g_error_new (BANGER_ERROR, BANGER_ERROR_UNSUPPORTED,
+                                   "kernel “%s” has no ELF vmlinux, and Firecracker cannot boot "
+                                   "its %s (import it again: a bzImage is unpacked on import)",
+                                   krn->name, krn->path));
+      return;
+    }
+    g_free (op->assets->kernel_path);
+    op->assets->kernel_path = g_strdup (krn->vmlinux_path);
+  }
   if (op->tap != NULL) {
     guint32 addr;
     guint prefix;
@@ -881,7 +1168,7 @@ start_prepared_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   op->config.tap = g_strdup (op->tap);
   op->config.mac = g_strdup (op->rec->mac);
   op->config.kernel_args = g_string_free (g_steal_pointer (&args), FALSE);
-  banger_vmm_qemu_instance_paths (op->run->vm_dir, &op->inst);
+  driver_instance_paths (op->driver, op->run->vm_dir, &op->inst);
 
   task = g_task_new (NULL, NULL, start_launched_cb, op);
   g_task_set_task_data (task, op, NULL);
@@ -937,9 +1224,10 @@ start_vm (BangerVmRuntime *self, const BangerVmRecord *rec, GVariant *options, G
     g_object_unref (task);
     return;
   }
-  if (*rec->driver && !g_str_equal (rec->driver, "qemu")) {
+  if (*rec->driver && !g_str_equal (rec->driver, "qemu")
+      && !g_str_equal (rec->driver, "firecracker")) {
     g_task_return_new_error (task, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED,
-                             "VM “%s” asks for the %s driver, which this host cannot run",
+                             "VM “%s” asks for the %s driver, which bangerd does not know",
                              rec->name, rec->driver);
     g_object_unref (task);
     return;
@@ -951,6 +1239,10 @@ start_vm (BangerVmRuntime *self, const BangerVmRecord *rec, GVariant *options, G
   op->task = task;
   op->rec = banger_vm_record_copy (rec);
   op->agent_timeout_ms = timeout_s > 0 ? timeout_s * 1000 : AGENT_START_TIMEOUT_MS;
+  op->driver = *rec->driver ? banger_vm_runtime_driver_named (rec->driver) : NULL;
+  op->chroot_base = g_strdup (self->chroot_base);
+  if (op->driver != NULL)
+    run->driver = op->driver;
   g_object_set_data_full (G_OBJECT (task), "start-op", op, (GDestroyNotify)start_op_free);
   run->busy = TRUE;
   run->start_op = op;
@@ -1418,6 +1710,7 @@ banger_vm_runtime_adopt_async (BangerVmRuntime *self, const BangerVmRecord *rec,
   op->name = g_strdup (rec->name);
   op->boot_id = g_strdup (rec->boot_id);
   op->was_starting = g_str_equal (rec->state, "starting");
+  op->run->driver = banger_vm_runtime_driver_named (rec->driver);
   op->run->busy = TRUE;
   vm_run_watch (op->run, pid);
   if (rec->pid != pid)
@@ -1450,6 +1743,7 @@ banger_vm_runtime_release_async (BangerVmRuntime *self, const BangerVmRecord *re
   VmRun *run = banger_vm_run_get (self, rec->id);
 
   g_info ("VM %s: its VMM is gone; releasing its tap and lease", rec->name);
+  run->driver = banger_vm_runtime_driver_named (rec->driver);
   g_task_set_task_data (task, run, NULL);
   run->busy = TRUE;
   teardown_run (teardown_new (run, rec), release_teardown_cb, task);

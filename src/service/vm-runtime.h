@@ -3,6 +3,7 @@
 #include <gio/gio.h>
 
 #include "manager.h"
+#include "vmm.h"
 
 G_BEGIN_DECLS
 
@@ -78,6 +79,9 @@ void banger_vm_runtime_adopt_async (BangerVmRuntime *self, const BangerVmRecord 
                                     GAsyncReadyCallback callback, gpointer user_data);
 void banger_vm_runtime_release_async (BangerVmRuntime *self, const BangerVmRecord *rec,
                                       GAsyncReadyCallback callback, gpointer user_data);
+
+/* The driver a VM record names ("firecracker"; "qemu" or "" → qemu). */
+const BangerVmmDriver *banger_vm_runtime_driver_named (const char *name);
 
 /* <data>/vms/<id> */
 char *banger_vm_dir (const char *data_dir, const char *id);
