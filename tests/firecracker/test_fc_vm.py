@@ -1,0 +1,329 @@
+#!/usr/bin/python3
+"""bangerd driving Firecracker, direct and jailed, against the FAKE
+Firecracker and the FAKE jailer (tests/fakes/: Firecracker cannot run
+without KVM). Everything else is real: bangerd (D-Bus activated on a
+private session bus), bangerd-root and polkitd on a private system bus,
+the helper's bridge and taps inside a network namespace this test creates,
+the real banger-agent behind the fake's hybrid vsock (through
+fake-guest-agent, which keeps the agent's SETUP away from the host's ssh
+files).
+
+The world is tests/vm's (VmTestCase), with a helper whose config has a
+[jail] group and a bangerd whose config says [firecracker] jailer=true for
+the jailed cases. One meson test per test case (meson.build)."""
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import shutil
+import unittest
+
+sys.path.insert(0, os.path.join(os.environ['BANGER_SOURCE_ROOT'], 'tests', 'vm'))
+
+import gi  # noqa: E402
+gi.require_version('Gio', '2.0')
+from gi.repository import GLib, Gio  # noqa: E402
+
+from session_bus import SessionBus, wait_pid_gone  # noqa: E402
+from system_bus import SystemBus, build_root, source_root  # noqa: E402
+from test_vm import VmTestCase, enter_netns  # noqa: E402
+
+KERNEL_TIMEOUT_MS = 180000
+
+
+def cmdline(pid):
+    with open(f'/proc/{pid}/cmdline', 'rb') as f:
+        return f.read().decode(errors='replace').split('\0')[:-1]
+
+
+def descendants(pid):
+    """Every process below @pid (the fake's agent and its wrapper)."""
+    children = {}
+    for stat in glob.glob('/proc/[0-9]*/stat'):
+        try:
+            with open(stat) as f:
+                text = f.read()
+        except OSError:
+            continue
+        fields = text[text.rindex(')') + 2:].split()
+        children.setdefault(int(fields[1]), []).append(int(stat.split('/')[2]))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def kill_tree(pid):
+    """SIGKILL to a fake VMM and what it started (a SIGKILLed fake cannot
+    end its agent itself)."""
+    below = descendants(pid)
+    for p in [pid] + below:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for p in [pid] + below:
+        wait_pid_gone(p, 5)
+
+
+class FcTestCase(VmTestCase):
+    jailed = False
+
+    def setUp(self):
+        self.tmpdir = tempfile.mkdtemp(prefix='banger-fc-test-')
+        os.chmod(self.tmpdir, 0o755)
+        if not os.environ.get('BANGER_TEST_KEEP'):
+            self.addCleanup(shutil.rmtree, self.tmpdir, True)
+        self._old_netns = os.open('/proc/self/ns/net', os.O_RDONLY)
+        self.addCleanup(self._leave_netns)
+        self.vmm_pids = set()
+        self.qemu_pids = set()
+        self.system = SystemBus()
+        self.system.start()
+        self.addCleanup(self._stop_system)
+
+        # The jail is named after Firecracker's file name, as the jailer does.
+        bindir = os.path.join(self.tmpdir, 'bin')
+        os.makedirs(bindir)
+        self.firecracker = os.path.join(bindir, 'firecracker')
+        os.symlink(os.path.join(source_root(), 'tests', 'fakes', 'fake-firecracker.py'),
+                   self.firecracker)
+        self.base = os.path.join(self.tmpdir, 'j')
+        os.makedirs(self.base, mode=0o755)
+        guest = os.path.join(source_root(), 'tests', 'firecracker', 'fake-guest-agent')
+
+        self.system.netns = 'banger-test-%d' % os.getpid()
+        subprocess.run(['ip', 'netns', 'add', self.system.netns], check=True)
+        self.system.ns_run(['ip', 'link', 'set', 'lo', 'up'])
+        data = os.path.join(self.tmpdir, 'home', 'data', 'banger')
+        self.helper_conf = os.path.join(self.tmpdir, 'helper.conf')
+        with open(self.helper_conf, 'w') as f:
+            f.write('[network]\nbridge=banger0\naddress=10.77.0.1/24\n[jail]\n'
+                    f'jailer={os.path.join(source_root(), "tests", "fakes", "fake-jailer")}\n'
+                    f'firecracker={self.firecracker}\nchroot_base={self.base}\n'
+                    f'user_dirs={data}\n')
+        self.helper_env = self.system.env()
+        self.helper_env['FAKE_FIRECRACKER_AGENT'] = guest
+        self.start_helper()
+
+        enter_netns(self.system.netns)
+        env = dict(os.environ)
+        env['BANGER_AGENT'] = os.path.join(build_root(), 'src', 'agent', 'banger-agent')
+        env['BANGER_ACCEL'] = 'tcg'
+        env['BANGER_FIRECRACKER'] = self.firecracker
+        env['FAKE_FIRECRACKER_AGENT'] = guest
+        self.session = SessionBus(self.tmpdir, system_bus_address=self.system.address,
+                                  bangerd_args=['-vv'], env=env)
+        self.assertEqual(self.session.data_dir, data)
+        os.makedirs(self.session.config_dir)
+        with open(os.path.join(self.session.config_dir, 'config'), 'w') as f:
+            f.write('[firecracker]\njailer=%s\nchroot_base=%s\n'
+                    % ('true' if self.jailed else 'false', self.base))
+        self.session.start()
+        self.addCleanup(self._stop_session)
+        self.conn = Gio.DBusConnection.new_for_address_sync(
+            self.session.address,
+            Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT |
+            Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+        self.addCleanup(self.conn.close_sync, None)
+
+    def start_helper(self):
+        binary = os.path.join(build_root(), 'src', 'helper', 'bangerd-root')
+        self.helper = self.system._spawn(
+            'bangerd-root-%d' % len(self.system.processes),
+            ['ip', 'netns', 'exec', self.system.netns, binary, '-vv', '--config',
+             self.helper_conf], env=self.helper_env)
+        self.system.wait_for_name('org.banger.Helper', self.helper)
+
+    def kill_helper(self):
+        self.helper.proc.send_signal(signal.SIGKILL)
+        self.helper.proc.wait()
+
+    def vm_pids_on_disk(self):
+        pids = set(self.vmm_pids)
+        for pidfile in (glob.glob(os.path.join(self.session.data_dir, 'vms', '*', '*.pid')) +
+                        glob.glob(os.path.join(self.base, '*', '*', 'root', '*.pid'))):
+            try:
+                with open(pidfile) as f:
+                    pids.add(int(f.read().strip()))
+            except (OSError, ValueError):
+                pass
+        return {p for p in pids if os.path.exists('/proc/%d' % p)}
+
+    def _stop_session(self):
+        for pid in self.vm_pids_on_disk():
+            kill_tree(pid)
+        super()._stop_session()
+
+    # ---- the VM ---------------------------------------------------------
+
+    def import_kernel(self):
+        kernels = sorted(glob.glob('/boot/vmlinuz-*'))
+        self.assertTrue(kernels, 'no host kernel in /boot')
+        self.call('ImportKernel', GLib.Variant('(sa{sv})', (kernels[-1], {
+            'name': GLib.Variant('s', 'fk')})), timeout=KERNEL_TIMEOUT_MS)
+
+    def boot(self, name):
+        self.import_kernel()
+        path = self.create_vm(name, driver='firecracker', kernel='fk', memory_mib=256)
+        self.start(path)
+        pid = self.prop(path, 'Pid')
+        self.vmm_pids.add(pid)
+        return path, self.prop(path, 'Id'), pid
+
+    def api_dir(self, vm_id):
+        """Where the fake writes its request log and the guest's marker
+        files live: the VM directory, or the jail's /run."""
+        if self.jailed:
+            return os.path.join(self.base, 'firecracker', vm_id, 'root', 'run')
+        return self.vm_dir(vm_id)
+
+    def requests(self, vm_id):
+        name = 'firecracker.socket' if self.jailed else 'firecracker.sock'
+        with open(os.path.join(self.api_dir(vm_id), name + '.requests.jsonl')) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def assert_fc_running(self, path, vm_id, pid):
+        self.assertEqual(self.prop(path, 'State'), 'running')
+        self.assertEqual(self.prop(path, 'Driver'), 'firecracker')
+        self.assertEqual(self.prop(path, 'Pid'), pid)
+        with open(f'/proc/{pid}/comm') as f:
+            self.assertEqual(f.read().strip(), 'firecracker')
+        args = cmdline(pid)
+        sock = args[args.index('--api-sock') + 1]
+        if self.jailed:
+            self.assertEqual(sock, '/run/firecracker.socket')
+            self.assertTrue(os.path.islink(os.path.join(self.vm_dir(vm_id), 'firecracker.sock')))
+        else:
+            self.assertEqual(sock, os.path.join(self.vm_dir(vm_id), 'firecracker.sock'))
+
+    # ---- cases ------------------------------------------------------------
+
+    def check_daemons_killed_vm_survives(self):
+        path, vm_id, pid = self.boot('keep')
+        self.assert_fc_running(path, vm_id, pid)
+        ip, boot_id = self.prop(path, 'IPv4'), self.prop(path, 'BootId')
+        self.assertNotEqual(ip, '')
+        self.assertTrue(self.tap_exists(vm_id))
+        self.assertEqual(self.exec(path, ['echo', 'before'])[:2], (0, b'before\n'))
+        sent = len(self.requests(vm_id))
+
+        bangerd = self.session.stop_bangerd(signal.SIGKILL)
+        self.assertIsNotNone(bangerd)
+        self.kill_helper()
+        self.start_helper()
+
+        # re-activated by the next call; reconcile runs before the name is owned
+        self.assert_fc_running(path, vm_id, pid)
+        self.assertNotEqual(self.session.bangerd_pid(), bangerd)
+        self.assertEqual(self.prop(path, 'IPv4'), ip)
+        self.assertEqual(self.prop(path, 'BootId'), boot_id)
+        self.assertEqual(self.prop(path, 'LastError'), '')
+        self.assertTrue(self.tap_exists(vm_id), 'tap torn down')
+        self.assertTrue(os.path.exists(os.path.join(self.vm_dir(vm_id), 'disk.raw')))
+        # the agent is reached again through a new CONNECT on the hybrid vsock
+        self.assertEqual(self.exec(path, ['echo', 'after'])[:2], (0, b'after\n'))
+        # nothing was re-configured: no API request since
+        self.assertEqual(len(self.requests(vm_id)), sent)
+
+    def check_vmm_killed_while_daemons_down(self):
+        path, vm_id, pid = self.boot('gone')
+        self.assert_fc_running(path, vm_id, pid)
+        ip = self.prop(path, 'IPv4')
+        self.assertTrue(self.tap_exists(vm_id))
+
+        self.session.stop_bangerd(signal.SIGKILL)
+        self.kill_helper()
+        kill_tree(pid)
+        self.start_helper()
+
+        self.assertEqual(self.prop(path, 'State'), 'stopped')
+        self.assert_released(path, vm_id, pid)
+        # the lease was released: the next start leases again, a new
+        # Firecracker process (InstanceStart works once per process)
+        self.start(path)
+        new_pid = self.prop(path, 'Pid')
+        self.vmm_pids.add(new_pid)
+        self.assertNotEqual(new_pid, pid)
+        self.assert_fc_running(path, vm_id, new_pid)
+        self.assertEqual(self.prop(path, 'IPv4'), ip)
+        self.assertEqual(self.exec(path, ['true'])[0], 0)
+
+
+class DirectTest(FcTestCase):
+    jailed = False
+
+    def test_boot_exec_stop_restart(self):
+        path, vm_id, pid = self.boot('direct')
+        self.assert_fc_running(path, vm_id, pid)
+        self.assertIn(self.prop(path, 'DiskMode'), ('reflink', 'sparse-copy'))
+        self.assertNotEqual(self.prop(path, 'IPv4'), '')
+        status, out, _ = self.exec(path, ['sh', '-c', 'echo hi; exit 3'])
+        self.assertEqual((status, out), (3, b'hi\n'))
+        reqs = self.requests(vm_id)
+        paths = [(r['method'], r['path']) for r in reqs]
+        for p in ('/machine-config', '/boot-source', '/drives/rootfs', '/network-interfaces/eth0',
+                  '/vsock', '/serial', '/logger', '/metrics', '/actions'):
+            self.assertIn(('PUT', p), paths)
+        boot = next(r['body'] for r in reqs if r['path'] == '/boot-source')
+        self.assertTrue(boot['kernel_image_path'].endswith('/vmlinux'), boot)
+        for arg in ('console=ttyS0', 'reboot=k', 'panic=1', 'pci=off', 'banger.ip=',
+                    'banger.hostname=direct'):
+            self.assertIn(arg, boot['boot_args'])
+
+        # restart: a new Firecracker process, and the disk is kept
+        self.vm_call(path, 'Restart', GLib.Variant('(a{sv})', ({},)), timeout=60000)
+        pid2 = self.prop(path, 'Pid')
+        self.vmm_pids.add(pid2)
+        self.assertNotEqual(pid2, pid)
+        self.assertEqual(self.prop(path, 'DiskMode'), 'existing')
+        self.assertEqual(self.exec(path, ['true'])[0], 0)
+
+        # stop: the agent's power-off first; this guest ignores it (the
+        # marker), so after the grace period SendCtrlAltDel ends Firecracker
+        open(os.path.join(self.api_dir(vm_id), 'hang-on-poweroff'), 'w').close()
+        before = len(self.requests(vm_id))
+        self.vm_call(path, 'Stop', GLib.Variant('(u)', (1,)), timeout=60000)
+        self.assertEqual(self.prop(path, 'State'), 'stopped')
+        self.assertTrue(os.path.exists(os.path.join(self.api_dir(vm_id), 'agent-exited')))
+        after = self.requests(vm_id)[before:]
+        self.assertEqual([(r['path'], r['body']) for r in after],
+                         [('/actions', {'action_type': 'SendCtrlAltDel'})])
+        self.assert_released(path, vm_id, pid2)
+
+    def test_daemons_killed_vm_survives(self):
+        self.check_daemons_killed_vm_survives()
+
+    def test_vmm_killed_while_daemons_down(self):
+        self.check_vmm_killed_while_daemons_down()
+
+
+class JailedTest(FcTestCase):
+    jailed = True
+
+    def test_boot_exec_kill(self):
+        path, vm_id, pid = self.boot('jailed')
+        self.assert_fc_running(path, vm_id, pid)
+        boot = next(r['body'] for r in self.requests(vm_id) if r['path'] == '/boot-source')
+        self.assertEqual(boot['kernel_image_path'], '/vmlinux')
+        self.assertEqual(self.exec(path, ['echo', 'jailed'])[:2], (0, b'jailed\n'))
+        self.vm_call(path, 'Kill')
+        self.assertEqual(self.prop(path, 'State'), 'stopped')
+        self.assert_released(path, vm_id, pid)
+
+    def test_daemons_killed_vm_survives(self):
+        self.check_daemons_killed_vm_survives()
+
+    def test_vmm_killed_while_daemons_down(self):
+        self.check_vmm_killed_while_daemons_down()
+
+
+if __name__ == '__main__':
+    unittest.main()
