@@ -400,11 +400,19 @@ on_jailer_exit (GPid pid, gint status, gpointer data)
 static gboolean
 process_alive (guint pid)
 {
-  g_autofree char *path = g_strdup_printf ("/proc/%u/cmdline", pid);
+  g_autofree char *path = g_strdup_printf ("/proc/%u/stat", pid);
   g_autofree char *text = NULL;
-  gsize len = 0;
+  const char *state;
 
-  return g_file_get_contents (path, &text, &len, NULL) && len > 0;
+  /* The state letter, not the command line: /proc/<pid>/cmdline reads empty
+   * for a moment while the jailer execs Firecracker, which made a live
+   * launch look dead under load. Zombies (Z) and dead tasks (X) are gone. */
+  if (!g_file_get_contents (path, &text, NULL, NULL))
+    return FALSE;
+  state = strrchr (text, ')');
+  if (state == NULL || state[1] == '\0' || state[2] == '\0')
+    return FALSE;
+  return state[2] != 'Z' && state[2] != 'X';
 }
 
 static guint
