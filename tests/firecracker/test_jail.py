@@ -159,7 +159,19 @@ class JailTest(unittest.TestCase):
 
     def wait_api(self):
         sock = os.path.join(self.chroot(), 'run', 'firecracker.socket')
-        wait_until(lambda: os.path.exists(sock), 10, 'the API socket')
+
+        # The socket file appears at bind(), a moment before listen(): wait
+        # until a connection is accepted, not merely for the path.
+        def accepting():
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(sock)
+                return True
+            except OSError:
+                return False
+            finally:
+                s.close()
+        wait_until(accepting, 10, 'the API socket to accept connections')
         return sock
 
     # ---- cases --------------------------------------------------------
