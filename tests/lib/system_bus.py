@@ -77,6 +77,20 @@ def wait_until(predicate, timeout=5.0, what='condition'):
         time.sleep(0.01)
 
 
+def socket_accepts(path):
+    """TRUE once a unix socket accepts connections (its file appears at
+    bind(), a moment before listen())."""
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def ensure_test_users():
     """Creates banger-test-a and banger-test-b if absent; returns
     {name: (uid, gid)}. Serialised with a lock: suites run in parallel."""
@@ -207,7 +221,7 @@ class SystemBus:
         self._write(conf_path, make_bus_config(self.socket_path, includedir))
         self.bus = self._spawn('dbus-daemon', ['dbus-daemon', '--nofork', '--nopidfile',
                                                f'--config-file={conf_path}'])
-        wait_until(lambda: os.path.exists(self.socket_path) or not self.bus.alive(),
+        wait_until(lambda: socket_accepts(self.socket_path) or not self.bus.alive(),
                    what='the bus socket')
         if not self.bus.alive():
             raise RuntimeError('dbus-daemon failed:\n' + self.bus.output())
