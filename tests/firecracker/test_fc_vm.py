@@ -314,9 +314,18 @@ class JailedTest(FcTestCase):
         boot = next(r['body'] for r in self.requests(vm_id) if r['path'] == '/boot-source')
         self.assertEqual(boot['kernel_image_path'], '/vmlinux')
         self.assertEqual(self.exec(path, ['echo', 'jailed'])[:2], (0, b'jailed\n'))
+        # restart: the same jail id launched again (the helper removes the
+        # stale pidfile and socket), a new Firecracker process
+        self.vm_call(path, 'Restart', GLib.Variant('(a{sv})', ({},)), timeout=60000)
+        pid2 = self.prop(path, 'Pid')
+        self.vmm_pids.add(pid2)
+        self.assertNotEqual(pid2, pid)
+        self.assertTrue(wait_pid_gone(pid, 10))
+        self.assert_fc_running(path, vm_id, pid2)
+        self.assertEqual(self.exec(path, ['true'])[0], 0)
         self.vm_call(path, 'Kill')
         self.assertEqual(self.prop(path, 'State'), 'stopped')
-        self.assert_released(path, vm_id, pid)
+        self.assert_released(path, vm_id, pid2)
 
     def test_daemons_killed_vm_survives(self):
         self.check_daemons_killed_vm_survives()
