@@ -7,6 +7,7 @@
 
 #include "banger-error.h"
 #include "jail.h"
+#include "snapshot.h"
 #include "validate.h"
 
 #define HELPER_INTERFACE     "org.banger.Helper"
@@ -394,7 +395,8 @@ banger_authorize_method (GDBusInterfaceSkeleton *skeleton, GDBusMethodInvocation
     return deny (invocation, entry, -1, error);
   /* Checks that need the caller's uid (whose files, whose jail) also come
    * before polkit. */
-  if (!banger_jail_check_caller (method, parameters, uid, &error))
+  if (!banger_jail_check_caller (method, parameters, uid, &error)
+      || !banger_snapshot_check_caller (method, parameters, uid, &error))
     return deny (invocation, entry, uid, error);
 
   if (entry->action != NULL) {

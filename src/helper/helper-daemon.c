@@ -12,6 +12,7 @@
 #include "banger-helper-dbus.h"
 #include "jail.h"
 #include "net.h"
+#include "snapshot.h"
 
 #define HELPER_BUS_NAME    "org.banger.Helper"
 #define HELPER_OBJECT_PATH "/org/banger/Helper"
@@ -264,14 +265,26 @@ static gboolean
 handle_create_snapshot (BangerHelper *object, GDBusMethodInvocation *invocation, const char *vm_id,
                         const char *origin, GVariant *options, gpointer user_data)
 {
-  return unsupported (user_data, invocation, "it needs device-mapper snapshots, not built in yet");
+  BangerHelperDaemon *self = user_data;
+  GError *error = NULL;
+  g_autofree char *device
+      = banger_snapshot_create (vm_id, origin, banger_authorize_get_uid (invocation), &error);
+
+  if (device == NULL)
+    return return_error (self, invocation, error);
+  return return_value (self, invocation, g_variant_new ("(s)", device));
 }
 
 static gboolean
 handle_remove_snapshot (BangerHelper *object, GDBusMethodInvocation *invocation, const char *vm_id,
                         GVariant *options, gpointer user_data)
 {
-  return unsupported (user_data, invocation, "it needs device-mapper snapshots, not built in yet");
+  BangerHelperDaemon *self = user_data;
+  GError *error = NULL;
+
+  if (!banger_snapshot_remove (vm_id, banger_authorize_get_uid (invocation), &error))
+    return return_error (self, invocation, error);
+  return return_value (self, invocation, g_variant_new ("()"));
 }
 
 static gboolean
@@ -475,6 +488,7 @@ banger_helper_daemon_free (BangerHelperDaemon *self)
   banger_helper_config_free (self->config);
   banger_authorize_set_bridge (NULL);
   banger_jail_config_clear ();
+  banger_snapshot_config_clear ();
   g_mutex_clear (&self->net_lock);
   g_mutex_clear (&self->activity_lock);
   g_free (self);

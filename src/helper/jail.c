@@ -209,7 +209,7 @@ open_no_symlinks (int dirfd, const char *path, int flags)
  * under one of the caller's directories, with no symlink anywhere on the
  * way, and is a regular file the caller owns. Returns the descriptor. */
 static int
-open_user_file (const char *what, const char *path, uid_t uid, GError **error)
+open_user_file (const char *what, const char *path, uid_t uid, int *dirfd_out, GError **error)
 {
   g_auto (GStrv) dirs = user_dirs (uid, error);
   struct stat st;
@@ -231,7 +231,10 @@ open_user_file (const char *what, const char *path, uid_t uid, GError **error)
       continue;
     }
     fd = open_no_symlinks (dirfd, path + len + 1, O_RDONLY);
-    close (dirfd);
+    if (fd >= 0 && dirfd_out != NULL)
+      *dirfd_out = dirfd;
+    else
+      close (dirfd);
     if (fd < 0) {
       g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
                    "spec “%s” %s: %s (symlinks are not followed)", what, path, g_strerror (errno));
@@ -239,6 +242,10 @@ open_user_file (const char *what, const char *path, uid_t uid, GError **error)
     }
     if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_uid != uid) {
       close (fd);
+      if (dirfd_out != NULL) {
+        close (*dirfd_out);
+        *dirfd_out = -1;
+      }
       g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
                    "spec “%s” %s is not a regular file owned by uid %u", what, path, (guint)uid);
       return -1;
@@ -248,6 +255,14 @@ open_user_file (const char *what, const char *path, uid_t uid, GError **error)
   g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
                "spec “%s” %s is not under uid %u’s banger directories", what, path, (guint)uid);
   return -1;
+}
+
+int
+banger_jail_open_user_file (const char *what, const char *path, uid_t uid, int *dirfd_out,
+                            GError **error)
+{
+  ensure_config ();
+  return open_user_file (what, path, uid, dirfd_out, error);
 }
 
 /* The files a spec names, in jail order: kernel, rootfs, initrd. */
@@ -272,7 +287,7 @@ open_spec_files (GVariant *spec, uid_t uid, int fds[3], GError **error)
       }
       continue;
     }
-    fds[i] = open_user_file (spec_files[i][0], path, uid, error);
+    fds[i] = open_user_file (spec_files[i][0], path, uid, NULL, error);
     if (fds[i] < 0)
       return FALSE;
   }

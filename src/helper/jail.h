@@ -31,6 +31,13 @@ void banger_jail_config_clear (void);
 gboolean banger_jail_check_caller (const char *method, GVariant *parameters, uid_t uid,
                                    GError **error);
 
+/* Opens @path read-only if it is a regular file @uid owns under one of
+ * @uid's banger directories, reached without a symlink (what LaunchJailed
+ * checks for its files; CreateSnapshot reuses it for the origin). If
+ * @dirfd_out is not NULL it gets an O_PATH descriptor of that directory. */
+int banger_jail_open_user_file (const char *what, const char *path, uid_t uid, int *dirfd_out,
+                                GError **error);
+
 /* LaunchJailed(@spec): returns the Firecracker pid. */
 guint banger_jail_launch (GVariant *spec, uid_t uid, GError **error);
 

@@ -8,6 +8,7 @@
 
 #include "helper-daemon.h"
 #include "jail.h"
+#include "snapshot.h"
 #include "log.h"
 
 static int verbosity = 0;
@@ -64,9 +65,11 @@ main (int argc, char **argv)
     g_printerr ("bangerd-root: %s\n", error->message);
     return 1;
   }
-  /* The [jail] group of the same file (jail.h). */
+  /* The [jail] and [storage] groups of the same file (jail.h, snapshot.h). */
   if (!banger_jail_config_load (config_path ? config_path : BANGER_SYSCONFDIR "/helper.conf",
-                                &error)) {
+                                &error)
+      || !banger_snapshot_config_load (config_path ? config_path : BANGER_SYSCONFDIR "/helper.conf",
+                                       &error)) {
     g_printerr ("bangerd-root: %s\n", error->message);
     return 1;
   }
