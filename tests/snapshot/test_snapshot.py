@@ -197,6 +197,10 @@ class SnapshotTest(unittest.TestCase):
         self.assertFalse(ok, out)
         self.assertIn('org.banger.Error.Unsupported', out)
         self.assertIn('device-mapper is not available on this host', out)
+        # Authorization comes first: B, with a valid origin of its own, is
+        # denied and never learns device-mapper is missing.
+        ok, out = self.create(user=B)
+        self.assertEqual(self.error((ok, out)), 'org.freedesktop.DBus.Error.AccessDenied')
         self.assertEqual(self.calls(), [])
         self.assert_nothing_created()
 
