@@ -67,9 +67,16 @@ class SnapshotTest(unittest.TestCase):
         self.bus.wait_for_name('org.banger.Helper', self.helper)
 
     def tearDown(self):
+        # A clean exit, also under ASan/UBSan (a leak or UB report makes the
+        # status non-zero or shows in the log).
+        status = self.helper.stop()
+        log = self.helper.output()
         result = self._outcome.result
         if any(test is self for test, _ in result.errors + result.failures):
             print(self.bus.logs(), file=sys.stderr)
+        self.assertEqual(status, 0, log)
+        self.assertNotIn('runtime error:', log)
+        self.assertNotIn('LeakSanitizer', log)
 
     # ---- helpers ------------------------------------------------------
 
