@@ -246,11 +246,14 @@ class HelperTest(unittest.TestCase):
     def test_polkit_loaded_rules(self):
         # polkitd compiled both the shipped rules file and the test's: a
         # syntax error in 50-org.banger.rules would leave it at 1.
-        log = self.bus.polkitd.output()
-        self.assertIn('Finished loading, compiling and executing 2 rules', log)
-        self.assertNotRegex(log, r'(?i)error (compiling|loading|evaluating|executing)')
         # …and the allow rule works (A passes without any agent).
         self.call_ok(A, 'EnsureNetwork', '{}')
+        # polkitd's output reaches its log file when its stdio buffer is
+        # flushed, not when it owns its name: wait for the line.
+        wait_until(lambda: 'Finished loading, compiling and executing 2 rules'
+                   in self.bus.polkitd.output(), 10, 'polkitd to log its rules')
+        self.assertNotRegex(self.bus.polkitd.output(),
+                            r'(?i)error (compiling|loading|evaluating|executing)')
 
     def test_networkmanager_unmanaged(self):
         # python-dbusmock's NetworkManager on this private system bus: the
