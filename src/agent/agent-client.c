@@ -11,6 +11,7 @@
 #include <gio/gunixsocketaddress.h>
 
 #define DEFAULT_TIMEOUT_MS 10000
+#define HELLO_RESEND_MS    3000
 #define READ_SIZE          (64 * 1024)
 
 struct _BangerAgentClient {
@@ -37,6 +38,7 @@ struct _BangerAgentClient {
   guint64 discarded; /* bytes dropped before our HELLO's answer */
   GTask *hello_task;
   GSource *hello_timeout;
+  GSource *hello_resend;
   guint protocol_version;
   char *agent_version;
   char *boot_id;
@@ -504,6 +506,10 @@ hello_done (BangerAgentClient *self, GError *error)
     g_source_destroy (self->hello_timeout);
     g_clear_pointer (&self->hello_timeout, g_source_unref);
   }
+  if (self->hello_resend != NULL) {
+    g_source_destroy (self->hello_resend);
+    g_clear_pointer (&self->hello_resend, g_source_unref);
+  }
   if (task == NULL) {
     g_clear_error (&error);
     return;
@@ -781,10 +787,39 @@ hello_timeout_cb (gpointer user_data)
 {
   BangerAgentClient *self = user_data;
   g_clear_pointer (&self->hello_timeout, g_source_unref);
+  if (self->hello_resend != NULL) {
+    g_source_destroy (self->hello_resend);
+    g_clear_pointer (&self->hello_resend, g_source_unref);
+  }
   /* Without a handshake the stream is of no use: close it. */
   client_shutdown (self, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
                                               "the guest agent did not answer the handshake"));
   return G_SOURCE_REMOVE;
+}
+
+static void
+send_hello (BangerAgentClient *self)
+{
+  BngrBuf p;
+
+  bngr_buf_init (&p);
+  bngr_put_u32 (&p, BNGR_F_PROTO_VERSION, BNGR_PROTOCOL_VERSION);
+  bngr_put_str (&p, BNGR_F_AGENT_VERSION, PACKAGE_VERSION);
+  bngr_put_u64 (&p, BNGR_F_NONCE, self->nonce);
+  banger_agent_client_send (self, BNGR_T_HELLO, 0, 0, p.data, p.len);
+  bngr_buf_clear (&p);
+}
+
+static gboolean
+hello_resend_cb (gpointer user_data)
+{
+  BangerAgentClient *self = user_data;
+
+  if (self->closed || self->handshaken)
+    return G_SOURCE_CONTINUE; /* hello_done removes this source */
+  g_debug ("no HELLO answer yet: sending it again");
+  send_hello (self);
+  return G_SOURCE_CONTINUE;
 }
 
 void
@@ -793,7 +828,6 @@ banger_agent_client_handshake_async (BangerAgentClient *self, guint timeout_ms,
                                      gpointer user_data)
 {
   g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
-  BngrBuf p;
 
   g_task_set_source_tag (task, banger_agent_client_handshake_async);
   if (self->closed || self->hello_task != NULL || self->handshaken) {
@@ -807,12 +841,14 @@ banger_agent_client_handshake_async (BangerAgentClient *self, guint timeout_ms,
   g_source_set_callback (self->hello_timeout, hello_timeout_cb, self, NULL);
   g_source_attach (self->hello_timeout, g_main_context_get_thread_default ());
 
-  bngr_buf_init (&p);
-  bngr_put_u32 (&p, BNGR_F_PROTO_VERSION, BNGR_PROTOCOL_VERSION);
-  bngr_put_str (&p, BNGR_F_AGENT_VERSION, PACKAGE_VERSION);
-  bngr_put_u64 (&p, BNGR_F_NONCE, self->nonce);
-  banger_agent_client_send (self, BNGR_T_HELLO, 0, 0, p.data, p.len);
-  bngr_buf_clear (&p);
+  send_hello (self);
+  /* The same HELLO again every few seconds until answered: a guest that
+   * opened its port late, or a host write that raced the guest's open, must
+   * not cost the whole timeout. The agent handles frames in order, so a
+   * repeated HELLO always precedes our first request. */
+  self->hello_resend = g_timeout_source_new (HELLO_RESEND_MS);
+  g_source_set_callback (self->hello_resend, hello_resend_cb, self, NULL);
+  g_source_attach (self->hello_resend, g_main_context_get_thread_default ());
   start_read (self);
 }
 
