@@ -136,7 +136,10 @@ banger_disk_copy (const char *origin, const char *dest, guint64 min_bytes,
 
   if (banger_disk_copy_reflink (src_fd, dst_fd, &local)) {
     mode = "reflink";
-  } else if (snapshot != NULL && banger_disk_copy_have_device_mapper ()) {
+  } else if (snapshot != NULL) {
+    /* Not gated on banger_disk_copy_have_device_mapper(): the helper knows
+     * its own device-mapper (its [storage] config) and answers Unsupported
+     * without one, which only costs a call. */
     g_autofree char *device = NULL;
 
     g_debug ("no reflink (%s), trying a dm-snapshot", local->message);

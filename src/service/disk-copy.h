@@ -11,7 +11,8 @@ G_BEGIN_DECLS
  *   "reflink"      FICLONE: the filesystem shares the blocks (btrfs, xfs,
  *                  bcachefs, ...); instant, no extra space;
  *   "dm-snapshot"  a device-mapper snapshot over the image, made by the
- *                  helper (CreateSnapshot) where /dev/mapper/control exists;
+ *                  helper (CreateSnapshot) where it has device-mapper; the
+ *                  snapshot function fails (Unsupported) where it has none;
  *   "sparse-copy"  a copy that skips holes (SEEK_DATA/SEEK_HOLE) and
  *                  leaves them as holes in the copy.
  *

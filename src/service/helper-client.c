@@ -178,6 +178,34 @@ banger_helper_client_kill_jailed (BangerHelperClient *self, const char *vm_id, i
   return FALSE;
 }
 
+char *
+banger_helper_client_create_snapshot (BangerHelperClient *self, const char *vm_id,
+                                      const char *origin, GError **error)
+{
+  char *device = NULL;
+
+  if (!banger_helper_call_create_snapshot_sync (self->proxy, vm_id, origin, no_options (), &device,
+                                                NULL, error)) {
+    helper_error (error, "CreateSnapshot");
+    return NULL;
+  }
+  return device;
+}
+
+gboolean
+banger_helper_client_remove_snapshot (BangerHelperClient *self, const char *vm_id, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+
+  if (banger_helper_call_remove_snapshot_sync (self->proxy, vm_id, no_options (), NULL, &local))
+    return TRUE;
+  helper_error (&local, "RemoveSnapshot");
+  if (g_error_matches (local, BANGER_ERROR, BANGER_ERROR_NOT_FOUND))
+    return TRUE;
+  g_propagate_error (error, g_steal_pointer (&local));
+  return FALSE;
+}
+
 gboolean
 banger_helper_delete_tap_if_any (const char *vm_id, GError **error)
 {

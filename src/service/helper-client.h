@@ -36,6 +36,14 @@ guint banger_helper_client_launch_jailed (BangerHelperClient *self, GVariant *sp
 gboolean banger_helper_client_kill_jailed (BangerHelperClient *self, const char *vm_id, int signum,
                                            GError **error);
 
+/* CreateSnapshot: a dm-snapshot of @origin for @vm_id; the device's path.
+ * BANGER_ERROR_UNSUPPORTED when the host has no device-mapper. */
+char *banger_helper_client_create_snapshot (BangerHelperClient *self, const char *vm_id,
+                                            const char *origin, GError **error);
+/* RemoveSnapshot; a snapshot that is already gone is not an error. */
+gboolean banger_helper_client_remove_snapshot (BangerHelperClient *self, const char *vm_id,
+                                               GError **error);
+
 /* Convenience for clean-up paths: connects if it can and deletes @vm_id's
  * tap; a missing helper or tap is fine (logged at debug level). */
 gboolean banger_helper_delete_tap_if_any (const char *vm_id, GError **error);

@@ -29,6 +29,12 @@
 #define RUNTIME_DATA_KEY       "banger-vm-runtime"
 #define RUNTIME_FILE           "runtime.ini"
 #define DEFAULT_CHROOT_BASE    "/srv/jailer"
+/* In a VM directory: the path of its dm-snapshot device (disk-copy.h), so a
+ * restart finds the snapshot the helper still holds (CreateSnapshot answers
+ * Exists for it) instead of making a new one over its data. */
+#define SNAPSHOT_DEVICE_FILE "disk.dev"
+
+static gboolean banger_vm_remove_snapshot (const char *vm_id, const char *vm_dir, GError **error);
 
 static void vm_run_stop_watch (VmRun *run);
 static void vm_run_drop_agent (VmRun *run);
@@ -504,9 +510,10 @@ typedef struct {
   guint graceful_ms; /* wait this long for the VMM to exit by itself */
   gboolean force;    /* then end it (QMP quit, SIGKILL) */
   gboolean delete_tap;
-  char *remove_disk; /* an overlay this start created, or NULL */
-  char *problem;     /* out: what could not be released, or NULL */
-  gboolean exited;   /* out: the VMM was gone (or left) before being forced */
+  char *remove_disk;        /* an overlay this start created, or NULL */
+  gboolean remove_snapshot; /* the dm-snapshot this start created (helper) */
+  char *problem;            /* out: what could not be released, or NULL */
+  gboolean exited;          /* out: the VMM was gone (or left) before being forced */
 } Teardown;
 
 static void
@@ -581,6 +588,11 @@ teardown_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
   if (t->delete_tap) {
     g_autoptr (GError) error = NULL;
     if (!banger_helper_delete_tap_if_any (t->id, &error))
+      g_string_append_printf (problems, "%s; ", error->message);
+  }
+  if (t->remove_snapshot) {
+    g_autoptr (GError) error = NULL;
+    if (!banger_vm_remove_snapshot (t->id, t->vm_dir, &error))
       g_string_append_printf (problems, "%s; ", error->message);
   }
   if (t->remove_disk != NULL && g_unlink (t->remove_disk) < 0 && errno != ENOENT)
@@ -757,6 +769,10 @@ start_prepare_thread (GTask *task, gpointer source, gpointer task_data, GCancell
   disk = g_build_filename (op->run->vm_dir, is_firecracker (op->driver) ? "disk.raw" : "disk.qcow2",
                            NULL);
   op->disk_existed = g_file_test (disk, G_FILE_TEST_EXISTS);
+  if (is_firecracker (op->driver) && !op->disk_existed) {
+    g_autofree char *dev = g_build_filename (op->run->vm_dir, SNAPSHOT_DEVICE_FILE, NULL);
+    op->disk_existed = g_file_test (dev, G_FILE_TEST_EXISTS);
+  }
 
   {
     /* VMs starting together must not both run ssh-keygen for the one
@@ -837,6 +853,64 @@ launch_jailed (StartOp *op, GError **error)
   return banger_vmm_firecracker_start_jailed (c, &op->inst, chroot, pid, error);
 }
 
+/* banger_disk_copy()'s snapshot step for a direct Firecracker (worker
+ * thread): the helper's CreateSnapshot. Any failure means "copy instead";
+ * Unsupported (no device-mapper) is the usual answer and only logged at
+ * debug level. */
+static char *
+snapshot_through_helper (const char *origin, gpointer user_data, GError **error)
+{
+  StartOp *op = user_data;
+  g_autoptr (GError) local = NULL;
+  g_autoptr (BangerHelperClient) helper = banger_helper_client_new (NULL, &local);
+  g_autofree char *record = g_build_filename (op->config.vm_dir, SNAPSHOT_DEVICE_FILE, NULL);
+  g_autofree char *device = NULL;
+
+  if (helper != NULL)
+    device = banger_helper_client_create_snapshot (helper, op->config.vm_id, origin, &local);
+  if (device == NULL && g_error_matches (local, BANGER_ERROR, BANGER_ERROR_EXISTS)
+      && g_file_get_contents (record, &device, NULL, NULL)) {
+    /* A stopped VM's snapshot (kept until the VM is deleted): its disk. */
+    g_strstrip (device);
+    return g_steal_pointer (&device);
+  }
+  if (device == NULL) {
+    if (g_error_matches (local, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED))
+      g_debug ("VM %s: no dm-snapshot: %s", op->rec->name, local->message);
+    else
+      g_info ("VM %s: no dm-snapshot, copying the image instead: %s", op->rec->name,
+              local->message);
+    g_propagate_error (error, g_steal_pointer (&local));
+    return NULL;
+  }
+  if (!g_file_set_contents (record, device, -1, &local)) {
+    g_autoptr (GError) undo = NULL;
+    if (!banger_helper_client_remove_snapshot (helper, op->config.vm_id, &undo))
+      g_warning ("VM %s: %s", op->rec->name, undo->message);
+    g_propagate_error (error, g_steal_pointer (&local));
+    return NULL;
+  }
+  return g_steal_pointer (&device);
+}
+
+static gboolean
+banger_vm_remove_snapshot (const char *vm_id, const char *vm_dir, GError **error)
+{
+  g_autofree char *record = g_build_filename (vm_dir, SNAPSHOT_DEVICE_FILE, NULL);
+  g_autoptr (GError) local = NULL;
+  g_autoptr (BangerHelperClient) helper = banger_helper_client_new (NULL, &local);
+
+  if (helper == NULL) {
+    g_propagate_prefixed_error (error, g_steal_pointer (&local),
+                                "cannot remove the dm-snapshot of %s: ", vm_id);
+    return FALSE;
+  }
+  if (!banger_helper_client_remove_snapshot (helper, vm_id, error))
+    return FALSE;
+  g_unlink (record);
+  return TRUE;
+}
+
 /* Step 3 (worker): the disk and the VMM. */
 static void
 start_launch_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
@@ -845,8 +919,16 @@ start_launch_thread (GTask *task, gpointer source, gpointer task_data, GCancella
   const BangerVmmDriver *driver = op->driver;
   const char *what = is_firecracker (driver) ? "Firecracker" : "QEMU";
   GError *error = NULL;
+  gboolean disk_ok;
 
-  if (!driver->prepare_disk (&op->config, &op->inst, &error)) {
+  /* A direct Firecracker may run on a dm-snapshot (the helper's); a jail
+   * needs a regular file to link, so a jailed one never does. */
+  if (is_firecracker (driver) && !op->jailed)
+    disk_ok = banger_vmm_firecracker_prepare_disk (&op->config, &op->inst, snapshot_through_helper,
+                                                   op, &error);
+  else
+    disk_ok = driver->prepare_disk (&op->config, &op->inst, &error);
+  if (!disk_ok) {
     g_prefix_error (&error, "disk: ");
     g_task_return_error (task, error);
     return;
@@ -963,7 +1045,9 @@ start_fail (StartOp *op, GError *error)
   vm_run_drop_agent (op->run);
   t->force = TRUE;
   t->delete_tap = op->tap != NULL;
-  if (!op->disk_existed && op->inst.disk_path != NULL)
+  if (!op->disk_existed && g_strcmp0 (op->inst.disk_mode, "dm-snapshot") == 0)
+    t->remove_snapshot = TRUE;
+  else if (!op->disk_existed && op->inst.disk_path != NULL)
     t->remove_disk = g_strdup (op->inst.disk_path);
   /* Give a VMM whose guest just died a moment to be seen exiting. */
   if (op->agent_error != NULL)
@@ -1496,7 +1580,73 @@ typedef struct {
   BangerVmRuntime *rt;
   char *name;
   GTask *task;
+  char *id;
+  char *vm_dir;
 } DeleteOp;
+
+static void
+delete_op_free (DeleteOp *op)
+{
+  g_free (op->name);
+  g_free (op->id);
+  g_free (op->vm_dir);
+  g_free (op);
+}
+
+static void
+delete_snapshot_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  DeleteOp *op = task_data;
+  GError *error = NULL;
+
+  if (!banger_vm_remove_snapshot (op->id, op->vm_dir, &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+delete_snapshot_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  DeleteOp *op = g_task_get_task_data (G_TASK (res));
+  GError *error = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (res), &error)) {
+    /* Kept, record and directory (which holds the COW file): deleting
+     * them would leave the loop devices and the dm target behind. */
+    g_prefix_error (&error, "VM “%s” is kept: ", op->name);
+    g_task_return_error (op->task, error);
+    g_object_unref (op->task);
+    return;
+  }
+  delete_record (op->rt, op->name, op->task);
+}
+
+/* delete_record, after the helper removed the VM's dm-snapshot if it has
+ * one: its COW file is in the directory delete_record removes. */
+static void
+delete_vm (BangerVmRuntime *self, const char *name, GTask *task)
+{
+  GError *error = NULL;
+  g_autoptr (BangerVmRecord) rec = banger_vm_runtime_find_record (self, name, &error);
+  g_autoptr (GTask) worker = NULL;
+  DeleteOp *op;
+
+  if (rec == NULL || g_strcmp0 (rec->disk_mode, "dm-snapshot") != 0) {
+    g_clear_error (&error);
+    delete_record (self, name, task);
+    return;
+  }
+  op = g_new0 (DeleteOp, 1);
+  op->rt = self;
+  op->name = g_strdup (name);
+  op->task = task;
+  op->id = g_strdup (rec->id);
+  op->vm_dir = g_strdup (banger_vm_run_get (self, rec->id)->vm_dir);
+  worker = g_task_new (NULL, NULL, delete_snapshot_cb, NULL);
+  g_task_set_task_data (worker, op, (GDestroyNotify)delete_op_free);
+  g_task_run_in_thread (worker, delete_snapshot_thread);
+}
 
 static void
 delete_killed_cb (GObject *source, GAsyncResult *res, gpointer user_data)
@@ -1508,10 +1658,9 @@ delete_killed_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     g_task_return_error (op->task, error);
     g_object_unref (op->task);
   } else {
-    delete_record (op->rt, op->name, op->task);
+    delete_vm (op->rt, op->name, op->task);
   }
-  g_free (op->name);
-  g_free (op);
+  delete_op_free (op);
 }
 
 void
@@ -1544,7 +1693,7 @@ banger_vm_runtime_delete_async (BangerVmRuntime *self, const char *name, gboolea
     g_object_unref (task);
     return;
   }
-  delete_record (self, name, task);
+  delete_vm (self, name, task);
 }
 
 void

@@ -265,23 +265,31 @@ wait_for_api (const char *api_sock, guint pid, const char *log, GError **error)
   }
 }
 
-static gboolean
-fc_prepare_disk (const BangerVmmConfig *c, BangerVmmInstance *i, GError **error)
+gboolean
+banger_vmm_firecracker_prepare_disk (const BangerVmmConfig *c, BangerVmmInstance *i,
+                                     BangerDiskSnapshotFunc snapshot, gpointer snapshot_data,
+                                     GError **error)
 {
   g_autofree char *mode = NULL;
   g_autofree char *path = NULL;
 
   banger_vmm_firecracker_instance_paths (c->vm_dir, i);
-  /* The dm-snapshot path needs the helper: the runtime calls
-   * banger_disk_copy() itself with its snapshot function when it has one. */
-  if (!banger_disk_copy (c->rootfs, i->disk_path, (guint64)c->disk_mib * 1024 * 1024, NULL, NULL,
-                         &mode, &path, error))
+  if (!banger_disk_copy (c->rootfs, i->disk_path, (guint64)c->disk_mib * 1024 * 1024, snapshot,
+                         snapshot_data, &mode, &path, error))
     return FALSE;
   g_free (i->disk_path);
   i->disk_path = g_steal_pointer (&path);
   g_free (i->disk_mode);
   i->disk_mode = g_steal_pointer (&mode);
   return TRUE;
+}
+
+/* The driver's own: no helper, so no dm-snapshot (the runtime calls
+ * banger_vmm_firecracker_prepare_disk() with its snapshot function). */
+static gboolean
+fc_prepare_disk (const BangerVmmConfig *c, BangerVmmInstance *i, GError **error)
+{
+  return banger_vmm_firecracker_prepare_disk (c, i, NULL, NULL, error);
 }
 
 static void

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "disk-copy.h"
 #include "vmm.h"
 
 G_BEGIN_DECLS
@@ -32,6 +33,14 @@ const char *banger_vmm_default_driver (void);
 
 /* The firecracker binary the driver runs ($BANGER_FIRECRACKER or PATH). */
 const char *banger_vmm_firecracker_binary (void);
+
+/* The driver's prepare_disk with a snapshot function (banger_disk_copy()):
+ * the runtime passes one that calls the helper's CreateSnapshot for a
+ * direct Firecracker (a jail needs a regular file to link). */
+gboolean banger_vmm_firecracker_prepare_disk (const BangerVmmConfig *config,
+                                              BangerVmmInstance *instance,
+                                              BangerDiskSnapshotFunc snapshot,
+                                              gpointer snapshot_data, GError **error);
 
 /* Fills @instance's host-side paths for a VM directory. */
 void banger_vmm_firecracker_instance_paths (const char *vm_dir, BangerVmmInstance *instance);

@@ -75,6 +75,10 @@ def kill_tree(pid):
 
 class FcTestCase(VmTestCase):
     jailed = False
+    # The helper's [storage] on the FAKE losetup and dmsetup with a fake
+    # dm_control (tests/fakes/fake_dm_state.py); without it the helper has
+    # no device-mapper (these machines have none) and answers Unsupported.
+    fake_dm = False
 
     def setUp(self):
         self.tmpdir = tempfile.mkdtemp(prefix='banger-fc-test-')
@@ -109,7 +113,20 @@ class FcTestCase(VmTestCase):
                     f'jailer={os.path.join(source_root(), "tests", "fakes", "fake-jailer")}\n'
                     f'firecracker={self.firecracker}\nchroot_base={self.base}\n'
                     f'user_dirs={data}\n')
+            if self.fake_dm:
+                self.dm_state = os.path.join(self.tmpdir, 'fake-dm')
+                self.dm_dev = os.path.join(self.dm_state, 'dev')
+                control = os.path.join(self.dm_dev, 'mapper', 'control')
+                os.makedirs(os.path.dirname(control))
+                open(control, 'w').close()
+                fakes = os.path.join(source_root(), 'tests', 'fakes')
+                f.write(f'[storage]\ndmsetup={fakes}/fake-dmsetup\n'
+                        f'losetup={fakes}/fake-losetup\ndm_control={control}\n'
+                        f'dev_dir={self.dm_dev}\n'
+                        f'state_dir={os.path.join(self.tmpdir, "snapshots")}\n')
         self.helper_env = self.system.env()
+        if self.fake_dm:
+            self.helper_env['BANGER_FAKE_DM_STATE'] = self.dm_state
         self.helper_env['FAKE_FIRECRACKER_AGENT'] = guest
         self.start_helper()
 
@@ -263,7 +280,11 @@ class DirectTest(FcTestCase):
     def test_boot_exec_stop_restart(self):
         path, vm_id, pid = self.boot('direct')
         self.assert_fc_running(path, vm_id, pid)
+        # the helper has no device-mapper here: CreateSnapshot is Unsupported
+        # and the disk is a copy (a reflink where the filesystem shares blocks)
         self.assertIn(self.prop(path, 'DiskMode'), ('reflink', 'sparse-copy'))
+        self.assertTrue(os.path.isfile(os.path.join(self.vm_dir(vm_id), 'disk.raw')))
+        self.assertFalse(os.path.exists(os.path.join(self.vm_dir(vm_id), 'disk.dev')))
         self.assertNotEqual(self.prop(path, 'IPv4'), '')
         status, out, _ = self.exec(path, ['sh', '-c', 'echo hi; exit 3'])
         self.assertEqual((status, out), (3, b'hi\n'))
@@ -303,6 +324,47 @@ class DirectTest(FcTestCase):
 
     def test_vmm_killed_while_daemons_down(self):
         self.check_vmm_killed_while_daemons_down()
+
+
+class DmSnapshotTest(FcTestCase):
+    jailed = False
+    fake_dm = True
+
+    def dm_calls(self):
+        try:
+            with open(os.path.join(self.dm_state, 'calls.log')) as f:
+                return [json.loads(line) for line in f]
+        except FileNotFoundError:
+            return []
+
+    def test_boot_delete(self):
+        path, vm_id, pid = self.boot('dm')
+        self.assert_fc_running(path, vm_id, pid)
+        self.assertEqual(self.prop(path, 'DiskMode'), 'dm-snapshot')
+        device = os.path.join(self.dm_dev, 'mapper', 'banger-' + vm_id)
+        drive = next(r['body'] for r in self.requests(vm_id) if r['path'] == '/drives/rootfs')
+        self.assertEqual(drive['path_on_host'], device)
+        vm_dir = self.vm_dir(vm_id)
+        self.assertFalse(os.path.exists(os.path.join(vm_dir, 'disk.raw')))
+        self.assertTrue(os.path.isfile(os.path.join(vm_dir, 'snapshot.cow')))
+        created = self.dm_calls()
+        self.assertIn(['fake-dmsetup', 'create', 'banger-' + vm_id], [c[:3] for c in created])
+        self.assertEqual(self.exec(path, ['echo', 'dm'])[:2], (0, b'dm\n'))
+
+        # delete (killing it first): the snapshot goes before the directory
+        self.vm_call(path, 'Delete', GLib.Variant('(a{sv})', ({'force': GLib.Variant('b', True)},)),
+                     timeout=60000)
+        self.assertTrue(wait_pid_gone(pid, 10))
+        removed = [c[:2] for c in self.dm_calls()[len(created):]]
+        self.assertIn(['fake-dmsetup', 'remove'], removed)
+        self.assertEqual(removed.count(['fake-losetup', '-d']), 2)
+        self.assertFalse(os.path.lexists(device))
+        # the directory's files went after it (the fake guest's own
+        # guest-root/ subdirectory may stay: the VM directory is flat)
+        self.assertFalse(os.path.exists(os.path.join(vm_dir, 'snapshot.cow')))
+        self.assertFalse(os.path.exists(os.path.join(vm_dir, 'disk.dev')))
+        with open(os.path.join(self.dm_state, 'state.json')) as f:
+            self.assertEqual(json.load(f), {'loops': {}, 'dm': {}})
 
 
 class JailedTest(FcTestCase):
