@@ -22,6 +22,7 @@
 #include "errors.h"
 #include "exec-session.h"
 #include "image-pull.h"
+#include "job-progress.h"
 #include "output-json.h"
 #include "output-table.h"
 #include "output-time.h"
@@ -338,13 +339,130 @@ require_running (BangerVM *vm, const char *name, GError **error)
   return FALSE;
 }
 
+/* ---- jobs a start waits for ----
+ *
+ * Start blocks while bangerd builds a missing default image as an
+ * org.banger.Job; without this the command would sit silent for minutes.
+ * The job is not in Start's reply, so watch the object manager for it. */
+
+typedef struct {
+  GDBusObjectManager *objects;
+  GQueue pending; /* job paths (char *) not followed yet */
+  BangerProgressMode mode;
+} JobWatch;
+
+/* Only image builds: Start makes no other job, and following someone
+ * else's pull would keep this command waiting after its VM is up. */
+static gboolean
+job_is_start_build (BangerJob *job)
+{
+  return g_strcmp0 (banger_job_get_operation (job), "build-image") == 0;
+}
+
+static void
+on_watch_object_added (GDBusObjectManager *manager, GDBusObject *object, gpointer data)
+{
+  JobWatch *w = data;
+  g_autoptr (BangerJob) job = banger_object_get_job (BANGER_OBJECT (object));
+
+  if (job == NULL || !job_is_start_build (job))
+    return;
+  g_queue_push_tail (&w->pending, g_strdup (g_dbus_object_get_object_path (object)));
+}
+
+/* Starts watching; without an object manager (an old bangerd, say) the
+ * start still works, only silently, so failures are debug lines. */
+static void
+job_watch_init (JobWatch *w, BangerVM *vm)
+{
+  g_autoptr (GError) local = NULL;
+  GList *list;
+
+  g_queue_init (&w->pending);
+  w->mode = BANGER_PROGRESS_AUTO;
+  w->objects = banger_object_manager_client_new_sync (
+      g_dbus_proxy_get_connection (G_DBUS_PROXY (vm)), G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_NONE,
+      g_dbus_proxy_get_name (G_DBUS_PROXY (vm)), "/org/banger/Manager", NULL, &local);
+  if (w->objects == NULL) {
+    g_debug ("cannot watch bangerd's jobs: %s", local->message);
+    return;
+  }
+  g_signal_connect (w->objects, "object-added", G_CALLBACK (on_watch_object_added), w);
+
+  /* Concurrent starts share one build: one already running for this VM's
+   * image is the one this start will wait for. */
+  list = g_dbus_object_manager_get_objects (w->objects);
+  for (GList *l = list; l != NULL; l = l->next) {
+    g_autoptr (BangerJob) job = banger_object_get_job (BANGER_OBJECT (l->data));
+
+    if (job != NULL && job_is_start_build (job)
+        && g_strcmp0 (banger_job_get_state (job), "running") == 0
+        && g_strcmp0 (banger_job_get_target (job), banger_vm_get_image (vm)) == 0)
+      g_queue_push_tail (&w->pending, g_strdup (g_dbus_object_get_object_path (l->data)));
+  }
+  g_list_free_full (list, g_object_unref);
+}
+
+static void
+job_watch_clear (JobWatch *w)
+{
+  if (w->objects != NULL)
+    g_signal_handlers_disconnect_by_data (w->objects, w);
+  g_clear_object (&w->objects);
+  g_queue_clear_full (&w->pending, g_free);
+}
+
+/* Runs the default main context until *@done, following each job that
+ * appears meanwhile. A job's own failure or Ctrl-C is not this command's
+ * outcome: Start fails or returns because of it, so keep waiting for
+ * Start and report what it says. */
+static void
+job_watch_wait (JobWatch *w, const gboolean *done)
+{
+  while (!*done) {
+    g_autofree char *path = g_queue_pop_head (&w->pending);
+
+    if (path != NULL) {
+      g_autoptr (GError) local = NULL;
+
+      if (!banger_job_follow (g_dbus_object_manager_client_get_connection (
+                                  G_DBUS_OBJECT_MANAGER_CLIENT (w->objects)),
+                              path, w->mode, NULL, &local))
+        g_debug ("job %s: %s", path, local->message);
+      continue;
+    }
+    g_main_context_iteration (NULL, TRUE);
+  }
+}
+
+typedef struct {
+  gboolean done;
+  GError *error;
+} StartCall;
+
+static void
+on_start_done (GObject *source, GAsyncResult *res, gpointer data)
+{
+  StartCall *call = data;
+
+  banger_vm_call_start_finish (BANGER_VM (source), res, &call->error);
+  call->done = TRUE;
+}
+
 static gboolean
 start_vm (BangerVM *vm, const char *name, GError **error)
 {
   g_auto (GVariantBuilder) options = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  JobWatch watch = { 0 };
+  StartCall call = { 0 };
 
   g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (vm), START_TIMEOUT_MS);
-  if (!banger_vm_call_start_sync (vm, g_variant_builder_end (&options), NULL, error)) {
+  job_watch_init (&watch, vm);
+  banger_vm_call_start (vm, g_variant_builder_end (&options), NULL, on_start_done, &call);
+  job_watch_wait (&watch, &call.done);
+  job_watch_clear (&watch);
+  if (call.error != NULL) {
+    g_propagate_error (error, call.error);
     annotate_vm_call (error, vm, name, WANT_STOPPED);
     return FALSE;
   }
@@ -1020,9 +1138,9 @@ vm_ports (BangerCli *cli, char **args, GError **error)
 /* ---- run ---- */
 
 typedef struct {
-  GMainLoop *loop;
   GError *error;
   gboolean starting;
+  gboolean start_done;
   int interrupted;
 } RunState;
 
@@ -1032,7 +1150,7 @@ on_run_started (GObject *source, GAsyncResult *res, gpointer data)
   RunState *r = data;
 
   banger_vm_call_start_finish (BANGER_VM (source), res, &r->error);
-  g_main_loop_quit (r->loop);
+  r->start_done = TRUE;
 }
 
 static gboolean
@@ -1065,10 +1183,14 @@ run_start (BangerVM *vm, const char *name, RunState *r, GError **error)
 {
   g_auto (GVariantBuilder) options = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
 
+  JobWatch watch = { 0 };
+
   g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (vm), START_TIMEOUT_MS);
   r->starting = TRUE;
+  job_watch_init (&watch, vm);
   banger_vm_call_start (vm, g_variant_builder_end (&options), NULL, on_run_started, r);
-  g_main_loop_run (r->loop);
+  job_watch_wait (&watch, &r->start_done);
+  job_watch_clear (&watch);
   r->starting = FALSE;
   if (r->error != NULL) {
     g_propagate_error (error, g_steal_pointer (&r->error));
@@ -1245,7 +1367,6 @@ vm_run (BangerCli *cli, char **args, GError **error)
 
   /* From here on a signal must not kill banger before it has removed
    * what it made. */
-  r.loop = g_main_loop_new (NULL, FALSE);
   sigint = g_unix_signal_add (SIGINT, on_run_sigint, &r);
   sigterm = g_unix_signal_add (SIGTERM, on_run_sigterm, &r);
 
@@ -1295,7 +1416,6 @@ removal:
 out:
   g_source_remove (sigint);
   g_source_remove (sigterm);
-  g_main_loop_unref (r.loop);
   return ok;
 }
 

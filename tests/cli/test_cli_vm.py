@@ -255,6 +255,17 @@ class CliVmTest(NetWorld):
         self.assertEqual(proc.wait(timeout=TIMEOUT), 130)
         self.assert_nothing_left()
 
+    def test_run_shows_image_build(self):
+        """A fresh data dir: the first start builds the default image and
+        `vm run` shows that job on stderr (plain lines, not a tty)."""
+        r = self.banger('vm', 'run', '--', 'true', timeout=BOOT_TIMEOUT)
+        self.assertEqual(r.stdout, '')
+        lines = r.stderr.splitlines()
+        build = [l for l in lines if l.startswith('build-image minimal:')]
+        self.assertTrue(build, r.stderr)
+        self.assertIn('build-image minimal: done', lines)
+        self.assert_nothing_left()
+
     # ---- vm exec -----------------------------------------------------------
 
     def test_exec_stdin_and_statuses(self):
