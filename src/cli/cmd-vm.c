@@ -215,7 +215,7 @@ create_vm (BangerCli *cli, const char *name, GError **error)
     return NULL;
   if (!banger_manager_call_create_vm_sync (manager, g_variant_builder_end (&spec), &path, NULL,
                                            error)) {
-    banger_cli_error_annotate_vm (error, name);
+    banger_cli_error_annotate_vm_call (error, name);
     return NULL;
   }
   return banger_cli_find_vm (cli, name, error);
@@ -315,7 +315,7 @@ annotate_vm_call (GError **error, BangerVM *vm, const char *name, StateWanted wa
   g_autofree char *sentence = NULL;
   g_autofree char *state = NULL;
 
-  banger_cli_error_annotate_vm (error, name);
+  banger_cli_error_annotate_vm_call (error, name);
   if (!bad_state)
     return;
   state = current_state (vm);

@@ -274,6 +274,19 @@ banger_cli_error_annotate_vm (GError **error, const char *name)
 }
 
 void
+banger_cli_error_annotate_vm_call (GError **error, const char *name)
+{
+  /* The VM was found (or is being created): a NotFound names something it
+   * needs, such as its image or kernel, and the daemon's message says
+   * which; "no VM named …" would be wrong. */
+  if (error != NULL && g_error_matches (*error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND)) {
+    banger_cli_error_annotate (error);
+    return;
+  }
+  banger_cli_error_annotate_vm (error, name);
+}
+
+void
 banger_cli_error_annotate (GError **error)
 {
   if (error == NULL || *error == NULL)

@@ -36,6 +36,9 @@ GQuark banger_cli_error_quark (void);
  * own message. Errors that mean bangerd is not there become
  * BANGER_CLI_ERROR_UNREACHABLE. */
 void banger_cli_error_annotate_vm (GError **error, const char *name);
+/* The same for a call on a VM that exists (or a create): NotFound is about
+ * what the VM needs, not the VM. */
+void banger_cli_error_annotate_vm_call (GError **error, const char *name);
 
 /* The same for an image, a kernel or a job called @name. */
 void banger_cli_error_annotate_object (GError **error, BangerCliObject kind, const char *name);
