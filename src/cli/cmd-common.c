@@ -98,3 +98,63 @@ banger_cli_absolute_file (const char *path, const char *what, GError **error)
   }
   return g_steal_pointer (&abs);
 }
+
+void
+banger_cli_print_list (GPtrArray *proxies, gboolean names, gboolean json,
+                       void (*print_table) (GPtrArray *proxies))
+{
+  if (names) {
+    for (guint i = 0; i < proxies->len; i++) {
+      g_autoptr (GVariant) name
+          = g_dbus_proxy_get_cached_property (g_ptr_array_index (proxies, i), "Name");
+
+      printf ("%s\n", name != NULL ? g_variant_get_string (name, NULL) : "(null)");
+    }
+  } else if (json) {
+    banger_cli_print_json_array (proxies);
+  } else {
+    print_table (proxies);
+  }
+}
+
+char *
+banger_cli_object_name_at (BangerCli *cli, const char *path, const char *interface)
+{
+  g_autoptr (GDBusProxy) proxy = NULL;
+  g_autoptr (GVariant) name = NULL;
+
+  if (path == NULL || g_str_equal (path, "/"))
+    return NULL;
+  proxy = g_dbus_proxy_new_sync (cli->session, G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START, NULL,
+                                 "org.banger.Manager", path, interface, NULL, NULL);
+  if (proxy == NULL)
+    return NULL;
+  name = g_dbus_proxy_get_cached_property (proxy, "Name");
+  if (name == NULL || !g_variant_is_of_type (name, G_VARIANT_TYPE_STRING))
+    return NULL;
+  return g_variant_dup_string (name, NULL);
+}
+
+gboolean
+banger_cli_follow_job (BangerCli *cli, const char *job_path, BangerProgressMode mode,
+                       const char *interface, char **name, GError **error,
+                       const char *failed_format, ...)
+{
+  g_autofree char *result = NULL;
+
+  if (!banger_job_follow (cli->session, job_path, mode, &result, error)) {
+    /* Interrupted is not "failed": the user stopped it. */
+    if (!g_error_matches (*error, BANGER_CLI_ERROR, BANGER_CLI_ERROR_INTERRUPTED)) {
+      va_list ap;
+      g_autofree char *prefix = NULL;
+
+      va_start (ap, failed_format);
+      prefix = g_strdup_vprintf (failed_format, ap);
+      va_end (ap);
+      g_prefix_error_literal (error, prefix);
+    }
+    return FALSE;
+  }
+  *name = banger_cli_object_name_at (cli, result, interface);
+  return TRUE;
+}

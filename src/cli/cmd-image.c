@@ -96,14 +96,7 @@ image_list (BangerCli *cli, char **args, GError **error)
   images = banger_cli_list_images (cli, error);
   if (images == NULL)
     return FALSE;
-  if (opt_names) {
-    for (guint i = 0; i < images->len; i++)
-      printf ("%s\n", banger_image_get_name (g_ptr_array_index (images, i)));
-  } else if (opt_json) {
-    banger_cli_print_json_array (images);
-  } else {
-    print_image_table (images);
-  }
+  banger_cli_print_list (images, opt_names, opt_json, print_image_table);
   return TRUE;
 }
 
@@ -201,28 +194,12 @@ image_show (BangerCli *cli, char **args, GError **error)
   return TRUE;
 }
 
-/* The Name of the image at @path, or NULL. */
-static char *
-image_name_at (BangerCli *cli, const char *path)
-{
-  g_autoptr (BangerImage) image = NULL;
-
-  if (path == NULL || g_str_equal (path, "/"))
-    return NULL;
-  image = banger_image_proxy_new_sync (cli->session, G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START,
-                                       "org.banger.Manager", path, NULL, NULL);
-  if (image == NULL || banger_image_get_name (image) == NULL)
-    return NULL;
-  return g_strdup (banger_image_get_name (image));
-}
-
 static gboolean
 image_build (BangerCli *cli, char **args, GError **error)
 {
   BangerManager *manager;
   g_auto (GVariantBuilder) options = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
   g_autofree char *job_path = NULL;
-  g_autofree char *result = NULL;
   g_autofree char *name = NULL;
   BangerProgressMode mode;
 
@@ -244,14 +221,10 @@ image_build (BangerCli *cli, char **args, GError **error)
                                       opt_name != NULL ? opt_name : args[0]);
     return FALSE;
   }
-  if (!banger_job_follow (cli->session, job_path, mode, &result, error)) {
-    /* Interrupted is not "failed": the user stopped it. */
-    if (!g_error_matches (*error, BANGER_CLI_ERROR, BANGER_CLI_ERROR_INTERRUPTED))
-      g_prefix_error (error, _ ("building image “%s” failed: "),
-                      opt_name != NULL ? opt_name : args[0]);
+  if (!banger_cli_follow_job (cli, job_path, mode, "org.banger.Image", &name, error,
+                              _ ("building image “%s” failed: "),
+                              opt_name != NULL ? opt_name : args[0]))
     return FALSE;
-  }
-  name = image_name_at (cli, result);
   printf ("%s\n", name != NULL ? name : opt_name != NULL ? opt_name : args[0]);
   return TRUE;
 }

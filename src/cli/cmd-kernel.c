@@ -97,14 +97,7 @@ kernel_list (BangerCli *cli, char **args, GError **error)
   kernels = banger_cli_list_kernels (cli, error);
   if (kernels == NULL)
     return FALSE;
-  if (opt_names) {
-    for (guint i = 0; i < kernels->len; i++)
-      printf ("%s\n", banger_kernel_get_name (g_ptr_array_index (kernels, i)));
-  } else if (opt_json) {
-    banger_cli_print_json_array (kernels);
-  } else {
-    print_kernel_table (kernels);
-  }
+  banger_cli_print_list (kernels, opt_names, opt_json, print_kernel_table);
   return TRUE;
 }
 
@@ -194,28 +187,12 @@ kernel_import (BangerCli *cli, char **args, GError **error)
   return TRUE;
 }
 
-/* The Name of the kernel at @path, or NULL. */
-static char *
-kernel_name_at (BangerCli *cli, const char *path)
-{
-  g_autoptr (BangerKernel) kernel = NULL;
-
-  if (path == NULL || g_str_equal (path, "/"))
-    return NULL;
-  kernel = banger_kernel_proxy_new_sync (cli->session, G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START,
-                                         "org.banger.Manager", path, NULL, NULL);
-  if (kernel == NULL || banger_kernel_get_name (kernel) == NULL)
-    return NULL;
-  return g_strdup (banger_kernel_get_name (kernel));
-}
-
 static gboolean
 kernel_pull (BangerCli *cli, char **args, GError **error)
 {
   BangerManager *manager;
   g_auto (GVariantBuilder) options = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
   g_autofree char *job_path = NULL;
-  g_autofree char *result = NULL;
   g_autofree char *name = NULL;
   BangerProgressMode mode;
 
@@ -237,12 +214,9 @@ kernel_pull (BangerCli *cli, char **args, GError **error)
                                       opt_name != NULL ? opt_name : args[0]);
     return FALSE;
   }
-  if (!banger_job_follow (cli->session, job_path, mode, &result, error)) {
-    if (!g_error_matches (*error, BANGER_CLI_ERROR, BANGER_CLI_ERROR_INTERRUPTED))
-      g_prefix_error (error, _ ("pulling kernel “%s” failed: "), args[0]);
+  if (!banger_cli_follow_job (cli, job_path, mode, "org.banger.Kernel", &name, error,
+                              _ ("pulling kernel “%s” failed: "), args[0]))
     return FALSE;
-  }
-  name = kernel_name_at (cli, result);
   printf ("%s\n", name != NULL ? name : opt_name != NULL ? opt_name : args[0]);
   return TRUE;
 }

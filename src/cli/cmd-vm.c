@@ -486,14 +486,7 @@ list_vms (BangerCli *cli, gboolean running_only, GError **error)
     if (!running_only || banger_cli_vm_state_is_running (banger_vm_get_state (vm)))
       g_ptr_array_add (shown, vm);
   }
-  if (opt_names) {
-    for (guint i = 0; i < shown->len; i++)
-      printf ("%s\n", banger_vm_get_name (g_ptr_array_index (shown, i)));
-  } else if (opt_json) {
-    banger_cli_print_json_array (shown);
-  } else {
-    print_vm_table (shown);
-  }
+  banger_cli_print_list (shown, opt_names, opt_json, print_vm_table);
   return TRUE;
 }
 

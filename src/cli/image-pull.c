@@ -7,23 +7,9 @@
 #include <glib/gi18n.h>
 
 #include "banger-error.h"
+#include "cmd-common.h"
 #include "errors.h"
 #include "oci-reference.h"
-
-/* The Name of the image at @path, or NULL. */
-static char *
-image_name_at (BangerCli *cli, const char *path)
-{
-  g_autoptr (BangerImage) image = NULL;
-
-  if (path == NULL || g_str_equal (path, "/"))
-    return NULL;
-  image = banger_image_proxy_new_sync (cli->session, G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START,
-                                       "org.banger.Manager", path, NULL, NULL);
-  if (image == NULL || banger_image_get_name (image) == NULL)
-    return NULL;
-  return g_strdup (banger_image_get_name (image));
-}
 
 gboolean
 banger_cli_pull_image (BangerCli *cli, const char *reference, const BangerPullOptions *options,
@@ -32,7 +18,6 @@ banger_cli_pull_image (BangerCli *cli, const char *reference, const BangerPullOp
   BangerManager *manager;
   g_auto (GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
   g_autofree char *job_path = NULL;
-  g_autofree char *result = NULL;
   g_autofree char *name = NULL;
 
   if (options->name != NULL)
@@ -58,13 +43,9 @@ banger_cli_pull_image (BangerCli *cli, const char *reference, const BangerPullOp
       g_prefix_error (error, _ ("cannot pull “%s”: "), reference);
     return FALSE;
   }
-  if (!banger_job_follow (cli->session, job_path, mode, &result, error)) {
-    /* Interrupted is not "failed": the user stopped it. */
-    if (!g_error_matches (*error, BANGER_CLI_ERROR, BANGER_CLI_ERROR_INTERRUPTED))
-      g_prefix_error (error, _ ("pulling “%s” failed: "), reference);
+  if (!banger_cli_follow_job (cli, job_path, mode, "org.banger.Image", &name, error,
+                              _ ("pulling “%s” failed: "), reference))
     return FALSE;
-  }
-  name = image_name_at (cli, result);
   if (name == NULL) {
     g_set_error (error, BANGER_CLI_ERROR, BANGER_CLI_ERROR_FAILED,
                  _ ("pulling “%s” succeeded but bangerd named no image"), reference);
