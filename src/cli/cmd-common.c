@@ -8,6 +8,7 @@
 #include <json-glib/json-glib.h>
 #include <stdio.h>
 
+#include "banger-error.h"
 #include "errors.h"
 #include "output-json.h"
 #include "output-time.h"
@@ -51,7 +52,8 @@ banger_cli_print_json_array (GPtrArray *proxies)
 }
 
 gboolean
-banger_cli_for_each_name (BangerCli *cli, char **args, BangerNameAction action, GError **error)
+banger_cli_for_each_name (BangerCli *cli, char **args, BangerNameAction action, gpointer user_data,
+                          GError **error)
 {
   g_autoptr (GError) last = NULL;
 
@@ -60,7 +62,7 @@ banger_cli_for_each_name (BangerCli *cli, char **args, BangerNameAction action, 
   for (guint i = 0; args[i] != NULL; i++) {
     g_autoptr (GError) local = NULL;
 
-    if (action (cli, args[i], &local)) {
+    if (action (cli, args[i], user_data, &local)) {
       printf ("%s\n", args[i]);
       continue;
     }
@@ -157,4 +159,23 @@ banger_cli_follow_job (BangerCli *cli, const char *job_path, BangerProgressMode 
   }
   *name = banger_cli_object_name_at (cli, result, interface);
   return TRUE;
+}
+
+void
+banger_cli_annotate_delete_error (GError **error, BangerCliObject object, const char *name,
+                                  gboolean force, const char *busy_hint)
+{
+  gboolean busy = g_error_matches (*error, BANGER_ERROR, BANGER_ERROR_BUSY);
+
+  banger_cli_error_annotate_object (error, object, name);
+  if (busy && !force) {
+    g_autofree char *message = g_strdup ((*error)->message);
+
+    g_clear_error (error);
+    /* @busy_hint is one of our own translated formats. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_BUSY, busy_hint, message, name);
+#pragma GCC diagnostic pop
+  }
 }

@@ -3,6 +3,7 @@
 #include <gio/gio.h>
 
 #include "cli.h"
+#include "errors.h"
 #include "job-progress.h"
 
 G_BEGIN_DECLS
@@ -24,9 +25,16 @@ void banger_cli_print_json_array (GPtrArray *proxies);
  * reported on stderr and the rest still run; names that worked are printed
  * on stdout; the last failure is returned. An unreachable daemon stops at
  * once (the other names would fail the same way). */
-typedef gboolean (*BangerNameAction) (BangerCli *cli, const char *name, GError **error);
+typedef gboolean (*BangerNameAction) (BangerCli *cli, const char *name, gpointer user_data,
+                                      GError **error);
 gboolean banger_cli_for_each_name (BangerCli *cli, char **args, BangerNameAction action,
-                                   GError **error);
+                                   gpointer user_data, GError **error);
+
+/* After a failed Delete call for @name: names the @object in the error,
+ * and a Busy one without --force gets @busy_hint, a format taking the
+ * message and @name, telling what to do. */
+void banger_cli_annotate_delete_error (GError **error, BangerCliObject object, const char *name,
+                                       gboolean force, const char *busy_hint);
 
 /* An absolute path for @path, which must name an existing regular file:
  * bangerd runs with another working directory. @what names the file in

@@ -222,7 +222,7 @@ kernel_pull (BangerCli *cli, char **args, GError **error)
 }
 
 static gboolean
-delete_one (BangerCli *cli, const char *name, GError **error)
+delete_one (BangerCli *cli, const char *name, gpointer user_data, GError **error)
 {
   BangerManager *manager = banger_cli_get_manager (cli, error);
   g_auto (GVariantBuilder) options = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
@@ -233,17 +233,9 @@ delete_one (BangerCli *cli, const char *name, GError **error)
     g_variant_builder_add (&options, "{sv}", "force", g_variant_new_boolean (TRUE));
   if (!banger_manager_call_delete_kernel_sync (manager, name, g_variant_builder_end (&options),
                                                NULL, error)) {
-    gboolean busy = g_error_matches (*error, BANGER_ERROR, BANGER_ERROR_BUSY);
-
-    banger_cli_error_annotate_object (error, BANGER_CLI_OBJECT_KERNEL, name);
-    if (busy && !opt_force) {
-      g_autofree char *message = g_strdup ((*error)->message);
-
-      g_clear_error (error);
-      g_set_error (error, BANGER_ERROR, BANGER_ERROR_BUSY,
-                   _ ("%s (remove what uses it first, or use “banger kernel rm -f %s”)"), message,
-                   name);
-    }
+    banger_cli_annotate_delete_error (
+        error, BANGER_CLI_OBJECT_KERNEL, name, opt_force,
+        _ ("%s (remove what uses it first, or use “banger kernel rm -f %s”)"));
     return FALSE;
   }
   return TRUE;
@@ -252,7 +244,7 @@ delete_one (BangerCli *cli, const char *name, GError **error)
 static gboolean
 kernel_rm (BangerCli *cli, char **args, GError **error)
 {
-  return banger_cli_for_each_name (cli, args, delete_one, error);
+  return banger_cli_for_each_name (cli, args, delete_one, NULL, error);
 }
 
 #define LEAF(name, summary, params, options, handler, flags)                                       \

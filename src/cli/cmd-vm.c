@@ -561,39 +561,28 @@ vm_show (BangerCli *cli, char **args, GError **error)
 
 typedef gboolean (*VmAction) (BangerVM *vm, const char *name, GError **error);
 
+typedef struct {
+  VmAction action;
+} VmActionData;
+
+static gboolean
+find_and_act (BangerCli *cli, const char *name, gpointer user_data, GError **error)
+{
+  VmActionData *data = user_data;
+  g_autoptr (BangerVM) vm = banger_cli_find_vm (cli, name, error);
+
+  return vm != NULL && data->action (vm, name, error);
+}
+
 /* Runs @action on every named VM, like `docker rm a b`: a failure is
  * reported and the rest still run; the last failure is returned. Names
  * that succeeded are printed, so scripts see what happened. */
 static gboolean
 for_each_vm (BangerCli *cli, char **args, VmAction action, GError **error)
 {
-  g_autoptr (GError) last = NULL;
+  VmActionData data = { action };
 
-  if (!banger_cli_check_args (cli, args, 1, G_MAXUINT, error))
-    return FALSE;
-  for (guint i = 0; args[i] != NULL; i++) {
-    g_autoptr (GError) local = NULL;
-    g_autoptr (BangerVM) vm = banger_cli_find_vm (cli, args[i], &local);
-
-    if (vm != NULL && action (vm, args[i], &local)) {
-      printf ("%s\n", args[i]);
-      continue;
-    }
-    /* Without a daemon the other names would fail the same way. */
-    if (g_error_matches (local, BANGER_CLI_ERROR, BANGER_CLI_ERROR_UNREACHABLE)) {
-      g_propagate_error (error, g_steal_pointer (&local));
-      return FALSE;
-    }
-    if (last != NULL)
-      fprintf (stderr, "banger: %s\n", last->message);
-    g_clear_error (&last);
-    last = g_steal_pointer (&local);
-  }
-  if (last != NULL) {
-    g_propagate_error (error, g_steal_pointer (&last));
-    return FALSE;
-  }
-  return TRUE;
+  return banger_cli_for_each_name (cli, args, find_and_act, &data, error);
 }
 
 static gboolean
