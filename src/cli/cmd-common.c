@@ -137,30 +137,6 @@ banger_cli_object_name_at (BangerCli *cli, const char *path, const char *interfa
   return g_variant_dup_string (name, NULL);
 }
 
-gboolean
-banger_cli_follow_job (BangerCli *cli, const char *job_path, BangerProgressMode mode,
-                       const char *interface, char **name, GError **error,
-                       const char *failed_format, ...)
-{
-  g_autofree char *result = NULL;
-
-  if (!banger_job_follow (cli->session, job_path, mode, &result, error)) {
-    /* Interrupted is not "failed": the user stopped it. */
-    if (!g_error_matches (*error, BANGER_CLI_ERROR, BANGER_CLI_ERROR_INTERRUPTED)) {
-      va_list ap;
-      g_autofree char *prefix = NULL;
-
-      va_start (ap, failed_format);
-      prefix = g_strdup_vprintf (failed_format, ap);
-      va_end (ap);
-      g_prefix_error_literal (error, prefix);
-    }
-    return FALSE;
-  }
-  *name = banger_cli_object_name_at (cli, result, interface);
-  return TRUE;
-}
-
 void
 banger_cli_annotate_delete_error (GError **error, BangerCliObject object, const char *name,
                                   gboolean force, const char *busy_hint)

@@ -4,7 +4,6 @@
 
 #include "cli.h"
 #include "errors.h"
-#include "job-progress.h"
 
 G_BEGIN_DECLS
 
@@ -50,13 +49,5 @@ void banger_cli_print_list (GPtrArray *proxies, gboolean names, gboolean json,
  * org.banger.Kernel) at @path, or NULL when @path is NULL or "/" (a job
  * that made no object) or the object is gone. */
 char *banger_cli_object_name_at (BangerCli *cli, const char *path, const char *interface);
-
-/* Follows the job at @job_path (see banger_job_follow()). A failure other
- * than an interrupt (the user stopped it: not "failed") gets the prefix
- * formatted from @failed_format. On success @name gets the Name of the
- * @interface object the job made, or NULL. */
-gboolean banger_cli_follow_job (BangerCli *cli, const char *job_path, BangerProgressMode mode,
-                                const char *interface, char **name, GError **error,
-                                const char *failed_format, ...) G_GNUC_PRINTF (7, 8);
 
 G_END_DECLS

@@ -9,7 +9,7 @@
 #include "cli.h"
 #include "cmd-common.h"
 #include "errors.h"
-#include "job-progress.h"
+#include "job-command.h"
 #include "output-json.h"
 #include "output-table.h"
 #include "output-time.h"
@@ -190,35 +190,16 @@ kernel_import (BangerCli *cli, char **args, GError **error)
 static gboolean
 kernel_pull (BangerCli *cli, char **args, GError **error)
 {
-  BangerManager *manager;
-  g_auto (GVariantBuilder) options = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
-  g_autofree char *job_path = NULL;
-  g_autofree char *name = NULL;
-  BangerProgressMode mode;
+  const BangerNamedJob job = {
+    .call = banger_manager_call_pull_kernel_sync,
+    .kind = "kernel",
+    .object = BANGER_CLI_OBJECT_KERNEL,
+    .interface = "org.banger.Kernel",
+    .failed_format = _ ("pulling kernel “%s” failed: "),
+    .failed_names_name = FALSE,
+  };
 
-  if (!banger_cli_check_args (cli, args, 1, 1, error))
-    return FALSE;
-  if (!banger_job_progress_mode_parse (opt_progress, opt_quiet, &mode, error))
-    return FALSE;
-  if (opt_name != NULL) {
-    if (!banger_validate_name ("kernel", opt_name, error))
-      return FALSE;
-    g_variant_builder_add (&options, "{sv}", "name", g_variant_new_string (opt_name));
-  }
-  manager = banger_cli_get_manager (cli, error);
-  if (manager == NULL)
-    return FALSE;
-  if (!banger_manager_call_pull_kernel_sync (manager, args[0], g_variant_builder_end (&options),
-                                             &job_path, NULL, error)) {
-    banger_cli_error_annotate_object (error, BANGER_CLI_OBJECT_KERNEL,
-                                      opt_name != NULL ? opt_name : args[0]);
-    return FALSE;
-  }
-  if (!banger_cli_follow_job (cli, job_path, mode, "org.banger.Kernel", &name, error,
-                              _ ("pulling kernel “%s” failed: "), args[0]))
-    return FALSE;
-  printf ("%s\n", name != NULL ? name : opt_name != NULL ? opt_name : args[0]);
-  return TRUE;
+  return banger_cli_run_named_job (cli, args, &job, opt_name, opt_progress, opt_quiet, error);
 }
 
 static gboolean

@@ -7,8 +7,8 @@
 #include <glib/gi18n.h>
 
 #include "banger-error.h"
-#include "cmd-common.h"
 #include "errors.h"
+#include "job-command.h"
 #include "oci-reference.h"
 
 gboolean
