@@ -40,6 +40,14 @@ banger_cli_format_time_both (guint64 t, gint64 now)
 }
 
 void
+banger_cli_print_json (GDBusProxy *proxy)
+{
+  g_autoptr (JsonNode) node = banger_json_from_proxy (proxy);
+
+  banger_json_print (node, stdout);
+}
+
+void
 banger_cli_print_json_array (GPtrArray *proxies)
 {
   g_autoptr (JsonNode) root = json_node_new (JSON_NODE_ARRAY);

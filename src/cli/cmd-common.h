@@ -16,6 +16,9 @@ void banger_cli_print_field (const char *label, const char *value);
 /* "2024-05-01 12:03:04 UTC (3 minutes ago)", or "never" for 0. */
 char *banger_cli_format_time_both (guint64 t, gint64 now);
 
+/* Prints @proxy as one JSON object, one key per property (`show --json`). */
+void banger_cli_print_json (GDBusProxy *proxy);
+
 /* Prints @proxies (GDBusProxy) as a JSON array of objects, one key per
  * property (see output-json.h). */
 void banger_cli_print_json_array (GPtrArray *proxies);

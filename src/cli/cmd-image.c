@@ -11,7 +11,6 @@
 #include "cmd-common.h"
 #include "errors.h"
 #include "job-command.h"
-#include "output-json.h"
 #include "output-table.h"
 #include "output-time.h"
 #include "validate.h"
@@ -172,9 +171,7 @@ image_show (BangerCli *cli, char **args, GError **error)
   if (image == NULL)
     return FALSE;
   if (opt_json) {
-    g_autoptr (JsonNode) node = banger_json_from_proxy (G_DBUS_PROXY (image));
-
-    banger_json_print (node, stdout);
+    banger_cli_print_json (G_DBUS_PROXY (image));
     return TRUE;
   }
   size = g_format_size_full (banger_image_get_size_bytes (image), G_FORMAT_SIZE_IEC_UNITS);

@@ -10,7 +10,6 @@
 #include "cmd-common.h"
 #include "errors.h"
 #include "job-command.h"
-#include "output-json.h"
 #include "output-table.h"
 #include "output-time.h"
 #include "validate.h"
@@ -129,9 +128,7 @@ kernel_show (BangerCli *cli, char **args, GError **error)
   if (kernel == NULL)
     return FALSE;
   if (opt_json) {
-    g_autoptr (JsonNode) node = banger_json_from_proxy (G_DBUS_PROXY (kernel));
-
-    banger_json_print (node, stdout);
+    banger_cli_print_json (G_DBUS_PROXY (kernel));
     return TRUE;
   }
   print_kernel (kernel);

@@ -525,9 +525,7 @@ vm_show (BangerCli *cli, char **args, GError **error)
   if (vm == NULL)
     return FALSE;
   if (opt_json) {
-    g_autoptr (JsonNode) node = banger_json_from_proxy (G_DBUS_PROXY (vm));
-
-    banger_json_print (node, stdout);
+    banger_cli_print_json (G_DBUS_PROXY (vm));
     return TRUE;
   }
   cpus = g_strdup_printf ("%u", banger_vm_get_vcpus (vm));
