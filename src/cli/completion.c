@@ -174,6 +174,26 @@ emit_common_functions (GString *out, GPtrArray *nodes, const char *print_cmd)
   emit_case_function (out, nodes, "_banger_argkind", words_argkind, print_cmd);
 }
 
+/* The word walk bash and zsh share, after each sets $w: an option's value
+ * is not a subcommand, and subcommands extend $cmdpath. It ends by opening
+ * `if ((skip))` (the cursor is on an option's value), whose body each
+ * shell fills its own way. */
+#define WALK_WORDS                                                                                 \
+  "    if ((skip)); then skip=0; continue; fi\n"                                                   \
+  "    case \"$w\" in\n"                                                                           \
+  "    --*=*) continue ;;\n"                                                                       \
+  "    -*)\n"                                                                                      \
+  "      [[ \" $(_banger_value_options \"$cmdpath\") \" == *\" $w \"* ]] && skip=1\n"              \
+  "      continue ;;\n"                                                                            \
+  "    esac\n"                                                                                     \
+  "    if [[ \" $(_banger_subcommands \"$cmdpath\") \" == *\" $w \"* ]]; then\n"                   \
+  "      cmdpath=\"$cmdpath $w\"\n"                                                                \
+  "    else\n"                                                                                     \
+  "      break\n"                                                                                  \
+  "    fi\n"                                                                                       \
+  "  done\n"                                                                                       \
+  "  if ((skip)); then\n"
+
 static void
 emit_bash (GString *out, GPtrArray *nodes)
 {
@@ -186,22 +206,7 @@ emit_bash (GString *out, GPtrArray *nodes)
       out, "_banger() {\n"
            "  local cur=\"${COMP_WORDS[COMP_CWORD]}\" cmdpath=banger w i skip=0\n"
            "  for ((i = 1; i < COMP_CWORD; i++)); do\n"
-           "    w=\"${COMP_WORDS[i]}\"\n"
-           "    if ((skip)); then skip=0; continue; fi\n"
-           "    case \"$w\" in\n"
-           "    --*=*) continue ;;\n"
-           "    -*)\n"
-           "      [[ \" $(_banger_value_options \"$cmdpath\") \" == *\" $w \"* ]] && skip=1\n"
-           "      continue ;;\n"
-           "    esac\n"
-           "    if [[ \" $(_banger_subcommands \"$cmdpath\") \" == *\" $w \"* ]]; then\n"
-           "      cmdpath=\"$cmdpath $w\"\n"
-           "    else\n"
-           "      break\n"
-           "    fi\n"
-           "  done\n"
-           "  if ((skip)); then\n"
-           "    compopt -o default 2>/dev/null\n"
+           "    w=\"${COMP_WORDS[i]}\"\n" WALK_WORDS "    compopt -o default 2>/dev/null\n"
            "    COMPREPLY=()\n"
            "    return\n"
            "  fi\n"
@@ -254,22 +259,7 @@ emit_zsh (GString *out, GPtrArray *nodes)
            "  local cmdpath=banger w i skip=0 cur=\"${words[CURRENT]}\"\n"
            "  local -a described\n"
            "  for ((i = 2; i < CURRENT; i++)); do\n"
-           "    w=\"${words[i]}\"\n"
-           "    if ((skip)); then skip=0; continue; fi\n"
-           "    case \"$w\" in\n"
-           "    --*=*) continue ;;\n"
-           "    -*)\n"
-           "      [[ \" $(_banger_value_options \"$cmdpath\") \" == *\" $w \"* ]] && skip=1\n"
-           "      continue ;;\n"
-           "    esac\n"
-           "    if [[ \" $(_banger_subcommands \"$cmdpath\") \" == *\" $w \"* ]]; then\n"
-           "      cmdpath=\"$cmdpath $w\"\n"
-           "    else\n"
-           "      break\n"
-           "    fi\n"
-           "  done\n"
-           "  if ((skip)); then\n"
-           "    _files\n"
+           "    w=\"${words[i]}\"\n" WALK_WORDS "    _files\n"
            "    return\n"
            "  fi\n"
            "  if [[ \"$cur\" == -* ]]; then\n"
