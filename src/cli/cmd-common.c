@@ -145,21 +145,38 @@ banger_cli_object_name_at (BangerCli *cli, const char *path, const char *interfa
   return g_variant_dup_string (name, NULL);
 }
 
-void
-banger_cli_annotate_delete_error (GError **error, BangerCliObject object, const char *name,
-                                  gboolean force, const char *busy_hint)
+static gboolean
+delete_one (BangerCli *cli, const char *name, gpointer user_data, GError **error)
 {
-  gboolean busy = g_error_matches (*error, BANGER_ERROR, BANGER_ERROR_BUSY);
+  const BangerDelete *del = user_data;
+  BangerManager *manager = banger_cli_get_manager (cli, error);
+  g_auto (GVariantBuilder) options = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
 
-  banger_cli_error_annotate_object (error, object, name);
-  if (busy && !force) {
-    g_autofree char *message = g_strdup ((*error)->message);
+  if (manager == NULL)
+    return FALSE;
+  if (del->force)
+    g_variant_builder_add (&options, "{sv}", "force", g_variant_new_boolean (TRUE));
+  if (!del->call (manager, name, g_variant_builder_end (&options), NULL, error)) {
+    gboolean busy = g_error_matches (*error, BANGER_ERROR, BANGER_ERROR_BUSY);
 
-    g_clear_error (error);
-    /* @busy_hint is one of our own translated formats. */
+    banger_cli_error_annotate_object (error, del->object, name);
+    if (busy && !del->force) {
+      g_autofree char *message = g_strdup ((*error)->message);
+
+      g_clear_error (error);
+      /* busy_hint is one of our own translated formats. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_BUSY, busy_hint, message, name);
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_BUSY, del->busy_hint, message, name);
 #pragma GCC diagnostic pop
+    }
+    return FALSE;
   }
+  return TRUE;
+}
+
+gboolean
+banger_cli_delete_names (BangerCli *cli, char **args, const BangerDelete *del, GError **error)
+{
+  return banger_cli_for_each_name (cli, args, delete_one, (gpointer)del, error);
 }

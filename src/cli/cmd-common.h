@@ -32,11 +32,24 @@ typedef gboolean (*BangerNameAction) (BangerCli *cli, const char *name, gpointer
 gboolean banger_cli_for_each_name (BangerCli *cli, char **args, BangerNameAction action,
                                    gpointer user_data, GError **error);
 
-/* After a failed Delete call for @name: names the @object in the error,
- * and a Busy one without --force gets @busy_hint, a format taking the
- * message and @name, telling what to do. */
-void banger_cli_annotate_delete_error (GError **error, BangerCliObject object, const char *name,
-                                       gboolean force, const char *busy_hint);
+/* A Manager Delete method (DeleteImage, DeleteKernel) as gdbus-codegen
+ * declares it. */
+typedef gboolean (*BangerManagerDeleteCall) (BangerManager *manager, const char *name,
+                                             GVariant *options, GCancellable *cancellable,
+                                             GError **error);
+
+/* What differs between `image rm` and `kernel rm`. */
+typedef struct {
+  BangerManagerDeleteCall call;
+  BangerCliObject object; /* names the object in an error */
+  gboolean force;         /* -f: remove it even while in use */
+  const char *busy_hint;  /* translated, for a Busy error without -f: takes
+                           * the message and the name */
+} BangerDelete;
+
+/* `rm NAME…` (see banger_cli_for_each_name()) through @del. */
+gboolean banger_cli_delete_names (BangerCli *cli, char **args, const BangerDelete *del,
+                                  GError **error);
 
 /* An absolute path for @path, which must name an existing regular file:
  * bangerd runs with another working directory. @what names the file in

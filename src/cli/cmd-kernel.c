@@ -200,29 +200,16 @@ kernel_pull (BangerCli *cli, char **args, GError **error)
 }
 
 static gboolean
-delete_one (BangerCli *cli, const char *name, gpointer user_data, GError **error)
-{
-  BangerManager *manager = banger_cli_get_manager (cli, error);
-  g_auto (GVariantBuilder) options = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
-
-  if (manager == NULL)
-    return FALSE;
-  if (opt_force)
-    g_variant_builder_add (&options, "{sv}", "force", g_variant_new_boolean (TRUE));
-  if (!banger_manager_call_delete_kernel_sync (manager, name, g_variant_builder_end (&options),
-                                               NULL, error)) {
-    banger_cli_annotate_delete_error (
-        error, BANGER_CLI_OBJECT_KERNEL, name, opt_force,
-        _ ("%s (remove what uses it first, or use “banger kernel rm -f %s”)"));
-    return FALSE;
-  }
-  return TRUE;
-}
-
-static gboolean
 kernel_rm (BangerCli *cli, char **args, GError **error)
 {
-  return banger_cli_for_each_name (cli, args, delete_one, NULL, error);
+  const BangerDelete del = {
+    .call = banger_manager_call_delete_kernel_sync,
+    .object = BANGER_CLI_OBJECT_KERNEL,
+    .force = opt_force,
+    .busy_hint = _ ("%s (remove what uses it first, or use “banger kernel rm -f %s”)"),
+  };
+
+  return banger_cli_delete_names (cli, args, &del, error);
 }
 
 #define LEAF(name, summary, params, options, handler, flags)                                       \
