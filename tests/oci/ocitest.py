@@ -409,14 +409,14 @@ class Env:
         with open(path, 'w') as f:
             json.dump({'auths': {host: {'auth': auth}}}, f)
 
-    def run(self, *args, timeout=90):
-        proc = subprocess.run([TOOL] + list(args), env=self.env, capture_output=True, text=True,
-                              timeout=timeout)
+    def run(self, *args, timeout=90, env=None):
+        proc = subprocess.run([TOOL] + list(args), env=env or self.env, capture_output=True,
+                              text=True, timeout=timeout)
         lines = [json.loads(l) for l in proc.stdout.splitlines() if l.startswith('{')]
         return proc, lines
 
-    def pull(self, ref, *extra, timeout=90):
-        return self.run('pull', ref, '--work', self.work, *extra, timeout=timeout)
+    def pull(self, ref, *extra, timeout=90, env=None):
+        return self.run('pull', ref, '--work', self.work, *extra, timeout=timeout, env=env)
 
 
 def debugfs(image, command):

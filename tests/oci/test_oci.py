@@ -297,7 +297,13 @@ class CacheTest(OciTestCase):
         layout = ocitest.build_small_image(self.tmp, layers=4, size=1024 * 1024)
         reg.push(layout, 'latest', 'small:latest')
         _, manifest = ocitest.manifest_of(layout)
-        proc, lines = self.env.pull(reg.host + '/small:latest', '--count', '10')
+        # Under the sanitizer run, LeakSanitizer's stop-the-world tracer
+        # itself crashes ("Tracer caught signal 11") at the exit of this
+        # process with dozens of worker threads; leaks of the same pull code
+        # are checked by every single-pull case, so this one skips LSan only.
+        env = dict(self.env.env)
+        env['ASAN_OPTIONS'] = env.get('ASAN_OPTIONS', '') + ':detect_leaks=0'
+        proc, lines = self.env.pull(reg.host + '/small:latest', '--count', '10', env=env)
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         self.assertEqual(len(lines), 10)
         self.assertEqual(len({l['digest'] for l in lines}), 1)
