@@ -68,25 +68,21 @@ configure_system (const char *text, const char *root)
   return ret;
 }
 
-static bool
+/* Waits a short while for the channel to the host (the port appears when
+ * virtio_console has probed). A guest booting slowly (software emulation on
+ * a busy host) may take longer: then the serve loop keeps looking, because
+ * a PID 1 agent that gave up would leave the host waiting for nothing. */
+static void
 open_guest_transport (Agent *agent)
 {
   long long deadline = agent_now_ms () + TRANSPORT_WAIT_MS;
-  for (;;) {
-    int fd = transport_open_port ();
-    if (fd >= 0) {
-      agent->conn_fd = agent->out_fd = fd;
-      agent->conn_is_port = true;
-      agent->port_idle = true;
-      return true;
+  while (!transport_attach_guest (agent)) {
+    if (agent_now_ms () > deadline) {
+      agent_log ("no virtio-serial port %s and no vsock after %d s: still looking",
+                 BNGR_VIRTIO_PORT_NAME, TRANSPORT_WAIT_MS / 1000);
+      agent->seek_transport = true;
+      return;
     }
-    if (access ("/dev/vsock", F_OK) == 0 && (fd = transport_listen_vsock ()) >= 0) {
-      agent->listen_fds[agent->n_listen++] = fd;
-      return true;
-    }
-    if (agent_now_ms () > deadline)
-      return false;
-    /* The port's device node appears when virtio_console has probed. */
     poll (NULL, 0, 50);
   }
 }
@@ -157,9 +153,7 @@ main (int argc, char **argv)
   configure_system (NULL, "/");
   if (!read_boot_id (agent.boot_id, sizeof agent.boot_id))
     agent.boot_id[0] = 0;
-  if (!open_guest_transport (&agent))
-    agent_log ("no virtio-serial port %s and no vsock: serving nothing, reaping only",
-               BNGR_VIRTIO_PORT_NAME);
+  open_guest_transport (&agent);
   const char *image_init = init_cmdline_get ("banger.init");
   if (image_init != NULL)
     init_handoff (image_init, &agent);

@@ -55,6 +55,7 @@ typedef struct {
   bool exit_on_eof;  /* --stdio */
   int listen_fds[2];
   int n_listen;
+  bool seek_transport; /* PID 1 without a port yet: keep looking, never give up */
   BngrBuf in;
   BngrBuf out;
   long long in_stall_since_ms; /* when the incomplete input frame last grew */
@@ -124,6 +125,7 @@ void netconf_files (const char *root, const char *hostname, const char *dns);
 
 /* transport.c */
 int transport_open_port (void);
+bool transport_attach_guest (Agent *agent);
 int transport_listen_vsock (void);
 int transport_listen_unix (const char *path);
 

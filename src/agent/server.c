@@ -18,8 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PORT_RETRY_MS 100
-#define STALL_MS      1000
+#define PORT_RETRY_MS     100
+#define STALL_MS          1000
+#define SEEK_TRANSPORT_MS 250
 
 void
 agent_log (const char *fmt, ...)
@@ -456,6 +457,8 @@ agent_serve (Agent *agent)
   } while (0)
 
     ADD (agent->sig_fd, POLLIN, NULL, 0);
+    if (agent->seek_transport)
+      timeout = SEEK_TRANSPORT_MS;
     for (int i = 0; i < agent->n_listen; i++)
       ADD (agent->listen_fds[i], POLLIN, NULL, 1);
     if (agent->conn_fd >= 0) {
@@ -509,6 +512,10 @@ agent_serve (Agent *agent)
       return 1;
     }
 
+    if (agent->seek_transport && transport_attach_guest (agent)) {
+      agent->seek_transport = false;
+      agent_log ("found the channel to the host");
+    }
     if (agent->conn_fd >= 0 && agent->port_idle)
       read_conn (agent);
 

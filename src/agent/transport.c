@@ -42,11 +42,31 @@ transport_open_port (void)
       continue;
     snprintf (path, sizeof path, "/dev/%s", de->d_name);
     fd = open (path, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
+    /* devtmpfs creates the node a moment after sysfs shows the port. */
+    if (fd < 0 && errno != ENOENT)
       agent_log ("opening %s: %s", path, strerror (errno));
   }
   closedir (d);
   return fd;
+}
+
+/* One attempt at the guest's channel to the host: the virtio-serial port
+ * (QEMU), else a vsock listener (Firecracker). */
+bool
+transport_attach_guest (Agent *agent)
+{
+  int fd = transport_open_port ();
+  if (fd >= 0) {
+    agent->conn_fd = agent->out_fd = fd;
+    agent->conn_is_port = true;
+    agent->port_idle = true;
+    return true;
+  }
+  if (access ("/dev/vsock", F_OK) == 0 && (fd = transport_listen_vsock ()) >= 0) {
+    agent->listen_fds[agent->n_listen++] = fd;
+    return true;
+  }
+  return false;
 }
 
 int

@@ -998,6 +998,12 @@ start_failed_teardown_cb (GObject *source, GAsyncResult *res, gpointer user_data
           "starting VM “%s” failed: the VMM exited before the guest agent answered (the guest "
           "crashed or powered off; console log %s%s%s)",
           op->rec->name, op->inst.console_log, tail ? ", last line: " : "", tail ? tail : "");
+    } else if (tail != NULL) {
+      /* The guest still runs but never answered: what it printed last
+       * (a stuck boot, an agent complaint) is the best clue there is. */
+      g_autofree char *old = error->message;
+      error->message
+          = g_strdup_printf ("%s (console log %s, last line: %s)", old, op->inst.console_log, tail);
     }
     g_warning ("%s", error->message);
   }

@@ -10,22 +10,26 @@ One meson test per test case (tests/vm/meson.build)."""
 
 import ctypes
 import glob
+import json
 import os
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import unittest
+import zlib
 
 import gi
 gi.require_version('Gio', '2.0')
 from gi.repository import GLib, Gio  # noqa: E402
 
 from session_bus import SessionBus, wait_pid_gone  # noqa: E402
-from system_bus import SystemBus  # noqa: E402
+from system_bus import SystemBus, wait_until  # noqa: E402
 
 MANAGER = 'org.banger.Manager'
 MANAGER_PATH = '/org/banger/Manager'
@@ -599,6 +603,91 @@ class NoHelperTest(VmTestCase):
                           mentions=['IPv4', 'helper'])
         self.vm_call(path, 'Stop', GLib.Variant('(u)', (30,)), timeout=60000)
         self.assertEqual(self.prop(path, 'State'), 'stopped')
+
+
+def agent_frame(ftype, payload):
+    """One agent protocol frame (docs/agent-protocol.md), stream 0."""
+    head = struct.pack('<4sBBHII', b'BNGR', 1, ftype, 0, 0, len(payload))
+    head += struct.pack('<I', zlib.crc32(payload))
+    return head + struct.pack('<I', zlib.crc32(head)) + payload
+
+
+def qmp(path, *commands):
+    """Runs QMP commands on QEMU's control socket; returns the replies."""
+    replies = []
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(30)
+        s.connect(path)
+        f = s.makefile('rwb')
+        json.loads(f.readline())  # greeting
+        for cmd in ({'execute': 'qmp_capabilities'},) + commands:
+            f.write(json.dumps(cmd).encode() + b'\n')
+            f.flush()
+            while True:
+                msg = json.loads(f.readline())
+                if 'event' not in msg:
+                    break
+            replies.append(msg)
+    return replies
+
+
+class LatePortTest(VmTestCase):
+    """A guest whose agent port appears late (a slow boot on a busy host):
+    the agent, PID 1, must keep looking for it rather than give up and
+    leave the host waiting for a handshake that never comes."""
+
+    with_helper = False
+
+    def console(self, path):
+        with open(path, errors='replace') as f:
+            return f.read()
+
+    def test_agent_finds_a_late_port(self):
+        # A real VM first, for banger's own QEMU command line, image and kernel.
+        path = self.create_vm('late')
+        self.start(path)
+        pid = self.prop(path, 'Pid')
+        with open('/proc/%d/cmdline' % pid, 'rb') as f:
+            argv = [a.decode() for a in f.read().split(b'\0') if a]
+        self.vm_call(path, 'Stop', GLib.Variant('(u)', (30,)), timeout=60000)
+
+        # The same QEMU, but the agent's virtio-serial port is left out.
+        i = argv.index('-device', argv.index([a for a in argv if a.startswith('virtserialport')][0]) - 1)
+        port = argv[i + 1]
+        del argv[i:i + 2]
+        argv[argv.index('virtio-serial-pci')] = 'virtio-serial-pci,id=vser'
+        opt = lambda flag, prefix: next(a for a in argv[argv.index(flag) + 1:]
+                                        if a.startswith(prefix))
+        console = opt('-chardev', 'file,').split('path=')[1]
+        agent_sock = [a for a in argv if a.startswith('socket,id=agent')][0].split('path=')[1]
+        agent_sock = agent_sock.split(',')[0]
+        control = argv[argv.index('-qmp') + 1].split(':', 1)[1].split(',')[0]
+        pidfile = argv[argv.index('-pidfile') + 1]
+        subprocess.run(argv, check=True, timeout=30)
+        with open(pidfile) as f:
+            self.qemu_pids.add(int(f.read()))
+
+        wait_until(lambda: 'still looking' in self.console(console), timeout=120,
+                   what='the agent saying it is still looking for its port')
+        self.assertEqual(qmp(control, {'execute': 'device_add', 'arguments': {
+            'driver': 'virtserialport', 'bus': 'vser.0', 'chardev': 'agent',
+            'name': port.split('name=')[1]}})[1], {'return': {}})
+        wait_until(lambda: 'found the channel to the host' in self.console(console),
+                   timeout=60, what='the agent finding the hot-plugged port')
+
+        # And it serves there: a HELLO is answered with the nonce sent.
+        nonce = 0x0123456789abcdef
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(30)
+            s.connect(agent_sock)
+            s.sendall(agent_frame(0x01, struct.pack('<HIQ', 4, 8, nonce)))
+            data = b''
+            while struct.pack('<HIQ', 4, 8, nonce) not in data:
+                chunk = s.recv(4096)
+                self.assertNotEqual(chunk, b'', 'the agent closed the port')
+                data += chunk
+        self.assertIn(b'BNGR', data)
+        qmp(control, {'execute': 'quit'})
 
 
 class BadInputTest(VmTestCase):
