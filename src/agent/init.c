@@ -20,7 +20,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define ROOT_WAIT_MS 10000
+/* As long as the host waits for the agent: a TCG guest on a busy host can be
+ * slow to probe its disk, and a panic here would fail a boot that was fine. */
+#define ROOT_WAIT_MS 60000
 
 static char cmdline[4096];
 static bool cmdline_read;
