@@ -16,6 +16,7 @@
 #include "image-recipes.h"
 #include "kernels.h"
 #include "paths.h"
+#include "remove-tree.h"
 #include "validate.h"
 
 #define ROOTFS_NAME     "rootfs.ext4"
@@ -185,16 +186,10 @@ banger_catalog_emit_kernel_removed (BangerCatalog *self, const char *name)
 void
 banger_catalog_remove_dir (const char *dir)
 {
-  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
-  const char *name;
+  g_autoptr (GError) error = NULL;
 
-  while (d != NULL && (name = g_dir_read_name (d)) != NULL) {
-    g_autofree char *path = g_build_filename (dir, name, NULL);
-    if (g_unlink (path) < 0 && errno != ENOENT)
-      g_warning ("cannot remove %s: %s", path, g_strerror (errno));
-  }
-  if (g_rmdir (dir) < 0 && errno != ENOENT)
-    g_warning ("cannot remove %s: %s", dir, g_strerror (errno));
+  if (!banger_remove_tree (dir, &error))
+    g_warning ("%s", error->message);
 }
 
 /* ---- jobs ---- */

@@ -6,6 +6,7 @@
 #include <glib/gstdio.h>
 #include <sys/stat.h>
 
+#include "remove-tree.h"
 #include "store-catalog.h"
 
 static gboolean
@@ -17,28 +18,6 @@ is_id (const char *name)
     if (!g_ascii_isxdigit (name[n]) || g_ascii_isupper (name[n]))
       return FALSE;
   return n == 16;
-}
-
-/* Recursive, never following a symlink out of the directory. */
-static void
-remove_tree (const char *path)
-{
-  GStatBuf st;
-
-  if (g_lstat (path, &st) < 0)
-    return;
-  if (S_ISDIR (st.st_mode)) {
-    g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-    const char *name;
-    while (dir != NULL && (name = g_dir_read_name (dir)) != NULL) {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      remove_tree (child);
-    }
-    if (g_rmdir (path) < 0)
-      g_warning ("cannot remove %s: %s", path, g_strerror (errno));
-  } else if (g_unlink (path) < 0) {
-    g_warning ("cannot remove %s: %s", path, g_strerror (errno));
-  }
 }
 
 static guint
@@ -56,7 +35,9 @@ sweep (const char *base, GHashTable *known)
     if (!g_file_test (path, G_FILE_TEST_IS_DIR) || g_file_test (path, G_FILE_TEST_IS_SYMLINK))
       continue;
     g_info ("removing %s: no record in the store (left by an interrupted pull or build)", path);
-    remove_tree (path);
+    g_autoptr (GError) error = NULL;
+    if (!banger_remove_tree (path, &error))
+      g_warning ("%s", error->message);
     removed++;
   }
   return removed;

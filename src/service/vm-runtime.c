@@ -16,6 +16,7 @@
 #include "helper-client.h"
 #include "net-lease.h"
 #include "paths.h"
+#include "remove-tree.h"
 #include "ssh-keys.h"
 #include "store-catalog.h"
 #include "validate.h"
@@ -1708,27 +1709,12 @@ banger_vm_files_remove (const char *data_dir, const char *id)
   g_autofree char *dir = banger_vm_dir (data_dir, id);
   g_autofree char *known_hosts = g_build_filename (data_dir, "ssh", "known_hosts", NULL);
   g_autofree char *alias = g_strdup_printf ("banger-%s", id);
-  g_autoptr (GFile) file = g_file_new_for_path (dir);
   g_autoptr (GError) error = NULL;
-  g_autoptr (GFileEnumerator) children = NULL;
 
-  /* The directory is flat (disk, log, sockets, pidfile, keys): no need for
-   * a recursive walk. */
-  children = g_file_enumerate_children (file, G_FILE_ATTRIBUTE_STANDARD_NAME,
-                                        G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
-  while (children != NULL) {
-    GFileInfo *info = NULL;
-    GFile *child = NULL;
-    if (!g_file_enumerator_iterate (children, &info, &child, NULL, NULL) || info == NULL)
-      break;
-    if (!g_file_delete (child, NULL, &error)) {
-      g_warning ("cannot remove %s", error->message);
-      g_clear_error (&error);
-    }
-  }
-  if (!g_file_delete (file, NULL, &error)
-      && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
-    g_warning ("cannot remove %s: %s", dir, error->message);
+  /* Recursive: a VM directory can hold more than flat files (a jailed
+   * VM's links, files a later version adds). */
+  if (!banger_remove_tree (dir, &error))
+    g_warning ("cannot remove VM directory: %s", error->message);
   g_clear_error (&error);
   if (g_file_test (known_hosts, G_FILE_TEST_EXISTS)
       && !banger_ssh_unpin_host_key (known_hosts, alias, &error))

@@ -483,6 +483,10 @@ class LifecycleTest(VmTestCase):
         # delete a running VM: refused without force, then killed and removed
         self.start(path)
         pid5 = self.prop(path, 'Pid')
+        # (whatever else is in its directory, subdirectories too, goes with it)
+        os.makedirs(os.path.join(self.vm_dir(vm_id), 'extra', 'deeper'))
+        with open(os.path.join(self.vm_dir(vm_id), 'extra', 'deeper', 'file'), 'w') as f:
+            f.write('x')
         self.assert_error('org.banger.Error.BadState', self.vm_call, path, 'Delete',
                           GLib.Variant('(a{sv})', ({},)))
         self.vm_call(path, 'Delete', GLib.Variant('(a{sv})', ({'force': GLib.Variant('b', True)},)))

@@ -1,0 +1,133 @@
+/* A recursive removal that cannot be tricked into leaving its tree.
+ *
+ * Written by hand because GLib has no recursive delete (g_file_delete
+ * removes one entry) and nftw() takes no user data, so it cannot report
+ * errors or stay on one filesystem from thread-safe code. Every step is
+ * relative to a directory fd opened with O_NOFOLLOW, so a symlink swapped
+ * in for a directory is removed as a link, never walked into. */
+
+#define G_LOG_DOMAIN "banger-remove-tree"
+
+#include "remove-tree.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct {
+  dev_t dev;     /* the filesystem of the top: nothing else is entered */
+  GError *first; /* the first failure, reported; the walk goes on */
+  const char *top;
+} Walk;
+
+static void
+note_failure (Walk *w, const char *rel, int err, const char *what)
+{
+  if (w->first != NULL)
+    return;
+  g_set_error (&w->first, G_IO_ERROR, g_io_error_from_errno (err), "cannot %s “%s/%s”: %s", what,
+               w->top, rel, g_strerror (err));
+}
+
+/* A bind mount of a directory on the same filesystem has the same st_dev:
+ * only the kernel's mount-root attribute (statx, Linux 5.8) tells. */
+static gboolean
+is_mount_root (int dirfd, const char *name)
+{
+  struct statx stx;
+
+  if (statx (dirfd, name, AT_SYMLINK_NOFOLLOW, 0, &stx) < 0)
+    return FALSE;
+  return (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) != 0
+         && (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
+}
+
+/* Empties the directory @dirfd (whose path below the top is @rel). Takes
+ * ownership of @dirfd. */
+static void
+empty_dir (Walk *w, int dirfd, const char *rel)
+{
+  DIR *d = fdopendir (dirfd);
+  struct dirent *de;
+
+  if (d == NULL) {
+    note_failure (w, rel, errno, "read");
+    close (dirfd);
+    return;
+  }
+  while ((de = readdir (d)) != NULL) {
+    g_autofree char *child_rel = NULL;
+    struct stat st;
+
+    if (g_str_equal (de->d_name, ".") || g_str_equal (de->d_name, ".."))
+      continue;
+    child_rel = *rel ? g_build_filename (rel, de->d_name, NULL) : g_strdup (de->d_name);
+    if (fstatat (dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+      if (errno != ENOENT)
+        note_failure (w, child_rel, errno, "inspect");
+      continue;
+    }
+    if (S_ISDIR (st.st_mode)) {
+      if (st.st_dev != w->dev || is_mount_root (dirfd, de->d_name)) {
+        /* A mount point: its contents belong to someone else. */
+        note_failure (w, child_rel, EBUSY, "remove the mount point");
+        continue;
+      }
+      int fd = openat (dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0) {
+        note_failure (w, child_rel, errno, "open");
+        continue;
+      }
+      empty_dir (w, fd, child_rel);
+      if (unlinkat (dirfd, de->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+        note_failure (w, child_rel, errno, "remove");
+    } else if (unlinkat (dirfd, de->d_name, 0) < 0 && errno != ENOENT) {
+      note_failure (w, child_rel, errno, "remove");
+    }
+  }
+  closedir (d);
+}
+
+gboolean
+banger_remove_tree (const char *path, GError **error)
+{
+  Walk w = { .top = path };
+  struct stat st;
+  int fd;
+
+  if (lstat (path, &st) < 0) {
+    if (errno == ENOENT)
+      return TRUE;
+    g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "cannot inspect “%s”: %s", path,
+                 g_strerror (errno));
+    return FALSE;
+  }
+  if (!S_ISDIR (st.st_mode)) {
+    if (g_unlink (path) < 0 && errno != ENOENT) {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "cannot remove “%s”: %s", path,
+                   g_strerror (errno));
+      return FALSE;
+    }
+    return TRUE;
+  }
+  w.dev = st.st_dev;
+  fd = open (path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "cannot open “%s”: %s", path,
+                 g_strerror (errno));
+    return FALSE;
+  }
+  empty_dir (&w, fd, "");
+  if (w.first == NULL && g_rmdir (path) < 0 && errno != ENOENT)
+    g_set_error (&w.first, G_IO_ERROR, g_io_error_from_errno (errno), "cannot remove “%s”: %s",
+                 path, g_strerror (errno));
+  if (w.first != NULL) {
+    g_propagate_error (error, w.first);
+    return FALSE;
+  }
+  return TRUE;
+}
