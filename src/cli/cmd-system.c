@@ -3,12 +3,16 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <json-glib/json-glib.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "banger-helper-dbus.h"
 #include "cli.h"
 #include "errors.h"
+#include "output-json.h"
 #include "polkit-agent.h"
+#include "system-install.h"
 
 #define HELPER_NAME "org.banger.Helper"
 #define HELPER_PATH "/org/banger/Helper"
@@ -116,12 +120,195 @@ static const BangerCommand network_command = {
   NULL,      network_subcommands,
   0,
 };
+/* ---- system install --------------------------------------------------- */
+
+static char *opt_install_root;
+static gboolean opt_install_dry_run;
+static gboolean opt_install_json;
+
+static const GOptionEntry install_options[] = {
+  { "root", 0, 0, G_OPTION_ARG_FILENAME, &opt_install_root,
+    N_ ("Install under DIR (like DESTDIR); no daemon is reloaded"), N_ ("DIR") },
+  { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &opt_install_dry_run,
+    N_ ("Print what would change, change nothing"), NULL },
+  { "json", 0, 0, G_OPTION_ARG_NONE, &opt_install_json, N_ ("Print JSON"), NULL },
+  { NULL },
+};
+
+static void
+json_add_string (JsonBuilder *b, const char *key, const char *value)
+{
+  json_builder_set_member_name (b, key);
+  if (value != NULL)
+    json_builder_add_string_value (b, value);
+  else
+    json_builder_add_null_value (b);
+}
+
+static void
+print_install_json (const BangerSystemInstall *install)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonNode) root = NULL;
+
+  json_builder_begin_object (b);
+  json_add_string (b, "source", install->data_dir);
+  json_add_string (b, "root", install->root);
+  json_builder_set_member_name (b, "dry_run");
+  json_builder_add_boolean_value (b, install->dry_run);
+  json_builder_set_member_name (b, "files");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < install->files->len; i++) {
+    const BangerSystemFile *f = g_ptr_array_index (install->files, i);
+    g_autofree char *mode = g_strdup_printf ("%04o", f->mode);
+
+    json_builder_begin_object (b);
+    json_add_string (b, "target", f->target);
+    json_add_string (b, "path", f->path);
+    json_add_string (b, "source", f->source);
+    json_add_string (b, "mode", mode);
+    json_add_string (b, "status", banger_system_file_status_to_string (f->status));
+    json_add_string (b, "message", f->message);
+    json_builder_end_object (b);
+  }
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "steps");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < install->steps->len; i++) {
+    const BangerSystemStep *s = g_ptr_array_index (install->steps, i);
+
+    json_builder_begin_object (b);
+    json_add_string (b, "name", s->name);
+    json_add_string (b, "status", s->status);
+    json_add_string (b, "message", s->message);
+    json_builder_end_object (b);
+  }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  banger_json_print (root, stdout);
+}
+
+static const char *
+file_status_words (BangerSystemFileStatus status, gboolean dry_run)
+{
+  switch (status) {
+  case BANGER_SYSTEM_FILE_INSTALLED:
+    return dry_run ? _ ("would install") : _ ("installed");
+  case BANGER_SYSTEM_FILE_UPDATED:
+    return dry_run ? _ ("would update") : _ ("updated");
+  case BANGER_SYSTEM_FILE_UNCHANGED:
+    return _ ("unchanged");
+  case BANGER_SYSTEM_FILE_SKIPPED:
+  default:
+    return _ ("skipped");
+  }
+}
+
+static const char *
+step_status_words (const char *status)
+{
+  static const struct {
+    const char *word;
+    const char *text;
+  } words[] = {
+    { "created", N_ ("created") },
+    { "exists", N_ ("exists") },
+    { "would-create", N_ ("would create") },
+    { "reloaded", N_ ("reloaded") },
+    { "would-reload", N_ ("would reload") },
+    { "not-needed", N_ ("not needed: nothing it reads changed") },
+    { "skipped", N_ ("skipped") },
+    { "failed", N_ ("failed") },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (words); i++)
+    if (g_str_equal (words[i].word, status))
+      return _ (words[i].text);
+  return status;
+}
+
+static void
+print_install_text (const BangerSystemInstall *install)
+{
+  int width = 0;
+
+  for (guint i = 0; i < install->files->len; i++) {
+    const BangerSystemFile *f = g_ptr_array_index (install->files, i);
+    width = MAX (width, (int)g_utf8_strlen (file_status_words (f->status, install->dry_run), -1));
+  }
+  for (guint i = 0; i < install->files->len; i++) {
+    const BangerSystemFile *f = g_ptr_array_index (install->files, i);
+    const char *words = file_status_words (f->status, install->dry_run);
+    /* printf pads bytes, not characters: pad translated words by hand. */
+    int pad = width - (int)g_utf8_strlen (words, -1);
+
+    printf ("%s%*s  %s", words, pad, "", f->path);
+    if (f->message != NULL)
+      printf (" (%s)", f->message);
+    printf ("\n");
+  }
+  for (guint i = 0; i < install->steps->len; i++) {
+    const BangerSystemStep *s = g_ptr_array_index (install->steps, i);
+
+    if (g_str_equal (s->name, "group"))
+      printf (_ ("group banger: %s"), step_status_words (s->status));
+    else
+      printf ("%s: %s", s->name, step_status_words (s->status));
+    if (s->message != NULL)
+      printf (": %s", s->message);
+    printf ("\n");
+  }
+}
+
+static gboolean
+system_install (BangerCli *cli, char **args, GError **error)
+{
+  g_autoptr (BangerSystemInstall) install = NULL;
+  g_autofree char *root = g_steal_pointer (&opt_install_root);
+
+  if (!banger_cli_check_args (cli, args, 0, 0, error))
+    return FALSE;
+  if (root != NULL && *root == '\0')
+    return banger_cli_usage_error (cli, error, _ ("--root needs a directory"));
+  /* Checked before anything is read, so the message is about root and
+   * not about the first file that could not be written. A dry run only
+   * reads, which anyone may. */
+  if (root == NULL && !opt_install_dry_run && geteuid () != 0) {
+    g_set_error_literal (error, BANGER_CLI_ERROR, BANGER_CLI_ERROR_FAILED,
+                         _ ("installing banger's system files needs root (they go to /etc and "
+                            "/usr/share): run it with sudo, or use --root DIR"));
+    return FALSE;
+  }
+
+  install = banger_system_install_run (banger_system_data_dir (), root, opt_install_dry_run, error);
+  if (install == NULL)
+    return FALSE;
+  if (opt_install_json)
+    print_install_json (install);
+  else
+    print_install_text (install);
+  if (install->failed)
+    cli->exit_status = BANGER_EXIT_FAILURE;
+  return TRUE;
+}
+
+static const BangerCommand install_command = {
+  "install",
+  N_ ("Install or refresh banger's units, D-Bus and polkit files and the banger group"),
+  NULL,
+  install_options,
+  system_install,
+  NULL,
+  0,
+};
+
 static const BangerCommand *const system_subcommands[] = {
+  &install_command,
   &network_command,
   NULL,
 };
 
 const BangerCommand banger_system_command = {
-  "system", N_ ("Set up the host (through the root helper)"), NULL, NULL, NULL, system_subcommands,
-  0,
+  "system", N_ ("Set up the host: system files, network"), NULL, NULL, NULL, system_subcommands, 0,
 };
