@@ -193,6 +193,8 @@ static const BangerAuthEntry auth_table[] = {
   { HELPER_INTERFACE, "DeleteTap", "org.banger.vm.network", common_options, validate_vm_id_first },
   { HELPER_INTERFACE, "LaunchJailed", "org.banger.vm.launch", common_options, validate_launch },
   { HELPER_INTERFACE, "KillJailed", "org.banger.vm.launch", common_options, validate_kill },
+  /* The same action as LaunchJailed: whoever may make a jail may remove it. */
+  { HELPER_INTERFACE, "RemoveJail", "org.banger.vm.launch", common_options, validate_vm_id_first },
   { HELPER_INTERFACE, "CreateSnapshot", "org.banger.storage.snapshot", common_options,
     validate_snapshot },
   { HELPER_INTERFACE, "RemoveSnapshot", "org.banger.storage.snapshot", common_options,

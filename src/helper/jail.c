@@ -9,6 +9,7 @@
 
 #include "jail.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
@@ -327,6 +328,13 @@ banger_jail_check_caller (const char *method, GVariant *parameters, uid_t uid, G
     g_variant_get_child (parameters, 0, "&s", &id);
     return check_id (id, error) && check_owner (id, uid, TRUE, error);
   }
+  if (g_strcmp0 (method, "RemoveJail") == 0) {
+    const char *id = NULL;
+
+    /* An absent jail is fine (idempotent); someone else's is not. */
+    g_variant_get_child (parameters, 0, "&s", &id);
+    return check_id (id, error) && check_owner (id, uid, FALSE, error);
+  }
   return TRUE;
 }
 
@@ -602,4 +610,271 @@ banger_jail_kill (const char *id, int signum, uid_t uid, GError **error)
     return FALSE;
   }
   return TRUE;
+}
+
+/* ---- RemoveJail ------------------------------------------------------------ */
+
+/* Deeper than any jail banger makes; bounds the recursion through the
+ * user-owned /run of the jail. */
+#define REMOVE_DEPTH_MAX 64
+
+/* Mount points strictly below @dir in this mount namespace, deepest first
+ * (mountinfo escapes blanks and backslashes as \ooo, which g_strcompress
+ * undoes). */
+static GPtrArray *
+mounts_under (const char *dir, GError **error)
+{
+  g_autofree char *text = NULL;
+  g_auto (GStrv) lines = NULL;
+  g_autoptr (GPtrArray) out = g_ptr_array_new_with_free_func (g_free);
+  gsize dlen = strlen (dir);
+
+  if (!g_file_get_contents ("/proc/self/mountinfo", &text, NULL, error))
+    return NULL;
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++) {
+    g_auto (GStrv) fields = g_strsplit (lines[i], " ", 6);
+    g_autofree char *mp = NULL;
+
+    if (g_strv_length (fields) < 5)
+      continue;
+    mp = g_strcompress (fields[4]);
+    if (strncmp (mp, dir, dlen) == 0 && mp[dlen] == '/')
+      g_ptr_array_add (out, g_steal_pointer (&mp));
+  }
+  /* Longest path first: a mount inside another goes before it. */
+  for (guint i = 1; i < out->len; i++) {
+    for (guint j = i; j > 0 && strlen (out->pdata[j]) > strlen (out->pdata[j - 1]); j--) {
+      gpointer tmp = out->pdata[j];
+      out->pdata[j] = out->pdata[j - 1];
+      out->pdata[j - 1] = tmp;
+    }
+  }
+  return g_steal_pointer (&out);
+}
+
+/* Unmounts everything below the jail (LaunchJailed bind-mounts the user's
+ * kernel and disk where they are on another filesystem): removing a file
+ * through a bind mount would act on the user's own file. Refuses when
+ * anything stays mounted. */
+static gboolean
+unmount_all (const char *id, const char *dir, GError **error)
+{
+  g_autoptr (GPtrArray) mounts = mounts_under (dir, error);
+
+  if (mounts == NULL)
+    return FALSE;
+  for (guint i = 0; i < mounts->len; i++) {
+    const char *mp = mounts->pdata[i];
+
+    /* NOFOLLOW: the last component is never a symlink's target. A busy
+     * mount (nothing of the jail runs, so unlikely) is detached: it is no
+     * longer reachable from the jail, which is what matters here. */
+    if (umount2 (mp, UMOUNT_NOFOLLOW) < 0 && errno == EBUSY)
+      umount2 (mp, MNT_DETACH | UMOUNT_NOFOLLOW);
+  }
+  g_ptr_array_unref (g_steal_pointer (&mounts));
+  mounts = mounts_under (dir, error);
+  if (mounts == NULL)
+    return FALSE;
+  if (mounts->len > 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_BUSY,
+                 "jail %s is kept: %s is still mounted and cannot be unmounted", id,
+                 (const char *)mounts->pdata[0]);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* The mount an entry (or, with AT_EMPTY_PATH and "", a descriptor) lies
+ * on: statx's mount id, which also tells a bind mount from the same
+ * filesystem apart (st_dev does not). */
+static gboolean
+entry_stat (int dirfd, const char *name, int flags, struct statx *stx, guint64 *mount)
+{
+  if (statx (dirfd, name, flags | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_TYPE | STATX_MNT_ID,
+             stx)
+      < 0)
+    return FALSE;
+  if (stx->stx_mask & STATX_MNT_ID)
+    *mount = stx->stx_mnt_id;
+  else
+    *mount = ((guint64)stx->stx_dev_major << 32) | stx->stx_dev_minor;
+  return TRUE;
+}
+
+static gboolean remove_children (int dir_fd, const char *path, guint64 mount, const char *keep,
+                                 guint depth, GError **error);
+
+/* Removes @name in @dir_fd: a symlink is removed, never followed; a
+ * directory is emptied through descriptors (openat O_NOFOLLOW, unlinkat),
+ * so nothing the user swaps in under the jail's /run redirects it; and
+ * nothing on another mount is touched. */
+static gboolean
+remove_entry (int dir_fd, const char *path, const char *name, guint64 mount, guint depth,
+              GError **error)
+{
+  g_autofree char *full = g_build_filename (path, name, NULL);
+  struct statx stx;
+  guint64 here;
+  gboolean ok;
+  int fd;
+
+  if (!entry_stat (dir_fd, name, 0, &stx, &here)) {
+    if (errno == ENOENT)
+      return TRUE;
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot inspect %s: %s", full,
+                 g_strerror (errno));
+    return FALSE;
+  }
+  if (here != mount) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_BUSY,
+                 "%s is on another mount (still mounted): not removed", full);
+    return FALSE;
+  }
+  if (!S_ISDIR (stx.stx_mode)) {
+    if (unlinkat (dir_fd, name, 0) < 0 && errno != ENOENT) {
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot remove %s: %s", full,
+                   g_strerror (errno));
+      return FALSE;
+    }
+    return TRUE;
+  }
+  if (depth >= REMOVE_DEPTH_MAX) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "%s is nested too deep to remove", full);
+    return FALSE;
+  }
+  fd = openat (dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot open %s: %s", full,
+                 g_strerror (errno));
+    return FALSE;
+  }
+  ok = remove_children (fd, full, mount, NULL, depth + 1, error);
+  close (fd);
+  if (ok && unlinkat (dir_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot remove %s: %s", full,
+                 g_strerror (errno));
+    return FALSE;
+  }
+  return ok;
+}
+
+static gboolean
+remove_children (int dir_fd, const char *path, guint64 mount, const char *keep, guint depth,
+                 GError **error)
+{
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  struct statx stx;
+  guint64 here;
+  DIR *d;
+  struct dirent *ent;
+  int fd;
+
+  /* The directory itself, as opened: it must still be on the jail's mount. */
+  if (!entry_stat (dir_fd, "", AT_EMPTY_PATH, &stx, &here) || here != mount) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_BUSY,
+                 "%s is on another mount (still mounted): not removed", path);
+    return FALSE;
+  }
+  fd = dup (dir_fd);
+  if (fd < 0 || (d = fdopendir (fd)) == NULL) {
+    if (fd >= 0)
+      close (fd);
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot read %s: %s", path,
+                 g_strerror (errno));
+    return FALSE;
+  }
+  /* Names first, removal after: unlinking while readdir() walks the same
+   * directory may skip entries. */
+  while ((ent = readdir (d)) != NULL) {
+    if (g_str_equal (ent->d_name, ".") || g_str_equal (ent->d_name, "..")
+        || g_strcmp0 (ent->d_name, keep) == 0)
+      continue;
+    g_ptr_array_add (names, g_strdup (ent->d_name));
+  }
+  closedir (d);
+  for (guint i = 0; i < names->len; i++) {
+    if (!remove_entry (dir_fd, path, names->pdata[i], mount, depth, error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+remove_locked (const char *id, uid_t uid, GError **error)
+{
+  g_autofree char *dir = jail_dir (id);
+  g_autofree char *parent = g_path_get_dirname (dir);
+  struct statx stx;
+  guint64 mount;
+  gboolean ok = FALSE;
+  int parent_fd, dir_fd = -1;
+  guint pid;
+
+  if (!check_owner (id, uid, FALSE, error))
+    return FALSE;
+  parent_fd = open (parent, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (parent_fd < 0 && errno == ENOENT)
+    return TRUE; /* no jail was ever made here */
+  if (parent_fd < 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot open %s: %s", parent,
+                 g_strerror (errno));
+    return FALSE;
+  }
+  if (!entry_stat (parent_fd, id, 0, &stx, &mount)) {
+    ok = errno == ENOENT; /* already gone: what the caller wanted */
+    if (!ok)
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot inspect %s: %s", dir,
+                   g_strerror (errno));
+    goto out;
+  }
+  if (!S_ISDIR (stx.stx_mode)) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "%s is not a directory", dir);
+    goto out;
+  }
+  pid = jail_pid (id);
+  if (pid != 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_BAD_STATE,
+                 "jail %s still runs Firecracker (pid %u): stop it first", id, pid);
+    goto out;
+  }
+  if (!unmount_all (id, dir, error))
+    goto out;
+  dir_fd = openat (parent_fd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dir_fd < 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot open %s: %s", dir,
+                 g_strerror (errno));
+    goto out;
+  }
+  /* The owner record goes last: a removal that stops half-way leaves a
+   * jail its owner can still remove. */
+  if (!remove_children (dir_fd, dir, mount, OWNER_FILE, 0, error)
+      || !remove_entry (dir_fd, dir, OWNER_FILE, mount, 0, error))
+    goto out;
+  if (unlinkat (parent_fd, id, AT_REMOVEDIR) < 0 && errno != ENOENT) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot remove %s: %s", dir,
+                 g_strerror (errno));
+    goto out;
+  }
+  ok = TRUE;
+out:
+  if (dir_fd >= 0)
+    close (dir_fd);
+  close (parent_fd);
+  return ok;
+}
+
+gboolean
+banger_jail_remove (const char *id, uid_t uid, GError **error)
+{
+  gboolean ok;
+
+  ensure_config ();
+  if (!check_id (id, error))
+    return FALSE;
+  g_mutex_lock (&jail_lock);
+  ok = remove_locked (id, uid, error);
+  g_mutex_unlock (&jail_lock);
+  return ok;
 }

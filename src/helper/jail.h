@@ -4,7 +4,7 @@
 
 G_BEGIN_DECLS
 
-/* LaunchJailed / KillJailed: Firecracker under its jailer, for the calling
+/* LaunchJailed / KillJailed / RemoveJail: Firecracker under its jailer, for the calling
  * user (docs/firecracker.md). Configured from the [jail] group of the
  * helper's file:
  *
@@ -27,7 +27,8 @@ void banger_jail_config_clear (void);
 /* The checks that need the caller's uid, made before polkit is asked:
  * for LaunchJailed the id, the ownership of an existing jail and every path
  * (under the caller's directories, no symlinks, a regular file the caller
- * owns); for KillJailed the ownership. TRUE for every other method. */
+ * owns); for KillJailed and RemoveJail the ownership (RemoveJail: of a jail
+ * that exists). TRUE for every other method. */
 gboolean banger_jail_check_caller (const char *method, GVariant *parameters, uid_t uid,
                                    GError **error);
 
@@ -43,5 +44,12 @@ guint banger_jail_launch (GVariant *spec, uid_t uid, GError **error);
 
 /* KillJailed(@id, @signum) for the jail's owner. */
 gboolean banger_jail_kill (const char *id, int signum, uid_t uid, GError **error);
+
+/* RemoveJail(@id) for the jail's owner: BadState while its Firecracker
+ * runs; unmounts everything below the jail first (refusing if anything
+ * stays mounted), then removes the tree through descriptors, never
+ * following a symlink nor crossing onto another mount. An absent jail is
+ * success. */
+gboolean banger_jail_remove (const char *id, uid_t uid, GError **error);
 
 G_END_DECLS

@@ -178,6 +178,16 @@ banger_helper_client_kill_jailed (BangerHelperClient *self, const char *vm_id, i
   return FALSE;
 }
 
+gboolean
+banger_helper_client_remove_jail (BangerHelperClient *self, const char *vm_id, GError **error)
+{
+  if (banger_helper_call_remove_jail_sync (self->proxy, vm_id, no_options (), NULL, error))
+    return TRUE;
+  /* The helper answers success for an absent jail itself. */
+  helper_error (error, "RemoveJail");
+  return FALSE;
+}
+
 char *
 banger_helper_client_create_snapshot (BangerHelperClient *self, const char *vm_id,
                                       const char *origin, GError **error)

@@ -35,6 +35,11 @@ guint banger_helper_client_launch_jailed (BangerHelperClient *self, GVariant *sp
  * @vm_id; a jail with no running Firecracker is not an error. */
 gboolean banger_helper_client_kill_jailed (BangerHelperClient *self, const char *vm_id, int signum,
                                            GError **error);
+/* RemoveJail: removes the caller's own jail @vm_id once its Firecracker is
+ * gone (BadState while it runs); a jail that is already gone is not an
+ * error. */
+gboolean banger_helper_client_remove_jail (BangerHelperClient *self, const char *vm_id,
+                                           GError **error);
 
 /* CreateSnapshot: a dm-snapshot of @origin for @vm_id; the device's path.
  * BANGER_ERROR_UNSUPPORTED when the host has no device-mapper. */

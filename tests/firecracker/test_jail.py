@@ -5,6 +5,7 @@ Firecracker (tests/fakes/), on a private system bus with the real polkitd
 by the test rules, banger-test-b is not: B getting InvalidArgument or
 NotAuthorized instead of AccessDenied proves the check ran before polkit."""
 
+import ctypes
 import glob
 import os
 import re
@@ -30,6 +31,24 @@ def alive(pid):
             return len(f.read()) > 0
     except OSError:
         return False
+
+
+CLONE_NEWNS = 0x00020000
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
+
+
+def libc_call(name, *args):
+    libc = ctypes.CDLL(None, use_errno=True)
+    if getattr(libc, name)(*args) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f'{name}: {os.strerror(err)}')
+
+
+def mount_points():
+    with open('/proc/self/mountinfo') as f:
+        return [line.split()[4] for line in f]
 
 
 def cmdline(pid):
@@ -293,6 +312,123 @@ class JailTest(unittest.TestCase):
         # the pidfile still names it, but it is gone
         self.assertTrue(os.path.exists(os.path.join(self.chroot(), 'firecracker.pid')))
         self.assertEqual(self.find_pid(vm_dir), 0)
+
+    # ---- RemoveJail ------------------------------------------------------
+
+    def jail(self):
+        return os.path.join(self.base, 'firecracker', VM_ID)
+
+    def kill_and_wait(self, pid):
+        ok, out = self.bus.call(A, 'KillJailed', VM_ID, '9', '{}')
+        self.assertTrue(ok, out)
+        wait_until(lambda: not alive(pid), 5, 'the VMM to exit')
+
+    def sources_snapshot(self):
+        out = {}
+        for key in ('kernel', 'rootfs'):
+            with open(self.files[A][key], 'rb') as f:
+                out[self.files[A][key]] = f.read()
+        return out
+
+    def assert_sources_intact(self, before):
+        for path, data in before.items():
+            with open(path, 'rb') as f:
+                self.assertEqual(f.read(), data, path)
+
+    def test_remove_after_kill(self):
+        before = self.sources_snapshot()
+        pid = self.launch()
+        self.wait_api()
+        # the user owns the jail's /run: a link planted there to a directory
+        # of theirs must be removed, never followed
+        victim = os.path.join(self.files[A]['data'], 'keep')
+        os.makedirs(victim)
+        with open(os.path.join(victim, 'precious'), 'w') as f:
+            f.write('x')
+        os.symlink(victim, os.path.join(self.chroot(), 'run', 'link-to-dir'))
+        os.symlink(os.path.join(victim, 'precious'), os.path.join(self.chroot(), 'run', 'link'))
+        self.kill_and_wait(pid)
+        ok, out = self.bus.call(A, 'RemoveJail', VM_ID, '{}')
+        self.assertTrue(ok, out)
+        self.assertFalse(os.path.lexists(self.jail()))
+        self.assert_sources_intact(before)
+        self.assertEqual(os.stat(self.files[A]['kernel']).st_nlink, 1)
+        self.assertTrue(os.path.isfile(os.path.join(victim, 'precious')))
+        self.assertTrue(re.search(rf'AUDIT uid={self.uid_a} method=RemoveJail .* result=ok',
+                                  self.helper.output()))
+        # idempotent, and the id can be launched again
+        ok, out = self.bus.call(A, 'RemoveJail', VM_ID, '{}')
+        self.assertTrue(ok, out)
+        self.launch()
+
+    def private_chroot_base(self):
+        """The chroot base on its own tmpfs, so LaunchJailed must
+        bind-mount the user's files (they are on another filesystem). All of
+        it in a mount namespace of this test's own, which the restarted
+        helper shares: nothing is mounted on the host."""
+        self.helper.stop()
+        libc_call('unshare', CLONE_NEWNS)
+        libc_call('mount', b'none', b'/', None, ctypes.c_ulong(MS_REC | MS_PRIVATE), None)
+        libc_call('mount', b'tmpfs', self.base.encode(), b'tmpfs', ctypes.c_ulong(0),
+                  b'mode=0755')
+        self.addCleanup(libc_call, 'umount2', self.base.encode(), MNT_DETACH)
+        self.start_helper()
+
+    def test_remove_bind_mounted(self):
+        self.private_chroot_base()
+        before = self.sources_snapshot()
+        pid = self.launch()
+        self.wait_api()
+        mounted = [m for m in mount_points() if m.startswith(self.jail() + '/')]
+        self.assertEqual(sorted(mounted), sorted([os.path.join(self.chroot(), 'vmlinux'),
+                                                  os.path.join(self.chroot(), 'rootfs')]))
+        self.kill_and_wait(pid)
+        ok, out = self.bus.call(A, 'RemoveJail', VM_ID, '{}')
+        self.assertTrue(ok, out)
+        self.assertFalse(os.path.lexists(self.jail()))
+        self.assertEqual([m for m in mount_points() if m.startswith(self.jail())], [])
+        # the files that were bind-mounted into the jail are untouched
+        self.assert_sources_intact(before)
+
+    def test_remove_other_users_jail_refused(self):
+        pid = self.launch(A)
+        self.wait_api()
+        self.kill_and_wait(pid)
+        # B is denied by polkit, yet gets NotAuthorized: checked before polkit
+        name, out = self.error(B, 'RemoveJail', VM_ID, '{}')
+        self.assertEqual(name, 'org.banger.Error.NotAuthorized', out)
+        self.assertIn(str(self.uid_a), out)
+        with open(os.path.join(self.jail(), 'banger-owner')) as f:
+            self.assertEqual(int(f.read()), self.uid_a)
+        self.assertTrue(os.path.isfile(os.path.join(self.chroot(), 'vmlinux')))
+        self.assertTrue(os.path.isfile(os.path.join(self.chroot(), 'firecracker.pid')))
+
+    def test_remove_running_refused(self):
+        pid = self.launch()
+        self.wait_api()
+        name, out = self.error(A, 'RemoveJail', VM_ID, '{}')
+        self.assertEqual(name, 'org.banger.Error.BadState', out)
+        self.assertIn(str(pid), out)
+        self.assertTrue(alive(pid))
+        self.assertIn('"state": "Not started"', http_get(self.wait_api(), '/'))
+        self.assertTrue(os.path.isfile(os.path.join(self.chroot(), 'vmlinux')))
+
+    def test_remove_invalid_id_refused(self):
+        # something a bad id could reach if it were used as a path
+        outside = os.path.join(self.base, 'x')
+        os.makedirs(outside)
+        for user in (A, B):  # B is denied by polkit, yet gets InvalidArgument
+            for bad in ('../x', '..', 'ABCDEF0123456789', 'abc', '0123456789abcdef0', 'x' * 65,
+                        ''):
+                name, out = self.error(user, 'RemoveJail', f"'{bad}'", '{}')
+                self.assertEqual(name, 'org.banger.Error.InvalidArgument', out)
+                self.assertNotIn('AccessDenied', out)
+        self.assertTrue(os.path.isdir(outside))
+
+    def test_remove_absent_ok(self):
+        ok, out = self.bus.call(A, 'RemoveJail', VM_ID, '{}')
+        self.assertTrue(ok, out)
+        self.assert_nothing_created()
 
 
 class UnitFileTest(unittest.TestCase):
