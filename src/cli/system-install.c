@@ -125,8 +125,8 @@ compare_file (BangerSystemFile *f, const char *data, gsize len, GError **error)
       f->status = BANGER_SYSTEM_FILE_INSTALLED;
       return TRUE;
     }
-    g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), _ ("cannot read %s: %s"),
-                 f->path, g_strerror (saved));
+    /* The caller's message names the file. */
+    g_set_error_literal (error, G_IO_ERROR, g_io_error_from_errno (saved), g_strerror (saved));
     return FALSE;
   }
   /* A symlink here is an administrator's choice (a unit masked with a link

@@ -1,0 +1,253 @@
+#!/usr/bin/python3
+"""`banger system install`, run as the real CLI binary.
+
+Every case installs under --root into its own temporary directory (the
+packager's DESTDIR), from the build tree's copies (BANGER_SYSTEM_DATA_DIR =
+<build>/data/system, made by data/system/meson.build). Nothing here writes
+to the machine's /etc or /usr/share. The group is created with the real
+groupadd --prefix in a fake <root>/etc/group. The non-root case runs the CLI
+as banger-test-a (tests/lib/system_bus.py creates the test users)."""
+
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import tempfile
+import unittest
+
+from session_bus import build_root
+from system_bus import ensure_test_users, source_root
+
+BANGER = os.path.join(build_root(), 'src', 'cli', 'banger')
+SYSTEM_DATA = os.path.join(build_root(), 'data', 'system')
+TIMEOUT = 30
+
+# target on the host → the file meson installs in the usual place (the
+# build's copy), which the data/system copy must equal byte for byte.
+FILES = {
+    '/etc/dbus-1/system.d/org.banger.Helper.conf':
+        ('source', 'data/dbus/org.banger.Helper.conf'),
+    '/usr/share/dbus-1/system-services/org.banger.Helper.service':
+        ('build', 'data/dbus/org.banger.Helper.service'),
+    '/usr/share/dbus-1/services/org.banger.Manager.service':
+        ('build', 'data/dbus/org.banger.Manager.service'),
+    '/usr/share/polkit-1/actions/org.banger.policy':
+        ('build', 'data/polkit/org.banger.policy'),
+    '/etc/polkit-1/rules.d/50-org.banger.rules':
+        ('source', 'data/polkit/50-org.banger.rules'),
+    '/etc/systemd/system/bangerd-root.service':
+        ('build', 'data/systemd/bangerd-root.service'),
+    '/etc/systemd/user/bangerd.service':
+        ('build', 'data/systemd/bangerd.service'),
+}
+
+
+def build_copy(target):
+    tree, rel = FILES[target]
+    top = source_root() if tree == 'source' else build_root()
+    with open(os.path.join(top, rel), 'rb') as f:
+        return f.read()
+
+
+class SystemInstallTest(unittest.TestCase):
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix='banger-sysinst-test-')
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.root = os.path.join(self.tmp, 'root')
+        os.mkdir(self.root)
+        self.env = dict(os.environ)
+        self.env['BANGER_SYSTEM_DATA_DIR'] = SYSTEM_DATA
+        self.env['LC_ALL'] = 'C.UTF-8'
+        # No bus: a case that wrongly tried a reload would fail loudly.
+        self.env['DBUS_SYSTEM_BUS_ADDRESS'] = 'unix:path=' + os.path.join(self.tmp, 'no-bus')
+
+    def banger(self, *args, status=0, user=None, env=None):
+        argv = [BANGER] + list(args)
+        if user is not None:
+            uid, gid = user
+            argv = ['setpriv', f'--reuid={uid}', f'--regid={gid}', '--clear-groups'] + argv
+        r = subprocess.run(argv, env=env or self.env, capture_output=True, text=True,
+                           timeout=TIMEOUT)
+        if status is not None:
+            self.assertEqual(r.returncode, status,
+                             'banger %s exited %d\nstdout:\n%s\nstderr:\n%s' %
+                             (' '.join(args), r.returncode, r.stdout, r.stderr))
+        return r
+
+    def install_json(self, *extra, root=None):
+        r = self.banger('system', 'install', '--root', root or self.root, '--json', *extra)
+        return json.loads(r.stdout)
+
+    def path(self, target):
+        return os.path.join(self.root, target.lstrip('/'))
+
+    def statuses(self, report):
+        return {f['target']: f['status'] for f in report['files']}
+
+    def snapshot(self):
+        """(mtime_ns, inode, mode, bytes) of every file under the root."""
+        snap = {}
+        for dirpath, _, names in os.walk(self.root):
+            for name in names:
+                p = os.path.join(dirpath, name)
+                st = os.lstat(p)
+                with open(p, 'rb') as f:
+                    snap[p] = (st.st_mtime_ns, st.st_ino, st.st_mode, f.read())
+        return snap
+
+    def make_group_files(self):
+        etc = os.path.join(self.root, 'etc')
+        os.makedirs(etc, exist_ok=True)
+        with open(os.path.join(etc, 'group'), 'w') as f:
+            f.write('root:x:0:\n')
+        with open(os.path.join(etc, 'gshadow'), 'w') as f:
+            f.write('root:*::\n')
+        os.chmod(os.path.join(etc, 'gshadow'), 0o640)
+
+    def test_root_installs_every_file(self):
+        self.make_group_files()
+        r = self.banger('system', 'install', '--root', self.root)
+        for target in FILES:
+            p = self.path(target)
+            with open(p, 'rb') as f:
+                self.assertEqual(f.read(), build_copy(target), target)
+            st = os.lstat(p)
+            self.assertTrue(stat.S_ISREG(st.st_mode), target)
+            self.assertEqual(stat.S_IMODE(st.st_mode), 0o644, target)
+            self.assertRegex(r.stdout, r'(?m)^installed +' + re.escape(p) + '$')
+        # Nothing but these files (and the group files) was written.
+        written = {p for p in self.snapshot() if '/etc/group' not in p and '/etc/gshadow' not in p}
+        self.assertEqual(written, {self.path(t) for t in FILES})
+        # The group the polkit rules name, made by the real groupadd.
+        with open(os.path.join(self.root, 'etc', 'group')) as f:
+            self.assertRegex(f.read(), r'(?m)^banger:x:\d+:$')
+        self.assertIn('group banger: created', r.stdout)
+        self.assertIn('systemd: skipped: --root', r.stdout)
+        self.assertIn('dbus-daemon: skipped: --root', r.stdout)
+
+    def test_second_run_unchanged(self):
+        self.make_group_files()
+        first = self.install_json()
+        self.assertEqual(set(self.statuses(first).values()), {'installed'})
+        self.assertEqual(len(first['files']), len(FILES))
+        self.assertEqual({f['target'] for f in first['files']}, set(FILES))
+        self.assertTrue(all(f['mode'] == '0644' for f in first['files']))
+        before = self.snapshot()
+        second = self.install_json()
+        self.assertEqual(set(self.statuses(second).values()), {'unchanged'})
+        self.assertEqual(self.snapshot(), before, 'a second run touched a file')
+        steps = {s['name']: s['status'] for s in second['steps']}
+        self.assertEqual(steps['group'], 'exists')
+        text = self.banger('system', 'install', '--root', self.root).stdout
+        self.assertEqual(len(re.findall(r'(?m)^unchanged ', text)), len(FILES))
+
+    def test_modified_file_updated(self):
+        self.install_json()
+        unit = self.path('/etc/systemd/system/bangerd-root.service')
+        rules = self.path('/etc/polkit-1/rules.d/50-org.banger.rules')
+        with open(unit, 'a') as f:
+            f.write('# local edit\n')
+        os.chmod(rules, 0o600)  # same bytes, wrong mode
+        old_inode = os.stat(unit).st_ino
+        report = self.install_json()
+        statuses = self.statuses(report)
+        self.assertEqual(statuses.pop('/etc/systemd/system/bangerd-root.service'), 'updated')
+        self.assertEqual(statuses.pop('/etc/polkit-1/rules.d/50-org.banger.rules'), 'updated')
+        self.assertEqual(set(statuses.values()), {'unchanged'})
+        with open(unit, 'rb') as f:
+            self.assertEqual(f.read(), build_copy('/etc/systemd/system/bangerd-root.service'))
+        # Replaced by rename (a new inode), never rewritten in place.
+        self.assertNotEqual(os.stat(unit).st_ino, old_inode)
+        self.assertEqual(stat.S_IMODE(os.stat(rules).st_mode), 0o644)
+        # No temporary file left next to it.
+        self.assertEqual(sorted(os.listdir(os.path.dirname(unit))), ['bangerd-root.service'])
+
+    def test_dry_run_writes_nothing(self):
+        self.make_group_files()
+        before = self.snapshot()
+        r = self.banger('system', 'install', '--root', self.root, '--dry-run')
+        self.assertEqual(self.snapshot(), before)
+        self.assertEqual(sorted(os.listdir(self.root)), ['etc'])
+        self.assertEqual(len(re.findall(r'(?m)^would install ', r.stdout)), len(FILES))
+        self.assertIn('group banger: would create', r.stdout)
+        # After a real install, a dry run names the one edited file.
+        self.banger('system', 'install', '--root', self.root)
+        unit = self.path('/etc/systemd/user/bangerd.service')
+        with open(unit, 'w') as f:
+            f.write('edited\n')
+        before = self.snapshot()
+        report = self.install_json('-n')
+        self.assertTrue(report['dry_run'])
+        statuses = self.statuses(report)
+        self.assertEqual(statuses.pop('/etc/systemd/user/bangerd.service'), 'updated')
+        self.assertEqual(set(statuses.values()), {'unchanged'})
+        self.assertEqual(self.snapshot(), before)
+
+    def test_non_root_refused(self):
+        users = ensure_test_users()
+        user = users['banger-test-a']
+        targets = {t: (os.lstat(t).st_mtime_ns if os.path.lexists(t) else None) for t in FILES}
+        r = self.banger('system', 'install', status=1, user=user)
+        self.assertIn('needs root', r.stderr)
+        self.assertIn('run it with sudo', r.stderr)
+        self.assertEqual(r.stdout, '')
+        now = {t: (os.lstat(t).st_mtime_ns if os.path.lexists(t) else None) for t in FILES}
+        self.assertEqual(now, targets)
+        # The same user may stage into a directory of their own (packaging).
+        os.chmod(self.tmp, 0o755)
+        os.chown(self.root, *user)
+        self.banger('system', 'install', '--root', self.root, user=user)
+        for target in FILES:
+            self.assertEqual(os.lstat(self.path(target)).st_uid, user[0])
+
+    def test_unit_idle_timeout(self):
+        """The installed helper exits when idle; D-Bus activation brings it
+        back on the next call."""
+        unit = build_copy('/etc/systemd/system/bangerd-root.service').decode()
+        execs = re.findall(r'(?m)^ExecStart=(.*)$', unit)
+        self.assertEqual(len(execs), 1, unit)
+        m = re.search(r'(?:^|\s)--idle-timeout[ =](\d+)(?:\s|$)', execs[0])
+        self.assertIsNotNone(m, execs[0])
+        self.assertGreater(int(m.group(1)), 0)
+        self.assertTrue(execs[0].split()[0].endswith('/bangerd-root'), execs[0])
+        # The helper itself accepts the option as written in the unit.
+        helper = os.path.join(build_root(), 'src', 'helper', 'bangerd-root')
+        r = subprocess.run([helper, '--help'], capture_output=True, text=True, timeout=TIMEOUT)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('--idle-timeout', r.stdout)
+
+    def test_symlink_left_alone(self):
+        """A unit masked by the administrator stays masked."""
+        unit = self.path('/etc/systemd/system/bangerd-root.service')
+        os.makedirs(os.path.dirname(unit))
+        os.symlink('/dev/null', unit)
+        report = self.install_json()
+        self.assertEqual(self.statuses(report)['/etc/systemd/system/bangerd-root.service'],
+                         'skipped')
+        self.assertEqual(os.readlink(unit), '/dev/null')
+
+    def test_missing_source_writes_nothing(self):
+        partial = os.path.join(self.tmp, 'partial')
+        shutil.copytree(SYSTEM_DATA, partial)
+        os.unlink(os.path.join(partial, 'org.banger.policy'))
+        env = dict(self.env, BANGER_SYSTEM_DATA_DIR=partial)
+        r = self.banger('system', 'install', '--root', self.root, status=1, env=env)
+        self.assertIn('org.banger.policy', r.stderr)
+        self.assertIn('reinstall banger', r.stderr)
+        self.assertEqual(os.listdir(self.root), [])
+
+    def test_help_and_completion(self):
+        out = self.banger('system', 'install', '--help').stdout
+        for flag in ('--root', '--dry-run', '--json'):
+            self.assertIn(flag, out)
+        self.assertIn('install', self.banger('system', '--help').stdout)
+        script = self.banger('completion', 'bash').stdout
+        self.assertRegex(script, r"'banger system'\) echo '[^']*\binstall\b")
+        self.assertRegex(script, r"'banger system install'\) echo '[^']*--root[^']*--dry-run")
+
+
+if __name__ == '__main__':
+    unittest.main()
