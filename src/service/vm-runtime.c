@@ -13,6 +13,7 @@
 #include "agent-client.h"
 #include "banger-error.h"
 #include "boot-assets.h"
+#include "firecracker-api.h"
 #include "helper-client.h"
 #include "net-lease.h"
 #include "paths.h"
@@ -30,6 +31,10 @@
 #define RUNTIME_DATA_KEY       "banger-vm-runtime"
 #define RUNTIME_FILE           "runtime.ini"
 #define DEFAULT_CHROOT_BASE    "/srv/jailer"
+
+/* A forced Firecracker stop (fc_force_stop): how long each step may take. */
+#define FC_CTRL_ALT_DEL_MS 3000
+#define FC_SIGTERM_WAIT_MS 2000
 /* In a VM directory: the path of its dm-snapshot device (disk-copy.h), so a
  * restart finds the snapshot the helper still holds (CreateSnapshot answers
  * Exists for it) instead of making a new one over its data. */
@@ -515,6 +520,7 @@ typedef struct {
   gboolean remove_snapshot; /* the dm-snapshot this start created (helper) */
   char *problem;            /* out: what could not be released, or NULL */
   gboolean exited;          /* out: the VMM was gone (or left) before being forced */
+  char *forced;             /* out: how a graceful stop that timed out was forced, or NULL */
 } Teardown;
 
 static void
@@ -524,6 +530,7 @@ teardown_free (Teardown *t)
   g_free (t->vm_dir);
   g_free (t->remove_disk);
   g_free (t->problem);
+  g_free (t->forced);
   g_free (t);
 }
 
@@ -543,6 +550,69 @@ kill_jailed (const char *id, guint pid, GError **error)
     return FALSE;
   }
   return TRUE;
+}
+
+/* One signal step of a forced Firecracker stop. A jailed VMM is the
+ * helper's (it made the jail, and KillJailed checks the pid against the
+ * jail's own pidfile as root), so its signals go through KillJailed; bangerd
+ * signals it itself only when the helper cannot be reached (the VMM runs as
+ * the user, so that works too). */
+static gboolean
+fc_signal_step (const char *id, guint pid, int signum, guint wait_ms, BangerHelperClient *helper,
+                GString *how)
+{
+  const char *name = signum == SIGTERM ? "SIGTERM" : "SIGKILL";
+
+  if (helper != NULL) {
+    g_autoptr (GError) error = NULL;
+
+    g_string_append_printf (how, ", %s through the helper’s KillJailed", name);
+    if (banger_helper_client_kill_jailed (helper, id, signum, &error))
+      return banger_vmm_signal_and_wait (pid, 0, wait_ms);
+    g_string_append_printf (how, " (failed: %s)", error->message);
+  }
+  g_string_append_printf (how, ", %s", name);
+  return banger_vmm_signal_and_wait (pid, signum, wait_ms);
+}
+
+/* The forced end of a Firecracker VM whose guest ignored the power-off:
+ * SendCtrlAltDel (with reboot=k a guest reboot ends Firecracker), then
+ * SIGTERM, then SIGKILL, each waited on through a pidfd. The same steps as
+ * the driver's quit(), done here so a jailed VMM is signalled through the
+ * helper and @how can tell the user which steps it took. */
+static gboolean
+fc_force_stop (const char *id, gboolean jailed, BangerVmmInstance *inst, GString *how,
+               GError **error)
+{
+  g_autoptr (BangerHelperClient) helper = NULL;
+  g_autoptr (GError) api_error = NULL;
+
+  if (inst->control_socket != NULL) {
+    g_autoptr (BangerFirecrackerApi) api = banger_firecracker_api_new (inst->control_socket, 2);
+
+    g_string_append (how, "SendCtrlAltDel");
+    if (banger_firecracker_api_action (api, "SendCtrlAltDel", &api_error)
+        && banger_vmm_signal_and_wait (inst->pid, 0, FC_CTRL_ALT_DEL_MS))
+      return TRUE;
+    g_string_append (how, api_error != NULL ? " (refused)" : " (ignored)");
+  }
+  if (jailed) {
+    g_autoptr (GError) local = NULL;
+
+    helper = banger_helper_client_new (NULL, &local);
+    if (helper == NULL)
+      g_debug ("VM %s: no helper for KillJailed (%s); signalling directly", id, local->message);
+  }
+  if (fc_signal_step (id, inst->pid, SIGTERM, FC_SIGTERM_WAIT_MS, helper, how))
+    return TRUE;
+  g_string_append (how, " (ignored)");
+  if (fc_signal_step (id, inst->pid, SIGKILL, KILL_WAIT_MS, helper, how))
+    return TRUE;
+  if (helper != NULL && fc_signal_step (id, inst->pid, SIGKILL, KILL_WAIT_MS, NULL, how))
+    return TRUE;
+  g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "Firecracker (pid %u) did not exit (%s)",
+               inst->pid, how->str);
+  return FALSE;
 }
 
 static void
@@ -565,10 +635,19 @@ teardown_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
 
     driver_instance_paths (driver, t->vm_dir, &inst);
     inst.pid = pid;
-    if (t->graceful_ms > 0) {
-      /* A graceful stop that timed out: the driver's way to end its VMM
-       * (QEMU: QMP quit; Firecracker: SendCtrlAltDel), then signals. */
+    if (t->graceful_ms > 0 && is_firecracker (driver)) {
+      /* A graceful stop that timed out: said in the log and LastError,
+       * with the steps it took (stop_teardown_cb). */
+      g_autoptr (GString) how = g_string_new (NULL);
+
+      gone = fc_force_stop (t->id, jailed, &inst, how, &error);
+      if (gone)
+        t->forced = g_string_free (g_steal_pointer (&how), FALSE);
+    } else if (t->graceful_ms > 0) {
+      /* The driver's way to end its VMM (QEMU: QMP quit, then SIGKILL). */
       gone = driver->quit (&inst, &error);
+      if (gone)
+        t->forced = g_strdup ("the driver’s quit (QMP quit, then SIGKILL)");
     } else {
       gone = banger_vmm_signal_and_wait (pid, SIGKILL, KILL_WAIT_MS);
       if (!gone)
@@ -1404,9 +1483,22 @@ stop_teardown_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   GTask *task = op->task;
   g_autoptr (BangerVmRecord) rec = NULL;
 
+  g_autofree char *forced = NULL;
+
   vm_run_released (op->run);
   op->run->busy = FALSE;
-  set_state (op->rt, op->run->id, "stopped", t->problem ? t->problem : "");
+  if (t->forced != NULL) {
+    /* The guest ignored the power-off: not an error of the stop, but the
+     * user should know the guest did not shut down cleanly. */
+    forced = g_strdup_printf ("stopped by force: the guest did not power off within %u s; %s "
+                              "ended it",
+                              t->graceful_ms / 1000, t->forced);
+    g_warning ("VM %s %s", op->name, forced);
+  }
+  if (t->problem != NULL)
+    set_state (op->rt, op->run->id, "stopped", t->problem);
+  else
+    set_state (op->rt, op->run->id, "stopped", forced != NULL ? forced : "");
   g_info ("VM %s stopped", op->name);
   if (op->restart) {
     GError *error = NULL;
@@ -1589,6 +1681,8 @@ typedef struct {
   GTask *task;
   char *id;
   char *vm_dir;
+  gboolean snapshot; /* the VM's disk is the helper's dm-snapshot */
+  char *jail;        /* the VM's jail directory, if it has one */
 } DeleteOp;
 
 static void
@@ -1597,7 +1691,25 @@ delete_op_free (DeleteOp *op)
   g_free (op->name);
   g_free (op->id);
   g_free (op->vm_dir);
+  g_free (op->jail);
   g_free (op);
+}
+
+/* The jail of a deleted VM goes too (the helper's RemoveJail: it is root's
+ * directory). Like libvirt's undefine with storage removal, the VM is
+ * deleted even when this fails: the failure is a warning naming what was
+ * left (docs/firecracker.md). */
+static void
+delete_remove_jail (DeleteOp *op)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (BangerHelperClient) helper = banger_helper_client_new (NULL, &error);
+
+  if (helper == NULL || !banger_helper_client_remove_jail (helper, op->id, &error))
+    g_warning ("VM %s is deleted, but its jail %s is left behind: %s", op->name, op->jail,
+               error->message);
+  else
+    g_debug ("VM %s: jail %s removed", op->name, op->jail);
 }
 
 static void
@@ -1606,10 +1718,13 @@ delete_snapshot_thread (GTask *task, gpointer source, gpointer task_data, GCance
   DeleteOp *op = task_data;
   GError *error = NULL;
 
-  if (!banger_vm_remove_snapshot (op->id, op->vm_dir, &error))
+  if (op->snapshot && !banger_vm_remove_snapshot (op->id, op->vm_dir, &error)) {
     g_task_return_error (task, error);
-  else
-    g_task_return_boolean (task, TRUE);
+    return;
+  }
+  if (op->jail != NULL)
+    delete_remove_jail (op);
+  g_task_return_boolean (task, TRUE);
 }
 
 static void
@@ -1629,18 +1744,43 @@ delete_snapshot_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   delete_record (op->rt, op->name, op->task);
 }
 
+/* A Firecracker VM's jail: linked from its directory once it ran jailed,
+ * or present under the chroot base (a jailed start that failed before the
+ * link). NULL for every other VM. */
+static char *
+vm_jail_dir (BangerVmRuntime *self, const BangerVmRecord *rec, const char *vm_dir)
+{
+  g_autofree char *jail = NULL;
+
+  if (g_strcmp0 (rec->driver, "firecracker") != 0)
+    return NULL;
+  jail = g_build_filename (self->chroot_base, "firecracker", rec->id, NULL);
+  if (vm_dir_is_jailed (vm_dir) || g_file_test (jail, G_FILE_TEST_EXISTS))
+    return g_steal_pointer (&jail);
+  return NULL;
+}
+
 /* delete_record, after the helper removed the VM's dm-snapshot if it has
- * one: its COW file is in the directory delete_record removes. */
+ * one (its COW file is in the directory delete_record removes) and its
+ * jail if it has one (the VMM is gone: delete refuses or kills first). */
 static void
 delete_vm (BangerVmRuntime *self, const char *name, GTask *task)
 {
   GError *error = NULL;
   g_autoptr (BangerVmRecord) rec = banger_vm_runtime_find_record (self, name, &error);
   g_autoptr (GTask) worker = NULL;
+  g_autofree char *jail = NULL;
+  const char *vm_dir;
   DeleteOp *op;
 
-  if (rec == NULL || g_strcmp0 (rec->disk_mode, "dm-snapshot") != 0) {
+  if (rec == NULL) {
     g_clear_error (&error);
+    delete_record (self, name, task);
+    return;
+  }
+  vm_dir = banger_vm_run_get (self, rec->id)->vm_dir;
+  jail = vm_jail_dir (self, rec, vm_dir);
+  if (g_strcmp0 (rec->disk_mode, "dm-snapshot") != 0 && jail == NULL) {
     delete_record (self, name, task);
     return;
   }
@@ -1649,7 +1789,9 @@ delete_vm (BangerVmRuntime *self, const char *name, GTask *task)
   op->name = g_strdup (name);
   op->task = task;
   op->id = g_strdup (rec->id);
-  op->vm_dir = g_strdup (banger_vm_run_get (self, rec->id)->vm_dir);
+  op->vm_dir = g_strdup (vm_dir);
+  op->snapshot = g_strcmp0 (rec->disk_mode, "dm-snapshot") == 0;
+  op->jail = g_steal_pointer (&jail);
   worker = g_task_new (NULL, NULL, delete_snapshot_cb, NULL);
   g_task_set_task_data (worker, op, (GDestroyNotify)delete_op_free);
   g_task_run_in_thread (worker, delete_snapshot_thread);

@@ -36,6 +36,20 @@ Environment:
   FAKE_FIRECRACKER_AGENT    banger-agent binary (default: the build tree's)
   FAKE_FIRECRACKER_MALFORM  a path whose answer is malformed (for tests of
                             the client's error handling)
+
+A WEDGED guest, for tests of the stop escalation (never a Firecracker
+behaviour worth copying, only one a stop must survive):
+  --test-ignore-ctrl-alt-del  SendCtrlAltDel is answered 204 as always, but
+                              nothing ends: the guest ignores the reboot
+  --test-ignore-sigterm       SIGTERM is caught and ignored (the process
+                              keeps running until SIGKILL)
+Since banger builds the command line itself, both can also be given as the
+environment FAKE_FIRECRACKER_TEST_FLAGS (space-separated, e.g.
+"--test-ignore-ctrl-alt-del --test-ignore-sigterm"), which the fake jailer
+passes on. Each switch, when it takes effect, appends one line to
+<api-sock>.wedge.log ("ignored SendCtrlAltDel", "ignored SIGTERM") so a test
+can see which step the host took. The guest's own side (its agent ignoring
+the power-off) is tests/firecracker/fake-guest-agent's hang-on-poweroff.
 """
 
 import ctypes
@@ -179,6 +193,16 @@ class Firecracker:
             return os.path.join(self.chroot, path)
         return path
 
+    def wedge_note(self, what):
+        with open(self.host_path(self.args.api_sock) + '.wedge.log', 'a') as f:
+            f.write(what + '\n')
+
+    def on_sigterm(self, *unused):
+        if self.args.test_ignore_sigterm:
+            self.wedge_note('ignored SIGTERM')
+            return
+        self.exit()
+
     def record(self, method, path, body):
         with open(self.record_path, 'a') as f:
             f.write(json.dumps({'method': method, 'path': path, 'body': body}) + '\n')
@@ -244,7 +268,9 @@ class Firecracker:
                 if not started:
                     raise Fault('The requested operation is not supported before starting the '
                                 'microVM.')
-                if 'reboot=k' in cfg['/boot-source'].get('boot_args', ''):
+                if self.args.test_ignore_ctrl_alt_del:
+                    self.wedge_note('ignored SendCtrlAltDel')
+                elif 'reboot=k' in cfg['/boot-source'].get('boot_args', ''):
                     # The guest reboots; Firecracker exits on a guest reboot.
                     threading.Timer(0.05, self.exit).start()
                 return 204, None
@@ -413,7 +439,14 @@ def parse_args(argv):
     p.add_argument('--start-time-cpu-us')
     p.add_argument('--parent-cpu-time-us')
     p.add_argument('--level')
-    return p.parse_args(argv)
+    # Test switches (see the module's docstring): a wedged guest.
+    p.add_argument('--test-ignore-ctrl-alt-del', action='store_true')
+    p.add_argument('--test-ignore-sigterm', action='store_true')
+    extra = os.environ.get('FAKE_FIRECRACKER_TEST_FLAGS', '').split()
+    for flag in extra:
+        if flag not in ('--test-ignore-ctrl-alt-del', '--test-ignore-sigterm'):
+            p.error(f'FAKE_FIRECRACKER_TEST_FLAGS: unknown switch {flag}')
+    return p.parse_args(argv + extra)
 
 
 def main():
@@ -428,7 +461,7 @@ def main():
         return 1
     server = Server(sock_path, Handler)
     server.fc = fc
-    signal.signal(signal.SIGTERM, fc.exit)
+    signal.signal(signal.SIGTERM, fc.on_sigterm)
     signal.signal(signal.SIGINT, fc.exit)
     server.serve_forever()
     return 0

@@ -79,6 +79,9 @@ class FcTestCase(VmTestCase):
     # dm_control (tests/fakes/fake_dm_state.py); without it the helper has
     # no device-mapper (these machines have none) and answers Unsupported.
     fake_dm = False
+    # Test switches of the FAKE Firecracker (FAKE_FIRECRACKER_TEST_FLAGS,
+    # tests/fakes/fake-firecracker.py) per test method: a wedged guest.
+    fake_flags = {}
 
     def setUp(self):
         self.tmpdir = tempfile.mkdtemp(prefix='banger-fc-test-')
@@ -128,6 +131,9 @@ class FcTestCase(VmTestCase):
         if self.fake_dm:
             self.helper_env['BANGER_FAKE_DM_STATE'] = self.dm_state
         self.helper_env['FAKE_FIRECRACKER_AGENT'] = guest
+        flags = self.fake_flags.get(self._testMethodName)
+        if flags:
+            self.helper_env['FAKE_FIRECRACKER_TEST_FLAGS'] = flags
         self.start_helper()
 
         enter_netns(self.system.netns)
@@ -136,6 +142,8 @@ class FcTestCase(VmTestCase):
         env['BANGER_ACCEL'] = 'tcg'
         env['BANGER_FIRECRACKER'] = self.firecracker
         env['FAKE_FIRECRACKER_AGENT'] = guest
+        if flags:
+            env['FAKE_FIRECRACKER_TEST_FLAGS'] = flags
         self.session = SessionBus(self.tmpdir, system_bus_address=self.system.address,
                                   bangerd_args=['-vv'], env=env)
         self.assertEqual(self.session.data_dir, data)
@@ -220,6 +228,35 @@ class FcTestCase(VmTestCase):
             self.assertTrue(os.path.islink(os.path.join(self.vm_dir(vm_id), 'firecracker.sock')))
         else:
             self.assertEqual(sock, os.path.join(self.vm_dir(vm_id), 'firecracker.sock'))
+
+    def wedge_log(self, vm_id):
+        """What the wedged fake ignored (FAKE_FIRECRACKER_TEST_FLAGS)."""
+        name = 'firecracker.socket' if self.jailed else 'firecracker.sock'
+        try:
+            with open(os.path.join(self.api_dir(vm_id), name + '.wedge.log')) as f:
+                return f.read().splitlines()
+        except FileNotFoundError:
+            return []
+
+    def check_forced_stop(self, name):
+        """A guest that ignores the power-off and a fake that ignores
+        SendCtrlAltDel (and maybe SIGTERM): Stop(1) must still end in
+        `stopped` with everything released, and say it had to force it."""
+        path, vm_id, pid = self.boot(name)
+        self.assert_fc_running(path, vm_id, pid)
+        self.assertTrue(self.tap_exists(vm_id))
+        open(os.path.join(self.api_dir(vm_id), 'hang-on-poweroff'), 'w').close()
+        self.vm_call(path, 'Stop', GLib.Variant('(u)', (1,)), timeout=60000)
+        self.assertEqual(self.prop(path, 'State'), 'stopped')
+        # the Stop call returns after the teardown: the process is gone now
+        self.assertTrue(wait_pid_gone(pid, 0.5), 'Firecracker %d still runs' % pid)
+        self.assert_released(path, vm_id, pid)
+        self.assertTrue(os.path.exists(os.path.join(self.api_dir(vm_id), 'agent-exited')))
+        last_error = self.prop(path, 'LastError')
+        self.assertIn('stopped by force', last_error)
+        self.assertIn('did not power off within 1 s', last_error)
+        self.assertIn('stopped by force', self.session.log())
+        return path, vm_id, last_error
 
     # ---- cases ------------------------------------------------------------
 
@@ -326,6 +363,26 @@ class DirectTest(FcTestCase):
         self.check_vmm_killed_while_daemons_down()
 
 
+class ForcedStopTest(FcTestCase):
+    """The stop escalation against a wedged guest, direct launch."""
+    jailed = False
+    fake_flags = {
+        'test_sigterm_ends_it': '--test-ignore-ctrl-alt-del',
+        'test_sigkill_ends_it': '--test-ignore-ctrl-alt-del --test-ignore-sigterm',
+    }
+
+    def test_sigterm_ends_it(self):
+        _, vm_id, last_error = self.check_forced_stop('wedged')
+        self.assertEqual(self.wedge_log(vm_id), ['ignored SendCtrlAltDel'])
+        self.assertIn('SendCtrlAltDel (ignored), SIGTERM ended it', last_error)
+        self.assertNotIn('SIGKILL', last_error)
+
+    def test_sigkill_ends_it(self):
+        _, vm_id, last_error = self.check_forced_stop('stubborn')
+        self.assertEqual(self.wedge_log(vm_id), ['ignored SendCtrlAltDel', 'ignored SIGTERM'])
+        self.assertIn('SendCtrlAltDel (ignored), SIGTERM (ignored), SIGKILL ended it', last_error)
+
+
 class DmSnapshotTest(FcTestCase):
     jailed = False
     fake_dm = True
@@ -394,6 +451,55 @@ class JailedTest(FcTestCase):
 
     def test_vmm_killed_while_daemons_down(self):
         self.check_vmm_killed_while_daemons_down()
+
+    def test_delete_removes_jail(self):
+        path, vm_id, pid = self.boot('gonejail')
+        self.assert_fc_running(path, vm_id, pid)
+        jail = os.path.join(self.base, 'firecracker', vm_id)
+        root = os.path.join(jail, 'root')
+        # the files the jail links to: the kernel's (and the VM's disk)
+        linked = {}
+        for name in ('vmlinux', 'initrd'):
+            if os.path.exists(os.path.join(root, name)):
+                linked[name] = os.stat(os.path.join(root, name))
+        self.assertIn('vmlinux', linked)
+        sources = {}
+        for f in glob.glob(os.path.join(self.session.data_dir, '**'), recursive=True):
+            st = os.lstat(f)
+            for name, want in linked.items():
+                if (st.st_ino, st.st_dev) == (want.st_ino, want.st_dev):
+                    sources[name] = (f, st.st_size)
+        self.assertEqual(set(sources), set(linked), 'the jail\'s files are not hard links')
+        images = glob.glob(os.path.join(self.session.data_dir, 'images', '*', '*'))
+        self.assertTrue(images)
+
+        self.vm_call(path, 'Delete', GLib.Variant('(a{sv})', ({'force': GLib.Variant('b', True)},)),
+                     timeout=60000)
+        self.assertTrue(wait_pid_gone(pid, 10))
+        self.assertFalse(os.path.lexists(jail), 'jail %s left behind' % jail)
+        self.assertTrue(os.path.isdir(os.path.join(self.base, 'firecracker')))
+        for name, (f, size) in sources.items():
+            self.assertTrue(os.path.isfile(f), '%s (linked as %s) was removed' % (f, name))
+            self.assertEqual(os.path.getsize(f), size)
+        for f in images:
+            self.assertTrue(os.path.exists(f), '%s was removed' % f)
+        self.assertRegex(self.helper.output(), r'AUDIT uid=0 method=RemoveJail .* result=ok')
+        self.assertNotIn('left behind', self.session.log())
+
+
+class ForcedJailedStopTest(FcTestCase):
+    """The stop escalation against a wedged guest in a jail: the signal
+    goes through the helper's KillJailed."""
+    jailed = True
+    fake_flags = {'test_killjailed_ends_it': '--test-ignore-ctrl-alt-del'}
+
+    def test_killjailed_ends_it(self):
+        _, vm_id, last_error = self.check_forced_stop('wedgedjail')
+        self.assertEqual(self.wedge_log(vm_id), ['ignored SendCtrlAltDel'])
+        self.assertIn('SIGTERM through the helper’s KillJailed ended it', last_error)
+        self.assertRegex(self.helper.output(),
+                         r"AUDIT uid=0 method=KillJailed action=org.banger.vm.launch "
+                         r"args=\('%s', 15, .* result=ok" % vm_id)
 
 
 if __name__ == '__main__':
