@@ -12,13 +12,15 @@ import json
 import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
+import sys
 import tempfile
 import unittest
 
 from session_bus import build_root
-from system_bus import ensure_test_users, source_root
+from system_bus import ensure_test_users, make_bus_config, source_root, wait_until
 
 BANGER = os.path.join(build_root(), 'src', 'cli', 'banger')
 SYSTEM_DATA = os.path.join(build_root(), 'data', 'system')
@@ -249,5 +251,112 @@ class SystemInstallTest(unittest.TestCase):
         self.assertRegex(script, r"'banger system install'\) echo '[^']*--root[^']*--dry-run")
 
 
+# Files of the machine's /etc the namespace's copy needs: the dynamic
+# linker's cache, the user and group databases, groupadd's defaults.
+ETC_KEEP = ('ld.so.cache', 'ld.so.conf', 'passwd', 'group', 'shadow', 'gshadow',
+            'login.defs', 'nsswitch.conf')
+MOUNT_OVER = ('/usr/share/dbus-1/system-services', '/usr/share/dbus-1/services',
+              '/usr/share/polkit-1/actions')
+
+
+def request_helper_name(address):
+    """RequestName("org.banger.Helper") as root: the helper's bus policy is
+    what allows it, so this tells whether dbus-daemon has read it."""
+    r = subprocess.run(['gdbus', 'call', '--address', address, '--dest', 'org.freedesktop.DBus',
+                        '--object-path', '/org/freedesktop/DBus',
+                        '--method', 'org.freedesktop.DBus.RequestName', 'org.banger.Helper', '4'],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    return r.returncode == 0
+
+
+def in_namespace(tmp):
+    """Runs inside `unshare -m`: a private copy of /etc and empty tmpfs over
+    the /usr/share targets, a private system bus, then the real command
+    without --root. Prints a JSON report for the test to check."""
+    subprocess.run(['mount', '--make-rprivate', '/'], check=True)
+    etc = os.path.join(tmp, 'etc')
+    os.mkdir(etc)
+    for name in ETC_KEEP:
+        if os.path.exists('/etc/' + name):
+            shutil.copy2('/etc/' + name, etc)
+    os.makedirs(os.path.join(etc, 'dbus-1', 'system.d'))
+    subprocess.run(['mount', '--bind', etc, '/etc'], check=True)
+    for d in MOUNT_OVER:
+        subprocess.run(['mount', '-t', 'tmpfs', 'tmpfs', d], check=True)
+    # Hide a running systemd: Reload must not reach the machine's manager.
+    if os.path.isdir('/run/systemd'):
+        subprocess.run(['mount', '-t', 'tmpfs', 'tmpfs', '/run/systemd'], check=True)
+
+    sock = os.path.join(tmp, 'system_bus')
+    conf = os.path.join(tmp, 'system.conf')
+    includedir = os.path.join(tmp, 'bus.d')
+    os.mkdir(includedir)
+    with open(conf, 'w') as f:
+        f.write(make_bus_config(sock, includedir))
+    bus = subprocess.Popen(['dbus-daemon', '--config-file', conf, '--nofork', '--nopidfile'],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: os.path.exists(sock), 5, 'the private system bus')
+        address = 'unix:path=' + sock
+        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=address, LC_ALL='C.UTF-8',
+                   BANGER_SYSTEM_DATA_DIR=SYSTEM_DATA)
+        before = request_helper_name(address)
+        r = subprocess.run([BANGER, 'system', 'install', '--json'], env=env, capture_output=True,
+                           text=True, timeout=TIMEOUT)
+        after = request_helper_name(address)
+        with open('/etc/group') as f:
+            group = f.read()
+        contents = {}
+        for target in FILES:
+            with open(target, 'rb') as f:
+                contents[target] = (f.read() == build_copy(target),
+                                    stat.S_IMODE(os.stat(target).st_mode))
+        again = subprocess.run([BANGER, 'system', 'install'], env=env, capture_output=True,
+                               text=True, timeout=TIMEOUT)
+    finally:
+        bus.send_signal(signal.SIGTERM)
+        bus.wait(timeout=5)
+    print(json.dumps({'status': r.returncode, 'stdout': r.stdout, 'stderr': r.stderr,
+                      'name_before': before, 'name_after': after,
+                      'group': re.search(r'(?m)^banger:', group) is not None,
+                      'files': {t: list(v) for t, v in contents.items()},
+                      'again': again.stdout, 'again_status': again.returncode}))
+
+
+class SystemInstallLiveTest(unittest.TestCase):
+    """Without --root, as root, in a private mount namespace: the machine's
+    /etc and /usr/share are never touched."""
+
+    def test_live_group_and_reloads(self):
+        tmp = tempfile.mkdtemp(prefix='banger-sysinst-live-')
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        r = subprocess.run(['unshare', '-m', sys.executable, os.path.abspath(__file__),
+                            '--in-namespace', tmp], capture_output=True, text=True,
+                           timeout=2 * TIMEOUT)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = json.loads(r.stdout)
+        self.assertEqual(out['status'], 0, out['stderr'])
+        report = json.loads(out['stdout'])
+        self.assertIsNone(report['root'])
+        self.assertEqual({f['status'] for f in report['files']}, {'installed'})
+        self.assertEqual(out['files'], {t: [True, 0o644] for t in FILES})
+        steps = {s['name']: (s['status'], s['message']) for s in report['steps']}
+        self.assertEqual(steps['group'][0], 'created')
+        self.assertTrue(out['group'])
+        self.assertEqual(steps['systemd'], ('skipped', 'systemd is not running'))
+        self.assertEqual(steps['dbus-daemon'][0], 'reloaded')
+        # The bus policy it installed is in force: root may now own the name.
+        self.assertFalse(out['name_before'])
+        self.assertTrue(out['name_after'])
+        self.assertEqual(out['again_status'], 0)
+        self.assertIn('group banger: exists', out['again'])
+        self.assertIn('systemd: not needed', out['again'])
+        self.assertIn('dbus-daemon: not needed', out['again'])
+        self.assertEqual(len(re.findall(r'(?m)^unchanged ', out['again'])), len(FILES))
+
+
 if __name__ == '__main__':
+    if len(sys.argv) == 3 and sys.argv[1] == '--in-namespace':
+        in_namespace(sys.argv[2])
+        sys.exit(0)
     unittest.main()
