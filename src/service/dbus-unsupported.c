@@ -17,8 +17,6 @@ typedef struct {
 static const UnsupportedMethod unsupported_methods[] = {
   { "org.banger.Manager", "CheckUpdate", "self-update" },
   { "org.banger.Manager", "Update", "self-update" },
-  { "org.banger.VM", "CopyIn", "copying files into VMs" },
-  { "org.banger.VM", "CopyOut", "copying files out of VMs" },
 };
 
 const char *

@@ -8,6 +8,7 @@
 #include "banger-error.h"
 #include "dbus-unsupported.h"
 #include "validate.h"
+#include "vm-copy.h"
 #include "vm-runtime.h"
 
 #define VMS_PATH "/org/banger/Manager/vms"
@@ -151,7 +152,7 @@ fd_from_handle (GUnixFDList *fd_list, GVariant *h, const char *what, GError **er
 
   if (fd_list == NULL || index < 0 || index >= g_unix_fd_list_get_length (fd_list)) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
-                 "Exec: %s is not a file descriptor sent with the call (handle %d)", what, index);
+                 "%s is not a file descriptor sent with the call (handle %d)", what, index);
     return -1;
   }
   return g_unix_fd_list_get (fd_list, index, error);
@@ -165,7 +166,7 @@ handle_exec (BangerVM *vm, GDBusMethodInvocation *invocation, GUnixFDList *fd_li
   g_autoptr (GError) error = NULL;
   g_autofree char *name = banger_vm_dup_name (vm);
   GVariant *handles[3] = { in, out, err };
-  static const char *const what[3] = { "stdin", "stdout", "stderr" };
+  static const char *const what[3] = { "Exec: stdin", "Exec: stdout", "Exec: stderr" };
   int fds[3] = { -1, -1, -1 };
   Call *call;
 
@@ -182,6 +183,66 @@ handle_exec (BangerVM *vm, GDBusMethodInvocation *invocation, GUnixFDList *fd_li
                                 exec_done_cb, call);
   for (guint i = 0; i < 3; i++)
     close (fds[i]);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
+copy_in_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  Call *call = user_data;
+  GError *error = NULL;
+
+  if (!banger_vm_copy_finish (res, &error))
+    banger_invocation_return_error (call->invocation, error);
+  else
+    banger_vm_complete_copy_in (call->vm, call->invocation, NULL);
+  call_free (call);
+}
+
+static void
+copy_out_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  Call *call = user_data;
+  GError *error = NULL;
+
+  if (!banger_vm_copy_finish (res, &error))
+    banger_invocation_return_error (call->invocation, error);
+  else
+    banger_vm_complete_copy_out (call->vm, call->invocation, NULL);
+  call_free (call);
+}
+
+static gboolean
+handle_copy_in (BangerVM *vm, GDBusMethodInvocation *invocation, GUnixFDList *fd_list,
+                GVariant *source, const char *guest_dir, GVariant *options, BangerEngine *engine)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *name = banger_vm_dup_name (vm);
+  int fd = fd_from_handle (fd_list, source, "CopyIn: source", &error);
+  Call *call;
+
+  if (fd < 0)
+    return return_error (invocation, g_steal_pointer (&error));
+  call = call_new (vm, invocation, engine);
+  banger_vm_copy_in_async (call->runtime, name, fd, guest_dir, options, copy_in_done_cb, call);
+  close (fd);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+handle_copy_out (BangerVM *vm, GDBusMethodInvocation *invocation, GUnixFDList *fd_list,
+                 const char *guest_path, GVariant *dest, GVariant *options, BangerEngine *engine)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *name = banger_vm_dup_name (vm);
+  int fd = fd_from_handle (fd_list, dest, "CopyOut: dest", &error);
+  Call *call;
+
+  if (fd < 0)
+    return return_error (invocation, g_steal_pointer (&error));
+  call = call_new (vm, invocation, engine);
+  banger_vm_copy_out_async (call->runtime, name, guest_path, fd, options, copy_out_done_cb, call);
+  close (fd);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -324,6 +385,8 @@ banger_dbus_vm_new (BangerEngine *engine, const BangerVmRecord *rec)
   g_signal_connect (vm, "handle-kill", G_CALLBACK (handle_kill), engine);
   g_signal_connect (vm, "handle-delete", G_CALLBACK (handle_delete), engine);
   g_signal_connect (vm, "handle-exec", G_CALLBACK (handle_exec), engine);
+  g_signal_connect (vm, "handle-copy-in", G_CALLBACK (handle_copy_in), engine);
+  g_signal_connect (vm, "handle-copy-out", G_CALLBACK (handle_copy_out), engine);
   g_signal_connect (vm, "handle-signal-exec", G_CALLBACK (handle_signal_exec), engine);
   g_signal_connect (vm, "handle-resize-exec", G_CALLBACK (handle_resize_exec), engine);
   g_signal_connect (vm, "handle-get-stats", G_CALLBACK (handle_get_stats), engine);
