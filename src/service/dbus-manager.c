@@ -16,6 +16,7 @@
 #include "dbus-unsupported.h"
 #include "dbus-vm.h"
 #include "helper-watch.h"
+#include "update-dbus.h"
 
 struct _BangerDbusManager {
   BangerEngine *engine;
@@ -168,6 +169,7 @@ banger_dbus_manager_new (BangerEngine *engine, GError **error)
   banger_dbus_kernels_attach (self->skeleton, self->object_manager, engine);
   banger_dbus_lifecycle_attach (self->skeleton, engine);
   banger_dbus_doctor_attach (self->skeleton, engine);
+  banger_dbus_update_attach (self->skeleton, engine);
 
   /* The VMs recorded by earlier runs, with the Id and CreatedAt they had. */
   vms = banger_engine_list_vms (engine, error);

@@ -1,0 +1,17 @@
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* What a build fixes for `banger update` and no config file can change
+ * (docs/update.md): the release public key (PEM; "" when the build was
+ * configured without -Drelease_pubkey) and the manifest URL. They are
+ * defined by the executable (update-key.c, generated from update-key.c.in),
+ * not by the daemon library, so that the test-only bangerd-testkey can link
+ * the same library with the test key; the library carries weak empty
+ * defaults for the unit tests that link it without either. */
+extern const char banger_release_pubkey_pem[];
+const char *banger_release_manifest_url (void);
+
+G_END_DECLS
