@@ -3,6 +3,7 @@
 #include "dbus-doctor.h"
 
 #include "banger-error.h"
+#include "dns-responder.h"
 #include "doctor.h"
 #include "store-catalog.h"
 
@@ -43,6 +44,7 @@ handle_doctor (BangerManager *skeleton, GDBusMethodInvocation *invocation, Bange
 {
   g_autoptr (GTask) task = g_task_new (skeleton, NULL, doctor_done, invocation);
   BangerDoctorFacts *facts = g_new0 (BangerDoctorFacts, 1);
+  BangerDnsResponder *dns;
 
   /* The store and properties belong to the main thread: read them here. */
   facts->helper_available = banger_manager_get_helper_available (skeleton);
@@ -52,6 +54,12 @@ handle_doctor (BangerManager *skeleton, GDBusMethodInvocation *invocation, Bange
   facts->default_image_registered = is_registered_image (engine, facts->default_image);
   facts->default_kernel = g_strdup (banger_engine_get_default_kernel (engine));
   facts->default_kernel_registered = is_registered_kernel (engine, facts->default_kernel);
+  dns = banger_dns_responder_get (engine);
+  if (dns != NULL) {
+    facts->dns_port = banger_dns_responder_get_port (dns);
+    facts->dns_running = banger_dns_responder_is_running (dns);
+    facts->dns_problem = g_strdup (banger_dns_responder_get_problem (dns));
+  }
   g_task_set_task_data (task, facts, (GDestroyNotify)banger_doctor_facts_free);
   g_task_run_in_thread (task, doctor_thread);
   return G_DBUS_METHOD_INVOCATION_HANDLED;

@@ -22,6 +22,7 @@ banger_doctor_facts_free (BangerDoctorFacts *facts)
   g_free (facts->data_dir);
   g_free (facts->default_image);
   g_free (facts->default_kernel);
+  g_free (facts->dns_problem);
   g_free (facts);
 }
 
@@ -114,6 +115,19 @@ banger_doctor_checks (const BangerDoctorFacts *f)
          "install banger's system parts (units, bus and polkit files) and start "
          "bangerd-root.service",
          "bangerd-root is not available: VMs start without a network device");
+
+  /* The DNS responder: a taken port leaves bangerd running without it. */
+  if (f->dns_running)
+    add (&b, "dns", "ok", NULL, "DNS responder answers <name>.vm on 127.0.0.1:%u (UDP and TCP)",
+         f->dns_port);
+  else if (f->dns_port == 0)
+    add (&b, "dns", "ok", NULL, "DNS responder is off: %s",
+         f->dns_problem ? f->dns_problem : "disabled");
+  else
+    add (&b, "dns", "warn",
+         "free the port, or choose another with [dns] port= in ~/.config/banger/config and "
+         "restart bangerd",
+         "DNS responder is off: %s", f->dns_problem ? f->dns_problem : "not started");
 
   add (&b, "store", "ok", NULL, "state in %s (schema version %d)", f->data_dir, f->schema_version);
 

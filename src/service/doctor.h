@@ -17,6 +17,9 @@ typedef struct {
   gboolean default_image_registered;
   char *default_kernel;
   gboolean default_kernel_registered;
+  guint dns_port; /* 0: disabled */
+  gboolean dns_running;
+  char *dns_problem; /* why it is not running */
 } BangerDoctorFacts;
 
 void banger_doctor_facts_free (BangerDoctorFacts *facts);

@@ -8,6 +8,7 @@
 
 #include "banger-vcs.h"
 #include "dbus-manager.h"
+#include "dns-responder.h"
 #include "log.h"
 #include "manager.h"
 #include "orphans.h"
@@ -163,6 +164,8 @@ main (int argc, char **argv)
     return 1;
   }
   banger_orphans_remove (engine); /* dirs of pulls/builds a killed bangerd left */
+  /* A taken port does not stop bangerd: doctor reports it (docs/dns.md). */
+  banger_dns_responder_start (engine, config_path);
   d.dbus = banger_dbus_manager_new (engine, &error);
   if (d.dbus == NULL) {
     g_printerr ("bangerd: %s\n", error->message);

@@ -13,6 +13,7 @@
 #include "agent-client.h"
 #include "banger-error.h"
 #include "boot-assets.h"
+#include "dns-responder.h"
 #include "firecracker-api.h"
 #include "helper-client.h"
 #include "net-lease.h"
@@ -881,6 +882,9 @@ start_prepare_thread (GTask *task, gpointer source, gpointer task_data, GCancell
       g_task_return_error (task, error);
       return;
     }
+    /* With the bridge up, .vm lookups can be routed to the responder
+     * (failure only logged: docs/dns.md). */
+    banger_dns_route_vm_domain (op->rt->engine);
     op->tap = banger_helper_client_create_tap (helper, op->rec->id, &error);
     if (op->tap == NULL) {
       g_prefix_error (&error, "network: ");

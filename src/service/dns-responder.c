@@ -1,0 +1,457 @@
+#define G_LOG_DOMAIN "bangerd-dns"
+
+#include "dns-responder.h"
+
+#include <arpa/inet.h>
+
+#include "banger-error.h"
+#include "dns-wire.h"
+
+#define LISTEN_ADDRESS "127.0.0.1"
+/* A taken port is tried again this often, so a bangerd started with
+ * --replace (the old one still holds the port for a moment) or one that
+ * waited for another program to let go ends up answering. */
+#define RETRY_SECONDS 5
+/* TCP clients that go quiet are dropped after this, and at most this many
+ * are served at once: the responder is for this host's resolver, not a
+ * crowd. */
+#define TCP_IDLE_SECONDS 10
+#define TCP_MAX_CLIENTS  64
+/* Datagrams handled per wake-up before the main loop gets a turn. */
+#define UDP_BATCH   64
+#define MESSAGE_MAX 65535
+
+#define ENGINE_DATA_KEY "banger-dns-responder"
+
+typedef struct _TcpClient TcpClient;
+
+struct _BangerDnsResponder {
+  BangerEngine *engine; /* not a reference: the engine owns us */
+  guint port;
+  gboolean running;
+  char *problem;
+  GSocket *udp;
+  GSource *udp_source;
+  GSocket *tcp;
+  GSource *tcp_source;
+  guint retry_id;
+  GList *clients; /* TcpClient */
+  guint n_clients;
+  guint8 *datagram; /* MESSAGE_MAX bytes */
+};
+
+/* One TCP connection: 2-byte length prefix and message in, the same out
+ * (RFC 1035 4.2.2, RFC 7766 pipelining: several queries per connection). */
+struct _TcpClient {
+  BangerDnsResponder *owner;
+  GSocket *socket;
+  GSource *source;
+  guint8 *in; /* 2 + MESSAGE_MAX bytes */
+  gsize in_len;
+  guint8 out[2 + BANGER_DNS_REPLY_MAX];
+  gsize out_len;
+  gsize out_sent;
+};
+
+/* ---- answers ------------------------------------------------------------------------------ */
+
+static BangerDnsLookup
+lookup_vm (const char *name, guint8 addr[4], gpointer user_data)
+{
+  BangerDnsResponder *self = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (BangerVmRecord) rec
+      = banger_store_vm_get_by_name (banger_engine_get_store (self->engine), name, &error);
+
+  if (rec == NULL) {
+    if (g_error_matches (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND)
+        || g_error_matches (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT))
+      return BANGER_DNS_LOOKUP_NOT_FOUND;
+    g_warning ("DNS: looking up VM %s: %s", name, error->message);
+    return BANGER_DNS_LOOKUP_FAILED;
+  }
+  /* The lease is the truth: a stopped VM holds none, so it has no name. */
+  if (rec->ipv4 == NULL || inet_pton (AF_INET, rec->ipv4, addr) != 1)
+    return BANGER_DNS_LOOKUP_NOT_FOUND;
+  return BANGER_DNS_LOOKUP_FOUND;
+}
+
+/* ---- UDP ---------------------------------------------------------------------------------- */
+
+static gboolean
+udp_ready_cb (GSocket *socket, GIOCondition condition, gpointer user_data)
+{
+  BangerDnsResponder *self = user_data;
+  guint8 reply[BANGER_DNS_REPLY_MAX];
+
+  for (guint i = 0; i < UDP_BATCH; i++) {
+    g_autoptr (GSocketAddress) from = NULL;
+    g_autoptr (GError) error = NULL;
+    gssize n
+        = g_socket_receive_from (socket, &from, (char *)self->datagram, MESSAGE_MAX, NULL, &error);
+    gsize len;
+
+    if (n < 0) {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        g_debug ("DNS/UDP: receive: %s", error->message);
+      break;
+    }
+    len = banger_dns_answer (self->datagram, (gsize)n, lookup_vm, self, reply, sizeof reply, NULL);
+    if (len > 0 && from != NULL
+        && g_socket_send_to (socket, from, (const char *)reply, len, NULL, &error) < 0)
+      g_debug ("DNS/UDP: send: %s", error->message);
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+/* ---- TCP ---------------------------------------------------------------------------------- */
+
+static gboolean tcp_client_cb (GSocket *socket, GIOCondition condition, gpointer user_data);
+
+static void
+tcp_client_free (TcpClient *c)
+{
+  if (c->source != NULL) {
+    g_source_destroy (c->source);
+    g_source_unref (c->source);
+  }
+  g_socket_close (c->socket, NULL);
+  g_object_unref (c->socket);
+  g_free (c->in);
+  g_free (c);
+}
+
+static void
+tcp_client_drop (TcpClient *c)
+{
+  BangerDnsResponder *self = c->owner;
+
+  self->clients = g_list_remove (self->clients, c);
+  self->n_clients--;
+  tcp_client_free (c);
+}
+
+/* Waits for @condition: reading while no reply is pending, writing while
+ * one is (so a client that never reads cannot make us buffer). */
+static void
+tcp_client_watch (TcpClient *c, GIOCondition condition)
+{
+  if (c->source != NULL) {
+    g_source_destroy (c->source);
+    g_source_unref (c->source);
+  }
+  c->source = g_socket_create_source (c->socket, condition | G_IO_HUP | G_IO_ERR, NULL);
+  g_source_set_callback (c->source, G_SOURCE_FUNC (tcp_client_cb), c, NULL);
+  g_source_attach (c->source, NULL);
+}
+
+/* Sends what is pending; FALSE if the connection is to go. */
+static gboolean
+tcp_client_flush (TcpClient *c, gboolean *done)
+{
+  g_autoptr (GError) error = NULL;
+
+  while (c->out_sent < c->out_len) {
+    gssize n = g_socket_send (c->socket, (const char *)c->out + c->out_sent,
+                              c->out_len - c->out_sent, NULL, &error);
+    if (n < 0) {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
+        *done = FALSE;
+        return TRUE;
+      }
+      g_debug ("DNS/TCP: send: %s", error->message);
+      return FALSE;
+    }
+    c->out_sent += (gsize)n;
+  }
+  c->out_len = c->out_sent = 0;
+  *done = TRUE;
+  return TRUE;
+}
+
+/* Reads and answers queries until the socket has no more; FALSE if the
+ * connection is to go (end of stream, error, idle timeout, a message that
+ * deserves no answer). */
+static gboolean
+tcp_client_serve (TcpClient *c, gboolean *want_write)
+{
+  *want_write = FALSE;
+  for (;;) {
+    g_autoptr (GError) error = NULL;
+    gsize need = c->in_len < 2 ? 2 : 2 + ((gsize)c->in[0] << 8 | c->in[1]);
+    gssize n;
+
+    if (c->in_len == need) {
+      gsize len = banger_dns_answer (c->in + 2, need - 2, lookup_vm, c->owner, c->out + 2,
+                                     sizeof c->out - 2, NULL);
+      gboolean done = FALSE;
+
+      c->in_len = 0;
+      if (len == 0)
+        return FALSE;
+      c->out[0] = len >> 8;
+      c->out[1] = len & 0xff;
+      c->out_len = 2 + len;
+      c->out_sent = 0;
+      if (!tcp_client_flush (c, &done))
+        return FALSE;
+      if (!done) {
+        *want_write = TRUE;
+        return TRUE;
+      }
+      continue;
+    }
+    n = g_socket_receive (c->socket, (char *)c->in + c->in_len, need - c->in_len, NULL, &error);
+    if (n < 0) {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        return TRUE;
+      g_debug ("DNS/TCP: receive: %s", error->message);
+      return FALSE;
+    }
+    if (n == 0)
+      return FALSE;
+    c->in_len += (gsize)n;
+  }
+}
+
+static gboolean
+tcp_client_cb (GSocket *socket, GIOCondition condition, gpointer user_data)
+{
+  TcpClient *c = user_data;
+  gboolean want_write = FALSE;
+
+  if (c->out_len > 0) {
+    gboolean done = FALSE;
+
+    if (!tcp_client_flush (c, &done)) {
+      tcp_client_drop (c);
+      return G_SOURCE_REMOVE;
+    }
+    if (!done)
+      return G_SOURCE_CONTINUE;
+    if (!tcp_client_serve (c, &want_write)) {
+      tcp_client_drop (c);
+      return G_SOURCE_REMOVE;
+    }
+    tcp_client_watch (c, want_write ? G_IO_OUT : G_IO_IN);
+    return G_SOURCE_REMOVE;
+  }
+  if (!tcp_client_serve (c, &want_write)) {
+    tcp_client_drop (c);
+    return G_SOURCE_REMOVE;
+  }
+  if (want_write) {
+    tcp_client_watch (c, G_IO_OUT);
+    return G_SOURCE_REMOVE;
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+tcp_accept_cb (GSocket *listener, GIOCondition condition, gpointer user_data)
+{
+  BangerDnsResponder *self = user_data;
+
+  for (;;) {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GSocket) socket = g_socket_accept (listener, NULL, &error);
+    TcpClient *c;
+
+    if (socket == NULL) {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        g_debug ("DNS/TCP: accept: %s", error->message);
+      break;
+    }
+    if (self->n_clients >= TCP_MAX_CLIENTS) {
+      g_debug ("DNS/TCP: %u clients already, closing a new one", self->n_clients);
+      g_socket_close (socket, NULL);
+      continue;
+    }
+    g_socket_set_blocking (socket, FALSE);
+    /* The source fires once the idle time is up, and the next read fails
+     * with TIMED_OUT, which drops the client. */
+    g_socket_set_timeout (socket, TCP_IDLE_SECONDS);
+    c = g_new0 (TcpClient, 1);
+    c->owner = self;
+    c->socket = g_steal_pointer (&socket);
+    c->in = g_malloc (2 + MESSAGE_MAX);
+    self->clients = g_list_prepend (self->clients, c);
+    self->n_clients++;
+    tcp_client_watch (c, G_IO_IN);
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+/* ---- listening ---------------------------------------------------------------------------- */
+
+static void
+stop_listening (BangerDnsResponder *self)
+{
+  g_list_free_full (g_steal_pointer (&self->clients), (GDestroyNotify)tcp_client_free);
+  self->n_clients = 0;
+  if (self->udp_source != NULL) {
+    g_source_destroy (self->udp_source);
+    g_clear_pointer (&self->udp_source, g_source_unref);
+  }
+  if (self->tcp_source != NULL) {
+    g_source_destroy (self->tcp_source);
+    g_clear_pointer (&self->tcp_source, g_source_unref);
+  }
+  if (self->udp != NULL)
+    g_socket_close (self->udp, NULL);
+  if (self->tcp != NULL)
+    g_socket_close (self->tcp, NULL);
+  g_clear_object (&self->udp);
+  g_clear_object (&self->tcp);
+  self->running = FALSE;
+}
+
+static GSocket *
+bind_socket (guint port, GSocketType type, GError **error)
+{
+  g_autoptr (GSocket) socket = NULL;
+  g_autoptr (GSocketAddress) address = g_inet_socket_address_new_from_string (LISTEN_ADDRESS, port);
+  gboolean tcp = type == G_SOCKET_TYPE_STREAM;
+
+  socket = g_socket_new (G_SOCKET_FAMILY_IPV4, type,
+                         tcp ? G_SOCKET_PROTOCOL_TCP : G_SOCKET_PROTOCOL_UDP, error);
+  if (socket == NULL)
+    return NULL;
+  g_socket_set_blocking (socket, FALSE);
+  /* TCP: SO_REUSEADDR so a restarted bangerd binds despite connections in
+   * TIME_WAIT (two listeners still conflict). UDP: never, since there it
+   * would let two bangerds share the port and split the queries. */
+  if (!g_socket_bind (socket, address, tcp, error))
+    return NULL;
+  if (tcp) {
+    g_socket_set_listen_backlog (socket, TCP_MAX_CLIENTS);
+    if (!g_socket_listen (socket, error))
+      return NULL;
+  }
+  return g_steal_pointer (&socket);
+}
+
+static gboolean
+try_listen (BangerDnsResponder *self, GError **error)
+{
+  self->udp = bind_socket (self->port, G_SOCKET_TYPE_DATAGRAM, error);
+  if (self->udp == NULL) {
+    g_prefix_error (error, "UDP: ");
+    return FALSE;
+  }
+  self->tcp = bind_socket (self->port, G_SOCKET_TYPE_STREAM, error);
+  if (self->tcp == NULL) {
+    /* Both or neither: a resolver that gets UDP answers but no TCP for a
+     * truncated one would be harder to diagnose than no answers. */
+    g_prefix_error (error, "TCP: ");
+    stop_listening (self);
+    return FALSE;
+  }
+  self->udp_source = g_socket_create_source (self->udp, G_IO_IN, NULL);
+  g_source_set_callback (self->udp_source, G_SOURCE_FUNC (udp_ready_cb), self, NULL);
+  g_source_attach (self->udp_source, NULL);
+  self->tcp_source = g_socket_create_source (self->tcp, G_IO_IN, NULL);
+  g_source_set_callback (self->tcp_source, G_SOURCE_FUNC (tcp_accept_cb), self, NULL);
+  g_source_attach (self->tcp_source, NULL);
+  self->running = TRUE;
+  return TRUE;
+}
+
+static gboolean
+retry_cb (gpointer user_data)
+{
+  BangerDnsResponder *self = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (!try_listen (self, &error))
+    return G_SOURCE_CONTINUE;
+  g_message ("DNS responder answers <name>.vm on %s:%u (UDP and TCP)", LISTEN_ADDRESS, self->port);
+  g_clear_pointer (&self->problem, g_free);
+  self->retry_id = 0;
+  return G_SOURCE_REMOVE;
+}
+
+static void
+responder_free (BangerDnsResponder *self)
+{
+  if (self->retry_id != 0)
+    g_source_remove (self->retry_id);
+  stop_listening (self);
+  g_free (self->problem);
+  g_free (self->datagram);
+  g_free (self);
+}
+
+/* ---- configuration ------------------------------------------------------------------------ */
+
+static guint
+config_port (const char *config_path)
+{
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *value = NULL;
+  guint64 port = 0;
+
+  if (config_path == NULL || !g_key_file_load_from_file (kf, config_path, G_KEY_FILE_NONE, NULL))
+    return BANGER_DNS_DEFAULT_PORT; /* the engine already said why, if it matters */
+  value = g_key_file_get_string (kf, "dns", "port", NULL);
+  if (value == NULL)
+    return BANGER_DNS_DEFAULT_PORT;
+  g_strstrip (value);
+  if (!g_ascii_string_to_unsigned (value, 10, 0, 65535, &port, &error)) {
+    g_warning ("%s: [dns] port: %s; using %u", config_path, error->message,
+               BANGER_DNS_DEFAULT_PORT);
+    return BANGER_DNS_DEFAULT_PORT;
+  }
+  return (guint)port;
+}
+
+BangerDnsResponder *
+banger_dns_responder_start (BangerEngine *engine, const char *config_path)
+{
+  BangerDnsResponder *self = g_new0 (BangerDnsResponder, 1);
+  g_autoptr (GError) error = NULL;
+
+  self->engine = engine;
+  self->port = config_port (config_path);
+  g_object_set_data_full (G_OBJECT (engine), ENGINE_DATA_KEY, self, (GDestroyNotify)responder_free);
+  if (self->port == 0) {
+    g_info ("DNS responder disabled ([dns] port=0)");
+    self->problem = g_strdup ("disabled in the configuration ([dns] port=0)");
+    return self;
+  }
+  self->datagram = g_malloc (MESSAGE_MAX);
+  if (try_listen (self, &error)) {
+    g_info ("DNS responder answers <name>.vm on %s:%u (UDP and TCP)", LISTEN_ADDRESS, self->port);
+    return self;
+  }
+  self->problem
+      = g_strdup_printf ("cannot listen on %s:%u: %s", LISTEN_ADDRESS, self->port, error->message);
+  g_warning ("DNS responder is off: %s; trying again every %u s", self->problem, RETRY_SECONDS);
+  self->retry_id = g_timeout_add_seconds (RETRY_SECONDS, retry_cb, self);
+  return self;
+}
+
+BangerDnsResponder *
+banger_dns_responder_get (BangerEngine *engine)
+{
+  return g_object_get_data (G_OBJECT (engine), ENGINE_DATA_KEY);
+}
+
+guint
+banger_dns_responder_get_port (BangerDnsResponder *self)
+{
+  return self->port;
+}
+
+gboolean
+banger_dns_responder_is_running (BangerDnsResponder *self)
+{
+  return self->running;
+}
+
+const char *
+banger_dns_responder_get_problem (BangerDnsResponder *self)
+{
+  return self->problem;
+}
