@@ -18,6 +18,8 @@
 #define AUDIT_ARGS_MAX 512
 
 static const char *const common_options[] = { "interactive", "b", NULL };
+/* ConfigureDNS: the responder's port (bangerd's [dns] port=). */
+static const char *const dns_options[] = { "interactive", "b", "port", "q", NULL };
 
 /* The jail spec LaunchJailed accepts. Paths are checked here for shape;
  * the jail code resolves them under the caller's own directories. */
@@ -182,6 +184,19 @@ validate_install (GVariant *parameters, PolkitDetails *details, GError **error)
   return validate_path ("staging_dir", dir, error);
 }
 
+/* (a{sv} options): a port of 0 means no responder, nothing to route to. */
+static gboolean
+validate_dns (GVariant *parameters, PolkitDetails *details, GError **error)
+{
+  g_autoptr (GVariant) options = g_variant_get_child_value (parameters, 0);
+  guint16 port = 0;
+
+  details_insert (details, "bridge", auth_bridge != NULL ? auth_bridge : "banger0");
+  if (g_variant_lookup (options, "port", "q", &port) && port == 0)
+    return invalid (error, "option “port” must be 1..65535 (0 means the responder is disabled)");
+  return TRUE;
+}
+
 /* Every entry names one action. Property reads carry no action: the only
  * property is Version, which is public. */
 static const BangerAuthEntry auth_table[] = {
@@ -199,7 +214,7 @@ static const BangerAuthEntry auth_table[] = {
     validate_snapshot },
   { HELPER_INTERFACE, "RemoveSnapshot", "org.banger.storage.snapshot", common_options,
     validate_vm_id_first },
-  { HELPER_INTERFACE, "ConfigureDNS", "org.banger.network.dns", common_options, validate_nothing },
+  { HELPER_INTERFACE, "ConfigureDNS", "org.banger.network.dns", dns_options, validate_dns },
   { HELPER_INTERFACE, "InstallRelease", "org.banger.system.update", common_options,
     validate_install },
   { PROPERTIES_INTERFACE, "Get", NULL, NULL, validate_nothing },

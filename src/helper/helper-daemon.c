@@ -11,6 +11,7 @@
 #include "banger-error.h"
 #include "banger-helper-dbus.h"
 #include "jail.h"
+#include "net-dns.h"
 #include "net.h"
 #include "snapshot.h"
 
@@ -303,8 +304,14 @@ static gboolean
 handle_configure_dns (BangerHelper *object, GDBusMethodInvocation *invocation, GVariant *options,
                       gpointer user_data)
 {
-  return unsupported (user_data, invocation,
-                      "it needs DNS routing through systemd-resolved, not built in yet");
+  BangerHelperDaemon *self = user_data;
+  guint16 port = BANGER_NET_DNS_DEFAULT_PORT;
+  GError *error = NULL;
+
+  g_variant_lookup (options, "port", "q", &port); /* checked before polkit */
+  if (!banger_net_dns_configure (self->bus, self->config->bridge, port, &error))
+    return return_error (self, invocation, error);
+  return return_value (self, invocation, g_variant_new ("()"));
 }
 
 static gboolean
