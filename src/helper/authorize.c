@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "banger-error.h"
+#include "install-release.h"
 #include "jail.h"
 #include "snapshot.h"
 #include "validate.h"
@@ -18,6 +19,12 @@
 #define AUDIT_ARGS_MAX 512
 
 static const char *const common_options[] = { "interactive", "b", NULL };
+
+/* InstallRelease: which step of an update (install-release.h). */
+static const char *const install_options[] = {
+  "interactive", "b", "rollback", "b", "finish",   "b",
+  "version",     "s", "commit",   "s", "built_at", "s", NULL,
+};
 /* ConfigureDNS: the responder's port (bangerd's [dns] port=). */
 static const char *const dns_options[] = { "interactive", "b", "port", "q", NULL };
 
@@ -215,7 +222,7 @@ static const BangerAuthEntry auth_table[] = {
   { HELPER_INTERFACE, "RemoveSnapshot", "org.banger.storage.snapshot", common_options,
     validate_vm_id_first },
   { HELPER_INTERFACE, "ConfigureDNS", "org.banger.network.dns", dns_options, validate_dns },
-  { HELPER_INTERFACE, "InstallRelease", "org.banger.system.update", common_options,
+  { HELPER_INTERFACE, "InstallRelease", "org.banger.system.update", install_options,
     validate_install },
   { PROPERTIES_INTERFACE, "Get", NULL, NULL, validate_nothing },
   { PROPERTIES_INTERFACE, "GetAll", NULL, NULL, validate_nothing },
@@ -413,7 +420,8 @@ banger_authorize_method (GDBusInterfaceSkeleton *skeleton, GDBusMethodInvocation
   /* Checks that need the caller's uid (whose files, whose jail) also come
    * before polkit. */
   if (!banger_jail_check_caller (method, parameters, uid, &error)
-      || !banger_snapshot_check_caller (method, parameters, uid, &error))
+      || !banger_snapshot_check_caller (method, parameters, uid, &error)
+      || !banger_install_release_check_caller (method, parameters, uid, &error))
     return deny (invocation, entry, uid, error);
 
   if (entry->action != NULL) {

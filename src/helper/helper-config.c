@@ -6,10 +6,15 @@
 #include <net/if.h>
 #include <string.h>
 
+#include "config.h"
+
 #include "banger-error.h"
 
 #define DEFAULT_BRIDGE  "banger0"
 #define DEFAULT_ADDRESS "10.77.0.1/24"
+/* The build's own directories: an installed helper swaps what it was
+ * installed with unless root's file says otherwise. */
+#define DEFAULT_STAGING_DIRS "%h/.cache/banger"
 
 void
 banger_helper_config_free (BangerHelperConfig *config)
@@ -19,6 +24,10 @@ banger_helper_config_free (BangerHelperConfig *config)
   g_free (config->bridge);
   g_free (config->address);
   g_free (config->subnet);
+  g_free (config->update_bindir);
+  g_free (config->update_libexecdir);
+  g_free (config->update_install_toml);
+  g_strfreev (config->update_staging_dirs);
   g_free (config);
 }
 
@@ -74,6 +83,46 @@ banger_helper_config_parse_cidr (const char *cidr, guint *prefix_len, GError **e
   return g_strdup_printf ("%s/%u", buf, (guint)len);
 }
 
+static gboolean
+load_update_path (GKeyFile *kf, const char *path, const char *key, char **value, GError **error)
+{
+  g_autofree char *v = g_key_file_get_string (kf, "update", key, NULL);
+
+  if (v == NULL)
+    return TRUE;
+  if (!g_path_is_absolute (v)) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+                 "%s: [update] %s: “%s” is not absolute", path, key, v);
+    return FALSE;
+  }
+  g_free (*value);
+  *value = g_steal_pointer (&v);
+  return TRUE;
+}
+
+static gboolean
+load_update (GKeyFile *kf, const char *path, BangerHelperConfig *config, GError **error)
+{
+  g_autofree char *dirs = g_key_file_get_string (kf, "update", "staging_dirs", NULL);
+
+  if (!load_update_path (kf, path, "bindir", &config->update_bindir, error)
+      || !load_update_path (kf, path, "libexecdir", &config->update_libexecdir, error)
+      || !load_update_path (kf, path, "install_toml", &config->update_install_toml, error))
+    return FALSE;
+  if (dirs == NULL)
+    return TRUE;
+  config->update_staging_dirs = g_strsplit (dirs, ";", -1);
+  for (guint i = 0; config->update_staging_dirs[i] != NULL; i++) {
+    const char *d = config->update_staging_dirs[i];
+    if (!g_str_has_prefix (d, "/") && !g_str_has_prefix (d, "%h/")) {
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+                   "%s: [update] staging_dirs: “%s” is not absolute", path, d);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
 BangerHelperConfig *
 banger_helper_config_load (const char *path, GError **error)
 {
@@ -83,6 +132,9 @@ banger_helper_config_load (const char *path, GError **error)
 
   config->bridge = g_strdup (DEFAULT_BRIDGE);
   config->address = g_strdup (DEFAULT_ADDRESS);
+  config->update_bindir = g_strdup (BANGER_BINDIR);
+  config->update_libexecdir = g_strdup (BANGER_LIBEXECDIR);
+  config->update_install_toml = g_strdup (BANGER_SYSCONFDIR "/install.toml");
 
   if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, &local)) {
     if (!g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
@@ -103,7 +155,11 @@ banger_helper_config_load (const char *path, GError **error)
       g_free (config->address);
       config->address = g_steal_pointer (&address);
     }
+    if (!load_update (kf, path, config, error))
+      return NULL;
   }
+  if (config->update_staging_dirs == NULL)
+    config->update_staging_dirs = g_strsplit (DEFAULT_STAGING_DIRS, ";", -1);
 
   if (!banger_helper_config_check_ifname (config->bridge, error)) {
     g_prefix_error (error, "%s: [network] bridge: ", path);

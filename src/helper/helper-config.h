@@ -10,12 +10,24 @@ G_BEGIN_DECLS
  *   bridge=banger0
  *   address=10.77.0.1/24
  *
+ *   [update]
+ *   # where InstallRelease swaps the binaries (docs/update.md)
+ *   bindir=/usr/bin                       (bangerd, banger)
+ *   libexecdir=/usr/libexec               (bangerd-root, banger/banger-agent)
+ *   install_toml=/etc/banger/install.toml
+ *   # where a caller may stage a release; %h home, %U uid; ';'-separated
+ *   staging_dirs=%h/.cache/banger
+ *
  * Callers never choose these: they come from root's file only. */
 typedef struct {
   char *bridge;     /* interface name of the bridge */
   char *address;    /* the bridge's address in CIDR form, e.g. 10.77.0.1/24 */
   char *subnet;     /* the network it lies in, e.g. 10.77.0.0/24 */
   guint prefix_len; /* e.g. 24 */
+  char *update_bindir;
+  char *update_libexecdir;
+  char *update_install_toml;
+  char **update_staging_dirs;
 } BangerHelperConfig;
 
 void banger_helper_config_free (BangerHelperConfig *config);

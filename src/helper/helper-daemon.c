@@ -10,6 +10,7 @@
 #include "authorize.h"
 #include "banger-error.h"
 #include "banger-helper-dbus.h"
+#include "install-release.h"
 #include "jail.h"
 #include "net-dns.h"
 #include "net.h"
@@ -228,7 +229,8 @@ handle_delete_tap (BangerHelper *object, GDBusMethodInvocation *invocation, cons
 
 /* Authorised, but this helper lacks what the operation needs: say which
  * capability is missing, so `banger doctor` and users can tell. */
-static gboolean
+/* Kept for the next method that lands before its implementation. */
+G_GNUC_UNUSED static gboolean
 unsupported (BangerHelperDaemon *self, GDBusMethodInvocation *invocation, const char *missing)
 {
   return return_error (
@@ -315,10 +317,33 @@ handle_configure_dns (BangerHelper *object, GDBusMethodInvocation *invocation, G
 }
 
 static gboolean
+quit_after_update (gpointer user_data)
+{
+  BangerHelperDaemon *self = user_data;
+
+  g_info ("an update was finished or rolled back: exiting so the next call starts the "
+          "installed bangerd-root");
+  g_main_loop_quit (self->loop);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
 handle_install_release (BangerHelper *object, GDBusMethodInvocation *invocation,
                         const char *staging_dir, GVariant *options, gpointer user_data)
 {
-  return unsupported (user_data, invocation, "it needs the release installer, not built in yet");
+  BangerHelperDaemon *self = user_data;
+  GError *error = NULL;
+  gboolean last_step = !g_str_equal (banger_install_release_step (options), "swap");
+
+  if (!banger_install_release (staging_dir, options, banger_authorize_get_uid (invocation),
+                               &error))
+    return return_error (self, invocation, error);
+  /* The helper's restart: once an update is committed or undone, this
+   * process (whose binary may be gone) leaves after its reply, and D-Bus
+   * activation starts whatever is installed now. */
+  if (last_step)
+    g_idle_add (quit_after_update, self);
+  return return_value (self, invocation, g_variant_new ("()"));
 }
 
 static void idle_arm (BangerHelperDaemon *self, guint seconds);
@@ -411,6 +436,7 @@ banger_helper_daemon_new (BangerHelperConfig *config, guint idle_timeout, gboole
   self->last_activity = g_get_monotonic_time ();
   self->loop = g_main_loop_new (NULL, FALSE);
   banger_authorize_set_bridge (config->bridge);
+  banger_install_release_configure (config);
 
   self->bus = g_bus_get_sync (G_BUS_TYPE_SYSTEM, NULL, error);
   if (self->bus == NULL) {
@@ -505,6 +531,7 @@ banger_helper_daemon_free (BangerHelperDaemon *self)
   g_clear_object (&self->authority);
   g_clear_object (&self->bus);
   g_clear_pointer (&self->loop, g_main_loop_unref);
+  banger_install_release_configure (NULL);
   banger_helper_config_free (self->config);
   banger_authorize_set_bridge (NULL);
   banger_jail_config_clear ();

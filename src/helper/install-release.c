@@ -1,0 +1,558 @@
+#define G_LOG_DOMAIN "bangerd-root-update"
+
+#include "install-release.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include "banger-error.h"
+
+static const BangerHelperConfig *cfg;
+
+typedef enum { DIR_BIN, DIR_LIBEXEC, DIR_LIBEXEC_BANGER } InstallDir;
+
+/* The release's files and where each is installed. */
+static const struct {
+  const char *name;
+  InstallDir dir;
+} release_files[] = {
+  { "bangerd", DIR_BIN },
+  { "banger", DIR_BIN },
+  { "bangerd-root", DIR_LIBEXEC },
+  { "banger-agent", DIR_LIBEXEC_BANGER },
+};
+
+void
+banger_install_release_configure (const BangerHelperConfig *config)
+{
+  cfg = config;
+}
+
+static char *
+install_dir (InstallDir dir)
+{
+  switch (dir) {
+  case DIR_BIN:
+    return g_strdup (cfg->update_bindir);
+  case DIR_LIBEXEC:
+    return g_strdup (cfg->update_libexecdir);
+  case DIR_LIBEXEC_BANGER:
+  default:
+    return g_build_filename (cfg->update_libexecdir, "banger", NULL);
+  }
+}
+
+static gboolean fail (GError **error, int code, const char *format, ...) G_GNUC_PRINTF (3, 4);
+
+static gboolean
+fail (GError **error, int code, const char *format, ...)
+{
+  va_list args;
+  g_autofree char *msg = NULL;
+
+  va_start (args, format);
+  msg = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error_literal (error, BANGER_ERROR, code, msg);
+  return FALSE;
+}
+
+static int
+open_no_symlinks (int dirfd, const char *path, int flags)
+{
+  struct open_how how = {
+    .flags = (guint64)(flags | O_CLOEXEC | O_NOFOLLOW),
+    .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+  };
+  return (int)syscall (SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+/* ---- options ---- */
+
+const char *
+banger_install_release_step (GVariant *options)
+{
+  gboolean flag = FALSE;
+
+  if (g_variant_lookup (options, "rollback", "b", &flag) && flag)
+    return "rollback";
+  if (g_variant_lookup (options, "finish", "b", &flag) && flag)
+    return "finish";
+  return "swap";
+}
+
+static gboolean
+matches (const char *text, const char *pattern)
+{
+  return g_regex_match_simple (pattern, text, G_REGEX_DEFAULT, G_REGEX_MATCH_DEFAULT);
+}
+
+/* The values install.toml will hold: strict shapes, since they end up in a
+ * root-owned file others read. */
+static gboolean
+check_options (GVariant *options, GError **error)
+{
+  gboolean rollback = FALSE, finish = FALSE;
+  const char *version = NULL, *commit = NULL, *built_at = NULL;
+  gboolean any_info;
+
+  g_variant_lookup (options, "rollback", "b", &rollback);
+  g_variant_lookup (options, "finish", "b", &finish);
+  g_variant_lookup (options, "version", "&s", &version);
+  g_variant_lookup (options, "commit", "&s", &commit);
+  g_variant_lookup (options, "built_at", "&s", &built_at);
+  any_info = version != NULL || commit != NULL || built_at != NULL;
+  if (rollback && finish)
+    return fail (error, BANGER_ERROR_INVALID_ARGUMENT,
+                 "“rollback” and “finish” exclude each other");
+  if ((rollback || finish) && any_info)
+    return fail (error, BANGER_ERROR_INVALID_ARGUMENT,
+                 "“version”, “commit” and “built_at” belong to the swap, not to %s",
+                 rollback ? "a rollback" : "the finish");
+  if (rollback || finish)
+    return TRUE;
+  if (version == NULL || commit == NULL || built_at == NULL)
+    return fail (error, BANGER_ERROR_INVALID_ARGUMENT,
+                 "a swap needs “version”, “commit” and “built_at”");
+  if (!matches (version, "^[0-9]{1,5}\\.[0-9]{1,5}\\.[0-9]{1,5}$"))
+    return fail (error, BANGER_ERROR_INVALID_ARGUMENT, "“version” is not X.Y.Z");
+  if (!matches (commit, "^([0-9a-f]{7,40}(-dirty)?|unknown)$"))
+    return fail (error, BANGER_ERROR_INVALID_ARGUMENT, "“commit” is not a git commit");
+  if (!matches (built_at, "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"))
+    return fail (error, BANGER_ERROR_INVALID_ARGUMENT, "“built_at” is not a UTC time");
+  return TRUE;
+}
+
+/* ---- the staging dir ---- */
+
+static GStrv
+staging_roots (uid_t uid, GError **error)
+{
+  struct passwd pw, *res = NULL;
+  char buf[4096];
+  GPtrArray *out;
+
+  if (getpwuid_r (uid, &pw, buf, sizeof buf, &res) != 0 || res == NULL) {
+    fail (error, BANGER_ERROR_NOT_AUTHORIZED, "uid %u has no passwd entry", (guint)uid);
+    return NULL;
+  }
+  out = g_ptr_array_new ();
+  for (guint i = 0; cfg->update_staging_dirs[i] != NULL; i++) {
+    g_autofree char *uid_text = g_strdup_printf ("%u", (guint)uid);
+    GString *s = g_string_new (cfg->update_staging_dirs[i]);
+    g_string_replace (s, "%h", pw.pw_dir, 0);
+    g_string_replace (s, "%U", uid_text, 0);
+    g_ptr_array_add (out, g_string_free (s, FALSE));
+  }
+  g_ptr_array_add (out, NULL);
+  return (GStrv)g_ptr_array_free (out, FALSE);
+}
+
+/* An O_PATH descriptor of @dir (already shape-checked by the authorizer)
+ * if it is a directory of @uid under one of @uid's staging roots, reached
+ * without any symlink, and writable by nobody else. */
+static int
+open_staging (const char *dir, uid_t uid, GError **error)
+{
+  g_auto (GStrv) roots = staging_roots (uid, error);
+  struct stat st;
+
+  if (roots == NULL)
+    return -1;
+  for (guint i = 0; roots[i] != NULL; i++) {
+    gsize len = strlen (roots[i]);
+    int rootfd, fd;
+
+    if (strncmp (dir, roots[i], len) != 0 || dir[len] != '/')
+      continue;
+    rootfd = open_no_symlinks (AT_FDCWD, roots[i], O_PATH | O_DIRECTORY);
+    if (rootfd < 0)
+      continue;
+    if (fstat (rootfd, &st) < 0 || st.st_uid != uid) {
+      close (rootfd);
+      continue;
+    }
+    fd = open_no_symlinks (rootfd, dir + len + 1, O_PATH | O_DIRECTORY);
+    close (rootfd);
+    if (fd < 0) {
+      fail (error, BANGER_ERROR_INVALID_ARGUMENT, "staging dir %s: %s (symlinks are not followed)",
+            dir, g_strerror (errno));
+      return -1;
+    }
+    if (fstat (fd, &st) < 0 || st.st_uid != uid || (st.st_mode & 0022) != 0) {
+      close (fd);
+      fail (error, BANGER_ERROR_INVALID_ARGUMENT,
+            "staging dir %s is not a directory of uid %u that only it may write", dir, (guint)uid);
+      return -1;
+    }
+    return fd;
+  }
+  fail (error, BANGER_ERROR_INVALID_ARGUMENT,
+        "staging dir %s is not under uid %u’s banger cache directories", dir, (guint)uid);
+  return -1;
+}
+
+/* A staged file: regular, @uid's, one link, not a symlink. */
+static int
+open_staged_file (int dirfd, const char *dir, const char *name, uid_t uid, GError **error)
+{
+  struct stat st;
+  int fd = open_no_symlinks (dirfd, name, O_RDONLY);
+
+  if (fd < 0) {
+    fail (error, BANGER_ERROR_INVALID_ARGUMENT, "staged %s/%s: %s (symlinks are not followed)", dir,
+          name, g_strerror (errno));
+    return -1;
+  }
+  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_uid != uid || st.st_nlink != 1) {
+    close (fd);
+    fail (error, BANGER_ERROR_INVALID_ARGUMENT,
+          "staged %s/%s is not a regular file of uid %u with a single link", dir, name, (guint)uid);
+    return -1;
+  }
+  return fd;
+}
+
+gboolean
+banger_install_release_check_caller (const char *method, GVariant *parameters, uid_t uid,
+                                     GError **error)
+{
+  g_autoptr (GVariant) options = NULL;
+  const char *dir = NULL;
+  int dirfd;
+
+  if (g_strcmp0 (method, "InstallRelease") != 0)
+    return TRUE;
+  if (cfg == NULL)
+    return fail (error, BANGER_ERROR_UNSUPPORTED, "the release installer is not configured");
+  g_variant_get_child (parameters, 0, "&s", &dir);
+  options = g_variant_get_child_value (parameters, 1);
+  if (!check_options (options, error))
+    return FALSE;
+  dirfd = open_staging (dir, uid, error);
+  if (dirfd < 0)
+    return FALSE;
+  if (g_str_equal (banger_install_release_step (options), "swap")) {
+    for (guint i = 0; i < G_N_ELEMENTS (release_files); i++) {
+      int fd = open_staged_file (dirfd, dir, release_files[i].name, uid, error);
+      if (fd < 0) {
+        close (dirfd);
+        return FALSE;
+      }
+      close (fd);
+    }
+  }
+  close (dirfd);
+  return TRUE;
+}
+
+/* ---- swapping ---- */
+
+static gboolean
+copy_fd (int in, int out, GError **error)
+{
+  char buf[64 * 1024];
+
+  for (;;) {
+    ssize_t n = read (in, buf, sizeof buf);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return fail (error, BANGER_ERROR_FAILED, "read: %s", g_strerror (errno));
+    if (n == 0)
+      return TRUE;
+    for (ssize_t off = 0; off < n;) {
+      ssize_t w = write (out, buf + off, (size_t)(n - off));
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w < 0)
+        return fail (error, BANGER_ERROR_FAILED, "write: %s", g_strerror (errno));
+      off += w;
+    }
+  }
+}
+
+/* Writes @name.new in @dirfd from @src: root's, 0755, on disk. */
+static gboolean
+write_new (int dirfd, const char *dir, const char *name, int src, GError **error)
+{
+  g_autofree char *tmp = g_strdup_printf ("%s.new", name);
+  int fd;
+
+  if (unlinkat (dirfd, tmp, 0) < 0 && errno != ENOENT)
+    return fail (error, BANGER_ERROR_FAILED, "cannot remove %s/%s: %s", dir, tmp,
+                 g_strerror (errno));
+  fd = openat (dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0700);
+  if (fd < 0)
+    return fail (error, BANGER_ERROR_FAILED, "cannot create %s/%s: %s", dir, tmp,
+                 g_strerror (errno));
+  if (!copy_fd (src, fd, error) || fchown (fd, 0, 0) < 0 || fchmod (fd, 0755) < 0
+      || fsync (fd) < 0) {
+    if (error != NULL && *error == NULL)
+      fail (error, BANGER_ERROR_FAILED, "cannot write %s/%s: %s", dir, tmp, g_strerror (errno));
+    else
+      g_prefix_error (error, "%s/%s: ", dir, tmp);
+    close (fd);
+    unlinkat (dirfd, tmp, 0);
+    return FALSE;
+  }
+  close (fd);
+  return TRUE;
+}
+
+typedef struct {
+  int fd[G_N_ELEMENTS (release_files)];
+  char *path[G_N_ELEMENTS (release_files)];
+} InstallDirs;
+
+static void
+install_dirs_clear (InstallDirs *d)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (release_files); i++) {
+    if (d->fd[i] >= 0)
+      close (d->fd[i]);
+    g_free (d->path[i]);
+  }
+}
+
+static gboolean
+install_dirs_open (InstallDirs *d, GError **error)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (release_files); i++)
+    d->fd[i] = -1;
+  for (guint i = 0; i < G_N_ELEMENTS (release_files); i++) {
+    d->path[i] = install_dir (release_files[i].dir);
+    d->fd[i] = open (d->path[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (d->fd[i] < 0)
+      return fail (error, BANGER_ERROR_FAILED, "cannot open %s: %s", d->path[i],
+                   g_strerror (errno));
+  }
+  return TRUE;
+}
+
+static void
+sync_dirs (InstallDirs *d)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (release_files); i++) {
+    int fd = openat (d->fd[i], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+      fsync (fd);
+      close (fd);
+    }
+  }
+}
+
+/* Puts every <name>.old back; TRUE if there was at least one. */
+static gboolean
+restore_old (InstallDirs *d, GError **error)
+{
+  guint restored = 0;
+
+  for (guint i = 0; i < G_N_ELEMENTS (release_files); i++) {
+    const char *name = release_files[i].name;
+    g_autofree char *old = g_strdup_printf ("%s.old", name);
+    g_autofree char *tmp = g_strdup_printf ("%s.new", name);
+
+    unlinkat (d->fd[i], tmp, 0);
+    if (renameat (d->fd[i], old, d->fd[i], name) < 0) {
+      if (errno == ENOENT)
+        continue;
+      return fail (error, BANGER_ERROR_FAILED, "cannot restore %s/%s: %s", d->path[i], name,
+                   g_strerror (errno));
+    }
+    /* rename() of two links to one file does nothing: drop the link. */
+    unlinkat (d->fd[i], old, 0);
+    restored++;
+  }
+  sync_dirs (d);
+  if (restored == 0)
+    return fail (error, BANGER_ERROR_BAD_STATE, "there is no previous release to roll back to");
+  return TRUE;
+}
+
+static char *
+pending_path (void)
+{
+  return g_strdup_printf ("%s.pending", cfg->update_install_toml);
+}
+
+static gboolean
+write_pending (GVariant *options, uid_t uid, GError **error)
+{
+  g_autofree char *path = pending_path ();
+  g_autofree char *dir = g_path_get_dirname (path);
+  g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
+  g_autofree char *now_text = g_date_time_format (now, "%Y-%m-%dT%H:%M:%SZ");
+  g_autofree char *text = NULL;
+  const char *version = NULL, *commit = NULL, *built_at = NULL;
+  GError *local = NULL;
+
+  g_variant_lookup (options, "version", "&s", &version);
+  g_variant_lookup (options, "commit", "&s", &commit);
+  g_variant_lookup (options, "built_at", "&s", &built_at);
+  /* TOML by hand: four keys whose values the authorizer checked to hold
+   * no quote or backslash. */
+  text = g_strdup_printf ("# What banger update installed (bangerd-root writes this file).\n"
+                          "version = \"%s\"\ncommit = \"%s\"\nbuilt_at = \"%s\"\n"
+                          "installed_at = \"%s\"\ninstalled_by_uid = %u\n",
+                          version, commit, built_at, now_text, (guint)uid);
+  if (g_mkdir_with_parents (dir, 0755) < 0)
+    return fail (error, BANGER_ERROR_FAILED, "cannot create %s: %s", dir, g_strerror (errno));
+  if (!g_file_set_contents_full (path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0644, &local)) {
+    fail (error, BANGER_ERROR_FAILED, "cannot write %s: %s", path, local->message);
+    g_error_free (local);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+swap (const char *staging, GVariant *options, uid_t uid, GError **error)
+{
+  InstallDirs d;
+  int dirfd;
+  guint renamed = 0;
+  gboolean ok = FALSE;
+
+  if (!install_dirs_open (&d, error)) {
+    install_dirs_clear (&d);
+    return FALSE;
+  }
+  /* Re-opened here, not trusted from the check before polkit: the caller
+   * may have swapped files in between. */
+  dirfd = open_staging (staging, uid, error);
+  if (dirfd < 0)
+    goto out;
+  for (guint i = 0; i < G_N_ELEMENTS (release_files); i++) {
+    struct stat st;
+    int src;
+
+    if (fstatat (d.fd[i], release_files[i].name, &st, AT_SYMLINK_NOFOLLOW) < 0
+        || !S_ISREG (st.st_mode)) {
+      fail (error, BANGER_ERROR_BAD_STATE, "%s/%s is not installed: nothing to update", d.path[i],
+            release_files[i].name);
+      goto out;
+    }
+    src = open_staged_file (dirfd, staging, release_files[i].name, uid, error);
+    if (src < 0)
+      goto out;
+    ok = write_new (d.fd[i], d.path[i], release_files[i].name, src, error);
+    close (src);
+    if (!ok)
+      goto out;
+    ok = FALSE;
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (release_files); i++) {
+    g_autofree char *old = g_strdup_printf ("%s.old", release_files[i].name);
+
+    if ((unlinkat (d.fd[i], old, 0) < 0 && errno != ENOENT)
+        || linkat (d.fd[i], release_files[i].name, d.fd[i], old, 0) < 0) {
+      fail (error, BANGER_ERROR_FAILED, "cannot keep %s/%s: %s", d.path[i], old,
+            g_strerror (errno));
+      goto out;
+    }
+  }
+  if (!write_pending (options, uid, error))
+    goto out;
+  for (guint i = 0; i < G_N_ELEMENTS (release_files); i++) {
+    g_autofree char *tmp = g_strdup_printf ("%s.new", release_files[i].name);
+
+    if (renameat (d.fd[i], tmp, d.fd[i], release_files[i].name) < 0) {
+      fail (error, BANGER_ERROR_FAILED, "cannot install %s/%s: %s", d.path[i],
+            release_files[i].name, g_strerror (errno));
+      goto out;
+    }
+    renamed++;
+  }
+  sync_dirs (&d);
+  ok = TRUE;
+
+out:
+  if (!ok) {
+    g_autofree char *pending = pending_path ();
+
+    /* Nothing half-done stays: the .new files go, and what was renamed
+     * already comes back from .old. */
+    unlink (pending);
+    for (guint i = 0; i < G_N_ELEMENTS (release_files) && d.fd[i] >= 0; i++) {
+      g_autofree char *tmp = g_strdup_printf ("%s.new", release_files[i].name);
+      unlinkat (d.fd[i], tmp, 0);
+    }
+    if (renamed > 0) {
+      restore_old (&d, NULL);
+    } else {
+      for (guint i = 0; i < G_N_ELEMENTS (release_files) && d.fd[i] >= 0; i++) {
+        g_autofree char *old = g_strdup_printf ("%s.old", release_files[i].name);
+        unlinkat (d.fd[i], old, 0);
+      }
+    }
+  }
+  if (dirfd >= 0)
+    close (dirfd);
+  install_dirs_clear (&d);
+  return ok;
+}
+
+static gboolean
+finish (GError **error)
+{
+  g_autofree char *pending = pending_path ();
+  InstallDirs d;
+
+  if (rename (pending, cfg->update_install_toml) < 0) {
+    if (errno == ENOENT)
+      return fail (error, BANGER_ERROR_BAD_STATE, "no update is waiting to be finished (%s)",
+                   pending);
+    return fail (error, BANGER_ERROR_FAILED, "cannot write %s: %s", cfg->update_install_toml,
+                 g_strerror (errno));
+  }
+  if (install_dirs_open (&d, NULL)) {
+    for (guint i = 0; i < G_N_ELEMENTS (release_files); i++) {
+      g_autofree char *old = g_strdup_printf ("%s.old", release_files[i].name);
+      unlinkat (d.fd[i], old, 0);
+    }
+    sync_dirs (&d);
+  }
+  install_dirs_clear (&d);
+  return TRUE;
+}
+
+static gboolean
+rollback (GError **error)
+{
+  g_autofree char *pending = pending_path ();
+  InstallDirs d;
+  gboolean ok;
+
+  if (!install_dirs_open (&d, error)) {
+    install_dirs_clear (&d);
+    return FALSE;
+  }
+  ok = restore_old (&d, error);
+  install_dirs_clear (&d);
+  unlink (pending);
+  return ok;
+}
+
+gboolean
+banger_install_release (const char *staging_dir, GVariant *options, uid_t uid, GError **error)
+{
+  const char *step = banger_install_release_step (options);
+
+  if (cfg == NULL)
+    return fail (error, BANGER_ERROR_UNSUPPORTED, "the release installer is not configured");
+  if (g_str_equal (step, "rollback"))
+    return rollback (error);
+  if (g_str_equal (step, "finish"))
+    return finish (error);
+  return swap (staging_dir, options, uid, error);
+}
