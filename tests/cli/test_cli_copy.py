@@ -1,0 +1,258 @@
+#!/usr/bin/python3
+"""CopyIn / CopyOut, `vm cp` and the repo workflow (`vm push`, `vm diff`,
+`vm pull`, `vm run --repo`) against real guests.
+
+Each case is its own NetWorld (tests/cli/test_cli_vm.py): private buses,
+the real helper and polkitd, bangerd and QEMU (TCG) in a network namespace
+the test creates. The D-Bus cases call org.banger.VM directly with Gio,
+passing real files as the descriptors; the CLI cases run `banger`.
+
+One meson test per test case (tests/cli/meson.build)."""
+
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import unittest
+
+import gi
+
+gi.require_version('Gio', '2.0')
+from gi.repository import Gio, GLib  # noqa: E402
+
+from test_cli_vm import NetWorld, TIMEOUT, BOOT_TIMEOUT  # noqa: E402
+
+BIG = 50 * 1024 * 1024
+COPY_TIMEOUT = 180
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        while True:
+            chunk = f.read(1 << 20)
+            if not chunk:
+                return h.hexdigest()
+            h.update(chunk)
+
+
+def write_big(path, size):
+    """Not all zeros, so a checksum proves the bytes, not the length."""
+    block = hashlib.sha256(b'banger').digest() * (1 << 15)  # 1 MiB
+    with open(path, 'wb') as f:
+        for i in range(size // len(block)):
+            f.write(i.to_bytes(4, 'little') + block[4:])
+
+
+def git(cwd, *args, check=True, env=None):
+    e = dict(os.environ)
+    e.update({'GIT_AUTHOR_NAME': 't', 'GIT_AUTHOR_EMAIL': 't@t', 'GIT_COMMITTER_NAME': 't',
+              'GIT_COMMITTER_EMAIL': 't@t', 'GIT_CONFIG_NOSYSTEM': '1', 'HOME': cwd})
+    if env:
+        e.update(env)
+    r = subprocess.run(['git'] + list(args), cwd=cwd, capture_output=True, env=e, timeout=60)
+    if check and r.returncode != 0:
+        raise AssertionError('git %s: %s' % (' '.join(args), r.stderr.decode()))
+    return r.stdout.decode()
+
+
+class _CopyWorld(NetWorld):
+
+    def bus(self):
+        if not hasattr(self, '_conn'):
+            self._conn = Gio.DBusConnection.new_for_address_sync(
+                self.env['DBUS_SESSION_BUS_ADDRESS'],
+                Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
+                | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+            self.addCleanup(self._conn.close_sync, None)
+        return self._conn
+
+    def call_copy(self, vm, method, path, fd, options=None):
+        """CopyIn(h, s, a{sv}) or CopyOut(s, h, a{sv}) with @fd; returns
+        None or the D-Bus error name and message."""
+        fds = Gio.UnixFDList.new()
+        idx = fds.append(fd)
+        if method == 'CopyIn':
+            args = GLib.Variant('(hsa{sv})', (idx, path, options or {}))
+        else:
+            args = GLib.Variant('(sha{sv})', (path, idx, options or {}))
+        try:
+            self.bus().call_with_unix_fd_list_sync(
+                'org.banger.Manager', '/org/banger/Manager/vms/' + vm, 'org.banger.VM', method,
+                args, None, Gio.DBusCallFlags.NONE, COPY_TIMEOUT * 1000, fds, None)
+        except GLib.Error as e:
+            return Gio.dbus_error_get_remote_error(e), e.message
+        return None
+
+    def guest(self, vm, *argv, status=0):
+        return self.banger('vm', 'exec', vm, '--', *argv, status=status).stdout
+
+    def make_tree(self, root):
+        os.makedirs(os.path.join(root, 'sub', 'deeper'))
+        os.makedirs(os.path.join(root, 'empty'))
+        with open(os.path.join(root, 'script.sh'), 'w') as f:
+            f.write('#!/bin/sh\necho hi\n')
+        os.chmod(os.path.join(root, 'script.sh'), 0o750)
+        with open(os.path.join(root, 'sub', 'secret'), 'w') as f:
+            f.write('s3cret\n')
+        os.chmod(os.path.join(root, 'sub', 'secret'), 0o600)
+        with open(os.path.join(root, 'sub', 'deeper', 'plain.txt'), 'w') as f:
+            f.write('plain\n')
+        os.chmod(os.path.join(root, 'sub', 'deeper'), 0o711)
+        os.symlink('sub/deeper/plain.txt', os.path.join(root, 'link'))
+        write_big(os.path.join(root, 'big.bin'), BIG)
+
+    def tree_listing(self, root):
+        """path → (type, mode, symlink target or sha256)"""
+        out = {}
+        for dirpath, dirnames, filenames in os.walk(root):
+            for name in dirnames + filenames:
+                p = os.path.join(dirpath, name)
+                rel = os.path.relpath(p, root)
+                st = os.lstat(p)
+                if os.path.islink(p):
+                    out[rel] = ('l', os.readlink(p))
+                elif os.path.isdir(p):
+                    out[rel] = ('d', oct(st.st_mode & 0o7777))
+                else:
+                    out[rel] = ('f', oct(st.st_mode & 0o7777), sha256_file(p))
+        return out
+
+
+class CopyDbusTest(_CopyWorld):
+
+    def test_copy_roundtrip(self):
+        """A tree with modes, a symlink, an empty directory and a 50 MB
+        file goes in with CopyIn and comes back with CopyOut unchanged."""
+        self.boot('cp1')
+        src = os.path.join(self.tmpdir, 'src')
+        self.make_tree(src)
+        tar_in = os.path.join(self.tmpdir, 'in.tar')
+        with tarfile.open(tar_in, 'w', format=tarfile.PAX_FORMAT) as t:
+            t.add(src, arcname='tree')
+        with open(tar_in, 'rb') as f:
+            self.assertIsNone(self.call_copy('cp1', 'CopyIn', '/srv/data', f.fileno()))
+        # In the guest: modes, owner root (the default), the link, sizes.
+        out = self.guest('cp1', 'stat', '-c', '%n %a %u:%g %F', '/srv/data/tree/script.sh',
+                         '/srv/data/tree/sub/secret', '/srv/data/tree/sub/deeper',
+                         '/srv/data/tree/empty')
+        self.assertEqual(out.splitlines(), [
+            '/srv/data/tree/script.sh 750 0:0 regular file',
+            '/srv/data/tree/sub/secret 600 0:0 regular file',
+            '/srv/data/tree/sub/deeper 711 0:0 directory',
+            '/srv/data/tree/empty 755 0:0 directory'])
+        self.assertEqual(self.guest('cp1', 'readlink', '/srv/data/tree/link'),
+                         'sub/deeper/plain.txt\n')
+        # no staging directory is left behind
+        self.assertEqual(self.guest('cp1', 'ls', '-A', '/srv/data'), 'tree\n')
+        # back out, unpacked on the host: the same tree
+        tar_out = os.path.join(self.tmpdir, 'out.tar')
+        with open(tar_out, 'wb') as f:
+            self.assertIsNone(self.call_copy('cp1', 'CopyOut', '/srv/data/tree', f.fileno()))
+        dest = os.path.join(self.tmpdir, 'dest')
+        os.mkdir(dest)
+        with tarfile.open(tar_out) as t:
+            names = t.getnames()
+            t.extractall(dest, numeric_owner=True)
+        self.assertIn('tree', names)
+        self.assertTrue(all(n == 'tree' or n.startswith('tree/') for n in names), names)
+        self.assertEqual(self.tree_listing(os.path.join(dest, 'tree')), self.tree_listing(src))
+        # owner option; a single file out has its base name as the entry
+        with open(os.path.join(self.tmpdir, 'one.tar'), 'wb+') as f:
+            with tarfile.open(fileobj=f, mode='w') as t:
+                data = b'owned\n'
+                info = tarfile.TarInfo('owned.txt')
+                info.size = len(data)
+                t.addfile(info, io.BytesIO(data))
+            f.seek(0)
+            self.assertIsNone(self.call_copy('cp1', 'CopyIn', '/srv', f.fileno(),
+                                             {'owner': GLib.Variant('s', '1234:99')}))
+            f.seek(0)
+            err = self.call_copy('cp1', 'CopyIn', '/srv', f.fileno(),
+                                 {'owner': GLib.Variant('s', 'root')})
+            self.assertEqual(err[0], 'org.banger.Error.InvalidArgument')
+            self.assertIn('“root”', err[1])
+        self.assertEqual(self.guest('cp1', 'stat', '-c', '%u:%g', '/srv/owned.txt'), '1234:99\n')
+        with open(os.path.join(self.tmpdir, 'single.tar'), 'wb+') as f:
+            self.assertIsNone(self.call_copy('cp1', 'CopyOut', '/srv/owned.txt', f.fileno()))
+            f.seek(0)
+            with tarfile.open(fileobj=f) as t:
+                self.assertEqual(t.getnames(), ['owned.txt'])
+        with open(os.path.join(self.tmpdir, 'none.tar'), 'wb') as f:
+            err = self.call_copy('cp1', 'CopyOut', '/srv/nothing-here', f.fileno())
+        self.assertEqual(err[0], 'org.banger.Error.NotFound', err)
+        self.assertIn('nothing-here', err[1])
+
+    def test_copy_refusals(self):
+        """Entries that escape the target are refused, naming the entry, and
+        nothing at all is written; a stopped VM answers BadState."""
+        self.boot('cp2')
+        self.guest('cp2', 'mkdir', '-p', '/target')
+        cases = [
+            ('../evil', 'InvalidArgument', '“../evil”'),
+            ('/etc/evil', 'InvalidArgument', '“/etc/evil”'),
+            ('ok/../../evil', 'InvalidArgument', '“ok/../../evil”'),
+        ]
+        for name, error, words in cases:
+            path = os.path.join(self.tmpdir, 'bad.tar')
+            with tarfile.open(path, 'w', format=tarfile.PAX_FORMAT) as t:
+                for n in ('first.txt', name):
+                    info = tarfile.TarInfo(n)
+                    info.size = 3
+                    t.addfile(info, io.BytesIO(b'bad'))
+            with open(path, 'rb') as f:
+                err = self.call_copy('cp2', 'CopyIn', '/target', f.fileno())
+            self.assertEqual(err[0], 'org.banger.Error.' + error, (name, err))
+            self.assertIn(words, err[1])
+        # through a symlink of the same archive
+        path = os.path.join(self.tmpdir, 'link.tar')
+        with tarfile.open(path, 'w', format=tarfile.PAX_FORMAT) as t:
+            info = tarfile.TarInfo('esc')
+            info.type = tarfile.SYMTYPE
+            info.linkname = '/etc'
+            t.addfile(info)
+            info = tarfile.TarInfo('esc/evil')
+            info.size = 3
+            t.addfile(info, io.BytesIO(b'bad'))
+        with open(path, 'rb') as f:
+            err = self.call_copy('cp2', 'CopyIn', '/target', f.fileno())
+        self.assertEqual(err[0], 'org.banger.Error.InvalidArgument', err)
+        self.assertIn('“esc/evil”', err[1])
+        # a truncated archive (a copy cut off in the middle): nothing either
+        good = os.path.join(self.tmpdir, 'good.tar')
+        with tarfile.open(good, 'w', format=tarfile.PAX_FORMAT) as t:
+            info = tarfile.TarInfo('half.bin')
+            info.size = 1 << 20
+            t.addfile(info, io.BytesIO(b'x' * (1 << 20)))
+        with open(good, 'rb') as f:
+            data = f.read()
+        with open(path, 'wb') as f:
+            f.write(data[:600 * 1024])
+        with open(path, 'rb') as f:
+            err = self.call_copy('cp2', 'CopyIn', '/target', f.fileno())
+        self.assertIsNotNone(err)
+        self.assertEqual(self.guest('cp2', 'ls', '-A', '/target'), '')
+        self.assertEqual(self.guest('cp2', 'ls', '/etc/evil', '/evil', status=1), '')
+        # relative guest paths and unknown options
+        with open(good, 'rb') as f:
+            err = self.call_copy('cp2', 'CopyIn', 'target', f.fileno())
+            self.assertEqual(err[0], 'org.banger.Error.InvalidArgument')
+            f.seek(0)
+            err = self.call_copy('cp2', 'CopyIn', '/target', f.fileno(),
+                                 {'bogus': GLib.Variant('b', True)})
+            self.assertEqual(err[0], 'org.banger.Error.InvalidArgument')
+        # stopped VM
+        self.banger('vm', 'stop', 'cp2', timeout=TIMEOUT)
+        with open(good, 'rb') as f:
+            err = self.call_copy('cp2', 'CopyIn', '/target', f.fileno())
+        self.assertEqual(err[0], 'org.banger.Error.BadState', err)
+        with open(os.path.join(self.tmpdir, 'x.tar'), 'wb') as f:
+            err = self.call_copy('cp2', 'CopyOut', '/target', f.fileno())
+        self.assertEqual(err[0], 'org.banger.Error.BadState', err)
+
+
+if __name__ == '__main__':
+    unittest.main()
