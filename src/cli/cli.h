@@ -63,6 +63,7 @@ extern const BangerCommand banger_kernel_command;
 extern const BangerCommand banger_system_command;
 extern const BangerCommand banger_version_command;
 extern const BangerCommand banger_doctor_command;
+extern const BangerCommand banger_update_command;
 extern const BangerCommand banger_completion_command;
 /* `image pull`, `image promote`, `image cache` (cmd-image-pull.c). */
 extern const BangerCommand banger_image_pull_command;

@@ -40,9 +40,11 @@ static const BangerCommand help_command = {
 };
 
 static const BangerCommand *const root_subcommands[] = {
-  &banger_vm_command,         &banger_image_command,  &banger_kernel_command,
-  &banger_system_command,     &banger_doctor_command, &banger_version_command,
-  &banger_completion_command, &help_command,          NULL,
+  &banger_vm_command,      &banger_image_command,
+  &banger_kernel_command,  &banger_system_command,
+  &banger_doctor_command,  &banger_update_command,
+  &banger_version_command, &banger_completion_command,
+  &help_command,           NULL,
 };
 
 const BangerCommand banger_root_command = {

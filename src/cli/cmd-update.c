@@ -1,0 +1,277 @@
+#define G_LOG_DOMAIN "banger-cli"
+
+/* `banger update`: the client's half of the self-update (docs/update.md).
+ * bangerd's Update job verifies, stages and swaps; the restart, the doctor
+ * and the commit or rollback are done here, because the daemon that ran
+ * the job is one of the programs being replaced. */
+
+#include "config.h"
+
+#include <errno.h>
+#include <glib/gi18n.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include "banger-error.h"
+#include "cli.h"
+#include "errors.h"
+#include "job-progress.h"
+#include "paths.h"
+#include "remove-tree.h"
+
+#define MANAGER_NAME       "org.banger.Manager"
+#define MANAGER_PATH       "/org/banger/Manager"
+#define HELPER_NAME        "org.banger.Helper"
+#define HELPER_PATH        "/org/banger/Helper"
+#define RESTART_TIMEOUT_MS 10000
+
+static gboolean opt_check;
+static char *opt_to;
+static gboolean opt_dry_run;
+static gboolean opt_force;
+static gboolean opt_quiet;
+static char *opt_progress;
+
+static const GOptionEntry update_options[] = {
+  { "check", 0, 0, G_OPTION_ARG_NONE, &opt_check, N_ ("Only say whether an update is available"),
+    NULL },
+  { "to", 0, 0, G_OPTION_ARG_STRING, &opt_to, N_ ("Install this version instead of the latest"),
+    N_ ("VERSION") },
+  { "dry-run", 0, 0, G_OPTION_ARG_NONE, &opt_dry_run,
+    N_ ("Download, verify and check the release, but install nothing"), NULL },
+  { "force", 0, 0, G_OPTION_ARG_NONE, &opt_force, N_ ("Update even while VM operations run"),
+    NULL },
+  { "quiet", 'q', 0, G_OPTION_ARG_NONE, &opt_quiet, N_ ("Show no progress"), NULL },
+  { "progress", 0, 0, G_OPTION_ARG_STRING, &opt_progress,
+    N_ ("How to show progress: auto, bar, plain or none"), N_ ("MODE") },
+  { NULL },
+};
+
+/* Doctor's rows as id → status; NULL (with @error) when bangerd does not
+ * answer. Auto-starts bangerd, which after a swap is the new one. */
+static GHashTable *
+doctor_statuses (GDBusConnection *session, GError **error)
+{
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GVariant) checks = NULL;
+  GHashTable *out;
+  GVariantIter iter;
+  const char *id, *status;
+
+  reply = g_dbus_connection_call_sync (session, MANAGER_NAME, MANAGER_PATH, MANAGER_NAME, "Doctor",
+                                       NULL, G_VARIANT_TYPE ("(a(ssss))"), G_DBUS_CALL_FLAGS_NONE,
+                                       60000, NULL, error);
+  if (reply == NULL)
+    return NULL;
+  checks = g_variant_get_child_value (reply, 0);
+  out = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_variant_iter_init (&iter, checks);
+  while (g_variant_iter_next (&iter, "(&s&s&s&s)", &id, &status, NULL, NULL))
+    g_hash_table_insert (out, g_strdup (id), g_strdup (status));
+  return out;
+}
+
+/* The restart of bangerd: where a user systemd runs bangerd.service, the
+ * unit is restarted; otherwise the process owning the name is stopped and
+ * the next call D-Bus-activates the installed binary. */
+static gboolean
+restart_bangerd (GDBusConnection *session, GError **error)
+{
+  g_autoptr (GVariant) unit = NULL;
+  g_autoptr (GVariant) pid_reply = NULL;
+  guint32 pid;
+  int pidfd;
+
+  unit = g_dbus_connection_call_sync (
+      session, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+      "org.freedesktop.systemd1.Manager", "GetUnit", g_variant_new ("(s)", "bangerd.service"), NULL,
+      G_DBUS_CALL_FLAGS_NO_AUTO_START, 5000, NULL, NULL);
+  if (unit != NULL) {
+    g_autoptr (GVariant) job = g_dbus_connection_call_sync (
+        session, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+        "org.freedesktop.systemd1.Manager", "RestartUnit",
+        g_variant_new ("(ss)", "bangerd.service", "replace"), NULL, G_DBUS_CALL_FLAGS_NONE, 30000,
+        NULL, error);
+    return job != NULL;
+  }
+  pid_reply = g_dbus_connection_call_sync (
+      session, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+      "GetConnectionUnixProcessID", g_variant_new ("(s)", MANAGER_NAME), G_VARIANT_TYPE ("(u)"),
+      G_DBUS_CALL_FLAGS_NONE, 5000, NULL, NULL);
+  if (pid_reply == NULL)
+    return TRUE; /* not running: the next call starts the installed one */
+  g_variant_get (pid_reply, "(u)", &pid);
+  pidfd = (int)syscall (SYS_pidfd_open, (pid_t)pid, 0);
+  if (pidfd < 0)
+    return TRUE;
+  if (kill ((pid_t)pid, SIGTERM) < 0 && errno != ESRCH) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, _ ("cannot stop bangerd (pid %u): %s"),
+                 pid, g_strerror (errno));
+    close (pidfd);
+    return FALSE;
+  }
+  {
+    struct pollfd p = { .fd = pidfd, .events = POLLIN };
+    int rc = poll (&p, 1, RESTART_TIMEOUT_MS);
+    close (pidfd);
+    if (rc <= 0) {
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED,
+                   _ ("bangerd (pid %u) did not stop within %d s"), pid, RESTART_TIMEOUT_MS / 1000);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+static gboolean
+helper_step (const char *staging, const char *step, GError **error)
+{
+  g_autoptr (GDBusConnection) system = g_bus_get_sync (G_BUS_TYPE_SYSTEM, NULL, error);
+  g_autoptr (GVariant) reply = NULL;
+  GVariantBuilder options;
+
+  if (system == NULL)
+    return FALSE;
+  g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&options, "{sv}", "interactive", g_variant_new_boolean (TRUE));
+  g_variant_builder_add (&options, "{sv}", step, g_variant_new_boolean (TRUE));
+  reply = g_dbus_connection_call_sync (system, HELPER_NAME, HELPER_PATH, HELPER_NAME,
+                                       "InstallRelease",
+                                       g_variant_new ("(sa{sv})", staging, &options), NULL,
+                                       G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, error);
+  if (reply == NULL)
+    g_dbus_error_strip_remote_error (*error);
+  return reply != NULL;
+}
+
+/* The doctor after the restart passes if bangerd answers and no check that
+ * passed before now fails; the reason otherwise. */
+static char *
+doctor_regression (GDBusConnection *session, GHashTable *before)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GHashTable) after = doctor_statuses (session, &error);
+  GHashTableIter iter;
+  gpointer id, status;
+
+  if (after == NULL)
+    return g_strdup_printf (_ ("the new bangerd does not answer: %s"), error->message);
+  g_hash_table_iter_init (&iter, after);
+  while (g_hash_table_iter_next (&iter, &id, &status)) {
+    const char *was = before != NULL ? g_hash_table_lookup (before, id) : NULL;
+    if (g_str_equal (status, "fail") && g_strcmp0 (was, "fail") != 0)
+      return g_strdup_printf (_ ("doctor check “%s” fails with the new release"), (char *)id);
+  }
+  return NULL;
+}
+
+static gboolean
+print_check (GVariant *info)
+{
+  const char *current = "", *latest = "";
+  gboolean available = FALSE;
+
+  g_variant_lookup (info, "current", "&s", &current);
+  g_variant_lookup (info, "latest", "&s", &latest);
+  g_variant_lookup (info, "available", "b", &available);
+  if (available)
+    printf (_ ("banger %s is installed; %s is available\n"), current, latest);
+  else
+    printf (_ ("banger %s is installed; it is the latest release\n"), current);
+  return available;
+}
+
+static gboolean
+update_handler (BangerCli *cli, char **args, GError **error)
+{
+  BangerManager *manager;
+  g_autoptr (GVariant) info = NULL;
+  g_autoptr (GHashTable) before = NULL;
+  g_autofree char *job_path = NULL;
+  g_autofree char *cache = NULL;
+  g_autofree char *staging = NULL;
+  g_autofree char *why = NULL;
+  g_autofree char *version = NULL;
+  g_auto (GVariantBuilder) options = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  BangerProgressMode mode;
+  const char *latest = NULL;
+
+  if (!banger_cli_check_args (cli, args, 0, 0, error))
+    return FALSE;
+  if (!banger_job_progress_mode_parse (opt_progress, opt_quiet, &mode, error))
+    return FALSE;
+  manager = banger_cli_get_manager (cli, error);
+  if (manager == NULL)
+    return FALSE;
+  if (opt_to == NULL || opt_check) {
+    if (!banger_manager_call_check_update_sync (manager, &info, NULL, error)) {
+      banger_cli_error_annotate (error);
+      return FALSE;
+    }
+    if (!print_check (info) && opt_to == NULL)
+      return TRUE;
+    if (opt_check)
+      return TRUE;
+    g_variant_lookup (info, "latest", "&s", &latest);
+  }
+  version = g_strdup (opt_to != NULL ? (opt_to[0] == 'v' ? opt_to + 1 : opt_to) : latest);
+  if (!opt_dry_run)
+    before = doctor_statuses (cli->session, NULL);
+  g_variant_builder_add (&options, "{sv}", "to", g_variant_new_string (version));
+  g_variant_builder_add (&options, "{sv}", "dry_run", g_variant_new_boolean (opt_dry_run));
+  g_variant_builder_add (&options, "{sv}", "force", g_variant_new_boolean (opt_force));
+  if (!banger_manager_call_update_sync (manager, g_variant_builder_end (&options), &job_path, NULL,
+                                        error)) {
+    banger_cli_error_annotate (error);
+    return FALSE;
+  }
+  if (!banger_job_follow (cli->session, job_path, mode, NULL, error)) {
+    if (!g_error_matches (*error, BANGER_CLI_ERROR, BANGER_CLI_ERROR_INTERRUPTED))
+      g_prefix_error (error, _ ("updating to %s failed: "), version);
+    return FALSE;
+  }
+  if (opt_dry_run) {
+    printf (_ ("banger %s verified (dry run: nothing was installed)\n"), version);
+    return TRUE;
+  }
+
+  cache = banger_cache_dir ();
+  staging = g_build_filename (cache, "update", "staging", NULL);
+  if (restart_bangerd (cli->session, error)
+      && (why = doctor_regression (cli->session, before)) == NULL) {
+    if (!helper_step (staging, "finish", error)) {
+      g_prefix_error (error, _ ("banger %s is installed but install.toml was not written: "),
+                      version);
+      return FALSE;
+    }
+    banger_remove_tree (staging, NULL);
+    printf (_ ("banger updated to %s\n"), version);
+    return TRUE;
+  }
+  if (why == NULL)
+    why = g_strdup ((*error)->message);
+  g_clear_error (error);
+  g_printerr (_ ("banger: %s; rolling back\n"), why);
+  if (!helper_step (staging, "rollback", error)) {
+    g_prefix_error (error, _ ("the rollback failed too (%s): "), why);
+    return FALSE;
+  }
+  restart_bangerd (cli->session, NULL);
+  banger_remove_tree (staging, NULL);
+  g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, _ ("update to %s rolled back: %s"),
+               version, why);
+  return FALSE;
+}
+
+const BangerCommand banger_update_command = {
+  "update",
+  N_ ("Update banger to a new signed release"),
+  NULL,
+  update_options,
+  update_handler,
+  NULL,
+  0,
+};
