@@ -83,10 +83,11 @@ banger_net_dns_configure (GDBusConnection *bus, const char *bridge, guint16 port
      * plain /etc/resolv.conf) answers, and only its admin can route .vm:
      * say exactly what to point at. */
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED,
-                 "ConfigureDNS needs systemd-resolved, which is not running%s%s; point a "
-                 "resolver at 127.0.0.1:%u for the vm domain (for dnsmasq: "
-                 "server=/vm/127.0.0.1#%u; see banger's docs/dns.md)",
-                 local != NULL ? ": " : "", local != NULL ? local->message : "", port, port);
+                 "systemd-resolved is not running%s%s%s; point a resolver at 127.0.0.1:%u for "
+                 "the vm domain (ConfigureDNS needs resolved; for dnsmasq: "
+                 "server=/vm/127.0.0.1#%u, see banger's docs/dns.md)",
+                 local != NULL ? " (the bus said: " : "", local != NULL ? local->message : "",
+                 local != NULL ? ")" : "", port, port);
     return FALSE;
   }
   ifindex = banger_net_link_index (bridge, error);
