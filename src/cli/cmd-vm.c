@@ -518,6 +518,7 @@ vm_show (BangerCli *cli, char **args, GError **error)
   g_autofree char *pid = NULL;
   g_autofree char *created = NULL;
   g_autofree char *started = NULL;
+  g_autofree char *dns_name = NULL;
 
   if (!banger_cli_check_args (cli, args, 1, 1, error))
     return FALSE;
@@ -546,6 +547,11 @@ vm_show (BangerCli *cli, char **args, GError **error)
   banger_cli_print_field (_ ("Disk"), disk);
   banger_cli_print_field (_ ("Disk mode"), banger_vm_get_disk_mode (vm));
   banger_cli_print_field (_ ("IPv4"), banger_vm_get_ipv4 (vm));
+  /* The name bangerd's DNS responder answers while the VM holds its lease
+   * (docs/dns.md). */
+  if (banger_vm_get_ipv4 (vm)[0] != '\0')
+    dns_name = g_strdup_printf ("%s.vm", banger_vm_get_name (vm));
+  banger_cli_print_field (_ ("DNS name"), dns_name);
   banger_cli_print_field (_ ("MAC"), banger_vm_get_mac (vm));
   banger_cli_print_field (_ ("PID"), pid);
   banger_cli_print_field (_ ("Created"), created);
