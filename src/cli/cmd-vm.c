@@ -27,6 +27,7 @@
 #include "output-table.h"
 #include "output-time.h"
 #include "parse-size.h"
+#include "repo.h"
 #include "run-config.h"
 #include "validate.h"
 
@@ -91,7 +92,22 @@ static const GOptionEntry create_options[] = {
 };
 
 /* `vm run` takes what `vm create` takes, and a name is optional. */
+static char *opt_repo;
+
+static gboolean
+parse_repo (const char *option_name, const char *value, gpointer data, GError **error)
+{
+  g_free (opt_repo);
+  opt_repo = g_strdup (value != NULL ? value : ".");
+  return TRUE;
+}
+
 static const GOptionEntry run_options[] = {
+  { "repo", 0, G_OPTION_FLAG_OPTIONAL_ARG | G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK,
+    parse_repo,
+    N_ ("Push the git work tree of DIR (default: .) first, run the command in it, and save "
+        "its changes as a patch"),
+    N_ ("DIR") },
   { "name", 0, 0, G_OPTION_ARG_STRING, &opt_name,
     N_ ("Name of the VM (default: run-<6 hex digits>)"), N_ ("NAME") },
   { "image", 0, 0, G_OPTION_ARG_STRING, &opt_image,
@@ -1332,6 +1348,35 @@ run_image_command (BangerVM *vm, const char *name, const BangerRunConfig *rc, in
   return TRUE;
 }
 
+/* `vm run --repo`: push, run the command in the shipped tree, then save
+ * the guest's changes as a patch before the VM is removed. */
+static gboolean
+run_with_repo (BangerVM *vm, const char *name, const char *const *command, int *status,
+               GError **error)
+{
+  g_autofree char *guest_dir = NULL;
+  g_autofree char *saved = NULL;
+  g_autoptr (GBytes) patch = NULL;
+  gboolean ok;
+
+  if (!require_running (vm, name, error))
+    return FALSE;
+  if (!banger_repo_push (vm, name, opt_repo, NULL, &guest_dir, error))
+    return FALSE;
+  g_free (opt_workdir);
+  opt_workdir = g_strdup (guest_dir);
+  ok = exec_in_vm (vm, name, command, isatty (STDIN_FILENO) && isatty (STDOUT_FILENO), status,
+                   error);
+  if (ok) {
+    patch = banger_repo_diff (vm, name, opt_repo, error);
+    ok = patch != NULL && banger_repo_save_patch (opt_repo, name, patch, &saved, error);
+    if (ok)
+      fprintf (stderr, _ ("The changes made in VM “%s” are saved in %s\n"), name, saved);
+  }
+  banger_repo_forget (opt_repo, name);
+  return ok;
+}
+
 static gboolean
 vm_run (BangerCli *cli, char **args, GError **error)
 {
@@ -1378,7 +1423,9 @@ vm_run (BangerCli *cli, char **args, GError **error)
   if (!run_start (vm, name, &r, error))
     goto removal;
 
-  if (command[0] != NULL) {
+  if (command[0] != NULL && opt_repo != NULL) {
+    ok = run_with_repo (vm, name, (const char *const *)command, &cli->exit_status, error);
+  } else if (command[0] != NULL) {
     /* A pty only when there is a terminal on both ends to drive it;
      * otherwise stdout and stderr stay apart for scripts. */
     ok = exec_in_vm (vm, name, (const char *const *)command,
@@ -1434,23 +1481,13 @@ LEAF ("stats", N_ ("Show a VM's resource use"), N_ ("NAME"), json_options, stats
 LEAF ("ports", N_ ("List the ports a VM listens on"), N_ ("NAME"), json_options, ports, VM_ARGS);
 
 static const BangerCommand *const vm_subcommands[] = {
-  &vm_create_command,
-  &vm_run_command,
-  &vm_list_command,
-  &vm_ps_command,
-  &vm_show_command,
-  &vm_rm_command,
-  &vm_prune_command,
-  &vm_start_command,
-  &vm_stop_command,
-  &vm_restart_command,
-  &vm_kill_command,
-  &vm_exec_command,
-  &vm_ssh_command,
-  &vm_logs_command,
-  &vm_stats_command,
-  &vm_ports_command,
-  NULL,
+  &vm_create_command,      &vm_run_command,         &vm_list_command,
+  &vm_ps_command,          &vm_show_command,        &vm_rm_command,
+  &vm_prune_command,       &vm_start_command,       &vm_stop_command,
+  &vm_restart_command,     &vm_kill_command,        &vm_exec_command,
+  &vm_ssh_command,         &vm_logs_command,        &vm_stats_command,
+  &vm_ports_command,       &banger_vm_cp_command,   &banger_vm_push_command,
+  &banger_vm_diff_command, &banger_vm_pull_command, NULL,
 };
 
 const BangerCommand banger_vm_command = {

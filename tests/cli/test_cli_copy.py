@@ -23,7 +23,7 @@ import gi
 gi.require_version('Gio', '2.0')
 from gi.repository import Gio, GLib  # noqa: E402
 
-from test_cli_vm import NetWorld, TIMEOUT, BOOT_TIMEOUT  # noqa: E402
+from test_cli_vm import BANGER as BANGER_CLI, NetWorld, TIMEOUT, BOOT_TIMEOUT  # noqa: E402
 
 BIG = 50 * 1024 * 1024
 COPY_TIMEOUT = 180
@@ -252,6 +252,118 @@ class CopyDbusTest(_CopyWorld):
         with open(os.path.join(self.tmpdir, 'x.tar'), 'wb') as f:
             err = self.call_copy('cp2', 'CopyOut', '/target', f.fileno())
         self.assertEqual(err[0], 'org.banger.Error.BadState', err)
+
+
+class CopyCliTest(_CopyWorld):
+
+    def test_vm_cp(self):
+        """`vm cp` both ways: a directory tree, a file, and tar on - ."""
+        self.boot('cpc')
+        src = os.path.join(self.tmpdir, 'proj')
+        os.makedirs(os.path.join(src, 'd'))
+        with open(os.path.join(src, 'd', 'x.txt'), 'w') as f:
+            f.write('x\n')
+        os.chmod(os.path.join(src, 'd', 'x.txt'), 0o640)
+        self.banger('vm', 'cp', src, 'cpc:/work')
+        self.assertEqual(self.guest('cpc', 'stat', '-c', '%a', '/work/proj/d/x.txt'), '640\n')
+        out = os.path.join(self.tmpdir, 'back')
+        self.banger('vm', 'cp', 'cpc:/work/proj', out)
+        with open(os.path.join(out, 'proj', 'd', 'x.txt')) as f:
+            self.assertEqual(f.read(), 'x\n')
+        self.assertEqual(os.stat(os.path.join(out, 'proj', 'd', 'x.txt')).st_mode & 0o777, 0o640)
+        # tar streams on stdin and stdout
+        r = subprocess.run(['tar', '-C', src, '-cf', '-', 'd'],
+                           capture_output=True, check=True)
+        r = subprocess.run([BANGER_CLI, 'vm', 'cp', '-', 'cpc:/streamed'], env=self.env,
+                           input=r.stdout, capture_output=True, timeout=TIMEOUT)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.guest('cpc', 'cat', '/streamed/d/x.txt'), 'x\n')
+        r = subprocess.run([BANGER_CLI, 'vm', 'cp', 'cpc:/streamed/d/x.txt', '-'], env=self.env,
+                           capture_output=True, timeout=TIMEOUT)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with tarfile.open(fileobj=io.BytesIO(r.stdout)) as t:
+            self.assertEqual(t.getnames(), ['x.txt'])
+        # usage errors
+        r = self.banger('vm', 'cp', src, out, status=2)
+        self.assertIn('VM:PATH', r.stderr)
+        r = self.banger('vm', 'cp', 'cpc:/nothing', out, status=1)
+        self.assert_clean_error(r, 'nothing')
+
+    def make_repo(self):
+        repo = os.path.join(self.tmpdir, 'myrepo')
+        os.makedirs(repo)
+        git(repo, 'init', '-q', '-b', 'main')
+        with open(os.path.join(repo, 'tracked.txt'), 'w') as f:
+            f.write('one\ntwo\nthree\n')
+        with open(os.path.join(repo, 'gone.txt'), 'w') as f:
+            f.write('delete me\n')
+        with open(os.path.join(repo, 'blob.bin'), 'wb') as f:
+            f.write(bytes(range(256)) * 4)
+        with open(os.path.join(repo, '.gitignore'), 'w') as f:
+            f.write('*.log\n')
+        git(repo, 'add', '.')
+        git(repo, 'commit', '-q', '-m', 'base')
+        with open(os.path.join(repo, 'untracked.txt'), 'w') as f:
+            f.write('untracked\n')
+        with open(os.path.join(repo, 'ignored.log'), 'w') as f:
+            f.write('ignored\n')
+        return repo
+
+    def test_repo_push_diff_pull(self):
+        self.boot('rp')
+        repo = self.make_repo()
+        r = self.banger('vm', 'push', 'rp', repo)
+        self.assertEqual(r.stdout, '/root/myrepo\n')
+        shipped = self.guest('rp', 'ls', '-A', '/root/myrepo').split()
+        self.assertEqual(sorted(shipped), ['.gitignore', 'blob.bin', 'gone.txt', 'tracked.txt',
+                                           'untracked.txt'])
+        # nothing changed yet: an empty diff
+        self.assertEqual(self.banger('vm', 'diff', 'rp', repo).stdout, '')
+        # modify, add (text and binary), delete in the guest
+        self.guest('rp', 'sh', '-c', 'cd /root/myrepo && echo four >> tracked.txt && '
+                   'echo new > added.txt && printf "\\000\\001\\002" > added.bin && '
+                   'rm gone.txt && echo more >> untracked.txt')
+        patch = self.banger('vm', 'diff', 'rp', repo).stdout
+        files = sorted(l.split(' b/')[-1] for l in patch.splitlines()
+                       if l.startswith('diff --git'))
+        self.assertEqual(files, ['added.bin', 'added.txt', 'gone.txt', 'tracked.txt',
+                                 'untracked.txt'])
+        self.assertIn('GIT binary patch', patch)
+        self.assertIn('deleted file mode', patch)
+        # a conflicting host change: pull refuses and changes nothing
+        with open(os.path.join(repo, 'tracked.txt'), 'w') as f:
+            f.write('one\nTWO\nthree\nTHREE-AND-A-HALF\n')
+        before = git(repo, 'status', '--porcelain')
+        r = self.banger('vm', 'pull', 'rp', repo, status=1)
+        self.assert_clean_error(r, 'do not apply', 'nothing was changed')
+        self.assertEqual(git(repo, 'status', '--porcelain'), before)
+        self.assertFalse(os.path.exists(os.path.join(repo, 'added.txt')))
+        # without it, pull applies everything
+        git(repo, 'checkout', '--', 'tracked.txt')
+        self.banger('vm', 'pull', 'rp', repo)
+        status = sorted(git(repo, 'status', '--porcelain').splitlines())
+        self.assertEqual(status, [' D gone.txt', ' M tracked.txt', '?? added.bin', '?? added.txt',
+                                  '?? untracked.txt'])
+        with open(os.path.join(repo, 'tracked.txt')) as f:
+            self.assertEqual(f.read(), 'one\ntwo\nthree\nfour\n')
+        with open(os.path.join(repo, 'added.bin'), 'rb') as f:
+            self.assertEqual(f.read(), b'\0\1\2')
+        with open(os.path.join(repo, 'untracked.txt')) as f:
+            self.assertEqual(f.read(), 'untracked\nmore\n')
+
+    def test_run_repo(self):
+        repo = self.make_repo()
+        r = self.banger('vm', 'run', '--name', 'rr', '--repo=' + repo, '--', 'sh', '-c',
+                        'pwd; echo hi > new.txt; exit 3', status=3, timeout=BOOT_TIMEOUT)
+        self.assertEqual(r.stdout, '/root/myrepo\n')
+        patch_path = os.path.join(repo, '.git', 'banger', 'rr.patch')
+        self.assertIn(patch_path, r.stderr)
+        self.assertIn('new.txt', r.stderr)  # the stat
+        with open(patch_path) as f:
+            patch = f.read()
+        self.assertIn('diff --git a/new.txt b/new.txt', patch)
+        self.assertIn('+hi', patch)
+        self.assert_nothing_left()
 
 
 if __name__ == '__main__':
