@@ -128,8 +128,13 @@ class ResponderCase(unittest.TestCase):
     def _stop_session(self):
         self.session.stop_bangerd()
         self.session.stop()
-        if self._failed():
-            sys.stderr.write('===== session bus and bangerd =====\n' + self.session.log())
+        log = self.session.log()
+        # Under the ASan/UBSan build a leak or undefined behaviour in
+        # bangerd (the responder included) shows up in its log at exit.
+        sanitizer = 'Sanitizer' in log or 'runtime error:' in log
+        if self._failed() or sanitizer:
+            sys.stderr.write('===== session bus and bangerd =====\n' + log)
+        self.assertFalse(sanitizer, 'bangerd reported a sanitizer error')
 
     def _failed(self):
         result = getattr(self._outcome, 'result', None)
