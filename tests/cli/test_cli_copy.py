@@ -26,7 +26,7 @@ from gi.repository import Gio, GLib  # noqa: E402
 from test_cli_vm import BANGER as BANGER_CLI, NetWorld, TIMEOUT, BOOT_TIMEOUT  # noqa: E402
 
 BIG = 50 * 1024 * 1024
-COPY_TIMEOUT = 180
+COPY_TIMEOUT = int(os.environ.get("COPY_TIMEOUT", "120"))
 
 
 def sha256_file(path):
