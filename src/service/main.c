@@ -4,6 +4,7 @@
 
 #include <glib-unix.h>
 #include <locale.h>
+#include <signal.h>
 #include <stdio.h>
 
 #include "banger-vcs.h"
@@ -138,6 +139,11 @@ main (int argc, char **argv)
           { NULL } };
 
   setlocale (LC_ALL, "");
+  /* Command output goes to the caller's descriptors from worker threads
+   * (agent-client.c); a caller that closed its end (`vm exec … | head`)
+   * must give those writes EPIPE, not end bangerd and every VM session.
+   * GSocket's class init does the same, but only once a socket exists. */
+  signal (SIGPIPE, SIG_IGN);
   context = g_option_context_new ("— banger's VM manager on the session bus");
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error)) {

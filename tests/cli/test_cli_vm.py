@@ -284,6 +284,18 @@ class CliVmTest(NetWorld):
         self.assertEqual(r.stdout, 'hello there/1\n/tmp\n')
         r = self.banger('vm', 'exec', '-e', 'NOVALUE', 'ex', '--', 'true', status=2)
         self.assertIn('NOVALUE', r.stderr)
+        # a reader that stops early (`| head`): bangerd gets EPIPE writing the
+        # rest of the output, and neither it nor the VM goes away
+        daemon = self.session.bangerd_pid()
+        proc = self.popen('vm', 'exec', 'ex', '--', 'sh', '-c',
+                          'i=0; while [ $i -lt 4000 ]; do echo line-$i-of-enough-output-to-fill'
+                          '-a-pipe; i=$((i+1)); done', stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL)
+        self.assertEqual(os.read(proc.stdout.fileno(), 7), b'line-0-')
+        proc.stdout.close()
+        proc.wait(timeout=TIMEOUT)
+        self.assertEqual(self.banger('vm', 'exec', 'ex', '--', 'echo', 'still').stdout, 'still\n')
+        self.assertEqual(self.session.bangerd_pid(), daemon)
         # the image has no sshd: `vm ssh` goes through the agent
         r = self.banger('vm', 'ssh', 'ex', '--', 'echo', 'via agent')
         self.assertEqual(r.stdout, 'via agent\n')
