@@ -445,6 +445,7 @@ agent_serve (Agent *agent)
     nfds_t n = 0;
     int timeout = -1;
     bool room = agent->out.len < AGENT_OUT_HIGH_WATER;
+    bool backlogged;
 
 #define ADD(fd_, ev_, s_, w_)                                                                      \
   do {                                                                                             \
@@ -486,7 +487,13 @@ agent_serve (Agent *agent)
         timeout = 0;
       }
     }
-    if (conn_ready (agent) && agent->in.len > 0) {
+    backlogged = stdin_backlogged (agent);
+    if (backlogged) {
+      /* Not reading is our choice (a command slow to take its stdin): the
+       * frames already received are whole and wait their turn, and the
+       * host is only waiting for us. The stall clock starts again when
+       * reading resumes (after the poll below). */
+    } else if (conn_ready (agent) && agent->in.len > 0) {
       long long left = STALL_MS - (agent_now_ms () - agent->in_stall_since_ms);
       if (left <= 0) {
         /* A half frame nobody is going to complete (a host died mid-write):
@@ -511,6 +518,8 @@ agent_serve (Agent *agent)
       agent_log ("poll: %s", strerror (errno));
       return 1;
     }
+    if (backlogged)
+      agent->in_stall_since_ms = agent_now_ms ();
 
     if (agent->seek_transport && transport_attach_guest (agent)) {
       agent->seek_transport = false;
@@ -548,6 +557,12 @@ agent_serve (Agent *agent)
           exec_read_output (agent, s, which[i]);
       }
     }
+
+    /* A backlog that just cleared leaves received frames unprocessed, and
+     * the host may have nothing more to send (its end of input is among
+     * them): take them up now rather than when the next byte arrives. */
+    if (agent->in.len > 0 && conn_ready (agent))
+      process_input (agent);
 
     for (Stream *s = agent->streams, *next; s != NULL; s = next) {
       next = s->next;

@@ -440,6 +440,8 @@ in_commit (CopyOp *op)
 static void
 transfer_step_done (CopyOp *op)
 {
+  g_debug ("%s in VM %s: a transfer step is done (%u left)", op->copy_in ? "CopyIn" : "CopyOut",
+           op->name, op->pending - 1);
   if (--op->pending > 0)
     return;
   /* The more telling error: a refused entry or a broken source rather than
@@ -466,6 +468,8 @@ pump_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   CopyOp *op = user_data;
 
   g_task_propagate_boolean (G_TASK (res), &op->pump_error);
+  g_debug ("%s in VM %s: the host side of the stream ended%s%s", op->copy_in ? "CopyIn" : "CopyOut",
+           op->name, op->pump_error ? ": " : "", op->pump_error ? op->pump_error->message : "");
   close (op->pump_fd);
   op->pump_fd = -1;
   transfer_step_done (op);
@@ -478,6 +482,8 @@ transfer_exec_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 
   op->exec_error
       = guest_result (op, res, op->copy_in ? "extracting with tar" : "archiving with tar");
+  g_debug ("%s in VM %s: the guest's tar ended%s%s", op->copy_in ? "CopyIn" : "CopyOut", op->name,
+           op->exec_error ? ": " : "", op->exec_error ? op->exec_error->message : "");
   transfer_step_done (op);
 }
 

@@ -99,8 +99,7 @@ start_agent (Fixture *f, const char *const *extra)
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   const char *build = g_getenv ("BANGER_BUILD_ROOT");
-  g_autofree char *agent
-      = agent_under_test_path (build);
+  g_autofree char *agent = agent_under_test_path (build);
   g_ptr_array_add (argv, agent);
   g_ptr_array_add (argv, (gpointer) "--listen-unix");
   g_ptr_array_add (argv, f->sock);
@@ -313,15 +312,11 @@ reader_thread (gpointer data)
   return NULL;
 }
 
-/* 4 MiB through `cat`: more than any buffer on the way, so the flow control
- * in both directions is exercised. */
 static void
-test_exec_stdin_large (Fixture *f, gconstpointer data)
+stdin_through (Fixture *f, const char *const *argv, gsize len, const char *what)
 {
   g_autoptr (GError) error = NULL;
   int in_p[2], out_p[2];
-  const gsize len = 4 * 1024 * 1024;
-  const char *argv[] = { "cat", NULL };
   g_assert_no_errno (pipe (in_p));
   g_assert_no_errno (pipe (out_p));
   g_autoptr (BangerAgentExec) exec
@@ -335,7 +330,7 @@ test_exec_stdin_large (Fixture *f, gconstpointer data)
   GThread *rt = g_thread_new ("reader", reader_thread, &rj);
   Wait w = { 0 };
   banger_agent_exec_wait_async (exec, NULL, store_result_cb, &w);
-  g_autoptr (GAsyncResult) res = wait_result (&w, "cat of 4 MiB");
+  g_autoptr (GAsyncResult) res = wait_result (&w, what);
   g_assert_cmpint (banger_agent_exec_wait_finish (exec, res, &error), ==, 0);
   g_assert_no_error (error);
   g_thread_join (wt);
@@ -345,6 +340,27 @@ test_exec_stdin_large (Fixture *f, gconstpointer data)
     if ((guint8)rj.got->str[i] != (guint8)(i * 7 + i / 251))
       g_error ("byte %" G_GSIZE_FORMAT " differs", i);
   g_string_free (rj.got, TRUE);
+}
+
+/* 4 MiB through `cat`: more than any buffer on the way, so the flow control
+ * in both directions is exercised. */
+static void
+test_exec_stdin_large (Fixture *f, gconstpointer data)
+{
+  const char *argv[] = { "cat", NULL };
+  stdin_through (f, argv, 4 * 1024 * 1024, "cat of 4 MiB");
+}
+
+/* A command that does not read its stdin for a while (tar writing a big
+ * file to a slow disk): the agent's stdin buffer fills, it stops reading
+ * the host's frames, and those already received wait, whole, for as long
+ * as it takes; not one byte is lost and the end of input still arrives.
+ * (The wait is the guest command's own slowness, not synchronisation.) */
+static void
+test_exec_stdin_slow_reader (Fixture *f, gconstpointer data)
+{
+  const char *argv[] = { "sh", "-c", "sleep 2.5; exec cat", NULL };
+  stdin_through (f, argv, 12 * 1024 * 1024, "a slow reader of 12 MiB");
 }
 
 static void
@@ -995,8 +1011,7 @@ test_netconf (void)
   g_autofree char *etc = g_build_filename (dir, "etc", NULL);
   g_assert_no_errno (g_mkdir (etc, 0755));
   const char *build = g_getenv ("BANGER_BUILD_ROOT");
-  g_autofree char *agent
-      = agent_under_test_path (build);
+  g_autofree char *agent = agent_under_test_path (build);
   g_autofree char *script = g_strdup_printf (
       "set -e; ip tuntap add dev eth0 mode tap; "
       "'%s' --root '%s' --apply-cmdline "
@@ -1037,6 +1052,7 @@ main (int argc, char **argv)
   T ("/agent/exec/output", test_exec_output);
   T ("/agent/exec/stdin", test_exec_stdin);
   T ("/agent/exec/stdin-large", test_exec_stdin_large);
+  T ("/agent/exec/stdin-slow-reader", test_exec_stdin_slow_reader);
   T ("/agent/exec/env-cwd", test_exec_env_cwd);
   T ("/agent/exec/pty", test_exec_pty);
   T ("/agent/exec/signal", test_exec_signal);
