@@ -15,6 +15,7 @@
 #include <glib/gstdio.h>
 
 #include "banger-error.h"
+#include "user-paths.h"
 
 static const BangerHelperConfig *cfg;
 
@@ -64,16 +65,6 @@ fail (GError **error, int code, const char *format, ...)
   va_end (args);
   g_set_error_literal (error, BANGER_ERROR, code, msg);
   return FALSE;
-}
-
-static int
-open_no_symlinks (int dirfd, const char *path, int flags)
-{
-  struct open_how how = {
-    .flags = (guint64)(flags | O_CLOEXEC | O_NOFOLLOW),
-    .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-  };
-  return (int)syscall (SYS_openat2, dirfd, path, &how, sizeof how);
 }
 
 /* ---- options ---- */
@@ -134,36 +125,14 @@ check_options (GVariant *options, GError **error)
 
 /* ---- the staging dir ---- */
 
-static GStrv
-staging_roots (uid_t uid, GError **error)
-{
-  struct passwd pw, *res = NULL;
-  char buf[4096];
-  GPtrArray *out;
-
-  if (getpwuid_r (uid, &pw, buf, sizeof buf, &res) != 0 || res == NULL) {
-    fail (error, BANGER_ERROR_NOT_AUTHORIZED, "uid %u has no passwd entry", (guint)uid);
-    return NULL;
-  }
-  out = g_ptr_array_new ();
-  for (guint i = 0; cfg->update_staging_dirs[i] != NULL; i++) {
-    g_autofree char *uid_text = g_strdup_printf ("%u", (guint)uid);
-    GString *s = g_string_new (cfg->update_staging_dirs[i]);
-    g_string_replace (s, "%h", pw.pw_dir, 0);
-    g_string_replace (s, "%U", uid_text, 0);
-    g_ptr_array_add (out, g_string_free (s, FALSE));
-  }
-  g_ptr_array_add (out, NULL);
-  return (GStrv)g_ptr_array_free (out, FALSE);
-}
-
 /* An O_PATH descriptor of @dir (already shape-checked by the authorizer)
  * if it is a directory of @uid under one of @uid's staging roots, reached
  * without any symlink, and writable by nobody else. */
 static int
 open_staging (const char *dir, uid_t uid, GError **error)
 {
-  g_auto (GStrv) roots = staging_roots (uid, error);
+  g_auto (GStrv) roots
+      = banger_user_paths_expand ((const char *const *)cfg->update_staging_dirs, uid, error);
   struct stat st;
 
   if (roots == NULL)
@@ -174,14 +143,14 @@ open_staging (const char *dir, uid_t uid, GError **error)
 
     if (strncmp (dir, roots[i], len) != 0 || dir[len] != '/')
       continue;
-    rootfd = open_no_symlinks (AT_FDCWD, roots[i], O_PATH | O_DIRECTORY);
+    rootfd = banger_open_no_symlinks (AT_FDCWD, roots[i], O_PATH | O_DIRECTORY);
     if (rootfd < 0)
       continue;
     if (fstat (rootfd, &st) < 0 || st.st_uid != uid) {
       close (rootfd);
       continue;
     }
-    fd = open_no_symlinks (rootfd, dir + len + 1, O_PATH | O_DIRECTORY);
+    fd = banger_open_no_symlinks (rootfd, dir + len + 1, O_PATH | O_DIRECTORY);
     close (rootfd);
     if (fd < 0) {
       fail (error, BANGER_ERROR_INVALID_ARGUMENT, "staging dir %s: %s (symlinks are not followed)",
@@ -206,7 +175,7 @@ static int
 open_staged_file (int dirfd, const char *dir, const char *name, uid_t uid, GError **error)
 {
   struct stat st;
-  int fd = open_no_symlinks (dirfd, name, O_RDONLY);
+  int fd = banger_open_no_symlinks (dirfd, name, O_RDONLY);
 
   if (fd < 0) {
     fail (error, BANGER_ERROR_INVALID_ARGUMENT, "staged %s/%s: %s (symlinks are not followed)", dir,

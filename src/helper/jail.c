@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "banger-error.h"
+#include "user-paths.h"
 #include "validate.h"
 
 #define DEFAULT_JAILER      "/usr/bin/jailer"
@@ -171,48 +172,13 @@ check_owner (const char *id, uid_t uid, gboolean must_exist, GError **error)
   return TRUE;
 }
 
-/* The caller's banger directories, from the configured patterns. */
-static GStrv
-user_dirs (uid_t uid, GError **error)
-{
-  struct passwd pw, *res = NULL;
-  char buf[4096];
-  GPtrArray *out;
-
-  if (getpwuid_r (uid, &pw, buf, sizeof buf, &res) != 0 || res == NULL) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_NOT_AUTHORIZED, "uid %u has no passwd entry",
-                 (guint)uid);
-    return NULL;
-  }
-  out = g_ptr_array_new ();
-  for (guint i = 0; cfg.user_dirs[i] != NULL; i++) {
-    g_autofree char *uid_text = g_strdup_printf ("%u", (guint)uid);
-    GString *s = g_string_new (cfg.user_dirs[i]);
-    g_string_replace (s, "%h", pw.pw_dir, 0);
-    g_string_replace (s, "%U", uid_text, 0);
-    g_ptr_array_add (out, g_string_free (s, FALSE));
-  }
-  g_ptr_array_add (out, NULL);
-  return (GStrv)g_ptr_array_free (out, FALSE);
-}
-
-static int
-open_no_symlinks (int dirfd, const char *path, int flags)
-{
-  struct open_how how = {
-    .flags = (guint64)(flags | O_CLOEXEC | O_NOFOLLOW),
-    .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-  };
-  return (int)syscall (SYS_openat2, dirfd, path, &how, sizeof how);
-}
-
 /* Opens @path (already shape-checked: absolute, no "." or "..") if it lies
  * under one of the caller's directories, with no symlink anywhere on the
  * way, and is a regular file the caller owns. Returns the descriptor. */
 static int
 open_user_file (const char *what, const char *path, uid_t uid, int *dirfd_out, GError **error)
 {
-  g_auto (GStrv) dirs = user_dirs (uid, error);
+  g_auto (GStrv) dirs = banger_user_paths_expand ((const char *const *)cfg.user_dirs, uid, error);
   struct stat st;
   int fd;
 
@@ -224,14 +190,14 @@ open_user_file (const char *what, const char *path, uid_t uid, int *dirfd_out, G
 
     if (strncmp (path, dirs[i], len) != 0 || path[len] != '/')
       continue;
-    dirfd = open_no_symlinks (AT_FDCWD, dirs[i], O_PATH | O_DIRECTORY);
+    dirfd = banger_open_no_symlinks (AT_FDCWD, dirs[i], O_PATH | O_DIRECTORY);
     if (dirfd < 0)
       continue;
     if (fstat (dirfd, &st) < 0 || st.st_uid != uid) {
       close (dirfd);
       continue;
     }
-    fd = open_no_symlinks (dirfd, path + len + 1, O_RDONLY);
+    fd = banger_open_no_symlinks (dirfd, path + len + 1, O_RDONLY);
     if (fd >= 0 && dirfd_out != NULL)
       *dirfd_out = dirfd;
     else
