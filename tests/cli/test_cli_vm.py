@@ -14,14 +14,12 @@ builds and kernel imports are local work).
 
 One meson test per test case (tests/cli/meson.build)."""
 
-import ctypes
 import fcntl
 import json
 import os
 import pty
 import re
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -30,27 +28,17 @@ import termios
 import time
 import unittest
 
+from netns import current_netns, enter_netns, leave_netns  # noqa: E402
 from session_bus import SessionBus, build_root, wait_pid_gone
 from system_bus import SystemBus
 
 BANGER = os.path.join(build_root(), 'src', 'cli', 'banger')
 AGENT = os.path.join(build_root(), 'src', 'agent', 'banger-agent')
-CLONE_NEWNET = 0x40000000
 # The first start in a world builds the default image and kernel.
 BOOT_TIMEOUT = 240
 TIMEOUT = 60
 
 
-def enter_netns(name):
-    """Moves the calling thread (the one that spawns every child) into the
-    test's network namespace."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open('/run/netns/' + name, os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), 'setns')
-    finally:
-        os.close(fd)
 
 
 def read_until(fd, pattern, timeout):
@@ -132,7 +120,7 @@ class NetWorld(_World):
         self.addCleanup(self._tmp.cleanup)
         if self._testMethodName == 'test_ssh_debian':
             self._build_debian_outside_netns()
-        self._old_netns = os.open('/proc/self/ns/net', os.O_RDONLY)
+        self._old_netns = current_netns()
         self.addCleanup(self._leave_netns)
         self.system = SystemBus()
         self.system.start()
@@ -169,9 +157,7 @@ class NetWorld(_World):
             builder.stop()
 
     def _leave_netns(self):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.setns(self._old_netns, CLONE_NEWNET)
-        os.close(self._old_netns)
+        leave_netns(self._old_netns)
 
     def vmm_pids(self):
         pids = set()

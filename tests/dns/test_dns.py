@@ -11,7 +11,6 @@ namespace of the test's own, and a FAKE systemd-resolved
 
 One meson test per test case (tests/dns/meson.build)."""
 
-import ctypes
 import glob
 import os
 import re
@@ -28,13 +27,13 @@ import gi
 gi.require_version('Gio', '2.0')
 from gi.repository import GLib, Gio  # noqa: E402
 
+from netns import current_netns, enter_netns, leave_netns  # noqa: E402
 from session_bus import SessionBus, wait_pid_gone  # noqa: E402
 from system_bus import wait_until  # noqa: E402
 
 MANAGER = 'org.banger.Manager'
 MANAGER_PATH = '/org/banger/Manager'
 VM_IFACE = 'org.banger.VM'
-CLONE_NEWNET = 0x40000000
 BOOT_TIMEOUT_MS = 180000
 
 
@@ -312,17 +311,6 @@ class BusyPortTest(ResponderCase):
 # ---- a booted VM ---------------------------------------------------------------------------
 
 
-def enter_netns(name):
-    """Moves the calling thread (the one that spawns every child) into the
-    test's network namespace, so dbus-daemon, bangerd, QEMU and dig run
-    there."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open('/run/netns/' + name, os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), 'setns')
-    finally:
-        os.close(fd)
 
 
 class VmDnsTest(ResponderCase):
@@ -331,7 +319,7 @@ class VmDnsTest(ResponderCase):
 
     def extra_setup(self):
         from test_dns_helper import ResolvedSystemBus
-        self._old_netns = os.open('/proc/self/ns/net', os.O_RDONLY)
+        self._old_netns = current_netns()
         self.addCleanup(self._leave_netns)
         self.system = ResolvedSystemBus()
         self.system.start()
@@ -352,9 +340,7 @@ class VmDnsTest(ResponderCase):
         return self.system.address
 
     def _leave_netns(self):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.setns(self._old_netns, CLONE_NEWNET)
-        os.close(self._old_netns)
+        leave_netns(self._old_netns)
 
     def _stop_session(self):
         for pid in self.qemu_pids | self.vm_pids_on_disk():

@@ -31,7 +31,8 @@ from gi.repository import GLib, Gio  # noqa: E402
 
 from session_bus import SessionBus, wait_pid_gone  # noqa: E402
 from system_bus import SystemBus, build_root, source_root  # noqa: E402
-from test_vm import VmTestCase, enter_netns  # noqa: E402
+from netns import enter_netns  # noqa: E402
+from test_vm import VmTestCase  # noqa: E402
 
 KERNEL_TIMEOUT_MS = 180000
 

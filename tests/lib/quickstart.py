@@ -15,7 +15,6 @@ exit status is banger's.
     quickstart.py [BANGER-ARGS…]
 """
 
-import ctypes
 import os
 import shutil
 import subprocess
@@ -28,7 +27,6 @@ os.environ.setdefault('BANGER_SOURCE_ROOT', SOURCE_ROOT)
 os.environ.setdefault('BANGER_BUILD_ROOT', os.path.join(SOURCE_ROOT, 'build'))
 BUILD_ROOT = os.environ['BANGER_BUILD_ROOT']
 BANGER = os.path.join(BUILD_ROOT, 'src', 'cli', 'banger')
-CLONE_NEWNET = 0x40000000
 
 
 def say(text):
@@ -51,20 +49,13 @@ def real_buses_usable():
     return res.returncode == 0 and 'org.banger.Helper' in res.stdout
 
 
-def enter_netns(name):
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open('/run/netns/' + name, os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), 'setns')
-    finally:
-        os.close(fd)
 
 
 def run_private(args):
     sys.path.insert(0, HERE)
     from session_bus import SessionBus
     from system_bus import SystemBus
+    from netns import enter_netns
 
     say('no usable system bus with banger installed: starting a private system bus, '
         'polkitd and bangerd-root (in network namespace of their own), and a session bus '

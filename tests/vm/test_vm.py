@@ -8,7 +8,6 @@ creates; the guests only talk to each other.
 
 One meson test per test case (tests/vm/meson.build)."""
 
-import ctypes
 import glob
 import json
 import os
@@ -28,6 +27,7 @@ import gi
 gi.require_version('Gio', '2.0')
 from gi.repository import GLib, Gio  # noqa: E402
 
+from netns import current_netns, enter_netns, leave_netns  # noqa: E402
 from session_bus import SessionBus, wait_pid_gone  # noqa: E402
 from system_bus import SystemBus, wait_until  # noqa: E402
 
@@ -36,20 +36,9 @@ MANAGER_PATH = '/org/banger/Manager'
 MANAGER_IFACE = 'org.banger.Manager'
 VM_IFACE = 'org.banger.VM'
 PROPS_IFACE = 'org.freedesktop.DBus.Properties'
-CLONE_NEWNET = 0x40000000
 BOOT_TIMEOUT_MS = 180000  # the first start also builds the image and kernel
 
 
-def enter_netns(name):
-    """Moves the calling thread (the one that spawns every child) into the
-    test's network namespace, so dbus-daemon, bangerd and QEMU start there."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open('/run/netns/' + name, os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), 'setns')
-    finally:
-        os.close(fd)
 
 
 class DBusError(Exception):
@@ -71,7 +60,7 @@ class VmTestCase(unittest.TestCase):
         # BANGER_TEST_KEEP=1 keeps the VMs' files (disks, console logs) to look at.
         if not os.environ.get('BANGER_TEST_KEEP'):
             self.addCleanup(shutil.rmtree, self.tmpdir, True)
-        self._old_netns = os.open('/proc/self/ns/net', os.O_RDONLY)
+        self._old_netns = current_netns()
         self.addCleanup(self._leave_netns)
         self.system = SystemBus()
         self.system.start()
@@ -99,9 +88,7 @@ class VmTestCase(unittest.TestCase):
         self.qemu_pids = set()
 
     def _leave_netns(self):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.setns(self._old_netns, CLONE_NEWNET)
-        os.close(self._old_netns)
+        leave_netns(self._old_netns)
 
     def _stop_session(self):
         # Every VMM this test started, by pid (they outlive bangerd by design).
