@@ -493,7 +493,9 @@ vm_diff (BangerCli *cli, char **args, GError **error)
     return FALSE;
   }
   data = g_bytes_get_data (patch, &len);
-  fwrite (data, 1, len, stdout);
+  /* No change is an empty patch, and fwrite's buffer must not be NULL. */
+  if (len > 0)
+    fwrite (data, 1, len, stdout);
   return TRUE;
 }
 

@@ -305,7 +305,8 @@ banger_repo_save_patch (const char *repo_dir, const char *vm_name, GBytes *patch
     stat = git (r.top, NULL, patch, error, "apply", "--stat", NULL);
     if (stat == NULL)
       return FALSE;
-    fwrite (g_bytes_get_data (stat, NULL), 1, g_bytes_get_size (stat), stderr);
+    if (g_bytes_get_size (stat) > 0)
+      fwrite (g_bytes_get_data (stat, NULL), 1, g_bytes_get_size (stat), stderr);
   }
   *saved_path = g_steal_pointer (&path);
   return TRUE;
