@@ -30,7 +30,7 @@ os.environ.setdefault('BANGER_BUILD_ROOT', os.path.join(SOURCE_ROOT, 'build'))
 BUILD = os.path.abspath(os.environ['BANGER_BUILD_ROOT'])
 sys.path.insert(0, os.path.join(SOURCE_ROOT, 'tests', 'lib'))
 
-from quickstart import enter_netns  # noqa: E402
+from netns import enter_netns  # noqa: E402
 from session_bus import SessionBus  # noqa: E402
 from system_bus import SystemBus  # noqa: E402
 

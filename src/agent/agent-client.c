@@ -39,6 +39,7 @@ struct _BangerAgentClient {
   GTask *hello_task;
   GSource *hello_timeout;
   GSource *hello_resend;
+  GSource *hello_cancel; /* the caller's cancellable, as a source */
   guint protocol_version;
   char *agent_version;
   char *boot_id;
@@ -510,6 +511,10 @@ hello_done (BangerAgentClient *self, GError *error)
     g_source_destroy (self->hello_resend);
     g_clear_pointer (&self->hello_resend, g_source_unref);
   }
+  if (self->hello_cancel != NULL) {
+    g_source_destroy (self->hello_cancel);
+    g_clear_pointer (&self->hello_cancel, g_source_unref);
+  }
   if (task == NULL) {
     g_clear_error (&error);
     return;
@@ -797,6 +802,19 @@ hello_timeout_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* The caller gave up (bangerd saw the guest's boot stall, or the VM was
+ * killed): end the handshake now rather than at its timeout. */
+static gboolean
+hello_cancelled_cb (GCancellable *cancellable, gpointer user_data)
+{
+  BangerAgentClient *self = user_data;
+
+  g_clear_pointer (&self->hello_cancel, g_source_unref);
+  client_shutdown (
+      self, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "the handshake was cancelled"));
+  return G_SOURCE_REMOVE;
+}
+
 static void
 send_hello (BangerAgentClient *self)
 {
@@ -849,6 +867,11 @@ banger_agent_client_handshake_async (BangerAgentClient *self, guint timeout_ms,
   self->hello_resend = g_timeout_source_new (HELLO_RESEND_MS);
   g_source_set_callback (self->hello_resend, hello_resend_cb, self, NULL);
   g_source_attach (self->hello_resend, g_main_context_get_thread_default ());
+  if (cancellable != NULL) {
+    self->hello_cancel = g_cancellable_source_new (cancellable);
+    g_source_set_callback (self->hello_cancel, G_SOURCE_FUNC (hello_cancelled_cb), self, NULL);
+    g_source_attach (self->hello_cancel, g_main_context_get_thread_default ());
+  }
   start_read (self);
 }
 

@@ -27,6 +27,10 @@
 
 /* TCG boots take 3–6 s to reach the agent; a loaded CI machine more. */
 #define AGENT_START_TIMEOUT_MS 60000
+/* A QEMU guest whose console stays silent this long before its agent
+ * answers is stuck (under TCG a kernel very rarely stalls early in boot,
+ * with nothing printed after the stall): its VMM is started once more. */
+#define BOOT_STALL_S           15
 #define STOP_DEFAULT_TIMEOUT_S 10
 #define KILL_WAIT_MS           5000
 #define RUNTIME_DATA_KEY       "banger-vm-runtime"
@@ -775,6 +779,12 @@ typedef struct _StartOp {
   char *agent_error; /* why the agent did not answer */
   BangerAgentClient *agent;
   char *error_step;
+  /* boot stall watchdog (QEMU only) */
+  guint stall_source;
+  goffset console_size;
+  gint64 console_changed_us;
+  gboolean stalled;
+  gboolean retried; /* this is the second launch after a stall */
 } StartOp;
 
 static void
@@ -792,6 +802,7 @@ start_op_free (StartOp *op)
   g_free (op->host_pub);
   banger_vmm_config_clear (&op->config);
   banger_vmm_instance_clear (&op->inst);
+  g_clear_handle_id (&op->stall_source, g_source_remove);
   g_clear_object (&op->agent_cancel);
   g_clear_object (&op->agent);
   g_free (op->error_step);
@@ -1026,6 +1037,8 @@ start_launch_thread (GTask *task, gpointer source, gpointer task_data, GCancella
 }
 
 static void start_fail (StartOp *op, GError *error);
+static void start_vm_launch (BangerVmRuntime *self, const BangerVmRecord *rec, GTask *task,
+                             guint agent_timeout_ms, gboolean retried);
 
 /* What the console log says last, for error messages: the kernel's panic
  * line if there is one (the lines after it are a stack dump), else the
@@ -1100,6 +1113,19 @@ start_failed_teardown_cb (GObject *source, GAsyncResult *res, gpointer user_data
       g_task_return_boolean (waiter, TRUE);
       g_object_unref (waiter);
     }
+  } else if (op->stalled && !op->retried && !op->vmm_exited && !t->exited) {
+    /* Everything of the stalled boot is undone (VMM, tap, lease, a first
+     * boot's disk): boot once more, for the same caller. Replacing the
+     * task's start-op frees @op, so nothing here touches it afterwards. */
+    BangerVmRuntime *rt = op->rt;
+    GTask *task = op->task;
+    guint timeout_ms = op->agent_timeout_ms;
+    g_autoptr (BangerVmRecord) rec = banger_vm_record_copy (op->rec);
+
+    g_warning ("VM %s: %s; starting its VMM once more", rec->name, error->message);
+    g_task_set_task_data (task, NULL, NULL);
+    start_vm_launch (rt, rec, task, timeout_ms, TRUE);
+    return;
   } else {
     message = g_strdup (error->message);
     update_record (op->rt, op->rec->id, edit_failed, message);
@@ -1196,10 +1222,20 @@ start_agent_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   StartOp *op = user_data;
   GError *error = NULL;
 
+  g_clear_handle_id (&op->stall_source, g_source_remove);
   op->agent = agent_connect_finish (res, &error);
   if (op->agent == NULL && op->killed) {
     g_clear_error (&error);
     start_check_killed (op);
+    return;
+  }
+  if (op->agent == NULL && op->stalled && !op->vmm_exited) {
+    op->agent_error = g_strdup_printf ("starting VM “%s” failed: the guest's boot stalled (its "
+                                       "console stayed silent for %u s and its agent did not "
+                                       "answer)",
+                                       op->rec->name, BOOT_STALL_S);
+    g_clear_error (&error);
+    start_fail (op, g_error_new_literal (BANGER_ERROR, BANGER_ERROR_FAILED, op->agent_error));
     return;
   }
   if (op->agent == NULL) {
@@ -1221,6 +1257,28 @@ start_vmm_exited (gpointer data)
 
   op->vmm_exited = TRUE;
   g_cancellable_cancel (op->agent_cancel);
+}
+
+/* Once a second while the agent has not answered: is the guest still
+ * printing? Silence for BOOT_STALL_S means a stuck boot (see there). */
+static gboolean
+start_stall_check_cb (gpointer data)
+{
+  StartOp *op = data;
+  GStatBuf st;
+  gint64 now = g_get_monotonic_time ();
+
+  if (g_stat (op->inst.console_log, &st) == 0 && st.st_size != op->console_size) {
+    op->console_size = st.st_size;
+    op->console_changed_us = now;
+    return G_SOURCE_CONTINUE;
+  }
+  if (now - op->console_changed_us < (gint64)BOOT_STALL_S * G_USEC_PER_SEC)
+    return G_SOURCE_CONTINUE;
+  op->stalled = TRUE;
+  op->stall_source = 0;
+  g_cancellable_cancel (op->agent_cancel);
+  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -1260,6 +1318,11 @@ start_launched_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   op->run->on_vmm_exit_data = op;
   agent_connect_async (op->driver, op->inst.agent_socket, op->agent_timeout_ms, op->agent_cancel,
                        start_agent_cb, op);
+  if (!is_firecracker (op->driver) && op->agent_timeout_ms > BOOT_STALL_S * 1000) {
+    op->console_size = -1;
+    op->console_changed_us = g_get_monotonic_time ();
+    op->stall_source = g_timeout_add_seconds (1, start_stall_check_cb, op);
+  }
 }
 
 static void
@@ -1373,10 +1436,8 @@ start_vm (BangerVmRuntime *self, const BangerVmRecord *rec, GVariant *options, G
 {
   static const char *const allowed[] = { "timeout", "u", NULL };
   VmRun *run = banger_vm_run_get (self, rec->id);
-  StartOp *op;
   GError *error = NULL;
   guint timeout_s = 0;
-  g_autoptr (GTask) prepare = NULL;
 
   if (options != NULL && !banger_validate_options (options, allowed, &error)) {
     g_task_return_error (task, error);
@@ -1407,12 +1468,27 @@ start_vm (BangerVmRuntime *self, const BangerVmRecord *rec, GVariant *options, G
     return;
   }
 
+  start_vm_launch (self, rec, task, timeout_s > 0 ? timeout_s * 1000 : AGENT_START_TIMEOUT_MS,
+                   FALSE);
+}
+
+/* Start, once start_vm checked that it may (or again after a stalled
+ * boot, @retried). */
+static void
+start_vm_launch (BangerVmRuntime *self, const BangerVmRecord *rec, GTask *task,
+                 guint agent_timeout_ms, gboolean retried)
+{
+  VmRun *run = banger_vm_run_get (self, rec->id);
+  StartOp *op;
+  g_autoptr (GTask) prepare = NULL;
+
   op = g_new0 (StartOp, 1);
   op->rt = self;
   op->run = run;
   op->task = task;
   op->rec = banger_vm_record_copy (rec);
-  op->agent_timeout_ms = timeout_s > 0 ? timeout_s * 1000 : AGENT_START_TIMEOUT_MS;
+  op->agent_timeout_ms = agent_timeout_ms;
+  op->retried = retried;
   op->driver = *rec->driver ? banger_vm_runtime_driver_named (rec->driver) : NULL;
   op->chroot_base = g_strdup (self->chroot_base);
   if (op->driver != NULL)

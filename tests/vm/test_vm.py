@@ -29,7 +29,7 @@ from gi.repository import GLib, Gio  # noqa: E402
 
 from netns import current_netns, enter_netns, leave_netns  # noqa: E402
 from session_bus import SessionBus, wait_pid_gone  # noqa: E402
-from system_bus import SystemBus, wait_until  # noqa: E402
+from system_bus import SystemBus, socket_accepts, wait_until  # noqa: E402
 
 MANAGER = 'org.banger.Manager'
 MANAGER_PATH = '/org/banger/Manager'
@@ -679,6 +679,48 @@ class LatePortTest(VmTestCase):
                 data += chunk
         self.assertIn(b'BNGR', data)
         qmp(control, {'execute': 'quit'})
+
+
+class StallTest(VmTestCase):
+    """A boot that stalls (under TCG a kernel very rarely stops early in
+    boot, printing nothing more): bangerd notices the silent console,
+    undoes that launch and boots once more, for the same Start call. The
+    stall is made real by pausing the guest's CPUs over QMP at once."""
+
+    with_helper = False
+
+    def test_stalled_boot_is_started_again(self):
+        path = self.create_vm('stall')
+        vm_dir = self.vm_dir(self.prop(path, 'Id'))
+        result = {}
+
+        def start():
+            try:
+                self.vm_call(path, 'Start', GLib.Variant('(a{sv})', ({},)),
+                             timeout=BOOT_TIMEOUT_MS)
+                result['ok'] = True
+            except Exception as e:  # noqa: BLE001 - asserted below
+                result['error'] = e
+        thread = threading.Thread(target=start)
+        thread.start()
+        qmp_sock = os.path.join(vm_dir, 'qmp.sock')
+        wait_until(lambda: socket_accepts(qmp_sock), timeout=120, what='the first QEMU')
+        with open(os.path.join(vm_dir, 'qemu.pid')) as f:
+            first = int(f.read())
+        self.qemu_pids.add(first)
+        self.assertEqual(qmp(qmp_sock, {'execute': 'stop'})[1], {'return': {}})
+        thread.join(timeout=BOOT_TIMEOUT_MS / 1000)
+        self.assertFalse(thread.is_alive(), 'Start did not return')
+        self.assertEqual(result, {'ok': True})
+        self.assertTrue(wait_pid_gone(first, 10), 'the stalled QEMU was left running')
+        second = self.prop(path, 'Pid')
+        self.qemu_pids.add(second)
+        self.assertNotEqual(second, first)
+        self.assertEqual(self.prop(path, 'State'), 'running')
+        self.assertEqual(self.exec(path, ['echo', 'booted'])[:2], (0, b'booted\n'))
+        log = self.session.log()
+        self.assertIn('boot stalled', log)
+        self.assertIn('starting its VMM once more', log)
 
 
 class BadInputTest(VmTestCase):
