@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define DEPTH_MAX 128
+
 typedef struct {
   dev_t dev;     /* the filesystem of the top: nothing else is entered */
   GError *first; /* the first failure, reported; the walk goes on */
@@ -46,12 +48,13 @@ is_mount_root (int dirfd, const char *name)
          && (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
 }
 
-/* Empties the directory @dirfd (whose path below the top is @rel). Takes
- * ownership of @dirfd. */
+/* Empties the directory @dirfd (whose path below the top is @rel), but
+ * for its entry @keep. Takes ownership of @dirfd. */
 static void
-empty_dir (Walk *w, int dirfd, const char *rel)
+empty_dir (Walk *w, int dirfd, const char *rel, const char *keep, guint depth)
 {
   DIR *d = fdopendir (dirfd);
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
   struct dirent *de;
 
   if (d == NULL) {
@@ -59,33 +62,42 @@ empty_dir (Walk *w, int dirfd, const char *rel)
     close (dirfd);
     return;
   }
+  /* Names first, removal after: unlinking while readdir() walks the same
+   * directory may skip entries. */
   while ((de = readdir (d)) != NULL) {
-    g_autofree char *child_rel = NULL;
+    if (!g_str_equal (de->d_name, ".") && !g_str_equal (de->d_name, "..")
+        && g_strcmp0 (de->d_name, keep) != 0)
+      g_ptr_array_add (names, g_strdup (de->d_name));
+  }
+  for (guint i = 0; i < names->len; i++) {
+    const char *name = g_ptr_array_index (names, i);
+    g_autofree char *child_rel = *rel ? g_build_filename (rel, name, NULL) : g_strdup (name);
     struct stat st;
 
-    if (g_str_equal (de->d_name, ".") || g_str_equal (de->d_name, ".."))
-      continue;
-    child_rel = *rel ? g_build_filename (rel, de->d_name, NULL) : g_strdup (de->d_name);
-    if (fstatat (dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+    if (fstatat (dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
       if (errno != ENOENT)
         note_failure (w, child_rel, errno, "inspect");
       continue;
     }
     if (S_ISDIR (st.st_mode)) {
-      if (st.st_dev != w->dev || is_mount_root (dirfd, de->d_name)) {
+      if (st.st_dev != w->dev || is_mount_root (dirfd, name)) {
         /* A mount point: its contents belong to someone else. */
         note_failure (w, child_rel, EBUSY, "remove the mount point");
         continue;
       }
-      int fd = openat (dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (depth >= DEPTH_MAX) {
+        note_failure (w, child_rel, ELOOP, "remove (nested too deep)");
+        continue;
+      }
+      int fd = openat (dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (fd < 0) {
         note_failure (w, child_rel, errno, "open");
         continue;
       }
-      empty_dir (w, fd, child_rel);
-      if (unlinkat (dirfd, de->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+      empty_dir (w, fd, child_rel, NULL, depth + 1);
+      if (unlinkat (dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
         note_failure (w, child_rel, errno, "remove");
-    } else if (unlinkat (dirfd, de->d_name, 0) < 0 && errno != ENOENT) {
+    } else if (unlinkat (dirfd, name, 0) < 0 && errno != ENOENT) {
       note_failure (w, child_rel, errno, "remove");
     }
   }
@@ -121,10 +133,34 @@ banger_remove_tree (const char *path, GError **error)
                  g_strerror (errno));
     return FALSE;
   }
-  empty_dir (&w, fd, "");
+  empty_dir (&w, fd, "", NULL, 0);
   if (w.first == NULL && g_rmdir (path) < 0 && errno != ENOENT)
     g_set_error (&w.first, G_IO_ERROR, g_io_error_from_errno (errno), "cannot remove “%s”: %s",
                  path, g_strerror (errno));
+  if (w.first != NULL) {
+    g_propagate_error (error, w.first);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+banger_remove_tree_contents (int dirfd, const char *path, const char *keep, GError **error)
+{
+  Walk w = { .top = path };
+  struct stat st;
+  int fd;
+
+  if (fstat (dirfd, &st) < 0 || (fd = fcntl (dirfd, F_DUPFD_CLOEXEC, 3)) < 0) {
+    g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "cannot read “%s”: %s", path,
+                 g_strerror (errno));
+    return FALSE;
+  }
+  w.dev = st.st_dev;
+  /* fdopendir reads from the descriptor's offset: a fresh duplicate
+   * shares it, so start from the beginning. */
+  lseek (fd, 0, SEEK_SET);
+  empty_dir (&w, fd, "", keep, 0);
   if (w.first != NULL) {
     g_propagate_error (error, w.first);
     return FALSE;

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "banger-error.h"
+#include "remove-tree.h"
 #include "user-paths.h"
 #include "validate.h"
 
@@ -582,7 +583,6 @@ banger_jail_kill (const char *id, int signum, uid_t uid, GError **error)
 
 /* Deeper than any jail banger makes; bounds the recursion through the
  * user-owned /run of the jail. */
-#define REMOVE_DEPTH_MAX 64
 
 /* Mount points strictly below @dir in this mount namespace, deepest first
  * (mountinfo escapes blanks and backslashes as \ooo, which g_strcompress
@@ -652,128 +652,12 @@ unmount_all (const char *id, const char *dir, GError **error)
   return TRUE;
 }
 
-/* The mount an entry (or, with AT_EMPTY_PATH and "", a descriptor) lies
- * on: statx's mount id, which also tells a bind mount from the same
- * filesystem apart (st_dev does not). */
-static gboolean
-entry_stat (int dirfd, const char *name, int flags, struct statx *stx, guint64 *mount)
-{
-  if (statx (dirfd, name, flags | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_TYPE | STATX_MNT_ID,
-             stx)
-      < 0)
-    return FALSE;
-  if (stx->stx_mask & STATX_MNT_ID)
-    *mount = stx->stx_mnt_id;
-  else
-    *mount = ((guint64)stx->stx_dev_major << 32) | stx->stx_dev_minor;
-  return TRUE;
-}
-
-static gboolean remove_children (int dir_fd, const char *path, guint64 mount, const char *keep,
-                                 guint depth, GError **error);
-
-/* Removes @name in @dir_fd: a symlink is removed, never followed; a
- * directory is emptied through descriptors (openat O_NOFOLLOW, unlinkat),
- * so nothing the user swaps in under the jail's /run redirects it; and
- * nothing on another mount is touched. */
-static gboolean
-remove_entry (int dir_fd, const char *path, const char *name, guint64 mount, guint depth,
-              GError **error)
-{
-  g_autofree char *full = g_build_filename (path, name, NULL);
-  struct statx stx;
-  guint64 here;
-  gboolean ok;
-  int fd;
-
-  if (!entry_stat (dir_fd, name, 0, &stx, &here)) {
-    if (errno == ENOENT)
-      return TRUE;
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot inspect %s: %s", full,
-                 g_strerror (errno));
-    return FALSE;
-  }
-  if (here != mount) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_BUSY,
-                 "%s is on another mount (still mounted): not removed", full);
-    return FALSE;
-  }
-  if (!S_ISDIR (stx.stx_mode)) {
-    if (unlinkat (dir_fd, name, 0) < 0 && errno != ENOENT) {
-      g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot remove %s: %s", full,
-                   g_strerror (errno));
-      return FALSE;
-    }
-    return TRUE;
-  }
-  if (depth >= REMOVE_DEPTH_MAX) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "%s is nested too deep to remove", full);
-    return FALSE;
-  }
-  fd = openat (dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot open %s: %s", full,
-                 g_strerror (errno));
-    return FALSE;
-  }
-  ok = remove_children (fd, full, mount, NULL, depth + 1, error);
-  close (fd);
-  if (ok && unlinkat (dir_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot remove %s: %s", full,
-                 g_strerror (errno));
-    return FALSE;
-  }
-  return ok;
-}
-
-static gboolean
-remove_children (int dir_fd, const char *path, guint64 mount, const char *keep, guint depth,
-                 GError **error)
-{
-  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  struct statx stx;
-  guint64 here;
-  DIR *d;
-  struct dirent *ent;
-  int fd;
-
-  /* The directory itself, as opened: it must still be on the jail's mount. */
-  if (!entry_stat (dir_fd, "", AT_EMPTY_PATH, &stx, &here) || here != mount) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_BUSY,
-                 "%s is on another mount (still mounted): not removed", path);
-    return FALSE;
-  }
-  fd = dup (dir_fd);
-  if (fd < 0 || (d = fdopendir (fd)) == NULL) {
-    if (fd >= 0)
-      close (fd);
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot read %s: %s", path,
-                 g_strerror (errno));
-    return FALSE;
-  }
-  /* Names first, removal after: unlinking while readdir() walks the same
-   * directory may skip entries. */
-  while ((ent = readdir (d)) != NULL) {
-    if (g_str_equal (ent->d_name, ".") || g_str_equal (ent->d_name, "..")
-        || g_strcmp0 (ent->d_name, keep) == 0)
-      continue;
-    g_ptr_array_add (names, g_strdup (ent->d_name));
-  }
-  closedir (d);
-  for (guint i = 0; i < names->len; i++) {
-    if (!remove_entry (dir_fd, path, names->pdata[i], mount, depth, error))
-      return FALSE;
-  }
-  return TRUE;
-}
-
 static gboolean
 remove_locked (const char *id, uid_t uid, GError **error)
 {
   g_autofree char *dir = jail_dir (id);
   g_autofree char *parent = g_path_get_dirname (dir);
-  struct statx stx;
-  guint64 mount;
+  struct stat st;
   gboolean ok = FALSE;
   int parent_fd, dir_fd = -1;
   guint pid;
@@ -788,14 +672,14 @@ remove_locked (const char *id, uid_t uid, GError **error)
                  g_strerror (errno));
     return FALSE;
   }
-  if (!entry_stat (parent_fd, id, 0, &stx, &mount)) {
+  if (fstatat (parent_fd, id, &st, AT_SYMLINK_NOFOLLOW) < 0) {
     ok = errno == ENOENT; /* already gone: what the caller wanted */
     if (!ok)
       g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot inspect %s: %s", dir,
                    g_strerror (errno));
     goto out;
   }
-  if (!S_ISDIR (stx.stx_mode)) {
+  if (!S_ISDIR (st.st_mode)) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "%s is not a directory", dir);
     goto out;
   }
@@ -814,10 +698,15 @@ remove_locked (const char *id, uid_t uid, GError **error)
     goto out;
   }
   /* The owner record goes last: a removal that stops half-way leaves a
-   * jail its owner can still remove. */
-  if (!remove_children (dir_fd, dir, mount, OWNER_FILE, 0, error)
-      || !remove_entry (dir_fd, dir, OWNER_FILE, mount, 0, error))
+   * jail its owner can still remove. The walk never follows what the
+   * jail's user may have planted, nor enters what is still mounted. */
+  if (!banger_remove_tree_contents (dir_fd, dir, OWNER_FILE, error))
     goto out;
+  if (unlinkat (dir_fd, OWNER_FILE, 0) < 0 && errno != ENOENT) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot remove %s/%s: %s", dir,
+                 OWNER_FILE, g_strerror (errno));
+    goto out;
+  }
   if (unlinkat (parent_fd, id, AT_REMOVEDIR) < 0 && errno != ENOENT) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot remove %s: %s", dir,
                  g_strerror (errno));

@@ -5,6 +5,7 @@
 #define G_LOG_DOMAIN "test-remove-tree"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <sched.h>
@@ -66,6 +67,33 @@ test_nested (void)
 }
 
 static void
+test_contents_keep (void)
+{
+  g_autofree char *base = g_dir_make_tmp ("remove-tree-XXXXXX", NULL);
+  g_autofree char *sub = g_build_filename (base, "a", "b", NULL);
+  g_autofree char *keep = NULL;
+  g_autoptr (GDir) dir = NULL;
+  g_autoptr (GError) error = NULL;
+  int fd;
+
+  g_assert_cmpint (g_mkdir_with_parents (sub, 0755), ==, 0);
+  g_free (make_file (sub, "f", "x"));
+  g_free (make_file (base, "other", "y"));
+  keep = make_file (base, "owner", "1000");
+  fd = open (base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_true (banger_remove_tree_contents (fd, base, "owner", &error));
+  g_assert_no_error (error);
+  close (fd);
+  /* Only the entry to keep is left, and the directory itself. */
+  dir = g_dir_open (base, 0, NULL);
+  g_assert_cmpstr (g_dir_read_name (dir), ==, "owner");
+  g_assert_null (g_dir_read_name (dir));
+  g_assert_true (banger_remove_tree (base, &error));
+  g_assert_no_error (error);
+}
+
+static void
 test_mount_point (void)
 {
   g_autofree char *base = NULL, *src = NULL, *tree = NULL, *mnt = NULL, *disk = NULL;
@@ -109,6 +137,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/remove-tree/nested", test_nested);
+  g_test_add_func ("/remove-tree/contents-keep", test_contents_keep);
   g_test_add_func ("/remove-tree/mount-point", test_mount_point);
   return g_test_run ();
 }
