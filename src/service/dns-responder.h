@@ -2,6 +2,7 @@
 
 #include <gio/gio.h>
 
+#include "helper-client.h"
 #include "manager.h"
 
 G_BEGIN_DECLS
@@ -35,14 +36,10 @@ gboolean banger_dns_responder_is_running (BangerDnsResponder *self);
 /* Why it is not running, or NULL (main thread). */
 const char *banger_dns_responder_get_problem (BangerDnsResponder *self);
 
-/* Asks the root helper to route the "vm" domain to 127.0.0.1:@port
- * through systemd-resolved (org.banger.Helper.ConfigureDNS, never
- * interactive). Blocking: call from a worker thread. Failure (no helper,
- * no systemd-resolved, polkit says no) is only logged: names still
- * resolve when asked of the responder directly. dns-route.c. */
-void banger_dns_route_through_helper (guint port);
-/* The same for @engine's responder, if it has one that is not disabled
- * (any thread: the port is fixed at start). */
-void banger_dns_route_vm_domain (BangerEngine *engine);
+/* Asks the root helper (@helper, a connection the caller already has) to
+ * route the "vm" domain to @engine's responder through systemd-resolved,
+ * if the responder runs. Blocking: call from a worker thread. Failure
+ * (no systemd-resolved, polkit says no) is only logged. dns-route.c. */
+void banger_dns_route_vm_domain (BangerEngine *engine, BangerHelperClient *helper);
 
 G_END_DECLS

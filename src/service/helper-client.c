@@ -188,6 +188,20 @@ banger_helper_client_remove_jail (BangerHelperClient *self, const char *vm_id, G
   return FALSE;
 }
 
+gboolean
+banger_helper_client_configure_dns (BangerHelperClient *self, guint16 port, GError **error)
+{
+  GVariantBuilder options;
+
+  g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&options, "{sv}", "port", g_variant_new_uint16 (port));
+  if (banger_helper_call_configure_dns_sync (self->proxy, g_variant_builder_end (&options), NULL,
+                                             error))
+    return TRUE;
+  helper_error (error, "ConfigureDNS");
+  return FALSE;
+}
+
 char *
 banger_helper_client_create_snapshot (BangerHelperClient *self, const char *vm_id,
                                       const char *origin, GError **error)

@@ -43,6 +43,10 @@ gboolean banger_helper_client_remove_jail (BangerHelperClient *self, const char 
 
 /* CreateSnapshot: a dm-snapshot of @origin for @vm_id; the device's path.
  * BANGER_ERROR_UNSUPPORTED when the host has no device-mapper. */
+/* Routes the "vm" domain to bangerd's responder on 127.0.0.1:@port
+ * (ConfigureDNS; Unsupported where systemd-resolved does not run). */
+gboolean banger_helper_client_configure_dns (BangerHelperClient *self, guint16 port,
+                                             GError **error);
 char *banger_helper_client_create_snapshot (BangerHelperClient *self, const char *vm_id,
                                             const char *origin, GError **error);
 /* RemoveSnapshot; a snapshot that is already gone is not an error. */

@@ -895,7 +895,7 @@ start_prepare_thread (GTask *task, gpointer source, gpointer task_data, GCancell
     }
     /* With the bridge up, .vm lookups can be routed to the responder
      * (failure only logged: docs/dns.md). */
-    banger_dns_route_vm_domain (op->rt->engine);
+    banger_dns_route_vm_domain (op->rt->engine, helper);
     op->tap = banger_helper_client_create_tap (helper, op->rec->id, &error);
     if (op->tap == NULL) {
       g_prefix_error (&error, "network: ");
