@@ -27,6 +27,10 @@ typedef enum {
   /* Positional arguments are image / kernel names. */
   BANGER_COMMAND_FLAG_IMAGE_ARGS = 1 << 3,
   BANGER_COMMAND_FLAG_KERNEL_ARGS = 1 << 4,
+  /* Another name for a command: the row shares the target's handler,
+   * options or subcommand table (never a copy of its code); help says
+   * which command it stands for in its summary. */
+  BANGER_COMMAND_FLAG_ALIAS = 1 << 5,
 } BangerCommandFlags;
 
 /* One row of the command table. A group has @subcommands and no @handler;
@@ -61,6 +65,8 @@ extern const BangerCommand banger_vm_command;
 extern const BangerCommand banger_image_command;
 extern const BangerCommand banger_kernel_command;
 extern const BangerCommand banger_system_command;
+/* `banger daemon …`: the seed's name for `banger system …`. */
+extern const BangerCommand banger_daemon_command;
 extern const BangerCommand banger_version_command;
 extern const BangerCommand banger_doctor_command;
 extern const BangerCommand banger_update_command;

@@ -13,6 +13,9 @@
 #include "output-json.h"
 #include "polkit-agent.h"
 #include "system-install.h"
+#include "system-status.h"
+#include "system-uninstall.h"
+#include "system-user.h"
 
 #define HELPER_NAME "org.banger.Helper"
 #define HELPER_PATH "/org/banger/Helper"
@@ -125,6 +128,7 @@ static const BangerCommand network_command = {
 static char *opt_install_root;
 static gboolean opt_install_dry_run;
 static gboolean opt_install_json;
+static char *opt_install_user;
 
 static const GOptionEntry install_options[] = {
   { "root", 0, 0, G_OPTION_ARG_FILENAME, &opt_install_root,
@@ -132,6 +136,8 @@ static const GOptionEntry install_options[] = {
   { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &opt_install_dry_run,
     N_ ("Print what would change, change nothing"), NULL },
   { "json", 0, 0, G_OPTION_ARG_NONE, &opt_install_json, N_ ("Print JSON"), NULL },
+  { "user", 'u', 0, G_OPTION_ARG_STRING, &opt_install_user,
+    N_ ("Set banger up for this user (default: the user who ran sudo)"), N_ ("NAME") },
   { NULL },
 };
 
@@ -220,6 +226,10 @@ step_status_words (const char *status)
     { "not-needed", N_ ("not needed: nothing it reads changed") },
     { "skipped", N_ ("skipped") },
     { "failed", N_ ("failed") },
+    { "added", N_ ("added") },
+    { "would-add", N_ ("would add") },
+    { "enabled", N_ ("enabled") },
+    { "would-enable", N_ ("would enable") },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (words); i++)
@@ -253,19 +263,38 @@ print_install_text (const BangerSystemInstall *install)
 
     if (g_str_equal (s->name, "group"))
       printf (_ ("group banger: %s"), step_status_words (s->status));
+    else if (g_str_equal (s->name, "member"))
+      printf (_ ("member of group banger: %s"), step_status_words (s->status));
+    else if (g_str_equal (s->name, "linger"))
+      printf (_ ("linger (VMs keep running after logout): %s"), step_status_words (s->status));
     else
       printf ("%s: %s", s->name, step_status_words (s->status));
     if (s->message != NULL)
       printf (": %s", s->message);
     printf ("\n");
   }
+  if (install->dry_run || install->root != NULL)
+    return;
+  printf ("\n");
+  if (install->user == NULL)
+    printf ("%s\n", _ ("Next: add each user of banger with `sudo banger system install --user "
+                       "NAME` (group banger and linger)."));
+  else if (!install->failed)
+    printf (_ ("Next: %s can run `banger vm run -- uname -a` now (polkit reads group banger from "
+               "the group database; a new login is only needed for the group to show in `id`). "
+               "With linger, VMs keep running after logout.\n"),
+            install->user);
+  else
+    printf ("%s\n", _ ("Some steps failed (above); fix them and run the install again."));
 }
 
 static gboolean
 system_install (BangerCli *cli, char **args, GError **error)
 {
   g_autoptr (BangerSystemInstall) install = NULL;
+  g_autoptr (BangerSystemUser) user = NULL;
   g_autofree char *root = g_steal_pointer (&opt_install_root);
+  g_autofree char *user_name = g_steal_pointer (&opt_install_user);
 
   if (!banger_cli_check_args (cli, args, 0, 0, error))
     return FALSE;
@@ -281,9 +310,29 @@ system_install (BangerCli *cli, char **args, GError **error)
     return FALSE;
   }
 
-  install = banger_system_install_run (banger_system_data_dir (), root, opt_install_dry_run, error);
+  /* Under --root the users are the target's, not this host's. */
+  if (root == NULL) {
+    g_autoptr (GError) local = NULL;
+
+    user = banger_system_user_for_command (user_name, &local);
+    if (user == NULL && local != NULL) {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  } else if (user_name != NULL)
+    return banger_cli_usage_error (cli, error, _ ("--user cannot be used with --root"));
+
+  install = banger_system_install_run (banger_system_data_dir (), root, opt_install_dry_run, user,
+                                       error);
   if (install == NULL)
     return FALSE;
+  {
+    g_autoptr (GError) local = NULL;
+
+    if (!banger_system_install_record (install, &local))
+      g_printerr (_ ("warning: cannot record what was installed for %s: %s\n"), install->user,
+                  local->message);
+  }
   if (opt_install_json)
     print_install_json (install);
   else
@@ -303,12 +352,184 @@ static const BangerCommand install_command = {
   0,
 };
 
-static const BangerCommand *const system_subcommands[] = {
-  &install_command,
-  &network_command,
+/* ---- system status ---------------------------------------------------- */
+
+static gboolean opt_status_json;
+
+static const GOptionEntry status_options[] = {
+  { "json", 0, 0, G_OPTION_ARG_NONE, &opt_status_json, N_ ("Print JSON"), NULL },
+  { NULL },
+};
+
+/* Exit status when something is wrong: 3, as `systemctl status` uses for
+ * a unit that is not active (1 stays "the command itself failed"). */
+#define STATUS_EXIT_PROBLEMS 3
+
+static gboolean
+system_status (BangerCli *cli, char **args, GError **error)
+{
+  g_autoptr (BangerSystemStatus) st = NULL;
+
+  if (!banger_cli_check_args (cli, args, 0, 0, error))
+    return FALSE;
+  st = banger_system_status_collect ();
+  if (opt_status_json) {
+    g_autoptr (JsonNode) root = banger_system_status_to_json (st);
+
+    banger_json_print (root, stdout);
+  } else {
+    banger_system_status_print (st, stdout);
+  }
+  if (st->problems->len > 0)
+    cli->exit_status = STATUS_EXIT_PROBLEMS;
+  return TRUE;
+}
+
+static const BangerCommand status_command = {
+  "status",
+  N_ ("Show whether banger is installed and usable: units, versions, group, linger, network"),
   NULL,
+  status_options,
+  system_status,
+  NULL,
+  0,
+};
+
+/* ---- system restart --------------------------------------------------- */
+
+static char *opt_restart_user;
+
+static const GOptionEntry restart_options[] = {
+  { "user", 'u', 0, G_OPTION_ARG_STRING, &opt_restart_user,
+    N_ ("As root: restart this user's bangerd (default: the user who ran sudo)"), N_ ("NAME") },
+  { NULL },
+};
+
+/* Both units are KillMode=process and VMMs live in their own scopes (or
+ * are the jailer's), so a restart reaches only the daemons: guests keep
+ * running and the new daemons adopt them (reconcile). systemctl, not
+ * RestartUnit by hand: it waits for the job and asks polkit (the rules
+ * let group banger restart bangerd-root.service without a prompt). */
+static gboolean
+system_restart (BangerCli *cli, char **args, GError **error)
+{
+  const char *helper[] = { "systemctl", "restart", "bangerd-root.service", NULL };
+  const char *manager[] = { "systemctl", "--user", "restart", "bangerd.service", NULL };
+  const char *user_restart[] = { "restart", "bangerd.service", NULL };
+  g_autofree char *user_name = g_steal_pointer (&opt_restart_user);
+  g_autoptr (BangerSystemUser) user = NULL;
+
+  if (!banger_cli_check_args (cli, args, 0, 0, error))
+    return FALSE;
+  if (!g_file_test ("/run/systemd/system", G_FILE_TEST_IS_DIR)) {
+    g_set_error_literal (error, BANGER_CLI_ERROR, BANGER_CLI_ERROR_FAILED,
+                         _ ("systemd is not running here: bangerd and bangerd-root are started by "
+                            "D-Bus activation; stop them and the next call starts them again"));
+    return FALSE;
+  }
+  if (geteuid () == 0) {
+    g_autoptr (GError) local = NULL;
+
+    user = banger_system_user_for_command (user_name, &local);
+    if (user == NULL && local != NULL) {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  } else if (user_name != NULL) {
+    return banger_cli_usage_error (cli, error, _ ("--user needs root"));
+  }
+  if (!banger_run_program (helper, NULL, error))
+    return FALSE;
+  printf ("%s\n", _ ("bangerd-root.service restarted"));
+  if (geteuid () != 0) {
+    if (!banger_run_program (manager, NULL, error))
+      return FALSE;
+    printf ("%s\n", _ ("bangerd.service restarted"));
+  } else if (user != NULL) {
+    if (!banger_system_user_systemctl (user, FALSE, user_restart, error))
+      return FALSE;
+    printf (_ ("bangerd.service of %s restarted\n"), user->name);
+  }
+  return TRUE;
+}
+
+static const BangerCommand restart_command = {
+  "restart",
+  N_ ("Restart bangerd-root and your bangerd; running VMs are not touched"),
+  NULL,
+  restart_options,
+  system_restart,
+  NULL,
+  0,
+};
+
+/* ---- system uninstall ------------------------------------------------- */
+
+static gboolean opt_uninstall_purge;
+static gboolean opt_uninstall_purge_data;
+static gboolean opt_uninstall_force;
+
+static const GOptionEntry uninstall_options[] = {
+  { "purge", 0, 0, G_OPTION_ARG_NONE, &opt_uninstall_purge, N_ ("Also delete group banger"),
+    NULL },
+  { "purge-data", 0, 0, G_OPTION_ARG_NONE, &opt_uninstall_purge_data,
+    N_ ("Also delete the banger data of group banger's members: images, VMs, settings"), NULL },
+  { "force", 'f', 0, G_OPTION_ARG_NONE, &opt_uninstall_force,
+    N_ ("Uninstall even while VMs run (they keep running, without network)"), NULL },
+  { NULL },
+};
+
+static gboolean
+system_uninstall (BangerCli *cli, char **args, GError **error)
+{
+  BangerSystemUninstallOptions o = {
+    .purge = opt_uninstall_purge,
+    .purge_data = opt_uninstall_purge_data,
+    .force = opt_uninstall_force,
+    .data_dir = banger_system_data_dir (),
+  };
+  gboolean failed = FALSE;
+
+  if (!banger_cli_check_args (cli, args, 0, 0, error))
+    return FALSE;
+  if (!banger_system_uninstall_run (&o, &failed, error))
+    return FALSE;
+  if (failed)
+    cli->exit_status = BANGER_EXIT_FAILURE;
+  return TRUE;
+}
+
+static const BangerCommand uninstall_command = {
+  "uninstall",
+  N_ ("Remove what system install wrote; group and user data only when asked"),
+  NULL,
+  uninstall_options,
+  system_uninstall,
+  NULL,
+  0,
+};
+
+static const BangerCommand *const system_subcommands[] = {
+  &install_command, &status_command, &restart_command, &uninstall_command, &network_command, NULL,
 };
 
 const BangerCommand banger_system_command = {
-  "system", N_ ("Set up the host: system files, network"), NULL, NULL, NULL, system_subcommands, 0,
+  "system",
+  N_ ("Set up the host: install, status, restart, uninstall, network"),
+  NULL,
+  NULL,
+  NULL,
+  system_subcommands,
+  0,
+};
+
+/* The same subcommand table under the seed's name. */
+const BangerCommand banger_daemon_command = {
+  "daemon",
+  N_ ("Alias of “banger system”"),
+  NULL,
+  NULL,
+  NULL,
+  system_subcommands,
+  BANGER_COMMAND_FLAG_ALIAS,
 };

@@ -42,6 +42,7 @@ static const BangerCommand help_command = {
 static const BangerCommand *const root_subcommands[] = {
   &banger_vm_command,      &banger_image_command,
   &banger_kernel_command,  &banger_system_command,
+  &banger_daemon_command,
   &banger_doctor_command,  &banger_update_command,
   &banger_version_command, &banger_completion_command,
   &help_command,           NULL,

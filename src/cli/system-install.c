@@ -11,9 +11,9 @@
 #include <sys/stat.h>
 
 #include "errors.h"
+#include "system-user.h"
 
-#define BANGER_GROUP "banger"
-#define FILE_MODE    0644
+#define FILE_MODE 0644
 
 typedef enum {
   READER_NONE,    /* polkitd and session buses watch their directories */
@@ -41,7 +41,51 @@ static const struct {
   { "50-org.banger.rules", "/etc/polkit-1/rules.d/50-org.banger.rules", READER_NONE },
   { "bangerd-root.service", "/etc/systemd/system/bangerd-root.service", READER_SYSTEMD },
   { "bangerd.service", "/etc/systemd/user/bangerd.service", READER_USER },
+  /* Made here, not copied: ReadWritePaths= for the banger directories of
+   * every member of group banger (the helper's unit keeps homes
+   * read-only otherwise). NULL source: generated. */
+  { NULL, BANGER_SYSTEM_HELPER_DROPIN, READER_SYSTEMD },
 };
+
+const char *const *
+banger_system_install_targets (void)
+{
+  static const char *targets[G_N_ELEMENTS (table) + 1];
+
+  for (guint i = 0; i < G_N_ELEMENTS (table); i++)
+    targets[i] = table[i].target;
+  return targets;
+}
+
+/* The drop-in's text: one ReadWritePaths= line with the directories of
+ * @members ("-": a directory that does not exist yet does not fail the
+ * helper's start). A home with a blank or a quote is left out rather
+ * than quoted: systemd's and our quoting would have to agree. */
+static char *
+helper_dropin_text (GPtrArray *members)
+{
+  GString *s = g_string_new (
+      "# Written by `banger system install`; rewritten at each install.\n"
+      "# The helper keeps home directories read-only (ProtectHome=read-only) except\n"
+      "# the banger directories of the members of group banger, where it writes\n"
+      "# copy-on-write files and jails for them.\n"
+      "[Service]\n");
+  g_autoptr (GString) paths = g_string_new (NULL);
+
+  for (guint i = 0; i < members->len; i++) {
+    g_autoptr (BangerSystemUser) u = banger_system_user_lookup (members->pdata[i], NULL);
+    g_auto (GStrv) dirs = NULL;
+
+    if (u == NULL || strpbrk (u->home, " \t\n\"'\\") != NULL || !g_path_is_absolute (u->home))
+      continue;
+    dirs = banger_system_user_banger_dirs (u->home);
+    for (guint d = 0; dirs[d] != NULL; d++)
+      g_string_append_printf (paths, " -%s", dirs[d]);
+  }
+  if (paths->len > 0)
+    g_string_append_printf (s, "ReadWritePaths=%s\n", paths->str + 1);
+  return g_string_free (s, FALSE);
+}
 
 const char *
 banger_system_data_dir (void)
@@ -92,6 +136,7 @@ banger_system_install_free (BangerSystemInstall *install)
     return;
   g_free (install->data_dir);
   g_free (install->root);
+  g_free (install->user);
   g_ptr_array_unref (install->files);
   g_ptr_array_unref (install->steps);
   g_free (install);
@@ -345,8 +390,73 @@ reload_daemons (BangerSystemInstall *install)
                  "systemctl --user daemon-reload"));
 }
 
+/* Adds @user to group banger; their membership is what the polkit rules
+ * grant, read from the group database, so it counts at once (no new login
+ * is needed for the helper; only the user's own processes see the group
+ * after their next login). */
+static void
+ensure_member (BangerSystemInstall *install, const BangerSystemUser *user)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (banger_system_user_in_group (user->name, user->gid, BANGER_GROUP))
+    add_step (install, "member", "exists", user->name);
+  else if (install->dry_run)
+    add_step (install, "member", "would-add", user->name);
+  else if (getgrnam (BANGER_GROUP) == NULL)
+    add_step (install, "member", "failed", _ ("the group does not exist"));
+  else if (!banger_system_user_add_to_group (user, BANGER_GROUP, &error))
+    add_step (install, "member", "failed", error->message);
+  else {
+    add_step (install, "member", "added", user->name);
+    install->user_added = TRUE;
+  }
+}
+
+/* Linger keeps the user's manager, bangerd and their VMs running when they
+ * log out (and starts them at boot). */
+static void
+ensure_linger (BangerSystemInstall *install, const BangerSystemUser *user)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!g_file_test ("/run/systemd/system", G_FILE_TEST_IS_DIR))
+    add_step (install, "linger", "skipped", _ ("systemd is not running"));
+  else if (banger_system_user_has_linger (user->name))
+    add_step (install, "linger", "exists", user->name);
+  else if (install->dry_run)
+    add_step (install, "linger", "would-enable", user->name);
+  else if (!banger_system_user_set_linger (user, TRUE, &error))
+    add_step (install, "linger", "failed", error->message);
+  else {
+    add_step (install, "linger", "enabled", user->name);
+    install->linger_enabled = TRUE;
+  }
+}
+
+/* The user's bangerd.service enabled (it starts with their manager, so
+ * with linger at boot: reconcile finds the VMs) and started now. */
+static void
+start_user_service (BangerSystemInstall *install, const BangerSystemUser *user)
+{
+  const char *reload[] = { "daemon-reload", NULL };
+  const char *enable[] = { "enable", "--now", "bangerd.service", NULL };
+  g_autoptr (GError) error = NULL;
+
+  if (install->dry_run) {
+    add_step (install, "bangerd.service", "would-enable", user->name);
+    return;
+  }
+  if (!banger_system_user_systemctl (user, TRUE, reload, &error)
+      || !banger_system_user_systemctl (user, FALSE, enable, &error))
+    add_step (install, "bangerd.service", "failed", error->message);
+  else
+    add_step (install, "bangerd.service", "enabled", user->name);
+}
+
 BangerSystemInstall *
-banger_system_install_run (const char *data_dir, const char *root, gboolean dry_run, GError **error)
+banger_system_install_run (const char *data_dir, const char *root, gboolean dry_run,
+                           const BangerSystemUser *user, GError **error)
 {
   g_autoptr (BangerSystemInstall) install = g_new0 (BangerSystemInstall, 1);
   g_autoptr (GPtrArray) contents = g_ptr_array_new_with_free_func ((GDestroyNotify)g_bytes_unref);
@@ -364,6 +474,23 @@ banger_system_install_run (const char *data_dir, const char *root, gboolean dry_
     char *data = NULL;
     gsize len = 0;
 
+    /* A packager's --root has no users: the target's install makes it. */
+    if (table[i].source == NULL && install->root != NULL) {
+      g_free (f);
+      continue;
+    }
+    if (table[i].source == NULL) {
+      g_autoptr (GPtrArray) members = banger_system_group_members (user ? user->name : NULL);
+
+      f->target = g_strdup (table[i].target);
+      f->path = install->root != NULL ? g_build_filename (install->root, table[i].target, NULL)
+                                      : g_strdup (table[i].target);
+      f->mode = FILE_MODE;
+      g_ptr_array_add (install->files, f);
+      data = helper_dropin_text (members);
+      g_ptr_array_add (contents, g_bytes_new_take (data, strlen (data)));
+      continue;
+    }
     f->source = g_build_filename (data_dir, table[i].source, NULL);
     f->target = g_strdup (table[i].target);
     f->path = install->root != NULL ? g_build_filename (install->root, table[i].target, NULL)
@@ -400,6 +527,15 @@ banger_system_install_run (const char *data_dir, const char *root, gboolean dry_
   }
 
   ensure_group (install);
+  if (user != NULL && install->root == NULL) {
+    ensure_member (install, user);
+    ensure_linger (install, user);
+  }
   reload_daemons (install);
+  if (user != NULL && install->root == NULL
+      && g_file_test ("/run/systemd/system", G_FILE_TEST_IS_DIR))
+    start_user_service (install, user);
+  if (user != NULL)
+    install->user = g_strdup (user->name);
   return g_steal_pointer (&install);
 }

@@ -2,6 +2,8 @@
 
 #include <gio/gio.h>
 
+#include "system-user.h"
+
 G_BEGIN_DECLS
 
 /* `banger system install`: copies banger's system integration files (bus
@@ -40,7 +42,17 @@ typedef struct {
   GPtrArray *files; /* BangerSystemFile */
   GPtrArray *steps; /* BangerSystemStep */
   gboolean failed;  /* a step failed (the files are in place) */
+  char *user;       /* the user it was run for, or NULL */
+  gboolean user_added;     /* this run added @user to the group */
+  gboolean linger_enabled; /* this run enabled linger for @user */
 } BangerSystemInstall;
+
+/* The helper unit's drop-in that opens the group members' banger
+ * directories. */
+#define BANGER_SYSTEM_HELPER_DROPIN "/etc/systemd/system/bangerd-root.service.d/50-banger-users.conf"
+
+/* Every path `install` writes (without --root), NULL-terminated. */
+const char *const *banger_system_install_targets (void);
 
 /* $BANGER_SYSTEM_DATA_DIR (the build tree's copies, for tests) or the
  * directory meson installed (${datadir}/banger/system). */
@@ -51,7 +63,8 @@ const char *banger_system_data_dir (void);
  * daemon is asked anything. Fails before writing anything when a source is
  * missing; a failed write names its file. */
 BangerSystemInstall *banger_system_install_run (const char *data_dir, const char *root,
-                                                gboolean dry_run, GError **error);
+                                                gboolean dry_run, const BangerSystemUser *user,
+                                                GError **error);
 
 void banger_system_install_free (BangerSystemInstall *install);
 

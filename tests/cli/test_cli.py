@@ -197,7 +197,7 @@ class CliTest(_Base):
         r = subprocess.run(['bash', '-c', probe], capture_output=True, text=True, check=True,
                            timeout=TIMEOUT)
         lines = r.stdout.splitlines()
-        self.assertEqual(lines[0], 'vm image kernel system doctor update version completion help')
+        self.assertEqual(lines[0], 'vm image kernel system daemon doctor update version completion help')
         self.assertEqual(lines[1], 'create')
         self.assertEqual(lines[2], '--memory')
         self.assertEqual(lines[3], 'up down')

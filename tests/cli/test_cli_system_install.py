@@ -10,6 +10,7 @@ as banger-test-a (tests/lib/system_bus.py creates the test users)."""
 
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -44,6 +45,11 @@ FILES = {
     '/etc/systemd/user/bangerd.service':
         ('build', 'data/systemd/bangerd.service'),
 }
+
+
+# Generated, not copied (live installs only): ReadWritePaths= for the banger
+# directories of group banger's members, so the helper can write there.
+DROPIN = '/etc/systemd/system/bangerd-root.service.d/50-banger-users.conf'
 
 
 def build_copy(target):
@@ -300,6 +306,8 @@ def in_namespace(tmp):
         address = 'unix:path=' + sock
         env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=address, LC_ALL='C.UTF-8',
                    BANGER_SYSTEM_DATA_DIR=SYSTEM_DATA)
+        # Run through sudo, install would act for the sudo user too.
+        env.pop('SUDO_USER', None)
         before = request_helper_name(address)
         r = subprocess.run([BANGER, 'system', 'install', '--json'], env=env, capture_output=True,
                            text=True, timeout=TIMEOUT)
@@ -311,8 +319,20 @@ def in_namespace(tmp):
             with open(target, 'rb') as f:
                 contents[target] = (f.read() == build_copy(target),
                                     stat.S_IMODE(os.stat(target).st_mode))
+        with open(DROPIN) as f:
+            dropin_before = f.read()
         again = subprocess.run([BANGER, 'system', 'install'], env=env, capture_output=True,
                                text=True, timeout=TIMEOUT)
+        # For a user: added to the group, their banger directories opened to
+        # the helper; linger is logind's, skipped without systemd.
+        for_user = subprocess.run([BANGER, 'system', 'install', '--user', 'banger-test-a'],
+                                  env=env, capture_output=True, text=True, timeout=TIMEOUT)
+        with open('/etc/group') as f:
+            group_after = f.read()
+        with open(DROPIN) as f:
+            dropin_after = f.read()
+        no_user = subprocess.run([BANGER, 'system', 'install', '--user', 'no-such-user-x'],
+                                 env=env, capture_output=True, text=True, timeout=TIMEOUT)
     finally:
         bus.send_signal(signal.SIGTERM)
         bus.wait(timeout=5)
@@ -320,7 +340,13 @@ def in_namespace(tmp):
                       'name_before': before, 'name_after': after,
                       'group': re.search(r'(?m)^banger:', group) is not None,
                       'files': {t: list(v) for t, v in contents.items()},
-                      'again': again.stdout, 'again_status': again.returncode}))
+                      'again': again.stdout, 'again_status': again.returncode,
+                      'dropin_before': dropin_before, 'dropin_after': dropin_after,
+                      'for_user': for_user.stdout, 'for_user_status': for_user.returncode,
+                      'for_user_stderr': for_user.stderr,
+                      'member': re.search(r'(?m)^banger:.*\bbanger-test-a\b', group_after)
+                      is not None,
+                      'no_user': no_user.stderr, 'no_user_status': no_user.returncode}))
 
 
 class SystemInstallLiveTest(unittest.TestCase):
@@ -328,6 +354,7 @@ class SystemInstallLiveTest(unittest.TestCase):
     /etc and /usr/share are never touched."""
 
     def test_live_group_and_reloads(self):
+        ensure_test_users()
         tmp = tempfile.mkdtemp(prefix='banger-sysinst-live-')
         self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
         r = subprocess.run(['unshare', '-m', sys.executable, os.path.abspath(__file__),
@@ -339,6 +366,7 @@ class SystemInstallLiveTest(unittest.TestCase):
         report = json.loads(out['stdout'])
         self.assertIsNone(report['root'])
         self.assertEqual({f['status'] for f in report['files']}, {'installed'})
+        self.assertEqual({f['target'] for f in report['files']}, set(FILES) | {DROPIN})
         self.assertEqual(out['files'], {t: [True, 0o644] for t in FILES})
         steps = {s['name']: (s['status'], s['message']) for s in report['steps']}
         self.assertEqual(steps['group'][0], 'created')
@@ -352,7 +380,19 @@ class SystemInstallLiveTest(unittest.TestCase):
         self.assertIn('group banger: exists', out['again'])
         self.assertIn('systemd: not needed', out['again'])
         self.assertIn('dbus-daemon: not needed', out['again'])
-        self.assertEqual(len(re.findall(r'(?m)^unchanged ', out['again'])), len(FILES))
+        self.assertEqual(len(re.findall(r'(?m)^unchanged ', out['again'])), len(FILES) + 1)
+        # No member yet: the drop-in opens nothing.
+        self.assertNotIn('ReadWritePaths', out['dropin_before'])
+        self.assertEqual(out['for_user_status'], 0, out['for_user'] + out['for_user_stderr'])
+        self.assertTrue(out['member'])
+        self.assertIn('member of group banger: added', out['for_user'])
+        self.assertIn('linger (VMs keep running after logout): skipped', out['for_user'])
+        home = pwd.getpwnam('banger-test-a').pw_dir
+        self.assertIn(f'ReadWritePaths=-{home}/.local/share/banger -{home}/.cache/banger',
+                      out['dropin_after'])
+        self.assertIn('banger-test-a can run', out['for_user'])
+        self.assertEqual(out['no_user_status'], 1)
+        self.assertIn('there is no user “no-such-user-x”', out['no_user'])
 
 
 if __name__ == '__main__':
