@@ -1,9 +1,12 @@
 #define G_LOG_DOMAIN "banger-cli"
 
 /* `banger update`: the client's half of the self-update (docs/update.md).
- * bangerd's Update job verifies, stages and swaps; the restart, the doctor
- * and the commit or rollback are done here, because the daemon that ran
- * the job is one of the programs being replaced. */
+ * bangerd's Update job downloads, verifies and stages. The swap is asked
+ * for here, with the text polkit agent registered, so the administrator's
+ * password is typed in this terminal (bangerd has no agent in any
+ * session); the restart, the doctor (the new bangerd and the new
+ * bangerd-root) and the commit or rollback are done here too, because the
+ * daemon that ran the job is one of the programs being replaced. */
 
 #include "config.h"
 
@@ -20,6 +23,7 @@
 #include "errors.h"
 #include "job-progress.h"
 #include "paths.h"
+#include "polkit-agent.h"
 #include "remove-tree.h"
 
 #define MANAGER_NAME       "org.banger.Manager"
@@ -126,31 +130,132 @@ restart_bangerd (GDBusConnection *session, GError **error)
   return TRUE;
 }
 
-static gboolean
-helper_step (const char *staging, const char *step, GError **error)
+/* The helper that makes the swap must also check, finish or roll it back:
+ * it keeps the swap pending for this connection, needs no second password
+ * from it, and is not the new helper being judged. So every step goes to
+ * the unique name that owned org.banger.Helper at the swap. */
+typedef struct {
+  GDBusConnection *system;
+  char *owner;
+  char *staging;
+} HelperSteps;
+
+static void
+helper_steps_clear (HelperSteps *h)
 {
-  g_autoptr (GDBusConnection) system = g_bus_get_sync (G_BUS_TYPE_SYSTEM, NULL, error);
+  g_clear_object (&h->system);
+  g_clear_pointer (&h->owner, g_free);
+  g_clear_pointer (&h->staging, g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (HelperSteps, helper_steps_clear)
+
+/* Starts the helper if it does not run (D-Bus activation) and remembers
+ * which process it is. */
+static gboolean
+helper_steps_init (HelperSteps *h, const char *staging, GError **error)
+{
+  g_autoptr (GVariant) started = NULL;
   g_autoptr (GVariant) reply = NULL;
+
+  h->system = g_bus_get_sync (G_BUS_TYPE_SYSTEM, NULL, error);
+  if (h->system == NULL)
+    return FALSE;
+  h->staging = g_strdup (staging);
+  /* ALREADY_RUNNING or SUCCESS alike; a failure shows in GetNameOwner. */
+  started = g_dbus_connection_call_sync (h->system, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                         "org.freedesktop.DBus", "StartServiceByName",
+                                         g_variant_new ("(su)", HELPER_NAME, 0), NULL,
+                                         G_DBUS_CALL_FLAGS_NONE, 30000, NULL, NULL);
+  reply = g_dbus_connection_call_sync (h->system, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                       "org.freedesktop.DBus", "GetNameOwner",
+                                       g_variant_new ("(s)", HELPER_NAME), G_VARIANT_TYPE ("(s)"),
+                                       G_DBUS_CALL_FLAGS_NONE, 5000, NULL, error);
+  if (reply == NULL) {
+    g_dbus_error_strip_remote_error (*error);
+    g_prefix_error (error, _ ("bangerd-root is not running and could not be started: "));
+    return FALSE;
+  }
+  g_variant_get (reply, "(s)", &h->owner);
+  return TRUE;
+}
+
+/* One InstallRelease step; @extra (floating, may be NULL) adds options. */
+static gboolean
+helper_step (HelperSteps *h, const char *step, GVariant *extra, GError **error)
+{
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GVariant) extra_ref = extra != NULL ? g_variant_ref_sink (extra) : NULL;
   GVariantBuilder options;
 
-  if (system == NULL)
-    return FALSE;
   g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
   g_variant_builder_add (&options, "{sv}", "interactive", g_variant_new_boolean (TRUE));
-  g_variant_builder_add (&options, "{sv}", step, g_variant_new_boolean (TRUE));
-  reply = g_dbus_connection_call_sync (system, HELPER_NAME, HELPER_PATH, HELPER_NAME,
+  if (step != NULL)
+    g_variant_builder_add (&options, "{sv}", step, g_variant_new_boolean (TRUE));
+  if (extra_ref != NULL) {
+    GVariantIter iter;
+    const char *key;
+    GVariant *value;
+
+    g_variant_iter_init (&iter, extra_ref);
+    while (g_variant_iter_next (&iter, "{&sv}", &key, &value)) {
+      g_variant_builder_add (&options, "{sv}", key, value);
+      g_variant_unref (value);
+    }
+  }
+  /* No timeout: polkit may be asking for a password. */
+  reply = g_dbus_connection_call_sync (h->system, h->owner, HELPER_PATH, HELPER_NAME,
                                        "InstallRelease",
-                                       g_variant_new ("(sa{sv})", staging, &options), NULL,
+                                       g_variant_new ("(sa{sv})", h->staging, &options), NULL,
                                        G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, error);
+  /* The helper that made the swap is gone (killed, crashed): a rollback is
+   * still wanted, from whichever helper is installed now (the old one
+   * rolled back by itself if it was stopped cleanly). That one does not
+   * know this client, so polkit asks again. */
+  if (reply == NULL && g_strcmp0 (step, "rollback") == 0
+      && (g_error_matches (*error, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN)
+          || g_error_matches (*error, G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER))) {
+    g_clear_error (error);
+    g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
+    g_variant_builder_add (&options, "{sv}", "interactive", g_variant_new_boolean (TRUE));
+    g_variant_builder_add (&options, "{sv}", step, g_variant_new_boolean (TRUE));
+    reply = g_dbus_connection_call_sync (h->system, HELPER_NAME, HELPER_PATH, HELPER_NAME,
+                                         "InstallRelease",
+                                         g_variant_new ("(sa{sv})", h->staging, &options), NULL,
+                                         G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, error);
+  }
   if (reply == NULL)
-    g_dbus_error_strip_remote_error (*error);
+    banger_cli_error_annotate_helper (error);
   return reply != NULL;
+}
+
+/* What the staged release says it is (written and checked by bangerd's
+ * job; the helper checks the shapes again). */
+static GVariant *
+staged_build_info (const char *staging, GError **error)
+{
+  g_autofree char *path = g_build_filename (staging, "BUILDINFO", NULL);
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autofree char *version = NULL, *commit = NULL, *built_at = NULL;
+  GVariantBuilder b;
+
+  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, error)
+      || (version = g_key_file_get_string (kf, "release", "version", error)) == NULL
+      || (commit = g_key_file_get_string (kf, "release", "commit", error)) == NULL
+      || (built_at = g_key_file_get_string (kf, "release", "built_at", error)) == NULL) {
+    g_prefix_error (error, _ ("the staged release is incomplete (%s): "), path);
+    return NULL;
+  }
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&b, "{sv}", "version", g_variant_new_string (version));
+  g_variant_builder_add (&b, "{sv}", "commit", g_variant_new_string (commit));
+  g_variant_builder_add (&b, "{sv}", "built_at", g_variant_new_string (built_at));
+  return g_variant_builder_end (&b);
 }
 
 /* The doctor after the restart passes if bangerd answers and no check that
  * passed before now fails; the reason otherwise. */
 static char *
-doctor_regression (GDBusConnection *session, GHashTable *before)
+doctor_regression (GDBusConnection *session, GHashTable *before, HelperSteps *helper)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GHashTable) after = doctor_statuses (session, &error);
@@ -159,6 +264,12 @@ doctor_regression (GDBusConnection *session, GHashTable *before)
 
   if (after == NULL)
     return g_strdup_printf (_ ("the new bangerd does not answer: %s"), error->message);
+  /* bangerd's own helper checks still reach the old bangerd-root (it holds
+   * the name until the update is finished); the new one is judged by the
+   * old one running it as root (--self-check), and must say it is the
+   * version being installed. */
+  if (!helper_step (helper, "check", NULL, &error))
+    return g_strdup (error->message);
   g_hash_table_iter_init (&iter, after);
   while (g_hash_table_iter_next (&iter, &id, &status)) {
     const char *was = before != NULL ? g_hash_table_lookup (before, id) : NULL;
@@ -195,6 +306,10 @@ update_handler (BangerCli *cli, char **args, GError **error)
   g_autofree char *staging = NULL;
   g_autofree char *why = NULL;
   g_autofree char *version = NULL;
+  g_autoptr (GVariant) build_info = NULL;
+  g_auto (HelperSteps) helper = { 0 };
+  gpointer agent = NULL;
+  gboolean ok;
   g_auto (GVariantBuilder) options = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
   BangerProgressMode mode;
   const char *latest = NULL;
@@ -240,13 +355,34 @@ update_handler (BangerCli *cli, char **args, GError **error)
 
   cache = banger_cache_dir ();
   staging = g_build_filename (cache, "update", "staging", NULL);
+  build_info = staged_build_info (staging, error);
+  if (build_info == NULL)
+    return FALSE;
+  if (!helper_steps_init (&helper, staging, error)) {
+    banger_remove_tree (staging, NULL);
+    return FALSE;
+  }
+  /* The swap needs an administrator (org.banger.system.update is always
+   * auth_admin): with our agent registered, polkit asks in this terminal
+   * unless a desktop agent serves the session. The agent stays until the
+   * end in case the helper that made the swap is gone and a rollback has
+   * to ask again. */
+  agent = banger_polkit_agent_register ();
+  if (!helper_step (&helper, NULL, g_steal_pointer (&build_info), error)) {
+    banger_polkit_agent_unregister (agent);
+    banger_remove_tree (staging, NULL);
+    g_prefix_error (error, _ ("banger %s was not installed: "), version);
+    return FALSE;
+  }
   if (restart_bangerd (cli->session, error)
-      && (why = doctor_regression (cli->session, before)) == NULL) {
-    if (!helper_step (staging, "finish", error)) {
+      && (why = doctor_regression (cli->session, before, &helper)) == NULL) {
+    if (!helper_step (&helper, "finish", NULL, error)) {
+      banger_polkit_agent_unregister (agent);
       g_prefix_error (error, _ ("banger %s is installed but install.toml was not written: "),
                       version);
       return FALSE;
     }
+    banger_polkit_agent_unregister (agent);
     banger_remove_tree (staging, NULL);
     printf (_ ("banger updated to %s\n"), version);
     return TRUE;
@@ -255,7 +391,9 @@ update_handler (BangerCli *cli, char **args, GError **error)
     why = g_strdup ((*error)->message);
   g_clear_error (error);
   g_printerr (_ ("banger: %s; rolling back\n"), why);
-  if (!helper_step (staging, "rollback", error)) {
+  ok = helper_step (&helper, "rollback", NULL, error);
+  banger_polkit_agent_unregister (agent);
+  if (!ok) {
     g_prefix_error (error, _ ("the rollback failed too (%s): "), why);
     return FALSE;
   }

@@ -22,7 +22,7 @@ static const char *const common_options[] = { "interactive", "b", NULL };
 
 /* InstallRelease: which step of an update (install-release.h). */
 static const char *const install_options[] = {
-  "interactive", "b", "rollback", "b", "finish",   "b",
+  "interactive", "b", "rollback", "b", "finish",   "b", "check", "b",
   "version",     "s", "commit",   "s", "built_at", "s", NULL,
 };
 /* ConfigureDNS: the responder's port (bangerd's [dns] port=). */
@@ -424,7 +424,11 @@ banger_authorize_method (GDBusInterfaceSkeleton *skeleton, GDBusMethodInvocation
       || !banger_install_release_check_caller (method, parameters, uid, &error))
     return deny (invocation, entry, uid, error);
 
-  if (entry->action != NULL) {
+  /* The client polkit authorised for an update's swap checks, finishes or
+   * rolls back that swap without a second prompt (install-release.h). */
+  if (entry->action != NULL
+      && !banger_install_release_preauthorized (
+          method, parameters, g_dbus_method_invocation_get_sender (invocation), uid)) {
     g_autoptr (GVariant) options
         = g_variant_get_child_value (parameters, g_variant_n_children (parameters) - 1);
 

@@ -32,6 +32,7 @@ struct _BangerHelperDaemon {
   guint idle_id;
   guint sigterm_id;
   guint sigint_id;
+  guint pending_watch_id; /* the pending swap's client on the bus */
   gboolean name_acquired;
   int exit_status;
 
@@ -327,23 +328,99 @@ quit_after_update (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+static void
+on_update_client_vanished (GDBusConnection *bus, const char *name, gpointer user_data)
+{
+  BangerHelperDaemon *self = user_data;
+
+  /* Nobody is left to judge the new release: the swap stands unconfirmed,
+   * so it is undone, and this helper leaves like after a rollback. */
+  if (banger_install_release_abandon ("its client left the bus without finishing it"))
+    g_idle_add (quit_after_update, self);
+}
+
+/* In the main loop (the watch's callbacks come there): follows the pending
+ * swap's client, or stops following once nothing is pending. */
+static gboolean
+update_watch_sync (gpointer user_data)
+{
+  BangerHelperDaemon *self = user_data;
+  g_autofree char *sender = banger_install_release_pending_sender ();
+
+  if (self->pending_watch_id != 0) {
+    g_bus_unwatch_name (self->pending_watch_id);
+    self->pending_watch_id = 0;
+  }
+  if (sender != NULL)
+    self->pending_watch_id = g_bus_watch_name_on_connection (
+        self->bus, sender, G_BUS_NAME_WATCHER_FLAGS_NONE, NULL, on_update_client_vanished, self,
+        NULL);
+  return G_SOURCE_REMOVE;
+}
+
 static gboolean
 handle_install_release (BangerHelper *object, GDBusMethodInvocation *invocation,
                         const char *staging_dir, GVariant *options, gpointer user_data)
 {
   BangerHelperDaemon *self = user_data;
   GError *error = NULL;
-  gboolean last_step = !g_str_equal (banger_install_release_step (options), "swap");
+  const char *step = banger_install_release_step (options);
+  gboolean last_step = g_str_equal (step, "finish") || g_str_equal (step, "rollback");
 
   if (!banger_install_release (staging_dir, options, banger_authorize_get_uid (invocation),
-                               &error))
+                               g_dbus_method_invocation_get_sender (invocation), &error))
     return return_error (self, invocation, error);
+  if (g_str_equal (step, "swap") || last_step)
+    g_idle_add (update_watch_sync, self);
   /* The helper's restart: once an update is committed or undone, this
    * process (whose binary may be gone) leaves after its reply, and D-Bus
-   * activation starts whatever is installed now. */
+   * activation starts whatever is installed now. Until then it stays, so
+   * that the process that can undo the swap is not the new one. */
   if (last_step)
     g_idle_add (quit_after_update, self);
   return return_value (self, invocation, g_variant_new ("()"));
+}
+
+gboolean
+banger_helper_self_check (const BangerHelperConfig *config, GError **error)
+{
+  g_autoptr (GDBusConnection) bus = NULL;
+  g_autoptr (PolkitAuthority) authority = NULL;
+  g_autofree char *owner = NULL;
+  g_autofree char *address = NULL;
+
+  /* What the daemon needs before it can serve: the config (loaded by the
+   * caller), the system bus and polkit. A private connection: the shared
+   * one would exit the process if the bus went away. */
+  address = g_dbus_address_get_for_bus_sync (G_BUS_TYPE_SYSTEM, NULL, error);
+  if (address != NULL)
+    bus = g_dbus_connection_new_for_address_sync (
+        address,
+        G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
+            | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+        NULL, NULL, error);
+  if (bus == NULL) {
+    g_prefix_error (error, "cannot connect to the system bus: ");
+    return FALSE;
+  }
+  authority = polkit_authority_get_sync (NULL, error);
+  if (authority == NULL) {
+    g_prefix_error (error, "cannot reach polkit: ");
+    return FALSE;
+  }
+  owner = polkit_authority_get_owner (authority);
+  if (owner == NULL) {
+    g_set_error_literal (error, BANGER_ERROR, BANGER_ERROR_FAILED, "polkitd is not running");
+    return FALSE;
+  }
+  if (config->bridge == NULL) {
+    g_set_error_literal (error, BANGER_ERROR, BANGER_ERROR_FAILED, "no bridge configured");
+    return FALSE;
+  }
+  g_dbus_connection_close_sync (bus, NULL, NULL);
+  /* The one line the old helper compares with the version it installed. */
+  g_print ("bangerd-root %s\n", PACKAGE_VERSION);
+  return TRUE;
 }
 
 static void idle_arm (BangerHelperDaemon *self, guint seconds);
@@ -356,6 +433,16 @@ on_idle_timeout (gpointer user_data)
   gint64 left_us;
 
   self->idle_id = 0;
+  /* A pending swap waits for its client, however long the prompt or the
+   * doctor takes: leaving now would strand it. */
+  {
+    g_autofree char *pending = banger_install_release_pending_sender ();
+
+    if (pending != NULL) {
+      idle_arm (self, self->idle_timeout);
+      return G_SOURCE_REMOVE;
+    }
+  }
   g_mutex_lock (&self->activity_lock);
   idle_us = g_get_monotonic_time () - self->last_activity;
   left_us = (gint64)self->idle_timeout * G_USEC_PER_SEC - idle_us;
@@ -504,6 +591,9 @@ banger_helper_daemon_run (BangerHelperDaemon *self)
   self->owner_id = 0;
   while (calls_busy (self) > 0)
     g_main_context_iteration (NULL, TRUE);
+  /* Stopped with a swap nobody confirmed: undo it, so the installed set is
+   * one that was known to work. */
+  banger_install_release_abandon ("the helper is stopping");
   g_dbus_connection_flush_sync (self->bus, NULL, NULL);
   return self->exit_status;
 }
@@ -521,6 +611,8 @@ banger_helper_daemon_free (BangerHelperDaemon *self)
     g_source_remove (self->sigint_id);
   if (self->owner_id != 0)
     g_bus_unown_name (self->owner_id);
+  if (self->pending_watch_id != 0)
+    g_bus_unwatch_name (self->pending_watch_id);
   if (self->skeleton != NULL) {
     if (g_dbus_interface_skeleton_get_connection (G_DBUS_INTERFACE_SKELETON (self->skeleton)))
       g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (self->skeleton));

@@ -21,4 +21,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (BangerHelperDaemon, banger_helper_daemon_free)
  * calls in flight finish. Returns the process exit status. */
 int banger_helper_daemon_run (BangerHelperDaemon *daemon);
 
+/* bangerd-root --self-check: with @config loaded, reaches the system bus
+ * and polkitd the way the daemon would, then prints "bangerd-root
+ * VERSION". The old helper runs the new one so after an update's swap
+ * (install-release.c). */
+gboolean banger_helper_self_check (const BangerHelperConfig *config, GError **error);
+
 G_END_DECLS

@@ -17,7 +17,27 @@
 #include "banger-error.h"
 #include "user-paths.h"
 
+#define SELF_CHECK_TIMEOUT_S 30
+
 static const BangerHelperConfig *cfg;
+static char *cfg_path;
+
+/* The swap this process made and nobody has finished or rolled back yet.
+ * Its client (the bus connection that was authorised for the swap) may
+ * check, finish or roll it back without a second prompt; while it is set
+ * the helper does not idle-exit; if the client leaves, it is rolled back
+ * (helper-daemon.c). Guarded by pending_lock: calls run in GDBus's method
+ * threads. */
+static GMutex pending_lock;
+/* One step at a time: two swaps (or a rollback racing a check) must not
+ * interleave their renames. */
+static GMutex step_lock;
+static struct {
+  gboolean set;
+  char *sender;
+  uid_t uid;
+  char *version;
+} pending;
 
 typedef enum { DIR_BIN, DIR_LIBEXEC, DIR_LIBEXEC_BANGER } InstallDir;
 
@@ -36,6 +56,21 @@ void
 banger_install_release_configure (const BangerHelperConfig *config)
 {
   cfg = config;
+  if (config == NULL) {
+    g_clear_pointer (&cfg_path, g_free);
+    g_mutex_lock (&pending_lock);
+    g_clear_pointer (&pending.sender, g_free);
+    g_clear_pointer (&pending.version, g_free);
+    pending.set = FALSE;
+    g_mutex_unlock (&pending_lock);
+  }
+}
+
+void
+banger_install_release_set_config_path (const char *path)
+{
+  g_free (cfg_path);
+  cfg_path = g_strdup (path);
 }
 
 static char *
@@ -78,6 +113,8 @@ banger_install_release_step (GVariant *options)
     return "rollback";
   if (g_variant_lookup (options, "finish", "b", &flag) && flag)
     return "finish";
+  if (g_variant_lookup (options, "check", "b", &flag) && flag)
+    return "check";
   return "swap";
 }
 
@@ -92,24 +129,26 @@ matches (const char *text, const char *pattern)
 static gboolean
 check_options (GVariant *options, GError **error)
 {
-  gboolean rollback = FALSE, finish = FALSE;
+  gboolean rollback = FALSE, finish = FALSE, check = FALSE;
   const char *version = NULL, *commit = NULL, *built_at = NULL;
+  const char *step;
   gboolean any_info;
 
   g_variant_lookup (options, "rollback", "b", &rollback);
   g_variant_lookup (options, "finish", "b", &finish);
+  g_variant_lookup (options, "check", "b", &check);
   g_variant_lookup (options, "version", "&s", &version);
   g_variant_lookup (options, "commit", "&s", &commit);
   g_variant_lookup (options, "built_at", "&s", &built_at);
   any_info = version != NULL || commit != NULL || built_at != NULL;
-  if (rollback && finish)
+  if ((rollback ? 1 : 0) + (finish ? 1 : 0) + (check ? 1 : 0) > 1)
     return fail (error, BANGER_ERROR_INVALID_ARGUMENT,
-                 "“rollback” and “finish” exclude each other");
-  if ((rollback || finish) && any_info)
+                 "“rollback”, “finish” and “check” exclude each other");
+  step = rollback ? "a rollback" : finish ? "the finish" : "the check";
+  if ((rollback || finish || check) && any_info)
     return fail (error, BANGER_ERROR_INVALID_ARGUMENT,
-                 "“version”, “commit” and “built_at” belong to the swap, not to %s",
-                 rollback ? "a rollback" : "the finish");
-  if (rollback || finish)
+                 "“version”, “commit” and “built_at” belong to the swap, not to %s", step);
+  if (rollback || finish || check)
     return TRUE;
   if (version == NULL || commit == NULL || built_at == NULL)
     return fail (error, BANGER_ERROR_INVALID_ARGUMENT,
@@ -474,13 +513,13 @@ out:
 static gboolean
 finish (GError **error)
 {
-  g_autofree char *pending = pending_path ();
+  g_autofree char *pending_file = pending_path ();
   InstallDirs d;
 
-  if (rename (pending, cfg->update_install_toml) < 0) {
+  if (rename (pending_file, cfg->update_install_toml) < 0) {
     if (errno == ENOENT)
       return fail (error, BANGER_ERROR_BAD_STATE, "no update is waiting to be finished (%s)",
-                   pending);
+                   pending_file);
     return fail (error, BANGER_ERROR_FAILED, "cannot write %s: %s", cfg->update_install_toml,
                  g_strerror (errno));
   }
@@ -498,7 +537,7 @@ finish (GError **error)
 static gboolean
 rollback (GError **error)
 {
-  g_autofree char *pending = pending_path ();
+  g_autofree char *pending_file = pending_path ();
   InstallDirs d;
   gboolean ok;
 
@@ -508,20 +547,233 @@ rollback (GError **error)
   }
   ok = restore_old (&d, error);
   install_dirs_clear (&d);
-  unlink (pending);
+  unlink (pending_file);
   return ok;
 }
 
+/* ---- the new helper's self-check ---- */
+
+typedef struct {
+  gboolean done;
+  char *output;
+  char *errors;
+  GError *error;
+} SelfCheckRun;
+
+static void
+self_check_done (GObject *source, GAsyncResult *res, gpointer data)
+{
+  SelfCheckRun *run = data;
+
+  g_subprocess_communicate_utf8_finish (G_SUBPROCESS (source), res, &run->output, &run->errors,
+                                        &run->error);
+  run->done = TRUE;
+}
+
+static gboolean
+self_check_timeout (gpointer data)
+{
+  g_subprocess_force_exit (G_SUBPROCESS (data));
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs the installed (just swapped-in) bangerd-root with --self-check, as
+ * root, from this (old) helper: the new helper is what the post-update
+ * doctor must judge, and the process that can undo the swap must not be
+ * the one being judged. It must exit 0 within SELF_CHECK_TIMEOUT_S and
+ * say "bangerd-root <the version being installed>". */
+static gboolean
+self_check (const char *version, GError **error)
+{
+  g_autofree char *libexec = install_dir (DIR_LIBEXEC);
+  g_autofree char *binary = g_build_filename (libexec, "bangerd-root", NULL);
+  g_autofree char *want = g_strdup_printf ("bangerd-root %s", version);
+  g_autoptr (GMainContext) context = g_main_context_new ();
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GSource) timeout = NULL;
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  SelfCheckRun run = { 0 };
+  g_autofree char *first_line = NULL;
+  char *nl;
+  gboolean ok = FALSE;
+
+  g_ptr_array_add (argv, binary);
+  g_ptr_array_add (argv, (char *)"--self-check");
+  if (cfg_path != NULL) {
+    g_ptr_array_add (argv, (char *)"--config");
+    g_ptr_array_add (argv, cfg_path);
+  }
+  g_ptr_array_add (argv, NULL);
+  proc = g_subprocess_newv ((const char *const *)argv->pdata,
+                            G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                            error);
+  if (proc == NULL) {
+    g_prefix_error (error, "the new bangerd-root cannot be started: ");
+    banger_error_convert (error);
+    return FALSE;
+  }
+  /* A private context: this runs in a method thread, not the main loop. */
+  g_main_context_push_thread_default (context);
+  g_subprocess_communicate_utf8_async (proc, NULL, NULL, self_check_done, &run);
+  timeout = g_timeout_source_new_seconds (SELF_CHECK_TIMEOUT_S);
+  g_source_set_callback (timeout, self_check_timeout, proc, NULL);
+  g_source_attach (timeout, context);
+  while (!run.done)
+    g_main_context_iteration (context, TRUE);
+  g_source_destroy (timeout);
+  g_main_context_pop_thread_default (context);
+
+  if (run.error != NULL) {
+    fail (error, BANGER_ERROR_FAILED, "the new bangerd-root's self-check failed: %s",
+          run.error->message);
+    g_error_free (run.error);
+    g_free (run.output);
+    g_free (run.errors);
+    return FALSE;
+  }
+  first_line = g_strstrip (g_strdup (run.output != NULL ? run.output : ""));
+  if ((nl = strchr (first_line, '\n')) != NULL)
+    *nl = '\0';
+  if (!g_subprocess_get_if_exited (proc) || g_subprocess_get_exit_status (proc) != 0)
+    fail (error, BANGER_ERROR_FAILED, "the new bangerd-root's self-check failed (%s): %s",
+          g_subprocess_get_if_exited (proc) ? "exit status non-zero" : "killed or timed out",
+          run.errors != NULL && *run.errors != '\0' ? g_strstrip (run.errors) : "no message");
+  else if (!g_str_equal (first_line, want))
+    fail (error, BANGER_ERROR_FAILED,
+          "the new bangerd-root says “%s” instead of “%s”: it is not the release being installed",
+          first_line, want);
+  else
+    ok = TRUE;
+  g_free (run.output);
+  g_free (run.errors);
+  if (ok)
+    g_message ("the installed %s passed its self-check: version %s", binary, version);
+  return ok;
+}
+
+/* ---- the pending swap ---- */
+
 gboolean
-banger_install_release (const char *staging_dir, GVariant *options, uid_t uid, GError **error)
+banger_install_release_preauthorized (const char *method, GVariant *parameters,
+                                      const char *sender, uid_t uid)
+{
+  g_autoptr (GVariant) options = NULL;
+  gboolean ok;
+
+  if (g_strcmp0 (method, "InstallRelease") != 0 || sender == NULL)
+    return FALSE;
+  options = g_variant_get_child_value (parameters, 1);
+  if (g_str_equal (banger_install_release_step (options), "swap"))
+    return FALSE;
+  g_mutex_lock (&pending_lock);
+  ok = pending.set && pending.uid == uid && g_strcmp0 (pending.sender, sender) == 0;
+  g_mutex_unlock (&pending_lock);
+  return ok;
+}
+
+char *
+banger_install_release_pending_sender (void)
+{
+  char *sender;
+
+  g_mutex_lock (&pending_lock);
+  sender = pending.set ? g_strdup (pending.sender) : NULL;
+  g_mutex_unlock (&pending_lock);
+  return sender;
+}
+
+/* Takes the pending record (the caller then owns what it holds). */
+static gboolean
+pending_take (char **version)
+{
+  gboolean was;
+
+  g_mutex_lock (&pending_lock);
+  was = pending.set;
+  pending.set = FALSE;
+  g_clear_pointer (&pending.sender, g_free);
+  if (version != NULL)
+    *version = g_steal_pointer (&pending.version);
+  g_clear_pointer (&pending.version, g_free);
+  g_mutex_unlock (&pending_lock);
+  return was;
+}
+
+gboolean
+banger_install_release_abandon (const char *why)
+{
+  g_autoptr (GError) error = NULL;
+  gboolean ok;
+
+  if (cfg == NULL)
+    return FALSE;
+  g_mutex_lock (&step_lock);
+  if (!pending_take (NULL)) {
+    g_mutex_unlock (&step_lock);
+    return FALSE;
+  }
+  ok = rollback (&error);
+  g_mutex_unlock (&step_lock);
+  if (ok)
+    g_message ("the pending update was rolled back: %s", why);
+  else
+    g_warning ("the pending update could not be rolled back (%s): %s", why, error->message);
+  return TRUE;
+}
+
+static gboolean
+install_release_step (const char *staging_dir, GVariant *options, uid_t uid, const char *sender,
+                      GError **error)
 {
   const char *step = banger_install_release_step (options);
 
+  if (g_str_equal (step, "rollback")) {
+    pending_take (NULL);
+    return rollback (error);
+  }
+  if (g_str_equal (step, "finish")) {
+    pending_take (NULL);
+    return finish (error);
+  }
+  if (g_str_equal (step, "check")) {
+    g_autofree char *version = NULL;
+
+    g_mutex_lock (&pending_lock);
+    version = pending.set ? g_strdup (pending.version) : NULL;
+    g_mutex_unlock (&pending_lock);
+    if (version == NULL)
+      return fail (error, BANGER_ERROR_BAD_STATE,
+                   "no update of this helper is waiting to be checked");
+    return self_check (version, error);
+  }
+  g_mutex_lock (&pending_lock);
+  if (pending.set) {
+    g_mutex_unlock (&pending_lock);
+    return fail (error, BANGER_ERROR_BUSY,
+                 "an update is waiting to be finished or rolled back already");
+  }
+  g_mutex_unlock (&pending_lock);
+  if (!swap (staging_dir, options, uid, error))
+    return FALSE;
+  g_mutex_lock (&pending_lock);
+  pending.set = TRUE;
+  pending.uid = uid;
+  pending.sender = g_strdup (sender);
+  g_variant_lookup (options, "version", "s", &pending.version);
+  g_mutex_unlock (&pending_lock);
+  return TRUE;
+}
+
+gboolean
+banger_install_release (const char *staging_dir, GVariant *options, uid_t uid, const char *sender,
+                        GError **error)
+{
+  gboolean ok;
+
   if (cfg == NULL)
     return fail (error, BANGER_ERROR_UNSUPPORTED, "the release installer is not configured");
-  if (g_str_equal (step, "rollback"))
-    return rollback (error);
-  if (g_str_equal (step, "finish"))
-    return finish (error);
-  return swap (staging_dir, options, uid, error);
+  g_mutex_lock (&step_lock);
+  ok = install_release_step (staging_dir, options, uid, sender, error);
+  g_mutex_unlock (&step_lock);
+  return ok;
 }

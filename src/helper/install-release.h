@@ -15,8 +15,17 @@ G_BEGIN_DECLS
  *     install.toml.pending records what was installed;
  *   {rollback: true} — every <name>.old is renamed back, the pending
  *     record dropped;
+ *   {check: true} — the installed (new) bangerd-root is run with
+ *     --self-check as root by this (old) helper and must say it is the
+ *     version being installed;
  *   {finish: true} — install.toml.pending becomes install.toml and the .old
  *     set is removed.
+ * After a swap this process keeps the update pending until its client
+ * finishes or rolls it back: that client (the same bus connection and uid,
+ * authorised once for the swap) needs no second polkit answer for check,
+ * finish or rollback; the helper does not idle-exit meanwhile; and if the
+ * client leaves the bus first, or the helper is stopped, the swap is
+ * rolled back (helper-daemon.c).
  * The staging dir must lie under one of the caller's [update] staging_dirs,
  * be reached without a symlink and be the caller's; for a swap each staged
  * file must be a regular file the caller owns, with one link. */
@@ -31,10 +40,29 @@ void banger_install_release_configure (const BangerHelperConfig *config);
 gboolean banger_install_release_check_caller (const char *method, GVariant *parameters, uid_t uid,
                                               GError **error);
 
-/* Which step @options ask for: "swap", "rollback" or "finish". */
+/* The path of the helper's config file, passed to the new helper's
+ * --self-check. */
+void banger_install_release_set_config_path (const char *path);
+
+/* Which step @options ask for: "swap", "check", "rollback" or "finish". */
 const char *banger_install_release_step (GVariant *options);
 
+/* TRUE if @parameters ask an InstallRelease check, finish or rollback of
+ * the swap that @sender (a unique bus name) made as @uid and that is still
+ * pending: the authorizer then skips polkit, which already said yes to
+ * this client for the swap. */
+gboolean banger_install_release_preauthorized (const char *method, GVariant *parameters,
+                                               const char *sender, uid_t uid);
+
+/* The unique bus name of the pending swap's client, or NULL. */
+char *banger_install_release_pending_sender (void);
+
+/* Rolls back the pending swap, if any (its client left, or the helper is
+ * stopping); TRUE if there was one. */
+gboolean banger_install_release_abandon (const char *why);
+
+/* @sender: the caller's unique bus name, recorded by a swap. */
 gboolean banger_install_release (const char *staging_dir, GVariant *options, uid_t uid,
-                                 GError **error);
+                                 const char *sender, GError **error);
 
 G_END_DECLS

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "helper-daemon.h"
+#include "install-release.h"
 #include "jail.h"
 #include "snapshot.h"
 #include "log.h"
@@ -29,6 +30,7 @@ main (int argc, char **argv)
   g_autoptr (BangerHelperDaemon) daemon = NULL;
   g_autofree char *config_path = NULL;
   gboolean replace = FALSE;
+  gboolean self_check = FALSE;
   gint idle_timeout = 0;
   const GOptionEntry entries[] = {
     { "replace", 'r', 0, G_OPTION_ARG_NONE, &replace, N_ ("Replace a running helper"), NULL },
@@ -37,6 +39,10 @@ main (int argc, char **argv)
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path, N_ ("Configuration file"), "PATH" },
     { "idle-timeout", 0, 0, G_OPTION_ARG_INT, &idle_timeout,
       N_ ("Exit after this many idle seconds (0: never)"), "SECONDS" },
+    { "self-check", 0, 0, G_OPTION_ARG_NONE, &self_check,
+      N_ ("Check that this helper could serve (config, system bus, polkit), print its version "
+          "and exit"),
+      NULL },
     { NULL },
   };
 
@@ -73,6 +79,16 @@ main (int argc, char **argv)
     g_printerr ("bangerd-root: %s\n", error->message);
     return 1;
   }
+  if (self_check) {
+    if (!banger_helper_self_check (config, &error)) {
+      g_printerr ("bangerd-root: self-check: %s\n", error->message);
+      return 1;
+    }
+    return 0;
+  }
+  /* The new helper's --self-check after an update reads the same file. */
+  banger_install_release_set_config_path (config_path ? config_path
+                                                      : BANGER_SYSCONFDIR "/helper.conf");
   daemon
       = banger_helper_daemon_new (g_steal_pointer (&config), (guint)idle_timeout, replace, &error);
   if (daemon == NULL) {

@@ -9,11 +9,11 @@ G_BEGIN_DECLS
 
 /* `banger update`, the part bangerd does (docs/update.md): fetch the
  * manifest, download the tarball, SHA256SUMS and its signature, verify,
- * stage under <cache>/update/staging, `bangerd --check-migrations` with the
- * staged binary, and ask the helper to swap the binaries (InstallRelease).
- * Restarting, the doctor and the commit or rollback that follows are the
- * client's (`banger update`): the process that runs this job is one of
- * those being replaced. */
+ * stage under <cache>/update/staging and `bangerd --check-migrations` with
+ * the staged binary. The swap (InstallRelease), the restart, the doctor
+ * and the commit or rollback are the client's (`banger update`): the
+ * client has the terminal for the admin prompt, and the process that runs
+ * this job is one of those being replaced. */
 
 /* Fetches and parses the build's manifest (synchronous; worker threads). */
 BangerReleaseManifest *banger_update_fetch_manifest (GCancellable *cancellable, GError **error);
