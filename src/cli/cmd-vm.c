@@ -465,6 +465,75 @@ on_start_done (GObject *source, GAsyncResult *res, gpointer data)
   call->done = TRUE;
 }
 
+/* ---- a VM without network ---- */
+
+/* The VM's IPv4 as bangerd has it now (a Get, not the proxy's cache: the
+ * PropertiesChanged of a start may still be on its way). */
+static char *
+live_ipv4 (BangerVM *vm)
+{
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GVariant) value = NULL;
+
+  reply = g_dbus_connection_call_sync (
+      g_dbus_proxy_get_connection (G_DBUS_PROXY (vm)), g_dbus_proxy_get_name (G_DBUS_PROXY (vm)),
+      g_dbus_proxy_get_object_path (G_DBUS_PROXY (vm)), "org.freedesktop.DBus.Properties", "Get",
+      g_variant_new ("(ss)", "org.banger.VM", "IPv4"), G_VARIANT_TYPE ("(v)"),
+      G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL);
+  if (reply == NULL)
+    return g_strdup (banger_vm_get_ipv4 (vm));
+  g_variant_get (reply, "(v)", &value);
+  return g_variant_is_of_type (value, G_VARIANT_TYPE_STRING) ? g_variant_dup_string (value, NULL)
+                                                              : g_strdup ("");
+}
+
+/* Why a running VM has no address: its start found no root helper to
+ * make its tap. The reason and the one command that fixes it. */
+static char *
+no_network_reason (const char *name)
+{
+  g_autoptr (GDBusConnection) bus = g_bus_get_sync (G_BUS_TYPE_SYSTEM, NULL, NULL);
+  g_autoptr (GVariant) reply = NULL;
+  g_autofree const char **names = NULL;
+  gboolean activatable = FALSE;
+
+  if (bus != NULL)
+    reply = g_dbus_connection_call_sync (bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                         "org.freedesktop.DBus", "ListActivatableNames", NULL,
+                                         G_VARIANT_TYPE ("(as)"), G_DBUS_CALL_FLAGS_NONE, -1,
+                                         NULL, NULL);
+  if (reply != NULL) {
+    g_autoptr (GVariant) list = g_variant_get_child_value (reply, 0);
+
+    names = g_variant_get_strv (list, NULL);
+    activatable = g_strv_contains (names, "org.banger.Helper");
+  }
+  if (!activatable)
+    return g_strdup_printf (_ ("the root helper bangerd-root is not installed, so VMs get no "
+                               "network: run `sudo banger system install --user %s`, then "
+                               "`banger vm restart %s`"),
+                            g_get_user_name (), name);
+  return g_strdup_printf (_ ("the root helper bangerd-root did not answer when the VM started: "
+                             "see `banger system status` and `journalctl -u bangerd-root`, then "
+                             "`banger vm restart %s`"),
+                          name);
+}
+
+/* Says on stderr that a VM that just started has no network: before,
+ * such a VM booted without an address and nothing said so. */
+static void
+warn_if_no_network (BangerVM *vm, const char *name)
+{
+  g_autofree char *ipv4 = live_ipv4 (vm);
+  g_autofree char *reason = NULL;
+
+  if (ipv4 != NULL && *ipv4 != '\0')
+    return;
+  reason = no_network_reason (name);
+  g_printerr (_ ("warning: VM “%s” has no network (no IPv4 address, no %s.vm name): %s\n"), name,
+              name, reason);
+}
+
 static gboolean
 start_vm (BangerVM *vm, const char *name, GError **error)
 {
@@ -482,6 +551,7 @@ start_vm (BangerVM *vm, const char *name, GError **error)
     annotate_vm_call (error, vm, name, WANT_STOPPED);
     return FALSE;
   }
+  warn_if_no_network (vm, name);
   return TRUE;
 }
 
@@ -563,6 +633,11 @@ vm_show (BangerCli *cli, char **args, GError **error)
   banger_cli_print_field (_ ("Disk"), disk);
   banger_cli_print_field (_ ("Disk mode"), banger_vm_get_disk_mode (vm));
   banger_cli_print_field (_ ("IPv4"), banger_vm_get_ipv4 (vm));
+  if (banger_vm_get_ipv4 (vm)[0] == '\0' && banger_cli_vm_state_is_running (banger_vm_get_state (vm))) {
+    g_autofree char *reason = no_network_reason (banger_vm_get_name (vm));
+
+    banger_cli_print_field (_ ("Network"), reason);
+  }
   /* The name bangerd's DNS responder answers while the VM holds its lease
    * (docs/dns.md). */
   if (banger_vm_get_ipv4 (vm)[0] != '\0')
@@ -1204,6 +1279,7 @@ run_start (BangerVM *vm, const char *name, RunState *r, GError **error)
                  _ ("interrupted; VM “%s” was removed"), name);
     return FALSE;
   }
+  warn_if_no_network (vm, name);
   return TRUE;
 }
 

@@ -28,22 +28,46 @@ banger_helper_client_free (BangerHelperClient *self)
   g_free (self);
 }
 
+/* The helper is D-Bus activated and exits when idle (bangerd-root.service,
+ * --idle-timeout): a name without an owner is normal. StartServiceByName
+ * starts it where it is installed, and tells apart "not installed" (no
+ * activation file) from "installed but cannot start". */
 static gboolean
-name_has_owner (GDBusConnection *connection, GCancellable *cancellable, GError **error)
+ensure_helper_running (GDBusConnection *connection, GCancellable *cancellable, GError **error)
 {
-  g_autoptr (GVariant) reply = g_dbus_connection_call_sync (
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GError) local = NULL;
+  gboolean owned = FALSE;
+
+  reply = g_dbus_connection_call_sync (
       connection, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
       "NameHasOwner", g_variant_new ("(s)", HELPER_BUS_NAME), G_VARIANT_TYPE ("(b)"),
       G_DBUS_CALL_FLAGS_NONE, 5000, cancellable, error);
-  gboolean owned = FALSE;
-
   if (reply == NULL)
     return FALSE;
   g_variant_get (reply, "(b)", &owned);
-  if (!owned)
+  if (owned)
+    return TRUE;
+  g_clear_pointer (&reply, g_variant_unref);
+  reply = g_dbus_connection_call_sync (
+      connection, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+      "StartServiceByName", g_variant_new ("(su)", HELPER_BUS_NAME, 0), G_VARIANT_TYPE ("(u)"),
+      G_DBUS_CALL_FLAGS_NONE, HELPER_CALL_TIMEOUT_MS, cancellable, &local);
+  if (reply != NULL)
+    return TRUE;
+  if (g_error_matches (local, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN))
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED,
-                 "%s is not running on the system bus", HELPER_BUS_NAME);
-  return owned;
+                 "the root helper bangerd-root is not installed (%s cannot be activated on the "
+                 "system bus): run `sudo banger system install`",
+                 HELPER_BUS_NAME);
+  else {
+    g_dbus_error_strip_remote_error (local);
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED,
+                 "the root helper bangerd-root did not start (%s): see `journalctl -u "
+                 "bangerd-root`",
+                 local->message);
+  }
+  return FALSE;
 }
 
 BangerHelperClient *
@@ -67,14 +91,13 @@ banger_helper_client_new (GCancellable *cancellable, GError **error)
   }
   /* Closing the connection must not end bangerd. */
   g_dbus_connection_set_exit_on_close (self->connection, FALSE);
-  if (!name_has_owner (self->connection, cancellable, error)) {
+  if (!ensure_helper_running (self->connection, cancellable, error)) {
     banger_error_convert (error);
     return NULL;
   }
   self->proxy = banger_helper_proxy_new_sync (
       self->connection,
-      G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES | G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS
-          | G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START,
+      G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES | G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS,
       HELPER_BUS_NAME, HELPER_OBJECT_PATH, cancellable, error);
   if (self->proxy == NULL) {
     banger_error_convert (error);
@@ -97,8 +120,17 @@ helper_error (GError **error, const char *method)
   e = *error;
   g_dbus_error_strip_remote_error (e);
   if (g_error_matches (e, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED)) {
+    g_autofree char *message = g_strdup (e->message);
+    const char *user = g_get_user_name ();
+
+    /* The one fix for a user bangerd runs for: the rules grant group
+     * banger (data/polkit/50-org.banger.rules). */
     e->domain = BANGER_ERROR;
     e->code = BANGER_ERROR_NOT_AUTHORIZED;
+    g_free (e->message);
+    e->message = g_strdup_printf ("%s — only members of group banger may use the root helper: "
+                                  "run `sudo banger system install --user %s`",
+                                  message, user);
   }
   banger_error_convert (error);
   g_prefix_error (error, "helper %s: ", method);

@@ -885,7 +885,7 @@ start_prepare_thread (GTask *task, gpointer source, gpointer task_data, GCancell
   if (helper == NULL) {
     /* No helper, no network: the VM still boots and is reachable through
      * its agent (docs/vm-runtime.md). */
-    g_info ("VM %s boots without a network device: %s", op->rec->name, helper_error->message);
+    g_message ("VM %s boots without a network device: %s", op->rec->name, helper_error->message);
   } else {
     op->bridge = banger_helper_client_ensure_network (helper, &error);
     if (op->bridge == NULL) {

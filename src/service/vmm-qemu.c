@@ -244,6 +244,7 @@ qemu_launch (const BangerVmmConfig *c, BangerVmmInstance *i, GError **error)
   }
   g_free (i->accel);
   i->accel = g_strdup (accel);
+  g_free (banger_vmm_move_to_scope (c->name, i->pid));
   return TRUE;
 }
 

@@ -70,6 +70,11 @@ guint banger_vmm_pid_from_pidfile (const char *pidfile, const char *comm, const 
 
 /* Sends @signal to @pid and waits (pidfd) up to @timeout_ms for it to exit.
  * TRUE if it is gone. */
+/* Moves the VMM @pid into its own transient scope of the user's systemd
+ * instance (banger-vm-<name>.scope), where one runs; returns the scope's
+ * name or NULL (logged) where none was made. */
+char *banger_vmm_move_to_scope (const char *vm_name, guint pid);
+
 gboolean banger_vmm_signal_and_wait (guint pid, int signal, guint timeout_ms);
 
 /* Host-side figures for a VMM process: "vmm_cpu_seconds" (d), "vmm_rss_bytes" (t). */
