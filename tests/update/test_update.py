@@ -8,11 +8,16 @@ bus, and the real bangerd-root with the real polkitd on a private system bus.
 import hashlib
 import io
 import os
+import pty
+import re
+import select
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'lib'))
@@ -21,7 +26,37 @@ from system_bus import SystemBus, Process, wait_until, socket_accepts  # noqa: E
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KEY = os.path.join(HERE, 'TEST-ONLY-release-key.pem')
-NEW = '99.0.0'
+
+
+def _project_version():
+    with open(os.path.join(os.environ['BANGER_SOURCE_ROOT'], 'meson.build')) as f:
+        return re.search(r"version: '([0-9.]+)'", f.read()).group(1)
+
+
+# The release's binaries are copies of the build's with a marker appended;
+# its version is the build's with the major number made of 9s, the same
+# length, so that the version string inside a copy can be patched in place
+# (the new bangerd-root must say it is the version being installed).
+CURRENT = _project_version()
+NEW = '9' * len(CURRENT.split('.')[0]) + CURRENT[len(CURRENT.split('.')[0]):]
+assert tuple(map(int, NEW.split('.'))) > tuple(map(int, CURRENT.split('.'))), NEW
+PASSWORD = 'TEST-ONLY-admin-password'
+
+# banger-test-b is its own polkit administrator here: auth_admin asks for
+# b's password, which exists only in the test's private copy of /etc/shadow.
+ADMIN_RULE = '''
+polkit.addAdminRule(function(action, subject) {
+    return ["unix-user:banger-test-b"];
+});
+'''
+
+
+def with_version(data, new=NEW):
+    """@data with the build's version string (a NUL-terminated literal, not
+    part of a longer number) replaced by @new, which has the same length."""
+    out, n = re.subn(rb'(?<![0-9.])' + re.escape(CURRENT.encode()) + rb'(?=\0)', new.encode(), data)
+    assert n > 0, 'no version string to patch'
+    return out
 FILES = {'bangerd': 'bin', 'banger': 'bin', 'bangerd-root': 'libexec',
          'banger-agent': 'libexec/banger'}
 BUILT = {'bangerd': 'src/service/bangerd-testkey', 'banger': 'src/cli/banger',
@@ -41,7 +76,135 @@ def free_port():
     return port
 
 
+class UserSessionBus(SessionBus):
+    """A session bus of its own for a test user: dbus-daemon (and the
+    bangerd it activates) run as that user, as on a real login."""
+
+    CONFIG = '''<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <servicedir>{servicedir}</servicedir>
+  <policy context="default">
+    <!-- the user, and root (the test) to find bangerd's pid -->
+    <allow user="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+'''
+
+    def __init__(self, tmpdir, uid, gid, **kwargs):
+        super().__init__(tmpdir, **kwargs)
+        self.uid, self.gid = uid, gid
+
+    def start(self):
+        config = os.path.join(self.tmpdir, 'bus.conf')
+        with open(config, 'w') as f:
+            f.write(self.CONFIG.format(socket=self.socket, servicedir=self.servicedir))
+        for root, dirs, files in os.walk(os.path.dirname(self.tmpdir)):
+            for name in [root] + [os.path.join(root, n) for n in dirs + files]:
+                os.chown(name, self.uid, self.gid)
+        self._log = open(self.log_path, 'wb')
+        self._proc = subprocess.Popen(
+            ['setpriv', '--reuid=%d' % self.uid, '--regid=%d' % self.gid, '--clear-groups',
+             'dbus-daemon', '--config-file', config, '--nofork', '--print-address=1',
+             '--print-pid=1', '--nosyslog'],
+            stdout=subprocess.PIPE, stderr=self._log, env=self.env, cwd='/')
+        self.address = self._proc.stdout.readline().decode().strip()
+        self.pid = int(self._proc.stdout.readline().decode().strip() or 0)
+        self._proc.stdout.close()
+        if not self.address:
+            self.stop()
+            raise RuntimeError('dbus-daemon did not start:\n' + self.log())
+        self.env['DBUS_SESSION_BUS_ADDRESS'] = self.address
+        return self
+
+
+def exec_as_user(shadow, bus_dir, uid, gid, *argv):
+    """Runs inside `unshare -m` (as root): the test's shadow file (with the
+    test user's password) over /etc/shadow and the private system bus's
+    directory over /run/dbus, because polkit-agent-helper-1 (setuid root)
+    clears its environment and talks to the default system bus socket;
+    then becomes @argv as the user, same pid, same terminal."""
+    subprocess.run(['mount', '--bind', shadow, '/etc/shadow'], check=True)
+    subprocess.run(['mount', '--bind', bus_dir, '/run/dbus'], check=True)
+    os.execvp('setpriv', ['setpriv', '--reuid=' + uid, '--regid=' + gid, '--clear-groups', '--',
+                          *argv])
+
+
+class PtyRun:
+    """A command on a pty of its own (its controlling terminal), so that
+    polkit's text agent, which opens /dev/tty, asks there."""
+
+    def __init__(self, argv, env):
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            try:
+                os.execvpe(argv[0], argv, env)
+            finally:
+                os._exit(127)
+        self.out = b''
+        self.status = None
+
+    def read_until(self, pattern, timeout):
+        """Reads until @pattern (a regex on bytes) is in the output; False
+        if the command ended or @timeout passed first."""
+        deadline = time.monotonic() + timeout
+        while not re.search(pattern, self.out):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if not ready:
+                continue
+            try:
+                data = os.read(self.fd, 4096)
+            except OSError:  # EIO: the other side is closed
+                data = b''
+            if not data:
+                return False
+            self.out += data
+        return True
+
+    def echo_off(self):
+        """The terminal does not echo (a password prompt is reading)."""
+        import termios
+        return not termios.tcgetattr(self.fd)[3] & termios.ECHO
+
+    def send(self, text):
+        os.write(self.fd, text.encode())
+
+    def wait(self, timeout):
+        """Reads to the end and returns the exit status (None on timeout)."""
+        self.read_until(rb'(?!x)x', timeout)
+        fd = os.pidfd_open(self.pid)
+        try:
+            if select.select([fd], [], [], 10)[0]:
+                self.status = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        finally:
+            os.close(fd)
+        return self.status
+
+    def text(self):
+        return self.out.decode(errors='replace')
+
+    def kill(self):
+        if self.status is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+        os.close(self.fd)
+
+
 class UpdateTest(unittest.TestCase):
+    HELPER_ARGS = ()
+
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix='banger-update-test-')
         os.chmod(self.tmp, 0o755)
@@ -56,18 +219,23 @@ class UpdateTest(unittest.TestCase):
         self.www = os.path.join(self.tmp, 'www')
         os.makedirs(self.www)
         self.port = free_port()
-        self.sb = SystemBus().start()
+        self.sb = SystemBus(extra_rules=ADMIN_RULE).start()
         self.addCleanup(self.sb.stop)
         self.home = os.path.join(self.tmp, 'session')
         self.cache = os.path.join(self.home, 'home', 'cache', 'banger')
         self.install_toml = os.path.join(self.prefix, 'etc', 'install.toml')
+        # The user session of the prompt test (banger-test-b's own bus).
+        self.user_tmp = os.path.join(self.tmp, 'user')
+        self.user_cache = os.path.join(self.user_tmp, 'home', 'cache', 'banger')
         conf = os.path.join(self.tmp, 'helper.conf')
         with open(conf, 'w') as f:
             f.write('[update]\nbindir=%s/bin\nlibexecdir=%s/libexec\ninstall_toml=%s\n'
-                    'staging_dirs=%s;%s/users/%%U\n' % (self.prefix, self.prefix,
-                                                       self.install_toml, self.cache, self.tmp))
+                    'staging_dirs=%s;%s;%s/users/%%U\n' % (
+                        self.prefix, self.prefix, self.install_toml, self.cache, self.user_cache,
+                        self.tmp))
         self.helper = self.sb._spawn('bangerd-root', [
-            os.path.join(self.prefix, 'libexec', 'bangerd-root'), '-vv', '--config', conf])
+            os.path.join(self.prefix, 'libexec', 'bangerd-root'), '-vv', '--config', conf,
+            *self.HELPER_ARGS])
         self.sb.wait_for_name('org.banger.Helper', self.helper)
         self.http = Process('http', [sys.executable, '-m', 'http.server', '--bind', '127.0.0.1',
                                      str(self.port), '--directory', self.www],
@@ -101,12 +269,16 @@ class UpdateTest(unittest.TestCase):
             return False
 
     def logs(self):
-        return '%s\n===== session bus =====\n%s\n===== http =====\n%s' % (
-            self.sb.logs(), self.bus.log(), self.http.output())
+        user = getattr(self, 'user_bus', None)
+        return '%s\n===== session bus =====\n%s\n===== user session bus =====\n%s\n' \
+            '===== http =====\n%s' % (self.sb.logs(), self.bus.log(),
+                                       user.log() if user is not None else '',
+                                       self.http.output())
 
     # ---- the release ----
 
-    def publish(self, version=NEW, bangerd=None, bad_sig=False, bad_hash=False):
+    def publish(self, version=NEW, bangerd=None, helper=None, bad_sig=False, bad_hash=False,
+                patch_version=True):
         name = 'banger-%s-x86_64.tar.gz' % version
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode='w:gz') as tar:
@@ -117,8 +289,12 @@ class UpdateTest(unittest.TestCase):
                 tar.addfile(info, io.BytesIO(data))
             for f in FILES:
                 data = self.old[f] + b'\0NEW-RELEASE-MARKER ' + version.encode()
+                if f == 'bangerd-root' and patch_version:
+                    data = with_version(data, version)
                 if f == 'bangerd' and bangerd is not None:
                     data = bangerd
+                if f == 'bangerd-root' and helper is not None:
+                    data = helper
                 add(f, data)
             add('BUILDINFO', ('[release]\nversion=%s\ncommit=0123456789ab\n'
                               'built_at=2030-01-02T03:04:05Z\n' % version).encode(), 0o644)
@@ -148,6 +324,24 @@ class UpdateTest(unittest.TestCase):
         with open(os.path.join(self.prefix, FILES[name], name), 'rb') as f:
             return f.read()
 
+    def assert_updated(self, uid=0):
+        for name in FILES:
+            data = self.installed(name)
+            self.assertTrue(data.endswith(b'NEW-RELEASE-MARKER ' + NEW.encode()), name)
+            self.assertFalse(os.path.exists(os.path.join(self.prefix, FILES[name], name + '.old')))
+            st = os.stat(os.path.join(self.prefix, FILES[name], name))
+            self.assertEqual((st.st_uid, st.st_gid, st.st_mode & 0o7777), (0, 0, 0o755), name)
+        with open(self.install_toml) as f:
+            toml = f.read()
+        self.assertIn('version = "%s"' % NEW, toml)
+        self.assertIn('commit = "0123456789ab"', toml)
+        self.assertIn('installed_by_uid = %d' % uid, toml)
+        # The doctor ran the new helper, as root, from the old one.
+        wait_until(lambda: 'passed its self-check: version ' + NEW in self.helper.output(), 10,
+                   'the self-check line')
+        # The helper left after the finish, so the next call starts the new one.
+        wait_until(lambda: not self.helper.alive(), 10, 'the helper to exit')
+
     def assert_untouched(self):
         for name in FILES:
             self.assertEqual(self.installed(name), self.old[name], name)
@@ -172,16 +366,7 @@ class UpdateTest(unittest.TestCase):
         res = self.banger('update', '--progress', 'none')
         self.run_ok(res)
         self.assertIn('updated to ' + NEW, res.stdout)
-        for name in FILES:
-            self.assertTrue(self.installed(name).endswith(b'NEW-RELEASE-MARKER ' + NEW.encode()),
-                            name)
-            self.assertFalse(os.path.exists(os.path.join(self.prefix, FILES[name], name + '.old')))
-        with open(self.install_toml) as f:
-            toml = f.read()
-        self.assertIn('version = "%s"' % NEW, toml)
-        self.assertIn('commit = "0123456789ab"', toml)
-        # The helper left after the finish, so the next call starts the new one.
-        wait_until(lambda: not self.helper.alive(), 10, 'the helper to exit')
+        self.assert_updated()
 
     def test_bad_signature(self):
         self.publish(bad_sig=True)
@@ -214,6 +399,138 @@ class UpdateTest(unittest.TestCase):
         self.assert_untouched()
         # And the old bangerd answers again.
         self.run_ok(self.banger('update', '--check'))
+
+    def test_new_helper_fails_doctor(self):
+        # The new bangerd-root cannot serve: its self-check (run as root by
+        # the old helper after the swap) fails, so helper, bangerd, CLI and
+        # agent are all put back, byte for byte.
+        self.publish(helper=b'#!/bin/sh\necho "bangerd-root: TEST cannot start" >&2\nexit 1\n')
+        res = self.banger('update', '--progress', 'none')
+        self.assertNotEqual(res.returncode, 0, res.stdout + self.logs())
+        self.assertIn('rolled back', res.stderr)
+        self.assertIn('TEST cannot start', res.stderr)
+        self.assert_untouched()
+        wait_until(lambda: not self.helper.alive(), 10, 'the helper to exit after the rollback')
+        # The old bangerd answers again.
+        self.run_ok(self.banger('update', '--check'))
+
+    def test_new_helper_wrong_version(self):
+        # A bangerd-root that starts but is not the version the release says
+        # (here: the build's own version) fails the doctor too.
+        self.publish(patch_version=False)
+        res = self.banger('update', '--progress', 'none')
+        self.assertNotEqual(res.returncode, 0, res.stdout + self.logs())
+        self.assertIn('not the release being installed', res.stderr)
+        self.assert_untouched()
+
+    # ---- the prompt in the terminal ----
+
+    def shadow_with_password(self, user):
+        hashed = subprocess.run(['openssl', 'passwd', '-6', '-stdin'], input=PASSWORD,
+                                capture_output=True, text=True, check=True).stdout.strip()
+        with open('/etc/shadow') as f:
+            lines = [line if not line.startswith(user + ':') else
+                     '%s:%s:19000:0:99999:7:::\n' % (user, hashed) for line in f]
+        path = os.path.join(self.tmp, 'shadow')
+        with open(path, 'w') as f:
+            f.writelines(lines)
+        os.chmod(path, 0o600)
+        return path
+
+    def test_prompt_at_cli(self):
+        """banger-test-b (not in group banger, so no bypass) runs `banger
+        update` in a terminal with its own session bus and bangerd: polkit
+        asks for an administrator's password through the CLI's text agent,
+        it is typed there, and the update goes through."""
+        uid, gid = self.sb.users['banger-test-b']
+        self.publish()
+        env = dict(os.environ)
+        env['BANGER_TEST_RELEASE_MANIFEST_URL'] = 'http://127.0.0.1:%d/manifest.json' % self.port
+        env['LC_ALL'] = 'C.UTF-8'
+        ubus = UserSessionBus(self.user_tmp, uid, gid, system_bus_address=self.sb.address,
+                              env=env)
+        with open(os.path.join(ubus.servicedir, 'org.banger.Manager.service'), 'w') as f:
+            f.write('[D-BUS Service]\nName=org.banger.Manager\nExec=%s/bin/bangerd -vv\n'
+                    % self.prefix)
+        ubus.start()
+        self.addCleanup(ubus.stop)
+        self.user_bus = ubus
+        run = PtyRun(['unshare', '-m', '--propagation', 'private', '--', sys.executable,
+                      os.path.abspath(__file__), 'exec-as-user',
+                      self.shadow_with_password('banger-test-b'), self.sb.tmp, str(uid), str(gid),
+                      build('src/cli/banger'), 'update', '--progress', 'none'], ubus.env)
+        self.addCleanup(run.kill)
+        self.assertTrue(run.read_until(rb'Password:', 90), run.text() + self.logs())
+        self.assertIn('AUTHENTICATING FOR org.banger.system.update', run.text())
+        self.assertIn('Authenticating as: banger-test-b', run.text())
+        # polkit's agent turns echo off (flushing what was typed before)
+        # after it printed the prompt: type once it listens.
+        wait_until(run.echo_off, 30, 'the agent to read the password')
+        run.send(PASSWORD + '\n')
+        status = run.wait(90)
+        self.assertEqual(status, 0, run.text() + self.logs())
+        self.assertIn('updated to ' + NEW, run.text())
+        self.assertNotIn(PASSWORD, run.text())  # not echoed
+        # One prompt only: check and finish came from the same client.
+        self.assertEqual(run.text().count('Password:'), 1, run.text())
+        self.assert_updated(uid)
+
+    # ---- the pending swap, from the helper's side ----
+
+    def _stage_as_root(self):
+        staging = os.path.join(self.tmp, 'users', '0', 'update')
+        os.makedirs(staging)
+        os.chmod(os.path.join(self.tmp, 'users'), 0o755)
+        for name in FILES:
+            with open(os.path.join(staging, name), 'wb') as f:
+                f.write(self.old[name] + b'\0NEW-RELEASE-MARKER ' + NEW.encode())
+        return staging
+
+    def _own_connection(self):
+        from gi.repository import Gio
+        return Gio.DBusConnection.new_for_address_sync(
+            self.sb.address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT |
+            Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+
+    def _install(self, conn, staging, **options):
+        from gi.repository import GLib, Gio
+        opts = {k: GLib.Variant('b' if isinstance(v, bool) else 's', v)
+                for k, v in options.items()}
+        conn.call_sync('org.banger.Helper', '/org/banger/Helper', 'org.banger.Helper',
+                       'InstallRelease', GLib.Variant('(sa{sv})', (staging, opts)), None,
+                       Gio.DBusCallFlags.NONE, 30000, None)
+
+    def test_client_leaves_rolls_back(self):
+        # The swap's client leaves the bus without finishing: the helper
+        # puts the old set back by itself and exits.
+        staging = self._stage_as_root()
+        conn = self._own_connection()
+        self._install(conn, staging, version=NEW, commit='0123456789ab',
+                      built_at='2030-01-02T03:04:05Z')
+        self.assertTrue(self.installed('banger').endswith(NEW.encode()))
+        conn.close_sync(None)
+        wait_until(lambda: not self.helper.alive(), 10, 'the helper to roll back and exit')
+        self.assertIn('rolled back: its client left the bus', self.helper.output())
+        shutil.rmtree(os.path.join(self.tmp, 'users'))
+        self.assert_untouched()
+
+    def test_other_client_needs_polkit(self):
+        # Another connection (here: user b's, with no agent) gets no free
+        # finish of someone else's pending swap: polkit decides, and says no.
+        staging = self._stage_as_root()
+        conn = self._own_connection()
+        self.addCleanup(conn.close_sync, None)
+        self._install(conn, staging, version=NEW, commit='0123456789ab',
+                      built_at='2030-01-02T03:04:05Z')
+        b_staging = self._staging_for('banger-test-b')
+        ok, out = self.sb.call('banger-test-b', 'InstallRelease', b_staging, "{'finish': <true>}")
+        self.assertFalse(ok)
+        self.assertIn('AccessDenied', out)
+        self.assertFalse(os.path.exists(self.install_toml))
+        self._install(conn, staging, rollback=True)
+        wait_until(lambda: not self.helper.alive(), 10, 'the helper to exit')
+        shutil.rmtree(os.path.join(self.tmp, 'users'))
+        self.assert_untouched()
 
     def test_dry_run(self):
         self.publish()
@@ -267,5 +584,28 @@ class UpdateTest(unittest.TestCase):
         self.assert_untouched()
 
 
+class IdleUpdateTest(UpdateTest):
+    """The helper as installed: it exits when idle, but not with a swap
+    pending."""
+    HELPER_ARGS = ('--idle-timeout', '1')
+
+    def test_pending_swap_blocks_idle_exit(self):
+        staging = self._stage_as_root()
+        conn = self._own_connection()
+        self.addCleanup(conn.close_sync, None)
+        self._install(conn, staging, version=NEW, commit='0123456789ab',
+                      built_at='2030-01-02T03:04:05Z')
+        # Three idle periods pass with the swap pending: still there.
+        with self.assertRaises(subprocess.TimeoutExpired):
+            self.helper.proc.wait(3.5)
+        self._install(conn, staging, finish=True)
+        wait_until(lambda: not self.helper.alive(), 10, 'the helper to exit after the finish')
+        self.assertEqual(self.helper.proc.returncode, 0)
+        for name in FILES:
+            self.assertTrue(self.installed(name).endswith(NEW.encode()), name)
+
+
 if __name__ == '__main__':
+    if len(sys.argv) > 2 and sys.argv[1] == 'exec-as-user':
+        exec_as_user(*sys.argv[2:6], *sys.argv[6:])
     unittest.main()
