@@ -240,8 +240,9 @@ find_problems (BangerSystemStatus *st)
     problem (st, _ ("the root helper bangerd-root does not answer (%s): VMs get no network; run "
                     "`sudo banger system install`"),
              st->helper_error);
-  /* Root (under sudo) has no bangerd: it is each user's daemon. */
-  if (st->bangerd_version == NULL && getuid () != 0)
+  /* Root under sudo has no session bus and no bangerd of its own: those
+   * are each user's. */
+  if (st->bangerd_version == NULL && (getuid () != 0 || st->session_bus))
     problem (st, _ ("bangerd does not answer (%s): see `journalctl --user -u bangerd`"),
              st->bangerd_error);
   if (!st->group_exists)
@@ -275,9 +276,8 @@ banger_system_status_collect (void)
 
   st->problems = g_ptr_array_new_with_free_func (g_free);
   st->user = g_strdup (pw != NULL ? pw->pw_name : g_get_user_name ());
-  /* No session bus for root under sudo: bangerd is a user's daemon. */
-  if (getuid () != 0)
-    session = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, NULL);
+  session = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, NULL);
+  st->session_bus = session != NULL;
   /* What libsystemd's sd_booted() tests; not worth linking it for. */
   st->systemd = g_file_test ("/run/systemd/system", G_FILE_TEST_IS_DIR);
   st->files_installed = files_installed ();

@@ -16,6 +16,7 @@ typedef struct {
 
 typedef struct {
   gboolean systemd;
+  gboolean session_bus;
   gboolean files_installed;
   BangerUnitState helper_unit;
   BangerUnitState manager_unit;

@@ -113,6 +113,10 @@ class NetWorld(_World):
     """A world with networking: helper, polkitd and bangerd in a netns.
     (Also the base of tests/cli/test_cli_pull.py's VM cases.)"""
 
+    # True: the system bus has no helper and cannot activate one (a host
+    # where banger's system files were never installed).
+    WITHOUT_HELPER = False
+
     def setUp(self):
         self._tmp = tempfile.TemporaryDirectory(prefix='banger-cli-vm-test-')
         self.tmpdir = self._tmp.name
@@ -125,8 +129,9 @@ class NetWorld(_World):
         self.system = SystemBus()
         self.system.start()
         self.addCleanup(self._stop_system)
-        self.system.start_helper()
-        enter_netns(self.system.netns)
+        if not self.WITHOUT_HELPER:
+            self.system.start_helper()
+            enter_netns(self.system.netns)
         env = dict(os.environ)
         env['BANGER_AGENT'] = AGENT
         env['BANGER_ACCEL'] = 'tcg'
@@ -409,6 +414,46 @@ class CliVmTest(NetWorld):
         self.assertNotIn('Permanently added', r.stderr)
         # the exit status comes through ssh
         self.banger('vm', 'ssh', 'deb', '--', 'exit 3', status=3)
+
+
+class CliNoHelperTest(NetWorld):
+    """A host without the root helper: VMs boot without network, and the CLI
+    says so with the command that fixes it (before, nothing was said)."""
+
+    WITHOUT_HELPER = True
+
+    def test_run_and_start_without_helper_say_so(self):
+        r = self.banger('vm', 'run', '--name', 'nonet', '--', 'true', timeout=BOOT_TIMEOUT)
+        self.assertIn('warning: VM “nonet” has no network (no IPv4 address, no nonet.vm name): '
+                      'the root helper bangerd-root is not installed', r.stderr)
+        self.assertIn('sudo banger system install --user ', r.stderr)
+        self.assertEqual(self.vms(), [])
+        self.banger('vm', 'create', 'kept')
+        r = self.banger('vm', 'start', 'kept', timeout=BOOT_TIMEOUT)
+        self.assertEqual(r.stdout, 'kept\n')
+        self.assertIn('warning: VM “kept” has no network', r.stderr)
+        self.assertIn('banger vm restart kept', r.stderr)
+        show = self.banger('vm', 'show', 'kept').stdout
+        self.assertRegex(show, r'(?m)^Network: +the root helper bangerd-root is not installed')
+        # …and exec works through the agent all the same.
+        self.assertEqual(self.banger('vm', 'exec', 'kept', '--', 'echo', 'hi').stdout, 'hi\n')
+
+    def test_system_status_without_helper(self):
+        r = self.banger('system', 'status', '--json', status=3)
+        st = json.loads(r.stdout)
+        self.assertFalse(st['ok'])
+        self.assertIsNone(st['versions']['helper'])
+        self.assertEqual(st['versions']['bangerd'], st['versions']['cli'])
+        self.assertTrue(st['bus_names']['org.banger.Manager'])
+        self.assertFalse(st['bus_names']['org.banger.Helper'])
+        self.assertTrue(any('bangerd-root does not answer' in p and
+                            'sudo banger system install' in p for p in st['problems']),
+                        st['problems'])
+        text = self.banger('system', 'status', status=3).stdout
+        self.assertIn('Problems:', text)
+        # The alias answers the same.
+        alias = json.loads(self.banger('daemon', 'status', '--json', status=3).stdout)
+        self.assertEqual(alias['problems'], st['problems'])
 
 
 class CliImageTest(_World):
