@@ -142,24 +142,14 @@ static const GOptionEntry install_options[] = {
 };
 
 static void
-json_add_string (JsonBuilder *b, const char *key, const char *value)
-{
-  json_builder_set_member_name (b, key);
-  if (value != NULL)
-    json_builder_add_string_value (b, value);
-  else
-    json_builder_add_null_value (b);
-}
-
-static void
 print_install_json (const BangerSystemInstall *install)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   g_autoptr (JsonNode) root = NULL;
 
   json_builder_begin_object (b);
-  json_add_string (b, "source", install->data_dir);
-  json_add_string (b, "root", install->root);
+  banger_json_add_string (b, "source", install->data_dir);
+  banger_json_add_string (b, "root", install->root);
   json_builder_set_member_name (b, "dry_run");
   json_builder_add_boolean_value (b, install->dry_run);
   json_builder_set_member_name (b, "files");
@@ -169,12 +159,12 @@ print_install_json (const BangerSystemInstall *install)
     g_autofree char *mode = g_strdup_printf ("%04o", f->mode);
 
     json_builder_begin_object (b);
-    json_add_string (b, "target", f->target);
-    json_add_string (b, "path", f->path);
-    json_add_string (b, "source", f->source);
-    json_add_string (b, "mode", mode);
-    json_add_string (b, "status", banger_system_file_status_to_string (f->status));
-    json_add_string (b, "message", f->message);
+    banger_json_add_string (b, "target", f->target);
+    banger_json_add_string (b, "path", f->path);
+    banger_json_add_string (b, "source", f->source);
+    banger_json_add_string (b, "mode", mode);
+    banger_json_add_string (b, "status", banger_system_file_status_to_string (f->status));
+    banger_json_add_string (b, "message", f->message);
     json_builder_end_object (b);
   }
   json_builder_end_array (b);
@@ -184,9 +174,9 @@ print_install_json (const BangerSystemInstall *install)
     const BangerSystemStep *s = g_ptr_array_index (install->steps, i);
 
     json_builder_begin_object (b);
-    json_add_string (b, "name", s->name);
-    json_add_string (b, "status", s->status);
-    json_add_string (b, "message", s->message);
+    banger_json_add_string (b, "name", s->name);
+    banger_json_add_string (b, "status", s->status);
+    banger_json_add_string (b, "message", s->message);
     json_builder_end_object (b);
   }
   json_builder_end_array (b);

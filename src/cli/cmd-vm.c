@@ -300,11 +300,12 @@ state_sentence (const char *name, const char *state, StateWanted wanted)
   }
 }
 
-/* The VM's State as bangerd sees it now. The proxy's cached value trails
- * behind: bangerd batches PropertiesChanged after a main-loop turn, so
- * right after Start returns the cache may still say "starting". */
+/* A string property of the VM as bangerd has it now. The proxy's cached
+ * value trails behind: bangerd batches PropertiesChanged after a main-loop
+ * turn, so right after Start returns the cache may still say "starting"
+ * and have no address. @cached is the fallback when the Get fails. */
 static char *
-current_state (BangerVM *vm)
+live_property (BangerVM *vm, const char *property, const char *cached)
 {
   g_autoptr (GVariant) reply = NULL;
   g_autoptr (GVariant) value = NULL;
@@ -312,14 +313,20 @@ current_state (BangerVM *vm)
   reply = g_dbus_connection_call_sync (
       g_dbus_proxy_get_connection (G_DBUS_PROXY (vm)), g_dbus_proxy_get_name (G_DBUS_PROXY (vm)),
       g_dbus_proxy_get_object_path (G_DBUS_PROXY (vm)), "org.freedesktop.DBus.Properties", "Get",
-      g_variant_new ("(ss)", "org.banger.VM", "State"), G_VARIANT_TYPE ("(v)"),
+      g_variant_new ("(ss)", "org.banger.VM", property), G_VARIANT_TYPE ("(v)"),
       G_DBUS_CALL_FLAGS_NO_AUTO_START, -1, NULL, NULL);
   if (reply == NULL)
-    return g_strdup (banger_vm_get_state (vm));
+    return g_strdup (cached);
   g_variant_get (reply, "(v)", &value);
   if (!g_variant_is_of_type (value, G_VARIANT_TYPE_STRING))
-    return g_strdup (banger_vm_get_state (vm));
+    return g_strdup (cached);
   return g_variant_dup_string (value, NULL);
+}
+
+static char *
+current_state (BangerVM *vm)
+{
+  return live_property (vm, "State", banger_vm_get_state (vm));
 }
 
 /* Annotates an error from a call on @vm; a BadState refusal becomes a
@@ -467,26 +474,6 @@ on_start_done (GObject *source, GAsyncResult *res, gpointer data)
 
 /* ---- a VM without network ---- */
 
-/* The VM's IPv4 as bangerd has it now (a Get, not the proxy's cache: the
- * PropertiesChanged of a start may still be on its way). */
-static char *
-live_ipv4 (BangerVM *vm)
-{
-  g_autoptr (GVariant) reply = NULL;
-  g_autoptr (GVariant) value = NULL;
-
-  reply = g_dbus_connection_call_sync (
-      g_dbus_proxy_get_connection (G_DBUS_PROXY (vm)), g_dbus_proxy_get_name (G_DBUS_PROXY (vm)),
-      g_dbus_proxy_get_object_path (G_DBUS_PROXY (vm)), "org.freedesktop.DBus.Properties", "Get",
-      g_variant_new ("(ss)", "org.banger.VM", "IPv4"), G_VARIANT_TYPE ("(v)"),
-      G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL);
-  if (reply == NULL)
-    return g_strdup (banger_vm_get_ipv4 (vm));
-  g_variant_get (reply, "(v)", &value);
-  return g_variant_is_of_type (value, G_VARIANT_TYPE_STRING) ? g_variant_dup_string (value, NULL)
-                                                              : g_strdup ("");
-}
-
 /* Why a running VM has no address: its start found no root helper to
  * make its tap. The reason and the one command that fixes it. */
 static char *
@@ -524,7 +511,7 @@ no_network_reason (const char *name)
 static void
 warn_if_no_network (BangerVM *vm, const char *name)
 {
-  g_autofree char *ipv4 = live_ipv4 (vm);
+  g_autofree char *ipv4 = live_property (vm, "IPv4", banger_vm_get_ipv4 (vm));
   g_autofree char *reason = NULL;
 
   if (ipv4 != NULL && *ipv4 != '\0')

@@ -82,3 +82,13 @@ banger_json_print (JsonNode *node, FILE *out)
   text = json_generator_to_data (generator, NULL);
   fprintf (out, "%s\n", text);
 }
+
+void
+banger_json_add_string (JsonBuilder *b, const char *key, const char *value)
+{
+  json_builder_set_member_name (b, key);
+  if (value != NULL)
+    json_builder_add_string_value (b, value);
+  else
+    json_builder_add_null_value (b);
+}

@@ -16,6 +16,9 @@ char *banger_json_key_for_property (const char *property);
  * object keyed by banger_json_key_for_property(). */
 JsonNode *banger_json_from_proxy (GDBusProxy *proxy);
 
+/* Adds "@key": @value to the open object, null when @value is NULL. */
+void banger_json_add_string (JsonBuilder *builder, const char *key, const char *value);
+
 /* Prints @node, pretty, with a final newline. */
 void banger_json_print (JsonNode *node, FILE *out);
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "bus-name.h"
 #include "output-json.h"
 #include "system-install.h"
 #include "system-user.h"
@@ -149,23 +150,6 @@ version_of (GDBusConnection *bus, const char *name, const char *path, char **err
                                                               : NULL;
 }
 
-static gboolean
-name_owned (GDBusConnection *bus, const char *name)
-{
-  g_autoptr (GVariant) reply = NULL;
-  gboolean owned = FALSE;
-
-  if (bus == NULL)
-    return FALSE;
-  reply = g_dbus_connection_call_sync (bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                       "org.freedesktop.DBus", "NameHasOwner",
-                                       g_variant_new ("(s)", name), G_VARIANT_TYPE ("(b)"),
-                                       G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, NULL);
-  if (reply != NULL)
-    g_variant_get (reply, "(b)", &owned);
-  return owned;
-}
-
 static char *
 bridge_address (const char *bridge, gboolean *up)
 {
@@ -290,8 +274,8 @@ banger_system_status_collect (void)
   st->bangerd_version = version_of (session, MANAGER_NAME, MANAGER_PATH, &st->bangerd_error);
   st->helper_version = version_of (system, HELPER_NAME, HELPER_PATH, &st->helper_error);
   st->install_version = banger_system_install_record_version ();
-  st->manager_owned = name_owned (session, MANAGER_NAME);
-  st->helper_owned = name_owned (system, HELPER_NAME);
+  st->manager_owned = banger_bus_name_has_owner (session, MANAGER_NAME, CALL_TIMEOUT_MS, NULL, NULL);
+  st->helper_owned = banger_bus_name_has_owner (system, HELPER_NAME, CALL_TIMEOUT_MS, NULL, NULL);
   versions[0] = st->bangerd_version;
   versions[1] = st->helper_version;
   versions[2] = st->install_version;
@@ -313,16 +297,6 @@ banger_system_status_collect (void)
 }
 
 static void
-add_string (JsonBuilder *b, const char *key, const char *value)
-{
-  json_builder_set_member_name (b, key);
-  if (value != NULL)
-    json_builder_add_string_value (b, value);
-  else
-    json_builder_add_null_value (b);
-}
-
-static void
 add_bool (JsonBuilder *b, const char *key, gboolean value)
 {
   json_builder_set_member_name (b, key);
@@ -334,8 +308,8 @@ add_unit (JsonBuilder *b, const char *name, const BangerUnitState *u)
 {
   json_builder_set_member_name (b, name);
   json_builder_begin_object (b);
-  add_string (b, "active", u->active);
-  add_string (b, "enabled", u->enabled);
+  banger_json_add_string (b, "active", u->active);
+  banger_json_add_string (b, "enabled", u->enabled);
   json_builder_end_object (b);
 }
 
@@ -351,7 +325,7 @@ banger_system_status_to_json (const BangerSystemStatus *st)
   for (guint i = 0; i < st->problems->len; i++)
     json_builder_add_string_value (b, st->problems->pdata[i]);
   json_builder_end_array (b);
-  add_string (b, "user", st->user);
+  banger_json_add_string (b, "user", st->user);
   add_bool (b, "systemd", st->systemd);
   add_bool (b, "files_installed", st->files_installed);
   json_builder_set_member_name (b, "units");
@@ -361,10 +335,10 @@ banger_system_status_to_json (const BangerSystemStatus *st)
   json_builder_end_object (b);
   json_builder_set_member_name (b, "versions");
   json_builder_begin_object (b);
-  add_string (b, "cli", st->cli_version);
-  add_string (b, "bangerd", st->bangerd_version);
-  add_string (b, "helper", st->helper_version);
-  add_string (b, "install_record", st->install_version);
+  banger_json_add_string (b, "cli", st->cli_version);
+  banger_json_add_string (b, "bangerd", st->bangerd_version);
+  banger_json_add_string (b, "helper", st->helper_version);
+  banger_json_add_string (b, "install_record", st->install_version);
   json_builder_end_object (b);
   add_bool (b, "drift", st->drift);
   json_builder_set_member_name (b, "bus_names");
@@ -374,7 +348,7 @@ banger_system_status_to_json (const BangerSystemStatus *st)
   json_builder_end_object (b);
   json_builder_set_member_name (b, "group");
   json_builder_begin_object (b);
-  add_string (b, "name", BANGER_GROUP);
+  banger_json_add_string (b, "name", BANGER_GROUP);
   add_bool (b, "exists", st->group_exists);
   add_bool (b, "member", st->group_member);
   add_bool (b, "effective", st->group_effective);
@@ -383,7 +357,7 @@ banger_system_status_to_json (const BangerSystemStatus *st)
   json_builder_set_member_name (b, "network");
   json_builder_begin_object (b);
   add_bool (b, "up", st->network_up);
-  add_string (b, "address", st->network_address);
+  banger_json_add_string (b, "address", st->network_address);
   json_builder_end_object (b);
   json_builder_end_object (b);
   return json_builder_get_root (b);

@@ -2,6 +2,8 @@
 
 #include "helper-client.h"
 
+#include "bus-name.h"
+
 #include "banger-error.h"
 #include "banger-helper-dbus.h"
 
@@ -37,18 +39,13 @@ ensure_helper_running (GDBusConnection *connection, GCancellable *cancellable, G
 {
   g_autoptr (GVariant) reply = NULL;
   g_autoptr (GError) local = NULL;
-  gboolean owned = FALSE;
 
-  reply = g_dbus_connection_call_sync (
-      connection, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-      "NameHasOwner", g_variant_new ("(s)", HELPER_BUS_NAME), G_VARIANT_TYPE ("(b)"),
-      G_DBUS_CALL_FLAGS_NONE, 5000, cancellable, error);
-  if (reply == NULL)
-    return FALSE;
-  g_variant_get (reply, "(b)", &owned);
-  if (owned)
+  if (banger_bus_name_has_owner (connection, HELPER_BUS_NAME, 5000, cancellable, &local))
     return TRUE;
-  g_clear_pointer (&reply, g_variant_unref);
+  if (local != NULL) {
+    g_propagate_error (error, g_steal_pointer (&local));
+    return FALSE;
+  }
   reply = g_dbus_connection_call_sync (
       connection, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
       "StartServiceByName", g_variant_new ("(su)", HELPER_BUS_NAME, 0), G_VARIANT_TYPE ("(u)"),

@@ -11,23 +11,10 @@
 
 #include "vmm.h"
 
+#include "bus-name.h"
+
 #define SYSTEMD_NAME "org.freedesktop.systemd1"
 #define SCOPE_TIMEOUT_MS 5000
-
-static gboolean
-user_manager_present (GDBusConnection *bus)
-{
-  g_autoptr (GVariant) reply = NULL;
-  gboolean owned = FALSE;
-
-  reply = g_dbus_connection_call_sync (bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                       "org.freedesktop.DBus", "NameHasOwner",
-                                       g_variant_new ("(s)", SYSTEMD_NAME), G_VARIANT_TYPE ("(b)"),
-                                       G_DBUS_CALL_FLAGS_NONE, SCOPE_TIMEOUT_MS, NULL, NULL);
-  if (reply != NULL)
-    g_variant_get (reply, "(b)", &owned);
-  return owned;
-}
 
 static gboolean
 start_scope (GDBusConnection *bus, const char *unit, const char *vm_name, guint pid,
@@ -60,7 +47,7 @@ banger_vmm_move_to_scope (const char *vm_name, guint pid)
   g_autofree char *unit = NULL;
   g_autoptr (GError) error = NULL;
 
-  if (bus == NULL || pid == 0 || !user_manager_present (bus))
+  if (bus == NULL || pid == 0 || !banger_bus_name_has_owner (bus, SYSTEMD_NAME, SCOPE_TIMEOUT_MS, NULL, NULL))
     return NULL;
   unit = g_strdup_printf ("banger-vm-%s.scope", vm_name);
   if (!start_scope (bus, unit, vm_name, pid, &error)) {
