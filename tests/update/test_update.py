@@ -532,6 +532,122 @@ class UpdateTest(unittest.TestCase):
         shutil.rmtree(os.path.join(self.tmp, 'users'))
         self.assert_untouched()
 
+    # ---- install.sh, from the same signed release ----
+
+    def installer(self, embed_key=True):
+        """A copy of the repository's install.sh; with @embed_key the TEST-ONLY
+        public key written between its markers, as release tooling writes the
+        real one."""
+        with open(os.path.join(os.environ['BANGER_SOURCE_ROOT'], 'install.sh')) as f:
+            text = f.read()
+        if embed_key:
+            with open(os.path.join(HERE, 'TEST-ONLY-release-key.pub.pem')) as f:
+                pem = f.read().strip()
+            text, n = re.subn(r"(# ---- BEGIN RELEASE PUBLIC KEY ----\n)RELEASE_PUBKEY=''\n",
+                              lambda m: m.group(1) + "RELEASE_PUBKEY='%s'\n" % pem, text)
+            self.assertEqual(n, 1)
+        path = os.path.join(self.tmp, 'install-%s.sh' % ('key' if embed_key else 'nokey'))
+        with open(path, 'w') as f:
+            f.write(text)
+        os.chmod(path, 0o755)
+        return path
+
+    def run_installer(self, script, prefix_owner='banger-test-b', **env_extra):
+        """Runs @script as banger-test-b (a user, not root) into a fresh prefix
+        under the test's directory, without `banger system install`."""
+        uid, gid = self.sb.users['banger-test-b']
+        self.inst = os.path.join(self.tmp, 'inst')
+        os.makedirs(self.inst, exist_ok=True)
+        owner = self.sb.users[prefix_owner] if prefix_owner else (0, 0)
+        os.chown(self.inst, *owner)
+        env = {'PATH': '/usr/sbin:/usr/bin:/sbin:/bin', 'HOME': '/', 'LC_ALL': 'C.UTF-8',
+               'TMPDIR': self.inst if prefix_owner else '/tmp',
+               'BANGER_RELEASE_MANIFEST_URL': 'http://127.0.0.1:%d/manifest.json' % self.port,
+               'BANGER_INSTALL_PREFIX': self.inst,
+               'BANGER_INSTALL_TOML': os.path.join(self.inst, 'etc', 'install.toml'),
+               'BANGER_INSTALL_NONINTERACTIVE': '1',
+               'BANGER_INSTALL_SKIP_SYSTEM_INSTALL': '1'}
+        env.update(env_extra)
+        return subprocess.run(['setpriv', '--reuid=%d' % uid, '--regid=%d' % gid,
+                               '--clear-groups', script], capture_output=True, text=True,
+                              env=env, cwd='/', stdin=subprocess.DEVNULL, timeout=120)
+
+    def assert_installed_by_script(self):
+        members = {}
+        with tarfile.open(fileobj=io.BytesIO(self.tarball)) as tar:
+            for m in tar.getmembers():
+                members[os.path.basename(m.name)] = tar.extractfile(m).read()
+        for name, sub in FILES.items():
+            path = os.path.join(self.inst, sub, name)
+            with open(path, 'rb') as f:
+                self.assertEqual(f.read(), members[name], name)
+            self.assertEqual(os.stat(path).st_mode & 0o7777, 0o755, name)
+        with open(os.path.join(self.inst, 'etc', 'install.toml')) as f:
+            toml = f.read()
+        self.assertIn('version = "%s"' % NEW, toml)
+        self.assertIn('commit = "0123456789ab"', toml)
+        self.assertIn('installed_by_uid = %d' % self.sb.users['banger-test-b'][0], toml)
+
+    def assert_nothing_installed_by_script(self):
+        left = [os.path.join(r, f) for r, _, fs in os.walk(self.inst) for f in fs]
+        self.assertEqual(left, [])
+
+    def test_install_script(self):
+        self.publish()
+        res = self.run_installer(self.installer())
+        self.assertEqual(res.returncode, 0, res.stdout + res.stderr + self.logs())
+        self.assertIn('signature and checksum verified', res.stdout)
+        self.assertIn('not running `banger system install`', res.stdout)
+        self.assertNotIn('WARNING', res.stderr)
+        self.assert_installed_by_script()
+
+    def test_install_script_bad_signature(self):
+        self.publish(bad_sig=True)
+        res = self.run_installer(self.installer())
+        self.assertNotEqual(res.returncode, 0, res.stdout)
+        self.assertIn('not signed by the release key', res.stderr)
+        self.assert_nothing_installed_by_script()
+
+    def test_install_script_bad_hash(self):
+        self.publish(bad_hash=True)
+        res = self.run_installer(self.installer())
+        self.assertNotEqual(res.returncode, 0, res.stdout)
+        self.assertIn('but the signed SHA256SUMS says', res.stderr)
+        self.assert_nothing_installed_by_script()
+
+    def test_install_script_key_override(self):
+        self.publish()
+        script = self.installer(embed_key=False)
+        # The repository's copy carries no key: it refuses...
+        res = self.run_installer(script)
+        self.assertNotEqual(res.returncode, 0, res.stdout)
+        self.assertIn('carries no release key', res.stderr)
+        self.assert_nothing_installed_by_script()
+        # ...unless the test-only override names one, loudly.
+        res = self.run_installer(script, BANGER_INSTALL_PUBKEY_FILE=os.path.join(
+            HERE, 'TEST-ONLY-release-key.pub.pem'))
+        self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+        self.assertIn('WARNING: BANGER_INSTALL_PUBKEY_FILE is set', res.stderr)
+        self.assertIn('TESTS ONLY', res.stderr)
+        self.assert_installed_by_script()
+
+    def test_install_script_explains_sudo(self):
+        # A prefix the user may not write, no prompts allowed: the script
+        # says why it needs root before trying sudo (absent here, or -n).
+        self.publish()
+        res = self.run_installer(self.installer(), prefix_owner=None)
+        self.assertNotEqual(res.returncode, 0, res.stdout)
+        self.assertIn('needs administrator rights (sudo) for this, and only this', res.stdout)
+        self.assertIn('sudo -n', res.stdout + res.stderr)
+        self.assert_nothing_installed_by_script()
+
+    def test_install_script_plain_http_refused(self):
+        res = self.run_installer(self.installer(),
+                                 BANGER_RELEASE_MANIFEST_URL='http://example.invalid/m.json')
+        self.assertNotEqual(res.returncode, 0, res.stdout)
+        self.assertIn('plain HTTP only from loopback', res.stderr)
+        self.assert_nothing_installed_by_script()
+
     def test_dry_run(self):
         self.publish()
         res = self.banger('update', '--dry-run', '--progress', 'none')
