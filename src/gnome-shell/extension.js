@@ -8,6 +8,7 @@
 // through _connect() and are counted, so the test suite can check that 50
 // enable/disable cycles leave nothing behind (docs/gnome-shell.md).
 'use strict';
+/* exported init, debugConnections */
 
 const {Clutter, Gio, GLib, GObject, St} = imports.gi;
 const Gettext = imports.gettext;
@@ -162,10 +163,10 @@ class BangerVMRow extends PopupMenu.PopupSubMenuMenuItem {
         this.insert_child_above(this.stateLabel, this.label);
         this.insert_child_above(this.detailsLabel, this.stateLabel);
 
-        this.actions = {};
+        this.vmActions = {};
         const add = (key, label, callback) => {
             const item = this.menu.addAction(label, callback);
-            this.actions[key] = item;
+            this.vmActions[key] = item;
         };
         add('start', _('Start'), () => indicator.runAction(this.path, 'start'));
         add('stop', _('Stop'), () => indicator.runAction(this.path, 'stop'));
@@ -192,13 +193,13 @@ class BangerVMRow extends PopupMenu.PopupSubMenuMenuItem {
         this.add_style_class_name(`banger-vm-${vm.state}`);
         const running = vm.state === 'running';
         const canStart = ['created', 'stopped', 'error'].includes(vm.state);
-        this.actions.start.visible = canStart;
-        this.actions.stop.visible = running;
-        this.actions.restart.visible = running;
-        this.actions.ssh.visible = running;
-        this.actions.terminal.visible = running;
+        this.vmActions.start.visible = canStart;
+        this.vmActions.stop.visible = running;
+        this.vmActions.restart.visible = running;
+        this.vmActions.ssh.visible = running;
+        this.vmActions.terminal.visible = running;
         // The console log exists once the VM has been started.
-        this.actions.log.visible = vm.state !== 'created';
+        this.vmActions.log.visible = vm.state !== 'created';
     }
 });
 
@@ -423,14 +424,20 @@ class BangerIndicator extends PanelMenu.Button {
         }
     }
 
+    // "Unexpected": a start or stop that failed (error), or a running VM
+    // that became stopped without passing through "stopping" — what
+    // bangerd reports when the guest powered off or its VMM died.
     _onStateChanged(path, oldState, newState) {
-        if (newState !== 'error' || !this._settings.get_boolean('notifications'))
+        const unexpected = newState === 'error' ||
+            (oldState === 'running' && newState === 'stopped');
+        if (!unexpected || !this._settings.get_boolean('notifications'))
             return;
         const vm = this._model.vm(path);
         if (!vm)
             return;
         this._extension.notify(vprintf(_('Sandbox “%s” stopped unexpectedly'), [vm.name]),
-            vm.lastError || _('No reason was given.'), true);
+            vm.lastError || vprintf(_('Its console log may say why: banger vm logs %s'),
+                [vm.name]), true);
     }
 
     _onJobCompleted(path, success, message, seconds) {
@@ -532,7 +539,7 @@ class BangerIndicator extends PanelMenu.Button {
                 name: r.label.text,
                 state: r.stateLabel.text,
                 details: r.detailsLabel.text,
-                actions: Object.keys(r.actions).filter(k => r.actions[k].visible),
+                actions: Object.keys(r.vmActions).filter(k => r.vmActions[k].visible),
             })),
             jobs: [...this._jobRows.values()].map(r => ({
                 title: r.titleLabel.text,

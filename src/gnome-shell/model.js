@@ -18,6 +18,8 @@
 // - when the owner goes away every object is dropped, and a new owner
 //   (bangerd restarted) is loaded again, with no polling anywhere.
 'use strict';
+/* exported BUS_NAME, MANAGER_PATH, MANAGER_IFACE, VM_IFACE, JOB_IFACE, IMAGE_IFACE,
+   ACTIVE_STATES, debugCounters, compareVMs, Model, freeSandboxName */
 
 const {Gio, GLib, GObject} = imports.gi;
 
@@ -85,14 +87,17 @@ var Model = GObject.registerClass({
         // any property of a VM; state changes also emit vm-state-changed
         'vm-changed': {param_types: [GObject.TYPE_STRING]},
         // path, old state, new state
-        'vm-state-changed': {param_types: [GObject.TYPE_STRING, GObject.TYPE_STRING,
-            GObject.TYPE_STRING]},
+        'vm-state-changed': {
+            param_types: [GObject.TYPE_STRING, GObject.TYPE_STRING, GObject.TYPE_STRING],
+        },
         'job-added': {param_types: [GObject.TYPE_STRING]},
         'job-removed': {param_types: [GObject.TYPE_STRING]},
         'job-changed': {param_types: [GObject.TYPE_STRING]},
         // path, success, message, seconds the job was seen running
-        'job-completed': {param_types: [GObject.TYPE_STRING, GObject.TYPE_BOOLEAN,
-            GObject.TYPE_STRING, GObject.TYPE_DOUBLE]},
+        'job-completed': {
+            param_types: [GObject.TYPE_STRING, GObject.TYPE_BOOLEAN, GObject.TYPE_STRING,
+                GObject.TYPE_DOUBLE],
+        },
         'images-changed': {},
         // bangerd appeared (objects loaded) or vanished
         'reloaded': {},

@@ -5,6 +5,7 @@
 // extension's own GSettings schema (schemas/), so the shell picks a change
 // up at once through the settings' changed signals.
 'use strict';
+/* exported init, fillPreferencesWindow */
 
 const {Adw, Gio, Gtk} = imports.gi;
 
