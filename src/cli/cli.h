@@ -67,6 +67,8 @@ extern const BangerCommand banger_kernel_command;
 extern const BangerCommand banger_system_command;
 /* `banger daemon …`: the seed's name for `banger system …`. */
 extern const BangerCommand banger_daemon_command;
+/* `banger ps`: `banger vm ps`. */
+extern const BangerCommand banger_ps_command;
 extern const BangerCommand banger_version_command;
 extern const BangerCommand banger_doctor_command;
 extern const BangerCommand banger_update_command;

@@ -262,6 +262,13 @@ LEAF ("list", N_ ("List images"), NULL, list_options, list, 0);
 LEAF ("show", N_ ("Show an image's details"), N_ ("NAME"), json_options, show,
       BANGER_COMMAND_FLAG_IMAGE_ARGS);
 LEAF ("rm", N_ ("Remove images"), N_ ("NAME…"), rm_options, rm, BANGER_COMMAND_FLAG_IMAGE_ARGS);
+/* The seed's name for `image rm`. */
+static const BangerCommand image_delete_command = {
+  "delete",     N_ ("Alias of “banger image rm”"),
+  N_ ("NAME…"), rm_options,
+  image_rm,     NULL,
+  BANGER_COMMAND_FLAG_IMAGE_ARGS | BANGER_COMMAND_FLAG_ALIAS,
+};
 
 static const BangerCommand *const image_subcommands[] = {
   &banger_image_pull_command,
@@ -271,6 +278,7 @@ static const BangerCommand *const image_subcommands[] = {
   &image_list_command,
   &image_show_command,
   &image_rm_command,
+  &image_delete_command,
   &banger_image_cache_command,
   NULL,
 };

@@ -1527,6 +1527,11 @@ LEAF ("run", N_ ("Create and start a VM, run a command or a shell in it, then re
       N_ ("[--] [COMMAND [ARG…]]"), run_options, run, BANGER_COMMAND_FLAG_STOP_AT_ARGS);
 LEAF ("list", N_ ("List all VMs"), NULL, list_options, list, 0);
 LEAF ("ps", N_ ("List running VMs (all with -a)"), NULL, list_options, ps, 0);
+/* `banger ps`, the seed's (and docker's) top-level name for `vm ps`: the
+ * same handler and options in a row of the root table. */
+const BangerCommand banger_ps_command = {
+  "ps", N_ ("Alias of “banger vm ps”"), NULL, list_options, vm_ps, NULL, BANGER_COMMAND_FLAG_ALIAS,
+};
 LEAF ("show", N_ ("Show a VM's details"), N_ ("NAME"), json_options, show, VM_ARGS);
 LEAF ("rm", N_ ("Remove VMs"), N_ ("NAME…"), rm_options, rm, VM_ARGS);
 LEAF ("prune", N_ ("Remove every VM that is not running"), NULL, no_options, prune, 0);

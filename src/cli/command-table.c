@@ -9,6 +9,7 @@
 #include "errors.h"
 #include "help.h"
 #include "log.h"
+#include "man-page.h"
 
 static int opt_verbosity;
 gboolean banger_opt_help;
@@ -42,10 +43,11 @@ static const BangerCommand help_command = {
 static const BangerCommand *const root_subcommands[] = {
   &banger_vm_command,      &banger_image_command,
   &banger_kernel_command,  &banger_system_command,
-  &banger_daemon_command,
+  &banger_daemon_command,  &banger_ps_command,
   &banger_doctor_command,  &banger_update_command,
   &banger_version_command, &banger_completion_command,
-  &help_command,           NULL,
+  &help_command,           &banger_man_command,
+  NULL,
 };
 
 const BangerCommand banger_root_command = {

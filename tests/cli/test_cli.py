@@ -19,6 +19,7 @@ import unittest
 from session_bus import SessionBus, SystemBus, build_root
 
 BANGER = os.path.join(build_root(), 'src', 'cli', 'banger')
+SOURCE_ROOT = os.environ.get('BANGER_SOURCE_ROOT', os.path.join(os.path.dirname(__file__), '..', '..'))
 TIMEOUT = 30
 
 
@@ -185,6 +186,61 @@ class CliTest(_Base):
             f.write(out)
         return out, path
 
+    # ---- manual pages --------------------------------------------------
+
+    def _help_options(self, argv):
+        """Long option names in a --help output (GOption's layout)."""
+        r = subprocess.run(argv + ['--help'], capture_output=True, text=True, env=self.env,
+                           timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout, re.findall(r'(?m)^\s+(?:-\w, )?--([a-z][a-z0-9-]*)', r.stdout)
+
+    def _leaves(self, path):
+        """Every command path below `banger PATH…`, from the help itself."""
+        out, _ = self._help_options([BANGER] + path)
+        if 'Commands:' not in out:
+            return [path]
+        block = out.split('Commands:', 1)[1].split('Options:', 1)[0]
+        leaves = []
+        for line in block.splitlines():
+            m = re.match(r'^  (\S+)\s+(.*)$', line)
+            if not m:
+                continue
+            if m.group(2).startswith('Alias of'):
+                leaves.append(path + [m.group(1)])
+                continue
+            leaves += self._leaves(path + [m.group(1)])
+        return leaves
+
+    @staticmethod
+    def _roff(text):
+        return text.replace('-', '\\-')
+
+    def test_man_pages_match_help(self):
+        with open(os.path.join(build_root(), 'data', 'man', 'banger.1')) as f:
+            page = f.read()
+        leaves = self._leaves([])
+        self.assertIn(['vm', 'create'], leaves)
+        self.assertIn(['daemon'], leaves)
+        for leaf in leaves:
+            self.assertIn('.SS "' + self._roff(' '.join(['banger'] + leaf)), page, leaf)
+            if self._help_options([BANGER] + leaf)[0].find('Alias of') >= 0:
+                continue
+            for option in self._help_options([BANGER] + leaf)[1]:
+                self.assertIn('\\fB\\-\\-' + self._roff(option) + '\\fR', page,
+                              '%s --%s is not in banger(1)' % (' '.join(leaf), option))
+        # The daemons' hand-written pages: every option of their --help.
+        for binary, name in ((os.path.join(build_root(), 'src', 'service', 'bangerd'), 'bangerd.8'),
+                             (os.path.join(build_root(), 'src', 'helper', 'bangerd-root'),
+                              'bangerd-root.8')):
+            with open(os.path.join(SOURCE_ROOT, 'data', 'man', name)) as f:
+                text = f.read()
+            options = self._help_options([binary])[1]
+            self.assertIn('help', options)
+            for option in options:
+                self.assertIn('\\fB\\-\\-' + self._roff(option) + '\\fR', text,
+                              '%s --%s is not in %s' % (binary, option, name))
+
     def test_completion_bash(self):
         out, path = self.completion('bash')
         subprocess.run(['bash', '-n', path], check=True, timeout=TIMEOUT)
@@ -197,7 +253,7 @@ class CliTest(_Base):
         r = subprocess.run(['bash', '-c', probe], capture_output=True, text=True, check=True,
                            timeout=TIMEOUT)
         lines = r.stdout.splitlines()
-        self.assertEqual(lines[0], 'vm image kernel system daemon doctor update version completion help')
+        self.assertEqual(lines[0], 'vm image kernel system daemon ps doctor update version completion help')
         self.assertEqual(lines[1], 'create')
         self.assertEqual(lines[2], '--memory')
         self.assertEqual(lines[3], 'up down')
