@@ -16,8 +16,9 @@
 #   BANGER_INSTALL_PREFIX=DIR         install under DIR instead of /usr/local.
 #                                     The release's units and bus files name
 #                                     /usr/local: other prefixes are for tests.
-#   BANGER_INSTALL_TOML=FILE          where the install record goes
-#                                     (default /etc/banger/install.toml).
+#   BANGER_INSTALL_TOML=FILE          where the install record goes (default:
+#                                     the release's sysconfdir, /usr/local/etc
+#                                     for /usr/local, /etc for /usr).
 #   BANGER_INSTALL_SKIP_SYSTEM_INSTALL=1
 #                                     do not run `banger system install` (tests,
 #                                     or to run it yourself later).
@@ -42,7 +43,13 @@ WANT_VERSION=${BANGER_INSTALL_VERSION:-}
 PREFIX=${BANGER_INSTALL_PREFIX:-/usr/local}
 BINDIR=$PREFIX/bin
 LIBEXECDIR=$PREFIX/libexec
-INSTALL_TOML=${BANGER_INSTALL_TOML:-/etc/banger/install.toml}
+# meson's sysconfdir for that prefix: where bangerd-root reads helper.conf
+# and keeps install.toml.
+case $PREFIX in
+  /usr) SYSCONFDIR=/etc ;;
+  *) SYSCONFDIR=$PREFIX/etc ;;
+esac
+INSTALL_TOML=${BANGER_INSTALL_TOML:-$SYSCONFDIR/banger/install.toml}
 NONINTERACTIVE=${BANGER_INSTALL_NONINTERACTIVE:-0}
 SKIP_SYSTEM_INSTALL=${BANGER_INSTALL_SKIP_SYSTEM_INSTALL:-0}
 
