@@ -357,6 +357,7 @@ class PtyProcess:
                                      preexec_fn=child_setup, close_fds=True)
         os.close(slave)
         self.output = ''
+        self.on_close = None
         self._pos = 0
         self.returncode = None
 
@@ -414,6 +415,8 @@ class PtyProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+            if self.on_close:
+                self.on_close()
         with contextlib.suppress(OSError):
             os.close(self.master)
 
@@ -432,7 +435,8 @@ class Session:
     def __init__(self, host, user):
         self.host = host
         self.user = user
-        argv = host._nsenter(['runuser', '-l', user, '-c', 'exec cat'])
+        svc, self.unit = host._service(['runuser', '-l', user, '-c', 'exec cat'])
+        argv = host._nsenter(svc)
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, env=host._env(),
                                      start_new_session=True)
@@ -446,6 +450,7 @@ class Session:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+                self.host._stop_unit(self.unit)
 
 
 class Host:
@@ -461,6 +466,7 @@ class Host:
         self.root = None
         self.console_log = None
         self.timings = {}
+        self._units = 0
 
     # -- lifecycle --
 
@@ -632,11 +638,32 @@ class Host:
         # TIOCSTI); --pty gives the command a terminal of its own instead.
         return ['runuser'] + (['--pty'] if pty else []) + ['-l', user, '-c', script]
 
+    def _service(self, argv):
+        """argv as a transient service of the container's systemd
+        (systemd-run --pipe: our stdio, its exit status). Logins start from
+        there, inside the container's cgroup tree: a process nsenter'd from
+        outside sits in a cgroup the container's systemd cannot see, so the
+        session scope logind makes for it never gets the cgroup-empty
+        notification and the session stays "closing" after logout."""
+        self._units += 1
+        unit = f'hostlib-{self._units}'
+        return ['systemd-run', '--quiet', '--wait', '--pipe', '--collect',
+                '--service-type=exec', f'--unit={unit}', '--'] + list(argv), unit
+
+    def _stop_unit(self, unit):
+        with contextlib.suppress(Exception):
+            self.run(['systemctl', 'kill', '--signal=SIGKILL', unit + '.service'], timeout=30)
+
     def user(self, user, argv, input=None, timeout=120, check=False, env=None):
         """argv as @user in a new logind login session (runuser -l: PAM,
         pam_systemd, the user's manager and session bus), with
         XDG_RUNTIME_DIR and DBUS_SESSION_BUS_ADDRESS set."""
-        r = self.run(self._user_cmd(user, argv, env), input=input, timeout=timeout)
+        svc, unit = self._service(self._user_cmd(user, argv, env))
+        try:
+            r = self.run(svc, input=input, timeout=timeout)
+        except TimeoutError:
+            self._stop_unit(unit)
+            raise
         r.argv = list(argv)
         if check and r.returncode != 0:
             raise CommandFailed(f'as {user}: {r!r}')
@@ -655,7 +682,10 @@ class Host:
     def user_pty(self, user, argv, env=None):
         """argv as @user in a login session on a terminal: a PtyProcess to
         expect()/send() and wait() on (use it as a context manager)."""
-        return PtyProcess(self._nsenter(self._user_cmd(user, argv, env, pty=True)), self._env())
+        svc, unit = self._service(self._user_cmd(user, argv, env, pty=True))
+        p = PtyProcess(self._nsenter(svc), self._env())
+        p.on_close = lambda: self._stop_unit(unit)
+        return p
 
     def session(self, user):
         """Keeps a login session of @user open until its close()."""
@@ -678,15 +708,40 @@ class Host:
         waits until logind lists none."""
         for s in self.sessions(user):
             self.run(['loginctl', 'terminate-session', s])
+        try:
+            wait_until(lambda: not self.sessions(user), 10, f'{user} logged out')
+            return
+        except TimeoutError:
+            pass
+        # Measured here: a `systemctl daemon-reload` while a session is open
+        # (system install does one) can leave that session's scope
+        # "active (abandoned)" with its cgroup already gone, on this
+        # machine's hybrid cgroup hierarchy inside nspawn; systemd never
+        # hears that it emptied, and the session stays "closing". Stopping
+        # the (empty) scope is what logind's terminate would have done.
+        for s in self.sessions(user):
+            log(f'session {s} of {user} still listed after terminate: stopping its scope')
+            self.run(['systemctl', 'stop', f'session-{s}.scope'], timeout=60)
         wait_until(lambda: not self.sessions(user), timeout, f'{user} logged out')
 
+    def path(self, path):
+        """@path as the host sees it: through /proc/PID1/root while the
+        container runs (its /run, /tmp and /dev are mounts of its own), the
+        overlay otherwise."""
+        if self.pid1 and self.nspawn is not None and self.nspawn.poll() is None:
+            return f'/proc/{self.pid1}/root/' + path.lstrip('/')
+        return os.path.join(self.root, path.lstrip('/'))
+
     def read(self, path):
-        """A file of the container, read through the overlay."""
-        with open(os.path.join(self.root, path.lstrip('/')), 'rb') as f:
+        """A file of the container."""
+        with open(self.path(path), 'rb') as f:
             return f.read()
 
     def exists(self, path):
-        return os.path.lexists(os.path.join(self.root, path.lstrip('/')))
+        return os.path.lexists(self.path(path))
+
+    def stat(self, path):
+        return os.lstat(self.path(path))
 
     def unit_property(self, unit, prop, user=None):
         argv = ['systemctl'] + (['--user'] if user else []) + \
@@ -719,6 +774,12 @@ class Host:
                 out.append('==== failed units ====\n' + r.stdout)
                 r = self.run(['loginctl', 'list-sessions', '--no-pager'], timeout=30)
                 out.append('==== sessions ====\n' + r.stdout)
+                for user in USERS:
+                    for s in self.sessions(user):
+                        r = self.run(['loginctl', 'session-status', '--no-pager', s], timeout=30)
+                        out.append(f'==== session {s} of {user} ====\n' + r.stdout + r.stderr)
+                r = self.run(['systemd-cgls', '--no-pager', '-l'], timeout=30)
+                out.append('==== control groups ====\n' + r.stdout + r.stderr)
             except Exception as e:  # noqa: BLE001
                 out.append(f'(journal: {e})')
         if self.root:
