@@ -122,6 +122,21 @@ class PackageTest(unittest.TestCase):
             self.assertIn(msgid, msgids)
         self.assertIn('msgid_plural "%d sandboxes running"', text)
 
+    def test_prefs_keys_in_schema(self):
+        """Every key prefs.js and extension.js use is in the schema, and
+        every key of the schema has a row in the preferences window."""
+        schema_keys = set()
+        with open(os.path.join(EXT_SRC, SCHEMA_XML)) as f:
+            schema_keys = set(re.findall(r'<key name="([a-z-]+)"', f.read()))
+        with open(os.path.join(EXT_SRC, 'prefs.js')) as f:
+            prefs = set(re.findall(r"(?:bind|switchRow\(settings,)\s*\(?'([a-z-]+)'", f.read()))
+        with open(os.path.join(EXT_SRC, 'extension.js')) as f:
+            ext = f.read()
+        used = set(re.findall(r"get_(?:boolean|string|uint)\('([a-z-]+)'\)", ext))
+        used |= set(re.findall(r"'changed::([a-z-]+)'", ext))
+        self.assertEqual(prefs, schema_keys)
+        self.assertEqual(used, schema_keys)
+
     def test_eslint_gnome_shell_rules(self):
         """eslint 8 with GNOME Shell 43's rules (lint/eslintrc.yml) passes on
         every file of the extension. eslint comes from the npm registry

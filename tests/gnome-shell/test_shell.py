@@ -6,11 +6,15 @@ extension did is checked on bangerd's side (the CLI, the bus).
 
 One meson test per case (tests/gnome-shell/meson.build)."""
 
+import http.server
 import json
 import os
 import signal
 import sys
+import threading
 import unittest
+import urllib.error
+import urllib.request
 
 from gi.repository import GLib
 
@@ -282,6 +286,111 @@ class ShellTest(ShellWorld):
         wait_until(lambda: self.row('two'), TIMEOUT, 'the new row')
         self.assertEqual(self.counters(), enabled)
         self.assertEqual(self.new_log_lines(), [])
+
+
+    def test_cancel_job_from_menu(self):
+        """A pull held at its first blob by a gate in front of the registry
+        (so it is still running whatever the machine's speed): its row is in
+        the open menu (screenshot), and the row's Cancel button ends it."""
+        registry = ocitest.Registry(self.tmpdir)
+        self.addCleanup(registry.stop)
+        layout = ocitest.build_small_image(self.tmpdir, 'held', size=1024 * 1024, layers=2)
+        registry.push(layout, 'latest', 'test/held:1')
+        gate = BlobGate(registry.host)
+        self.addCleanup(gate.stop)
+        ref = '%s/test/held:1' % gate.host
+        self.banger('version')  # activates bangerd
+        wait_until(lambda: not self.menu_state()['daemonShown'], TIMEOUT, 'bangerd')
+        job = self.call('org.banger.Manager', '/org/banger/Manager', 'org.banger.Manager',
+                        'PullImage', GLib.Variant('(sa{sv})', (ref, {})))[0]
+        self.assertTrue(gate.blob_asked.wait(TIMEOUT), 'the pull never asked for a blob')
+        jobs = wait_until(lambda: self.menu_state()['jobs'], TIMEOUT, 'the job row')
+        self.assertEqual(jobs[0]['title'], 'Pulling image %s' % ref)
+        self.eval('Main.messageTray.getSources().forEach(s => s.destroy()); true')
+        self.ext('ind.menu.open(false); return true;')
+        wait_until(lambda: self.ext('return ind.menu.isOpen;'), TIMEOUT, 'the menu to open')
+        self.screenshot('menu-job.png')
+        self.ext("[...ind._jobRows.values()][0].cancelButton.emit('clicked', 1); return true;")
+        wait_until(lambda: not self.menu_state()['jobs'], TIMEOUT, 'the job row to go')
+        gate.open()
+        # bangerd's side: the job says cancelled (while it is still
+        # exported) and no image was registered.
+        try:
+            state = self.call('org.banger.Manager', job, 'org.freedesktop.DBus.Properties',
+                              'Get', GLib.Variant('(ss)', ('org.banger.Job', 'State')))[0]
+            self.assertEqual(state, 'cancelled')
+        except GLib.Error as e:
+            self.assertIn('UnknownObject', str(e))
+        self.assertEqual([i['name'] for i in self.images()], [])
+        notes = self.ext('return ext.debugNotifications;')
+        self.assertEqual([n for n in notes if n['title'].startswith('Done')], [], notes)
+        self.assertEqual(self.new_log_lines(), [])
+
+    def images(self):
+        return json.loads(self.banger('image', 'list', '--json').stdout)
+
+
+class BlobGate:
+    """A loopback HTTP forwarder in front of docker-registry that holds
+    every blob request until open() (or stop()); the rest passes at once."""
+
+    def __init__(self, upstream):
+        self.upstream = upstream
+        self.blob_asked = threading.Event()
+        self._open = threading.Event()
+        gate = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = 'HTTP/1.1'
+
+            def log_message(self, *args):
+                pass
+
+            def _forward(self, method):
+                if '/blobs/' in self.path:
+                    gate.blob_asked.set()
+                    gate._open.wait(TIMEOUT * 2)
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() in ('accept', 'range', 'authorization')}
+                req = urllib.request.Request('http://%s%s' % (gate.upstream, self.path),
+                                             headers=headers, method=method)
+                try:
+                    resp = urllib.request.urlopen(req, timeout=TIMEOUT)
+                except urllib.error.HTTPError as e:
+                    resp = e
+                body = resp.read() if method != 'HEAD' else b''
+                self.send_response(resp.status)
+                for k, v in resp.headers.items():
+                    if k.lower() not in ('connection', 'transfer-encoding', 'content-length'):
+                        self.send_header(k, v)
+                self.send_header('Content-Length', resp.headers.get('Content-Length',
+                                                                    str(len(body))))
+                self.end_headers()
+                try:
+                    self.wfile.write(body)
+                except OSError:
+                    pass  # the puller gave up (cancelled)
+
+            def do_GET(self):
+                self._forward('GET')
+
+            def do_HEAD(self):
+                self._forward('HEAD')
+
+        self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.httpd.daemon_threads = True
+        self.host = '127.0.0.1:%d' % self.httpd.server_address[1]
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def open(self):
+        self._open.set()
+
+    def stop(self):
+        self._open.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self._thread.join()
 
 
 if __name__ == '__main__':
