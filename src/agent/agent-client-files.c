@@ -209,7 +209,7 @@ banger_agent_client_get_file_async (BangerAgentClient *self, const char *path, G
   FileOp *op = g_task_get_task_data (task);
   /* The task's data holds the sink; the sink refers to the task only while
    * a write runs, so there is no cycle. */
-  banger_sink_init (&op->sink, g_object_ref (dest), FALSE, G_OBJECT (task), get_check_done);
+  banger_sink_init (&op->sink, op->client, g_object_ref (dest), FALSE, G_OBJECT (task), get_check_done);
   bngr_buf_init (&p);
   bngr_put_str (&p, BNGR_F_PATH, path);
   banger_agent_client_send (self, BNGR_T_FILE_GET, 0, op->id, p.data, p.len);

@@ -13,9 +13,17 @@ G_BEGIN_DECLS
 
 /* An ordered asynchronous writer of GBytes into a GOutputStream (the
  * caller's stdout/stderr, or a download's destination). */
+/* Stop reading from the agent while this much output waits in a client's
+ * sinks for slow readers, resume below the low mark (see
+ * banger_agent_client_sink_account). */
+#define SINK_HIGH (4 * 1024 * 1024)
+#define SINK_LOW  (1024 * 1024)
+
 typedef struct {
+  BangerAgentClient *client; /* not owned: the exec or download holds a reference */
   GOutputStream *stream; /* NULL: discard */
   GQueue queue;          /* GBytes */
+  gsize queued;          /* bytes in queue */
   gboolean writing;
   GError *error;         /* the first write error; later data is dropped */
   gboolean close_stream; /* the stream is ours (a caller's fd): close it when done, and
@@ -25,8 +33,8 @@ typedef struct {
   void (*on_idle) (GObject *owner);
 } BangerSink;
 
-void banger_sink_init (BangerSink *sink, GOutputStream *stream, gboolean close_stream,
-                       GObject *owner, void (*on_idle) (GObject *owner));
+void banger_sink_init (BangerSink *sink, BangerAgentClient *client, GOutputStream *stream,
+                       gboolean close_stream, GObject *owner, void (*on_idle) (GObject *owner));
 void banger_sink_push (BangerSink *sink, const guint8 *data, gsize len);
 gboolean banger_sink_idle (BangerSink *sink);
 void banger_sink_clear (BangerSink *sink);
@@ -56,6 +64,11 @@ void banger_agent_client_when_drained (BangerAgentClient *self, GObject *owner,
                                        void (*resume) (GObject *owner));
 gboolean banger_agent_client_check_ready (BangerAgentClient *self, GError **error);
 gboolean banger_agent_client_queue_full (BangerAgentClient *self);
+gboolean banger_agent_client_sinks_full (BangerAgentClient *self);
+/* A sink grew (delta > 0) or shrank; resumes reading below SINK_LOW. */
+void banger_agent_client_sink_account (BangerAgentClient *self, gssize delta);
+/* For the fuzz target: feed bytes as if read from the connection. */
+void banger_agent_client_feed (BangerAgentClient *self, const guint8 *data, gsize len);
 GError *banger_agent_client_error_from_frame (const guint8 *payload, gsize len);
 
 /* agent-exec.c */

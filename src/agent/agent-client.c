@@ -26,6 +26,11 @@ struct _BangerAgentClient {
 
   GByteArray *inbuf;
   guint8 *readbuf; /* READ_SIZE bytes */
+  gboolean processing;
+  guint64 rescan_budget; /* see process_input */
+  gsize sink_bytes;      /* queued in the sinks of this client's execs and downloads */
+  gboolean read_paused;  /* because of sink_bytes */
+  GSource *resume_source;
 
   GQueue outq; /* GBytes, whole frames */
   gsize queued_bytes;
@@ -64,9 +69,11 @@ static void start_read (BangerAgentClient *self);
 /* ---- sink ---------------------------------------------------------------- */
 
 void
-banger_sink_init (BangerSink *sink, GOutputStream *stream, gboolean close_stream, GObject *owner,
-                  void (*on_idle) (GObject *owner))
+banger_sink_init (BangerSink *sink, BangerAgentClient *client, GOutputStream *stream,
+                  gboolean close_stream, GObject *owner, void (*on_idle) (GObject *owner))
 {
+  sink->client = client;
+  sink->queued = 0;
   sink->stream = stream;
   sink->close_stream = close_stream;
   sink->in_thread = close_stream;
@@ -83,6 +90,27 @@ typedef struct {
 } SinkWrite;
 
 static void sink_kick (BangerSink *sink);
+
+static void
+sink_pop (BangerSink *sink)
+{
+  GBytes *bytes = g_queue_pop_head (&sink->queue);
+  gsize len = g_bytes_get_size (bytes);
+  g_bytes_unref (bytes);
+  sink->queued -= MIN (sink->queued, len);
+  if (sink->client != NULL)
+    banger_agent_client_sink_account (sink->client, -(gssize)len);
+}
+
+static void
+sink_drop_all (BangerSink *sink)
+{
+  gsize len = sink->queued;
+  g_queue_clear_full (&sink->queue, (GDestroyNotify)g_bytes_unref);
+  sink->queued = 0;
+  if (sink->client != NULL && len > 0)
+    banger_agent_client_sink_account (sink->client, -(gssize)len);
+}
 
 /* The caller's descriptors are blocking and their O_NONBLOCK flag is shared
  * with the caller (it is one open file description), so it must not be
@@ -110,7 +138,7 @@ sink_written_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 
   g_free (w);
   sink->writing = FALSE;
-  g_bytes_unref (g_queue_pop_head (&sink->queue));
+  sink_pop (sink);
   gboolean ok = sink->in_thread ? g_task_propagate_boolean (G_TASK (res), &error)
                                 : g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), res,
                                                                     NULL, &error);
@@ -120,7 +148,7 @@ sink_written_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     g_debug ("writing command output: %s", error->message);
     if (sink->error == NULL)
       sink->error = g_steal_pointer (&error);
-    g_queue_clear_full (&sink->queue, (GDestroyNotify)g_bytes_unref);
+    sink_drop_all (sink);
   }
   sink_kick (sink);
 }
@@ -159,6 +187,9 @@ banger_sink_push (BangerSink *sink, const guint8 *data, gsize len)
   if (sink->stream == NULL || sink->error != NULL || len == 0)
     return;
   g_queue_push_tail (&sink->queue, g_bytes_new (data, len));
+  sink->queued += len;
+  if (sink->client != NULL)
+    banger_agent_client_sink_account (sink->client, (gssize)len);
   sink_kick (sink);
 }
 
@@ -171,7 +202,7 @@ banger_sink_idle (BangerSink *sink)
 void
 banger_sink_clear (BangerSink *sink)
 {
-  g_queue_clear_full (&sink->queue, (GDestroyNotify)g_bytes_unref);
+  sink_drop_all (sink);
   g_clear_error (&sink->error);
   if (sink->stream != NULL && sink->close_stream)
     g_output_stream_close (sink->stream, NULL, NULL);
@@ -605,31 +636,58 @@ handle_frame (BangerAgentClient *self, const BngrHeader *hdr, const guint8 *payl
   }
 }
 
+/* Frames with an intact header and a damaged payload are re-scanned one
+ * byte further (a frame may start inside them) only while this budget of
+ * CRC work lasts: it starts at RESCAN_BUDGET_START bytes and every byte
+ * consumed adds RESCAN_BUDGET_PER_BYTE, so the CRC work stays linear in
+ * what the guest sends. Past it, and always after the handshake (an agent
+ * in sync never sends a damaged frame), the whole frame is dropped. */
+#define RESCAN_BUDGET_START    (32u * 1024 * 1024)
+#define RESCAN_BUDGET_PER_BYTE 16u
+
 static void
 process_input (BangerAgentClient *self)
 {
-  while (self->inbuf->len > 0 && !self->closed) {
+  gsize pos = 0;
+
+  /* Handlers may end in callbacks that resume reading: one parser at a time. */
+  if (self->processing)
+    return;
+  self->processing = TRUE;
+  /* The buffer is consumed from an offset and compacted once at the end:
+   * removing each skipped byte from its front would cost a copy of the
+   * whole buffer per byte. */
+  while (pos < self->inbuf->len && !self->closed && !banger_agent_client_sinks_full (self)) {
     BngrHeader hdr;
     const uint8_t *payload = NULL;
     size_t consumed = 0;
     const char *reason = NULL;
-    BngrParseResult r
-        = bngr_parse (self->inbuf->data, self->inbuf->len, &hdr, &payload, &consumed, &reason);
+    unsigned options = 0;
+    if (self->handshaken || self->rescan_budget < BNGR_MAX_PAYLOAD)
+      options |= BNGR_PARSE_DROP_BAD_PAYLOAD;
+    BngrParseResult r = bngr_parse_ex (self->inbuf->data + pos, self->inbuf->len - pos, options,
+                                       &hdr, &payload, &consumed, &reason);
     if (r == BNGR_PARSE_NEED_MORE)
-      return;
+      break;
+    pos += consumed;
+    self->rescan_budget
+        = MIN ((guint64)G_MAXUINT32, self->rescan_budget + (guint64)consumed * RESCAN_BUDGET_PER_BYTE);
     if (r == BNGR_PARSE_FRAME) {
       /* Copy: handlers may re-enter and the buffer moves when we consume. */
       g_autofree guint8 *copy = g_memdup2 (payload, hdr.length);
-      g_byte_array_remove_range (self->inbuf, 0, (guint)consumed);
       handle_frame (self, &hdr, copy);
       continue;
     }
+    if (consumed == 1 && reason != NULL && g_str_has_prefix (reason, "frame payload"))
+      self->rescan_budget -= MIN (self->rescan_budget, (guint64)hdr.length);
     if (self->handshaken)
       g_debug ("skipping %" G_GSIZE_FORMAT " bytes from the agent: %s", consumed, reason);
     else
       self->discarded += consumed;
-    g_byte_array_remove_range (self->inbuf, 0, (guint)consumed);
   }
+  if (pos > 0)
+    g_byte_array_remove_range (self->inbuf, 0, (guint)pos);
+  self->processing = FALSE;
 }
 
 static void
@@ -657,11 +715,72 @@ read_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   start_read (self);
 }
 
+/* ---- back-pressure from the sinks -------------------------------------------- */
+
+static gboolean resume_reading_cb (gpointer user_data);
+
+/* A guest may send output faster than the caller reads it (or ignore flow
+ * control on purpose): while the sinks hold more than SINK_HIGH bytes the
+ * client stops reading the connection, which stops the agent in turn, and
+ * resumes below SINK_LOW. So what bangerd holds per connection is bounded
+ * by SINK_HIGH plus one read buffer and one frame. */
+gboolean
+banger_agent_client_sinks_full (BangerAgentClient *self)
+{
+  return self->sink_bytes > SINK_HIGH;
+}
+
+void
+banger_agent_client_sink_account (BangerAgentClient *self, gssize delta)
+{
+  if (delta < 0)
+    self->sink_bytes -= MIN (self->sink_bytes, (gsize)-delta);
+  else
+    self->sink_bytes += (gsize)delta;
+  /* Resumed from an idle callback: this runs inside sink and exec
+   * teardown, where parsing more frames must not happen. */
+  if (delta < 0 && self->read_paused && self->sink_bytes < SINK_LOW && !self->closed
+      && self->resume_source == NULL) {
+    self->resume_source = g_idle_source_new ();
+    g_source_set_callback (self->resume_source, resume_reading_cb, g_object_ref (self),
+                           g_object_unref);
+    g_source_attach (self->resume_source, g_main_context_get_thread_default ());
+  }
+}
+
+static gboolean
+resume_reading_cb (gpointer user_data)
+{
+  BangerAgentClient *self = user_data;
+  g_clear_pointer (&self->resume_source, g_source_unref);
+  if (self->closed || self->sink_bytes >= SINK_LOW)
+    return G_SOURCE_REMOVE;
+  self->read_paused = FALSE;
+  g_debug ("resuming reads from the agent (%" G_GSIZE_FORMAT " bytes queued)", self->sink_bytes);
+  process_input (self);
+  start_read (self);
+  return G_SOURCE_REMOVE;
+}
+
+void
+banger_agent_client_feed (BangerAgentClient *self, const guint8 *data, gsize len)
+{
+  g_byte_array_append (self->inbuf, data, (guint)len);
+  process_input (self);
+}
+
 static void
 start_read (BangerAgentClient *self)
 {
   if (self->reading || self->closed)
     return;
+  if (banger_agent_client_sinks_full (self)) {
+    if (!self->read_paused)
+      g_debug ("pausing reads from the agent: %" G_GSIZE_FORMAT " bytes wait for their readers",
+               self->sink_bytes);
+    self->read_paused = TRUE;
+    return;
+  }
   self->reading = TRUE;
   g_input_stream_read_async (self->in, self->readbuf, READ_SIZE, G_PRIORITY_DEFAULT, self->cancel,
                              read_cb, g_object_ref (self));
@@ -700,6 +819,10 @@ client_shutdown (BangerAgentClient *self, GError *error)
 
   g_queue_clear_full (&self->outq, (GDestroyNotify)g_bytes_unref);
   self->queued_bytes = 0;
+  if (self->resume_source != NULL) {
+    g_source_destroy (self->resume_source);
+    g_clear_pointer (&self->resume_source, g_source_unref);
+  }
   while (!g_queue_is_empty (&self->drain_waiters)) {
     DrainWaiter *w = g_queue_pop_head (&self->drain_waiters);
     g_object_unref (w->owner);
@@ -768,6 +891,7 @@ banger_agent_client_init (BangerAgentClient *self)
 {
   self->cancel = g_cancellable_new ();
   self->inbuf = g_byte_array_new ();
+  self->rescan_budget = RESCAN_BUDGET_START;
   self->readbuf = g_malloc (READ_SIZE);
   g_queue_init (&self->outq);
   g_queue_init (&self->drain_waiters);

@@ -197,6 +197,13 @@ BngrParseResult
 bngr_parse (const uint8_t *data, size_t len, BngrHeader *hdr, const uint8_t **payload,
             size_t *consumed, const char **reason)
 {
+  return bngr_parse_ex (data, len, 0, hdr, payload, consumed, reason);
+}
+
+BngrParseResult
+bngr_parse_ex (const uint8_t *data, size_t len, unsigned options, BngrHeader *hdr,
+               const uint8_t **payload, size_t *consumed, const char **reason)
+{
   static const uint8_t magic[4] = { 'B', 'N', 'G', 'R' };
   size_t skip = 0;
 
@@ -235,7 +242,7 @@ bngr_parse (const uint8_t *data, size_t len, BngrHeader *hdr, const uint8_t **pa
   if (len - BNGR_HEADER_SIZE < hdr->length)
     return BNGR_PARSE_NEED_MORE;
   if (get_le32 (data + 16) != bngr_crc32 (0, data + BNGR_HEADER_SIZE, hdr->length)) {
-    *consumed = 1;
+    *consumed = (options & BNGR_PARSE_DROP_BAD_PAYLOAD) ? BNGR_HEADER_SIZE + hdr->length : 1;
     *reason = "frame payload CRC mismatch";
     return BNGR_PARSE_SKIPPED;
   }

@@ -143,6 +143,17 @@ typedef enum {
 BngrParseResult bngr_parse (const uint8_t *data, size_t len, BngrHeader *hdr,
                             const uint8_t **payload, size_t *consumed, const char **reason);
 
+/* bngr_parse with options. BNGR_PARSE_DROP_BAD_PAYLOAD: a frame whose header
+ * is intact but whose payload CRC is wrong is dropped whole (header and
+ * claimed length) instead of one byte. Skipping one byte finds a frame that
+ * starts inside a damaged one, but each such candidate costs a CRC over its
+ * claimed length, so a peer that packs valid headers claiming 1 MiB every
+ * few bytes makes the scan cost bytes × length; dropping the whole frame
+ * keeps it linear. On SKIPPED for a bad payload CRC, *hdr is filled in. */
+#define BNGR_PARSE_DROP_BAD_PAYLOAD 0x1u
+BngrParseResult bngr_parse_ex (const uint8_t *data, size_t len, unsigned options, BngrHeader *hdr,
+                               const uint8_t **payload, size_t *consumed, const char **reason);
+
 /* Field iteration over a payload. */
 typedef struct {
   const uint8_t *p;
