@@ -514,6 +514,14 @@ class Host:
                         f'lowerdir={tree},upperdir={self.dir}/upper,workdir={self.dir}/work',
                         self.root], check=True)
         t1 = time.monotonic()
+        # `meson test` rebuilds only what the tests depend on; meson install
+        # needs every installed file (man pages, translations...). One ninja
+        # at a time (a no-op after run-all.sh's own build).
+        with open(os.path.join(build_root(), '.hostlib-ninja.lock'), 'w') as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            r = _run_group(['ninja', '-C', build_root()], timeout=600, env=dict(os.environ))
+        if r.returncode != 0:
+            raise RuntimeError(f'building what meson install needs failed: {r}')
         r = _run_group(['meson', 'install', '-C', build_root(), '--no-rebuild', '--quiet',
                         '--destdir', self.root], timeout=300, env=dict(os.environ))
         if r.returncode != 0:
