@@ -16,6 +16,7 @@ packages="
   python3-gi python3-dbus python3-dbusmock python3-jwt python3-cryptography python3-yaml
   docker-registry skopeo umoci apache2-utils
   zsh fish
+  gnome-shell gnome-shell-common gjs
 "
 
 missing=""

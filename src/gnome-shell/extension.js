@@ -557,11 +557,11 @@ class Extension {
     }
 
     enable() {
+        this.debugNotifications = [];
         this.settings = ExtensionUtils.getSettings();
         this.model = new Model.Model();
         this._indicator = new Indicator(this);
         Main.panel.addToStatusArea(this._uuid, this._indicator);
-        this.debugNotifications = [];
     }
 
     disable() {
@@ -583,6 +583,9 @@ class Extension {
      * @param {boolean} urgent errors stay until dismissed
      */
     notify(title, body, urgent) {
+        // A call that fails after disable() must not bring a source back.
+        if (!this.model)
+            return;
         this.debugNotifications.push({title, body});
         if (!this._source) {
             this._source = new MessageTray.Source(_('Sandboxes'), 'computer-symbolic');

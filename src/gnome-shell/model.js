@@ -65,7 +65,10 @@ function compareVMs(a, b) {
  * @returns {Error} an Error whose message is bangerd's message
  */
 function cleanError(error) {
-    if (!(error instanceof GLib.Error))
+    // A cancelled call (the model was destroyed) stays what it is, so that
+    // callers can tell it from a failure and stay silent.
+    if (!(error instanceof GLib.Error) ||
+        error.matches(Gio.IOErrorEnum, Gio.IOErrorEnum.CANCELLED))
         return error;
     const remote = Gio.DBusError.get_remote_error(error);
     Gio.DBusError.strip_remote_error(error);
