@@ -257,6 +257,12 @@ class ShellTest(ShellWorld):
         self.eval("Main.extensionManager._callExtensionDisable('%s'); true" % UUID)
         disabled = self.counters()
         self.assertEqual(disabled[:2], [0, {'subscriptions': 0, 'watches': 0, 'models': 0}])
+        # The bus's own count: the model's four signal subscriptions and its
+        # name watch are five distinct match rules, all gone after disable().
+        # (GDBus shares identical rules within a connection, so a rule leaked
+        # by disable() would show here as a smaller difference, not later as
+        # growth.)
+        self.assertEqual(enabled[2] - disabled[2], 5, (enabled, disabled))
         self.assertEqual(self.eval('Main.messageTray.getSources().length'), sources - 1)
         self.assertIsNone(self.eval("Main.panel.statusArea['%s'] ?? null" % UUID))
         self.eval("Main.extensionManager._callExtensionEnable('%s'); true" % UUID)
