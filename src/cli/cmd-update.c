@@ -179,24 +179,23 @@ helper_steps_init (HelperSteps *h, const char *staging, GError **error)
   return TRUE;
 }
 
-/* One InstallRelease step; @extra (floating, may be NULL) adds options. */
+/* One InstallRelease step; @extra (a{sv}, may be NULL) adds options. */
 static gboolean
 helper_step (HelperSteps *h, const char *step, GVariant *extra, GError **error)
 {
   g_autoptr (GVariant) reply = NULL;
-  g_autoptr (GVariant) extra_ref = extra != NULL ? g_variant_ref_sink (extra) : NULL;
   GVariantBuilder options;
 
   g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
   g_variant_builder_add (&options, "{sv}", "interactive", g_variant_new_boolean (TRUE));
   if (step != NULL)
     g_variant_builder_add (&options, "{sv}", step, g_variant_new_boolean (TRUE));
-  if (extra_ref != NULL) {
+  if (extra != NULL) {
     GVariantIter iter;
     const char *key;
     GVariant *value;
 
-    g_variant_iter_init (&iter, extra_ref);
+    g_variant_iter_init (&iter, extra);
     while (g_variant_iter_next (&iter, "{&sv}", &key, &value)) {
       g_variant_builder_add (&options, "{sv}", key, value);
       g_variant_unref (value);
@@ -228,8 +227,8 @@ helper_step (HelperSteps *h, const char *step, GVariant *extra, GError **error)
   return reply != NULL;
 }
 
-/* What the staged release says it is (written and checked by bangerd's
- * job; the helper checks the shapes again). */
+/* What the staged release says it is, as swap options (written and checked
+ * by bangerd's job; the helper checks the shapes again). */
 static GVariant *
 staged_build_info (const char *staging, GError **error)
 {
@@ -249,7 +248,7 @@ staged_build_info (const char *staging, GError **error)
   g_variant_builder_add (&b, "{sv}", "version", g_variant_new_string (version));
   g_variant_builder_add (&b, "{sv}", "commit", g_variant_new_string (commit));
   g_variant_builder_add (&b, "{sv}", "built_at", g_variant_new_string (built_at));
-  return g_variant_builder_end (&b);
+  return g_variant_ref_sink (g_variant_builder_end (&b));
 }
 
 /* The doctor after the restart passes if bangerd answers and no check that
@@ -368,7 +367,7 @@ update_handler (BangerCli *cli, char **args, GError **error)
    * end in case the helper that made the swap is gone and a rollback has
    * to ask again. */
   agent = banger_polkit_agent_register ();
-  if (!helper_step (&helper, NULL, g_steal_pointer (&build_info), error)) {
+  if (!helper_step (&helper, NULL, build_info, error)) {
     banger_polkit_agent_unregister (agent);
     banger_remove_tree (staging, NULL);
     g_prefix_error (error, _ ("banger %s was not installed: "), version);

@@ -514,6 +514,20 @@ class UpdateTest(unittest.TestCase):
         shutil.rmtree(os.path.join(self.tmp, 'users'))
         self.assert_untouched()
 
+    def test_helper_stopped_rolls_back(self):
+        # The helper is stopped (SIGTERM, as `systemctl stop` does) with a
+        # swap pending: it puts the old set back before it exits.
+        staging = self._stage_as_root()
+        conn = self._own_connection()
+        self.addCleanup(conn.close_sync, None)
+        self._install(conn, staging, version=NEW, commit='0123456789ab',
+                      built_at='2030-01-02T03:04:05Z')
+        self.assertTrue(self.installed('bangerd').endswith(NEW.encode()))
+        self.assertEqual(self.helper.stop(), 0, self.helper.output())
+        self.assertIn('rolled back: the helper is stopping', self.helper.output())
+        shutil.rmtree(os.path.join(self.tmp, 'users'))
+        self.assert_untouched()
+
     def test_other_client_needs_polkit(self):
         # Another connection (here: user b's, with no agent) gets no free
         # finish of someone else's pending swap: polkit decides, and says no.
