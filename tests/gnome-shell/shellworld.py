@@ -66,6 +66,8 @@ class ShellWorld(unittest.TestCase):
 
     # extra keys for the extension's settings section of the keyfile
     extension_settings = {}
+    # extra environment for bangerd (and everything else in the world)
+    bangerd_env = {}
 
     def setUp(self):
         self._tmp = tempfile.TemporaryDirectory(prefix='banger-gs-')
@@ -81,6 +83,7 @@ class ShellWorld(unittest.TestCase):
         env['BANGER_AGENT'] = os.path.join(build_root(), 'src', 'agent', 'banger-agent')
         env['BANGER_ACCEL'] = 'tcg'
         env['BANGER_GS_WORLD'] = self.tmpdir
+        env.update(self.bangerd_env)
         self.session = SessionBus(self.tmpdir, system_bus_address=self.system.address,
                                   bangerd_args=['-vv'], env=env)
         self.session.start()

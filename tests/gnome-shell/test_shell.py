@@ -24,7 +24,8 @@ sys.path.insert(0, os.path.join(os.environ['BANGER_SOURCE_ROOT'], 'tests', 'oci'
 import ocitest  # noqa: E402
 
 
-class ShellTest(ShellWorld):
+class MenuWorld(ShellWorld):
+    """Helpers shared by the test classes below."""
 
     # "Open Terminal" and "Show Log" run fake-terminal.py instead of a
     # terminal: it appends its arguments to $BANGER_GS_WORLD/terminal.log.
@@ -40,6 +41,49 @@ class ShellTest(ShellWorld):
     def fake_terminal(self):
         return os.path.join(os.environ['BANGER_SOURCE_ROOT'], 'tests', 'gnome-shell',
                             'fake-terminal.py')
+
+    def row(self, name):
+        rows = [r for r in self.menu_state()['rows'] if r['name'] == name]
+        return rows[0] if rows else None
+
+    def vm_action(self, name, action):
+        """Opens the menu and the VM's submenu and chooses @action."""
+        self.ext("ind.menu.open(false); "
+                 "const row = [...ind._vmRows.values()].find(r => r.vm.name === '%s'); "
+                 "row.setSubmenuShown(true); row.vmActions['%s'].activate(null); return true;"
+                 % (name, action))
+
+    def unexpected(self):
+        return [n for n in self.ext('return ext.debugNotifications;')
+                if 'unexpectedly' in n['title']]
+
+    def terminal_calls(self):
+        try:
+            with open(self.terminal_log) as f:
+                return [json.loads(l) for l in f]
+        except FileNotFoundError:
+            return []
+
+    def counters(self):
+        """The extension's live signal connections, the model module's
+        subscriptions/watches/instances, and the shell's match rules on the
+        bus (dbus-daemon's own count, not the extension's word)."""
+        ours = self.eval("(() => { const me = Main.extensionManager.lookup('%s'); "
+                         "return [me.imports.extension.debugConnections, "
+                         "Object.assign({}, me.imports.model.debugCounters)]; })()" % UUID)
+        owner = self.call('org.freedesktop.DBus', '/org/freedesktop/DBus',
+                          'org.freedesktop.DBus', 'GetNameOwner',
+                          GLib.Variant('(s)', ('org.gnome.Shell',)))[0]
+        stats = self.call('org.freedesktop.DBus', '/org/freedesktop/DBus',
+                          'org.freedesktop.DBus.Debug.Stats', 'GetConnectionStats',
+                          GLib.Variant('(s)', (owner,)))[0]
+        return ours + [stats['MatchRules']]
+
+    def images(self):
+        return json.loads(self.banger('image', 'list', '--json').stdout)
+
+
+class ShellTest(MenuWorld):
 
     def test_active_offers_to_start_bangerd(self):
         """ACTIVE with no error; bangerd not running yet: the menu says so,
@@ -120,28 +164,6 @@ class ShellTest(ShellWorld):
                             for i in state['images']), state['images'])
         self.assertEqual(self.new_log_lines(), [])
 
-
-    def row(self, name):
-        rows = [r for r in self.menu_state()['rows'] if r['name'] == name]
-        return rows[0] if rows else None
-
-    def vm_action(self, name, action):
-        """Opens the menu and the VM's submenu and chooses @action."""
-        self.ext("ind.menu.open(false); "
-                 "const row = [...ind._vmRows.values()].find(r => r.vm.name === '%s'); "
-                 "row.setSubmenuShown(true); row.vmActions['%s'].activate(null); return true;"
-                 % (name, action))
-
-    def unexpected(self):
-        return [n for n in self.ext('return ext.debugNotifications;')
-                if 'unexpectedly' in n['title']]
-
-    def terminal_calls(self):
-        try:
-            with open(self.terminal_log) as f:
-                return [json.loads(l) for l in f]
-        except FileNotFoundError:
-            return []
 
     def test_real_guest_from_the_menu(self):
         """`vm create` + `vm start` of a real minimal guest: count 1, row
@@ -226,21 +248,6 @@ class ShellTest(ShellWorld):
         wait_until(lambda: self.row('sandbox-1') is None, TIMEOUT, 'its row to go')
         self.assertEqual(self.new_log_lines(), [])
 
-
-    def counters(self):
-        """The extension's live signal connections, the model module's
-        subscriptions/watches/instances, and the shell's match rules on the
-        bus (dbus-daemon's own count, not the extension's word)."""
-        ours = self.eval("(() => { const me = Main.extensionManager.lookup('%s'); "
-                        "return [me.imports.extension.debugConnections, "
-                        "Object.assign({}, me.imports.model.debugCounters)]; })()" % UUID)
-        owner = self.call('org.freedesktop.DBus', '/org/freedesktop/DBus',
-                          'org.freedesktop.DBus', 'GetNameOwner',
-                          GLib.Variant('(s)', ('org.gnome.Shell',)))[0]
-        stats = self.call('org.freedesktop.DBus', '/org/freedesktop/DBus',
-                          'org.freedesktop.DBus.Debug.Stats', 'GetConnectionStats',
-                          GLib.Variant('(s)', (owner,)))[0]
-        return ours + [stats['MatchRules']]
 
     def test_enable_disable_50_times(self):
         """disable()/enable() 50 times: nothing left behind (signal
@@ -332,8 +339,42 @@ class ShellTest(ShellWorld):
         self.assertEqual([n for n in notes if n['title'].startswith('Done')], [], notes)
         self.assertEqual(self.new_log_lines(), [])
 
-    def images(self):
-        return json.loads(self.banger('image', 'list', '--json').stdout)
+
+class ShellErrorTest(MenuWorld):
+    """bangerd's QEMU is /bin/false: every start fails, cheaply."""
+
+    bangerd_env = {'BANGER_QEMU': '/bin/false'}
+
+    def test_vm_in_error_shows_as_such(self):
+        """A start that fails: the VM is in `error`; its row says so with
+        LastError, the icon turns red, and the user is told why."""
+        self.banger('vm', 'create', 'broken')
+        wait_until(lambda: self.row('broken'), TIMEOUT, 'the row')
+        self.vm_action('broken', 'start')
+        row = wait_until(lambda: (lambda r: r if r and r['state'] == 'error' else None)(
+            self.row('broken')), BOOT_TIMEOUT, 'the error state')
+        path = self.call('org.banger.Manager', '/org/banger/Manager', 'org.banger.Manager',
+                         'FindVM', GLib.Variant('(s)', ('broken',)))[0]
+        last_error = self.call('org.banger.Manager', path, 'org.freedesktop.DBus.Properties',
+                               'Get', GLib.Variant('(ss)', ('org.banger.VM', 'LastError')))[0]
+        self.assertTrue(last_error)
+        self.assertIn(last_error, row['details'])
+        self.assertEqual(sorted(row['actions']), ['delete', 'log', 'start'])
+        state = self.menu_state()
+        self.assertIn('banger-error', state['styles'])
+        self.assertEqual(state['count'], '')
+        notes = wait_until(self.unexpected, TIMEOUT, 'the notification')
+        self.assertEqual(notes[0]['title'], 'Sandbox “broken” stopped unexpectedly')
+        self.assertIn(notes[0]['body'], row['details'])
+        # The failed Start call itself is reported too, with bangerd's words.
+        calls = wait_until(lambda: [n for n in self.ext('return ext.debugNotifications;')
+                                    if n['title'] == 'banger'], TIMEOUT, 'the call error')
+        self.assertNotIn('GDBus.Error', calls[0]['body'])
+        self.eval('Main.messageTray.getSources().forEach(s => s.destroy()); true')
+        self.ext('ind.menu.open(false); return true;')
+        wait_until(lambda: self.ext('return ind.menu.isOpen;'), TIMEOUT, 'the menu to open')
+        self.screenshot('menu-error.png')
+        self.assertEqual(self.new_log_lines(), [])
 
 
 class BlobGate:
