@@ -16,9 +16,11 @@
 #include <linux/openat2.h>
 #include <pwd.h>
 #include <signal.h>
+#include <linux/mount.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "banger-error.h"
@@ -181,7 +183,7 @@ open_user_file (const char *what, const char *path, uid_t uid, int *dirfd_out, G
 {
   g_auto (GStrv) dirs = banger_user_paths_expand ((const char *const *)cfg.user_dirs, uid, error);
   struct stat st;
-  int fd;
+  int fd, pfd;
 
   if (dirs == NULL)
     return -1;
@@ -198,26 +200,35 @@ open_user_file (const char *what, const char *path, uid_t uid, int *dirfd_out, G
       close (dirfd);
       continue;
     }
-    fd = banger_open_no_symlinks (dirfd, path + len + 1, O_RDONLY);
-    if (fd >= 0 && dirfd_out != NULL)
-      *dirfd_out = dirfd;
-    else
-      close (dirfd);
-    if (fd < 0) {
+    /* O_PATH first: this runs before polkit, for any local user, and a
+     * plain O_RDONLY open of a FIFO would park this thread for ever. Only
+     * a regular file of the caller's is then opened for reading. */
+    pfd = banger_open_no_symlinks (dirfd, path + len + 1, O_PATH);
+    if (pfd < 0) {
       g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
                    "spec “%s” %s: %s (symlinks are not followed)", what, path, g_strerror (errno));
+      close (dirfd);
       return -1;
     }
-    if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_uid != uid) {
-      close (fd);
-      if (dirfd_out != NULL) {
-        close (*dirfd_out);
-        *dirfd_out = -1;
-      }
+    if (fstat (pfd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_uid != uid) {
+      close (pfd);
+      close (dirfd);
       g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
                    "spec “%s” %s is not a regular file owned by uid %u", what, path, (guint)uid);
       return -1;
     }
+    fd = banger_reopen_path_fd (pfd, O_RDONLY);
+    close (pfd);
+    if (fd < 0) {
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT, "spec “%s” %s: %s", what,
+                   path, g_strerror (errno));
+      close (dirfd);
+      return -1;
+    }
+    if (dirfd_out != NULL)
+      *dirfd_out = dirfd;
+    else
+      close (dirfd);
     return fd;
   }
   g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
@@ -325,59 +336,221 @@ cmdline_has_id (guint pid, const char *id)
   return FALSE;
 }
 
-/* The pid in the jail's pidfile if it is a live "firecracker" with
- * "--id @id" on its command line; else 0. */
-static guint
-jail_pid (const char *id)
+/* The real uid of @pid from /proc/<pid>/status, or -1. */
+static gint64
+process_uid (guint pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%u/status", pid);
+  g_autofree char *text = NULL;
+  g_autofree char *field = NULL;
+  const char *line;
+  guint64 uid;
+
+  if (!g_file_get_contents (path, &text, NULL, NULL))
+    return -1;
+  line = strstr (text, "\nUid:\t");
+  if (line == NULL)
+    return -1;
+  line += strlen ("\nUid:\t");
+  field = g_strndup (line, strcspn (line, "\t\n"));
+  if (!g_ascii_string_to_unsigned (field, 10, 0, G_MAXUINT32, &uid, NULL))
+    return -1;
+  return (gint64)uid;
+}
+
+/* Whether @pid's root or working directory is the jail's root @root_st:
+ * the jailer pivots into the chroot and changes into its "/", so a VMM of
+ * this jail has both there, and a VMM of another jail (or none) has
+ * neither. */
+static gboolean
+process_in_jail (guint pid, const struct stat *root_st)
+{
+  const char *links[] = { "root", "cwd" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (links); i++) {
+    g_autofree char *path = g_strdup_printf ("/proc/%u/%s", pid, links[i]);
+    struct stat st;
+
+    if (stat (path, &st) == 0 && st.st_dev == root_st->st_dev && st.st_ino == root_st->st_ino)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+/* The jail's root directory, O_PATH, or -1 (no jail, or not a directory). */
+static int
+open_jail_root (const char *id)
 {
   g_autofree char *dir = jail_dir (id);
+  int dir_fd, root_fd;
+
+  /* chroot_base and the jail directory are root's; "root" itself is the
+   * VM user's once the jailer has run (it chowns the chroot), so from
+   * there on nothing is followed. */
+  dir_fd = open (dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dir_fd < 0)
+    return -1;
+  root_fd = banger_open_no_symlinks (dir_fd, "root", O_PATH | O_DIRECTORY);
+  close (dir_fd);
+  return root_fd;
+}
+
+/* The jail's VMM as a pidfd, or -1: the pid in the jail's pidfile, read
+ * with a bound and without following anything (the chroot is the VM
+ * user's, who can put a FIFO, a symlink to /dev/zero or any pid there),
+ * and believed only if that process runs as the jail's owner @owner, is
+ * called "firecracker", has "--id @id" on its command line and sits in
+ * this jail. The pidfd is opened before those checks: if the pid is
+ * recycled meanwhile, signalling the pidfd fails instead of hitting the
+ * newcomer. */
+static int
+jail_vmm (const char *id, uid_t owner, guint *pid_out)
+{
   g_autofree char *exec_name = g_path_get_basename (cfg.firecracker);
   g_autofree char *pid_name = g_strconcat (exec_name, ".pid", NULL);
-  g_autofree char *pidfile = g_build_filename (dir, "root", pid_name, NULL);
   g_autofree char *text = NULL;
   g_autofree char *comm_path = NULL;
   g_autofree char *comm = NULL;
+  g_autoptr (GError) local = NULL;
+  struct stat root_st;
   guint64 pid;
+  int root_fd, pidfd;
 
-  if (!g_file_get_contents (pidfile, &text, NULL, NULL)
-      || !g_ascii_string_to_unsigned (g_strstrip (text), 10, 2, G_MAXINT, &pid, NULL))
-    return 0;
+  root_fd = open_jail_root (id);
+  if (root_fd < 0)
+    return -1;
+  if (fstat (root_fd, &root_st) < 0) {
+    close (root_fd);
+    return -1;
+  }
+  text = banger_read_small_file (root_fd, pid_name, 32, &local);
+  close (root_fd);
+  if (text == NULL) {
+    if (!g_error_matches (local, BANGER_ERROR, BANGER_ERROR_NOT_FOUND))
+      g_warning ("jail %s: pidfile ignored: %s", id, local->message);
+    return -1;
+  }
+  if (!g_ascii_string_to_unsigned (g_strstrip (text), 10, 2, G_MAXINT, &pid, NULL))
+    return -1;
+  pidfd = (int)syscall (SYS_pidfd_open, (pid_t)pid, 0);
+  if (pidfd < 0)
+    return -1;
   comm_path = g_strdup_printf ("/proc/%u/comm", (guint)pid);
-  if (!g_file_get_contents (comm_path, &comm, NULL, NULL)
-      || !g_str_equal (g_strstrip (comm), "firecracker") || !cmdline_has_id ((guint)pid, id))
+  if (process_uid ((guint)pid) != (gint64)owner
+      || !g_file_get_contents (comm_path, &comm, NULL, NULL)
+      || !g_str_equal (g_strstrip (comm), "firecracker") || !cmdline_has_id ((guint)pid, id)
+      || !process_in_jail ((guint)pid, &root_st)) {
+    g_debug ("jail %s: pid %u is not this jail's VMM", id, (guint)pid);
+    close (pidfd);
+    return -1;
+  }
+  if (pid_out != NULL)
+    *pid_out = (guint)pid;
+  return pidfd;
+}
+
+/* The jail's live VMM's pid, or 0. */
+static guint
+jail_pid (const char *id, uid_t owner)
+{
+  guint pid = 0;
+  int pidfd = jail_vmm (id, owner, &pid);
+
+  if (pidfd < 0)
     return 0;
-  return (guint)pid;
+  close (pidfd);
+  return pid;
 }
 
 /* Links @fd's file into the chroot as @name: a hard link where both are on
- * one filesystem (from the descriptor: what was checked is what is linked),
- * else a bind mount of it onto an empty file. */
+ * one filesystem, else a bind mount of it onto an empty file. Both go from
+ * the checked descriptor to a name under @root_fd, which this launch has
+ * just made, root-owned: no path the VM's user can touch is walked, so
+ * what was checked is what the VMM gets and nothing else is covered. The
+ * bind mount is open_tree + move_mount (glibc has no wrappers yet), which
+ * take descriptors at both ends where mount(2) takes paths. */
 static gboolean
 place_file (int fd, int root_fd, const char *root, const char *name, GError **error)
 {
-  g_autofree char *target = g_build_filename (root, name, NULL);
-  g_autofree char *proc = NULL;
-  int tfd;
+  int tfd, tree_fd;
 
-  umount2 (target, MNT_DETACH | UMOUNT_NOFOLLOW);
-  unlinkat (root_fd, name, 0);
   if (linkat (fd, "", root_fd, name, AT_EMPTY_PATH) == 0)
     return TRUE;
   if (errno != EXDEV) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot link %s into the jail: %s",
-                 target, g_strerror (errno));
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot link %s/%s into the jail: %s",
+                 root, name, g_strerror (errno));
     return FALSE;
   }
   tfd = openat (root_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (tfd >= 0)
-    close (tfd);
-  proc = g_strdup_printf ("/proc/self/fd/%d", fd);
-  if (tfd < 0 || mount (proc, target, NULL, MS_BIND, NULL) < 0) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot bind %s into the jail: %s",
-                 target, g_strerror (errno));
+  if (tfd < 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot create %s/%s: %s", root, name,
+                 g_strerror (errno));
     return FALSE;
   }
+  close (tfd);
+  tree_fd = (int)syscall (SYS_open_tree, fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+  if (tree_fd < 0
+      || syscall (SYS_move_mount, tree_fd, "", root_fd, name, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot bind %s/%s into the jail: %s",
+                 root, name, g_strerror (errno));
+    if (tree_fd >= 0)
+      close (tree_fd);
+    return FALSE;
+  }
+  close (tree_fd);
   return TRUE;
+}
+
+static gboolean unmount_all (const char *id, const char *dir, GError **error);
+
+/* Makes the jail's root afresh, root-owned, and returns it (O_PATH). The
+ * jailer hands the chroot to the VM's uid, so whatever the last launch
+ * left there (a symlink named like a file the helper places, a planted
+ * root/firecracker, a device node) is the user's: it is unmounted and
+ * removed without following anything, never reused. */
+static int
+rebuild_root (const char *id, int dir_fd, const char *dir, GError **error)
+{
+  g_autofree char *root = g_build_filename (dir, "root", NULL);
+  struct stat st;
+  int old_fd, root_fd;
+
+  if (fstatat (dir_fd, "root", &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (!unmount_all (id, dir, error))
+      return -1;
+    if (S_ISDIR (st.st_mode)) {
+      old_fd = openat (dir_fd, "root", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (old_fd < 0) {
+        g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot open %s: %s", root,
+                     g_strerror (errno));
+        return -1;
+      }
+      if (!banger_remove_tree_contents (old_fd, root, NULL, error)) {
+        close (old_fd);
+        return -1;
+      }
+      close (old_fd);
+    }
+    if (unlinkat (dir_fd, "root", S_ISDIR (st.st_mode) ? AT_REMOVEDIR : 0) < 0) {
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot remove the old %s: %s", root,
+                   g_strerror (errno));
+      return -1;
+    }
+  }
+  if (mkdirat (dir_fd, "root", 0755) < 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot create %s: %s", root,
+                 g_strerror (errno));
+    return -1;
+  }
+  root_fd = openat (dir_fd, "root", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (root_fd < 0 || fstat (root_fd, &st) < 0 || st.st_uid != 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot open the new %s: %s", root,
+                 g_strerror (errno));
+    if (root_fd >= 0)
+      close (root_fd);
+    return -1;
+  }
+  return root_fd;
 }
 
 static void
@@ -385,24 +558,6 @@ on_jailer_exit (GPid pid, gint status, gpointer data)
 {
   g_debug ("jailer/firecracker %d ended (status %d)", pid, status);
   g_spawn_close_pid (pid);
-}
-
-static gboolean
-process_alive (guint pid)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%u/stat", pid);
-  g_autofree char *text = NULL;
-  const char *state;
-
-  /* The state letter, not the command line: /proc/<pid>/cmdline reads empty
-   * for a moment while the jailer execs Firecracker, which made a live
-   * launch look dead under load. Zombies (Z) and dead tasks (X) are gone. */
-  if (!g_file_get_contents (path, &text, NULL, NULL))
-    return FALSE;
-  state = strrchr (text, ')');
-  if (state == NULL || state[1] == '\0' || state[2] == '\0')
-    return FALSE;
-  return state[2] != 'Z' && state[2] != 'X';
 }
 
 static guint
@@ -414,17 +569,16 @@ launch_locked (GVariant *spec, uid_t uid, GError **error)
   g_autofree char *root = NULL;
   g_autofree char *owner_path = NULL;
   g_autofree char *owner_text = NULL;
-  g_autofree char *exec_name = NULL;
-  g_autofree char *pidfile = NULL;
-  g_autofree char *api_sock = NULL;
   g_autofree char *uid_s = NULL, *gid_s = NULL, *mem_s = NULL, *cpu_s = NULL;
   g_autoptr (GError) local = NULL;
   struct passwd pw, *res = NULL;
+  struct stat st;
   char buf[4096];
   int fds[3] = { -1, -1, -1 };
-  int root_fd = -1;
+  int dir_fd = -1, root_fd = -1;
   guint pid = 0, found = 0;
   GPid jailer_pid = 0;
+  gboolean jailer_done = FALSE;
   gint64 deadline;
 
   g_variant_lookup (spec, "vm_id", "&s", &id);
@@ -437,7 +591,7 @@ launch_locked (GVariant *spec, uid_t uid, GError **error)
                  (guint)uid);
     return 0;
   }
-  pid = jail_pid (id);
+  pid = jail_pid (id, uid);
   if (pid != 0) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_BUSY,
                  "jail %s already runs Firecracker (pid %u)", id, pid);
@@ -446,12 +600,19 @@ launch_locked (GVariant *spec, uid_t uid, GError **error)
   if (!open_spec_files (spec, uid, fds, error))
     goto out;
 
-  exec_name = g_path_get_basename (cfg.firecracker);
   dir = jail_dir (id);
   root = g_build_filename (dir, "root", NULL);
-  if (g_mkdir_with_parents (root, 0755) < 0) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot create %s: %s", root,
+  if (g_mkdir_with_parents (dir, 0755) < 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot create %s: %s", dir,
                  g_strerror (errno));
+    goto out;
+  }
+  /* The jail directory (not its root) is root's alone: the owner record
+   * lives there, and the root is rebuilt inside it. */
+  dir_fd = open (dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dir_fd < 0 || fstat (dir_fd, &st) < 0 || st.st_uid != 0 || (st.st_mode & 022) != 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED,
+                 "%s is not a directory only root can write to", dir);
     goto out;
   }
   /* The owner first: from here on the jail is this uid's. */
@@ -462,20 +623,11 @@ launch_locked (GVariant *spec, uid_t uid, GError **error)
                  local->message);
     goto out;
   }
-  /* A relaunch of the same id: the jailer refuses an existing pidfile
-   * (O_EXCL) and Firecracker an existing socket. Nothing runs (checked
-   * above), so both are stale. */
-  pidfile = g_strdup_printf ("%s/%s.pid", root, exec_name);
-  api_sock = g_build_filename (root, JAIL_API_SOCKET, NULL);
-  g_unlink (pidfile);
-  g_unlink (api_sock);
-
-  root_fd = open (root, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-  if (root_fd < 0) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot open %s: %s", root,
-                 g_strerror (errno));
+  /* A fresh root also clears a relaunch's stale pidfile, socket and
+   * device nodes, which the jailer refuses to find (O_EXCL, mknod). */
+  root_fd = rebuild_root (id, dir_fd, dir, error);
+  if (root_fd < 0)
     goto out;
-  }
   for (guint i = 0; i < G_N_ELEMENTS (spec_files); i++) {
     if (fds[i] >= 0 && !place_file (fds[i], root_fd, root, spec_files[i][1], error))
       goto out;
@@ -516,32 +668,51 @@ launch_locked (GVariant *spec, uid_t uid, GError **error)
                    cfg.jailer, local->message);
       goto out;
     }
-    /* The jailer becomes Firecracker (same pid, --daemonize only calls
-     * setsid); reap it whenever it ends. */
-    g_child_watch_add (jailer_pid, on_jailer_exit, NULL);
   }
 
-  /* The pidfile names the VMM once the jailer has exec'd it. */
+  /* With --daemonize the jailer forks twice and its first process exits
+   * (0, or non-zero on a failure before the forks); the VMM is the
+   * grandchild and is known only by the pidfile, once it names a process
+   * that passes jail_vmm()'s checks. */
   deadline = g_get_monotonic_time () + LAUNCH_WAIT_MS * 1000;
-  while ((found = jail_pid (id)) == 0) {
-    if (!process_alive ((guint)jailer_pid)) {
-      g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED,
-                   "the jailer for %s exited without starting Firecracker (see the helper's log)",
-                   id);
-      goto out;
+  while ((found = jail_pid (id, uid)) == 0) {
+    if (!jailer_done) {
+      int status = 0;
+      pid_t r = waitpid (jailer_pid, &status, WNOHANG);
+
+      if (r == jailer_pid) {
+        jailer_done = TRUE;
+        g_spawn_close_pid (jailer_pid);
+        if (!WIFEXITED (status) || WEXITSTATUS (status) != 0) {
+          g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED,
+                       "the jailer for %s failed (status %d; see the helper's log)", id, status);
+          goto out;
+        }
+      }
     }
     if (g_get_monotonic_time () > deadline) {
-      kill (jailer_pid, SIGKILL);
+      if (!jailer_done) {
+        kill (jailer_pid, SIGKILL);
+        waitpid (jailer_pid, NULL, 0);
+        g_spawn_close_pid (jailer_pid);
+        jailer_done = TRUE;
+      }
       g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED,
                    "Firecracker did not start in jail %s within %u ms", id, LAUNCH_WAIT_MS);
       goto out;
     }
     g_usleep (10 * 1000);
   }
+  /* A jailer that does not fork (older ones, or without --daemonize)
+   * becomes Firecracker itself: reap it whenever it ends. */
+  if (!jailer_done)
+    g_child_watch_add (jailer_pid, on_jailer_exit, NULL);
 out:
   close_fds (fds);
   if (root_fd >= 0)
     close (root_fd);
+  if (dir_fd >= 0)
+    close (dir_fd);
   return found;
 }
 
@@ -560,22 +731,30 @@ banger_jail_launch (GVariant *spec, uid_t uid, GError **error)
 gboolean
 banger_jail_kill (const char *id, int signum, uid_t uid, GError **error)
 {
-  guint pid;
+  guint pid = 0;
+  int pidfd;
 
   ensure_config ();
   if (!check_id (id, error) || !check_owner (id, uid, TRUE, error))
     return FALSE;
-  pid = jail_pid (id);
-  if (pid == 0) {
+  pidfd = jail_vmm (id, uid, &pid);
+  if (pidfd < 0) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND, "jail %s has no running Firecracker",
                  id);
     return FALSE;
   }
-  if (kill ((pid_t)pid, signum) < 0) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot signal pid %u: %s", pid,
-                 g_strerror (errno));
+  /* Through the pidfd checked by jail_vmm(): a pid recycled since then
+   * gets nothing (ESRCH). */
+  if (syscall (SYS_pidfd_send_signal, pidfd, signum, NULL, 0) < 0) {
+    int saved = errno;
+
+    close (pidfd);
+    g_set_error (error, BANGER_ERROR,
+                 saved == ESRCH ? BANGER_ERROR_NOT_FOUND : BANGER_ERROR_FAILED,
+                 "cannot signal pid %u: %s", pid, g_strerror (saved));
     return FALSE;
   }
+  close (pidfd);
   return TRUE;
 }
 
@@ -683,7 +862,7 @@ remove_locked (const char *id, uid_t uid, GError **error)
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "%s is not a directory", dir);
     goto out;
   }
-  pid = jail_pid (id);
+  pid = jail_pid (id, uid);
   if (pid != 0) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_BAD_STATE,
                  "jail %s still runs Firecracker (pid %u): stop it first", id, pid);

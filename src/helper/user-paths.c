@@ -5,9 +5,11 @@
 
 #include "user-paths.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -46,4 +48,78 @@ banger_open_no_symlinks (int dirfd, const char *path, int flags)
     .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
   };
   return (int)syscall (SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+int
+banger_reopen_path_fd (int path_fd, int flags)
+{
+  g_autofree char *proc = g_strdup_printf ("/proc/self/fd/%d", path_fd);
+  struct stat before, after;
+  int fd;
+
+  /* The magic link names the very inode behind @path_fd, whatever has
+   * been renamed or swapped since: no second path walk. O_NONBLOCK so
+   * that even if the caller's type check were wrong, a FIFO or a tty
+   * could not park this thread. */
+  if (fstat (path_fd, &before) < 0)
+    return -1;
+  fd = open (proc, flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0)
+    return -1;
+  if (fstat (fd, &after) < 0 || after.st_dev != before.st_dev || after.st_ino != before.st_ino) {
+    close (fd);
+    errno = ESTALE;
+    return -1;
+  }
+  return fd;
+}
+
+char *
+banger_read_small_file (int dirfd, const char *name, gsize max, GError **error)
+{
+  g_autofree char *buf = g_malloc (max + 1);
+  struct stat st;
+  gsize len = 0;
+  int pfd, fd;
+
+  /* O_PATH opens nothing (a FIFO is not waited on, a device not
+   * touched); only a regular file is then opened for reading, and no more
+   * than @max bytes of it are read (a pidfile that claims more is not a
+   * pidfile). */
+  pfd = banger_open_no_symlinks (dirfd, name, O_PATH);
+  if (pfd < 0) {
+    int saved = errno;
+    g_set_error (error, BANGER_ERROR, saved == ENOENT ? BANGER_ERROR_NOT_FOUND : BANGER_ERROR_FAILED,
+                 "cannot open %s: %s (symlinks are not followed)", name, g_strerror (saved));
+    return NULL;
+  }
+  if (fstat (pfd, &st) < 0 || !S_ISREG (st.st_mode)) {
+    close (pfd);
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT, "%s is not a regular file",
+                 name);
+    return NULL;
+  }
+  fd = banger_reopen_path_fd (pfd, O_RDONLY);
+  close (pfd);
+  if (fd < 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot read %s: %s", name,
+                 g_strerror (errno));
+    return NULL;
+  }
+  while (len <= max) {
+    gssize n = read (fd, buf + len, max + 1 - len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    len += (gsize)n;
+  }
+  close (fd);
+  if (len > max) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT, "%s is longer than %"
+                 G_GSIZE_FORMAT " bytes", name, max);
+    return NULL;
+  }
+  buf[len] = '\0';
+  return g_steal_pointer (&buf);
 }

@@ -15,4 +15,16 @@ GStrv banger_user_paths_expand (const char *const *patterns, uid_t uid, GError *
  * added to @flags. */
 int banger_open_no_symlinks (int dirfd, const char *path, int flags);
 
+/* Opens the inode behind the O_PATH descriptor @path_fd again with @flags
+ * (O_CLOEXEC, O_NOCTTY and O_NONBLOCK added) through /proc/self/fd, and
+ * checks it is the same inode. Callers open a caller-named file O_PATH
+ * first, check its type and owner with fstat, and only then open it for
+ * real: an O_PATH open never blocks on a FIFO or touches a device. */
+int banger_reopen_path_fd (int path_fd, int flags);
+
+/* The contents of the regular file @name under @dirfd, reached without a
+ * symlink, if it holds at most @max bytes; NULL with an error otherwise
+ * (NotFound if absent). Never blocks on a FIFO, never reads a device. */
+char *banger_read_small_file (int dirfd, const char *name, gsize max, GError **error);
+
 G_END_DECLS

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define FC_COMM            "firecracker"
@@ -32,6 +33,20 @@ read_cmdline (guint pid)
     g_ptr_array_add (args, g_strndup (contents + off, len - off));
   g_ptr_array_add (args, NULL);
   return (GStrv)g_ptr_array_free (args, FALSE);
+}
+
+/* Whether @pid runs as this bangerd's user. Direct VMMs are bangerd's own
+ * children and jailed ones run as the user's uid (the jailer's --uid), so a
+ * VMM of this user is never anyone else's process: without this check a
+ * process of another user, named firecracker and given a matching command
+ * line, would be adopted (and later signalled and fed requests). */
+static gboolean
+owned_by_me (guint pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%u", pid);
+  struct stat st;
+
+  return stat (path, &st) == 0 && st.st_uid == getuid ();
 }
 
 static gboolean
@@ -102,6 +117,8 @@ scan_proc (const char *api_sock)
 
     if (!g_ascii_string_to_unsigned (name, 10, 2, G_MAXINT, &pid, NULL))
       continue;
+    if (!owned_by_me ((guint)pid))
+      continue;
     args = read_cmdline ((guint)pid);
     if (args == NULL || !args_carry_socket (args, api_sock) || !comm_is_firecracker ((guint)pid))
       continue;
@@ -130,8 +147,8 @@ pid_from_jail_pidfile (const char *pidfile, const char *vm_id)
   g_strstrip (text);
   if (!g_ascii_string_to_unsigned (text, 10, 2, G_MAXINT, &pid, NULL))
     return 0;
-  if (!comm_is_firecracker ((guint)pid))
-    return 0; /* stale (no such process) or a recycled pid */
+  if (!owned_by_me ((guint)pid) || !comm_is_firecracker ((guint)pid))
+    return 0; /* stale (no such process), a recycled pid or someone else's */
   args = read_cmdline ((guint)pid);
   if (args == NULL || !args_carry_id (args, vm_id))
     return 0;

@@ -9,6 +9,7 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <signal.h>
+#include <grp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,7 +26,7 @@ typedef struct {
   char *chroot;
   char *api_sock; /* vm_dir/firecracker.sock */
   char *pidfile;  /* chroot/firecracker.pid */
-  GPid pids[4];
+  GPid pids[8];
   guint n_pids;
 } Fixture;
 
@@ -183,6 +184,68 @@ test_findpid_stale (Fixture *f, gconstpointer data)
   text = g_strdup_printf ("%d\n", pid);
   write_pidfile (f, text);
   g_assert_cmpuint (banger_vmm_firecracker_find_pid_full (f->api_sock, VM_ID), ==, 0);
+}
+
+/* A process named "firecracker" (prctl) with @extra on its command line,
+ * run as @uid; returns once its comm says so. */
+static void
+become_uid (gpointer data)
+{
+  uid_t uid = GPOINTER_TO_UINT (data);
+
+  if (setgroups (0, NULL) < 0 || setresgid (uid, uid, uid) < 0 || setresuid (uid, uid, uid) < 0)
+    _exit (127);
+}
+
+static GPid
+spawn_named_sleeper (Fixture *f, uid_t uid, const char *flag, const char *value)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *comm_path = NULL;
+  const char *argv[]
+      = { "/usr/bin/python3", "-c",
+          "import ctypes,time; ctypes.CDLL(None).prctl(15, b'firecracker', 0, 0, 0); "
+          "time.sleep(60)",
+          "--id", VM_ID, flag, value, NULL };
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  GPid pid = 0;
+
+  g_assert_true (g_spawn_async ("/", (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, become_uid,
+                                GUINT_TO_POINTER (uid), &pid, &error));
+  g_assert_no_error (error);
+  f->pids[f->n_pids++] = pid;
+  comm_path = g_strdup_printf ("/proc/%d/comm", pid);
+  for (;;) {
+    g_autofree char *comm = NULL;
+
+    if (g_file_get_contents (comm_path, &comm, NULL, NULL)
+        && g_str_equal (g_strstrip (comm), "firecracker"))
+      break;
+    g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+    g_usleep (10000);
+  }
+  return pid;
+}
+
+/* Issue 10, finding 10: a process of another uid is never adopted, however
+ * well it is named and whatever its command line says. */
+static void
+test_findpid_other_uid (Fixture *f, gconstpointer data)
+{
+  g_autofree char *text = NULL;
+  GPid other, mine;
+
+  /* the direct match (the API socket on the command line) */
+  other = spawn_named_sleeper (f, 65534, "--api-sock", f->api_sock);
+  g_assert_cmpuint (banger_vmm_firecracker_find_pid_full (f->api_sock, VM_ID), ==, 0);
+  /* the jail's pidfile naming it */
+  text = g_strdup_printf ("%d", other);
+  write_pidfile (f, text);
+  g_assert_cmpuint (banger_vmm_firecracker_find_pid_full (f->api_sock, VM_ID), ==, 0);
+  /* the same process as this test's own user is found: the uid made the
+   * difference */
+  mine = spawn_named_sleeper (f, getuid (), "--api-sock", f->api_sock);
+  g_assert_cmpuint (banger_vmm_firecracker_find_pid_full (f->api_sock, VM_ID), ==, mine);
 }
 
 static void
@@ -529,6 +592,7 @@ main (int argc, char **argv)
   ADD ("/firecracker/findpid/missing-pidfile", test_findpid_missing_pidfile);
   ADD ("/firecracker/findpid/stale", test_findpid_stale);
   ADD ("/firecracker/findpid/wrong-comm", test_findpid_wrong_comm);
+  ADD ("/firecracker/findpid/other-uid", test_findpid_other_uid);
   ADD ("/firecracker/findpid/garbage", test_findpid_garbage);
   ADD ("/firecracker/findpid/not-symlink", test_findpid_not_symlink);
   ADD ("/firecracker/findpid/whitespace", test_findpid_whitespace);

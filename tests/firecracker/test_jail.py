@@ -12,6 +12,7 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -429,6 +430,225 @@ class JailTest(unittest.TestCase):
         ok, out = self.bus.call(A, 'RemoveJail', VM_ID, '{}')
         self.assertTrue(ok, out)
         self.assert_nothing_created()
+
+
+    # ---- hostile callers (issue 10) ------------------------------------
+
+    def as_user(self, user, argv):
+        uid, gid = self.bus.users[user]
+        return subprocess.run(['setpriv', f'--reuid={uid}', f'--regid={gid}', '--clear-groups',
+                               *argv], capture_output=True, text=True, cwd='/')
+
+    def timed_error(self, user, method, *args):
+        start = time.monotonic()
+        ok, out = self.bus.call(user, method, *args)
+        elapsed = time.monotonic() - start
+        self.assertFalse(ok, out)
+        return re.search(r'GDBus\.Error:([A-Za-z0-9_.]+):', out).group(1), out, elapsed
+
+    def test_fifo_before_polkit(self):
+        """Any local user (B is denied by polkit) names a FIFO as a file: the
+        check before polkit must neither open it blocking nor keep a thread,
+        and the helper still exits when idle."""
+        self.helper.stop()
+        binary = os.path.join(build_root(), 'src', 'helper', 'bangerd-root')
+        self.helper = self.bus._spawn('bangerd-root-idle', [binary, '-vv', '--config', self.conf,
+                                                            '--idle-timeout', '3'])
+        self.bus.wait_for_name('org.banger.Helper', self.helper)
+        for user in (B, A):
+            fifo = os.path.join(self.files[user]['vm_dir'], 'fifo.raw')
+            os.mkfifo(fifo)
+            uid, gid = self.bus.users[user]
+            os.chown(fifo, uid, gid)
+            name, out, elapsed = self.timed_error(user, 'LaunchJailed',
+                                                  self.spec(user, rootfs=f"<'{fifo}'>"), '{}')
+            self.assertEqual(name, 'org.banger.Error.InvalidArgument', out)
+            self.assertLess(elapsed, 2.0, f'answered after {elapsed:.1f} s')
+        self.assert_nothing_created()
+        # No thread is left parked on the FIFO: the idle exit happens.
+        self.assertEqual(self.helper.proc.wait(15), 0, self.helper.output())
+
+    def test_forged_pidfile(self):
+        """The chroot is the VM user's (the jailer chowns it), so the pidfile
+        is theirs to forge: another user's process named firecracker with the
+        jail's id must not be signalled, and a FIFO or an endless file in its
+        place must not stall the helper."""
+        victim_sock = os.path.join(self.files[B]['vm_dir'], 'victim.sock')
+        uid_b, gid_b = self.bus.users[B]
+        # B's own Firecracker, run directly (no jail), with the id A's jail
+        # is about to take: named firecracker, "--id VM_ID" on its command line.
+        victim = subprocess.Popen(
+            ['setpriv', f'--reuid={uid_b}', f'--regid={gid_b}', '--clear-groups',
+             '/usr/bin/python3', os.path.join(source_root(), 'tests', 'fakes',
+                                              'fake-firecracker.py'),
+             '--id', VM_ID, '--api-sock', victim_sock],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd='/',
+            env={'PATH': '/usr/bin:/bin', **{k: v for k, v in os.environ.items()
+                                             if k.startswith('FAKE_FIRECRACKER')}})
+        self.addCleanup(lambda: (victim.kill(), victim.wait()))
+        wait_until(lambda: os.path.exists(victim_sock), 10, 'the victim VMM')
+        pid = self.launch(A)
+        self.wait_api()
+        self.kill_and_wait(pid)
+        pidfile = os.path.join(self.chroot(), 'firecracker.pid')
+        # A, owner of the chroot, puts B's pid into the pidfile.
+        res = self.as_user(A, ['/usr/bin/python3', '-c', 'import os,sys; os.unlink(sys.argv[1]); '
+                               'open(sys.argv[1], "w").write(sys.argv[2])',
+                               pidfile, str(victim.pid)])
+        self.assertEqual(res.returncode, 0, res.stderr)
+        name, out, elapsed = self.timed_error(A, 'KillJailed', VM_ID, '9', '{}')
+        self.assertEqual(name, 'org.banger.Error.NotFound', out)
+        self.assertIsNone(victim.poll(), 'B\'s VMM was killed through A\'s forged pidfile')
+        # A FIFO and a link to an endless device in its place: answered at
+        # once, and the jail lock is not held (a launch still works).
+        for plant in (['/usr/bin/python3', '-c', 'import os,sys; os.unlink(sys.argv[1]); '
+                       'os.mkfifo(sys.argv[1])', pidfile],
+                      ['/usr/bin/python3', '-c', 'import os,sys; os.unlink(sys.argv[1]); '
+                       'os.symlink("/dev/zero", sys.argv[1])', pidfile]):
+            res = self.as_user(A, plant)
+            self.assertEqual(res.returncode, 0, res.stderr)
+            name, out, elapsed = self.timed_error(A, 'KillJailed', VM_ID, '9', '{}')
+            self.assertEqual(name, 'org.banger.Error.NotFound', out)
+            self.assertLess(elapsed, 2.0, f'answered after {elapsed:.1f} s')
+        self.launch(A)
+        self.assertIsNone(victim.poll())
+
+    def test_relaunch_symlink_race(self):
+        """A relaunch bind-mounts the user's files into the jail (another
+        filesystem). The test pauses the helper on the open of the empty
+        target file (fanotify FAN_OPEN_PERM, so the race is deterministic)
+        and, as the VM's user, swaps that name for a symlink to a root-owned
+        file: the user's kernel must never be mounted over it."""
+        self.private_chroot_base()
+        pid = self.launch()
+        self.wait_api()
+        self.kill_and_wait(pid)
+        victim = os.path.join(self.bus.tmp, 'victim')
+        with open(victim, 'w') as f:
+            f.write('root only\n')
+        target = os.path.join(self.chroot(), 'vmlinux')
+        swaps = []
+        with FanotifyPause(self.base) as pause:
+            def on_open(path):
+                if path == target and not swaps:
+                    res = self.as_user(A, ['/usr/bin/python3', '-c',
+                                           'import os,sys; os.rename(sys.argv[1], sys.argv[1] + '
+                                           '".x"); os.symlink(sys.argv[2], sys.argv[1])',
+                                           target, victim])
+                    swaps.append(res.returncode == 0)
+            pause.on_open = on_open
+            ok, out = self.bus.call(A, 'LaunchJailed', self.spec(A), '{}')
+        if ok:
+            self.vmm_pids.append(int(re.match(r'\(uint32 (\d+),\)', out).group(1)))
+        self.assertEqual(len(swaps), 1, 'the helper never opened the target file')
+        self.addCleanup(lambda: victim in mount_points() and libc_call(
+            'umount2', victim.encode(), MNT_DETACH))
+        self.assertNotIn(victim, mount_points())
+        with open(victim) as f:
+            self.assertEqual(f.read(), 'root only\n')
+        self.assertFalse(swaps[0], 'the VM user could rename in the jail root before launch')
+        self.assertTrue(ok, out)
+
+    def test_fake_jailer_like_real(self):
+        """The fake jailer does what the real one does where banger depends
+        on it (src/jailer/src/env.rs upstream)."""
+        pid = self.launch()
+        self.wait_api()
+        root = self.chroot()
+        for rel in ('', 'dev', 'dev/net', 'run'):
+            st = os.stat(os.path.join(root, rel))
+            self.assertEqual((st.st_uid, st.st_gid), (self.uid_a, self.gid_a), rel)
+            self.assertEqual(st.st_mode & 0o777, 0o700, rel)
+        for rel, dev in (('dev/kvm', (10, 232)), ('dev/net/tun', (10, 200))):
+            st = os.lstat(os.path.join(root, rel))
+            self.assertTrue(stat.S_ISCHR(st.st_mode), rel)
+            self.assertEqual((os.major(st.st_rdev), os.minor(st.st_rdev)), dev, rel)
+            self.assertEqual(st.st_uid, self.uid_a, rel)
+        copy = os.lstat(os.path.join(root, 'firecracker'))
+        self.assertTrue(stat.S_ISREG(copy.st_mode))
+        self.assertEqual(copy.st_uid, self.uid_a)
+        # --daemonize is a double fork: the VMM is no child of the helper
+        # and no session leader.
+        with open(f'/proc/{pid}/stat') as f:
+            ppid = int(f.read().rsplit(')', 1)[1].split()[1])
+        self.assertNotEqual(ppid, self.helper.pid)
+        self.assertNotEqual(os.getsid(pid), pid)
+        with open(os.path.join(root, 'firecracker.pid')) as f:
+            self.assertEqual(f.read(), str(pid))
+        # An existing node makes the jailer fail (mknod EEXIST), as upstream.
+        self.kill_and_wait(pid)
+        os.unlink(os.path.join(root, 'firecracker.pid'))
+        res = subprocess.run([os.path.join(source_root(), 'tests', 'fakes', 'fake-jailer'),
+                              '--id', VM_ID, '--exec-file', self.firecracker,
+                              '--uid', str(self.uid_a), '--gid', str(self.gid_a),
+                              '--chroot-base-dir', self.base, '--', '--api-sock',
+                              '/run/firecracker.socket'], capture_output=True, text=True,
+                             timeout=30)
+        self.assertNotEqual(res.returncode, 0)
+        self.assertIn('mknod', res.stderr)
+        # and the helper's relaunch, which rebuilds the root, works
+        self.launch()
+
+
+FAN_CLOEXEC = 0x1
+FAN_CLASS_CONTENT = 0x4
+FAN_MARK_ADD = 0x1
+FAN_MARK_MOUNT = 0x10
+FAN_OPEN_PERM = 0x10000
+FAN_ALLOW = 0x1
+
+
+class FanotifyPause:
+    """Holds every open on the mount at @path until on_open(path) has run
+    (fanotify permission events): a helper paused at an exact point."""
+
+    def __init__(self, path):
+        self.path = path
+        self.on_open = lambda p: None
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.libc.fanotify_mark.argtypes = [ctypes.c_int, ctypes.c_uint, ctypes.c_uint64,
+                                            ctypes.c_int, ctypes.c_char_p]
+
+    def __enter__(self):
+        import threading
+        self.fd = self.libc.fanotify_init(FAN_CLOEXEC | FAN_CLASS_CONTENT, os.O_RDONLY)
+        if self.fd < 0:
+            raise OSError(ctypes.get_errno(), 'fanotify_init')
+        if self.libc.fanotify_mark(self.fd, FAN_MARK_ADD | FAN_MARK_MOUNT, FAN_OPEN_PERM, -100,
+                                   self.path.encode()) != 0:
+            raise OSError(ctypes.get_errno(), 'fanotify_mark')
+        self.stop_r, self.stop_w = os.pipe()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+        return self
+
+    def run(self):
+        import select
+        import struct
+        while True:
+            ready, _, _ = select.select([self.fd, self.stop_r], [], [])
+            if self.stop_r in ready:
+                return
+            data = os.read(self.fd, 4096)
+            off = 0
+            while off + 24 <= len(data):
+                event_len, _, _, _, mask, fd, _ = struct.unpack_from('IBBHQii', data, off)
+                try:
+                    path = os.readlink(f'/proc/self/fd/{fd}')
+                    try:
+                        self.on_open(path)
+                    finally:
+                        os.write(self.fd, struct.pack('iI', fd, FAN_ALLOW))
+                finally:
+                    os.close(fd)
+                off += event_len
+
+    def __exit__(self, *exc):
+        os.write(self.stop_w, b'x')
+        self.thread.join(10)
+        os.close(self.fd)
+        os.close(self.stop_r)
+        os.close(self.stop_w)
 
 
 class UnitFileTest(unittest.TestCase):
