@@ -12,6 +12,8 @@
 
 #define DEFAULT_BRIDGE  "banger0"
 #define DEFAULT_ADDRESS "10.77.0.1/24"
+/* bangerd's default [dns] port (docs/dns.md) */
+#define DEFAULT_DNS_PORT 42069
 /* The build's own directories: an installed helper swaps what it was
  * installed with unless root's file says otherwise. */
 #define DEFAULT_STAGING_DIRS "%h/.cache/banger"
@@ -123,6 +125,26 @@ load_update (GKeyFile *kf, const char *path, BangerHelperConfig *config, GError 
   return TRUE;
 }
 
+/* The port is root's choice, not the caller's: whoever can name the port
+ * can send every .vm lookup on the host (and the searches that leak into
+ * it) to a listener of their own. */
+static gboolean
+load_dns (GKeyFile *kf, const char *path, BangerHelperConfig *config, GError **error)
+{
+  g_autofree char *port = g_key_file_get_string (kf, "dns", "port", NULL);
+  guint64 value = 0;
+
+  if (port == NULL)
+    return TRUE;
+  if (!g_ascii_string_to_unsigned (g_strstrip (port), 10, 1, G_MAXUINT16, &value, NULL)) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+                 "%s: [dns] port: “%s” is not a port from 1 to 65535", path, port);
+    return FALSE;
+  }
+  config->dns_port = (guint16)value;
+  return TRUE;
+}
+
 BangerHelperConfig *
 banger_helper_config_load (const char *path, GError **error)
 {
@@ -135,6 +157,7 @@ banger_helper_config_load (const char *path, GError **error)
   config->update_bindir = g_strdup (BANGER_BINDIR);
   config->update_libexecdir = g_strdup (BANGER_LIBEXECDIR);
   config->update_install_toml = g_strdup (BANGER_SYSCONFDIR "/install.toml");
+  config->dns_port = DEFAULT_DNS_PORT;
 
   if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, &local)) {
     if (!g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
@@ -156,6 +179,8 @@ banger_helper_config_load (const char *path, GError **error)
       config->address = g_steal_pointer (&address);
     }
     if (!load_update (kf, path, config, error))
+      return NULL;
+    if (!load_dns (kf, path, config, error))
       return NULL;
   }
   if (config->update_staging_dirs == NULL)

@@ -18,6 +18,11 @@ G_BEGIN_DECLS
  *   # where a caller may stage a release; %h home, %U uid; ';'-separated
  *   staging_dirs=%h/.cache/banger
  *
+ *   [dns]
+ *   # the port of the users' DNS responders (bangerd's [dns] port=) that
+ *   # ConfigureDNS routes .vm to; 1..65535
+ *   port=42069
+ *
  * Callers never choose these: they come from root's file only. */
 typedef struct {
   char *bridge;     /* interface name of the bridge */
@@ -28,6 +33,7 @@ typedef struct {
   char *update_libexecdir;
   char *update_install_toml;
   char **update_staging_dirs;
+  guint16 dns_port; /* where ConfigureDNS sends .vm lookups on 127.0.0.1 */
 } BangerHelperConfig;
 
 void banger_helper_config_free (BangerHelperConfig *config);

@@ -151,11 +151,17 @@ handle_ensure_network (BangerHelper *object, GDBusMethodInvocation *invocation, 
   return return_value (self, invocation, g_variant_new ("(s)", config->address));
 }
 
+/* Takes down @caller's taps; the bridge and the table go too, but only
+ * when no link of anyone else is left on the bridge (root, the
+ * administrator, takes everything down). Membership of group banger lets
+ * a user run this without a password, so it must never reach another
+ * user's VMs. */
 static gboolean
-teardown_locked (BangerHelperDaemon *self, GError **error)
+teardown_locked (BangerHelperDaemon *self, uid_t caller, GError **error)
 {
   g_auto (GStrv) taps = NULL;
   int bridge_index;
+  guint kept = 0;
 
   bridge_index = banger_net_link_index (self->config->bridge, error);
   if (bridge_index < 0)
@@ -165,12 +171,29 @@ teardown_locked (BangerHelperDaemon *self, GError **error)
     return FALSE;
   for (guint i = 0; taps[i] != NULL; i++) {
     g_autoptr (GError) local = NULL;
+    gint64 owner = -1;
 
+    if (caller != 0) {
+      if (!banger_net_tap_get_owner (taps[i], &owner, &local)) {
+        if (g_error_matches (local, BANGER_ERROR, BANGER_ERROR_NOT_FOUND))
+          continue; /* gone meanwhile */
+        owner = -1;  /* not a tap (no owner): not the caller's either */
+      }
+      if (owner != (gint64)caller) {
+        kept++;
+        continue;
+      }
+    }
     if (!banger_net_link_delete (taps[i], &local)
         && !g_error_matches (local, BANGER_ERROR, BANGER_ERROR_NOT_FOUND)) {
       g_propagate_error (error, g_steal_pointer (&local));
       return FALSE;
     }
+  }
+  if (kept > 0) {
+    g_info ("TeardownNetwork by uid %u: %u link(s) of others stay on %s, so the bridge and the "
+            "table stay too", (guint)caller, kept, self->config->bridge);
+    return TRUE;
   }
   return banger_net_nft_remove (error) && banger_net_bridge_remove (self->config->bridge, error);
 }
@@ -184,7 +207,7 @@ handle_teardown_network (BangerHelper *object, GDBusMethodInvocation *invocation
   gboolean ok;
 
   g_mutex_lock (&self->net_lock);
-  ok = teardown_locked (self, &error);
+  ok = teardown_locked (self, banger_authorize_get_uid (invocation), &error);
   g_mutex_unlock (&self->net_lock);
   if (!ok)
     return return_error (self, invocation, error);
@@ -308,10 +331,21 @@ handle_configure_dns (BangerHelper *object, GDBusMethodInvocation *invocation, G
                       gpointer user_data)
 {
   BangerHelperDaemon *self = user_data;
-  guint16 port = BANGER_NET_DNS_DEFAULT_PORT;
+  guint16 port = self->config->dns_port;
+  guint16 asked = 0;
   GError *error = NULL;
 
-  g_variant_lookup (options, "port", "q", &port); /* checked before polkit */
+  /* Root's [dns] port, never the caller's: a caller who could choose it
+   * could route every user's .vm lookups to a listener of their own. The
+   * option is still accepted so that a bangerd whose port differs is told
+   * why instead of being routed to a port it does not answer on. */
+  if (g_variant_lookup (options, "port", "q", &asked) && asked != port) {
+    g_set_error (&error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+                 "the DNS responder's port is %u (root's helper.conf [dns] port=), not %u: "
+                 "use that port in bangerd's [dns] port= or ask the administrator",
+                 (guint)port, (guint)asked);
+    return return_error (self, invocation, error);
+  }
   if (!banger_net_dns_configure (self->bus, self->config->bridge, port, &error))
     return return_error (self, invocation, error);
   return return_value (self, invocation, g_variant_new ("()"));

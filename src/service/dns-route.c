@@ -18,6 +18,15 @@ banger_dns_route_vm_domain (BangerEngine *engine, BangerHelperClient *helper)
   port = banger_dns_responder_get_port (dns);
   if (port == 0 || port > G_MAXUINT16)
     return;
+  /* Only a port this bangerd holds: if its bind failed, whoever squats
+   * the port would answer (and see) every user's .vm lookups once they
+   * are routed there. The next VM start after the responder got the port
+   * asks again. */
+  if (!banger_dns_responder_is_running (dns)) {
+    g_info ("DNS routing for .vm not asked for: the responder does not listen on 127.0.0.1:%u (%s)",
+            port, banger_dns_responder_get_problem (dns));
+    return;
+  }
   /* Unsupported (no systemd-resolved) is the usual answer on hosts that
    * route .vm some other way: not worth more than info. */
   if (!banger_helper_client_configure_dns (helper, (guint16)port, &error))

@@ -92,8 +92,8 @@ class ResponderCase(unittest.TestCase):
         self.tmpdir = tempfile.mkdtemp(prefix='banger-dns-test-')
         os.chmod(self.tmpdir, 0o755)
         self.addCleanup(shutil.rmtree, self.tmpdir, True)
-        self.extra_setup()
         self.port = free_port() if self.port_override is None else self.port_override
+        self.extra_setup()
         self.session = SessionBus(self.tmpdir, system_bus_address=self.system_bus_address(),
                                   bangerd_args=['-vv'], env=self.session_env())
         os.makedirs(self.session.config_dir, exist_ok=True)
@@ -324,7 +324,9 @@ class VmDnsTest(ResponderCase):
         self.system = ResolvedSystemBus()
         self.system.start()
         self.addCleanup(self._stop_system)
-        self.system.start_helper()
+        # root's helper.conf names the responder's port (ConfigureDNS takes
+        # no other)
+        self.system.start_helper(dns_port=self.port)
         self.system.start_fake_resolved()
         enter_netns(self.system.netns)
         self.qemu_pids = set()
@@ -418,6 +420,31 @@ class VmDnsTest(ResponderCase):
         self.assert_negative(self.dig('web.vm'), 'NXDOMAIN')
         self.assert_negative(self.dig('web.vm', tcp=True), 'NXDOMAIN')
 
+
+
+class SquattedVmDnsTest(VmDnsTest):
+    """Issue 10: someone else holds bangerd's DNS port before bangerd starts.
+    bangerd must not ask the helper to route .vm there: the squatter would
+    answer (and see) every user's lookups."""
+
+    def before_bangerd(self):
+        self.squatter = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.squatter.bind(('127.0.0.1', self.port))
+        self.addCleanup(self.squatter.close)
+
+    def test_squatted_port_not_routed(self):
+        path = self.call('CreateVM', GLib.Variant('(a{sv})', (
+            {'name': GLib.Variant('s', 'web')},)))[0]
+        self.call('Start', GLib.Variant('(a{sv})', ({},)), path=path, iface=VM_IFACE,
+                  timeout=BOOT_TIMEOUT_MS)
+        self.qemu_pids.add(self.vm_prop(path, 'Pid'))
+        self.assertRegex(self.vm_prop(path, 'IPv4'), r'^10\.77\.0\.\d+$')
+        # The start went as far as DNS routing: the VM runs with its lease.
+        # Nothing reached resolved.
+        self.assertEqual([c for c in self.system.resolved_calls()
+                          if c['method'] == 'SetLinkDNSEx'], [])
+        self.assertIn('DNS routing for .vm not asked for', self.session.log())
+        self.call('Stop', GLib.Variant('(u)', (0,)), path=path, iface=VM_IFACE, timeout=60000)
 
 if __name__ == '__main__':
     unittest.main()

@@ -64,11 +64,12 @@ class ResolvedSystemBus(SystemBus):
 
 class DnsHelperCase(unittest.TestCase):
     with_resolved = True
+    dns_port = None  # root's helper.conf [dns] port=; None: the default
 
     def setUp(self):
         self.bus = ResolvedSystemBus().start()
         self.addCleanup(self.bus.stop)
-        self.bus.start_helper(bridge=BRIDGE, address=ADDRESS)
+        self.bus.start_helper(bridge=BRIDGE, address=ADDRESS, dns_port=self.dns_port)
         if self.with_resolved:
             self.bus.start_fake_resolved()
 
@@ -119,14 +120,6 @@ class DnsHelperCase(unittest.TestCase):
 
 class ConfigureDnsTest(DnsHelperCase):
 
-    def test_routes_vm_domain(self):
-        self.call_ok(A, 'EnsureNetwork', '{}')
-        self.call_ok(A, 'ConfigureDNS', "{'port': <uint16 5353>, 'interactive': <false>}")
-        self.assert_routed(5353)
-        log = self.bus.helper.output()
-        self.assertRegex(log, r'AUDIT uid=\d+ method=ConfigureDNS action=org\.banger\.network\.dns '
-                              r'.* result=ok')
-
     def test_default_port(self):
         self.call_ok(A, 'EnsureNetwork', '{}')
         self.call_ok(A, 'ConfigureDNS', '{}')
@@ -156,8 +149,32 @@ class ConfigureDnsTest(DnsHelperCase):
         self.assertEqual(self.bus.resolved_calls(), [])
 
 
+class RootPortTest(DnsHelperCase):
+    dns_port = 5353
+
+    def test_routes_vm_domain(self):
+        self.call_ok(A, 'EnsureNetwork', '{}')
+        self.call_ok(A, 'ConfigureDNS', "{'port': <uint16 5353>, 'interactive': <false>}")
+        self.assert_routed(5353)
+        log = self.bus.helper.output()
+        self.assertRegex(log, r'AUDIT uid=\d+ method=ConfigureDNS action=org\.banger\.network\.dns '
+                              r'.* result=ok')
+
+    def test_port_from_root_config(self):
+        """Issue 10: the caller cannot send everyone's .vm lookups to a port
+        of its choosing; without the option, root's port is used."""
+        self.call_ok(A, 'EnsureNetwork', '{}')
+        out = self.assert_error('org.banger.Error.InvalidArgument', A, 'ConfigureDNS',
+                                "{'port': <uint16 6000>}")
+        self.assertIn('5353', out)
+        self.assertEqual(self.bus.resolved_calls(), [], 'the caller\'s port reached resolved')
+        self.call_ok(A, 'ConfigureDNS', '{}')
+        self.assert_routed(5353)
+
+
 class NoResolvedTest(DnsHelperCase):
     with_resolved = False
+    dns_port = 5353
 
     def test_unsupported_without_resolved(self):
         self.call_ok(A, 'EnsureNetwork', '{}')

@@ -30,6 +30,15 @@ ACTIONS = {
 # Extra polkit rules per test: to show that ownership (not polkit) is what
 # stops B from deleting A's tap, B is allowed org.banger.vm.network there.
 EXTRA_RULES = {
+    'test_teardown_keeps_other_users_taps': '''
+polkit.addRule(function(action, subject) {
+    if ((action.id == "org.banger.vm.network" || action.id == "org.banger.network.setup")
+        && subject.user == "banger-test-b") {
+        return polkit.Result.YES;
+    }
+    return polkit.Result.NOT_HANDLED;
+});
+''',
     'test_delete_tap_ownership': '''
 polkit.addRule(function(action, subject) {
     if (action.id == "org.banger.vm.network" && subject.user == "banger-test-b") {
@@ -203,6 +212,26 @@ class HelperTest(unittest.TestCase):
         self.assertIsNone(self.bus.link('bgfedcba987654'))
         # Idempotent too.
         self.call_ok(A, 'TeardownNetwork', '{}')
+
+    def test_teardown_keeps_other_users_taps(self):
+        """Issue 10: group banger runs TeardownNetwork without a password, so
+        it takes down the caller's taps only; the bridge and the table stay
+        while another user's tap is on it."""
+        other_id, other_tap = 'fedcba9876543210', 'bgfedcba987654'
+        self.call_ok(A, 'EnsureNetwork', '{}')
+        self.call_ok(A, 'CreateTap', VM_ID, '{}')
+        self.call_ok(B, 'CreateTap', other_id, '{}')
+        self.call_ok(B, 'TeardownNetwork', '{}')
+        self.assertIsNotNone(self.bus.link(TAP), "B's teardown removed A's tap")
+        self.assertIsNone(self.bus.link(other_tap))
+        self.assertIsNotNone(self.bus.link(BRIDGE))
+        self.assertIsNotNone(self.nft_table())
+        self.assertEqual(self.bus.link(TAP).get('master'), BRIDGE)
+        # the last user's teardown takes the rest
+        self.call_ok(A, 'TeardownNetwork', '{}')
+        self.assertIsNone(self.bus.link(TAP))
+        self.assertIsNone(self.bus.link(BRIDGE))
+        self.assertIsNone(self.nft_table())
 
     def test_unsupported_after_authorization(self):
         # CreateSnapshot/RemoveSnapshot are implemented: tests/snapshot covers

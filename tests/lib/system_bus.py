@@ -280,12 +280,15 @@ class SystemBus:
 
     # ---- the helper -----------------------------------------------------
 
-    def start_helper(self, bridge='banger0', address='10.77.0.1/24', args=()):
+    def start_helper(self, bridge='banger0', address='10.77.0.1/24', args=(), dns_port=None):
         self.netns = f'banger-test-{os.getpid()}'
         subprocess.run(['ip', 'netns', 'add', self.netns], check=True)
         self.ns_run(['ip', 'link', 'set', 'lo', 'up'])
         self.helper_conf = os.path.join(self.tmp, 'helper.conf')
-        self._write(self.helper_conf, f'[network]\nbridge={bridge}\naddress={address}\n')
+        conf = f'[network]\nbridge={bridge}\naddress={address}\n'
+        if dns_port is not None:
+            conf += f'[dns]\nport={dns_port}\n'
+        self._write(self.helper_conf, conf)
         binary = os.path.join(build_root(), 'src', 'helper', 'bangerd-root')
         self.helper = self._spawn('bangerd-root', [
             'ip', 'netns', 'exec', self.netns, binary, '-vv', '--config', self.helper_conf,
