@@ -2,10 +2,16 @@
 
 /* dm-snapshots of a raw image for one VM: a read-only loop device over the
  * origin, a read-write loop device over a sparse copy-on-write file, and a
- * "snapshot" target over both. losetup and dmsetup are run by argv: they
- * are the maintained interface to the loop and device-mapper ioctls (the
- * table parser, udev cookies), and a host's admin can point the helper at
- * others in [storage]. Every step made is undone if a later one fails. */
+ * "snapshot" target over both. The loop devices are attached here, with
+ * LOOP_CONFIGURE on a free device from /dev/loop-control, from the very
+ * descriptors that were checked: losetup takes a path (and canonicalises
+ * and reopens it), so a caller could swap the file between the check and
+ * the attach and get any file or block device, the COW read-write.
+ * dmsetup is still run by argv: it is the maintained interface to the
+ * device-mapper ioctls (the table parser, udev cookies), takes only device
+ * numbers' nodes the helper just made, and a host's admin can point the
+ * helper at another in [storage]. Every step made is undone if a later one
+ * fails. */
 
 #include "snapshot.h"
 
@@ -13,7 +19,9 @@
 #include <string.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
+#include <linux/loop.h>
 #include <linux/openat2.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -24,7 +32,7 @@
 #include "validate.h"
 
 #define DEFAULT_DMSETUP    "dmsetup"
-#define DEFAULT_LOSETUP    "losetup"
+#define DEFAULT_LOOP_CONTROL "/dev/loop-control"
 #define DEFAULT_DM_CONTROL "/dev/mapper/control"
 #define DEFAULT_DEV_DIR    "/dev"
 #define DEFAULT_STATE_DIR  "/run/banger/snapshots"
@@ -40,7 +48,7 @@
 
 static struct {
   char *dmsetup;
-  char *losetup;
+  char *loop_control; /* its directory holds the loopN nodes */
   char *dm_control;
   char *dev_dir;
   char *state_dir;
@@ -73,7 +81,7 @@ void
 banger_snapshot_config_clear (void)
 {
   g_clear_pointer (&cfg.dmsetup, g_free);
-  g_clear_pointer (&cfg.losetup, g_free);
+  g_clear_pointer (&cfg.loop_control, g_free);
   g_clear_pointer (&cfg.dm_control, g_free);
   g_clear_pointer (&cfg.dev_dir, g_free);
   g_clear_pointer (&cfg.state_dir, g_free);
@@ -94,20 +102,22 @@ banger_snapshot_config_load (const char *path, GError **error)
   banger_snapshot_config_clear ();
   if (g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, NULL)) {
     cfg.dmsetup = g_key_file_get_string (kf, "storage", "dmsetup", NULL);
-    cfg.losetup = g_key_file_get_string (kf, "storage", "losetup", NULL);
+    cfg.loop_control = g_key_file_get_string (kf, "storage", "loop_control", NULL);
     cfg.dm_control = g_key_file_get_string (kf, "storage", "dm_control", NULL);
     cfg.dev_dir = g_key_file_get_string (kf, "storage", "dev_dir", NULL);
     cfg.state_dir = g_key_file_get_string (kf, "storage", "state_dir", NULL);
   }
   set_default (&cfg.dmsetup, DEFAULT_DMSETUP);
-  set_default (&cfg.losetup, DEFAULT_LOSETUP);
+  set_default (&cfg.loop_control, DEFAULT_LOOP_CONTROL);
   set_default (&cfg.dm_control, DEFAULT_DM_CONTROL);
   set_default (&cfg.dev_dir, DEFAULT_DEV_DIR);
   set_default (&cfg.state_dir, DEFAULT_STATE_DIR);
   if (!g_path_is_absolute (cfg.dm_control) || !g_path_is_absolute (cfg.dev_dir)
-      || !g_path_is_absolute (cfg.state_dir)) {
+      || !g_path_is_absolute (cfg.state_dir) || !g_path_is_absolute (cfg.loop_control)) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
-                 "%s: [storage] dm_control, dev_dir and state_dir must be absolute paths", path);
+                 "%s: [storage] dm_control, loop_control, dev_dir and state_dir must be absolute "
+                 "paths",
+                 path);
     return FALSE;
   }
   return TRUE;
@@ -264,32 +274,81 @@ run_tool (const char *const *argv, GError **error)
   return g_strdup (out != NULL ? g_strstrip (out) : "");
 }
 
-/* `losetup --find --show [--read-only] FILE`: the device it printed. */
+/* Attaches the file open as @fd to a free loop device and returns the
+ * device's path. LOOP_CTL_GET_FREE and LOOP_CONFIGURE are two steps, so
+ * another attacher (losetup elsewhere on the host) can take the device in
+ * between: LOOP_CONFIGURE then says EBUSY and the next free one is tried. */
 static char *
-loop_attach (const char *file, gboolean read_only, GError **error)
+loop_attach_fd (int fd, const char *name, gboolean read_only, GError **error)
 {
-  const char *argv[] = {
-    cfg.losetup, "--find", "--show", read_only ? "--read-only" : file, read_only ? file : NULL, NULL
-  };
-  g_autofree char *dev = run_tool (argv, error);
+  g_autofree char *dir = g_path_get_dirname (cfg.loop_control);
+  int ctl = open (cfg.loop_control, O_RDWR | O_CLOEXEC);
 
-  if (dev == NULL)
-    return NULL;
-  if (!g_path_is_absolute (dev) || strchr (dev, '\n') != NULL || strchr (dev, ' ') != NULL) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED,
-                 "%s printed “%s”, not a loop device's path", cfg.losetup, dev);
+  if (ctl < 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED, "cannot open %s: %s",
+                 cfg.loop_control, g_strerror (errno));
     return NULL;
   }
-  return g_steal_pointer (&dev);
+  for (guint attempt = 0; attempt < 16; attempt++) {
+    struct loop_config lc = { 0 };
+    g_autofree char *dev = NULL;
+    int n = ioctl (ctl, LOOP_CTL_GET_FREE);
+    int lfd;
+
+    if (n < 0) {
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "no free loop device: %s",
+                   g_strerror (errno));
+      break;
+    }
+    dev = g_strdup_printf ("%s/loop%d", dir, n);
+    lfd = open (dev, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    if (lfd < 0) {
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot open %s: %s", dev,
+                   g_strerror (errno));
+      break;
+    }
+    lc.fd = (guint32)fd;
+    lc.info.lo_flags = read_only ? LO_FLAGS_READ_ONLY : 0;
+    /* Shown by losetup --list; informational only. */
+    g_strlcpy ((char *)lc.info.lo_file_name, name, sizeof lc.info.lo_file_name);
+    if (ioctl (lfd, LOOP_CONFIGURE, &lc) == 0) {
+      close (lfd);
+      close (ctl);
+      g_debug ("attached %s to %s%s", name, dev, read_only ? " (read-only)" : "");
+      return g_steal_pointer (&dev);
+    }
+    {
+      int saved = errno;
+
+      close (lfd);
+      if (saved == EBUSY)
+        continue;
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED,
+                   "cannot attach %s to %s: %s", name, dev, g_strerror (saved));
+      break;
+    }
+  }
+  if (error != NULL && *error == NULL)
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_BUSY,
+                 "every free loop device was taken by someone else meanwhile");
+  close (ctl);
+  return NULL;
 }
 
 static gboolean
 loop_detach (const char *dev, GError **error)
 {
-  const char *argv[] = { cfg.losetup, "-d", dev, NULL };
-  g_autofree char *out = run_tool (argv, error);
+  int lfd = open (dev, O_RDONLY | O_CLOEXEC);
 
-  return out != NULL;
+  if (lfd < 0 || ioctl (lfd, LOOP_CLR_FD, 0) < 0) {
+    g_set_error (error, BANGER_ERROR, errno == EBUSY ? BANGER_ERROR_BUSY : BANGER_ERROR_FAILED,
+                 "cannot detach %s: %s", dev, g_strerror (errno));
+    if (lfd >= 0)
+      close (lfd);
+    return FALSE;
+  }
+  close (lfd);
+  return TRUE;
 }
 
 static gboolean
@@ -379,20 +438,21 @@ user_subdir (int parent_fd, const char *name, uid_t uid, GError **error)
 }
 
 /* Makes <user dir>/vms/<vm_id>/snapshot.cow, sparse, @size bytes, owned by
- * @uid, and returns its path for losetup. An old one (a removed snapshot's,
- * which the caller kept) is emptied: a non-persistent COW store holds
- * nothing worth keeping. *@created says whether the file is new. */
-static char *
+ * @uid, and returns it open read-write: the loop device is attached from
+ * this descriptor, never from the name, which the caller can swap. An old
+ * one (a removed snapshot's, which the caller kept) is emptied: a
+ * non-persistent COW store holds nothing worth keeping. *@created says
+ * whether the file is new; *@vm_fd_out is its directory, for the undo. */
+static int
 make_cow (int user_dir_fd, const char *vm_id, uid_t uid, goffset size, gboolean *created,
-          GError **error)
+          int *vm_fd_out, GError **error)
 {
-  g_autofree char *proc = NULL;
-  g_autofree char *dir_path = NULL;
   int vms_fd = -1, vm_fd = -1, fd = -1;
   struct stat st;
-  char *path = NULL;
+  gboolean ok = FALSE;
 
   *created = FALSE;
+  *vm_fd_out = -1;
   vms_fd = user_subdir (user_dir_fd, "vms", uid, error);
   if (vms_fd < 0)
     goto out;
@@ -403,7 +463,7 @@ make_cow (int user_dir_fd, const char *vm_id, uid_t uid, goffset size, gboolean 
   if (fd >= 0)
     *created = TRUE;
   else if (errno == EEXIST)
-    fd = openat_no_symlinks (vm_fd, COW_NAME, O_RDWR, 0);
+    fd = openat_no_symlinks (vm_fd, COW_NAME, O_RDWR | O_NONBLOCK, 0);
   if (fd < 0 || fstat (fd, &st) < 0) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
                  "cannot create the copy-on-write file vms/%s/%s: %s", vm_id, COW_NAME,
@@ -423,26 +483,23 @@ make_cow (int user_dir_fd, const char *vm_id, uid_t uid, goffset size, gboolean 
                  "cannot prepare the copy-on-write file: %s", g_strerror (errno));
     goto out;
   }
-  /* The directory's path as the kernel names the one we checked. */
-  proc = g_strdup_printf ("/proc/self/fd/%d", vm_fd);
-  dir_path = g_file_read_link (proc, NULL);
-  if (dir_path == NULL) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot name vms/%s", vm_id);
-    goto out;
-  }
-  path = g_build_filename (dir_path, COW_NAME, NULL);
+  ok = TRUE;
 out:
-  if (path == NULL && *created)
+  if (!ok && *created)
     unlinkat (vm_fd, COW_NAME, 0);
-  if (path == NULL)
+  if (!ok) {
     *created = FALSE;
-  if (fd >= 0)
-    close (fd);
-  if (vm_fd >= 0)
-    close (vm_fd);
+    if (fd >= 0)
+      close (fd);
+    fd = -1;
+    if (vm_fd >= 0)
+      close (vm_fd);
+  } else {
+    *vm_fd_out = vm_fd;
+  }
   if (vms_fd >= 0)
     close (vms_fd);
-  return path;
+  return fd;
 }
 
 /* ---- create / remove ----------------------------------------------------- */
@@ -458,7 +515,7 @@ have_device_mapper (GError **error)
 }
 
 static void
-undo (const char *dm_name, const char *origin_loop, const char *cow_loop, const char *cow)
+undo (const char *dm_name, const char *origin_loop, const char *cow_loop, int cow_dir_fd)
 {
   g_autoptr (GError) local = NULL;
 
@@ -474,8 +531,10 @@ undo (const char *dm_name, const char *origin_loop, const char *cow_loop, const 
     g_warning ("rollback: %s", local->message);
     g_clear_error (&local);
   }
-  if (cow != NULL)
-    g_unlink (cow);
+  /* Only a COW file this call made; by name in the caller's own
+   * directory, held open since. */
+  if (cow_dir_fd >= 0)
+    unlinkat (cow_dir_fd, COW_NAME, 0);
 }
 
 static char *
@@ -483,7 +542,7 @@ create_locked (const char *vm_id, const char *origin, uid_t uid, GError **error)
 {
   g_autofree char *dm_name = g_strdup_printf ("banger-%s", vm_id);
   g_autofree char *device = NULL;
-  g_autofree char *cow = NULL;
+  g_autofree char *cow_name = NULL;
   g_autofree char *origin_loop = NULL;
   g_autofree char *cow_loop = NULL;
   g_autofree char *table = NULL;
@@ -492,7 +551,7 @@ create_locked (const char *vm_id, const char *origin, uid_t uid, GError **error)
   gboolean cow_created = FALSE;
   Record rec = { 0 };
   struct stat st;
-  int dir_fd = -1;
+  int dir_fd = -1, cow_fd = -1, cow_dir_fd = -1;
   int fd;
 
   /* Before anything is run or made. */
@@ -510,13 +569,16 @@ create_locked (const char *vm_id, const char *origin, uid_t uid, GError **error)
     goto fail;
   }
 
-  cow = make_cow (dir_fd, vm_id, uid, st.st_size + COW_SLACK_BYTES, &cow_created, error);
-  if (cow == NULL)
+  cow_fd = make_cow (dir_fd, vm_id, uid, st.st_size + COW_SLACK_BYTES, &cow_created, &cow_dir_fd,
+                     error);
+  if (cow_fd < 0)
     goto fail;
-  origin_loop = loop_attach (origin, TRUE, error);
+  /* From the descriptors checked above, not from the names. */
+  origin_loop = loop_attach_fd (fd, origin, TRUE, error);
   if (origin_loop == NULL)
     goto fail;
-  cow_loop = loop_attach (cow, FALSE, error);
+  cow_name = g_strdup_printf ("vms/%s/%s", vm_id, COW_NAME);
+  cow_loop = loop_attach_fd (cow_fd, cow_name, FALSE, error);
   if (cow_loop == NULL)
     goto fail;
   table = g_strdup_printf ("0 %" G_GINT64_FORMAT " snapshot %s %s N %d", (gint64)st.st_size / 512,
@@ -539,14 +601,20 @@ create_locked (const char *vm_id, const char *origin, uid_t uid, GError **error)
     goto fail;
   close (fd);
   close (dir_fd);
+  close (cow_fd);
+  close (cow_dir_fd);
   g_message ("snapshot %s of %s for uid %u: %s", device, origin, (guint)uid, table);
   return g_steal_pointer (&device);
 
 fail:
-  undo (dm_made ? dm_name : NULL, origin_loop, cow_loop, cow_created ? cow : NULL);
+  undo (dm_made ? dm_name : NULL, origin_loop, cow_loop, cow_created ? cow_dir_fd : -1);
   close (fd);
   if (dir_fd >= 0)
     close (dir_fd);
+  if (cow_fd >= 0)
+    close (cow_fd);
+  if (cow_dir_fd >= 0)
+    close (cow_dir_fd);
   return NULL;
 }
 

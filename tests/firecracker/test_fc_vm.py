@@ -31,6 +31,7 @@ from gi.repository import GLib, Gio  # noqa: E402
 
 from session_bus import SessionBus, wait_pid_gone  # noqa: E402
 from system_bus import SystemBus, build_root, source_root  # noqa: E402
+import loopdev  # noqa: E402
 from netns import enter_netns  # noqa: E402
 from test_vm import VmTestCase  # noqa: E402
 
@@ -76,7 +77,7 @@ def kill_tree(pid):
 
 class FcTestCase(VmTestCase):
     jailed = False
-    # The helper's [storage] on the FAKE losetup and dmsetup with a fake
+    # The helper's [storage] on the FAKE dmsetup (real loop devices) with a fake
     # dm_control (tests/fakes/fake_dm_state.py); without it the helper has
     # no device-mapper (these machines have none) and answers Unsupported.
     fake_dm = False
@@ -125,7 +126,7 @@ class FcTestCase(VmTestCase):
                 open(control, 'w').close()
                 fakes = os.path.join(source_root(), 'tests', 'fakes')
                 f.write(f'[storage]\ndmsetup={fakes}/fake-dmsetup\n'
-                        f'losetup={fakes}/fake-losetup\ndm_control={control}\n'
+                        f'dm_control={control}\n'
                         f'dev_dir={self.dm_dev}\n'
                         f'state_dir={os.path.join(self.tmpdir, "snapshots")}\n')
         self.helper_env = self.system.env()
@@ -396,6 +397,7 @@ class DmSnapshotTest(FcTestCase):
             return []
 
     def test_boot_delete(self):
+        self.addCleanup(loopdev.detach_all, self.tmpdir)
         path, vm_id, pid = self.boot('dm')
         self.assert_fc_running(path, vm_id, pid)
         self.assertEqual(self.prop(path, 'DiskMode'), 'dm-snapshot')
@@ -415,7 +417,7 @@ class DmSnapshotTest(FcTestCase):
         self.assertTrue(wait_pid_gone(pid, 10))
         removed = [c[:2] for c in self.dm_calls()[len(created):]]
         self.assertIn(['fake-dmsetup', 'remove'], removed)
-        self.assertEqual(removed.count(['fake-losetup', '-d']), 2)
+        self.assertEqual(loopdev.attached(self.tmpdir), {}, 'loop devices left attached')
         self.assertFalse(os.path.lexists(device))
         # the directory's files went after it (the fake guest's own
         # guest-root/ subdirectory may stay: the VM directory is flat)

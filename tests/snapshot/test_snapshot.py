@@ -1,18 +1,35 @@
 #!/usr/bin/python3
-"""bangerd-root's CreateSnapshot/RemoveSnapshot with the FAKE losetup and the
-FAKE dmsetup (tests/fakes/: these machines have no device-mapper), on a
-private system bus with the real polkitd (tests/lib/system_bus.py).
+"""bangerd-root's CreateSnapshot/RemoveSnapshot with real loop devices (the
+helper attaches them itself) and the FAKE dmsetup (tests/fakes/: these
+machines have no device-mapper), on a private system bus with the real
+polkitd (tests/lib/system_bus.py).
 banger-test-a is allowed org.banger.storage.snapshot by the test rules,
 banger-test-b is not: B getting InvalidArgument or NotAuthorized instead of
 AccessDenied proves the check ran before polkit."""
 
+import ctypes
 import json
+import subprocess
 import os
 import re
 import sys
 import unittest
 
+import loopdev
+from fanotify_pause import FanotifyPause
 from system_bus import SystemBus, build_root, source_root
+
+CLONE_NEWNS = 0x00020000
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
+
+
+def libc_call(name, *args):
+    libc = ctypes.CDLL(None, use_errno=True)
+    if getattr(libc, name)(*args) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f'{name}: {os.strerror(err)}')
 
 A = 'banger-test-a'
 B = 'banger-test-b'
@@ -25,6 +42,9 @@ class SnapshotTest(unittest.TestCase):
         self.bus = SystemBus().start()
         self.addCleanup(self.bus.stop)
         tmp = self.bus.tmp
+        # After the helper has stopped (cleanups run in reverse): whatever
+        # a failed test left attached.
+        self.addCleanup(loopdev.detach_all, tmp)
         self.state = os.path.join(tmp, 'fake-dm')
         os.makedirs(self.state)
         self.dev = os.path.join(self.state, 'dev')
@@ -35,35 +55,46 @@ class SnapshotTest(unittest.TestCase):
         self.records = os.path.join(tmp, 'run-snapshots')
         self.files = {}
         for user in (A, B):
-            uid, gid = self.bus.users[user]
-            home = os.path.join(tmp, f'home-{uid}')
-            data = os.path.join(home, 'banger')
-            idir = os.path.join(data, 'images', 'img1')
-            os.makedirs(idir)
-            origin = os.path.join(idir, 'rootfs.raw')
-            with open(origin, 'wb') as f:
-                f.truncate(ORIGIN_BYTES)
-            os.symlink(origin, os.path.join(idir, 'link.raw'))
-            for root, dirs, names in os.walk(home):
-                for n in dirs + names:
-                    os.lchown(os.path.join(root, n), uid, gid)
-            os.chown(home, uid, gid)
-            os.chmod(home, 0o755)
-            self.files[user] = {'uid': uid, 'data': data, 'origin': origin,
-                                'link': os.path.join(idir, 'link.raw')}
+            self.make_user_files(user)
+        self.write_conf()
+        self.start_helper()
+
+    def make_user_files(self, user):
+        tmp = self.bus.tmp
+        uid, gid = self.bus.users[user]
+        home = os.path.join(tmp, f'home-{uid}')
+        data = os.path.join(home, 'banger')
+        idir = os.path.join(data, 'images', 'img1')
+        os.makedirs(idir, exist_ok=True)
+        origin = os.path.join(idir, 'rootfs.raw')
+        with open(origin, 'wb') as f:
+            f.truncate(ORIGIN_BYTES)
+        os.symlink(origin, os.path.join(idir, 'link.raw'))
+        for root, dirs, names in os.walk(home):
+            for n in dirs + names:
+                os.lchown(os.path.join(root, n), uid, gid)
+        os.chown(home, uid, gid)
+        os.chmod(home, 0o755)
+        self.files[user] = {'uid': uid, 'data': data, 'origin': origin,
+                            'link': os.path.join(idir, 'link.raw')}
+
+    def write_conf(self):
+        tmp = self.bus.tmp
         fakes = os.path.join(source_root(), 'tests', 'fakes')
         self.conf = os.path.join(tmp, 'helper.conf')
         with open(self.conf, 'w') as f:
             f.write('[network]\nbridge=banger0\naddress=10.77.0.1/24\n'
                     f'[jail]\nuser_dirs={tmp}/home-%U/banger\n'
-                    f'[storage]\ndmsetup={fakes}/fake-dmsetup\nlosetup={fakes}/fake-losetup\n'
+                    f'[storage]\ndmsetup={fakes}/fake-dmsetup\n'
                     f'dm_control={self.dm_control}\ndev_dir={self.dev}\n'
                     f'state_dir={self.records}\n')
+
+    def start_helper(self):
         env = self.bus.env()
         env['BANGER_FAKE_DM_STATE'] = self.state
         binary = os.path.join(build_root(), 'src', 'helper', 'bangerd-root')
-        self.helper = self.bus._spawn('bangerd-root', [binary, '-vv', '--config', self.conf],
-                                      env=env)
+        self.helper = self.bus._spawn(f'bangerd-root-{len(self.bus.processes)}',
+                                      [binary, '-vv', '--config', self.conf], env=env)
         self.bus.wait_for_name('org.banger.Helper', self.helper)
 
     def tearDown(self):
@@ -94,6 +125,10 @@ class SnapshotTest(unittest.TestCase):
         except FileNotFoundError:
             return []
 
+    def read_only(self, dev):
+        with open(f'/sys/block/{os.path.basename(dev)}/ro') as f:
+            return f.read().strip() == '1'
+
     def create(self, user=A, vm_id=VM_ID, origin=None):
         origin = origin or self.files[user]['origin']
         return self.bus.call(user, 'CreateSnapshot', vm_id, origin, '{}')
@@ -103,8 +138,12 @@ class SnapshotTest(unittest.TestCase):
         self.assertFalse(ok, out)
         return re.search(r'GDBus\.Error:([A-Za-z0-9_.]+):', out).group(1)
 
+    def loops(self):
+        return loopdev.attached(self.bus.tmp)
+
     def assert_nothing_created(self):
         self.assertEqual(self.fake_state(), {'loops': {}, 'dm': {}})
+        self.assertEqual(self.loops(), {})
         self.assertFalse(os.path.exists(self.records) and os.listdir(self.records))
         for user in (A, B):
             self.assertFalse(os.path.exists(os.path.join(self.files[user]['data'], 'vms', VM_ID,
@@ -123,12 +162,12 @@ class SnapshotTest(unittest.TestCase):
         fields = t['table'].split()
         self.assertEqual(fields[:3], ['0', str(ORIGIN_BYTES // 512), 'snapshot'])
         self.assertEqual(fields[5:], ['N', '8'])
-        origin_loop, cow_loop = st['loops'][t['origin']], st['loops'][t['cow']]
-        self.assertEqual(origin_loop['file'], self.files[A]['origin'])
-        self.assertTrue(origin_loop['read_only'])
+        # real loop devices: the origin's read-only, the COW's read-write
+        loops = self.loops()
         cow = os.path.join(self.files[A]['data'], 'vms', VM_ID, 'snapshot.cow')
-        self.assertEqual(cow_loop['file'], cow)
-        self.assertFalse(cow_loop['read_only'])
+        self.assertEqual(loops, {t['origin']: self.files[A]['origin'], t['cow']: cow})
+        self.assertEqual(self.read_only(t['origin']), True)
+        self.assertEqual(self.read_only(t['cow']), False)
         uid = self.files[A]['uid']
         self.assertEqual(os.stat(cow).st_uid, uid)
         self.assertGreaterEqual(os.stat(cow).st_size, ORIGIN_BYTES)
@@ -144,6 +183,7 @@ class SnapshotTest(unittest.TestCase):
         ok, out = self.bus.call(A, 'RemoveSnapshot', VM_ID, '{}')
         self.assertTrue(ok, out)
         self.assertEqual(self.fake_state(), {'loops': {}, 'dm': {}})
+        self.assertEqual(self.loops(), {})
         self.assertFalse(os.path.exists(os.path.join(self.records, VM_ID)))
         self.assertFalse(os.path.lexists(device))
         self.assertTrue(os.path.exists(cow))  # the caller's to delete
@@ -157,7 +197,7 @@ class SnapshotTest(unittest.TestCase):
                          'org.banger.Error.NotAuthorized')
         self.assertEqual(self.error(self.create(user=B)), 'org.banger.Error.NotAuthorized')
         self.assertEqual(list(self.fake_state()['dm']), [f'banger-{VM_ID}'])
-        self.assertEqual(len(self.fake_state()['loops']), 2)
+        self.assertEqual(len(self.loops()), 2)
         ok, out = self.bus.call(A, 'RemoveSnapshot', VM_ID, '{}')
         self.assertTrue(ok, out)
 
@@ -186,17 +226,60 @@ class SnapshotTest(unittest.TestCase):
         self.assertEqual(self.error(self.create()), 'org.banger.Error.Failed')
         names = [c[:2] for c in self.calls()]
         self.assertIn(['fake-dmsetup', 'create'], names)
-        self.assertEqual(sum(1 for c in self.calls() if c[:2] == ['fake-losetup', '-d']), 2)
+        # both loop devices detached again, the new COW file removed
         self.assert_nothing_created()
 
-    def test_failed_loop_rolls_back(self):
-        # The origin's (read-only) loop device attaches, the COW's does not.
-        with open(os.path.join(self.state, 'fail-losetup-rw'), 'w'):
-            pass
-        self.assertEqual(self.error(self.create()), 'org.banger.Error.Failed')
-        self.assertEqual(sum(1 for c in self.calls() if c[:2] == ['fake-losetup', '-d']), 1)
-        self.assertNotIn('fake-dmsetup', [c[0] for c in self.calls()])
-        self.assert_nothing_created()
+    def test_origin_swap_race(self):
+        """Issue 10, finding 1: the caller swaps the checked origin (and the
+        COW file) for symlinks to root's files between the check and the
+        attach. The helper is paused at the exact point (fanotify
+        FAN_OPEN_PERM on the COW file's open, on a tmpfs of this test's own
+        mount namespace): the loop devices must be backed by the files that
+        were checked, never by root's."""
+        self.helper.stop()
+        libc_call('unshare', CLONE_NEWNS)
+        libc_call('mount', b'none', b'/', None, ctypes.c_ulong(MS_REC | MS_PRIVATE), None)
+        data = self.files[A]['data']
+        libc_call('mount', b'tmpfs', data.encode(), b'tmpfs', ctypes.c_ulong(0), b'mode=0755')
+        self.addCleanup(libc_call, 'umount2', data.encode(), MNT_DETACH)
+        self.make_user_files(A)
+        uid, gid = self.bus.users[A]
+        os.chown(data, uid, gid)
+        self.start_helper()
+        victims = []
+        for name in ('victim-origin', 'victim-cow'):
+            victim = os.path.join(self.bus.tmp, name)
+            with open(victim, 'wb') as f:
+                f.truncate(ORIGIN_BYTES)
+            victims.append(victim)
+        origin = self.files[A]['origin']
+        cow = os.path.join(data, 'vms', VM_ID, 'snapshot.cow')
+        checked = os.stat(origin)
+        swapped = []
+        swap = ('import os, sys\n'
+                'for name, victim in ((sys.argv[1], sys.argv[3]), (sys.argv[2], sys.argv[4])):\n'
+                '    os.rename(name, name + ".x")\n'
+                '    os.symlink(victim, name)\n')
+        with FanotifyPause(data) as pause:
+            def on_open(path):
+                if path == cow and not swapped:
+                    res = subprocess.run(['setpriv', f'--reuid={uid}', f'--regid={gid}',
+                                          '--clear-groups', '/usr/bin/python3', '-c', swap,
+                                          origin, cow, *victims], capture_output=True, text=True)
+                    swapped.append(res.returncode == 0 or res.stderr)
+            pause.on_open = on_open
+            ok, out = self.create()
+        self.assertEqual(swapped, [True], 'the swap did not happen while the helper was paused')
+        self.assertTrue(ok, out)
+        t = self.fake_state()['dm'][f'banger-{VM_ID}']
+        backings = set(self.loops().values())
+        for victim in victims:
+            self.assertNotIn(victim, backings, 'root\'s file was attached')
+        self.assertEqual(loopdev.backing_inode(t['origin']), (checked.st_dev, checked.st_ino))
+        cow_st = os.stat(cow + '.x')
+        self.assertEqual(loopdev.backing_inode(t['cow']), (cow_st.st_dev, cow_st.st_ino))
+        ok, out = self.bus.call(A, 'RemoveSnapshot', VM_ID, '{}')
+        self.assertTrue(ok, out)
 
     def test_no_device_mapper(self):
         os.unlink(self.dm_control)
