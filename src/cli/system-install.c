@@ -390,6 +390,30 @@ reload_daemons (BangerSystemInstall *install)
                  "systemctl --user daemon-reload"));
 }
 
+/* banger's configuration directory (helper.conf, and install.toml that
+ * InstallRelease writes): bangerd-root.service opens it for writing with
+ * ReadWritePaths=-…, and "-" silently skips a directory that does not
+ * exist, so it must exist before the helper starts. */
+static void
+ensure_config_dir (BangerSystemInstall *install)
+{
+  g_autofree char *dir = install->root != NULL
+                             ? g_build_filename (install->root, BANGER_SYSCONFDIR, NULL)
+                             : g_strdup (BANGER_SYSCONFDIR);
+
+  if (g_file_test (dir, G_FILE_TEST_IS_DIR))
+    add_step (install, "config-dir", "exists", dir);
+  else if (install->dry_run)
+    add_step (install, "config-dir", "would-create", dir);
+  else if (g_mkdir_with_parents (dir, 0755) != 0) {
+    int saved = errno;
+    g_autofree char *msg = g_strdup_printf ("%s: %s", dir, g_strerror (saved));
+
+    add_step (install, "config-dir", "failed", msg);
+  } else
+    add_step (install, "config-dir", "created", dir);
+}
+
 /* Adds @user to group banger; their membership is what the polkit rules
  * grant, read from the group database, so it counts at once (no new login
  * is needed for the helper; only the user's own processes see the group
@@ -526,6 +550,7 @@ banger_system_install_run (const char *data_dir, const char *root, gboolean dry_
     }
   }
 
+  ensure_config_dir (install);
   ensure_group (install);
   if (user != NULL && install->root == NULL) {
     ensure_member (install, user);

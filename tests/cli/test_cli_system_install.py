@@ -265,6 +265,12 @@ MOUNT_OVER = ('/usr/share/dbus-1/system-services', '/usr/share/dbus-1/services',
               '/usr/share/polkit-1/actions')
 
 
+def sysconfdir():
+    """BANGER_SYSCONFDIR of this build (config.h)."""
+    with open(os.path.join(build_root(), 'config.h')) as f:
+        return re.search(r'#define BANGER_SYSCONFDIR "([^"]+)"', f.read()).group(1)
+
+
 def request_helper_name(address):
     """RequestName("org.banger.Helper") as root: the helper's bus policy is
     what allows it, so this tells whether dbus-daemon has read it."""
@@ -289,6 +295,12 @@ def in_namespace(tmp):
     subprocess.run(['mount', '--bind', etc, '/etc'], check=True)
     for d in MOUNT_OVER:
         subprocess.run(['mount', '-t', 'tmpfs', 'tmpfs', d], check=True)
+    # install creates banger's configuration directory: a tmpfs over its
+    # nearest existing parent keeps the machine's untouched.
+    parent = os.path.dirname(sysconfdir())
+    while not os.path.isdir(parent):
+        parent = os.path.dirname(parent)
+    subprocess.run(['mount', '-t', 'tmpfs', 'tmpfs', parent], check=True)
     # Hide a running systemd: Reload must not reach the machine's manager.
     if os.path.isdir('/run/systemd'):
         subprocess.run(['mount', '-t', 'tmpfs', 'tmpfs', '/run/systemd'], check=True)
@@ -321,6 +333,7 @@ def in_namespace(tmp):
                                     stat.S_IMODE(os.stat(target).st_mode))
         with open(DROPIN) as f:
             dropin_before = f.read()
+        config_dir = os.path.isdir(sysconfdir())
         again = subprocess.run([BANGER, 'system', 'install'], env=env, capture_output=True,
                                text=True, timeout=TIMEOUT)
         # For a user: added to the group, their banger directories opened to
@@ -342,6 +355,7 @@ def in_namespace(tmp):
                       'files': {t: list(v) for t, v in contents.items()},
                       'again': again.stdout, 'again_status': again.returncode,
                       'dropin_before': dropin_before, 'dropin_after': dropin_after,
+                      'config_dir': config_dir,
                       'for_user': for_user.stdout, 'for_user_status': for_user.returncode,
                       'for_user_stderr': for_user.stderr,
                       'member': re.search(r'(?m)^banger:.*\bbanger-test-a\b', group_after)
@@ -370,6 +384,9 @@ class SystemInstallLiveTest(unittest.TestCase):
         self.assertEqual(out['files'], {t: [True, 0o644] for t in FILES})
         steps = {s['name']: (s['status'], s['message']) for s in report['steps']}
         self.assertEqual(steps['group'][0], 'created')
+        # The helper's unit opens it with ReadWritePaths=-…: it must exist.
+        self.assertEqual(steps['config-dir'], ('created', sysconfdir()))
+        self.assertTrue(out['config_dir'])
         self.assertTrue(out['group'])
         self.assertEqual(steps['systemd'], ('skipped', 'systemd is not running'))
         self.assertEqual(steps['dbus-daemon'][0], 'reloaded')
