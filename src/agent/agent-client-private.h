@@ -21,9 +21,9 @@ G_BEGIN_DECLS
 
 typedef struct {
   BangerAgentClient *client; /* not owned: the exec or download holds a reference */
-  GOutputStream *stream; /* NULL: discard */
-  GQueue queue;          /* GBytes */
-  gsize queued;          /* bytes in queue */
+  GOutputStream *stream;     /* NULL: discard */
+  GQueue queue;              /* GBytes */
+  gsize queued;              /* bytes in queue */
   gboolean writing;
   GError *error;         /* the first write error; later data is dropped */
   gboolean close_stream; /* the stream is ours (a caller's fd): close it when done, and

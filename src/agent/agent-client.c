@@ -577,10 +577,14 @@ handle_hello (BangerAgentClient *self, const BngrHeader *hdr, const guint8 *payl
   g_free (self->boot_id);
   self->boot_id = g_strdup (s != NULL && g_utf8_validate (s, -1, NULL) ? s : "");
   free (s);
-  if (version != BNGR_PROTOCOL_VERSION) {
-    GError *error = g_error_new (BANGER_ERROR, BANGER_ERROR_UNSUPPORTED,
-                                 "guest agent speaks protocol version %u, banger needs %d", version,
-                                 BNGR_PROTOCOL_VERSION);
+  /* Older agents within the compatible range are served (the VM starts,
+   * stops and execs; the doctor warns); only a version outside it is
+   * refused (docs/agent-protocol.md, "Versioning"). */
+  if (version < BNGR_PROTOCOL_VERSION_MIN || version > BNGR_PROTOCOL_VERSION) {
+    GError *error = g_error_new (
+        BANGER_ERROR, BANGER_ERROR_UNSUPPORTED,
+        "guest agent speaks protocol version %u, banger speaks %d to %d: rebuild the VM's image",
+        version, BNGR_PROTOCOL_VERSION_MIN, BNGR_PROTOCOL_VERSION);
     hello_done (self, g_error_copy (error));
     client_shutdown (self, error);
     return;
@@ -670,8 +674,8 @@ process_input (BangerAgentClient *self)
     if (r == BNGR_PARSE_NEED_MORE)
       break;
     pos += consumed;
-    self->rescan_budget
-        = MIN ((guint64)G_MAXUINT32, self->rescan_budget + (guint64)consumed * RESCAN_BUDGET_PER_BYTE);
+    self->rescan_budget = MIN ((guint64)G_MAXUINT32,
+                               self->rescan_budget + (guint64)consumed * RESCAN_BUDGET_PER_BYTE);
     if (r == BNGR_PARSE_FRAME) {
       /* Copy: handlers may re-enter and the buffer moves when we consume. */
       g_autofree guint8 *copy = g_memdup2 (payload, hdr.length);

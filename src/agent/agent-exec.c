@@ -282,8 +282,10 @@ banger_agent_client_exec (BangerAgentClient *client, const char *const *argv, GV
     self = banger_agent_exec_new (client);
   }
   self->tty = tty;
-  banger_sink_init (&self->sinks[1], self->client, g_steal_pointer (&out), TRUE, G_OBJECT (self), sink_idle_cb);
-  banger_sink_init (&self->sinks[2], self->client, g_steal_pointer (&err), TRUE, G_OBJECT (self), sink_idle_cb);
+  banger_sink_init (&self->sinks[1], self->client, g_steal_pointer (&out), TRUE, G_OBJECT (self),
+                    sink_idle_cb);
+  banger_sink_init (&self->sinks[2], self->client, g_steal_pointer (&err), TRUE, G_OBJECT (self),
+                    sink_idle_cb);
 
   Pending *pending = g_new0 (Pending, 1);
   pending->kind = PENDING_EXEC;

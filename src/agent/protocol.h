@@ -12,13 +12,17 @@ extern "C" {
 
 #define BNGR_MAGIC            0x52474E42u /* "BNGR" read as a little-endian u32 */
 #define BNGR_PROTOCOL_VERSION 1
-#define BNGR_HEADER_SIZE      24
-#define BNGR_MAX_PAYLOAD      (1024u * 1024u)
-#define BNGR_DATA_CHUNK       (64u * 1024u)
-#define BNGR_MAX_STRING       (64u * 1024u)
-#define BNGR_MAX_ARGS         4096u
-#define BNGR_VSOCK_PORT       1024u
-#define BNGR_VIRTIO_PORT_NAME "org.banger.agent.0"
+/* The oldest protocol version the host still speaks: an agent reporting any
+ * version from this one to BNGR_PROTOCOL_VERSION is served
+ * (docs/agent-protocol.md, "Versioning"). */
+#define BNGR_PROTOCOL_VERSION_MIN 1
+#define BNGR_HEADER_SIZE          24
+#define BNGR_MAX_PAYLOAD          (1024u * 1024u)
+#define BNGR_DATA_CHUNK           (64u * 1024u)
+#define BNGR_MAX_STRING           (64u * 1024u)
+#define BNGR_MAX_ARGS             4096u
+#define BNGR_VSOCK_PORT           1024u
+#define BNGR_VIRTIO_PORT_NAME     "org.banger.agent.0"
 
 enum {
   BNGR_T_HELLO = 0x01,

@@ -105,8 +105,12 @@ banger_catalog_index_parse (GBytes *json, GError **error)
 
   index->images = g_ptr_array_new_with_free_func ((GDestroyNotify)image_free);
   index->kernels = g_ptr_array_new_with_free_func ((GDestroyNotify)kernel_free);
-  if (!json_parser_load_from_data (parser, g_bytes_get_data (json, NULL), g_bytes_get_size (json),
-                                   &local)
+  /* An empty body has no data pointer (json-glib asserts on that) and no
+   * root node: it is refused like any other non-object (fuzz-catalog-index). */
+  if (g_bytes_get_size (json) == 0
+      || !json_parser_load_from_data (parser, g_bytes_get_data (json, NULL),
+                                      g_bytes_get_size (json), &local)
+      || json_parser_get_root (parser) == NULL
       || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser))) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
                  "the catalog is not a JSON object%s%s", local ? ": " : "",

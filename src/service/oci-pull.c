@@ -131,8 +131,12 @@ forward_cancel (GCancellable *cancellable, gpointer user_data)
 static JsonObject *
 parse_object (GBytes *bytes, const char *what, JsonParser *parser, GError **error)
 {
-  if (!json_parser_load_from_data (parser, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes),
-                                   NULL)
+  /* An empty body has no data pointer (json-glib asserts on that) and no
+   * root node (fuzz-oci-manifest). */
+  if (g_bytes_get_size (bytes) == 0
+      || !json_parser_load_from_data (parser, g_bytes_get_data (bytes, NULL),
+                                      g_bytes_get_size (bytes), NULL)
+      || json_parser_get_root (parser) == NULL
       || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser))) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_REGISTRY, "%s is not a JSON object", what);
     return NULL;

@@ -89,9 +89,9 @@ typedef enum {
 typedef struct {
   int fd;
   HostileMode mode;
-  gsize flood_bytes;      /* EXEC_FLOOD: DATA bytes to send on stdout */
-  volatile gint written;  /* bytes of DATA written so far (in KiB) */
-  volatile gint stalled;  /* the client stopped reading for STALL_MS */
+  gsize flood_bytes;     /* EXEC_FLOOD: DATA bytes to send on stdout */
+  volatile gint written; /* bytes of DATA written so far (in KiB) */
+  volatile gint stalled; /* the client stopped reading for STALL_MS */
   volatile gint finished;
   GByteArray *in;
 } Hostile;
