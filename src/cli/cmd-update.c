@@ -78,6 +78,83 @@ doctor_statuses (GDBusConnection *session, GError **error)
   return out;
 }
 
+typedef struct {
+  const char *job;
+  char *result;
+  gboolean timed_out;
+} RestartWait;
+
+static void
+on_job_removed (GDBusConnection *bus, const char *sender, const char *path, const char *iface,
+                const char *signal, GVariant *params, gpointer data)
+{
+  RestartWait *w = data;
+  const char *job, *result;
+  guint32 id;
+
+  g_variant_get (params, "(u&o&s&s)", &id, &job, NULL, &result);
+  if (w->job != NULL && g_str_equal (job, w->job) && w->result == NULL)
+    w->result = g_strdup (result);
+}
+
+static gboolean
+on_restart_timeout (gpointer data)
+{
+  ((RestartWait *)data)->timed_out = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* RestartUnit only queues a job: the doctor must not ask before the job
+ * ended, or it reaches the old bangerd as it stops (NoReply). For a
+ * Type=dbus unit the job ends once the new process owns its bus name. */
+static gboolean
+restart_unit_and_wait (GDBusConnection *session, const char *unit, GError **error)
+{
+  g_autoptr (GMainContext) context = g_main_context_new ();
+  g_autoptr (GVariant) job = NULL;
+  g_autoptr (GVariant) subscribed = NULL;
+  g_autoptr (GSource) timeout = NULL;
+  RestartWait w = { 0 };
+  guint sub;
+  gboolean ok = FALSE;
+
+  g_main_context_push_thread_default (context);
+  /* Subscribed before the job exists, so its end cannot be missed. */
+  sub = g_dbus_connection_signal_subscribe (
+      session, "org.freedesktop.systemd1", "org.freedesktop.systemd1.Manager", "JobRemoved",
+      "/org/freedesktop/systemd1", NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_job_removed, &w, NULL);
+  /* systemd sends its signals only once some client asked for them. */
+  subscribed = g_dbus_connection_call_sync (session, "org.freedesktop.systemd1",
+                                            "/org/freedesktop/systemd1",
+                                            "org.freedesktop.systemd1.Manager", "Subscribe",
+                                            NULL, NULL, G_DBUS_CALL_FLAGS_NONE, 5000, NULL, NULL);
+  job = g_dbus_connection_call_sync (
+      session, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+      "org.freedesktop.systemd1.Manager", "RestartUnit", g_variant_new ("(ss)", unit, "replace"),
+      G_VARIANT_TYPE ("(o)"), G_DBUS_CALL_FLAGS_NONE, 30000, NULL, error);
+  if (job != NULL) {
+    g_variant_get (job, "(&o)", &w.job);
+    timeout = g_timeout_source_new (RESTART_TIMEOUT_MS * 3);
+    g_source_set_callback (timeout, on_restart_timeout, &w, NULL);
+    g_source_attach (timeout, context);
+    while (w.result == NULL && !w.timed_out)
+      g_main_context_iteration (context, TRUE);
+    g_source_destroy (timeout);
+    if (w.result == NULL)
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED,
+                   _ ("%s did not restart within %d s"), unit, RESTART_TIMEOUT_MS * 3 / 1000);
+    else if (!g_str_equal (w.result, "done"))
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, _ ("restarting %s: %s"), unit,
+                   w.result);
+    else
+      ok = TRUE;
+  }
+  g_dbus_connection_signal_unsubscribe (session, sub);
+  g_main_context_pop_thread_default (context);
+  g_free (w.result);
+  return ok;
+}
+
 /* The restart of bangerd: where a user systemd runs bangerd.service, the
  * unit is restarted; otherwise the process owning the name is stopped and
  * the next call D-Bus-activates the installed binary. */
@@ -93,14 +170,8 @@ restart_bangerd (GDBusConnection *session, GError **error)
       session, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
       "org.freedesktop.systemd1.Manager", "GetUnit", g_variant_new ("(s)", "bangerd.service"), NULL,
       G_DBUS_CALL_FLAGS_NO_AUTO_START, 5000, NULL, NULL);
-  if (unit != NULL) {
-    g_autoptr (GVariant) job = g_dbus_connection_call_sync (
-        session, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-        "org.freedesktop.systemd1.Manager", "RestartUnit",
-        g_variant_new ("(ss)", "bangerd.service", "replace"), NULL, G_DBUS_CALL_FLAGS_NONE, 30000,
-        NULL, error);
-    return job != NULL;
-  }
+  if (unit != NULL)
+    return restart_unit_and_wait (session, "bangerd.service", error);
   pid_reply = g_dbus_connection_call_sync (
       session, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
       "GetConnectionUnixProcessID", g_variant_new ("(s)", MANAGER_NAME), G_VARIANT_TYPE ("(u)"),
