@@ -5,7 +5,9 @@
 #include "banger-error.h"
 #include "dns-responder.h"
 #include "doctor.h"
+#include "paths.h"
 #include "store-catalog.h"
+#include "store-private.h"
 
 static gboolean
 is_registered_image (BangerEngine *engine, const char *name)
@@ -54,6 +56,29 @@ handle_doctor (BangerManager *skeleton, GDBusMethodInvocation *invocation, Bange
   facts->default_image_registered = is_registered_image (engine, facts->default_image);
   facts->default_kernel = g_strdup (banger_engine_get_default_kernel (engine));
   facts->default_kernel_registered = is_registered_kernel (engine, facts->default_kernel);
+  facts->cache_dir = banger_cache_dir ();
+  {
+    const char *file
+        = sqlite3_db_filename (banger_store_get_db (banger_engine_get_store (engine)), "main");
+    facts->db_path = g_strdup (file != NULL ? file : "");
+  }
+  {
+    g_autoptr (GPtrArray) vms = banger_engine_list_vms (engine, NULL);
+    g_autoptr (GPtrArray) names = g_ptr_array_new ();
+    g_autoptr (GPtrArray) agents = g_ptr_array_new ();
+
+    for (guint i = 0; vms != NULL && i < vms->len; i++) {
+      BangerVmRecord *rec = g_ptr_array_index (vms, i);
+      if (g_strcmp0 (rec->state, "running") != 0)
+        continue;
+      g_ptr_array_add (names, g_strdup (rec->name));
+      g_ptr_array_add (agents, g_strdup (rec->agent_version ? rec->agent_version : ""));
+    }
+    g_ptr_array_add (names, NULL);
+    g_ptr_array_add (agents, NULL);
+    facts->running_vms = (char **)g_ptr_array_free (g_steal_pointer (&names), FALSE);
+    facts->running_agents = (char **)g_ptr_array_free (g_steal_pointer (&agents), FALSE);
+  }
   dns = banger_dns_responder_get (engine);
   if (dns != NULL) {
     facts->dns_port = banger_dns_responder_get_port (dns);

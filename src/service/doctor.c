@@ -1,16 +1,22 @@
 #define G_LOG_DOMAIN "banger-doctor"
 
+#include "config.h"
+
 #include "doctor.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <linux/fs.h>
+#include <sqlite3.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "boot-assets.h"
+#include "doctor-private.h"
 #include "kernel-file.h"
+#include "protocol.h"
+#include "doctor-versions.h"
 #include "vmm-firecracker.h"
 #include "vmm.h"
 
@@ -20,17 +26,19 @@ banger_doctor_facts_free (BangerDoctorFacts *facts)
   if (facts == NULL)
     return;
   g_free (facts->data_dir);
+  g_free (facts->cache_dir);
+  g_free (facts->db_path);
   g_free (facts->default_image);
   g_free (facts->default_kernel);
   g_free (facts->dns_problem);
+  g_strfreev (facts->running_vms);
+  g_strfreev (facts->running_agents);
   g_free (facts);
 }
 
-static void add (GVariantBuilder *b, const char *id, const char *status, const char *hint,
-                 const char *fmt, ...) G_GNUC_PRINTF (5, 6);
-
-static void
-add (GVariantBuilder *b, const char *id, const char *status, const char *hint, const char *fmt, ...)
+void
+banger_doctor_add (GVariantBuilder *b, const char *id, const char *status, const char *hint,
+                   const char *fmt, ...)
 {
   va_list args;
   g_autofree char *message = NULL;
@@ -38,7 +46,45 @@ add (GVariantBuilder *b, const char *id, const char *status, const char *hint, c
   va_start (args, fmt);
   message = g_strdup_vprintf (fmt, args);
   va_end (args);
+  if (!g_str_equal (status, "ok") && (hint == NULL || *hint == '\0')) {
+    g_warning ("doctor check %s is %s without a hint", id, status);
+    hint = "see docs/cli.md, section Doctor";
+  }
   g_variant_builder_add (b, "(ssss)", id, status, message, hint ? hint : "");
+}
+
+char *
+banger_doctor_helper_conf_string (const char *group, const char *key)
+{
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  const char *env = g_getenv ("BANGER_HELPER_CONF");
+  const char *path = env != NULL && *env != '\0' ? env : BANGER_SYSCONFDIR "/helper.conf";
+  char *value;
+
+  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, NULL))
+    return NULL;
+  value = g_key_file_get_string (kf, group, key, NULL);
+  if (value != NULL)
+    g_strstrip (value);
+  return value;
+}
+
+GDBusConnection *
+banger_doctor_system_bus (GError **error)
+{
+  g_autofree char *address = g_dbus_address_get_for_bus_sync (G_BUS_TYPE_SYSTEM, NULL, error);
+  GDBusConnection *bus;
+
+  if (address == NULL)
+    return NULL;
+  bus = g_dbus_connection_new_for_address_sync (
+      address,
+      G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
+          | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+      NULL, NULL, error);
+  if (bus != NULL)
+    g_dbus_connection_set_exit_on_close (bus, FALSE);
+  return bus;
 }
 
 static void
@@ -48,9 +94,9 @@ check_program (GVariantBuilder *b, const char *id, const char *program, const ch
   g_autofree char *path = g_find_program_in_path (program);
 
   if (path != NULL)
-    add (b, id, "ok", NULL, "%s: %s", what, path);
+    banger_doctor_add (b, id, "ok", NULL, "%s: %s", what, path);
   else
-    add (b, id, status_missing, hint, "%s: %s not found on PATH", what, program);
+    banger_doctor_add (b, id, status_missing, hint, "%s: %s not found on PATH", what, program);
 }
 
 /* Whether the data directory's file system can clone files (FICLONE), which
@@ -76,6 +122,166 @@ reflink_supported (const char *dir)
   return ok;
 }
 
+/* A file created, written, synced and removed next to @path: what a
+ * read-only mount, a full disk or a directory bangerd may not write shows
+ * as. bangerd's own long-open database descriptors can keep writing to a
+ * file system remounted read-only, so only a fresh open tells. */
+static gboolean
+probe_write (const char *dir, GError **error)
+{
+  g_autofree char *probe = g_build_filename (dir, ".doctor-write-probe", NULL);
+  char block[4096] = { 0 };
+  int fd = open (probe, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600);
+  int saved;
+
+  if (fd < 0) {
+    saved = errno;
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved), "cannot create a file in %s: %s",
+                 dir, g_strerror (saved));
+    return FALSE;
+  }
+  if (write (fd, block, sizeof block) != (ssize_t)sizeof block || fsync (fd) < 0) {
+    saved = errno;
+    close (fd);
+    g_unlink (probe);
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved), "cannot write in %s: %s",
+                 dir, g_strerror (saved));
+    return FALSE;
+  }
+  close (fd);
+  g_unlink (probe);
+  return TRUE;
+}
+
+#define STORE_RECOVER_HINT                                                                         \
+  "stop bangerd, keep a copy of banger.db, then rebuild it: `sqlite3 banger.db .recover | "       \
+  "sqlite3 banger-new.db` and move banger-new.db into its place (or move banger.db away to "       \
+  "start afresh: VM records are lost, their directories stay in vms/)"
+
+/* The store on its own connection (this runs in a worker thread, and the
+ * daemon's connection belongs to the main thread): PRAGMA quick_check reads
+ * every page and checks the b-trees' structure (integrity_check also
+ * compares indexes with tables, which costs a full scan per index: not
+ * worth it on every doctor), then a write transaction and a probe file. */
+static void
+check_store (GVariantBuilder *b, const BangerDoctorFacts *f)
+{
+  sqlite3 *db = NULL;
+  sqlite3_stmt *stmt = NULL;
+  g_autoptr (GString) problems = g_string_new (NULL);
+  g_autofree char *db_dir = NULL;
+  g_autoptr (GError) error = NULL;
+  guint n = 0;
+  int rc;
+
+  if (f->db_path == NULL || *f->db_path == '\0') {
+    banger_doctor_add (b, "store", "ok", NULL, "state in %s (schema version %d, in memory)",
+                       f->data_dir, f->schema_version);
+    return;
+  }
+  db_dir = g_path_get_dirname (f->db_path);
+  rc = sqlite3_open_v2 (f->db_path, &db, SQLITE_OPEN_READWRITE, NULL);
+  if (rc != SQLITE_OK) {
+    banger_doctor_add (b, "store", "fail", STORE_RECOVER_HINT, "cannot open the store %s: %s",
+                       f->db_path, db != NULL ? sqlite3_errmsg (db) : sqlite3_errstr (rc));
+    sqlite3_close (db);
+    return;
+  }
+  sqlite3_busy_timeout (db, 5000);
+  rc = sqlite3_prepare_v2 (db, "PRAGMA quick_check(5)", -1, &stmt, NULL);
+  while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+    if ((rc = sqlite3_step (stmt)) != SQLITE_ROW)
+      break;
+    const char *line = (const char *)sqlite3_column_text (stmt, 0);
+    if (line != NULL && !g_str_equal (line, "ok")) {
+      g_string_append_printf (problems, "%s%s", n++ ? "; " : "", line);
+    }
+  }
+  if (rc != SQLITE_DONE && problems->len == 0)
+    g_string_append (problems, sqlite3_errmsg (db));
+  sqlite3_finalize (stmt);
+  if (problems->len > 0) {
+    banger_doctor_add (b, "store", "fail", STORE_RECOVER_HINT,
+                       "the store %s in %s is damaged: %s", f->db_path, f->data_dir,
+                       problems->str);
+    sqlite3_close (db);
+    return;
+  }
+
+  /* Writable: SQLite silently opens a file it may not write read-only, so
+   * both that and the write lock are asked; the probe file covers the
+   * directory (the WAL and its index are created there). */
+  rc = sqlite3_exec (db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+  if (rc != SQLITE_OK || sqlite3_db_readonly (db, "main") == 1) {
+    banger_doctor_add (b, "store", "fail",
+                       "make the data directory writable for this user (a read-only mount, a full "
+                       "disk, or files owned by another user), then restart bangerd",
+                       "the store %s in %s is not writable: %s", f->db_path, f->data_dir,
+                       rc != SQLITE_OK ? sqlite3_errmsg (db) : "opened read-only");
+    sqlite3_exec (db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close (db);
+    return;
+  }
+  sqlite3_exec (db, "ROLLBACK", NULL, NULL, NULL);
+  sqlite3_close (db);
+  if (!probe_write (db_dir, &error)) {
+    banger_doctor_add (b, "store", "fail",
+                       "make the data directory writable for this user (a read-only mount, a full "
+                       "disk, or files owned by another user), then restart bangerd",
+                       "the store in %s is not writable: %s", f->data_dir, error->message);
+    return;
+  }
+  banger_doctor_add (b, "store", "ok", NULL,
+                     "state in %s (schema version %d): integrity checked, writable", f->data_dir,
+                     f->schema_version);
+}
+
+void
+banger_doctor_check_agents (GVariantBuilder *b, const BangerDoctorFacts *f)
+{
+  const char *agent = banger_agent_binary_path ();
+  guint old = 0, total = 0;
+
+  if (g_file_test (agent, G_FILE_TEST_IS_EXECUTABLE))
+    banger_doctor_add (b, "agent", "ok", NULL, "guest agent: %s (protocol %d)", agent,
+                       BNGR_PROTOCOL_VERSION);
+  else
+    banger_doctor_add (b, "agent", "fail", "reinstall banger", "guest agent %s is missing", agent);
+
+  /* An agent older than this bangerd still works within the protocol's
+   * compatibility rule (docs/agent-protocol.md, Versioning), but misses
+   * what newer releases fixed: one warning per VM, which a restart of the
+   * VM from a rebuilt image cures. */
+  for (guint i = 0; f->running_vms != NULL && f->running_vms[i] != NULL; i++) {
+    const char *name = f->running_vms[i];
+    const char *version = f->running_agents[i];
+    g_autofree char *id = g_strdup_printf ("vm-agent:%s", name);
+    g_autofree char *hint = NULL;
+
+    total++;
+    if (version != NULL && *version != '\0'
+        && banger_doctor_version_compare (version, PACKAGE_VERSION) >= 0)
+      continue;
+    old++;
+    hint = g_strdup_printf ("the VM keeps working; to get the new agent, rebuild its image "
+                            "(banger image build, or pull it again) and recreate the VM, or "
+                            "`banger vm promote` what you need first; `banger vm restart %s` "
+                            "alone keeps the agent of its disk",
+                            name);
+    banger_doctor_add (b, id, "warn", hint,
+                       "VM “%s” runs guest agent %s, older than bangerd %s", name,
+                       version != NULL && *version != '\0' ? version : "(unknown)",
+                       PACKAGE_VERSION);
+  }
+  if (old == 0)
+    banger_doctor_add (b, "vm-agents", "ok", NULL,
+                       "%u running VM(s), every guest agent current (%s)", total, PACKAGE_VERSION);
+  else
+    banger_doctor_add (b, "vm-agents", "warn",
+                       "see the vm-agent:NAME rows; such VMs start, stop and exec as before",
+                       "%u of %u running VM(s) run an older guest agent", old, total);
+}
+
 GVariant *
 banger_doctor_checks (const BangerDoctorFacts *f)
 {
@@ -84,79 +290,50 @@ banger_doctor_checks (const BangerDoctorFacts *f)
   const char *accel = banger_vmm_qemu_accel (&reason);
   g_autofree char *host_kernel = NULL;
   g_autofree char *host_release = NULL;
-  const char *agent = banger_agent_binary_path ();
 
   g_variant_builder_init (&b, G_VARIANT_TYPE ("a(ssss)"));
 
+  /* Installation first (architecture, versions, helper), then the store,
+   * then what VMs need, then the network, then the system files. */
+  banger_doctor_check_install (&b, f);
+  check_store (&b, f);
+
   if (g_str_equal (accel, "kvm"))
-    add (&b, "accelerator", "ok", NULL, "KVM works (a probe VM ran to its hlt)");
+    banger_doctor_add (&b, "accelerator", "ok", NULL, "KVM works (a probe VM ran to its hlt)");
   else
-    add (&b, "accelerator", "warn",
-         "guests run under QEMU's TCG software emulation: boots take seconds, not milliseconds",
-         "TCG: %s", reason ? reason : "KVM not usable");
-
-  check_program (&b, "qemu", "qemu-system-x86_64", "fail", "QEMU",
-                 "install qemu-system-x86 (--no-install-recommends)");
-  check_program (&b, "qemu-img", "qemu-img", "fail", "qemu-img (per-VM disk overlays)",
-                 "install qemu-utils");
-  {
-    const char *drv = banger_vmm_default_driver ();
-    g_autofree char *fc = g_find_program_in_path (banger_vmm_firecracker_binary ());
-    if (fc != NULL)
-      add (&b, "firecracker", "ok", NULL, "Firecracker: %s; default driver: %s", fc, drv);
-    else
-      add (&b, "firecracker", "ok", NULL, "Firecracker not installed; default driver: %s", drv);
-  }
-
-  if (f->helper_available)
-    add (&b, "helper", "ok", NULL, "bangerd-root answers on the system bus");
-  else
-    add (&b, "helper", "warn",
-         "install banger's system parts (units, bus and polkit files) and start "
-         "bangerd-root.service",
-         "bangerd-root is not available: VMs start without a network device");
-
-  /* The DNS responder: a taken port leaves bangerd running without it. */
-  if (f->dns_running)
-    add (&b, "dns", "ok", NULL, "DNS responder answers <name>.vm on 127.0.0.1:%u (UDP and TCP)",
-         f->dns_port);
-  else if (f->dns_port == 0)
-    add (&b, "dns", "ok", NULL, "DNS responder is off: %s",
-         f->dns_problem ? f->dns_problem : "disabled");
-  else
-    add (&b, "dns", "warn",
-         "free the port, or choose another with [dns] port= in ~/.config/banger/config and "
-         "restart bangerd",
-         "DNS responder is off: %s", f->dns_problem ? f->dns_problem : "not started");
-
-  add (&b, "store", "ok", NULL, "state in %s (schema version %d)", f->data_dir, f->schema_version);
+    banger_doctor_add (
+        &b, "accelerator", "warn",
+        "guests run under QEMU's TCG software emulation: boots take seconds, not milliseconds",
+        "TCG: %s", reason ? reason : "KVM not usable");
+  banger_doctor_check_host (&b, f);
 
   if (f->default_kernel_registered)
-    add (&b, "default-kernel", "ok", NULL, "default kernel “%s” is registered", f->default_kernel);
+    banger_doctor_add (&b, "default-kernel", "ok", NULL, "default kernel “%s” is registered",
+                       f->default_kernel);
   else if (banger_kernel_find_host ("/boot", "/lib/modules", &host_kernel, &host_release, NULL))
-    add (&b, "default-kernel", "ok", NULL,
-         "default kernel “%s” will be imported from %s on first use", f->default_kernel,
-         host_kernel);
+    banger_doctor_add (&b, "default-kernel", "ok", NULL,
+                       "default kernel “%s” will be imported from %s on first use",
+                       f->default_kernel, host_kernel);
   else
-    add (&b, "default-kernel", "fail", "install linux-image-cloud-amd64, or banger kernel import",
-         "no default kernel “%s” and none on this host to import", f->default_kernel);
+    banger_doctor_add (&b, "default-kernel", "fail",
+                       "install linux-image-cloud-amd64, or banger kernel import",
+                       "no default kernel “%s” and none on this host to import",
+                       f->default_kernel);
 
   if (f->default_image_registered)
-    add (&b, "default-image", "ok", NULL, "default image “%s” is registered", f->default_image);
+    banger_doctor_add (&b, "default-image", "ok", NULL, "default image “%s” is registered",
+                       f->default_image);
   else
-    add (&b, "default-image", "ok", NULL, "default image “%s” will be built on first use",
-         f->default_image);
+    banger_doctor_add (&b, "default-image", "ok", NULL,
+                       "default image “%s” will be built on first use", f->default_image);
 
-  if (g_file_test (agent, G_FILE_TEST_IS_EXECUTABLE))
-    add (&b, "agent", "ok", NULL, "guest agent: %s", agent);
-  else
-    add (&b, "agent", "fail", "reinstall banger", "guest agent %s is missing", agent);
+  banger_doctor_check_agents (&b, f);
 
   if (g_file_test ("/bin/busybox", G_FILE_TEST_IS_EXECUTABLE))
-    add (&b, "busybox", "ok", NULL, "busybox for the minimal image: /bin/busybox");
+    banger_doctor_add (&b, "busybox", "ok", NULL, "busybox for the minimal image: /bin/busybox");
   else
-    add (&b, "busybox", "warn", "install busybox-static",
-         "no /bin/busybox: the minimal image cannot be built");
+    banger_doctor_add (&b, "busybox", "warn", "install busybox-static",
+                       "no /bin/busybox: the minimal image cannot be built");
   check_program (&b, "debootstrap", "debootstrap", "warn", "debootstrap (the debian image)",
                  "install debootstrap");
   check_program (&b, "ssh", "ssh", "warn", "OpenSSH client (banger vm ssh)",
@@ -165,13 +342,29 @@ banger_doctor_checks (const BangerDoctorFacts *f)
                  "install openssh-client");
 
   if (reflink_supported (f->data_dir))
-    add (&b, "disk", "ok", NULL,
-         "qemu VMs: qcow2 overlays; raw disks (firecracker): reflink copies in %s", f->data_dir);
+    banger_doctor_add (&b, "disk", "ok", NULL,
+                       "qemu VMs: qcow2 overlays; raw disks (firecracker): reflink copies in %s",
+                       f->data_dir);
   else
-    add (&b, "disk", "ok", NULL,
-         "qemu VMs: qcow2 overlays; raw disks (firecracker): no reflink in %s, so a "
-         "dm-snapshot where device-mapper exists, else a sparse copy",
-         f->data_dir);
+    banger_doctor_add (&b, "disk", "ok", NULL,
+                       "qemu VMs: qcow2 overlays; raw disks (firecracker): no reflink in %s, so a "
+                       "dm-snapshot where device-mapper exists, else a sparse copy",
+                       f->data_dir);
+
+  /* The DNS responder: a taken port leaves bangerd running without it. */
+  if (f->dns_running)
+    banger_doctor_add (&b, "dns", "ok", NULL,
+                       "DNS responder answers <name>.vm on 127.0.0.1:%u (UDP and TCP)",
+                       f->dns_port);
+  else if (f->dns_port == 0)
+    banger_doctor_add (&b, "dns", "ok", NULL, "DNS responder is off: %s",
+                       f->dns_problem ? f->dns_problem : "disabled");
+  else
+    banger_doctor_add (&b, "dns", "warn",
+                       "free the port, or choose another with [dns] port= in "
+                       "~/.config/banger/config and restart bangerd",
+                       "DNS responder is off: %s", f->dns_problem ? f->dns_problem : "not started");
+  banger_doctor_check_network (&b, f);
 
   return g_variant_builder_end (&b);
 }
