@@ -505,7 +505,7 @@ class HostTest(HostTestCase):
 
     def install_fakes(self):
         """The project's fakes for the tools that cannot run here (jailer,
-        Firecracker, losetup, dmsetup), installed into the container, and a
+        Firecracker, dmsetup), installed into the container, and a
         helper.conf pointing at them. Paths the helper's sandbox must open
         (jail base, snapshot records, the user's directories) stay at their
         defaults."""
@@ -513,7 +513,7 @@ class HostTest(HostTestCase):
         lib = '/usr/local/lib/banger-test'
         dst = os.path.join(self.host.root, lib.lstrip('/'))
         os.makedirs(os.path.join(dst, 'bin'), exist_ok=True)
-        for n in ('fake-jailer', 'fake-firecracker.py', 'fake-losetup', 'fake-dmsetup',
+        for n in ('fake-jailer', 'fake-firecracker.py', 'fake-dmsetup',
                   'fake_dm_state.py'):
             with open(os.path.join(fakes, n), 'rb') as f:
                 data = f.read()
@@ -535,7 +535,7 @@ class HostTest(HostTestCase):
         # The fake device-mapper keeps its "devices" where the real ones
         # are, under /dev (the unit leaves /dev writable for them).
         state = '/dev/banger-test-dm'
-        for tool in ('losetup', 'dmsetup'):
+        for tool in ('dmsetup',):
             with open(os.path.join(dst, 'bin', tool), 'w') as f:
                 f.write('#!/usr/bin/python3\nimport os, sys\n'
                         f'os.environ["BANGER_FAKE_DM_STATE"] = "{state}"\n'
@@ -543,6 +543,14 @@ class HostTest(HostTestCase):
             os.chmod(os.path.join(dst, 'bin', tool), 0o755)
         self.host.run(['mkdir', '-p', f'{state}/dev/mapper'], check=True)
         self.host.run(['touch', f'{state}/dev/mapper/control'], check=True)
+        # Loop devices are real (the helper attaches them itself with
+        # LOOP_CONFIGURE): the nodes udev would make on a host, in the
+        # container's /dev (nspawn makes none). They are the machine's
+        # loop devices: whatever this test leaves attached is detached.
+        self.host.run(['sh', '-c', '[ -e /dev/loop-control ] || mknod -m 0660 /dev/loop-control '
+                       'c 10 237; for i in $(seq 0 255); do [ -e /dev/loop$i ] || '
+                       'mknod -m 0660 /dev/loop$i b 7 $i; done'], check=True)
+        self.addCleanup(self.detach_loops, '/home/alice/')
         conf = build_config()['BANGER_SYSCONFDIR'] + '/helper.conf'
         self.host.run(['mkdir', '-p', os.path.dirname(conf)], check=True)
         with open(os.path.join(self.host.root, conf.lstrip('/')), 'w') as f:
@@ -550,11 +558,27 @@ class HostTest(HostTestCase):
                     f'jailer={lib}/fake-jailer\n'
                     f'firecracker={lib}/bin/firecracker\n'
                     '[storage]\n'
-                    f'losetup={lib}/bin/losetup\n'
                     f'dmsetup={lib}/bin/dmsetup\n'
                     f'dm_control={state}/dev/mapper/control\n'
                     f'dev_dir={state}/dev\n')
         return state
+
+    def loops(self, under):
+        """{'/dev/loopN': backing file} of the loop devices backed by files
+        under @under, as the container sees them."""
+        r = self.host.run(['sh', '-c', 'grep -H . /sys/block/loop*/loop/backing_file || true'])
+        out = {}
+        for line in r.stdout.splitlines():
+            path, _, backing = line.partition(':')
+            if backing.startswith(under):
+                out['/dev/' + path.split('/')[3]] = backing
+        return out
+
+    def detach_loops(self, under):
+        if self.host.nspawn is None or self.host.nspawn.poll() is not None:
+            return
+        for dev in self.loops(under):
+            self.host.run(['losetup', '-d', dev])
 
     def test_helper_writes_under_units(self):
         self.install_and_login()
@@ -583,9 +607,13 @@ class HostTest(HostTestCase):
         self.assertTrue(self.host.exists(f'/run/banger/snapshots/{vm_id}'))
         dev = self.host.stat(f'{state}/dev/mapper/banger-{vm_id}')
         self.assertEqual(dev.st_uid, 1000)
+        loops = self.loops('/home/alice/')
+        self.assertEqual(sorted(loops.values()), sorted([f'{data}/images/img1/rootfs.raw', cow]),
+                         'the origin and the COW file are attached')
         r = self.helper_call('RemoveSnapshot', vm_id, '{}')
         self.assertEqual(r.returncode, 0, f'RemoveSnapshot under the unit: {r!r}')
         self.assertFalse(self.host.exists(f'/run/banger/snapshots/{vm_id}'))
+        self.assertEqual(self.loops('/home/alice/'), {}, 'RemoveSnapshot detached both')
 
         # LaunchJailed: the jail under /srv/jailer with alice's files linked
         # in, the VMM running as alice; KillJailed; RemoveJail.
