@@ -17,6 +17,7 @@ One meson test per test case (tests/doctor/meson.build)."""
 import glob
 import json
 import os
+import select
 import shutil
 import signal
 import sqlite3
@@ -150,6 +151,15 @@ class DoctorTestCase(unittest.TestCase):
         self.addCleanup(self.conn.close_sync, None)
 
     def _stop_session(self):
+        # VMMs outlive bangerd by design: each one this test started, by pid.
+        for pidfile in glob.glob(os.path.join(self.session.data_dir, 'vms', '*', 'qemu.pid')):
+            try:
+                with open(pidfile) as f:
+                    pid = int(f.read().strip())
+                os.kill(pid, signal.SIGKILL)
+                wait_pid_gone(pid, 5)
+            except (OSError, ValueError):
+                pass
         self.session.stop_bangerd()
         self.session.stop()
         if self._failed():
@@ -446,6 +456,154 @@ class FirewallTest(DoctorTestCase):
             f.write('0\n')
         row = self.doctor()['forwarding']
         self.assertEqual(row[0], 'fail', row)
+
+
+class HardeningTest(DoctorTestCase):
+    """The helper unit's hardening as systemd reports it, from FAKE-systemd
+    (tests/doctor/fake-systemd.py) serving what systemd derives from the
+    unit file this build installs: banger's unit passes, so the doctor's
+    table (src/service/doctor-install.c) cannot ask for more than the unit
+    sets; a drop-in that weakens it is named."""
+
+    system_kind = 'plain'
+
+    def fake_systemd(self, overrides=None):
+        argv = ['/usr/bin/python3', os.path.join(SOURCE, 'tests', 'doctor', 'fake-systemd.py'),
+                os.path.join(SOURCE, 'data', 'systemd', 'bangerd-root.service.in'),
+                json.dumps(overrides or {})]
+        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.system.address)
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE)
+        ready, _, _ = select.select([proc.stdout], [], [], 10)
+        self.assertTrue(ready and proc.stdout.readline() == b'ready\n', 'FAKE-systemd did not start')
+
+        def stop():
+            proc.terminate()
+            proc.wait(10)
+            proc.stdout.close()
+        return stop
+
+    def test_helper_unit_hardening(self):
+        stop = self.fake_systemd()
+        row = self.doctor()['helper-hardening']
+        self.assertEqual(row[0], 'ok', row)
+        self.assertIn('all 15 hardening settings', row[1])
+        stop()
+        stop = self.fake_systemd({'NoNewPrivileges': False, 'ProtectSystem': 'no',
+                                  'CapabilityBoundingSet': (1 << 16) | (1 << 12)})
+        self.addCleanup(stop)
+        row = self.doctor()['helper-hardening']
+        self.assertEqual(row[0], 'warn', row)
+        self.assertIn('NoNewPrivileges=no', row[1])
+        self.assertIn('ProtectSystem=no', row[1])
+        self.assertIn('CapabilityBoundingSet', row[1])
+        self.assertIn('systemctl cat bangerd-root.service', row[2])
+
+
+def old_agent(tmpdir, version):
+    """A copy of the built agent whose HELLO reports an older release: the
+    version string (its only occurrence in the binary) overwritten with
+    one of the same length that sorts lower."""
+    with open(AGENT, 'rb') as f:
+        data = f.read()
+    needle = b'\0' + version.encode() + b'\0'
+    assert data.count(needle) == 1, 'agent version string not found once'
+    older = ('0.0.' + '0' * (len(version) - 4)) if len(version) >= 5 else None
+    assert older and older < version
+    path = os.path.join(tmpdir, 'banger-agent-old')
+    with open(path, 'wb') as f:
+        f.write(data.replace(needle, b'\0' + older.encode() + b'\0'))
+    os.chmod(path, 0o755)
+    return path, older
+
+
+class OldAgentTest(DoctorTestCase):
+    """A real guest (QEMU, TCG) whose image carries an agent reporting an
+    older release: it starts, execs, stops and starts again, and the doctor
+    warns about it while it runs. No helper: the VM has no network, which
+    this case does not need."""
+
+    system_kind = 'plain'
+    BOOT_MS = 240000
+
+    def setUp(self):
+        self._agent_dir = tempfile.mkdtemp(prefix='banger-doctor-agent-')
+        self.addCleanup(shutil.rmtree, self._agent_dir, True)
+        self.agent, self.old_version = old_agent(self._agent_dir, version_of_build())
+        super().setUp()
+
+    def exec(self, path, argv):
+        in_r, in_w = os.pipe()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        os.close(in_w)
+        chunks = {out_r: [], err_r: []}
+
+        def drain(fd):
+            while True:
+                data = os.read(fd, 65536)
+                if not data:
+                    break
+                chunks[fd].append(data)
+            os.close(fd)
+        readers = [threading.Thread(target=drain, args=(fd,)) for fd in (out_r, err_r)]
+        for t in readers:
+            t.start()
+        fds = Gio.UnixFDList.new()
+        for fd in (in_r, out_w, err_w):
+            fds.append(fd)
+            os.close(fd)
+        try:
+            reply, _ = self.conn.call_with_unix_fd_list_sync(
+                MANAGER, path, 'org.banger.VM', 'Exec',
+                GLib.Variant('(asa{sv}hhh)', (argv, {'tty': GLib.Variant('b', False)}, 0, 1, 2)),
+                None, Gio.DBusCallFlags.NONE, 60000, fds, None)
+        finally:
+            for fd in fds.steal_fds():
+                os.close(fd)
+            for t in readers:
+                t.join(30)
+        return reply.unpack()[0], b''.join(chunks[out_r])
+
+    def vm(self, path, method, args=None, timeout=120000):
+        return self.call(method, args, path=path, iface='org.banger.VM', timeout=timeout)
+
+    def state(self, path):
+        return self.call('Get', GLib.Variant('(ss)', ('org.banger.VM', 'State')), path=path,
+                         iface=PROPS)[0]
+
+    def test_old_agent_vm(self):
+        path = self.call('CreateVM', GLib.Variant('(a{sv})', (
+            {'name': GLib.Variant('s', 'old')},)))[0]
+        for round_ in (1, 2):
+            self.vm(path, 'Start', GLib.Variant('(a{sv})', ({},)), timeout=self.BOOT_MS)
+            self.assertEqual(self.state(path), 'running')
+            agent = self.call('Get', GLib.Variant('(ss)', ('org.banger.VM', 'AgentVersion')),
+                              path=path, iface=PROPS)[0]
+            self.assertEqual(agent, self.old_version)
+            status, out = self.exec(path, ['echo', 'round %d' % round_])
+            self.assertEqual((status, out), (0, b'round %d\n' % round_))
+            rows = self.doctor()
+            row = rows['vm-agent:old']
+            self.assertEqual(row[0], 'warn', row)
+            self.assertIn(self.old_version, row[1])
+            self.assertIn(self.version(), row[1])
+            self.assertIn('image', row[2])
+            self.assertEqual(rows['vm-agents'][0], 'warn', rows['vm-agents'])
+            self.vm(path, 'Stop', GLib.Variant('(u)', (30,)), timeout=90000)
+            self.assertEqual(self.state(path), 'stopped')
+            # Not running: nothing to warn about.
+            rows = self.doctor()
+            self.assertNotIn('vm-agent:old', rows)
+            self.assertEqual(rows['vm-agents'][0], 'ok', rows['vm-agents'])
+
+
+def version_of_build():
+    """PACKAGE_VERSION, from the build's config.h."""
+    with open(os.path.join(BUILD, 'config.h')) as f:
+        for line in f:
+            if line.startswith('#define PACKAGE_VERSION'):
+                return line.split('"')[1]
+    raise RuntimeError('no PACKAGE_VERSION in config.h')
 
 
 if __name__ == '__main__':
