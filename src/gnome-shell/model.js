@@ -116,6 +116,8 @@ var Model = GObject.registerClass({
         this._jobSeen = new Map(); // job path → monotonic µs when first seen
         this._owner = null;
         this._available = false;
+        this._objectsLoaded = false;
+        this._managerProps = null;
         this._generation = 0;
         this._subscriptions = [];
         this._watch = 0;
@@ -168,6 +170,7 @@ var Model = GObject.registerClass({
         }
         this._objects.clear();
         this._jobSeen.clear();
+        this._managerProps = null;
         debugCounters.models--;
     }
 
@@ -175,9 +178,11 @@ var Model = GObject.registerClass({
         const id = this._connection.signal_subscribe(BUS_NAME, iface, member, path, null,
             Gio.DBusSignalFlags.NONE,
             (conn, sender, objectPath, ifaceName, signalName, params) => {
-                // Only the owner we loaded from: a stale sender (a bangerd
+                // Only the owner we load from: a stale sender (a bangerd
                 // being replaced) must not touch the new one's objects.
-                if (this._destroyed || sender !== this._owner || !this._available)
+                // Before the GetManagedObjects reply nothing applies: the
+                // reply was made later and already holds what they say.
+                if (this._destroyed || sender !== this._owner || !this._objectsLoaded)
                     return;
                 if (objectPath !== MANAGER_PATH && !objectPath.startsWith(`${MANAGER_PATH}/`))
                     return;
@@ -190,38 +195,56 @@ var Model = GObject.registerClass({
     _onAppeared(conn, name, owner) {
         if (this._destroyed)
             return;
+        // (GDBus reports a change of owner as vanished + appeared; this
+        // only guards the model against an appeared without the other.)
+        if (this._owner !== null)
+            this._onVanished();
         this._owner = owner;
         const generation = ++this._generation;
-        // The manager's own properties are not among its managed objects.
-        Promise.all([
-            this._callOwner(conn, MANAGER_PATH, OM_IFACE, 'GetManagedObjects', null),
-            this._callOwner(conn, MANAGER_PATH, PROPS_IFACE, 'GetAll',
-                new GLib.Variant('(s)', [MANAGER_IFACE])),
-        ]).then(([[objects], [managerProps]]) => {
-            // A reply for an owner that has gone meanwhile is dropped; the
-            // next owner's own calls fill the model.
-            if (this._destroyed || generation !== this._generation)
-                return;
-            objects[MANAGER_PATH] = {[MANAGER_IFACE]: managerProps};
-            this._load(objects);
-        }).catch(e => {
-            if (!e.matches?.(Gio.IOErrorEnum, Gio.IOErrorEnum.CANCELLED))
-                logError(e, 'banger: loading bangerd\'s objects failed');
-        });
+        // Each reply is applied in the very callback that delivers it, so
+        // the model follows the order in which bangerd sent its messages: a
+        // signal that arrives after a reply applies on top of it. (A
+        // signal between the two replies must not be lost: applying both
+        // only once the second arrived would drop it.) The manager's own
+        // properties are not among its managed objects, hence GetAll.
+        this._callOwner(conn, OM_IFACE, 'GetManagedObjects', null, generation,
+            ([objects]) => this._loadObjects(objects));
+        this._callOwner(conn, PROPS_IFACE, 'GetAll', new GLib.Variant('(s)', [MANAGER_IFACE]),
+            generation, ([props]) => {
+                this._managerProps = props;
+                this.emit('images-changed'); // DefaultImage is part of the picker
+                this._maybeAvailable();
+            });
     }
 
-    // A call to the unique name that appeared, never auto-starting anything.
-    _callOwner(conn, path, iface, method, params) {
-        return new Promise((resolve, reject) => {
-            conn.call(this._owner, path, iface, method, params, null,
-                Gio.DBusCallFlags.NO_AUTO_START, -1, this._cancellable, (c, res) => {
-                    try {
-                        resolve(c.call_finish(res).recursiveUnpack());
-                    } catch (e) {
-                        reject(e);
-                    }
-                });
-        });
+    // A call on the manager object of the unique name that appeared, never
+    // auto-starting anything; @onReply gets the unpacked reply unless the
+    // owner has changed meanwhile (then the next owner's calls count).
+    _callOwner(conn, iface, method, params, generation, onReply) {
+        conn.call(this._owner, MANAGER_PATH, iface, method, params, null,
+            Gio.DBusCallFlags.NO_AUTO_START, -1, this._cancellable, (c, res) => {
+                let reply;
+                try {
+                    reply = c.call_finish(res).recursiveUnpack();
+                } catch (e) {
+                    // Cancelled: destroyed. Otherwise bangerd went away
+                    // meanwhile, and the name watch says so next.
+                    if (!e.matches(Gio.IOErrorEnum, Gio.IOErrorEnum.CANCELLED))
+                        log(`banger: ${method} failed: ${e.message}`);
+                    return;
+                }
+                if (this._destroyed || generation !== this._generation)
+                    return;
+                onReply(reply);
+            });
+    }
+
+    _maybeAvailable() {
+        if (this._available || !this._objectsLoaded || !this._managerProps)
+            return;
+        this._available = true;
+        this.notify('available');
+        this.emit('reloaded');
     }
 
     _onVanished() {
@@ -239,6 +262,8 @@ var Model = GObject.registerClass({
     }
 
     _clear() {
+        this._objectsLoaded = false;
+        this._managerProps = null;
         for (const [path, ifaces] of [...this._objects]) {
             this._objects.delete(path);
             this._emitRemoved(path, [...ifaces.keys()]);
@@ -246,13 +271,15 @@ var Model = GObject.registerClass({
         this._jobSeen.clear();
     }
 
-    _load(objects) {
-        this._clear();
+    _loadObjects(objects) {
+        for (const [path, ifaces] of [...this._objects]) {
+            this._objects.delete(path);
+            this._emitRemoved(path, [...ifaces.keys()]);
+        }
         for (const [path, ifaces] of Object.entries(objects))
             this._addInterfaces(path, ifaces);
-        this._available = true;
-        this.notify('available');
-        this.emit('reloaded');
+        this._objectsLoaded = true;
+        this._maybeAvailable();
     }
 
     _addInterfaces(path, ifaces) {
@@ -308,6 +335,14 @@ var Model = GObject.registerClass({
 
     _onPropertiesChanged(path, params) {
         const [iface, changed] = params.recursiveUnpack();
+        if (path === MANAGER_PATH) {
+            // Before the GetAll reply, that reply (newer) holds the change.
+            if (iface === MANAGER_IFACE && this._managerProps) {
+                Object.assign(this._managerProps, changed);
+                this.emit('images-changed');
+            }
+            return;
+        }
         const props = this._objects.get(path)?.get(iface);
         // Unknown objects: their InterfacesAdded (or the GetManagedObjects
         // reply, which is newer than this signal) carries their properties.
@@ -409,7 +444,7 @@ var Model = GObject.registerClass({
 
     /** @returns {string} the image CreateVM uses when none is named */
     get defaultImage() {
-        return this._objects.get(MANAGER_PATH)?.get(MANAGER_IFACE)?.DefaultImage ?? '';
+        return this._managerProps?.DefaultImage ?? '';
     }
 
     /**

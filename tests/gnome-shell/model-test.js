@@ -160,6 +160,33 @@ const cases = {
             'destroy() leaves no subscription');
     },
 
+    // Changes made while the model loads (between and around its two
+    // calls) are all in it afterwards: none is lost, none is doubled. The
+    // CreateVM calls are what activates bangerd, so its asynchronous
+    // creations overlap the model's GetManagedObjects and GetAll.
+    async test_changes_while_loading() {
+        let total = 0;
+        for (let round = 0; round < 5; round++) {
+            // eslint-disable-next-line no-await-in-loop
+            const model = await newModel();
+            assert(!model.available, 'bangerd is not running at the start of a round');
+            const names = [...Array(6).keys()].map(i => `r${round}-${i}`);
+            total += names.length;
+            // eslint-disable-next-line no-await-in-loop
+            await Promise.all(names.map(n => createVM(n)));
+            // eslint-disable-next-line no-await-in-loop
+            await waitModel(model, () => model.available && model.vms.length === total,
+                `round ${round}: all ${total} VMs`);
+            const all = model.vms.map(v => v.name);
+            assertEq(all.length, new Set(all).size, 'no VM twice');
+            // eslint-disable-next-line no-await-in-loop
+            await killDaemon(model, 'TERM');
+            // eslint-disable-next-line no-await-in-loop
+            await waitModel(model, () => !model.available, 'bangerd gone');
+            model.destroy();
+        }
+    },
+
     // A real guest: created → starting → running → stopping → stopped,
     // each state in the model by the time anyone else hears of it.
     async test_state_changes_real_guest() {

@@ -62,6 +62,9 @@ class ModelTest(unittest.TestCase):
     def test_vm_added_and_removed(self):
         self.run_case('test_vm_added_and_removed')
 
+    def test_changes_while_loading(self):
+        self.run_case('test_changes_while_loading')
+
     def test_state_changes_real_guest(self):
         self.run_case('test_state_changes_real_guest')
 

@@ -136,6 +136,15 @@ class ShellTest(MenuWorld):
                            's.notifications.map(n => n.bannerBodyText))')
         self.assertIn(notes[0]['body'], titles)
         self.assertEqual(self.vms()['idle']['state'], 'created')
+        # "Copy SSH Command" (shown for running VMs; chosen here directly):
+        # the clipboard, read back through the shell's own St.Clipboard.
+        self.vm_action('idle', 'ssh')
+        self.eval("imports.gi.St.Clipboard.get_default().get_text("
+                  "imports.gi.St.ClipboardType.CLIPBOARD, "
+                  "(c, text) => { globalThis.bangerTestClipboard = text; }); true")
+        clip = wait_until(lambda: self.eval('globalThis.bangerTestClipboard ?? null'), TIMEOUT,
+                          'the clipboard')
+        self.assertEqual(clip, 'banger vm ssh idle')
         self.assertEqual(self.new_log_lines(), [])
 
     def test_pull_job_progress(self):
@@ -146,6 +155,10 @@ class ShellTest(MenuWorld):
         layout = ocitest.build_small_image(self.tmpdir, 'small', size=4 * 1024 * 1024, layers=3)
         registry.push(layout, 'latest', 'test/small:1')
         ref = '%s/test/small:1' % registry.host
+        # bangerd first, and the extension connected to it: a pull that
+        # activated bangerd could end before the extension has loaded.
+        self.banger('version')
+        wait_until(lambda: not self.menu_state()['daemonShown'], TIMEOUT, 'bangerd')
         self.banger('image', 'pull', ref, timeout=300)
         title = 'Pulling image %s' % ref
         texts = self.ext('return ind.debugJobTexts;')
