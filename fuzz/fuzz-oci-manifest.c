@@ -56,8 +56,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       if (!JSON_NODE_HOLDS_OBJECT (n)
           || !read_descriptor (json_node_get_object (n), "layer", b, &e))
         continue;
-      (void)layer_type_known (
-          json_object_get_string_member_with_default (json_node_get_object (n), "mediaType", NULL));
+      (void)layer_type_known (json_str (json_node_get_object (n), "mediaType", NULL));
     }
   }
   return 0;

@@ -17,6 +17,7 @@ packages="
   docker-registry skopeo umoci apache2-utils
   zsh fish
   gnome-shell gnome-shell-common gjs
+  clang libclang-rt-14-dev
 "
 
 missing=""

@@ -93,6 +93,7 @@ typedef struct {
   GChecksum *sum;
   guint64 written;
   gint64 expected;
+  guint64 limit; /* expected, or the cap when the size is unknown */
   const char *digest;
   BangerBlobProgressFunc progress;
   gpointer progress_data;
@@ -132,10 +133,16 @@ download_sink (const guint8 *data, gsize len, gpointer user_data, GError **error
     d->written = 0;
     return TRUE;
   }
-  if (d->expected >= 0 && d->written + len > (guint64)d->expected) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_VERIFICATION,
-                 "blob %s is larger than the %" G_GINT64_FORMAT " bytes its manifest gives",
-                 d->digest, d->expected);
+  if (d->written + len > d->limit) {
+    if (d->expected >= 0)
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_VERIFICATION,
+                   "blob %s is larger than the %" G_GINT64_FORMAT " bytes its manifest gives",
+                   d->digest, d->expected);
+    else
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_VERIFICATION,
+                   "blob %s has no size in its manifest and is larger than the %" G_GUINT64_FORMAT
+                   " bytes banger accepts for such a blob",
+                   d->digest, d->limit);
     return FALSE;
   }
   if (!write_all (d->fd, data, len, error))
@@ -159,7 +166,7 @@ rehash_partial (Download *d, GError **error)
                  g_strerror (errno));
     return FALSE;
   }
-  if (d->expected >= 0 && st.st_size > d->expected) {
+  if ((guint64)st.st_size > d->limit) {
     if (ftruncate (d->fd, 0) < 0)
       return FALSE;
     st.st_size = 0;
@@ -209,13 +216,14 @@ lock_partial (int fd, const char *path, GCancellable *cancellable, GError **erro
 
 static gboolean
 fetch_locked (BangerBlobCache *self, BangerOciRegistry *registry, const char *digest,
-              const char *final, gint64 expected_size, BangerBlobProgressFunc progress,
-              gpointer progress_data, GCancellable *cancellable, GError **error)
+              const char *final, gint64 expected_size, guint64 limit,
+              BangerBlobProgressFunc progress, gpointer progress_data, GCancellable *cancellable,
+              GError **error)
 {
   g_autofree char *partial = g_strconcat (final, ".partial", NULL);
   g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
   g_autofree char *got = NULL;
-  Download d = { -1, sum, 0, expected_size, digest, progress, progress_data };
+  Download d = { -1, sum, 0, expected_size, limit, digest, progress, progress_data };
   gboolean ok = FALSE;
 
   (void)self;
@@ -273,14 +281,25 @@ out:
 
 char *
 banger_blob_cache_ensure (BangerBlobCache *self, BangerOciRegistry *registry, const char *digest,
-                          gint64 expected_size, BangerBlobProgressFunc progress,
-                          gpointer progress_data, GCancellable *cancellable, GError **error)
+                          gint64 expected_size, guint64 max_unsized,
+                          BangerBlobProgressFunc progress, gpointer progress_data,
+                          GCancellable *cancellable, GError **error)
 {
   g_autofree char *final = banger_blob_cache_path (self, digest, error);
+  guint64 limit;
   gboolean ok;
 
   if (final == NULL)
     return NULL;
+  if (expected_size > (gint64)BANGER_BLOB_MAX_BYTES) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_REGISTRY,
+                 "blob %s claims %" G_GINT64_FORMAT " bytes, more than the %llu GiB banger "
+                 "accepts for one blob",
+                 digest, expected_size, BANGER_BLOB_MAX_BYTES >> 30);
+    return NULL;
+  }
+  limit = expected_size >= 0 ? (guint64)expected_size
+                             : (max_unsized > 0 ? max_unsized : BANGER_BLOB_MAX_UNSIZED);
 
   g_mutex_lock (&inflight_lock);
   if (inflight == NULL)
@@ -304,7 +323,7 @@ banger_blob_cache_ensure (BangerBlobCache *self, BangerOciRegistry *registry, co
   g_hash_table_add (inflight, g_strdup (final));
   g_mutex_unlock (&inflight_lock);
 
-  ok = fetch_locked (self, registry, digest, final, expected_size, progress, progress_data,
+  ok = fetch_locked (self, registry, digest, final, expected_size, limit, progress, progress_data,
                      cancellable, error);
 
   g_mutex_lock (&inflight_lock);

@@ -40,12 +40,20 @@ char *banger_blob_cache_path (BangerBlobCache *self, const char *digest, GError 
  * thread); bytes already in a .partial are reported once at the start. */
 typedef void (*BangerBlobProgressFunc) (guint64 delta, gpointer user_data);
 
+/* What a blob whose manifest gives no size may grow to, and what any blob
+ * may be: a registry that leaves the size out (or a malicious one) must not
+ * get to fill the disk. */
+#define BANGER_BLOB_MAX_UNSIZED (4ULL << 30)
+#define BANGER_BLOB_MAX_BYTES   (64ULL << 30)
+
 /* Returns the path of blob @digest, fetching it from @registry unless it is
  * cached. @expected_size (-1: unknown) bounds the download: a registry that
  * sends more, or bytes that hash differently, gives VERIFICATION naming the
- * digest, and the bad bytes are dropped. */
+ * digest, and the bad bytes are dropped. Without a size, the download stops
+ * at @max_unsized bytes (0: BANGER_BLOB_MAX_UNSIZED); a size above
+ * BANGER_BLOB_MAX_BYTES is refused before anything is fetched. */
 char *banger_blob_cache_ensure (BangerBlobCache *self, BangerOciRegistry *registry,
-                                const char *digest, gint64 expected_size,
+                                const char *digest, gint64 expected_size, guint64 max_unsized,
                                 BangerBlobProgressFunc progress, gpointer progress_data,
                                 GCancellable *cancellable, GError **error);
 

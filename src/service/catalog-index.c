@@ -88,10 +88,32 @@ name_is_valid (const char *name)
   return TRUE;
 }
 
+/* A member's string (or integer) value, or @dflt when it is missing or of
+ * another type. json-glib's *_with_default getters assert on an object or
+ * array in that place and return NULL for a number where a string was
+ * expected, and registries and catalogs send whatever they like. */
+static const char *
+json_str (JsonObject *o, const char *member, const char *dflt)
+{
+  JsonNode *n = json_object_get_member (o, member);
+  if (n == NULL || !JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_STRING)
+    return dflt;
+  return json_node_get_string (n);
+}
+
+static gint64
+json_int (JsonObject *o, const char *member, gint64 dflt)
+{
+  JsonNode *n = json_object_get_member (o, member);
+  if (n == NULL || !JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_INT64)
+    return dflt;
+  return json_node_get_int (n);
+}
+
 static char *
 dup_member (JsonObject *o, const char *member)
 {
-  return g_strdup (json_object_get_string_member_with_default (o, member, NULL));
+  return g_strdup (json_str (o, member, NULL));
 }
 
 BangerCatalogIndex *
@@ -118,7 +140,7 @@ banger_catalog_index_parse (GBytes *json, GError **error)
     return NULL;
   }
   root = json_node_get_object (json_parser_get_root (parser));
-  version = json_object_get_int_member_with_default (root, "version", 0);
+  version = json_int (root, "version", 0);
   if (version != 1) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED,
                  "the catalog has version %" G_GINT64_FORMAT "; this banger reads version 1",
@@ -146,7 +168,7 @@ banger_catalog_index_parse (GBytes *json, GError **error)
         return NULL;
       }
       o = json_node_get_object (n);
-      name = json_object_get_string_member_with_default (o, "name", NULL);
+      name = json_str (o, "name", NULL);
       if (!name_is_valid (name)) {
         g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
                      "catalog: %s[%u] has no valid name", member, i);
@@ -370,6 +392,13 @@ banger_download_verified (const char *url, const char *sha256_hex, const char *d
   in = open_url (url, session, &length, cancellable, error);
   if (in == NULL)
     return FALSE;
+  if (length > BANGER_DOWNLOAD_MAX_BYTES) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_VERIFICATION,
+                 "%s is %" G_GUINT64_FORMAT " bytes, more than the %llu GiB banger accepts for a "
+                 "download",
+                 url, length, BANGER_DOWNLOAD_MAX_BYTES >> 30);
+    return FALSE;
+  }
   /* A temporary name beside @dest, renamed only once verified: @dest never
    * holds bytes that did not match. */
   tmp = g_strconcat (dest, ".download-XXXXXX", NULL);
@@ -388,6 +417,14 @@ banger_download_verified (const char *url, const char *sha256_hex, const char *d
     }
     if (n == 0)
       break;
+    /* The sha256 is only known good at the end: a server sending without
+     * end must not fill the disk first. */
+    if (done + (guint64)n > BANGER_DOWNLOAD_MAX_BYTES) {
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_VERIFICATION,
+                   "%s is larger than the %llu GiB banger accepts for a download", url,
+                   BANGER_DOWNLOAD_MAX_BYTES >> 30);
+      goto out;
+    }
     if (!write_all (fd, buf, n, error)) {
       g_prefix_error (error, "writing %s: ", tmp);
       goto out;

@@ -51,6 +51,10 @@ typedef void (*BangerDownloadProgressFunc) (guint64 done, guint64 total, gpointe
 
 /* Downloads @url to @dest (written to a temporary name, renamed once the
  * sha256 matches @sha256_hex; VERIFICATION naming the URL otherwise). */
+/* The most banger_download_verified() takes (a kernel is tens of MiB, a
+ * rootfs tarball a few GiB); a larger Content-Length is refused at once. */
+#define BANGER_DOWNLOAD_MAX_BYTES (16ULL << 30)
+
 gboolean banger_download_verified (const char *url, const char *sha256_hex, const char *dest,
                                    BangerDownloadProgressFunc progress, gpointer user_data,
                                    GCancellable *cancellable, GError **error);

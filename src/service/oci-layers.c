@@ -5,6 +5,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <glib/gstdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -239,6 +240,15 @@ classify (const char *clean, char **target_out)
   return ENTRY_PLAIN;
 }
 
+/* BANGER_OCI_MAX_ENTRIES, lowered by tests (16 M entries take minutes). */
+static guint max_entries = BANGER_OCI_MAX_ENTRIES;
+
+void
+banger_oci_layer_set_max_entries (guint n)
+{
+  max_entries = n;
+}
+
 BangerOciLayer *
 banger_oci_layer_scan (const char *path, const char *name, GCancellable *cancellable,
                        GError **error)
@@ -248,7 +258,17 @@ banger_oci_layer_scan (const char *path, const char *name, GCancellable *cancell
   struct archive *a;
   struct archive_entry *entry;
   gboolean ok = FALSE;
+  guint64 headers = 0; /* every entry, whiteouts and markers included */
+  guint64 max_data;
+  GStatBuf st;
 
+  if (g_stat (path, &st) < 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "layer %s: cannot stat %s: %s", name,
+                 path, g_strerror (errno));
+    return NULL;
+  }
+  max_data = MIN (BANGER_OCI_MAX_IMAGE_BYTES,
+                  MAX (BANGER_OCI_EXPANSION_FLOOR, (guint64)st.st_size * BANGER_OCI_MAX_EXPANSION));
   layer->path = g_strdup (path);
   layer->name = g_strdup (name);
   layer->opaque_dirs = g_ptr_array_new_with_free_func (g_free);
@@ -274,6 +294,13 @@ banger_oci_layer_scan (const char *path, const char *name, GCancellable *cancell
     }
     if (g_cancellable_set_error_if_cancelled (cancellable, error))
       goto out;
+    /* Whiteouts are kept in memory until the layer is applied: they count
+     * against the limit like any entry. */
+    if (++headers > max_entries) {
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+                   "layer %s has more than %u entries", name, max_entries);
+      goto out;
+    }
     raw = archive_entry_pathname (entry);
     clean = banger_oci_layer_clean_path (raw, &local);
     if (clean == NULL) {
@@ -313,20 +340,22 @@ banger_oci_layer_scan (const char *path, const char *name, GCancellable *cancell
       break;
     }
     layer->entries++;
-    if (layer->entries > BANGER_OCI_MAX_ENTRIES) {
-      g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
-                   "layer %s has more than %u entries", name, BANGER_OCI_MAX_ENTRIES);
-      goto out;
-    }
     if (link == NULL && archive_entry_filetype (entry) == AE_IFREG)
       layer->data_bytes += ((guint64)archive_entry_size (entry) + BLOCK - 1) / BLOCK * BLOCK;
     else if (archive_entry_filetype (entry) == AE_IFDIR)
       layer->data_bytes += BLOCK;
     else if (archive_entry_filetype (entry) == AE_IFLNK)
       layer->data_bytes += BLOCK; /* a long target takes a block */
-    if (layer->data_bytes > BANGER_OCI_MAX_IMAGE_BYTES) {
-      g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
-                   "layer %s holds more than %llu GiB", name, BANGER_OCI_MAX_IMAGE_BYTES >> 30);
+    if (layer->data_bytes > max_data) {
+      if (max_data == BANGER_OCI_MAX_IMAGE_BYTES)
+        g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+                     "layer %s holds more than %llu GiB", name, BANGER_OCI_MAX_IMAGE_BYTES >> 30);
+      else
+        g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+                     "layer %s expands to more than %" G_GUINT64_FORMAT
+                     " bytes, %u times its own %" G_GUINT64_FORMAT
+                     " bytes: refused as a decompression bomb",
+                     name, max_data, BANGER_OCI_MAX_EXPANSION, (guint64)st.st_size);
       goto out;
     }
     /* Reading through the data (not seeking) checks the compressed stream

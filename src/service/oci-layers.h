@@ -26,8 +26,17 @@ typedef struct _BangerOciLayer BangerOciLayer;
 #define BANGER_OCI_MAX_ENTRY_BYTES (64ULL << 30)
 #define BANGER_OCI_MAX_IMAGE_BYTES (512ULL << 30)
 #define BANGER_OCI_MAX_ENTRIES     (16u << 20)
+/* What a layer may expand to: this many times its own (compressed) size,
+ * and at least BANGER_OCI_EXPANSION_FLOOR. gzip reaches ~1000:1 on zeros, so
+ * without it a 1 MiB layer could make bangerd write a 512 GiB image. Real
+ * layers expand 2–10 times. */
+#define BANGER_OCI_MAX_EXPANSION   64u
+#define BANGER_OCI_EXPANSION_FLOOR (1ULL << 30)
 
 /* @name (e.g. the layer's digest) is used in errors. */
+/* Tests only: lowers BANGER_OCI_MAX_ENTRIES. */
+void banger_oci_layer_set_max_entries (guint n);
+
 BangerOciLayer *banger_oci_layer_scan (const char *path, const char *name,
                                        GCancellable *cancellable, GError **error);
 void banger_oci_layer_free (BangerOciLayer *layer);

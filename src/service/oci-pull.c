@@ -2,8 +2,12 @@
 
 #include "oci-pull.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "banger-error.h"
 #include "blob-cache.h"
@@ -17,6 +21,8 @@
 #define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
 #define MT_DOCKER_MANIF "application/vnd.docker.distribution.manifest.v2+json"
 #define DOWNLOAD_SHARE  0.7
+/* An image config is a few KiB; the manifest's own cap (oci-registry.c). */
+#define MAX_CONFIG_BYTES (4 * 1024 * 1024)
 
 void
 banger_oci_pull_result_free (BangerOciPullResult *result)
@@ -105,7 +111,7 @@ download_thread (gpointer data)
     b = p->layers->pdata[p->next++];
     g_mutex_unlock (&p->lock);
 
-    path = banger_blob_cache_ensure (p->cache, p->registry, b->digest, b->size, on_bytes, p,
+    path = banger_blob_cache_ensure (p->cache, p->registry, b->digest, b->size, 0, on_bytes, p,
                                      p->abort, &local);
     g_mutex_lock (&p->lock);
     if (path == NULL) {
@@ -128,6 +134,64 @@ forward_cancel (GCancellable *cancellable, gpointer user_data)
   g_cancellable_cancel (G_CANCELLABLE (user_data));
 }
 
+/* A member's string (or integer) value, or @dflt when it is missing or of
+ * another type. json-glib's *_with_default getters assert on an object or
+ * array in that place and return NULL for a number where a string was
+ * expected, and registries and catalogs send whatever they like. */
+static const char *
+json_str (JsonObject *o, const char *member, const char *dflt)
+{
+  JsonNode *n = json_object_get_member (o, member);
+  if (n == NULL || !JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_STRING)
+    return dflt;
+  return json_node_get_string (n);
+}
+
+static gint64
+json_int (JsonObject *o, const char *member, gint64 dflt)
+{
+  JsonNode *n = json_object_get_member (o, member);
+  if (n == NULL || !JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_INT64)
+    return dflt;
+  return json_node_get_int (n);
+}
+
+/* The whole of @path if it holds at most @max bytes (a cached blob is
+ * verified against its digest, but the digest came from the registry). */
+static GBytes *
+read_capped (const char *path, gsize max, GError **error)
+{
+  g_autofree char *data = NULL;
+  int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  struct stat st;
+  gsize got = 0;
+
+  if (fd < 0 || fstat (fd, &st) < 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot read %s: %s", path,
+                 g_strerror (errno));
+    if (fd >= 0)
+      close (fd);
+    return NULL;
+  }
+  if (!S_ISREG (st.st_mode) || (guint64)st.st_size > max) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_REGISTRY,
+                 "%s is larger than the %" G_GSIZE_FORMAT " bytes accepted", path, max);
+    close (fd);
+    return NULL;
+  }
+  data = g_malloc ((gsize)st.st_size + 1);
+  while (got < (gsize)st.st_size) {
+    ssize_t n = read (fd, data + got, (gsize)st.st_size - got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    got += (gsize)n;
+  }
+  close (fd);
+  return g_bytes_new_take (g_steal_pointer (&data), got);
+}
+
 static JsonObject *
 parse_object (GBytes *bytes, const char *what, JsonParser *parser, GError **error)
 {
@@ -147,7 +211,7 @@ parse_object (GBytes *bytes, const char *what, JsonParser *parser, GError **erro
 static const char *
 media_type_of (JsonObject *obj, const char *header)
 {
-  const char *mt = json_object_get_string_member_with_default (obj, "mediaType", NULL);
+  const char *mt = json_str (obj, "mediaType", NULL);
   if (mt != NULL)
     return mt;
   if (json_object_has_member (obj, "manifests"))
@@ -175,9 +239,9 @@ pick_platform (JsonObject *index, const char *what, GError **error)
         || !JSON_NODE_HOLDS_OBJECT (json_object_get_member (m, "platform")))
       continue;
     platform = json_object_get_object_member (m, "platform");
-    os = json_object_get_string_member_with_default (platform, "os", "");
-    arch = json_object_get_string_member_with_default (platform, "architecture", "");
-    digest = json_object_get_string_member_with_default (m, "digest", NULL);
+    os = json_str (platform, "os", "");
+    arch = json_str (platform, "architecture", "");
+    digest = json_str (m, "digest", NULL);
     g_string_append_printf (seen, "%s%s/%s", seen->len ? ", " : "", os, arch);
     if (g_str_equal (os, "linux") && g_str_equal (arch, "amd64")
         && banger_oci_digest_is_valid (digest))
@@ -191,12 +255,20 @@ pick_platform (JsonObject *index, const char *what, GError **error)
 static gboolean
 read_descriptor (JsonObject *desc, const char *what, Blob *out, GError **error)
 {
-  const char *digest = json_object_get_string_member_with_default (desc, "digest", NULL);
-  gint64 size = json_object_get_int_member_with_default (desc, "size", -1);
+  const char *digest = json_str (desc, "digest", NULL);
+  JsonNode *size_node = json_object_get_member (desc, "size");
+  gint64 size = json_int (desc, "size", -1);
 
   if (!banger_oci_digest_is_valid (digest)) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED,
                  "%s has digest “%s”: banger only knows sha256", what, digest ? digest : "");
+    return FALSE;
+  }
+  /* A size that is there must be a count of bytes; one that is missing
+   * leaves the download capped (blob-cache.h), never unbounded. */
+  if (size_node != NULL && size < 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_REGISTRY,
+                 "%s has a size that is not a number of bytes", what);
     return FALSE;
   }
   out->digest = g_strdup (digest);
@@ -253,14 +325,10 @@ image_config (JsonObject *config_root)
   add_strv (&b, cfg, "Entrypoint", "entrypoint");
   add_strv (&b, cfg, "Cmd", "cmd");
   add_strv (&b, cfg, "Env", "env");
-  g_variant_builder_add (
-      &b, "{sv}", "workdir",
-      g_variant_new_string (cfg ? json_object_get_string_member_with_default (cfg, "WorkingDir", "")
-                                : ""));
-  g_variant_builder_add (
-      &b, "{sv}", "user",
-      g_variant_new_string (cfg ? json_object_get_string_member_with_default (cfg, "User", "")
-                                : ""));
+  g_variant_builder_add (&b, "{sv}", "workdir",
+                         g_variant_new_string (cfg ? json_str (cfg, "WorkingDir", "") : ""));
+  g_variant_builder_add (&b, "{sv}", "user",
+                         g_variant_new_string (cfg ? json_str (cfg, "User", "") : ""));
   return g_variant_ref_sink (g_variant_builder_end (&b));
 }
 
@@ -464,7 +532,7 @@ banger_oci_pull (const char *reference, const BangerOciPullOptions *opts,
     g_ptr_array_add (layers, b);
     if (!JSON_NODE_HOLDS_OBJECT (n) || !read_descriptor (json_node_get_object (n), what, b, error))
       goto fail;
-    lmt = json_object_get_string_member_with_default (json_node_get_object (n), "mediaType", NULL);
+    lmt = json_str (json_node_get_object (n), "mediaType", NULL);
     if (!layer_type_known (lmt)) {
       g_set_error (error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED,
                    "layer %s of %s has media type %s, which is not a tar layer", b->digest,
@@ -478,29 +546,26 @@ banger_oci_pull (const char *reference, const BangerOciPullOptions *opts,
   if (!banger_blob_cache_put_bytes (cache, digest, manifest, error))
     goto fail;
 
-  config_path = banger_blob_cache_ensure (cache, registry, config.digest, config.size, NULL, NULL,
-                                          cancellable, error);
+  /* The config is parsed in memory: it is read with the manifest's cap. */
+  if (config.size > MAX_CONFIG_BYTES) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_REGISTRY,
+                 "the image config of %s claims %" G_GINT64_FORMAT " bytes (at most %d accepted)",
+                 result->reference, config.size, MAX_CONFIG_BYTES);
+    goto fail;
+  }
+  config_path = banger_blob_cache_ensure (cache, registry, config.digest, config.size,
+                                          MAX_CONFIG_BYTES, NULL, NULL, cancellable, error);
   if (config_path == NULL)
     goto fail;
-  config_bytes = g_bytes_new_take (NULL, 0);
-  {
-    g_autofree char *data = NULL;
-    gsize len;
-    if (!g_file_get_contents (config_path, &data, &len, error)) {
-      banger_error_convert (error);
-      goto fail;
-    }
-    g_bytes_unref (config_bytes);
-    config_bytes = g_bytes_new_take (g_steal_pointer (&data), len);
-  }
+  config_bytes = read_capped (config_path, MAX_CONFIG_BYTES, error);
+  if (config_bytes == NULL)
+    goto fail;
   c = parse_object (config_bytes, "the image config", cparser, error);
   if (c == NULL)
     goto fail;
-  if (g_strcmp0 (json_object_get_string_member_with_default (c, "architecture", "amd64"), "amd64")
-      != 0) {
+  if (g_strcmp0 (json_str (c, "architecture", "amd64"), "amd64") != 0) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED, "%s is an image for %s, not amd64",
-                 result->reference,
-                 json_object_get_string_member_with_default (c, "architecture", ""));
+                 result->reference, json_str (c, "architecture", ""));
     goto fail;
   }
   result->config = image_config (c);
