@@ -24,7 +24,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     size_t len = start >= size ? 0 : (end != NULL ? (size_t)(end - data) - start : size - start);
     if (start > size)
       len = 0;
-    g_file_set_contents (path, (const char *)data + MIN (start, size), (gssize)len, NULL);
+    fuzz_put (path, data + MIN (start, size), len);
     start += len + 1;
   }
   g_autoptr (GError) error = NULL;
