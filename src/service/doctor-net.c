@@ -192,8 +192,9 @@ read_ruleset (gboolean *denied, GError **error)
   err = nft_ctx_get_error_buffer (nft);
   if (rc != 0) {
     *denied = err != NULL && (strstr (err, "Operation not permitted") != NULL);
+    g_autofree char *text = g_strstrip (g_strdup (err != NULL ? err : ""));
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s",
-                 err != NULL && *err ? g_strstrip (g_strdup (err)) : "list ruleset failed");
+                 *text != '\0' ? text : "list ruleset failed");
   } else if (!json_parser_load_from_data (parser, out != NULL ? out : "", -1, error)) {
     g_prefix_error (error, "libnftables JSON: ");
   } else

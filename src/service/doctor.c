@@ -282,6 +282,69 @@ banger_doctor_check_agents (GVariantBuilder *b, const BangerDoctorFacts *f)
                        "%u of %u running VM(s) run an older guest agent", old, total);
 }
 
+/* Who holds UDP 127.0.0.1:@port (or the wildcard address, which takes the
+ * port too): "pid N (comm)", "uid N" when that process is another user's,
+ * or NULL. Read from /proc/net/udp and the owners' /proc/PID/fd links. */
+static char *
+udp_port_owner (guint port, pid_t *pid_out)
+{
+  g_autofree char *table = NULL;
+  g_auto (GStrv) lines = NULL;
+  g_autofree char *inode = NULL;
+  guint uid = 0;
+  g_autoptr (GDir) proc = NULL;
+  const char *name;
+
+  *pid_out = 0;
+  if (!g_file_get_contents ("/proc/net/udp", &table, NULL, NULL))
+    return NULL;
+  lines = g_strsplit (table, "\n", -1);
+  for (guint i = 1; lines[i] != NULL && inode == NULL; i++) {
+    g_auto (GStrv) f = g_strsplit_set (g_strstrip (lines[i]), " ", -1);
+    g_autoptr (GPtrArray) cols = g_ptr_array_new ();
+    g_autofree char *want_lo = g_strdup_printf ("0100007F:%04X", port);
+    g_autofree char *want_any = g_strdup_printf ("00000000:%04X", port);
+
+    for (guint j = 0; f[j] != NULL; j++)
+      if (*f[j] != '\0')
+        g_ptr_array_add (cols, f[j]);
+    if (cols->len < 10)
+      continue;
+    if (g_str_equal (cols->pdata[1], want_lo) || g_str_equal (cols->pdata[1], want_any)) {
+      inode = g_strdup_printf ("socket:[%s]", (char *)cols->pdata[9]);
+      uid = (guint)g_ascii_strtoull (cols->pdata[7], NULL, 10);
+    }
+  }
+  if (inode == NULL)
+    return NULL;
+  proc = g_dir_open ("/proc", 0, NULL);
+  while (proc != NULL && (name = g_dir_read_name (proc)) != NULL) {
+    g_autofree char *fd_dir = NULL;
+    g_autoptr (GDir) fds = NULL;
+    const char *fd;
+
+    if (!g_ascii_isdigit (name[0]))
+      continue;
+    fd_dir = g_build_filename ("/proc", name, "fd", NULL);
+    fds = g_dir_open (fd_dir, 0, NULL);
+    while (fds != NULL && (fd = g_dir_read_name (fds)) != NULL) {
+      g_autofree char *link_path = g_build_filename (fd_dir, fd, NULL);
+      g_autofree char *target = g_file_read_link (link_path, NULL);
+
+      if (g_strcmp0 (target, inode) == 0) {
+        g_autofree char *comm_path = g_build_filename ("/proc", name, "comm", NULL);
+        g_autofree char *comm = NULL;
+
+        *pid_out = (pid_t)g_ascii_strtoll (name, NULL, 10);
+        if (g_file_get_contents (comm_path, &comm, NULL, NULL))
+          g_strstrip (comm);
+        return g_strdup_printf ("pid %s (%s)", name, comm != NULL ? comm : "?");
+      }
+    }
+  }
+  return g_strdup_printf ("a process of uid %u", uid);
+}
+
 GVariant *
 banger_doctor_checks (const BangerDoctorFacts *f)
 {
@@ -351,19 +414,30 @@ banger_doctor_checks (const BangerDoctorFacts *f)
                        "dm-snapshot where device-mapper exists, else a sparse copy",
                        f->data_dir);
 
-  /* The DNS responder: a taken port leaves bangerd running without it. */
-  if (f->dns_running)
-    banger_doctor_add (&b, "dns", "ok", NULL,
-                       "DNS responder answers <name>.vm on 127.0.0.1:%u (UDP and TCP)",
-                       f->dns_port);
-  else if (f->dns_port == 0)
+  /* The DNS responder: a taken port leaves bangerd running without it;
+   * the port's owner is named either way (bangerd itself, or who took it). */
+  if (f->dns_port != 0) {
+    pid_t owner_pid = 0;
+    g_autofree char *owner = udp_port_owner (f->dns_port, &owner_pid);
+
+    if (f->dns_running && owner_pid == getpid ())
+      banger_doctor_add (&b, "dns", "ok", NULL,
+                         "DNS responder answers <name>.vm on 127.0.0.1:%u (UDP and TCP; the "
+                         "port is bangerd's, pid %d)",
+                         f->dns_port, (int)owner_pid);
+    else if (f->dns_running)
+      banger_doctor_add (&b, "dns", "ok", NULL,
+                         "DNS responder answers <name>.vm on 127.0.0.1:%u (UDP and TCP)",
+                         f->dns_port);
+    else
+      banger_doctor_add (&b, "dns", "warn",
+                         "free the port, or choose another with [dns] port= in "
+                         "~/.config/banger/config and restart bangerd",
+                         "DNS responder is off: %s%s%s", f->dns_problem ? f->dns_problem : "not started",
+                         owner != NULL ? "; the port is held by " : "", owner != NULL ? owner : "");
+  } else
     banger_doctor_add (&b, "dns", "ok", NULL, "DNS responder is off: %s",
                        f->dns_problem ? f->dns_problem : "disabled");
-  else
-    banger_doctor_add (&b, "dns", "warn",
-                       "free the port, or choose another with [dns] port= in "
-                       "~/.config/banger/config and restart bangerd",
-                       "DNS responder is off: %s", f->dns_problem ? f->dns_problem : "not started");
   banger_doctor_check_network (&b, f);
 
   return g_variant_builder_end (&b);

@@ -359,6 +359,25 @@ class DoctorTest(DoctorTestCase):
         self.assertIn('50-org.banger.rules', row[1])
         self.assertIn('chmod', row[2])
 
+    def test_dns_port_owner(self):
+        # The port taken before bangerd starts (by this test, in its netns):
+        # the responder stays off and the doctor names who holds the port.
+        import socket
+        taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        taken.bind(('127.0.0.1', 42069))
+        self.addCleanup(taken.close)
+        row = self.doctor()['dns']
+        self.assertEqual(row[0], 'warn', row)
+        self.assertIn('held by pid %d' % os.getpid(), row[1])
+        self.assertIn('[dns] port=', row[2])
+        self.assertEqual(self.doctor()['dns-routing'][0], 'skip')
+        # Once free, bangerd takes it (it retries every 5 s) and owns it.
+        taken.close()
+        system_bus.wait_until(lambda: self.doctor()['dns'][0] == 'ok', 15.0,
+                              'the responder to take the port')
+        self.assertIn("the port is bangerd's, pid %d" % self.session.bangerd_pid(),
+                      self.doctor()['dns'][1])
+
     def test_socket_permissions(self):
         self.assertEqual(self.doctor()['sockets'][0], 'ok')
         vm_dir = os.path.join(self.session.data_dir, 'vms', '0123456789abcdef')
