@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "banger-vcs.h"
+#include "console-log.h"
 #include "dbus-manager.h"
 #include "dns-responder.h"
 #include "log.h"
@@ -170,6 +171,10 @@ main (int argc, char **argv)
     return 1;
   }
   banger_orphans_remove (engine); /* dirs of pulls/builds a killed bangerd left */
+  /* Guests' console logs are capped while they run (console-log.h). */
+  g_autofree char *vms_dir = g_build_filename (data_dir, "vms", NULL);
+  g_autoptr (BangerConsoleWatch) console_watch
+      = banger_console_watch_new (vms_dir, BANGER_CONSOLE_LOG_MAX, 1000);
   /* A taken port does not stop bangerd: doctor reports it (docs/dns.md). */
   banger_dns_responder_start (engine, config_path);
   d.dbus = banger_dbus_manager_new (engine, &error);

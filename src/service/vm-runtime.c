@@ -13,6 +13,7 @@
 #include "agent-client.h"
 #include "banger-error.h"
 #include "boot-assets.h"
+#include "console-log.h"
 #include "dns-responder.h"
 #include "firecracker-api.h"
 #include "helper-client.h"
@@ -1041,29 +1042,9 @@ static void start_vm_launch (BangerVmRuntime *self, const BangerVmRecord *rec, G
                              guint agent_timeout_ms, gboolean retried);
 
 /* What the console log says last, for error messages: the kernel's panic
- * line if there is one (the lines after it are a stack dump), else the
- * last non-empty line. */
-static char *
-console_tail (const char *path)
-{
-  g_autofree char *text = NULL;
-  gsize len = 0;
-  g_auto (GStrv) lines = NULL;
-
-  if (path == NULL || !g_file_get_contents (path, &text, &len, NULL))
-    return NULL;
-  lines = g_strsplit (text, "\n", -1);
-  for (gint i = (gint)g_strv_length (lines) - 1; i >= 0; i--) {
-    if (strstr (lines[i], "Kernel panic") != NULL)
-      return g_utf8_make_valid (g_strstrip (lines[i]), -1);
-  }
-  for (gint i = (gint)g_strv_length (lines) - 1; i >= 0; i--) {
-    g_strstrip (lines[i]);
-    if (*lines[i] != '\0')
-      return g_utf8_make_valid (lines[i], -1);
-  }
-  return NULL;
-}
+ * line if there is one, else the last non-empty line; read from the log's
+ * end only (console-log.h). */
+#define console_tail banger_console_log_tail_line
 
 static void
 edit_failed (BangerVmRecord *rec, gpointer data)

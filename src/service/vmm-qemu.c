@@ -183,7 +183,9 @@ qemu_argv (const BangerVmmConfig *c, const BangerVmmInstance *i, const char *acc
   ARG ("-append");
   ARG ("%s", g_strstrip (append));
   ARG ("-chardev");
-  ARG ("file,id=console,path=%s", i->console_log);
+  /* append=on: bangerd caps the log by truncating it (console-log.h), which
+   * a writer at its own offset would turn into a growing sparse file. */
+  ARG ("file,id=console,path=%s,append=on", i->console_log);
   ARG ("-serial");
   ARG ("chardev:console");
   ARG ("-drive");
@@ -227,6 +229,8 @@ qemu_launch (const BangerVmmConfig *c, BangerVmmInstance *i, GError **error)
   g_unlink (i->control_socket);
   g_unlink (i->agent_socket);
   g_unlink (i->pidfile);
+  /* Each boot's log starts empty (QEMU appends: see qemu_argv). */
+  g_unlink (i->console_log);
 
   argv = qemu_argv (c, i, accel);
   {
