@@ -164,6 +164,13 @@ class HostUpdateTest(HostTestCase):
     def main_pid(self, unit, user=None):
         return int(self.host.unit_property(unit, 'MainPID', user=user) or 0)
 
+    def wait_helper_gone(self, pid):
+        """The helper that made a swap leaves after replying to finish or
+        rollback (draining its calls first): until it has, a call could still
+        reach it instead of the installed one."""
+        wait_until(lambda: not self.host.exists(f'/proc/{pid}'), 60,
+                   f'bangerd-root {pid} to exit after the update')
+
     def helper_version(self):
         r = self.host.user(ALICE, ['busctl', 'get-property', 'org.banger.Helper',
                                    '/org/banger/Helper', 'org.banger.Helper', 'Version'])
@@ -239,6 +246,9 @@ class HostUpdateTest(HostTestCase):
         self.assertGreater(bangerd_pid, 0)
         self.assertEqual(self.helper_version(), f's "{CURRENT}"')
 
+        helper_pid = self.main_pid('bangerd-root.service')
+        self.assertGreater(helper_pid, 0)
+
         # 1. A good release: the password is typed at the CLI's prompt.
         self.publish(NEW)
         status, out = self.update_typing_password()
@@ -264,7 +274,9 @@ class HostUpdateTest(HostTestCase):
         # new one (D-Bus activation of bangerd-root.service).
         new_bangerd = self.main_pid('bangerd.service', user=ALICE)
         self.assertNotIn(new_bangerd, (0, bangerd_pid))
+        self.wait_helper_gone(helper_pid)
         self.assertEqual(self.helper_version(), f's "{NEW}"')
+        helper_pid = self.main_pid('bangerd-root.service')
         self.assertEqual(h.unit_property('bangerd-root.service', 'ActiveState'), 'active')
         self.assert_vm_unchanged('after the update')
 
@@ -280,6 +292,7 @@ class HostUpdateTest(HostTestCase):
             self.assertFalse(h.exists(f'{FILES[name]}/{name}.old'), name)
         self.assertFalse(h.exists(INSTALL_TOML + '.pending'))
         self.assertIn(f'version = "{NEW}"', h.read(INSTALL_TOML).decode())
+        self.wait_helper_gone(helper_pid)
         self.assertEqual(self.helper_version(), f's "{NEW}"')
         self.assertEqual(h.user(ALICE, ['systemctl', '--user', 'is-active',
                                         'bangerd.service']).stdout.strip(), 'active')
