@@ -165,9 +165,13 @@ class JailTest(unittest.TestCase):
     def assert_nothing_created(self):
         self.assertEqual(glob.glob(os.path.join(self.base, '*', '*')), [])
 
-    def find_pid(self, vm_dir):
-        out = subprocess.run([os.path.join(build_root(), 'tests', 'firecracker', 'fc-find-pid'),
-                              vm_dir], capture_output=True, text=True, check=True).stdout
+    def find_pid(self, vm_dir, user=A):
+        """bangerd's find_pid, run as the VM's user, as bangerd is (it adopts
+        only processes of its own uid)."""
+        uid, gid = self.bus.users[user]
+        out = subprocess.run(['setpriv', f'--reuid={uid}', f'--regid={gid}', '--clear-groups',
+                              os.path.join(build_root(), 'tests', 'firecracker', 'fc-find-pid'),
+                              vm_dir], capture_output=True, text=True, check=True, cwd='/').stdout
         return int(out)
 
     def link_vm_dir(self, user=A):
