@@ -8,6 +8,7 @@
 #include "banger-error.h"
 #include "install-release.h"
 #include "jail.h"
+#include "net.h"
 #include "snapshot.h"
 #include "validate.h"
 
@@ -25,6 +26,9 @@ static const char *const install_options[] = {
   "interactive", "b", "rollback", "b", "finish",   "b", "check", "b",
   "version",     "s", "commit",   "s", "built_at", "s", NULL,
 };
+/* CreateTap: the guest's MAC and leased address, which the tap may then
+ * send from and nothing else (net-guard.c). */
+static const char *const tap_options[] = { "interactive", "b", "mac", "s", "ipv4", "s", NULL };
 /* ConfigureDNS: the responder's port (bangerd's [dns] port=). */
 static const char *const dns_options[] = { "interactive", "b", "port", "q", NULL };
 
@@ -180,6 +184,24 @@ validate_snapshot (GVariant *parameters, PolkitDetails *details, GError **error)
   return validate_path ("origin", origin, error);
 }
 
+/* (s vm_id, a{sv} options): the address claim's shape, both or neither. */
+static gboolean
+validate_create_tap (GVariant *parameters, PolkitDetails *details, GError **error)
+{
+  g_autoptr (GVariant) options = g_variant_get_child_value (parameters, 1);
+  const char *mac = NULL, *ipv4 = NULL;
+  gboolean has_mac, has_ipv4;
+
+  if (!validate_vm_id_first (parameters, details, error))
+    return FALSE;
+  has_mac = g_variant_lookup (options, "mac", "&s", &mac);
+  has_ipv4 = g_variant_lookup (options, "ipv4", "&s", &ipv4);
+  if (has_mac != has_ipv4)
+    return invalid (error, "options “mac” and “ipv4” go together");
+  return !has_mac
+         || (banger_net_guard_check_mac (mac, error) && banger_net_guard_check_ipv4 (ipv4, error));
+}
+
 /* (s staging_dir, a{sv} options) */
 static gboolean
 validate_install (GVariant *parameters, PolkitDetails *details, GError **error)
@@ -211,7 +233,7 @@ static const BangerAuthEntry auth_table[] = {
     validate_network },
   { HELPER_INTERFACE, "TeardownNetwork", "org.banger.network.setup", common_options,
     validate_network },
-  { HELPER_INTERFACE, "CreateTap", "org.banger.vm.network", common_options, validate_vm_id_first },
+  { HELPER_INTERFACE, "CreateTap", "org.banger.vm.network", tap_options, validate_create_tap },
   { HELPER_INTERFACE, "DeleteTap", "org.banger.vm.network", common_options, validate_vm_id_first },
   { HELPER_INTERFACE, "LaunchJailed", "org.banger.vm.launch", common_options, validate_launch },
   { HELPER_INTERFACE, "KillJailed", "org.banger.vm.launch", common_options, validate_kill },

@@ -4,6 +4,7 @@
 
 #include "helper-daemon.h"
 
+#include <arpa/inet.h>
 #include <glib-unix.h>
 #include <polkit/polkit.h>
 
@@ -143,7 +144,8 @@ handle_ensure_network (BangerHelper *object, GDBusMethodInvocation *invocation, 
   g_mutex_lock (&self->net_lock);
   ok = banger_net_bridge_ensure (config->bridge, config->address, &error)
        && banger_net_forwarding_enable (&error)
-       && banger_net_nft_apply (config->bridge, config->subnet, &error);
+       && banger_net_nft_apply (config->bridge, config->subnet, &error)
+       && banger_net_guard_apply (config->bridge, &error);
   g_mutex_unlock (&self->net_lock);
   if (!ok)
     return return_error (self, invocation, error);
@@ -193,9 +195,10 @@ teardown_locked (BangerHelperDaemon *self, uid_t caller, GError **error)
   if (kept > 0) {
     g_info ("TeardownNetwork by uid %u: %u link(s) of others stay on %s, so the bridge and the "
             "table stay too", (guint)caller, kept, self->config->bridge);
-    return TRUE;
+    return banger_net_guard_apply (self->config->bridge, error);
   }
-  return banger_net_nft_remove (error) && banger_net_bridge_remove (self->config->bridge, error);
+  return banger_net_nft_remove (error) && banger_net_guard_remove (error)
+         && banger_net_bridge_remove (self->config->bridge, error);
 }
 
 static gboolean
@@ -214,6 +217,29 @@ handle_teardown_network (BangerHelper *object, GDBusMethodInvocation *invocation
   return return_value (self, invocation, g_variant_new ("()"));
 }
 
+/* @ipv4 (already a dotted quad) is a host address of root's subnet other
+ * than the bridge's own. */
+static gboolean
+address_in_subnet (BangerHelperConfig *config, const char *ipv4, GError **error)
+{
+  struct in_addr addr, bridge;
+  g_autofree char *bridge_ip = g_strndup (config->address, strcspn (config->address, "/"));
+  guint32 mask = 0xffffffffu << (32 - config->prefix_len);
+  guint32 host, net;
+
+  if (inet_pton (AF_INET, ipv4, &addr) != 1 || inet_pton (AF_INET, bridge_ip, &bridge) != 1)
+    goto bad;
+  host = ntohl (addr.s_addr);
+  net = ntohl (bridge.s_addr) & mask;
+  if ((host & mask) != net || host == net || host == (net | ~mask) || addr.s_addr == bridge.s_addr)
+    goto bad;
+  return TRUE;
+bad:
+  g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+               "%s is not a guest address in %s", ipv4, config->subnet);
+  return FALSE;
+}
+
 static gboolean
 handle_create_tap (BangerHelper *object, GDBusMethodInvocation *invocation, const char *vm_id,
                    GVariant *options, gpointer user_data)
@@ -221,11 +247,20 @@ handle_create_tap (BangerHelper *object, GDBusMethodInvocation *invocation, cons
   BangerHelperDaemon *self = user_data;
   g_autofree char *tap = banger_net_tap_name (vm_id);
   uid_t uid = banger_authorize_get_uid (invocation);
+  const char *mac = NULL, *ipv4 = NULL;
   GError *error = NULL;
   gboolean ok;
 
+  /* Shapes were checked before polkit; the subnet is root's. */
+  if (g_variant_lookup (options, "mac", "&s", &mac) && g_variant_lookup (options, "ipv4", "&s", &ipv4)
+      && !address_in_subnet (self->config, ipv4, &error))
+    return return_error (self, invocation, error);
   g_mutex_lock (&self->net_lock);
-  ok = banger_net_tap_create (tap, self->config->bridge, uid, &error);
+  /* The guard table is rebuilt in every case: a new tap sends nothing
+   * until it has a claim. */
+  ok = banger_net_tap_create (tap, self->config->bridge, uid, &error)
+       && (mac == NULL || banger_net_guard_claim (tap, mac, ipv4, &error))
+       && banger_net_guard_apply (self->config->bridge, &error);
   g_mutex_unlock (&self->net_lock);
   if (!ok)
     return return_error (self, invocation, error);
@@ -244,7 +279,7 @@ handle_delete_tap (BangerHelper *object, GDBusMethodInvocation *invocation, cons
   gboolean ok;
 
   g_mutex_lock (&self->net_lock);
-  ok = banger_net_tap_delete (tap, uid, &error);
+  ok = banger_net_tap_delete (tap, uid, &error) && banger_net_guard_apply (self->config->bridge, &error);
   g_mutex_unlock (&self->net_lock);
   if (!ok)
     return return_error (self, invocation, error);

@@ -10,8 +10,8 @@ typedef struct nft_ctx BangerNftCtx;
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BangerNftCtx, nft_ctx_free)
 
 /* Runs @script as one nftables transaction: it applies whole or not at all. */
-static gboolean
-nft_run (const char *script, const char *what, GError **error)
+gboolean
+banger_net_nft_run (const char *script, const char *what, GError **error)
 {
   g_autoptr (BangerNftCtx) nft = nft_ctx_new (NFT_CTX_DEFAULT);
   const char *msg;
@@ -62,12 +62,12 @@ banger_net_nft_apply (const char *bridge, const char *subnet, GError **error)
                             "  }\n"
                             "}\n",
                             subnet, subnet, bridge, bridge, bridge);
-  return nft_run (script, "install the nftables table inet banger", error);
+  return banger_net_nft_run (script, "install the nftables table inet banger", error);
 }
 
 gboolean
 banger_net_nft_remove (GError **error)
 {
-  return nft_run ("table inet banger\ndelete table inet banger\n",
+  return banger_net_nft_run ("table inet banger\ndelete table inet banger\n",
                   "remove the nftables table inet banger", error);
 }

@@ -30,6 +30,19 @@ gboolean banger_net_forwarding_enable (GError **error);
 /* net-nft.c */
 gboolean banger_net_nft_apply (const char *bridge, const char *subnet, GError **error);
 gboolean banger_net_nft_remove (GError **error);
+/* Runs @script as one libnftables transaction. */
+gboolean banger_net_nft_run (const char *script, const char *what, GError **error);
+
+/* net-guard.c: per-tap anti-spoofing (a tap sends only from its guest's
+ * MAC and leased IPv4) and addresses unique across users. */
+gboolean banger_net_guard_check_mac (const char *mac, GError **error);
+gboolean banger_net_guard_check_ipv4 (const char *ipv4, GError **error);
+/* Records @mac and @ipv4 as @tap's; Exists if another tap holds either. */
+gboolean banger_net_guard_claim (const char *tap, const char *mac, const char *ipv4,
+                                 GError **error);
+/* Rebuilds the table bridge banger_guard from every tap's claim. */
+gboolean banger_net_guard_apply (const char *bridge, GError **error);
+gboolean banger_net_guard_remove (GError **error);
 
 /* net-tap.c */
 char *banger_net_tap_name (const char *vm_id);

@@ -164,6 +164,23 @@ banger_helper_client_create_tap (BangerHelperClient *self, const char *vm_id, GE
 }
 
 gboolean
+banger_helper_client_claim_tap (BangerHelperClient *self, const char *vm_id, const char *mac,
+                                const char *ipv4, GError **error)
+{
+  g_auto (GVariantBuilder) options = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  g_autofree char *tap = NULL;
+
+  g_variant_builder_add (&options, "{sv}", "mac", g_variant_new_string (mac));
+  g_variant_builder_add (&options, "{sv}", "ipv4", g_variant_new_string (ipv4));
+  if (!banger_helper_call_create_tap_sync (self->proxy, vm_id, g_variant_builder_end (&options),
+                                           &tap, NULL, error)) {
+    helper_error (error, "CreateTap");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
 banger_helper_client_delete_tap (BangerHelperClient *self, const char *vm_id, GError **error)
 {
   g_autoptr (GError) local = NULL;

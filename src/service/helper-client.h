@@ -24,6 +24,11 @@ char *banger_helper_client_ensure_network (BangerHelperClient *self, GError **er
 /* CreateTap: the tap's name ("bg" + the first 12 digits of @vm_id). */
 char *banger_helper_client_create_tap (BangerHelperClient *self, const char *vm_id, GError **error);
 /* DeleteTap; a tap that is already gone is not an error. */
+/* CreateTap again for the VM's own tap, now with the guest's MAC and leased
+ * address: the tap may send from those only, and the helper refuses
+ * (Exists) an address or MAC another tap, of any user, holds. */
+gboolean banger_helper_client_claim_tap (BangerHelperClient *self, const char *vm_id,
+                                         const char *mac, const char *ipv4, GError **error);
 gboolean banger_helper_client_delete_tap (BangerHelperClient *self, const char *vm_id,
                                           GError **error);
 

@@ -62,14 +62,24 @@ format_ipv4 (guint32 address)
 char *
 banger_lease_acquire (BangerStore *store, const char *vm_id, const char *subnet, GError **error)
 {
+  return banger_lease_acquire_excluding (store, vm_id, subnet, NULL, error);
+}
+
+char *
+banger_lease_acquire_excluding (BangerStore *store, const char *vm_id, const char *subnet,
+                                const char *const *taken, GError **error)
+{
   guint32 bridge, network, mask, hosts, candidate;
   guint prefix;
   g_autoptr (GError) local = NULL;
   g_autofree char *existing = NULL;
 
   existing = banger_store_lease_get (store, vm_id, &local);
-  if (existing != NULL && *existing)
+  if (existing != NULL && *existing
+      && (taken == NULL || !g_strv_contains (taken, existing)))
     return g_steal_pointer (&existing);
+  if (existing != NULL && *existing && !banger_store_lease_release (store, vm_id, error))
+    return NULL;
   if (local != NULL && !g_error_matches (local, BANGER_ERROR, BANGER_ERROR_NOT_FOUND)) {
     g_propagate_error (error, g_steal_pointer (&local));
     return NULL;
@@ -91,6 +101,8 @@ banger_lease_acquire (BangerStore *store, const char *vm_id, const char *subnet,
     if (address == bridge)
       continue;
     text = format_ipv4 (address);
+    if (taken != NULL && g_strv_contains (taken, text))
+      continue;
     if (banger_store_lease_claim (store, vm_id, text, &local))
       return g_steal_pointer (&text);
     if (!g_error_matches (local, BANGER_ERROR, BANGER_ERROR_EXISTS)) {

@@ -13,6 +13,11 @@ G_BEGIN_DECLS
 char *banger_lease_acquire (BangerStore *store, const char *vm_id, const char *subnet,
                             GError **error);
 
+/* The same, skipping the addresses in @taken (addresses other users' VMs
+ * hold, which this user's store cannot know: the helper says so). */
+char *banger_lease_acquire_excluding (BangerStore *store, const char *vm_id, const char *subnet,
+                                      const char *const *taken, GError **error);
+
 /* Parses "a.b.c.d/len" into host-order address and prefix length. */
 gboolean banger_parse_cidr (const char *cidr, guint32 *address, guint *prefix, GError **error);
 

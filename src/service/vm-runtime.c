@@ -1306,6 +1306,45 @@ start_launched_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   }
 }
 
+/* The VM's lease, claimed for its tap through the helper (CreateTap with
+ * the guest's MAC and address): the tap may then send from those only,
+ * and an address another user's VM holds (which this user's store cannot
+ * know) is refused with Exists, so the next one is tried. The helper call
+ * is synchronous on the main loop, like the store's lease itself: it is one
+ * short call per start, and the lease must not be handed to the guest
+ * before the helper agreed to it. */
+static char *
+lease_and_claim (StartOp *op, GError **error)
+{
+  BangerStore *store = banger_engine_get_store (op->rt->engine);
+  g_autoptr (GPtrArray) taken = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (BangerHelperClient) helper = banger_helper_client_new (NULL, error);
+  g_autoptr (GError) last = NULL;
+
+  if (helper == NULL)
+    return NULL;
+  for (guint attempt = 0; attempt < 8; attempt++) {
+    g_autofree char *ip = NULL;
+
+    g_ptr_array_add (taken, NULL);
+    ip = banger_lease_acquire_excluding (store, op->rec->id, op->bridge,
+                                         (const char *const *)taken->pdata, error);
+    g_ptr_array_remove_index (taken, taken->len - 1);
+    if (ip == NULL)
+      return NULL;
+    g_clear_error (&last);
+    if (banger_helper_client_claim_tap (helper, op->rec->id, op->rec->mac, ip, &last))
+      return g_steal_pointer (&ip);
+    if (!g_error_matches (last, BANGER_ERROR, BANGER_ERROR_EXISTS))
+      break;
+    g_info ("VM %s: %s; trying another address", op->rec->name, last->message);
+    g_ptr_array_add (taken, g_steal_pointer (&ip));
+  }
+  banger_store_lease_release (store, op->rec->id, NULL);
+  g_propagate_error (error, g_steal_pointer (&last));
+  return NULL;
+}
+
 static void
 start_prepared_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -1352,8 +1391,7 @@ start_prepared_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     g_autofree char *ip = NULL;
     char *slash;
 
-    ip = banger_lease_acquire (banger_engine_get_store (op->rt->engine), op->rec->id, op->bridge,
-                               &error);
+    ip = lease_and_claim (op, &error);
     if (ip == NULL || !banger_parse_cidr (op->bridge, &addr, &prefix, &error)) {
       g_prefix_error (&error, "network: ");
       start_fail (op, error);

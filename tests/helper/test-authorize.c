@@ -110,6 +110,21 @@ test_validation (void)
   assert_invalid ("CreateTap", "('../x', @a{sv} {})");
   assert_invalid ("CreateTap", "('0123456789ABCDEF', @a{sv} {})");
   assert_invalid ("DeleteTap", "('', @a{sv} {})");
+  /* the address claim (issue 10, finding 6): both or neither, strict shapes */
+  assert_valid ("CreateTap",
+                "('" VM_ID "', {'mac': <'52:54:01:23:45:67'>, 'ipv4': <'10.77.0.5'>})");
+  assert_invalid ("CreateTap", "('" VM_ID "', {'mac': <'52:54:01:23:45:67'>})");
+  assert_invalid ("CreateTap", "('" VM_ID "', {'ipv4': <'10.77.0.5'>})");
+  assert_invalid ("CreateTap",
+                  "('" VM_ID "', {'mac': <'52:54:01:23:45:6G'>, 'ipv4': <'10.77.0.5'>})");
+  assert_invalid ("CreateTap",
+                  "('" VM_ID "', {'mac': <'52:54:01:23:45:67'>, 'ipv4': <'10.77.0.5 x'>})");
+  assert_invalid ("CreateTap",
+                  "('" VM_ID "', {'mac': <'03:54:01:23:45:67'>, 'ipv4': <'10.77.0.5'>})");
+  assert_invalid ("CreateTap",
+                  "('" VM_ID "', {'mac': <'52:54:01:23:45:67'>, 'ipv4': <'10.77.000.5'>})");
+  assert_invalid ("DeleteTap",
+                  "('" VM_ID "', {'mac': <'52:54:01:23:45:67'>, 'ipv4': <'10.77.0.5'>})");
 
   assert_valid ("KillJailed", "('" VM_ID "', 15, @a{sv} {})");
   assert_invalid ("KillJailed", "('" VM_ID "', 19, @a{sv} {})");

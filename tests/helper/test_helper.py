@@ -30,6 +30,14 @@ ACTIONS = {
 # Extra polkit rules per test: to show that ownership (not polkit) is what
 # stops B from deleting A's tap, B is allowed org.banger.vm.network there.
 EXTRA_RULES = {
+    'test_address_claims': '''
+polkit.addRule(function(action, subject) {
+    if (action.id == "org.banger.vm.network" && subject.user == "banger-test-b") {
+        return polkit.Result.YES;
+    }
+    return polkit.Result.NOT_HANDLED;
+});
+''',
     'test_teardown_keeps_other_users_taps': '''
 polkit.addRule(function(action, subject) {
     if ((action.id == "org.banger.vm.network" || action.id == "org.banger.network.setup")
@@ -232,6 +240,52 @@ class HelperTest(unittest.TestCase):
         self.assertIsNone(self.bus.link(TAP))
         self.assertIsNone(self.bus.link(BRIDGE))
         self.assertIsNone(self.nft_table())
+
+    def guard_table(self):
+        res = subprocess.run(['ip', 'netns', 'exec', self.bus.netns, 'nft', 'list', 'table',
+                              'bridge', 'banger_guard'], capture_output=True, text=True)
+        return res.stdout if res.returncode == 0 else None
+
+    def claim(self, user, vm_id, mac, ipv4):
+        return self.bus.call(user, 'CreateTap', vm_id,
+                             f"{{'mac': <'{mac}'>, 'ipv4': <'{ipv4}'>}}")
+
+    def test_address_claims(self):
+        """Issue 10, finding 6: a tap sends only from its guest's MAC and
+        leased address (the table bridge banger_guard), and an address or
+        MAC another user's tap holds is refused."""
+        other_id, other_tap = 'fedcba9876543210', 'bgfedcba987654'
+        self.call_ok(A, 'EnsureNetwork', '{}')
+        ok, out = self.claim(A, VM_ID, '52:54:01:23:45:67', '10.77.0.5')
+        self.assertTrue(ok, out)
+        table = self.guard_table()
+        self.assertIn(f'iifname "{TAP}" jump guard_{TAP}', table)
+        self.assertIn('ether saddr != 52:54:01:23:45:67 drop', table)
+        self.assertIn('ip saddr 10.77.0.5 accept', table)
+        self.assertIn('iifname "bg*" drop', table)
+        # B may use vm.network (this test's rule), but not A's address or MAC
+        for mac, ipv4 in (('52:54:fe:dc:ba:98', '10.77.0.5'), ('52:54:01:23:45:67', '10.77.0.6')):
+            ok, out = self.claim(B, other_id, mac, ipv4)
+            self.assertFalse(ok, out)
+            self.assertIn('org.banger.Error.Exists', out)
+        self.assertNotIn(f'guard_{other_tap}', self.guard_table())
+        ok, out = self.claim(B, other_id, '52:54:fe:dc:ba:98', '10.77.0.6')
+        self.assertTrue(ok, out)
+        self.assertIn('ip saddr 10.77.0.6 accept', self.guard_table())
+        # shapes before polkit, the subnet after
+        for mac, ipv4, when in (('01:00:5e:00:00:01', '10.77.0.7', 'shape'),
+                                ('52:54:00:00:00:01', '10.77.0.07', 'shape'),
+                                ('52:54:00:00:00:01', '10.78.0.7', 'subnet'),
+                                ('52:54:00:00:00:01', '10.77.0.1', 'subnet'),
+                                ('52:54:00:00:00:01', '10.77.0.255', 'subnet')):
+            ok, out = self.claim(A, VM_ID, mac, ipv4)
+            self.assertFalse(ok, (mac, ipv4))
+            self.assertIn('org.banger.Error.InvalidArgument', out)
+        self.assertIn('ether saddr != 52:54:01:23:45:67 drop', self.guard_table())
+        # A's tap gone, its rules too
+        self.call_ok(A, 'DeleteTap', VM_ID, '{}')
+        self.assertNotIn(f'guard_{TAP}', self.guard_table())
+        self.assertIn(f'guard_{other_tap}', self.guard_table())
 
     def test_unsupported_after_authorization(self):
         # CreateSnapshot/RemoveSnapshot are implemented: tests/snapshot covers

@@ -515,6 +515,53 @@ class NetworkTest(VmTestCase):
         self.assertEqual(status, 0, out + err)
 
 
+class SpoofTest(VmTestCase):
+    """Issue 10, finding 6: from inside a real guest, frames from any MAC or
+    IPv4 source but the VM's own are dropped at its tap (the helper's table
+    bridge banger_guard), while its own traffic passes."""
+
+    def in_echos(self):
+        # The test runs in the helper's netns: the bridge's host stack is here.
+        with open('/proc/net/snmp') as f:
+            rows = [line.split() for line in f if line.startswith('Icmp:')]
+        return int(rows[1][rows[0].index('InEchos')])
+
+    def ping_bridge(self, path, *extra):
+        before = self.in_echos()
+        status, out, err = self.exec(path, ['ping', '-c', '2', '-W', '2', *extra, '10.77.0.1'])
+        return status, self.in_echos() - before, out + err
+
+    def test_spoofed_source_dropped(self):
+        path = self.create_vm('spoof')
+        self.start(path)
+        mac = self.prop(path, 'MAC')
+        # its own address and MAC reach the host
+        status, echos, out = self.ping_bridge(path)
+        self.assertEqual(status, 0, out)
+        self.assertGreaterEqual(echos, 1)
+        # another address of the subnet as the source: nothing arrives
+        self.assertEqual(self.exec(path, ['ip', 'addr', 'add', '10.77.0.250/24', 'dev',
+                                          'eth0'])[0], 0)
+        status, echos, out = self.ping_bridge(path, '-I', '10.77.0.250')
+        self.assertNotEqual(status, 0, out)
+        self.assertEqual(echos, 0, 'echo requests from a spoofed address reached the host')
+        self.assertEqual(self.exec(path, ['ip', 'addr', 'del', '10.77.0.250/24', 'dev',
+                                          'eth0'])[0], 0)
+        # another MAC: nothing arrives; its own again: it works
+        for new_mac, expect_ok in (('52:54:de:ad:be:ef', False), (mac, True)):
+            for argv in (['ip', 'link', 'set', 'eth0', 'down'],
+                         ['ip', 'link', 'set', 'eth0', 'address', new_mac],
+                         ['ip', 'link', 'set', 'eth0', 'up']):
+                status, out, err = self.exec(path, argv)
+                self.assertEqual(status, 0, out + err)
+            status, echos, out = self.ping_bridge(path)
+            if expect_ok:
+                self.assertEqual(status, 0, out)
+            else:
+                self.assertNotEqual(status, 0, out)
+                self.assertEqual(echos, 0, 'frames from a spoofed MAC reached the host')
+
+
 class RestartSafetyTest(VmTestCase):
 
     def test_bangerd_sigkill_restart(self):

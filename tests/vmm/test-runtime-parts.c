@@ -125,6 +125,44 @@ test_lease_collisions_and_exhaustion (void)
   rm_rf (dir);
 }
 
+/* Addresses another user's VMs hold (the helper said Exists) are skipped,
+ * and a lease this VM already had on one of them is given up. */
+static void
+test_lease_excluding (void)
+{
+  g_autofree char *dir = tmpdir ();
+  g_autofree char *db = g_build_filename (dir, "banger.db", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (BangerStore) store = banger_store_open (db, &error);
+  g_autoptr (BangerVmRecord) rec = insert_vm (store, "0000000000002000", "ex");
+  g_autofree char *first = banger_lease_acquire (store, rec->id, "192.168.51.1/24", &error);
+  g_autofree char *second = NULL;
+  g_autofree char *third = NULL;
+  g_autofree char *again = NULL;
+
+  g_assert_no_error (error);
+  {
+    const char *taken[] = { first, NULL };
+
+    second = banger_lease_acquire_excluding (store, rec->id, "192.168.51.1/24", taken, &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (second, !=, first);
+  }
+  {
+    const char *taken[] = { first, second, NULL };
+
+    third = banger_lease_acquire_excluding (store, rec->id, "192.168.51.1/24", taken, &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (third, !=, first);
+    g_assert_cmpstr (third, !=, second);
+  }
+  /* the store keeps the last one */
+  again = banger_lease_acquire (store, rec->id, "192.168.51.1/24", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (again, ==, third);
+  rm_rf (dir);
+}
+
 static void
 test_cidr_parse (void)
 {
@@ -230,6 +268,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/lease/deterministic", test_lease_deterministic);
   g_test_add_func ("/lease/collisions-exhaustion", test_lease_collisions_and_exhaustion);
+  g_test_add_func ("/lease/excluding", test_lease_excluding);
   g_test_add_func ("/lease/cidr", test_cidr_parse);
   g_test_add_func ("/ssh/keys", test_ssh_keys);
   return g_test_run ();
