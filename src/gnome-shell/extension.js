@@ -14,6 +14,7 @@ const {Clutter, Gio, GLib, GObject, St} = imports.gi;
 const Gettext = imports.gettext;
 const {vprintf} = imports.format;
 
+const BoxPointer = imports.ui.boxpointer;
 const ExtensionUtils = imports.misc.extensionUtils;
 const Main = imports.ui.main;
 const MessageTray = imports.ui.messageTray;
@@ -566,6 +567,9 @@ class Extension {
 
     disable() {
         this._indicator.confirmDialog?.destroy();
+        // No transition of the menu (a fade-out after a choice) may outlive
+        // the indicator: close it at once before destroying it.
+        this._indicator.menu.close(BoxPointer.PopupAnimation.NONE);
         this._indicator.destroy();
         this._indicator = null;
         this.model.destroy();
