@@ -127,12 +127,16 @@ struct _BangerConsoleWatch {
   char *vms_dir;
   guint64 max;
   guint source;
+  /* The check reads and writes megabytes: it runs in a worker thread, one
+   * at a time, never on bangerd's main loop (D-Bus and DNS answer there). */
+  GThreadPool *pool;
+  gint busy;
 };
 
-static gboolean
-watch_tick_cb (gpointer data)
+static void
+watch_check (gpointer data, gpointer user_data)
 {
-  BangerConsoleWatch *w = data;
+  BangerConsoleWatch *w = user_data;
   g_autoptr (GDir) dir = g_dir_open (w->vms_dir, 0, NULL);
   const char *name;
 
@@ -145,6 +149,15 @@ watch_tick_cb (gpointer data)
     if (!banger_console_log_cap (path, w->max, &error) && error != NULL)
       g_warning ("capping a console log: %s", error->message);
   }
+  g_atomic_int_set (&w->busy, 0);
+}
+
+static gboolean
+watch_tick_cb (gpointer data)
+{
+  BangerConsoleWatch *w = data;
+  if (g_atomic_int_compare_and_exchange (&w->busy, 0, 1))
+    g_thread_pool_push (w->pool, GINT_TO_POINTER (1), NULL);
   return G_SOURCE_CONTINUE;
 }
 
@@ -154,6 +167,7 @@ banger_console_watch_new (const char *vms_dir, guint64 max, guint interval_ms)
   BangerConsoleWatch *w = g_new0 (BangerConsoleWatch, 1);
   w->vms_dir = g_strdup (vms_dir);
   w->max = max;
+  w->pool = g_thread_pool_new (watch_check, w, 1, FALSE, NULL);
   w->source = g_timeout_add (interval_ms, watch_tick_cb, w);
   return w;
 }
@@ -165,6 +179,8 @@ banger_console_watch_free (BangerConsoleWatch *w)
     return;
   if (w->source != 0)
     g_source_remove (w->source);
+  /* Waits for a check that runs. */
+  g_thread_pool_free (w->pool, FALSE, TRUE);
   g_free (w->vms_dir);
   g_free (w);
 }
