@@ -544,9 +544,15 @@ class Host:
         for kver in sorted(os.listdir('/lib/modules')) if os.path.isdir('/lib/modules') else []:
             argv.append(f'--bind-ro=/lib/modules/{kver}:/usr/lib/modules/{kver}')
         self.console_log = os.path.join(self.dir, f'nspawn-{int(time.time())}.log')
+        # The container gets the unified cgroup hierarchy, as a Debian 12
+        # host has by default, even where this machine mounts the hybrid
+        # one: under the hybrid one the container's systemd loses track of
+        # cgroups at random (a restarted unit "Failed to attach to cgroup",
+        # a session scope left abandoned after daemon-reload).
+        env = dict(self._env(), SYSTEMD_NSPAWN_UNIFIED_HIERARCHY='1')
         with open(self.console_log, 'w') as out:
             self.nspawn = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
-                                           stderr=subprocess.STDOUT, env=self._env(),
+                                           stderr=subprocess.STDOUT, env=env,
                                            start_new_session=True)
 
         def find_pid1():
@@ -723,14 +729,18 @@ class Host:
             return
         except TimeoutError:
             pass
-        # Measured here: a `systemctl daemon-reload` while a session is open
-        # (system install does one) can leave that session's scope
-        # "active (abandoned)" with its cgroup already gone, on this
-        # machine's hybrid cgroup hierarchy inside nspawn; systemd never
-        # hears that it emptied, and the session stays "closing". Stopping
-        # the (empty) scope is what logind's terminate would have done.
+        # Measured here with the hybrid cgroup hierarchy (before boot()
+        # asked for the unified one): a `systemctl daemon-reload` while a
+        # session is open (system install does one) could leave that
+        # session's scope "active (abandoned)" with its cgroup already gone;
+        # systemd never heard that it emptied and the session stayed
+        # "closing". Stopping the (empty) scope is what logind's terminate
+        # would have done; kept as a fallback, and logged.
         for s in self.sessions(user):
-            log(f'session {s} of {user} still listed after terminate: stopping its scope')
+            st = self.run(['systemctl', 'status', '--no-pager', '--lines=0',
+                           f'session-{s}.scope'], timeout=30)
+            log(f'session {s} of {user} still listed 10 s after terminate: stopping its scope\n'
+                + st.stdout)
             self.run(['systemctl', 'stop', f'session-{s}.scope'], timeout=60)
         wait_until(lambda: not self.sessions(user), timeout, f'{user} logged out')
 
