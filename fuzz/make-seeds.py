@@ -140,6 +140,15 @@ put("oci-manifest", "manifest", b"\x02" + json.dumps(manifest).encode())
 put("oci-manifest", "docker-list", b"\x03" + json.dumps(
     {"schemaVersion": 2, "manifests": index["manifests"]}).encode())
 put("oci-manifest", "config", b"\x80" + json.dumps(config).encode())
+put("oci-manifest", "empty", b"\x02")
+put("oci-manifest", "wrong-types", b"\x01" + json.dumps(
+    {"mediaType": {}, "manifests": [{"digest": 7, "platform": {"os": 1, "architecture": []}}],
+     "config": {"digest": D, "size": "12"}, "layers": [{"digest": D, "size": -1,
+                                                         "mediaType": {}}]}).encode())
+put("oci-manifest", "wrong-types-manifest", b"\x02" + json.dumps(
+    {"config": {"digest": D, "size": {}}, "layers": [{"digest": [], "size": 1.5}]}).encode())
+put("oci-manifest", "config-wrong-types", b"\x80" + json.dumps(
+    {"architecture": 64, "config": {"WorkingDir": {}, "User": 0, "Env": "x"}}).encode())
 put("oci-manifest", "config-odd", b"\x81" + json.dumps(
     {"architecture": "amd64", "config": {"Env": [1, None], "Cmd": "notalist"}}).encode())
 
@@ -253,6 +262,12 @@ cat = {"version": 1,
 put("catalog-index", "index", json.dumps(cat))
 put("catalog-index", "bad-entry", json.dumps({"version": 1, "images": [{"name": "-x", "oci": ""}]}))
 put("catalog-index", "version2", json.dumps({"version": 2}))
+# Regressions: an empty body and members of the wrong type hit json-glib
+# assertions (found by fuzz-catalog-index and fuzz-oci-manifest).
+put("catalog-index", "empty", b"")
+put("catalog-index", "wrong-types", json.dumps({"version": "1", "images": [
+    {"name": {}, "oci": []}, {"name": "x", "rootfs": {"url": 5, "sha256": None}}],
+    "kernels": [{"name": "k", "version": [], "url": {}, "sha256": 1}]}))
 
 # ---- OCI references ----
 for i, r in enumerate(["debian", "library/debian:bookworm", "docker.io/library/debian@" + D,
