@@ -373,7 +373,7 @@ class DoctorTest(DoctorTestCase):
         self.assertEqual(self.doctor()['dns-routing'][0], 'skip')
         # Once free, bangerd takes it (it retries every 5 s) and owns it.
         taken.close()
-        system_bus.wait_until(lambda: self.doctor()['dns'][0] == 'ok', 15.0,
+        system_bus.wait_until(lambda: self.doctor()['dns'][0] == 'ok', 30.0,
                               'the responder to take the port')
         self.assertIn("the port is bangerd's, pid %d" % self.session.bangerd_pid(),
                       self.doctor()['dns'][1])
@@ -492,7 +492,7 @@ class HardeningTest(DoctorTestCase):
                 json.dumps(overrides or {})]
         env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.system.address)
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE)
-        ready, _, _ = select.select([proc.stdout], [], [], 10)
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
         self.assertTrue(ready and proc.stdout.readline() == b'ready\n', 'FAKE-systemd did not start')
 
         def stop():
