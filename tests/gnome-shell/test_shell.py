@@ -9,7 +9,9 @@ One meson test per case (tests/gnome-shell/meson.build)."""
 import http.server
 import json
 import os
+import select
 import signal
+import subprocess
 import sys
 import threading
 import unittest
@@ -22,6 +24,8 @@ from shellworld import BOOT_TIMEOUT, TIMEOUT, UUID, ShellWorld, wait_until
 
 sys.path.insert(0, os.path.join(os.environ['BANGER_SOURCE_ROOT'], 'tests', 'oci'))
 import ocitest  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 class MenuWorld(ShellWorld):
@@ -409,6 +413,70 @@ class ShellErrorTest(MenuWorld):
         self.ext('ind.menu.open(false); return true;')
         wait_until(lambda: self.ext('return ind.menu.isOpen;'), TIMEOUT, 'the menu to open')
         self.screenshot('menu-error.png')
+        self.assertEqual(self.new_log_lines(), [])
+
+
+
+class PrefsTest(MenuWorld):
+    """prefs.js under gjs, GTK 4 and libadwaita on the headless shell's own
+    Wayland display (tests/gnome-shell/prefs-test.js)."""
+
+    def read_line(self, proc, timeout=TIMEOUT):
+        ready, _, _ = select.select([proc.stdout], [], [], timeout)
+        self.assertTrue(ready, 'prefs-test.js said nothing for %d s' % timeout)
+        line = proc.stdout.readline()
+        self.assertTrue(line, 'prefs-test.js exited')
+        return line.rstrip('\n')
+
+    def test_preferences_window(self):
+        """The window shows every setting with its value; flipping "Show
+        stopped sandboxes" there changes the setting and the shell's menu."""
+        self.banger('vm', 'create', 'parked')
+        wait_until(lambda: self.row('parked'), TIMEOUT, 'the row')
+        env = dict(self.env)
+        env.update({
+            'WAYLAND_DISPLAY': 'wayland-0', 'GDK_BACKEND': 'wayland',
+            'GSETTINGS_BACKEND': 'keyfile', 'NO_AT_BRIDGE': '1', 'GTK_A11Y': 'none',
+            'BANGER_EXT_DIR': os.path.join(self.env['XDG_DATA_HOME'], 'gnome-shell',
+                                           'extensions', UUID),
+            'BANGER_PREFS_STUB': os.path.join(HERE, 'prefs-stub'),
+        })
+        env.pop('DISPLAY', None)
+        errors = open(os.path.join(self.tmpdir, 'prefs-test.log'), 'w+')
+        self.addCleanup(errors.close)
+        proc = subprocess.Popen(['gjs', os.path.join(HERE, 'prefs-test.js')], env=env,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors,
+                                text=True)
+
+        def stop():
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            proc.stdin.close()
+            proc.stdout.close()
+        self.addCleanup(stop)
+        line = self.read_line(proc)
+        self.assertTrue(line.startswith('ready '), line)
+        state = json.loads(line[len('ready '):])
+        self.assertEqual(state['rows'], ['Show stopped sandboxes', 'Terminal command',
+                                         'Notifications', 'Long jobs'])
+        self.assertEqual(state['switches'], [True, True])
+        self.assertEqual(state['entries'], [self.fake_terminal])
+        self.assertEqual(state['spins'], [0])
+        self.screenshot('prefs.png')
+        proc.stdin.write('toggle\n')
+        proc.stdin.flush()
+        line = self.read_line(proc)
+        self.assertTrue(line.startswith('toggled '), line)
+        self.assertFalse(json.loads(line[len('toggled '):])['show-stopped'])
+        # the shell reads the same settings: the created VM leaves the menu
+        wait_until(lambda: self.row('parked') is None, TIMEOUT, 'the row to be hidden')
+        proc.stdin.write('quit\n')
+        proc.stdin.flush()
+        self.assertEqual(proc.wait(TIMEOUT), 0)
+        errors.seek(0)
+        bad = [l for l in errors.read().splitlines() if 'CRITICAL' in l or 'WARNING' in l]
+        self.assertEqual(bad, [])
         self.assertEqual(self.new_log_lines(), [])
 
 
