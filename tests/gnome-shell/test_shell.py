@@ -441,7 +441,9 @@ class PrefsTest(MenuWorld):
                                            'extensions', UUID),
             'BANGER_PREFS_STUB': os.path.join(HERE, 'prefs-stub'),
         })
-        env.pop('DISPLAY', None)
+        # (criticals are read from its stderr below, like the shell's)
+        for var in ('DISPLAY', 'G_DEBUG'):
+            env.pop(var, None)
         errors = open(os.path.join(self.tmpdir, 'prefs-test.log'), 'w+')
         self.addCleanup(errors.close)
         proc = subprocess.Popen(['gjs', os.path.join(HERE, 'prefs-test.js')], env=env,
