@@ -33,6 +33,19 @@ CONSOLE_MAX = (8 << 20) + (64 << 20)  # the cap plus what ~1 s of flood adds
 ATTACK_S = 10
 
 
+def under_asan(pid):
+    """The sanitizer pass's bangerd: its quarantine (256 MiB by default)
+    keeps freed memory resident, so RSS bounds only the plain pass."""
+    with open('/proc/%d/maps' % pid) as f:
+        return 'libasan' in f.read()
+
+
+def runqueue_wait(pid):
+    """Seconds bangerd's main thread has waited, runnable, for a CPU."""
+    with open('/proc/%d/schedstat' % pid) as f:
+        return int(f.read().split()[1]) / 1e9
+
+
 def rss(pid):
     with open('/proc/%d/status' % pid) as f:
         for line in f:
@@ -74,19 +87,25 @@ class HostileGuestTest(FcTestCase):
             Gio.DBusCallFlags.NONE, -1, fd_list, None, None, None)
         self.conn.flush_sync(None)
 
+        waiters = [bangerd, self.session.pid, os.getpid()]
         worst_call, worst_rss, worst_console, calls, busy = 0.0, 0, 0, 0, 0
         deadline = time.monotonic() + ATTACK_S
         while time.monotonic() < deadline:
             # A control: the bus daemon's own GetId just before and after.
             # When it lags the machine is loaded (other tests, other
             # builds), and the sample says nothing about bangerd.
+            # And bangerd's own wait for a CPU during the call: time it was
+            # ready to answer but the machine ran something else.
+            # (The same for the bus daemon and this test.)
             c0 = self.bus_rtt()
+            w0 = [runqueue_wait(p) for p in waiters]
             t0 = time.monotonic()
             self.conn.call_sync('org.banger.Manager', '/org/banger/Manager',
                                 'org.freedesktop.DBus.ObjectManager', 'GetManagedObjects',
                                 None, None, Gio.DBusCallFlags.NONE, 5000, None)
             took = time.monotonic() - t0
-            if max(c0, self.bus_rtt()) > CONTROL_MAX_S:
+            starved = max(runqueue_wait(p) - w for p, w in zip(waiters, w0))
+            if max(c0, self.bus_rtt()) > CONTROL_MAX_S or starved > CONTROL_MAX_S:
                 busy += 1
             else:
                 worst_call = max(worst_call, took)
@@ -99,13 +118,13 @@ class HostileGuestTest(FcTestCase):
             # Ten probes a second; the main loop of this test has nothing
             # else to wait for.
             time.sleep(0.1)
-        print('%d calls (%d more while the bus itself lagged), slowest %.1f ms; bangerd RSS '
+        print('%d calls (%d more while the bus or CPUs lagged), slowest %.1f ms; bangerd RSS '
               'grew by at most %d KiB; console.log at most %d KiB'
               % (calls, busy, worst_call * 1000, worst_rss >> 10, worst_console >> 10),
               file=sys.stderr)
         self.assertGreater(calls, busy)
         self.assertLess(worst_call, CALL_MAX_S)
-        self.assertLess(worst_rss, RSS_GROWTH_MAX)
+        self.assertLess(worst_rss, RSS_GROWTH_MAX + (256 << 20 if under_asan(bangerd) else 0))
         self.assertGreater(worst_console, 0)
         self.assertLess(worst_console, CONSOLE_MAX)
         self.assertTrue(os.path.exists(console + '.1'), 'the console log was never cut')
