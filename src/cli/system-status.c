@@ -5,12 +5,14 @@
 #include "system-status.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <glib/gi18n.h>
 #include <grp.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bus-name.h"
@@ -194,9 +196,15 @@ in_process_groups (gid_t gid)
 static gboolean
 files_installed (void)
 {
-  for (const char *const *t = banger_system_install_targets (); *t != NULL; t++)
-    if (!g_file_test (*t, G_FILE_TEST_EXISTS))
+  for (const char *const *t = banger_system_install_targets (); *t != NULL; t++) {
+    struct stat st;
+
+    /* A directory the caller may not search hides a file without making it
+     * missing: Debian's /etc/polkit-1/rules.d is 0700 polkitd, so a user
+     * never sees the rules file there. */
+    if (stat (*t, &st) < 0 && errno != EACCES)
       return FALSE;
+  }
   return TRUE;
 }
 
