@@ -90,9 +90,7 @@ gboolean
 banger_net_guard_claim (const char *tap, const char *mac, const char *ipv4, GError **error)
 {
   g_auto (GStrv) taps = banger_net_link_list_taps (0, error);
-  g_autofree char *path = NULL;
   g_autofree char *text = NULL;
-  int fd;
 
   if (taps == NULL)
     return FALSE;
@@ -110,17 +108,11 @@ banger_net_guard_claim (const char *tap, const char *mac, const char *ipv4, GErr
       return FALSE;
     }
   }
-  path = alias_path (tap);
   text = g_strdup_printf (ALIAS_PREFIX "%s %s", mac, ipv4);
-  fd = open (path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0 || write (fd, text, strlen (text)) != (gssize)strlen (text)) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot record %s's address: %s", tap,
-                 g_strerror (errno));
-    if (fd >= 0)
-      close (fd);
+  if (!banger_net_link_set_alias (tap, text, error)) {
+    g_prefix_error (error, "cannot record %s's address: ", tap);
     return FALSE;
   }
-  close (fd);
   return TRUE;
 }
 

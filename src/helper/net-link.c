@@ -90,6 +90,38 @@ banger_net_link_up (const char *ifname, int master_index, GError **error)
   return TRUE;
 }
 
+/* Over rtnetlink (IFLA_IFALIAS), not by writing /sys/class/net/IF/ifalias:
+ * sysfs is mounted read-only in containers (systemd-nspawn, and any
+ * service with ProtectKernelTunables=), netlink with CAP_NET_ADMIN works
+ * wherever the link can be changed at all. */
+gboolean
+banger_net_link_set_alias (const char *ifname, const char *alias, GError **error)
+{
+  g_autoptr (BangerNlSock) sk = nl_route_connect (error);
+  g_autoptr (BangerRtnlLink) link = NULL;
+  g_autoptr (BangerRtnlLink) change = NULL;
+  int err;
+
+  if (sk == NULL)
+    return FALSE;
+  err = rtnl_link_get_kernel (sk, 0, ifname, &link);
+  if (err < 0) {
+    g_set_error (error, BANGER_ERROR,
+                 is_not_found (err) ? BANGER_ERROR_NOT_FOUND : BANGER_ERROR_FAILED,
+                 "cannot look up %s: %s", ifname, nl_geterror (err));
+    return FALSE;
+  }
+  change = rtnl_link_alloc ();
+  rtnl_link_set_ifalias (change, alias);
+  err = rtnl_link_change (sk, link, change, 0);
+  if (err < 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot set the alias of %s: %s",
+                 ifname, nl_geterror (err));
+    return FALSE;
+  }
+  return TRUE;
+}
+
 gboolean
 banger_net_link_delete (const char *ifname, GError **error)
 {

@@ -18,6 +18,8 @@ int banger_net_link_index (const char *ifname, GError **error);
 /* Brings @ifname up and, when @master_index > 0, enslaves it to that. */
 gboolean banger_net_link_up (const char *ifname, int master_index, GError **error);
 gboolean banger_net_link_delete (const char *ifname, GError **error);
+/* Sets @ifname's alias (IFLA_IFALIAS) over rtnetlink. */
+gboolean banger_net_link_set_alias (const char *ifname, const char *alias, GError **error);
 /* Names of banger's taps: links enslaved to @bridge_index (if > 0) and
  * links named like a banger tap. */
 GStrv banger_net_link_list_taps (int bridge_index, GError **error);
