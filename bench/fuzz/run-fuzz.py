@@ -42,6 +42,9 @@ def run_one(name, binary, seeds, runs, max_time, work):
         m = re.search(r'Done (\d+) runs', out)
         execs = int(m.group(1)) if m else 0
     crashes = sorted(f for f in os.listdir(artifacts))
+    if proc.returncode != 0 and not crashes:
+        # Killed by a signal libFuzzer does not catch: no input was kept.
+        crashes = ['(exit status %d, no input kept: see the log)' % proc.returncode]
     log = os.path.join(work, name, 'log')
     with open(log, 'w') as f:
         f.write(out)
@@ -72,7 +75,8 @@ def main():
         print('%-16s %10d execs %8.0f/s %6.0f s  corpus %5d  crashes %d%s' % (
             r['name'], r['execs'], r['execs'] / max(r['seconds'], 0.001), r['seconds'],
             r['corpus'], len(r['crashes']),
-            ('  ' + ', '.join(r['artifacts'] + c for c in r['crashes'])) if r['crashes'] else ''),
+            ('  ' + ', '.join(c if c.startswith('(') else r['artifacts'] + c
+                              for c in r['crashes'])) if r['crashes'] else ''),
             flush=True)
     total = sum(len(r['crashes']) for r in results)
     print('%d targets, %d executions, %d crashes' % (
