@@ -395,6 +395,64 @@ class DoctorTest(DoctorTestCase):
         self.assertIn('qmp.sock', row[1])
 
 
+class MountTest(DoctorTestCase):
+    """Cases run in a mount namespace of their own (`unshare -m`, see
+    tests/doctor/meson.build): what bangerd sees of /dev and of its disk is
+    changed with mounts before its first start."""
+
+    def bind_over(self, path, source):
+        subprocess.run(['mount', '--bind', source, path], check=True)
+        self.addCleanup(subprocess.run, ['umount', '-l', path], capture_output=True)
+
+    def test_devices_missing(self):
+        # A regular file where the character devices were: what a host
+        # without the kvm or tun module looks like to bangerd.
+        empty = os.path.join(self.tmpdir, 'not-a-device')
+        open(empty, 'w').close()
+        self.bind_over('/dev/kvm', empty)
+        self.bind_over('/dev/net/tun', empty)
+        rows = self.doctor()
+        self.assertEqual(rows['kvm'][0], 'warn', rows['kvm'])
+        self.assertIn('no /dev/kvm', rows['kvm'][1])
+        self.assertIn('kvm_intel', rows['kvm'][2])
+        self.assertEqual(rows['tun'][0], 'warn', rows['tun'])
+        self.assertIn('modprobe tun', rows['tun'][2])
+
+    def test_disk_nearly_full(self):
+        # The data and cache directories on a 512 MiB file system.
+        home = os.path.dirname(self.session.data_dir)
+        subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=512m,mode=0700', 'tmpfs', home],
+                       check=True)
+        self.addCleanup(subprocess.run, ['umount', '-l', home], capture_output=True)
+        row = self.doctor()['disk-space']
+        self.assertEqual(row[0], 'fail', row)
+        self.assertIn('0.5 GiB free', row[1])
+        self.assertIn('prune', row[2])
+
+
+class OldQemuTest(DoctorTestCase):
+    """A QEMU older than the supported range: a stand-in program (BANGER_QEMU,
+    the qemu driver's own override) that prints what QEMU 5.2 prints."""
+
+    def setUp(self):
+        self._qemu_dir = tempfile.mkdtemp(prefix='banger-doctor-qemu-')
+        self.addCleanup(shutil.rmtree, self._qemu_dir, True)
+        qemu = os.path.join(self._qemu_dir, 'qemu-system-x86_64')
+        with open(qemu, 'w') as f:
+            f.write('#!/bin/sh\necho "QEMU emulator version 5.2.0 (Debian 1:5.2+dfsg-11)"\n')
+        os.chmod(qemu, 0o755)
+        os.environ['BANGER_QEMU'] = qemu
+        self.addCleanup(os.environ.pop, 'BANGER_QEMU', None)
+        super().setUp()
+
+    def test_qemu_too_old(self):
+        row = self.doctor()['qemu']
+        self.assertEqual(row[0], 'fail', row)
+        self.assertIn('5.2.0', row[1])
+        self.assertIn('older than the oldest supported, 7.0.0', row[1])
+        self.assertTrue(row[2])
+
+
 class ArchitectureTest(DoctorTestCase):
     """Run under `setarch i686` (tests/doctor/meson.build): every process of
     the test, bangerd included, sees a 32-bit machine from uname()."""
