@@ -535,6 +535,54 @@ class FirewallTest(DoctorTestCase):
         self.assertEqual(row[0], 'fail', row)
 
 
+def start_fake(test, script, *args):
+    """Starts a fake of tests/doctor on the test's private system bus and
+    waits for its "ready" line; returns a function that stops it."""
+    argv = ['/usr/bin/python3', os.path.join(SOURCE, 'tests', 'doctor', script), *args]
+    env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=test.system.address)
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE)
+    ready, _, _ = select.select([proc.stdout], [], [], 30)
+    test.assertTrue(ready and proc.stdout.readline() == b'ready\n', script + ' did not start')
+
+    def stop():
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(10)
+        proc.stdout.close()
+    test.addCleanup(stop)
+    return stop
+
+
+class DnsRoutingTest(DoctorTestCase):
+    """The ~vm route as systemd-resolved reports it for the bridge, from
+    FAKE-resolved (tests/doctor/fake-resolved-links.py)."""
+
+    system_kind = 'plain'
+
+    def test_dns_routing(self):
+        rows = self.doctor()
+        self.assertEqual(rows['dns'][0], 'ok', rows['dns'])
+        # No resolved on the bus: names resolve only for who asks bangerd.
+        row = rows['dns-routing']
+        self.assertEqual(row[0], 'warn', row)
+        self.assertIn('systemd-resolved does not run', row[1])
+        self.assertIn('docs/dns.md', row[2])
+        subprocess.run(['ip', 'link', 'add', 'banger0', 'type', 'bridge'], check=True)
+        # resolved runs but has no route on the bridge (it restarted, say).
+        stop = start_fake(self, 'fake-resolved-links.py', json.dumps({'dns': [], 'domains': []}))
+        row = self.doctor()['dns-routing']
+        self.assertEqual(row[0], 'warn', row)
+        self.assertIn('no ~vm route to 127.0.0.1:42069 on banger0', row[1])
+        self.assertIn('start a VM', row[2])
+        stop()
+        # What the helper's ConfigureDNS sets.
+        start_fake(self, 'fake-resolved-links.py', json.dumps(
+            {'dns': [[2, [127, 0, 0, 1], 42069, '']], 'domains': [['vm', True]]}))
+        row = self.doctor()['dns-routing']
+        self.assertEqual(row[0], 'ok', row)
+        self.assertIn('127.0.0.1:42069 through banger0', row[1])
+
+
 class HardeningTest(DoctorTestCase):
     """The helper unit's hardening as systemd reports it, from FAKE-systemd
     (tests/doctor/fake-systemd.py) serving what systemd derives from the
