@@ -278,6 +278,7 @@ check_files (GVariantBuilder *b, const char *id, const char *what, const SystemF
   g_autoptr (GString) missing = g_string_new (NULL);
   g_autoptr (GString) stale = g_string_new (NULL);
   g_autoptr (GString) unsafe = g_string_new (NULL);
+  g_autoptr (GString) unreadable = g_string_new (NULL);
   guint present = 0, total = 0;
   const char *src_dir = system_data_dir ();
 
@@ -298,7 +299,12 @@ check_files (GVariantBuilder *b, const char *id, const char *what, const SystemF
 
     total++;
     if (lstat (target, &st) < 0) {
-      g_string_append_printf (missing, "%s%s", missing->len ? ", " : "", f->target);
+      /* Debian's /etc/polkit-1/rules.d is polkitd's 0700 directory: for a
+       * user's bangerd a file there is unknown, not missing. */
+      if (errno == EACCES)
+        g_string_append_printf (unreadable, "%s%s", unreadable->len ? ", " : "", f->target);
+      else
+        g_string_append_printf (missing, "%s%s", missing->len ? ", " : "", f->target);
       continue;
     }
     present++;
@@ -312,6 +318,10 @@ check_files (GVariantBuilder *b, const char *id, const char *what, const SystemF
                               f->target, (guint)st.st_uid, (guint)(st.st_mode & 07777));
     if (!g_file_get_contents (source, &want, &want_len, NULL))
       continue;
+    if (access (target, R_OK) < 0 && errno == EACCES) {
+      g_string_append_printf (unreadable, "%s%s", unreadable->len ? ", " : "", f->target);
+      continue;
+    }
     if (!g_file_get_contents (target, &have, &have_len, NULL) || have_len != want_len
         || memcmp (have, want, want_len) != 0)
       g_string_append_printf (stale, "%s%s", stale->len ? ", " : "", f->target);
@@ -321,7 +331,7 @@ check_files (GVariantBuilder *b, const char *id, const char *what, const SystemF
                        "make them root's and not writable by others (`sudo chown root:root FILE; "
                        "sudo chmod 644 FILE`), or rewrite them with `sudo banger system install`",
                        "%s writable by someone other than root: %s", what, unsafe->str);
-  else if (present == 0)
+  else if (present == 0 && unreadable->len == 0)
     banger_doctor_add (b, id, "warn", "sudo banger system install",
                        "%s not installed: %s", what, missing->str);
   else if (missing->len > 0 || stale->len > 0)
@@ -332,6 +342,11 @@ check_files (GVariantBuilder *b, const char *id, const char *what, const SystemF
                        missing->len ? " missing " : "", missing->str,
                        stale->len ? (missing->len ? "; different " : " different ") : "",
                        stale->str);
+  else if (unreadable->len > 0)
+    banger_doctor_add (b, id, "ok", NULL,
+                       "%s: the same as this build's, root's; not readable by this user, so not "
+                       "compared: %s",
+                       what, unreadable->str);
   else
     banger_doctor_add (b, id, "ok", NULL, "%s: %u files, the same as this build's, root's",
                        what, total);
