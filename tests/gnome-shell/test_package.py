@@ -150,8 +150,9 @@ class PackageTest(unittest.TestCase):
             os.makedirs(lint)
             for f in ('package.json', 'package-lock.json'):
                 shutil.copy(os.path.join(LINT_DIR, f), lint)
-            self.run_ok(['npm', 'ci', '--no-audit', '--no-fund', '--loglevel=error'],
-                        cwd=lint, timeout=600)
+            # npm's cache inside the build tree too: no dependence on $HOME
+            self.run_ok(['npm', 'ci', '--no-audit', '--no-fund', '--loglevel=error',
+                         '--cache', os.path.join(lint, '.npm-cache')], cwd=lint, timeout=600)
         env = dict(os.environ, ESLINT_USE_FLAT_CONFIG='false')
         js = sorted(glob.glob(os.path.join(EXT_SRC, '*.js')))
         self.assertEqual([os.path.basename(p) for p in js],
