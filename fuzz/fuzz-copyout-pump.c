@@ -2,11 +2,13 @@
  * reach its static pump()): CopyOut reads a tar stream the guest writes,
  * and re-writes it, checked, to the caller's descriptor. The first byte
  * picks CopyOut (even) or CopyIn (odd). */
-#include "fuzz-common.h"
 
 #include <sys/mman.h>
 
+/* First: it defines G_LOG_DOMAIN before GLib is included. */
 #include "../src/service/vm-copy.c"
+
+#include "fuzz-common.h"
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)

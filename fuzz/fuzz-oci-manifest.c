@@ -2,9 +2,11 @@
  * as a registry sends them: the parsing steps of src/service/oci-pull.c,
  * included here to reach its static functions. The first byte picks the
  * document and the Content-Type the registry claims. */
-#include "fuzz-common.h"
 
+/* First: it defines G_LOG_DOMAIN before GLib is included. */
 #include "../src/service/oci-pull.c"
+
+#include "fuzz-common.h"
 
 static const char *const header_types[] = {
   NULL, MT_OCI_INDEX, MT_OCI_MANIFEST, MT_DOCKER_LIST, MT_DOCKER_MANIF,
