@@ -302,6 +302,37 @@ def _comm(pid):
         return None
 
 
+def _cgroup2_root():
+    """Where this machine mounts the unified (v2) cgroup hierarchy:
+    /sys/fs/cgroup, or /sys/fs/cgroup/unified under the hybrid layout."""
+    with open('/proc/self/mountinfo') as f:
+        for line in f:
+            left, _, right = line.partition(' - ')
+            if right.split()[0] == 'cgroup2':
+                return left.split()[4]
+    raise RuntimeError('no cgroup2 hierarchy is mounted')
+
+
+def _cgroup2_own():
+    with open('/proc/self/cgroup') as f:
+        for line in f:
+            if line.startswith('0::'):
+                return line[3:].strip()
+    return '/'
+
+
+def _rmdir_cgroup(path):
+    """Removes a cgroup and the ones below it (empty ones only)."""
+    if not os.path.isdir(path):
+        return
+    for dirpath, dirs, _ in os.walk(path, topdown=False):
+        for d in dirs:
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.join(dirpath, d))
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
+
+
 class Result:
     def __init__(self, argv, returncode, stdout, stderr):
         self.argv = argv
@@ -467,6 +498,7 @@ class Host:
         self.console_log = None
         self.timings = {}
         self._units = 0
+        self.cgroup = None
 
     # -- lifecycle --
 
@@ -493,6 +525,8 @@ class Host:
                         with contextlib.suppress(ProcessLookupError):
                             os.kill(int(p), signal.SIGKILL)
                 shutil.rmtree(d, ignore_errors=True)
+                with contextlib.suppress(Exception):
+                    _rmdir_cgroup(os.path.join(_cgroup2_root(), _cgroup2_own().lstrip('/'), n))
 
     def start(self):
         t0 = time.monotonic()
@@ -550,10 +584,26 @@ class Host:
         # cgroups at random (a restarted unit "Failed to attach to cgroup",
         # a session scope left abandoned after daemon-reload).
         env = dict(self._env(), SYSTEMD_NSPAWN_UNIFIED_HIERARCHY='1')
+        # A cgroup of its own: with --keep-unit and no systemd on this
+        # machine nspawn runs the container in the cgroup it was started in,
+        # and two containers in one cgroup share one tree: each one's
+        # systemd removed the other's system.slice/…, user-1000.slice/
+        # session-c1.scope (same names in both) under it ("Failed to attach
+        # to cgroup", sessions stuck "closing").
+        self.cgroup = os.path.join(_cgroup2_root(), _cgroup2_own().lstrip('/'),
+                                   os.path.basename(self.dir))
+        _rmdir_cgroup(self.cgroup)
+        os.makedirs(self.cgroup)
+        procs = os.path.join(self.cgroup, 'cgroup.procs')
+
+        def enter_cgroup():
+            os.setsid()
+            with open(procs, 'w') as f:
+                f.write(str(os.getpid()))
         with open(self.console_log, 'w') as out:
             self.nspawn = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
                                            stderr=subprocess.STDOUT, env=env,
-                                           start_new_session=True)
+                                           preexec_fn=enter_cgroup)
 
         def find_pid1():
             if self.nspawn.poll() is not None:
@@ -602,6 +652,8 @@ class Host:
                 self.nspawn.wait()
         self.nspawn = None
         self.pid1 = None
+        if self.cgroup:
+            _rmdir_cgroup(self.cgroup)
 
     def stop(self, timeout=STOP_TIMEOUT):
         try:
