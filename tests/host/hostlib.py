@@ -580,9 +580,7 @@ class Host:
         self.console_log = os.path.join(self.dir, f'nspawn-{int(time.time())}.log')
         # The container gets the unified cgroup hierarchy, as a Debian 12
         # host has by default, even where this machine mounts the hybrid
-        # one: under the hybrid one the container's systemd loses track of
-        # cgroups at random (a restarted unit "Failed to attach to cgroup",
-        # a session scope left abandoned after daemon-reload).
+        # one.
         env = dict(self._env(), SYSTEMD_NSPAWN_UNIFIED_HIERARCHY='1')
         # A cgroup of its own: with --keep-unit and no systemd on this
         # machine nspawn runs the container in the cgroup it was started in,
@@ -781,13 +779,11 @@ class Host:
             return
         except TimeoutError:
             pass
-        # Measured here with the hybrid cgroup hierarchy (before boot()
-        # asked for the unified one): a `systemctl daemon-reload` while a
-        # session is open (system install does one) could leave that
-        # session's scope "active (abandoned)" with its cgroup already gone;
-        # systemd never heard that it emptied and the session stayed
-        # "closing". Stopping the (empty) scope is what logind's terminate
-        # would have done; kept as a fallback, and logged.
+        # Seen while containers still shared one cgroup (see boot()): a
+        # session scope "active (abandoned)", its cgroup removed by the other
+        # container's systemd, the session stuck "closing". Stopping the
+        # (empty) scope is what logind's terminate would have done; kept as
+        # a fallback, and logged.
         for s in self.sessions(user):
             st = self.run(['systemctl', 'status', '--no-pager', '--lines=0',
                            f'session-{s}.scope'], timeout=30)
