@@ -151,8 +151,15 @@ class PackageTest(unittest.TestCase):
             for f in ('package.json', 'package-lock.json'):
                 shutil.copy(os.path.join(LINT_DIR, f), lint)
             # npm's cache inside the build tree too: no dependence on $HOME
-            self.run_ok(['npm', 'ci', '--no-audit', '--no-fund', '--loglevel=error',
-                         '--cache', os.path.join(lint, '.npm-cache')], cwd=lint, timeout=600)
+            # A download from the registry, not a timing: a dropped
+            # connection is tried again (npm ci starts from a clean slate).
+            argv = ['npm', 'ci', '--no-audit', '--no-fund', '--loglevel=error',
+                    '--fetch-retries=5', '--cache', os.path.join(lint, '.npm-cache')]
+            for attempt in range(3):
+                r = subprocess.run(argv, cwd=lint, capture_output=True, text=True, timeout=600)
+                if r.returncode == 0:
+                    break
+            self.assertEqual(r.returncode, 0, '%s:\n%s%s' % (' '.join(argv), r.stdout, r.stderr))
         env = dict(os.environ, ESLINT_USE_FLAT_CONFIG='false')
         js = sorted(glob.glob(os.path.join(EXT_SRC, '*.js')))
         self.assertEqual([os.path.basename(p) for p in js],
