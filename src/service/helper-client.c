@@ -163,17 +163,26 @@ banger_helper_client_create_tap (BangerHelperClient *self, const char *vm_id, GE
   return tap;
 }
 
-gboolean
-banger_helper_client_claim_tap (BangerHelperClient *self, const char *vm_id, const char *mac,
-                                const char *ipv4, GError **error)
+void
+banger_helper_client_claim_tap_async (BangerHelperClient *self, const char *vm_id,
+                                      const char *mac, const char *ipv4,
+                                      GAsyncReadyCallback callback, gpointer user_data)
 {
   g_auto (GVariantBuilder) options = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
-  g_autofree char *tap = NULL;
 
   g_variant_builder_add (&options, "{sv}", "mac", g_variant_new_string (mac));
   g_variant_builder_add (&options, "{sv}", "ipv4", g_variant_new_string (ipv4));
-  if (!banger_helper_call_create_tap_sync (self->proxy, vm_id, g_variant_builder_end (&options),
-                                           &tap, NULL, error)) {
+  banger_helper_call_create_tap (self->proxy, vm_id, g_variant_builder_end (&options), NULL,
+                                 callback, user_data);
+}
+
+gboolean
+banger_helper_client_claim_tap_finish (BangerHelperClient *self, GAsyncResult *result,
+                                       GError **error)
+{
+  g_autofree char *tap = NULL;
+
+  if (!banger_helper_call_create_tap_finish (self->proxy, &tap, result, error)) {
     helper_error (error, "CreateTap");
     return FALSE;
   }

@@ -27,8 +27,11 @@ char *banger_helper_client_create_tap (BangerHelperClient *self, const char *vm_
 /* CreateTap again for the VM's own tap, now with the guest's MAC and leased
  * address: the tap may send from those only, and the helper refuses
  * (Exists) an address or MAC another tap, of any user, holds. */
-gboolean banger_helper_client_claim_tap (BangerHelperClient *self, const char *vm_id,
-                                         const char *mac, const char *ipv4, GError **error);
+void banger_helper_client_claim_tap_async (BangerHelperClient *self, const char *vm_id,
+                                           const char *mac, const char *ipv4,
+                                           GAsyncReadyCallback callback, gpointer user_data);
+gboolean banger_helper_client_claim_tap_finish (BangerHelperClient *self, GAsyncResult *result,
+                                                GError **error);
 gboolean banger_helper_client_delete_tap (BangerHelperClient *self, const char *vm_id,
                                           GError **error);
 

@@ -767,12 +767,16 @@ typedef struct _StartOp {
   BangerBootAssets *assets;
   char *bridge;
   char *tap;
+  BangerHelperClient *helper; /* kept for the address claim on the main loop */
   char *user_pub;
   char *host_priv;
   char *host_pub;
   gboolean disk_existed;
   /* main thread */
   gboolean leased;
+  GPtrArray *taken;   /* addresses the helper said other VMs hold */
+  char *claiming;     /* the lease being claimed */
+  guint claims;       /* claims tried */
   BangerVmmConfig config;
   BangerVmmInstance inst;
   GCancellable *agent_cancel;
@@ -796,6 +800,9 @@ start_op_free (StartOp *op)
   g_free (op->bridge);
   g_free (op->chroot_base);
   g_free (op->tap);
+  g_clear_pointer (&op->helper, banger_helper_client_free);
+  g_clear_pointer (&op->taken, g_ptr_array_unref);
+  g_free (op->claiming);
   g_free (op->user_pub);
   if (op->host_priv != NULL)
     memset (op->host_priv, 0, strlen (op->host_priv));
@@ -916,6 +923,9 @@ start_prepare_thread (GTask *task, gpointer source, gpointer task_data, GCancell
       return;
     }
   }
+  /* The tap's address is claimed from the main loop once it is leased. */
+  if (op->tap != NULL)
+    op->helper = g_steal_pointer (&helper);
   g_task_return_boolean (task, TRUE);
 }
 
@@ -1306,53 +1316,14 @@ start_launched_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   }
 }
 
-/* The VM's lease, claimed for its tap through the helper (CreateTap with
- * the guest's MAC and address): the tap may then send from those only,
- * and an address another user's VM holds (which this user's store cannot
- * know) is refused with Exists, so the next one is tried. The helper call
- * is synchronous on the main loop, like the store's lease itself: it is one
- * short call per start, and the lease must not be handed to the guest
- * before the helper agreed to it. */
-static char *
-lease_and_claim (StartOp *op, GError **error)
-{
-  BangerStore *store = banger_engine_get_store (op->rt->engine);
-  g_autoptr (GPtrArray) taken = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (BangerHelperClient) helper = banger_helper_client_new (NULL, error);
-  g_autoptr (GError) last = NULL;
-
-  if (helper == NULL)
-    return NULL;
-  for (guint attempt = 0; attempt < 8; attempt++) {
-    g_autofree char *ip = NULL;
-
-    g_ptr_array_add (taken, NULL);
-    ip = banger_lease_acquire_excluding (store, op->rec->id, op->bridge,
-                                         (const char *const *)taken->pdata, error);
-    g_ptr_array_remove_index (taken, taken->len - 1);
-    if (ip == NULL)
-      return NULL;
-    g_clear_error (&last);
-    if (banger_helper_client_claim_tap (helper, op->rec->id, op->rec->mac, ip, &last))
-      return g_steal_pointer (&ip);
-    if (!g_error_matches (last, BANGER_ERROR, BANGER_ERROR_EXISTS))
-      break;
-    g_info ("VM %s: %s; trying another address", op->rec->name, last->message);
-    g_ptr_array_add (taken, g_steal_pointer (&ip));
-  }
-  banger_store_lease_release (store, op->rec->id, NULL);
-  g_propagate_error (error, g_steal_pointer (&last));
-  return NULL;
-}
+static void start_claim_next (StartOp *op);
+static void start_launch (StartOp *op, const char *ip);
 
 static void
 start_prepared_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
   StartOp *op = user_data;
   GError *error = NULL;
-  g_autofree char *alias = NULL;
-  g_autoptr (GString) args = g_string_new (NULL);
-  g_autoptr (GTask) task = NULL;
 
   if (!g_task_propagate_boolean (G_TASK (res), &error)) {
     start_fail (op, error);
@@ -1385,19 +1356,95 @@ start_prepared_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     op->assets->kernel_path = g_strdup (krn->vmlinux_path);
   }
   if (op->tap != NULL) {
+    start_claim_next (op);
+    return;
+  }
+  start_launch (op, NULL);
+}
+
+/* Step 3 (main) for a VM with a tap: the lease, claimed for the tap through
+ * the helper (CreateTap with the guest's MAC and address, asynchronously:
+ * the main loop never waits on the helper). The tap may then send from
+ * those only, and an address another user's VM holds (which this user's
+ * store cannot know) is refused with Exists: the next one is leased and
+ * claimed, up to 8 times. */
+#define START_CLAIM_ATTEMPTS 8
+
+static void start_claimed_cb (GObject *source, GAsyncResult *res, gpointer user_data);
+
+static void
+start_claim_next (StartOp *op)
+{
+  BangerStore *store = banger_engine_get_store (op->rt->engine);
+  GError *error = NULL;
+
+  if (op->taken == NULL)
+    op->taken = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (op->taken, NULL);
+  g_free (op->claiming);
+  op->claiming = banger_lease_acquire_excluding (store, op->rec->id, op->bridge,
+                                                 (const char *const *)op->taken->pdata, &error);
+  g_ptr_array_remove_index (op->taken, op->taken->len - 1);
+  if (op->claiming == NULL) {
+    g_prefix_error (&error, "network: ");
+    start_fail (op, error);
+    return;
+  }
+  /* Held from here: an undone start releases it. */
+  op->leased = TRUE;
+  op->claims++;
+  banger_helper_client_claim_tap_async (op->helper, op->rec->id, op->rec->mac, op->claiming,
+                                        start_claimed_cb, op);
+}
+
+static void
+start_claimed_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  StartOp *op = user_data;
+  GError *error = NULL;
+  gboolean ok = banger_helper_client_claim_tap_finish (op->helper, res, &error);
+
+  if (start_check_killed (op)) {
+    g_clear_error (&error);
+    return;
+  }
+  if (!ok) {
+    if (g_error_matches (error, BANGER_ERROR, BANGER_ERROR_EXISTS)
+        && op->claims < START_CLAIM_ATTEMPTS) {
+      g_info ("VM %s: %s; trying another address", op->rec->name, error->message);
+      g_error_free (error);
+      g_ptr_array_add (op->taken, g_steal_pointer (&op->claiming));
+      start_claim_next (op);
+      return;
+    }
+    g_prefix_error (&error, "network: ");
+    start_fail (op, error);
+    return;
+  }
+  start_launch (op, op->claiming);
+}
+
+/* The rest of step 3 (main): kernel arguments, the host key, the config;
+ * then step 4 in a worker. @ip is the claimed lease, or NULL (no tap). */
+static void
+start_launch (StartOp *op, const char *ip)
+{
+  GError *error = NULL;
+  g_autofree char *alias = NULL;
+  g_autoptr (GString) args = g_string_new (NULL);
+  g_autoptr (GTask) task = NULL;
+
+  if (ip != NULL) {
     guint32 addr;
     guint prefix;
     g_autofree char *gw = g_strdup (op->bridge);
-    g_autofree char *ip = NULL;
     char *slash;
 
-    ip = lease_and_claim (op, &error);
-    if (ip == NULL || !banger_parse_cidr (op->bridge, &addr, &prefix, &error)) {
+    if (!banger_parse_cidr (op->bridge, &addr, &prefix, &error)) {
       g_prefix_error (&error, "network: ");
       start_fail (op, error);
       return;
     }
-    op->leased = TRUE;
     slash = strchr (gw, '/');
     if (slash != NULL)
       *slash = '\0';
