@@ -562,6 +562,45 @@ class SpoofTest(VmTestCase):
                 self.assertEqual(echos, 0, 'frames from a spoofed MAC reached the host')
 
 
+def first_lease(vm_id):
+    """The address bangerd tries first for @vm_id in 10.77.0.0/24
+    (banger_lease_first_candidate: FNV-1a of the id; the bridge's .1 is
+    skipped)."""
+    h = 2166136261
+    for c in vm_id.encode():
+        h = ((h ^ c) * 16777619) & 0xffffffff
+    host = 1 + h % 254
+    return '10.77.0.%d' % (host if host != 1 else 2)
+
+
+class LeaseClashTest(VmTestCase):
+    """Issue 10, finding 6: leases are unique across users. Another VM's tap
+    (of another user, as far as this bangerd's store knows: it is not in
+    it) already holds the address this VM would lease first; the helper
+    refuses that claim and bangerd leases the next one."""
+
+    def helper_call(self, method, args, reply):
+        return self.system.call_as_root('org.banger.Helper', '/org/banger/Helper',
+                                        'org.banger.Helper', method, args, reply)
+
+    def test_address_held_elsewhere_is_skipped(self):
+        path = self.create_vm('clash')
+        first = first_lease(self.prop(path, 'Id'))
+        other = 'ffffffffffff0000'
+        self.helper_call('EnsureNetwork', GLib.Variant('(a{sv})', ({},)), '(s)')
+        self.helper_call('CreateTap', GLib.Variant('(sa{sv})', (other, {
+            'mac': GLib.Variant('s', '52:54:aa:bb:cc:dd'),
+            'ipv4': GLib.Variant('s', first)})), '(s)')
+        self.addCleanup(self.helper_call, 'DeleteTap',
+                        GLib.Variant('(sa{sv})', (other, {})), '()')
+        self.start(path)
+        ip = self.prop(path, 'IPv4')
+        self.assertRegex(ip, r'^10\.77\.0\.\d+$')
+        self.assertNotEqual(ip, first, 'the VM got an address another tap holds')
+        status, out, err = self.exec(path, ['ping', '-c', '1', '-W', '5', '10.77.0.1'])
+        self.assertEqual(status, 0, out + err)
+
+
 class RestartSafetyTest(VmTestCase):
 
     def test_bangerd_sigkill_restart(self):
