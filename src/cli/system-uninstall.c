@@ -170,6 +170,10 @@ remove_files (gboolean *failed)
     /* Only when empty: an administrator's own drop-ins stay. */
     g_rmdir (dropin_dir);
   }
+  /* The configuration directory install makes for the helper's
+   * ReadWritePaths=, likewise only when empty: a helper.conf (or an
+   * install.toml) written there is the administrator's or update's. */
+  g_rmdir (BANGER_SYSCONFDIR);
 }
 
 gboolean
