@@ -707,10 +707,9 @@ class Host:
     def _service(self, argv):
         """argv as a transient service of the container's systemd
         (systemd-run --pipe: our stdio, its exit status). Logins start from
-        there, inside the container's cgroup tree: a process nsenter'd from
-        outside sits in a cgroup the container's systemd cannot see, so the
-        session scope logind makes for it never gets the cgroup-empty
-        notification and the session stays "closing" after logout."""
+        there, inside the container's cgroup tree, as on a real host: a
+        process nsenter'd from outside sits in a cgroup the container's
+        systemd does not manage."""
         self._units += 1
         unit = f'hostlib-{self._units}'
         return ['systemd-run', '--quiet', '--wait', '--pipe', '--collect',
