@@ -326,6 +326,14 @@ banger_oci_layer_scan (const char *path, const char *name, GCancellable *cancell
                    name, raw, (gint64)archive_entry_size (entry), BANGER_OCI_MAX_ENTRY_BYTES >> 30);
       goto out;
     }
+    /* A symlink entry may come without a target (libarchive gives NULL):
+     * refused here, before anything is written (found by fuzz-oci-layer). */
+    if (link == NULL && archive_entry_filetype (entry) == AE_IFLNK
+        && (archive_entry_symlink (entry) == NULL || *archive_entry_symlink (entry) == '\0')) {
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+                   "layer %s: symlink “%s” has no target", name, raw);
+      goto out;
+    }
     switch (classify (clean, &target)) {
     case ENTRY_OPAQUE:
       g_ptr_array_add (layer->opaque_dirs, g_steal_pointer (&target));
@@ -423,6 +431,12 @@ write_entry (BangerOciLayer *layer, struct archive *a, struct archive_entry *ent
     break;
   }
   case AE_IFLNK:
+    if (archive_entry_symlink (entry) == NULL) {
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT, "symlink “%s” has no target",
+                   clean);
+      ok = FALSE;
+      break;
+    }
     ok = banger_ext4_writer_symlink (writer, clean, &attrs, archive_entry_symlink (entry), error);
     break;
   case AE_IFCHR:
