@@ -164,6 +164,11 @@ class HostTest(HostTestCase):
         for unit, u in st['units'].items():
             self.assertIsInstance(u['active'], str, unit)
             self.assertIsInstance(u['enabled'], str, unit)
+        self.assertTrue({'cli', 'bangerd', 'helper', 'install_record'} <= set(st['versions']),
+                        st['versions'])
+        self.assertEqual(set(st['bus_names']), {'org.banger.Manager', 'org.banger.Helper'})
+        self.assertTrue(all(isinstance(v, bool) for v in st['bus_names'].values()), st)
+        self.assertIsInstance(st['network']['up'], bool, st['network'])
 
         r = self.banger('vm', 'run', '--', 'uname', '-a', status=None, timeout=300)
         self.assertEqual(r.returncode, 0, repr(r))
@@ -176,6 +181,11 @@ class HostTest(HostTestCase):
         self.assertRegex(journal, r'AUDIT uid=1000 method=EnsureNetwork .* result=ok', journal)
         self.assertRegex(journal, r'AUDIT uid=1000 method=CreateTap .* result=ok', journal)
         self.assertEqual(self.vm_list(), [], 'vm run removes its VM')
+        # The first VM brought the network up, and status says so.
+        r, st = self.status_json()
+        self.assertEqual(r.returncode, 0, repr(r))
+        self.assertIs(st['network']['up'], True, st['network'])
+        self.assertIsInstance(st['network']['address'], str, st['network'])
 
     # ---- 2. a long-lived VM outlives restarts and logout -------------------
 
