@@ -321,6 +321,24 @@ def _cgroup2_own():
     return '/'
 
 
+def _container_cgroups(name):
+    """The cgroup for the container named @name (a directory name) in the
+    unified hierarchy, and the one nspawn mirrors it to in the named
+    "systemd" v1 hierarchy where this machine mounts the hybrid layout."""
+    paths = [os.path.join(_cgroup2_root(), _cgroup2_own().lstrip('/'), name)]
+    with open('/proc/self/mountinfo') as f:
+        for line in f:
+            left, _, right = line.partition(' - ')
+            fields = right.split()
+            if fields[0] == 'cgroup' and 'name=systemd' in fields[2].split(','):
+                with open('/proc/self/cgroup') as g:
+                    own = next((x.split(':', 2)[2].strip() for x in g
+                                if x.split(':')[1] == 'name=systemd'), '/')
+                paths.append(os.path.join(left.split()[4], own.lstrip('/'), name))
+                break
+    return paths
+
+
 def _rmdir_cgroup(path):
     """Removes a cgroup and the ones below it (empty ones only)."""
     if not os.path.isdir(path):
@@ -526,7 +544,8 @@ class Host:
                             os.kill(int(p), signal.SIGKILL)
                 shutil.rmtree(d, ignore_errors=True)
                 with contextlib.suppress(Exception):
-                    _rmdir_cgroup(os.path.join(_cgroup2_root(), _cgroup2_own().lstrip('/'), n))
+                    for path in _container_cgroups(n):
+                        _rmdir_cgroup(path)
 
     def start(self):
         t0 = time.monotonic()
@@ -651,7 +670,8 @@ class Host:
         self.nspawn = None
         self.pid1 = None
         if self.cgroup:
-            _rmdir_cgroup(self.cgroup)
+            for path in _container_cgroups(os.path.basename(self.cgroup)):
+                _rmdir_cgroup(path)
 
     def stop(self, timeout=STOP_TIMEOUT):
         try:
