@@ -106,7 +106,10 @@ resolve_url (const char *base_url, const char *version, const char *member, cons
   else
     uri = g_uri_parse (ref, G_URI_FLAGS_NONE, NULL);
   scheme = uri != NULL ? g_uri_get_scheme (uri) : NULL;
-  if (scheme == NULL || (g_strcmp0 (scheme, "https") != 0 && g_strcmp0 (scheme, "http") != 0)) {
+  /* No host ("https:/..//x"): g_uri_to_string would assert on the path
+   * that then starts with "//" (found by fuzz-update-manifest). */
+  if (scheme == NULL || (g_strcmp0 (scheme, "https") != 0 && g_strcmp0 (scheme, "http") != 0)
+      || g_uri_get_host (uri) == NULL || *g_uri_get_host (uri) == '\0') {
     bad (error, "version %s: “%s” (%s) is not an http(s) URL", version, member, ref);
     return NULL;
   }

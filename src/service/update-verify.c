@@ -69,7 +69,8 @@ banger_update_sums_lookup (GBytes *sums, const char *file_name, GError **error)
 {
   gsize len;
   const char *data = g_bytes_get_data (sums, &len);
-  g_autofree char *text = g_strndup (data, len);
+  /* An empty GBytes has no data pointer: g_strndup (NULL, 0) is NULL. */
+  g_autofree char *text = g_strndup (data != NULL ? data : "", len);
   g_auto (GStrv) lines = NULL;
 
   if (!g_utf8_validate (text, -1, NULL) || strlen (text) != len) {
