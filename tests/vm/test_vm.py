@@ -735,7 +735,8 @@ class LatePortTest(VmTestCase):
         argv[argv.index('virtio-serial-pci')] = 'virtio-serial-pci,id=vser'
         opt = lambda flag, prefix: next(a for a in argv[argv.index(flag) + 1:]
                                         if a.startswith(prefix))
-        console = opt('-chardev', 'file,').split('path=')[1]
+        # path=…[,append=on]: the path is the first option after it.
+        console = opt('-chardev', 'file,').split('path=')[1].split(',')[0]
         agent_sock = [a for a in argv if a.startswith('socket,id=agent')][0].split('path=')[1]
         agent_sock = agent_sock.split(',')[0]
         control = argv[argv.index('-qmp') + 1].split(':', 1)[1].split(',')[0]
