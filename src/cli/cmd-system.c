@@ -403,8 +403,11 @@ static const GOptionEntry restart_options[] = {
 static gboolean
 system_restart (BangerCli *cli, char **args, GError **error)
 {
+  const char *helper_reset[] = { "systemctl", "reset-failed", "bangerd-root.service", NULL };
   const char *helper[] = { "systemctl", "restart", "bangerd-root.service", NULL };
+  const char *manager_reset[] = { "systemctl", "--user", "reset-failed", "bangerd.service", NULL };
   const char *manager[] = { "systemctl", "--user", "restart", "bangerd.service", NULL };
+  const char *user_reset[] = { "reset-failed", "bangerd.service", NULL };
   const char *user_restart[] = { "restart", "bangerd.service", NULL };
   g_autofree char *user_name = g_steal_pointer (&opt_restart_user);
   g_autoptr (BangerSystemUser) user = NULL;
@@ -428,14 +431,22 @@ system_restart (BangerCli *cli, char **args, GError **error)
   } else if (user_name != NULL) {
     return banger_cli_usage_error (cli, error, _ ("--user needs root"));
   }
+  /* A unit started more than 5 times in 10 s (systemd's default start
+   * limit) refuses the next start: a few restarts in a row, or a helper
+   * that D-Bus activation started and idled out, would make an explicit
+   * restart fail. Clearing the counter first is what an administrator
+   * would do; failure to clear it is not an error. */
+  banger_run_program (helper_reset, NULL, NULL);
   if (!banger_run_program (helper, NULL, error))
     return FALSE;
   printf ("%s\n", _ ("bangerd-root.service restarted"));
   if (geteuid () != 0) {
+    banger_run_program (manager_reset, NULL, NULL);
     if (!banger_run_program (manager, NULL, error))
       return FALSE;
     printf ("%s\n", _ ("bangerd.service restarted"));
   } else if (user != NULL) {
+    banger_system_user_systemctl (user, FALSE, user_reset, NULL);
     if (!banger_system_user_systemctl (user, FALSE, user_restart, error))
       return FALSE;
     printf (_ ("bangerd.service of %s restarted\n"), user->name);
