@@ -214,17 +214,35 @@ static int
 open_staged_file (int dirfd, const char *dir, const char *name, uid_t uid, GError **error)
 {
   struct stat st;
-  int fd = banger_open_no_symlinks (dirfd, name, O_RDONLY);
+  /* O_PATH first: this runs before polkit, for any local user, and a
+   * blocking open of a FIFO planted here would park a helper thread for
+   * ever (issue 10, finding 3). Only a checked regular file is opened for
+   * reading, through the descriptor, so it is the same inode. */
+  int pfd = banger_open_no_symlinks (dirfd, name, O_PATH);
+  int fd;
 
-  if (fd < 0) {
+  if (pfd < 0) {
     fail (error, BANGER_ERROR_INVALID_ARGUMENT, "staged %s/%s: %s (symlinks are not followed)", dir,
           name, g_strerror (errno));
     return -1;
   }
-  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_uid != uid || st.st_nlink != 1) {
-    close (fd);
+  /* O_PATH|O_NOFOLLOW hands back the link itself rather than failing. */
+  if (fstat (pfd, &st) == 0 && S_ISLNK (st.st_mode)) {
+    close (pfd);
+    fail (error, BANGER_ERROR_INVALID_ARGUMENT,
+          "staged %s/%s is a symbolic link (symlinks are not followed)", dir, name);
+    return -1;
+  }
+  if (fstat (pfd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_uid != uid || st.st_nlink != 1) {
+    close (pfd);
     fail (error, BANGER_ERROR_INVALID_ARGUMENT,
           "staged %s/%s is not a regular file of uid %u with a single link", dir, name, (guint)uid);
+    return -1;
+  }
+  fd = banger_reopen_path_fd (pfd, O_RDONLY);
+  close (pfd);
+  if (fd < 0) {
+    fail (error, BANGER_ERROR_INVALID_ARGUMENT, "staged %s/%s: %s", dir, name, g_strerror (errno));
     return -1;
   }
   return fd;

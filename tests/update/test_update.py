@@ -669,7 +669,7 @@ class UpdateTest(unittest.TestCase):
         self.assertIn('dry run', res.stdout)
         self.assert_untouched()
 
-    def _staging_for(self, user, outside=False, symlink=False):
+    def _staging_for(self, user, outside=False, symlink=False, fifo=False):
         uid, gid = self.sb.users[user]
         base = os.path.join(self.tmp, 'elsewhere' if outside else 'users', str(uid))
         staging = os.path.join(base, 'update')
@@ -681,6 +681,10 @@ class UpdateTest(unittest.TestCase):
             p = os.path.join(staging, name)
             if symlink and name == 'banger':
                 os.symlink('/bin/true', p)
+                continue
+            if fifo and name == 'banger':
+                os.mkfifo(p)
+                os.chown(p, uid, gid)
                 continue
             shutil.copy(build(BUILT[name]), p)
             os.chown(p, uid, gid, follow_symlinks=False)
@@ -704,6 +708,19 @@ class UpdateTest(unittest.TestCase):
         self.assertFalse(ok)
         self.assertIn('InvalidArgument', out)
         self.assertIn('symlinks are not followed', out)
+        self.assert_untouched()
+
+    def test_install_release_fifo_before_polkit(self):
+        # A FIFO where a staged file should be: the checks before polkit
+        # (open to any local user) answer at once instead of blocking a
+        # helper thread on the FIFO for ever (issue 10, finding 3).
+        staging = self._staging_for('banger-test-a', fifo=True)
+        start = time.monotonic()
+        ok, out = self._install_as('banger-test-a', staging)
+        self.assertLess(time.monotonic() - start, 5, 'the helper blocked on a FIFO')
+        self.assertFalse(ok)
+        self.assertIn('InvalidArgument', out)
+        self.assertIn('is not a regular file', out)
         self.assert_untouched()
 
     def test_install_release_denied(self):
