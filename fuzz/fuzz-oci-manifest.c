@@ -58,7 +58,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       if (!JSON_NODE_HOLDS_OBJECT (n)
           || !read_descriptor (json_node_get_object (n), "layer", b, &e))
         continue;
-      (void)layer_type_known (json_str (json_node_get_object (n), "mediaType", NULL));
+      (void)layer_type_known (
+          banger_json_member_string (json_node_get_object (n), "mediaType", NULL));
     }
   }
   return 0;

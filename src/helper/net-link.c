@@ -60,12 +60,14 @@ banger_net_link_index (const char *ifname, GError **error)
   return rtnl_link_get_ifindex (link);
 }
 
-gboolean
-banger_net_link_up (const char *ifname, int master_index, GError **error)
+/* Applies @change to the link @ifname; @what names the change for the
+ * error ("bring %s up"). Takes @change. */
+static gboolean
+change_link (const char *ifname, BangerRtnlLink *change_in, const char *what, GError **error)
 {
+  g_autoptr (BangerRtnlLink) change = change_in;
   g_autoptr (BangerNlSock) sk = nl_route_connect (error);
   g_autoptr (BangerRtnlLink) link = NULL;
-  g_autoptr (BangerRtnlLink) change = NULL;
   int err;
 
   if (sk == NULL)
@@ -77,17 +79,24 @@ banger_net_link_up (const char *ifname, int master_index, GError **error)
                  "cannot look up %s: %s", ifname, nl_geterror (err));
     return FALSE;
   }
-  change = rtnl_link_alloc ();
-  rtnl_link_set_flags (change, IFF_UP);
-  if (master_index > 0)
-    rtnl_link_set_master (change, master_index);
   err = rtnl_link_change (sk, link, change, 0);
   if (err < 0) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot bring %s up: %s", ifname,
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot %s %s: %s", what, ifname,
                  nl_geterror (err));
     return FALSE;
   }
   return TRUE;
+}
+
+gboolean
+banger_net_link_up (const char *ifname, int master_index, GError **error)
+{
+  BangerRtnlLink *change = rtnl_link_alloc ();
+
+  rtnl_link_set_flags (change, IFF_UP);
+  if (master_index > 0)
+    rtnl_link_set_master (change, master_index);
+  return change_link (ifname, change, "bring up", error);
 }
 
 /* Over rtnetlink (IFLA_IFALIAS), not by writing /sys/class/net/IF/ifalias:
@@ -97,29 +106,10 @@ banger_net_link_up (const char *ifname, int master_index, GError **error)
 gboolean
 banger_net_link_set_alias (const char *ifname, const char *alias, GError **error)
 {
-  g_autoptr (BangerNlSock) sk = nl_route_connect (error);
-  g_autoptr (BangerRtnlLink) link = NULL;
-  g_autoptr (BangerRtnlLink) change = NULL;
-  int err;
+  BangerRtnlLink *change = rtnl_link_alloc ();
 
-  if (sk == NULL)
-    return FALSE;
-  err = rtnl_link_get_kernel (sk, 0, ifname, &link);
-  if (err < 0) {
-    g_set_error (error, BANGER_ERROR,
-                 is_not_found (err) ? BANGER_ERROR_NOT_FOUND : BANGER_ERROR_FAILED,
-                 "cannot look up %s: %s", ifname, nl_geterror (err));
-    return FALSE;
-  }
-  change = rtnl_link_alloc ();
   rtnl_link_set_ifalias (change, alias);
-  err = rtnl_link_change (sk, link, change, 0);
-  if (err < 0) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot set the alias of %s: %s",
-                 ifname, nl_geterror (err));
-    return FALSE;
-  }
-  return TRUE;
+  return change_link (ifname, change, "set the alias of", error);
 }
 
 gboolean

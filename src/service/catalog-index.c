@@ -9,6 +9,8 @@
 #include <glib/gstdio.h>
 #include <unistd.h>
 #include <json-glib/json-glib.h>
+
+#include "json-member.h"
 #include <libsoup/soup.h>
 #include <string.h>
 
@@ -88,32 +90,10 @@ name_is_valid (const char *name)
   return TRUE;
 }
 
-/* A member's string (or integer) value, or @dflt when it is missing or of
- * another type. json-glib's *_with_default getters assert on an object or
- * array in that place and return NULL for a number where a string was
- * expected, and registries and catalogs send whatever they like. */
-static const char *
-json_str (JsonObject *o, const char *member, const char *dflt)
-{
-  JsonNode *n = json_object_get_member (o, member);
-  if (n == NULL || !JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_STRING)
-    return dflt;
-  return json_node_get_string (n);
-}
-
-static gint64
-json_int (JsonObject *o, const char *member, gint64 dflt)
-{
-  JsonNode *n = json_object_get_member (o, member);
-  if (n == NULL || !JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_INT64)
-    return dflt;
-  return json_node_get_int (n);
-}
-
 static char *
 dup_member (JsonObject *o, const char *member)
 {
-  return g_strdup (json_str (o, member, NULL));
+  return g_strdup (banger_json_member_string (o, member, NULL));
 }
 
 BangerCatalogIndex *
@@ -140,7 +120,7 @@ banger_catalog_index_parse (GBytes *json, GError **error)
     return NULL;
   }
   root = json_node_get_object (json_parser_get_root (parser));
-  version = json_int (root, "version", 0);
+  version = banger_json_member_int (root, "version", 0);
   if (version != 1) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED,
                  "the catalog has version %" G_GINT64_FORMAT "; this banger reads version 1",
@@ -168,7 +148,7 @@ banger_catalog_index_parse (GBytes *json, GError **error)
         return NULL;
       }
       o = json_node_get_object (n);
-      name = json_str (o, "name", NULL);
+      name = banger_json_member_string (o, "name", NULL);
       if (!name_is_valid (name)) {
         g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
                      "catalog: %s[%u] has no valid name", member, i);

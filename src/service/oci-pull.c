@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "json-member.h"
+
 #include "banger-error.h"
 #include "blob-cache.h"
 #include "ext4-writer.h"
@@ -134,28 +136,6 @@ forward_cancel (GCancellable *cancellable, gpointer user_data)
   g_cancellable_cancel (G_CANCELLABLE (user_data));
 }
 
-/* A member's string (or integer) value, or @dflt when it is missing or of
- * another type. json-glib's *_with_default getters assert on an object or
- * array in that place and return NULL for a number where a string was
- * expected, and registries and catalogs send whatever they like. */
-static const char *
-json_str (JsonObject *o, const char *member, const char *dflt)
-{
-  JsonNode *n = json_object_get_member (o, member);
-  if (n == NULL || !JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_STRING)
-    return dflt;
-  return json_node_get_string (n);
-}
-
-static gint64
-json_int (JsonObject *o, const char *member, gint64 dflt)
-{
-  JsonNode *n = json_object_get_member (o, member);
-  if (n == NULL || !JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_INT64)
-    return dflt;
-  return json_node_get_int (n);
-}
-
 /* The whole of @path if it holds at most @max bytes (a cached blob is
  * verified against its digest, but the digest came from the registry). */
 static GBytes *
@@ -211,7 +191,7 @@ parse_object (GBytes *bytes, const char *what, JsonParser *parser, GError **erro
 static const char *
 media_type_of (JsonObject *obj, const char *header)
 {
-  const char *mt = json_str (obj, "mediaType", NULL);
+  const char *mt = banger_json_member_string (obj, "mediaType", NULL);
   if (mt != NULL)
     return mt;
   if (json_object_has_member (obj, "manifests"))
@@ -239,9 +219,9 @@ pick_platform (JsonObject *index, const char *what, GError **error)
         || !JSON_NODE_HOLDS_OBJECT (json_object_get_member (m, "platform")))
       continue;
     platform = json_object_get_object_member (m, "platform");
-    os = json_str (platform, "os", "");
-    arch = json_str (platform, "architecture", "");
-    digest = json_str (m, "digest", NULL);
+    os = banger_json_member_string (platform, "os", "");
+    arch = banger_json_member_string (platform, "architecture", "");
+    digest = banger_json_member_string (m, "digest", NULL);
     g_string_append_printf (seen, "%s%s/%s", seen->len ? ", " : "", os, arch);
     if (g_str_equal (os, "linux") && g_str_equal (arch, "amd64")
         && banger_oci_digest_is_valid (digest))
@@ -255,9 +235,9 @@ pick_platform (JsonObject *index, const char *what, GError **error)
 static gboolean
 read_descriptor (JsonObject *desc, const char *what, Blob *out, GError **error)
 {
-  const char *digest = json_str (desc, "digest", NULL);
+  const char *digest = banger_json_member_string (desc, "digest", NULL);
   JsonNode *size_node = json_object_get_member (desc, "size");
-  gint64 size = json_int (desc, "size", -1);
+  gint64 size = banger_json_member_int (desc, "size", -1);
 
   if (!banger_oci_digest_is_valid (digest)) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED,
@@ -326,9 +306,9 @@ image_config (JsonObject *config_root)
   add_strv (&b, cfg, "Cmd", "cmd");
   add_strv (&b, cfg, "Env", "env");
   g_variant_builder_add (&b, "{sv}", "workdir",
-                         g_variant_new_string (cfg ? json_str (cfg, "WorkingDir", "") : ""));
+                         g_variant_new_string (cfg ? banger_json_member_string (cfg, "WorkingDir", "") : ""));
   g_variant_builder_add (&b, "{sv}", "user",
-                         g_variant_new_string (cfg ? json_str (cfg, "User", "") : ""));
+                         g_variant_new_string (cfg ? banger_json_member_string (cfg, "User", "") : ""));
   return g_variant_ref_sink (g_variant_builder_end (&b));
 }
 
@@ -532,7 +512,7 @@ banger_oci_pull (const char *reference, const BangerOciPullOptions *opts,
     g_ptr_array_add (layers, b);
     if (!JSON_NODE_HOLDS_OBJECT (n) || !read_descriptor (json_node_get_object (n), what, b, error))
       goto fail;
-    lmt = json_str (json_node_get_object (n), "mediaType", NULL);
+    lmt = banger_json_member_string (json_node_get_object (n), "mediaType", NULL);
     if (!layer_type_known (lmt)) {
       g_set_error (error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED,
                    "layer %s of %s has media type %s, which is not a tar layer", b->digest,
@@ -563,9 +543,9 @@ banger_oci_pull (const char *reference, const BangerOciPullOptions *opts,
   c = parse_object (config_bytes, "the image config", cparser, error);
   if (c == NULL)
     goto fail;
-  if (g_strcmp0 (json_str (c, "architecture", "amd64"), "amd64") != 0) {
+  if (g_strcmp0 (banger_json_member_string (c, "architecture", "amd64"), "amd64") != 0) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED, "%s is an image for %s, not amd64",
-                 result->reference, json_str (c, "architecture", ""));
+                 result->reference, banger_json_member_string (c, "architecture", ""));
     goto fail;
   }
   result->config = image_config (c);
