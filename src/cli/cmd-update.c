@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "banger-error.h"
+#include "bus-name.h"
 #include "cli.h"
 #include "errors.h"
 #include "job-progress.h"
@@ -225,7 +226,6 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (HelperSteps, helper_steps_clear)
 static gboolean
 helper_steps_init (HelperSteps *h, const char *staging, GError **error)
 {
-  g_autoptr (GVariant) started = NULL;
   g_autoptr (GVariant) reply = NULL;
 
   /* The helper's errors arrive as BANGER_ERROR once its D-Bus names are
@@ -235,11 +235,8 @@ helper_steps_init (HelperSteps *h, const char *staging, GError **error)
   if (h->system == NULL)
     return FALSE;
   h->staging = g_strdup (staging);
-  /* ALREADY_RUNNING or SUCCESS alike; a failure shows in GetNameOwner. */
-  started = g_dbus_connection_call_sync (h->system, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                         "org.freedesktop.DBus", "StartServiceByName",
-                                         g_variant_new ("(su)", HELPER_NAME, 0), NULL,
-                                         G_DBUS_CALL_FLAGS_NONE, 30000, NULL, NULL);
+  /* Running or started alike; a failure shows in GetNameOwner. */
+  banger_bus_ensure_service (h->system, HELPER_NAME, 30000, NULL, NULL);
   reply = g_dbus_connection_call_sync (h->system, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                                        "org.freedesktop.DBus", "GetNameOwner",
                                        g_variant_new ("(s)", HELPER_NAME), G_VARIANT_TYPE ("(s)"),

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "bus-name.h"
+#include "install-config.h"
 #include "output-json.h"
 #include "system-install.h"
 #include "system-user.h"
@@ -26,7 +27,6 @@
 #define MANAGER_PATH    "/org/banger/Manager"
 #define HELPER_NAME     "org.banger.Helper"
 #define HELPER_PATH     "/org/banger/Helper"
-#define HELPER_CONF     BANGER_SYSCONFDIR "/helper.conf"
 #define DEFAULT_BRIDGE  "banger0"
 #define CALL_TIMEOUT_MS 30000
 
@@ -49,44 +49,6 @@ banger_system_status_free (BangerSystemStatus *st)
   g_free (st->user);
   g_ptr_array_unref (st->problems);
   g_free (st);
-}
-
-static char *
-helper_conf_string (const char *group, const char *key)
-{
-  g_autoptr (GKeyFile) kf = g_key_file_new ();
-
-  if (!g_key_file_load_from_file (kf, HELPER_CONF, G_KEY_FILE_NONE, NULL))
-    return NULL;
-  return g_key_file_get_string (kf, group, key, NULL);
-}
-
-/* install.toml is written by the helper in one fixed shape
- * (docs/update.md): `version = "X.Y.Z"` on a line of its own. */
-char *
-banger_system_install_record_version (void)
-{
-  g_autofree char *path = helper_conf_string ("update", "install_toml");
-  g_autofree char *text = NULL;
-  g_auto (GStrv) lines = NULL;
-
-  if (path == NULL)
-    path = g_strdup (BANGER_SYSCONFDIR "/install.toml");
-  if (!g_file_get_contents (path, &text, NULL, NULL))
-    return NULL;
-  lines = g_strsplit (text, "\n", -1);
-  for (guint i = 0; lines[i] != NULL; i++) {
-    const char *l = lines[i];
-    const char *open, *close;
-
-    if (!g_str_has_prefix (l, "version"))
-      continue;
-    open = strchr (l, '"');
-    close = open != NULL ? strchr (open + 1, '"') : NULL;
-    if (close != NULL)
-      return g_strndup (open + 1, close - open - 1);
-  }
-  return NULL;
 }
 
 /* ActiveState and UnitFileState of @unit on @bus's systemd; LoadUnit (not
@@ -261,7 +223,7 @@ banger_system_status_collect (void)
   BangerSystemStatus *st = g_new0 (BangerSystemStatus, 1);
   g_autoptr (GDBusConnection) system = g_bus_get_sync (G_BUS_TYPE_SYSTEM, NULL, NULL);
   g_autoptr (GDBusConnection) session = NULL;
-  g_autofree char *bridge = helper_conf_string ("network", "bridge");
+  g_autofree char *bridge = banger_helper_conf_string ("network", "bridge");
   struct passwd *pw = getpwuid (getuid ());
   struct group *gr = getgrnam (BANGER_GROUP);
   const char *versions[3];
@@ -281,7 +243,14 @@ banger_system_status_collect (void)
   st->cli_version = g_strdup (PACKAGE_VERSION);
   st->bangerd_version = version_of (session, MANAGER_NAME, MANAGER_PATH, &st->bangerd_error);
   st->helper_version = version_of (system, HELPER_NAME, HELPER_PATH, &st->helper_error);
-  st->install_version = banger_system_install_record_version ();
+  {
+    g_autofree char *record = banger_install_record_path ();
+
+    st->install_version = banger_install_record_version (record);
+    /* A record that names no version says nothing to compare. */
+    if (st->install_version != NULL && *st->install_version == '\0')
+      g_clear_pointer (&st->install_version, g_free);
+  }
   st->manager_owned = banger_bus_name_has_owner (session, MANAGER_NAME, CALL_TIMEOUT_MS, NULL, NULL);
   st->helper_owned = banger_bus_name_has_owner (system, HELPER_NAME, CALL_TIMEOUT_MS, NULL, NULL);
   versions[0] = st->bangerd_version;

@@ -44,10 +44,6 @@ void banger_system_status_free (BangerSystemStatus *status);
 JsonNode *banger_system_status_to_json (const BangerSystemStatus *status);
 void banger_system_status_print (const BangerSystemStatus *status, FILE *out);
 
-/* The install record's version (install.toml next to helper.conf), or
- * NULL. */
-char *banger_system_install_record_version (void);
-
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BangerSystemStatus, banger_system_status_free)
 
 G_END_DECLS

@@ -142,7 +142,7 @@ check_runtime (GVariantBuilder *b, GPtrArray *missing)
   g_autofree char *qemu = g_find_program_in_path (qemu_binary ());
   g_autofree char *qemu_img = g_find_program_in_path ("qemu-img");
   g_autofree char *fc = g_find_program_in_path (banger_vmm_firecracker_binary ());
-  g_autofree char *jailer_conf = banger_doctor_helper_conf_string ("jail", "jailer");
+  g_autofree char *jailer_conf = banger_helper_conf_string ("jail", "jailer");
   const char *jailer = jailer_conf != NULL ? jailer_conf : "/usr/bin/jailer";
   const char *drv = banger_vmm_default_driver ();
   g_autofree char *fc_version = NULL;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "bus-name.h"
+#include "install-config.h"
 #include "doctor-private.h"
 #include "doctor-versions.h"
 
@@ -96,7 +97,6 @@ check_helper (GVariantBuilder *b, HelperState *hs)
   g_autoptr (GVariant) reply = NULL;
   g_autoptr (GVariant) value = NULL;
   gboolean running;
-  guint32 started = 0;
 
   if (bus == NULL) {
     banger_doctor_add (b, "helper", "warn",
@@ -106,33 +106,28 @@ check_helper (GVariantBuilder *b, HelperState *hs)
                        error->message);
     return;
   }
-  running = banger_bus_name_has_owner (bus, HELPER_NAME, 5000, NULL, &error);
-  if (!running) {
-    g_clear_error (&error);
-    reply = g_dbus_connection_call_sync (bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                         "org.freedesktop.DBus", "StartServiceByName",
-                                         g_variant_new ("(su)", HELPER_NAME, 0),
-                                         G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, CALL_MS,
-                                         NULL, &error);
-    if (reply == NULL) {
-      gboolean unknown = g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN);
-      g_dbus_error_strip_remote_error (error);
-      if (unknown)
-        banger_doctor_add (b, "helper", "warn", "sudo banger system install",
-                           "bangerd-root is not installed (%s cannot be activated on the system "
-                           "bus): VMs start without a network device",
-                           HELPER_NAME);
-      else
-        banger_doctor_add (b, "helper", "fail",
-                           "see why with `journalctl -u bangerd-root`, then `sudo banger system "
-                           "install` to put its files back",
-                           "bangerd-root is installed but cannot start: %s; VMs start without a "
-                           "network device",
-                           error->message);
-      return;
-    }
-    g_variant_get (reply, "(u)", &started);
-    g_clear_pointer (&reply, g_variant_unref);
+  switch (banger_bus_ensure_service (bus, HELPER_NAME, CALL_MS, NULL, &error)) {
+  case BANGER_BUS_SERVICE_RUNNING:
+    running = TRUE;
+    break;
+  case BANGER_BUS_SERVICE_STARTED:
+    running = FALSE;
+    break;
+  case BANGER_BUS_SERVICE_NOT_INSTALLED:
+    banger_doctor_add (b, "helper", "warn", "sudo banger system install",
+                       "bangerd-root is not installed (%s cannot be activated on the system "
+                       "bus): VMs start without a network device",
+                       HELPER_NAME);
+    return;
+  case BANGER_BUS_SERVICE_FAILED:
+  default:
+    banger_doctor_add (b, "helper", "fail",
+                       "see why with `journalctl -u bangerd-root`, then `sudo banger system "
+                       "install` to put its files back",
+                       "bangerd-root is installed but cannot start: %s; VMs start without a "
+                       "network device",
+                       error->message);
+    return;
   }
   reply = g_dbus_connection_call_sync (
       bus, HELPER_NAME, HELPER_PATH, "org.freedesktop.DBus.Properties", "Get",
@@ -156,45 +151,12 @@ check_helper (GVariantBuilder *b, HelperState *hs)
   check_group (b);
 }
 
-/* install.toml's `version = "X.Y.Z"` (the helper writes it in one fixed
- * shape, docs/update.md); NULL without a file. */
-static char *
-install_record_version (const char *path)
-{
-  g_autofree char *text = NULL;
-  g_auto (GStrv) lines = NULL;
-
-  if (!g_file_get_contents (path, &text, NULL, NULL))
-    return NULL;
-  lines = g_strsplit (text, "\n", -1);
-  for (guint i = 0; lines[i] != NULL; i++) {
-    const char *l = lines[i], *open, *close;
-
-    while (*l == ' ' || *l == '\t')
-      l++;
-    if (!g_str_has_prefix (l, "version"))
-      continue;
-    l += strlen ("version");
-    while (*l == ' ' || *l == '\t')
-      l++;
-    if (*l != '=')
-      continue;
-    open = strchr (l, '"');
-    close = open != NULL ? strchr (open + 1, '"') : NULL;
-    if (close != NULL)
-      return g_strndup (open + 1, close - open - 1);
-  }
-  return g_strdup ("");
-}
-
 static void
 check_versions (GVariantBuilder *b, const HelperState *hs)
 {
-  g_autofree char *conf_path = banger_doctor_helper_conf_string ("update", "install_toml");
-  g_autofree char *path
-      = conf_path != NULL ? g_steal_pointer (&conf_path) : g_strdup (BANGER_SYSCONFDIR "/install.toml");
+  g_autofree char *path = banger_install_record_path ();
   g_autofree char *pending = g_strconcat (path, ".pending", NULL);
-  g_autofree char *record = install_record_version (path);
+  g_autofree char *record = banger_install_record_version (path);
   g_autoptr (GString) drift = g_string_new (NULL);
   g_autofree char *helper_part = NULL;
 
@@ -208,7 +170,7 @@ check_versions (GVariantBuilder *b, const HelperState *hs)
     g_string_append_printf (drift, "the install record %s says %s; ", path, record);
 
   if (g_file_test (pending, G_FILE_TEST_EXISTS)) {
-    g_autofree char *next = install_record_version (pending);
+    g_autofree char *next = banger_install_record_version (pending);
     banger_doctor_add (b, "versions", "warn",
                        "let `banger update` finish (or roll back); if none runs, "
                        "`sudo banger system install` after installing one release",

@@ -30,8 +30,8 @@ typedef struct {
 static void
 read_bridge (Bridge *br)
 {
-  g_autofree char *conf_bridge = banger_doctor_helper_conf_string ("network", "bridge");
-  g_autofree char *conf_address = banger_doctor_helper_conf_string ("network", "address");
+  g_autofree char *conf_bridge = banger_helper_conf_string ("network", "bridge");
+  g_autofree char *conf_address = banger_helper_conf_string ("network", "address");
   g_auto (GStrv) cidr = NULL;
   struct ifaddrs *ifa = NULL;
 

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "install-config.h"
+
 #include <gio/gio.h>
 
 #include "doctor.h"
@@ -14,7 +16,6 @@ void banger_doctor_add (GVariantBuilder *b, const char *id, const char *status, 
 
 /* helper.conf: $BANGER_HELPER_CONF (tests, unusual installs) or
  * BANGER_SYSCONFDIR/helper.conf; missing keys give NULL. */
-char *banger_doctor_helper_conf_string (const char *group, const char *key);
 
 /* A private connection to the system bus (NULL with @error when there is
  * none): the shared singleton would end bangerd when the bus goes away. */

@@ -53,22 +53,6 @@ banger_doctor_add (GVariantBuilder *b, const char *id, const char *status, const
   g_variant_builder_add (b, "(ssss)", id, status, message, hint ? hint : "");
 }
 
-char *
-banger_doctor_helper_conf_string (const char *group, const char *key)
-{
-  g_autoptr (GKeyFile) kf = g_key_file_new ();
-  const char *env = g_getenv ("BANGER_HELPER_CONF");
-  const char *path = env != NULL && *env != '\0' ? env : BANGER_SYSCONFDIR "/helper.conf";
-  char *value;
-
-  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, NULL))
-    return NULL;
-  value = g_key_file_get_string (kf, group, key, NULL);
-  if (value != NULL)
-    g_strstrip (value);
-  return value;
-}
-
 GDBusConnection *
 banger_doctor_system_bus (GError **error)
 {

@@ -37,34 +37,27 @@ banger_helper_client_free (BangerHelperClient *self)
 static gboolean
 ensure_helper_running (GDBusConnection *connection, GCancellable *cancellable, GError **error)
 {
-  g_autoptr (GVariant) reply = NULL;
   g_autoptr (GError) local = NULL;
 
-  if (banger_bus_name_has_owner (connection, HELPER_BUS_NAME, 5000, cancellable, &local))
+  switch (banger_bus_ensure_service (connection, HELPER_BUS_NAME, HELPER_CALL_TIMEOUT_MS,
+                                     cancellable, &local)) {
+  case BANGER_BUS_SERVICE_RUNNING:
+  case BANGER_BUS_SERVICE_STARTED:
     return TRUE;
-  if (local != NULL) {
-    g_propagate_error (error, g_steal_pointer (&local));
-    return FALSE;
-  }
-  reply = g_dbus_connection_call_sync (
-      connection, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-      "StartServiceByName", g_variant_new ("(su)", HELPER_BUS_NAME, 0), G_VARIANT_TYPE ("(u)"),
-      G_DBUS_CALL_FLAGS_NONE, HELPER_CALL_TIMEOUT_MS, cancellable, &local);
-  if (reply != NULL)
-    return TRUE;
-  if (g_error_matches (local, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN))
+  case BANGER_BUS_SERVICE_NOT_INSTALLED:
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED,
                  "the root helper bangerd-root is not installed (%s cannot be activated on the "
                  "system bus): run `sudo banger system install`",
                  HELPER_BUS_NAME);
-  else {
-    g_dbus_error_strip_remote_error (local);
+    return FALSE;
+  case BANGER_BUS_SERVICE_FAILED:
+  default:
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED,
                  "the root helper bangerd-root did not start (%s): see `journalctl -u "
                  "bangerd-root`",
                  local->message);
+    return FALSE;
   }
-  return FALSE;
 }
 
 BangerHelperClient *
