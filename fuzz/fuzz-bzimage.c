@@ -1,4 +1,4 @@
-/* bzImage → vmlinux (src/service/kernel-unpack.c): a kernel file comes from
+/* bzImage → vmlinux (src/service/assets/kernel-unpack.c): a kernel file comes from
  * a catalog download or a user's import. */
 #include "fuzz-common.h"
 

@@ -1,4 +1,4 @@
-/* The tar pump of CopyOut and CopyIn (src/service/vm-copy.c, included to
+/* The tar pump of CopyOut and CopyIn (src/service/vm/vm-copy.c, included to
  * reach its static pump()): CopyOut reads a tar stream the guest writes,
  * and re-writes it, checked, to the caller's descriptor. The first byte
  * picks CopyOut (even) or CopyIn (odd). */
@@ -6,7 +6,7 @@
 #include <sys/mman.h>
 
 /* First: it defines G_LOG_DOMAIN before GLib is included. */
-#include "../src/service/vm-copy.c"
+#include "../src/service/vm/vm-copy.c"
 
 #include "fuzz-common.h"
 

@@ -1,4 +1,4 @@
-/* DNS queries to the .vm responder (src/service/dns-wire.c): parse, then
+/* DNS queries to the .vm responder (src/service/net/dns-wire.c): parse, then
  * answer with a lookup that knows one name. */
 #include "fuzz-common.h"
 

@@ -1,4 +1,4 @@
-/* A kernel's module indexes (src/service/kmod-deps.c): the input is split
+/* A kernel's module indexes (src/service/imaging/kmod-deps.c): the input is split
  * at NUL bytes into modules.dep, modules.builtin, modules.alias and
  * modules.softdep, then a fixed set of modules is resolved (the guest
  * kernel's tree is untrusted: it comes from a catalog or a user). */

@@ -1,5 +1,5 @@
 /* Tar layers (from any registry, or a catalog rootfs tarball) into the
- * ext4 writer: src/service/oci-layers.c scans the layer, checks what it
+ * ext4 writer: src/service/oci/oci-layers.c scans the layer, checks what it
  * would cost, then applies it to a small image with src/service/ext4-writer.c. */
 #include "fuzz-common.h"
 

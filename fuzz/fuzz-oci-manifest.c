@@ -1,10 +1,10 @@
 /* OCI image indexes, manifests (OCI and Docker schema 2) and image configs
- * as a registry sends them: the parsing steps of src/service/oci-pull.c,
+ * as a registry sends them: the parsing steps of src/service/oci/oci-pull.c,
  * included here to reach its static functions. The first byte picks the
  * document and the Content-Type the registry claims. */
 
 /* First: it defines G_LOG_DOMAIN before GLib is included. */
-#include "../src/service/oci-pull.c"
+#include "../src/service/oci/oci-pull.c"
 
 #include "fuzz-common.h"
 

@@ -1,6 +1,6 @@
 /* The release manifest (JSON, unsigned) and SHA256SUMS (signed, but parsed
  * before and after the signature check) of `banger update`
- * (src/service/update-manifest.c, update-verify.c). The first byte picks
+ * (src/service/update/update-manifest.c, update-verify.c). The first byte picks
  * which; the rest is the document. */
 #include "fuzz-common.h"
 

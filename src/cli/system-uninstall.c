@@ -17,7 +17,7 @@
 #include "system-user.h"
 
 /* What only banger's VMMs have on their command line: QEMU's agent port
- * (src/service/vmm-qemu.c) and the jailer's Firecracker binary name. */
+ * (src/service/vmm/vmm-qemu.c) and the jailer's Firecracker binary name. */
 #define QEMU_MARKER "org.banger.agent.0"
 
 gboolean

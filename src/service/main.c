@@ -12,7 +12,7 @@
 #include "dbus-manager.h"
 #include "dns-responder.h"
 #include "log.h"
-#include "manager.h"
+#include "vm-list.h"
 #include "orphans.h"
 #include "paths.h"
 #include "reconcile.h"

@@ -1,6 +1,6 @@
 #define G_LOG_DOMAIN "test-dns-wire"
 
-/* The DNS wire format of bangerd's responder (src/service/dns-wire.c),
+/* The DNS wire format of bangerd's responder (src/service/net/dns-wire.c),
  * without sockets or a store: well-formed queries get the right answers,
  * each class of malformed packet the right rcode (or no reply), and a few
  * thousand seeded random and mutated packets neither crash it nor make it

@@ -1,5 +1,5 @@
 /* The version parsing and ordering behind the qemu, firecracker and jailer
- * rows (src/service/doctor-versions.c), on the texts the real programs
+ * rows (src/service/doctor/doctor-versions.c), on the texts the real programs
  * print. */
 #include <glib.h>
 

@@ -587,7 +587,7 @@ class HardeningTest(DoctorTestCase):
     """The helper unit's hardening as systemd reports it, from FAKE-systemd
     (tests/doctor/fake-systemd.py) serving what systemd derives from the
     unit file this build installs: banger's unit passes, so the doctor's
-    table (src/service/doctor-install.c) cannot ask for more than the unit
+    table (src/service/doctor/doctor-install.c) cannot ask for more than the unit
     sets; a drop-in that weakens it is named."""
 
     system_kind = 'plain'

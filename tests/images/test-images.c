@@ -15,10 +15,10 @@
 #include "banger-error.h"
 #include "boot-assets.h"
 #include "image-recipes.h"
-#include "images.h"
+#include "image-list.h"
 #include "kernel-file.h"
-#include "kernels.h"
-#include "manager.h"
+#include "kernel-list.h"
+#include "vm-list.h"
 #include "vmm.h"
 
 typedef struct {

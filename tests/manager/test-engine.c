@@ -6,7 +6,7 @@
 #include <glib/gstdio.h>
 
 #include "banger-error.h"
-#include "manager.h"
+#include "vm-list.h"
 #include "store.h"
 
 typedef struct {

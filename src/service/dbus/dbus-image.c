@@ -1,0 +1,295 @@
+#define G_LOG_DOMAIN "bangerd-dbus"
+
+#include "dbus-image.h"
+
+#include "banger-error.h"
+#include "boot-assets.h"
+#include "dbus-common.h"
+#include "dbus-job.h"
+#include "image-list.h"
+#include "validate.h"
+
+#define IMAGES_PATH "/org/banger/Manager/images"
+
+typedef struct {
+  BangerEngine *engine;
+  BangerCatalog *catalog;
+  GDBusObjectManagerServer *om;
+  GHashTable *objects; /* name → BangerObjectSkeleton */
+} DbusImages;
+
+static void
+dbus_images_free (DbusImages *d)
+{
+  g_hash_table_unref (d->objects);
+  g_object_unref (d->om);
+  g_object_unref (d->engine);
+  g_free (d);
+}
+
+char *
+banger_dbus_image_object_path (const char *name)
+{
+  g_autofree char *escaped = g_dbus_escape_object_path (name);
+  return g_strconcat (IMAGES_PATH "/", escaped, NULL);
+}
+
+static void
+update_used_by (DbusImages *d, BangerObjectSkeleton *object, const char *name)
+{
+  g_autoptr (BangerImage) iface = banger_object_get_image (BANGER_OBJECT (object));
+  g_auto (GStrv) users = banger_catalog_image_used_by (d->catalog, name);
+
+  const char *const *current = banger_image_get_used_by (iface);
+
+  if (current == NULL || !g_strv_equal ((const char *const *)users, current))
+    banger_image_set_used_by (iface, (const char *const *)users);
+}
+
+static void
+add_image_object (DbusImages *d, const BangerImageRecord *rec)
+{
+  g_autofree char *path = banger_dbus_image_object_path (rec->name);
+  g_autoptr (BangerObjectSkeleton) object = banger_object_skeleton_new (path);
+  g_autoptr (BangerImage) iface = banger_image_skeleton_new ();
+  g_autoptr (GVariant) config = banger_image_config_to_variant (rec->config);
+
+  banger_object_skeleton_set_image (object, iface);
+  banger_image_set_name (iface, rec->name);
+  banger_image_set_id (iface, rec->id);
+  banger_image_set_source (iface, rec->source);
+  banger_image_set_digest (iface, rec->digest);
+  banger_image_set_size_bytes (iface, rec->size_bytes);
+  banger_image_set_kernel (iface, rec->kernel);
+  banger_image_set_created_at (iface, (guint64)MAX (rec->created_at, 0));
+  banger_image_set_config (iface, config);
+  update_used_by (d, object, rec->name);
+  g_hash_table_replace (d->objects, g_strdup (rec->name), g_object_ref (object));
+  g_dbus_object_manager_server_export (d->om, G_DBUS_OBJECT_SKELETON (object));
+}
+
+static void
+image_added_cb (BangerCatalog *catalog, const BangerImageRecord *rec, BangerManager *skeleton)
+{
+  add_image_object (g_object_get_data (G_OBJECT (skeleton), "banger-dbus-images"), rec);
+}
+
+static void
+image_removed_cb (BangerCatalog *catalog, const char *name, BangerManager *skeleton)
+{
+  DbusImages *d = g_object_get_data (G_OBJECT (skeleton), "banger-dbus-images");
+  g_autofree char *path = banger_dbus_image_object_path (name);
+
+  g_dbus_object_manager_server_unexport (d->om, path);
+  g_hash_table_remove (d->objects, name);
+}
+
+/* UsedBy follows the VMs: any VM change may add or drop a user. */
+static void
+vms_changed_cb (BangerEngine *engine, gpointer arg, BangerManager *skeleton)
+{
+  DbusImages *d = g_object_get_data (G_OBJECT (skeleton), "banger-dbus-images");
+  GHashTableIter iter;
+  gpointer name, object;
+
+  g_hash_table_iter_init (&iter, d->objects);
+  while (g_hash_table_iter_next (&iter, &name, &object))
+    update_used_by (d, object, name);
+}
+
+/* ---- the caller's uid ---- */
+
+static void
+uid_reply_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  GError *error = NULL;
+  g_autoptr (GVariant) reply
+      = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), res, &error);
+  guint uid;
+
+  if (reply == NULL) {
+    g_task_return_error (task, error);
+    return;
+  }
+  g_variant_get (reply, "(u)", &uid);
+  g_task_return_int (task, uid);
+}
+
+void
+banger_dbus_caller_uid_async (GDBusMethodInvocation *invocation, GAsyncReadyCallback callback,
+                              gpointer user_data)
+{
+  GTask *task = g_task_new (NULL, NULL, callback, user_data);
+  const char *sender = g_dbus_method_invocation_get_sender (invocation);
+
+  /* A peer-to-peer connection has no bus to ask: that peer is us. */
+  if (sender == NULL) {
+    g_task_return_int (task, getuid ());
+    g_object_unref (task);
+    return;
+  }
+  g_dbus_connection_call (g_dbus_method_invocation_get_connection (invocation),
+                          "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                          "GetConnectionUnixUser", g_variant_new ("(s)", sender),
+                          G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, uid_reply_cb,
+                          task);
+}
+
+gboolean
+banger_dbus_caller_uid_finish (GAsyncResult *result, guint *uid, GError **error)
+{
+  gssize v = g_task_propagate_int (G_TASK (result), error);
+
+  if (v < 0)
+    return FALSE;
+  *uid = (guint)v;
+  return TRUE;
+}
+
+/* ---- Manager methods ---- */
+
+typedef struct {
+  char *recipe;
+  char *name;
+} BuildArgs;
+
+static void
+build_args_free (BuildArgs *a)
+{
+  g_free (a->recipe);
+  g_free (a->name);
+  g_free (a);
+}
+
+static BangerEngineJob *
+start_build (BangerCatalog *catalog, gpointer data, guint uid, GError **error)
+{
+  BuildArgs *a = data;
+  return banger_catalog_build_image (catalog, a->recipe, a->name, uid, error);
+}
+
+static gboolean
+handle_build_image (BangerManager *skeleton, GDBusMethodInvocation *invocation, const char *recipe,
+                    GVariant *options, gpointer user_data)
+{
+  static const char *const allowed[] = { "name", "s", NULL };
+  DbusImages *d = g_object_get_data (G_OBJECT (skeleton), "banger-dbus-images");
+  g_autoptr (GError) error = NULL;
+  BuildArgs *a;
+
+  if (!banger_validate_options (options, allowed, &error)) {
+    banger_invocation_return_error (invocation, g_steal_pointer (&error));
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+  }
+  a = g_new0 (BuildArgs, 1);
+  a->recipe = g_strdup (recipe);
+  g_variant_lookup (options, "name", "s", &a->name);
+  banger_dbus_job_start_for_caller (skeleton, invocation, d->catalog, start_build,
+                                    banger_manager_complete_build_image, a,
+                                    (GDestroyNotify)build_args_free);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
+register_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GDBusMethodInvocation *invocation = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (BangerImageRecord) rec
+      = banger_catalog_register_image_finish (BANGER_CATALOG (source), res, &error);
+  g_autofree char *path = NULL;
+  BangerManager *skeleton;
+
+  if (rec == NULL) {
+    banger_invocation_return_error (invocation, g_steal_pointer (&error));
+    return;
+  }
+  skeleton = g_object_get_data (G_OBJECT (invocation), "banger-skeleton");
+  path = banger_dbus_image_object_path (rec->name);
+  banger_manager_complete_register_image (skeleton, invocation, path);
+}
+
+static gboolean
+handle_register_image (BangerManager *skeleton, GDBusMethodInvocation *invocation, const char *name,
+                       const char *rootfs, GVariant *options, gpointer user_data)
+{
+  static const char *const allowed[] = { "kernel", "s", NULL };
+  DbusImages *d = g_object_get_data (G_OBJECT (skeleton), "banger-dbus-images");
+  g_autoptr (GError) error = NULL;
+  g_autofree char *kernel = NULL;
+
+  if (!banger_validate_options (options, allowed, &error)) {
+    banger_invocation_return_error (invocation, g_steal_pointer (&error));
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+  }
+  g_variant_lookup (options, "kernel", "s", &kernel);
+  g_object_set_data_full (G_OBJECT (invocation), "banger-skeleton", g_object_ref (skeleton),
+                          g_object_unref);
+  banger_catalog_register_image_async (d->catalog, name, rootfs, kernel, NULL, register_done_cb,
+                                       invocation);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+void
+banger_dbus_catalog_delete (BangerManager *skeleton, GDBusMethodInvocation *invocation,
+                            BangerCatalog *catalog, const char *name, GVariant *options,
+                            BangerDbusDeleteFunc delete, BangerDbusDeleteCompleteFunc complete)
+{
+  static const char *const allowed[] = { "force", "b", NULL };
+  g_autoptr (GError) error = NULL;
+  gboolean force = FALSE;
+
+  if (!banger_validate_options (options, allowed, &error)) {
+    banger_invocation_return_error (invocation, g_steal_pointer (&error));
+    return;
+  }
+  g_variant_lookup (options, "force", "b", &force);
+  if (!delete (catalog, name, force, &error)) {
+    banger_invocation_return_error (invocation, g_steal_pointer (&error));
+    return;
+  }
+  complete (skeleton, invocation);
+}
+
+static gboolean
+handle_delete_image (BangerManager *skeleton, GDBusMethodInvocation *invocation, const char *name,
+                     GVariant *options, gpointer user_data)
+{
+  DbusImages *d = g_object_get_data (G_OBJECT (skeleton), "banger-dbus-images");
+
+  banger_dbus_catalog_delete (skeleton, invocation, d->catalog, name, options,
+                              banger_catalog_delete_image, banger_manager_complete_delete_image);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+void
+banger_dbus_images_attach (BangerManager *skeleton, GDBusObjectManagerServer *om,
+                           BangerEngine *engine)
+{
+  DbusImages *d = g_new0 (DbusImages, 1);
+  g_autoptr (GPtrArray) images = NULL;
+  g_autoptr (GError) error = NULL;
+
+  d->engine = g_object_ref (engine);
+  d->catalog = banger_catalog_get (engine);
+  d->om = g_object_ref (om);
+  d->objects = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
+  g_object_set_data_full (G_OBJECT (skeleton), "banger-dbus-images", d,
+                          (GDestroyNotify)dbus_images_free);
+
+  images = banger_catalog_list_images (d->catalog, &error);
+  if (images == NULL)
+    g_warning ("cannot list images: %s", error->message);
+  for (guint i = 0; images != NULL && i < images->len; i++)
+    add_image_object (d, g_ptr_array_index (images, i));
+
+  g_signal_connect_object (d->catalog, "image-added", G_CALLBACK (image_added_cb), skeleton, 0);
+  g_signal_connect_object (d->catalog, "image-removed", G_CALLBACK (image_removed_cb), skeleton, 0);
+  g_signal_connect_object (engine, "vm-added", G_CALLBACK (vms_changed_cb), skeleton, 0);
+  g_signal_connect_object (engine, "vm-changed", G_CALLBACK (vms_changed_cb), skeleton, 0);
+  g_signal_connect_object (engine, "vm-removed", G_CALLBACK (vms_changed_cb), skeleton, 0);
+  g_signal_connect (skeleton, "handle-build-image", G_CALLBACK (handle_build_image), NULL);
+  g_signal_connect (skeleton, "handle-register-image", G_CALLBACK (handle_register_image), NULL);
+  g_signal_connect (skeleton, "handle-delete-image", G_CALLBACK (handle_delete_image), NULL);
+}

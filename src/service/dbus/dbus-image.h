@@ -1,0 +1,21 @@
+#pragma once
+
+#include "banger-dbus.h"
+#include "vm-list.h"
+
+G_BEGIN_DECLS
+
+/* One org.banger.Image object per image (/org/banger/Manager/images/<escaped
+ * name>), kept in step with the catalog, with UsedBy following the VMs; and
+ * the Manager's BuildImage, RegisterImage and DeleteImage methods. */
+void banger_dbus_images_attach (BangerManager *skeleton, GDBusObjectManagerServer *object_manager,
+                                BangerEngine *engine);
+
+char *banger_dbus_image_object_path (const char *name);
+
+/* The uid of the caller of @invocation, asked of the bus (async). */
+void banger_dbus_caller_uid_async (GDBusMethodInvocation *invocation, GAsyncReadyCallback callback,
+                                   gpointer user_data);
+gboolean banger_dbus_caller_uid_finish (GAsyncResult *result, guint *uid, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,13 @@
+#pragma once
+
+#include "banger-dbus.h"
+#include "vm-list.h"
+
+G_BEGIN_DECLS
+
+/* The Manager's PromoteVM (vm-promote.h) and PullKernel (kernel-pull.h):
+ * each validates its options, learns the caller's uid and returns the job's
+ * path at once. */
+void banger_dbus_lifecycle_attach (BangerManager *skeleton, BangerEngine *engine);
+
+G_END_DECLS

@@ -1,0 +1,110 @@
+#define G_LOG_DOMAIN "bangerd-update"
+
+#include "config.h"
+
+#include "dbus-update.h"
+
+#include "banger-error.h"
+#include "dbus-common.h"
+#include "update-job.h"
+#include "validate.h"
+
+/* CheckUpdate fetches over the network: a worker thread, not the main loop. */
+static void
+check_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  g_autoptr (BangerReleaseManifest) m = NULL;
+  const BangerReleaseEntry *latest;
+  GError *error = NULL;
+  GVariantBuilder b;
+
+  m = banger_update_fetch_manifest (cancellable, &error);
+  if (m == NULL) {
+    g_task_return_error (task, error);
+    return;
+  }
+  latest = banger_release_manifest_find (m, m->latest, NULL);
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&b, "{sv}", "current", g_variant_new_string (PACKAGE_VERSION));
+  g_variant_builder_add (&b, "{sv}", "latest", g_variant_new_string (m->latest));
+  g_variant_builder_add (
+      &b, "{sv}", "available",
+      g_variant_new_boolean (banger_release_version_compare (m->latest, PACKAGE_VERSION) > 0));
+  g_variant_builder_add (&b, "{sv}", "notes", g_variant_new_string (latest->notes));
+  g_task_return_pointer (task, g_variant_ref_sink (g_variant_builder_end (&b)),
+                         (GDestroyNotify)g_variant_unref);
+}
+
+static void
+check_done (GObject *source, GAsyncResult *res, gpointer data)
+{
+  GDBusMethodInvocation *invocation = data;
+  GError *error = NULL;
+  g_autoptr (GVariant) info = g_task_propagate_pointer (G_TASK (res), &error);
+
+  if (info == NULL) {
+    banger_invocation_return_error (invocation, error);
+    return;
+  }
+  banger_manager_complete_check_update (BANGER_MANAGER (source), invocation, info);
+}
+
+static gboolean
+handle_check_update (BangerManager *skeleton, GDBusMethodInvocation *invocation, gpointer user_data)
+{
+  g_autoptr (GTask) task = g_task_new (skeleton, NULL, check_done, invocation);
+
+  g_task_run_in_thread (task, check_thread);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
+options_free (BangerUpdateOptions *o)
+{
+  g_free (o->version);
+  g_free (o);
+}
+
+static BangerEngineJob *
+start_update (BangerCatalog *catalog, gpointer data, guint uid, GError **error)
+{
+  return banger_update_start (catalog, data, uid, error);
+}
+
+static gboolean
+handle_update (BangerManager *skeleton, GDBusMethodInvocation *invocation, GVariant *options,
+               gpointer user_data)
+{
+  static const char *const allowed[] = { "to", "s", "dry_run", "b", "force", "b", NULL };
+  g_autoptr (GError) error = NULL;
+  BangerUpdateOptions *o;
+  const char *to = NULL;
+
+  if (!banger_validate_options (options, allowed, &error)) {
+    banger_invocation_return_error (invocation, g_steal_pointer (&error));
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+  }
+  if (g_variant_lookup (options, "to", "&s", &to) && !banger_release_version_parse (to, NULL)) {
+    g_dbus_method_invocation_return_error (invocation, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+                                           "“%s” is not a version (X.Y.Z or vX.Y.Z)", to);
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+  }
+  o = g_new0 (BangerUpdateOptions, 1);
+  o->version = g_strdup (to != NULL && to[0] == 'v' ? to + 1 : to);
+  g_variant_lookup (options, "dry_run", "b", &o->dry_run);
+  g_variant_lookup (options, "force", "b", &o->force);
+  banger_dbus_job_start_for_caller (skeleton, invocation, BANGER_CATALOG (user_data), start_update,
+                                    banger_manager_complete_update, o,
+                                    (GDestroyNotify)options_free);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+void
+banger_dbus_update_attach (BangerManager *skeleton, BangerEngine *engine)
+{
+  BangerCatalog *catalog = banger_catalog_get (engine);
+
+  banger_update_track_jobs (catalog);
+  g_signal_connect (skeleton, "handle-check-update", G_CALLBACK (handle_check_update), NULL);
+  g_signal_connect (skeleton, "handle-update", G_CALLBACK (handle_update), catalog);
+}

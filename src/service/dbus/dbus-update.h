@@ -1,0 +1,11 @@
+#pragma once
+
+#include "banger-dbus.h"
+#include "vm-list.h"
+
+G_BEGIN_DECLS
+
+/* Manager.CheckUpdate and Manager.Update (update-job.c does the work). */
+void banger_dbus_update_attach (BangerManager *skeleton, BangerEngine *engine);
+
+G_END_DECLS

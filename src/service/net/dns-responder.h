@@ -1,0 +1,45 @@
+#pragma once
+
+#include <gio/gio.h>
+
+#include "helper-client.h"
+#include "vm-list.h"
+
+G_BEGIN_DECLS
+
+/* bangerd's DNS responder: "<name>.vm" → the VM's current IPv4 lease, on
+ * 127.0.0.1 over UDP and TCP, in the main loop (GSocket sources, no
+ * threads). Every answer reads the store, so a VM resolves the moment it
+ * holds a lease and stops resolving when it gives it up. The wire format
+ * lives in dns-wire.c; docs/dns.md has the design. */
+
+#define BANGER_DNS_DEFAULT_PORT 42069
+
+typedef struct _BangerDnsResponder BangerDnsResponder;
+
+/* Reads "[dns] port=" from the key file @config_path (missing: 42069; 0
+ * disables the responder; a bad value is reported and the default used),
+ * then listens. A port that is taken does not stop bangerd: the responder
+ * stays off, says why (banger_dns_responder_get_problem(), shown by
+ * `banger doctor`) and tries again every few seconds. The responder is
+ * attached to @engine, which owns it from then on. */
+BangerDnsResponder *banger_dns_responder_start (BangerEngine *engine, const char *config_path);
+
+/* The responder attached to @engine, or NULL. */
+BangerDnsResponder *banger_dns_responder_get (BangerEngine *engine);
+
+/* The configured port (0: disabled). Fixed at start, so safe to read from
+ * any thread. */
+guint banger_dns_responder_get_port (BangerDnsResponder *self);
+/* Whether both sockets listen right now (main thread). */
+gboolean banger_dns_responder_is_running (BangerDnsResponder *self);
+/* Why it is not running, or NULL (main thread). */
+const char *banger_dns_responder_get_problem (BangerDnsResponder *self);
+
+/* Asks the root helper (@helper, a connection the caller already has) to
+ * route the "vm" domain to @engine's responder through systemd-resolved,
+ * if the responder runs. Blocking: call from a worker thread. Failure
+ * (no systemd-resolved, polkit says no) is only logged. dns-route.c. */
+void banger_dns_route_vm_domain (BangerEngine *engine, BangerHelperClient *helper);
+
+G_END_DECLS

@@ -1,0 +1,42 @@
+#pragma once
+
+#include <gio/gio.h>
+
+#include "image-list.h"
+#include "update-manifest.h"
+
+G_BEGIN_DECLS
+
+/* `banger update`, the part bangerd does (docs/update.md): fetch the
+ * manifest, download the tarball, SHA256SUMS and its signature, verify,
+ * stage under <cache>/update/staging and `bangerd --check-migrations` with
+ * the staged binary. The swap (InstallRelease), the restart, the doctor
+ * and the commit or rollback are the client's (`banger update`): the
+ * client has the terminal for the admin prompt, and the process that runs
+ * this job is one of those being replaced. */
+
+/* Fetches and parses the build's manifest (synchronous; worker threads). */
+BangerReleaseManifest *banger_update_fetch_manifest (GCancellable *cancellable, GError **error);
+
+/* <cache>/update/staging: the one place a release is staged. */
+char *banger_update_staging_dir (void);
+
+typedef struct {
+  char *version; /* NULL: the manifest's latest */
+  gboolean dry_run;
+  gboolean force;
+} BangerUpdateOptions;
+
+/* Starts following the catalog's jobs for the idle check (call once at
+ * start-up, before any job runs); returns the list. */
+GPtrArray *banger_update_track_jobs (BangerCatalog *catalog);
+
+/* Busy (naming what runs) if a VM is starting or stopping or another job
+ * of the catalog runs, unless @force. Main context. */
+gboolean banger_update_check_idle (BangerCatalog *catalog, gboolean force, GError **error);
+
+/* Starts the "update" job; Busy while another update runs. */
+BangerEngineJob *banger_update_start (BangerCatalog *catalog, const BangerUpdateOptions *options,
+                                      guint uid, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,305 @@
+#define G_LOG_DOMAIN "bangerd-manager"
+
+#include "vm-list.h"
+
+#include <config.h>
+
+#include "banger-error.h"
+#include "image-list.h"
+#include "vm-runtime.h"
+#include "paths.h"
+#include "validate.h"
+
+struct _BangerEngine {
+  GObject parent_instance;
+  BangerStore *store;
+  char *data_dir;
+  char *default_image;
+  char *default_kernel;
+};
+
+G_DEFINE_TYPE (BangerEngine, banger_engine, G_TYPE_OBJECT)
+
+enum { SIGNAL_VM_ADDED, SIGNAL_VM_CHANGED, SIGNAL_VM_REMOVED, SIGNAL_LAST };
+static guint signals[SIGNAL_LAST];
+
+static void
+banger_engine_finalize (GObject *object)
+{
+  BangerEngine *self = BANGER_ENGINE (object);
+
+  g_clear_pointer (&self->store, banger_store_free);
+  g_free (self->data_dir);
+  g_free (self->default_image);
+  g_free (self->default_kernel);
+  G_OBJECT_CLASS (banger_engine_parent_class)->finalize (object);
+}
+
+static void
+banger_engine_class_init (BangerEngineClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = banger_engine_finalize;
+  /* Records are passed as pointers: they belong to the emitter and are only
+   * valid during the emission. */
+  signals[SIGNAL_VM_ADDED] = g_signal_new ("vm-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                           0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
+  signals[SIGNAL_VM_CHANGED]
+      = g_signal_new ("vm-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                      NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
+  signals[SIGNAL_VM_REMOVED]
+      = g_signal_new ("vm-removed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                      NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
+}
+
+static void
+banger_engine_init (BangerEngine *self)
+{
+}
+
+/* One default from the key file; a broken value is reported and ignored
+ * rather than stopping the daemon, so a typo in the config never locks the
+ * user out of their VMs. */
+static char *
+config_default (GKeyFile *kf, const char *path, const char *key, const char *what,
+                const char *fallback)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *value = g_key_file_get_string (kf, "defaults", key, &error);
+
+  if (value == NULL) {
+    if (!g_error_matches (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND)
+        && !g_error_matches (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND))
+      g_warning ("%s: [defaults] %s: %s; using “%s”", path, key, error->message, fallback);
+    return g_strdup (fallback);
+  }
+  g_strstrip (value);
+  if (!banger_validate_name (what, value, &error)) {
+    g_warning ("%s: [defaults] %s: %s; using “%s”", path, key, error->message, fallback);
+    return g_strdup (fallback);
+  }
+  return g_steal_pointer (&value);
+}
+
+static void
+load_config (BangerEngine *self, const char *config_path)
+{
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autoptr (GError) error = NULL;
+
+  if (config_path != NULL
+      && !g_key_file_load_from_file (kf, config_path, G_KEY_FILE_NONE, &error)) {
+    if (!g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+      g_warning ("cannot read %s: %s; using built-in defaults", config_path, error->message);
+  }
+  self->default_image = config_default (kf, config_path, "image", "image", BANGER_DEFAULT_IMAGE);
+  self->default_kernel
+      = config_default (kf, config_path, "kernel", "kernel", BANGER_DEFAULT_KERNEL);
+  g_debug ("defaults: image %s, kernel %s", self->default_image, self->default_kernel);
+}
+
+BangerEngine *
+banger_engine_new (const char *data_dir, const char *db_path, const char *config_path,
+                   GError **error)
+{
+  g_autoptr (BangerEngine) self = g_object_new (BANGER_TYPE_ENGINE, NULL);
+  g_autofree char *db_dir = g_path_get_dirname (db_path);
+
+  self->data_dir = g_strdup (data_dir);
+  if (!banger_ensure_dir (data_dir, error) || !banger_ensure_dir (db_dir, error))
+    return NULL;
+  self->store = banger_store_open (db_path, error);
+  if (self->store == NULL)
+    return NULL;
+  load_config (self, config_path);
+  return g_steal_pointer (&self);
+}
+
+const char *
+banger_engine_get_data_dir (BangerEngine *self)
+{
+  return self->data_dir;
+}
+
+const char *
+banger_engine_get_default_image (BangerEngine *self)
+{
+  return self->default_image;
+}
+
+const char *
+banger_engine_get_default_kernel (BangerEngine *self)
+{
+  return self->default_kernel;
+}
+
+gboolean
+banger_vm_state_is_active (const char *state)
+{
+  return g_strcmp0 (state, "starting") == 0 || g_strcmp0 (state, "running") == 0
+         || g_strcmp0 (state, "stopping") == 0;
+}
+
+char *
+banger_vm_mac_from_id (const char *id)
+{
+  guint8 b[4] = { 0 };
+
+  for (guint i = 0; i < G_N_ELEMENTS (b) && id != NULL && id[2 * i] && id[2 * i + 1]; i++)
+    b[i] = (g_ascii_xdigit_value (id[2 * i]) << 4) | g_ascii_xdigit_value (id[2 * i + 1]);
+  return g_strdup_printf ("52:54:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3]);
+}
+
+BangerStore *
+banger_engine_get_store (BangerEngine *self)
+{
+  return self->store;
+}
+
+gboolean
+banger_engine_update_vm (BangerEngine *self, const BangerVmRecord *rec, GError **error)
+{
+  g_autoptr (BangerVmRecord) stored = NULL;
+
+  if (!banger_store_vm_update (self->store, rec, error))
+    return FALSE;
+  /* Re-read so the signal carries what the store holds (the lease is the
+   * store's, not the caller's copy). */
+  stored = banger_store_vm_get_by_id (self->store, rec->id, error);
+  if (stored == NULL)
+    return FALSE;
+  g_signal_emit (self, signals[SIGNAL_VM_CHANGED], 0, stored);
+  return TRUE;
+}
+
+GPtrArray *
+banger_engine_list_vms (BangerEngine *self, GError **error)
+{
+  return banger_store_vm_list (self->store, error);
+}
+
+BangerVmRecord *
+banger_engine_find_vm (BangerEngine *self, const char *name, GError **error)
+{
+  if (!banger_validate_name ("VM", name, error))
+    return NULL;
+  return banger_store_vm_get_by_name (self->store, name, error);
+}
+
+BangerVmRecord *
+banger_engine_create_vm (BangerEngine *self, GVariant *spec_variant, GError **error)
+{
+  g_autoptr (BangerVmSpec) spec = banger_vm_spec_from_variant (spec_variant, error);
+  g_autoptr (BangerVmRecord) rec = NULL;
+  g_autoptr (BangerVmRecord) existing = NULL;
+  g_autoptr (GError) lookup_error = NULL;
+
+  if (spec == NULL)
+    return NULL;
+
+  /* Checked before the insert so the error names the VM; the store's unique
+   * index still guards against a race. */
+  existing = banger_store_vm_get_by_name (self->store, spec->name, &lookup_error);
+  if (existing != NULL) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_EXISTS, "a VM called “%s” already exists",
+                 spec->name);
+    return NULL;
+  }
+  if (!g_error_matches (lookup_error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND)) {
+    g_propagate_error (error, g_steal_pointer (&lookup_error));
+    return NULL;
+  }
+
+  rec = banger_vm_record_new ();
+  g_free (rec->id);
+  rec->id = banger_vm_id_new ();
+  g_free (rec->name);
+  rec->name = g_strdup (spec->name);
+  g_free (rec->state);
+  rec->state = g_strdup ("created");
+  /* Images and kernels are not registered objects yet: the names are
+   * recorded as given and resolved when the VM first starts. */
+  g_free (rec->image);
+  rec->image = g_strdup (spec->image ? spec->image : self->default_image);
+  g_free (rec->kernel);
+  rec->kernel = g_strdup (spec->kernel ? spec->kernel : self->default_kernel);
+  /* Unknown names fail now rather than at the first start; the defaults
+   * pass, they are made on first use (boot-assets.c). */
+  if (!banger_catalog_check_vm_assets (banger_catalog_get (self), rec->image, rec->kernel, error))
+    return NULL;
+  /* An empty driver means "choose at start" (qemu where Firecracker is absent). */
+  g_free (rec->driver);
+  rec->driver = g_strdup (spec->driver ? spec->driver : "");
+  rec->vcpus = spec->vcpus;
+  rec->memory_mib = spec->memory_mib;
+  rec->disk_mib = spec->disk_mib;
+  g_free (rec->mac);
+  rec->mac = banger_vm_mac_from_id (rec->id);
+  rec->created_at = g_get_real_time () / G_USEC_PER_SEC;
+
+  if (!banger_store_vm_insert (self->store, rec, error))
+    return NULL;
+  g_info ("created VM %s (id %s, image %s, kernel %s, %u vCPUs, %u MiB)", rec->name, rec->id,
+          rec->image, rec->kernel, rec->vcpus, rec->memory_mib);
+  g_signal_emit (self, signals[SIGNAL_VM_ADDED], 0, rec);
+  return g_steal_pointer (&rec);
+}
+
+static gboolean
+remove_record (BangerEngine *self, const BangerVmRecord *rec, GError **error)
+{
+  g_autofree char *name = g_strdup (rec->name);
+
+  if (!banger_store_vm_delete (self->store, rec->id, error))
+    return FALSE;
+  /* Its directory (overlay disk, console log, sockets) and its pinned host
+   * key go with it; the lease went with the record. */
+  banger_vm_files_remove (self->data_dir, rec->id);
+  g_info ("deleted VM %s (id %s)", name, rec->id);
+  g_signal_emit (self, signals[SIGNAL_VM_REMOVED], 0, name);
+  return TRUE;
+}
+
+gboolean
+banger_engine_delete_vm (BangerEngine *self, const char *name, gboolean force, GError **error)
+{
+  g_autoptr (BangerVmRecord) rec = banger_engine_find_vm (self, name, error);
+
+  if (rec == NULL)
+    return FALSE;
+  if (banger_vm_state_is_active (rec->state)) {
+    if (!force) {
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_BAD_STATE,
+                   "VM “%s” is %s; stop it first or delete it with “force”", rec->name, rec->state);
+      return FALSE;
+    }
+    /* Forcing means killing the VMM, which this build cannot do yet; deleting
+     * the record alone would orphan a running VMM and its tap. */
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED,
+                 "killing a %s VM (Delete with “force”) is not implemented in banger %s yet",
+                 rec->state, PACKAGE_VERSION);
+    return FALSE;
+  }
+  return remove_record (self, rec, error);
+}
+
+GStrv
+banger_engine_prune_vms (BangerEngine *self, GError **error)
+{
+  g_autoptr (GPtrArray) vms = banger_store_vm_list (self->store, error);
+  g_autoptr (GStrvBuilder) removed = g_strv_builder_new ();
+
+  if (vms == NULL)
+    return NULL;
+  for (guint i = 0; i < vms->len; i++) {
+    BangerVmRecord *rec = g_ptr_array_index (vms, i);
+
+    if (banger_vm_state_is_active (rec->state))
+      continue;
+    if (!remove_record (self, rec, error))
+      return NULL;
+    g_strv_builder_add (removed, rec->name);
+  }
+  return g_strv_builder_end (removed);
+}
