@@ -1,5 +1,6 @@
 /* Agent frames on the guest side: the agent's parser, resynchronisation
- * and dispatch (src/agent/server.c, included to reach process_input). The
+ * and dispatch (src/agent/server.c, included to reach process_input, over
+ * the real connection.c: sending, streams). The
  * handlers that would act on the guest (fork a command, write a file, start
  * sshd, power off) are replaced here by ones that decode the request the
  * same way and keep the stream bookkeeping, so every frame type and every
@@ -7,6 +8,9 @@
 #include <glib.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "../src/agent/server.c"
 
@@ -43,7 +47,7 @@ exec_start (Agent *agent, uint32_t id, const uint8_t *payload, size_t len)
     return;
   }
   free (argv0);
-  Stream *s = agent_stream_new (agent, id, STREAM_EXEC);
+  Stream *s = agent_stream_new (agent, id, STREAM_EXEC, exec_abort);
   if (s != NULL)
     s->tty = tty != 0;
 }
@@ -91,7 +95,7 @@ files_put_start (Agent *agent, uint32_t id, const uint8_t *payload, size_t len)
     agent_send_error (agent, id, BNGR_ERR_INVALID, "FILE_PUT needs PATH");
     return;
   }
-  Stream *s = agent_stream_new (agent, id, STREAM_PUT);
+  Stream *s = agent_stream_new (agent, id, STREAM_PUT, files_abort);
   if (s != NULL)
     s->path = path;
   else

@@ -8,7 +8,11 @@
  *                              namespace and exit (tests, in a private netns)
  */
 
-#include "agent.h"
+#include "init.h"
+#include "netconf.h"
+#include "server.h"
+#include "stats.h"
+#include "transport.h"
 
 #include <errno.h>
 #include <fcntl.h>

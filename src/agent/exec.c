@@ -1,7 +1,7 @@
 /* EXEC: runs a command with pipes or a pty and relays its streams as DATA
  * frames; RESIZE, SIGNAL; EXIT once it has been reaped and drained. */
 
-#include "agent.h"
+#include "exec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -206,7 +206,7 @@ exec_start (Agent *agent, uint32_t id, const uint8_t *payload, size_t len)
     agent_send_error (agent, id, BNGR_ERR_INVALID, "exec: %s", bad);
     goto out;
   }
-  s = agent_stream_new (agent, id, STREAM_EXEC);
+  s = agent_stream_new (agent, id, STREAM_EXEC, exec_abort);
   if (s == NULL)
     goto out;
   env = build_env (&r);

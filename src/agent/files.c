@@ -1,6 +1,6 @@
 /* FILE_PUT and FILE_GET: whole files streamed as DATA frames. */
 
-#include "agent.h"
+#include "files.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +32,7 @@ files_put_start (Agent *agent, uint32_t id, const uint8_t *payload, size_t len)
   bngr_find_u32 (payload, len, BNGR_F_MODE, &mode);
   mode &= 07777;
 
-  Stream *s = agent_stream_new (agent, id, STREAM_PUT);
+  Stream *s = agent_stream_new (agent, id, STREAM_PUT, files_abort);
   if (s == NULL) {
     free (path);
     return;
@@ -121,7 +121,7 @@ files_get_start (Agent *agent, uint32_t id, const uint8_t *payload, size_t len)
     free (path);
     return;
   }
-  Stream *s = agent_stream_new (agent, id, STREAM_GET);
+  Stream *s = agent_stream_new (agent, id, STREAM_GET, files_abort);
   if (s == NULL) {
     close (fd);
     free (path);

@@ -2,7 +2,7 @@
  * initramfs stage (modules, root device, switch_root), handing PID 1 to an
  * image's own init, and power-off. */
 
-#include "agent.h"
+#include "init.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -4,7 +4,9 @@
  * lines; libnl is not an option in a static binary without GLib, and raw
  * rtnetlink would be three times the code for the same result. */
 
-#include "agent.h"
+#include "netconf.h"
+
+#include "connection.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

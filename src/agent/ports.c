@@ -1,7 +1,7 @@
 /* PORTS: listening sockets from /proc/net/{tcp,tcp6,udp,udp6}, with the
  * owning process found by scanning /proc/<pid>/fd for socket:[inode]. */
 
-#include "agent.h"
+#include "ports.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

@@ -2,7 +2,7 @@
  * channel (never baked into the image), then sshd is started if the image
  * has one and nobody else (an image init) is in charge of services. */
 
-#include "agent.h"
+#include "setup.h"
 
 #include <errno.h>
 #include <fcntl.h>

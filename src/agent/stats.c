@@ -1,6 +1,6 @@
 /* STATS and BOOT_ID: a few numbers straight from /proc and statvfs. */
 
-#include "agent.h"
+#include "stats.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -2,7 +2,7 @@
  * org.banger.agent.0 (QEMU), AF_VSOCK port 1024 (Firecracker), or a unix
  * socket (tests). */
 
-#include "agent.h"
+#include "transport.h"
 
 #include <dirent.h>
 #include <errno.h>

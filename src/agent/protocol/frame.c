@@ -1,6 +1,7 @@
-/* Frame and field encoding of the agent protocol. Plain C: compiled into
- * the static guest agent (no GLib) and into the host library alike, so both
- * sides share one implementation of the format. */
+/* Frame and field encoding of the agent protocol. Plain C: the library
+ * banger-agent-protocol (meson.build here) is linked by the static guest
+ * agent (no GLib) and by bangerd's client of it alike, so both sides share
+ * one implementation of the format. */
 
 #include "protocol.h"
 

@@ -1,5 +1,10 @@
-/* Internal interfaces of the guest agent (plain C, no GLib: the agent is a
- * static binary written into images that may not have any libraries). */
+/* What every part of the guest agent below the event loop needs: the
+ * agent's state (Agent, its Streams), queueing frames and errors for the
+ * host, stream bookkeeping, and the log. The request handlers (exec.c,
+ * files.c, setup.c, …) include this header and never server.h, so the
+ * loop sits above them and calls down only (connection.c).
+ * Plain C, no GLib: the agent is a static binary written into images that
+ * may not have any libraries. */
 #pragma once
 
 #include "protocol.h"
@@ -23,10 +28,16 @@ typedef enum {
 } StreamKind;
 
 typedef struct Stream Stream;
+
+/* Releases what the handler that opened @s holds (a child, fds); set at
+ * agent_stream_new so freeing a stream needs no knowledge of its kind. */
+typedef void (*StreamAbortFunc) (Stream *s);
+
 struct Stream {
   Stream *next;
   uint32_t id;
   StreamKind kind;
+  StreamAbortFunc abort;
 
   /* exec */
   pid_t pid;
@@ -72,61 +83,18 @@ typedef struct {
   char boot_id[64];
 } Agent;
 
-/* server.c */
-int agent_serve (Agent *agent);
+/* Queues a frame for the host; the event loop writes it out. */
 void agent_send (Agent *agent, uint8_t type, uint16_t flags, uint32_t stream,
                  const BngrBuf *payload);
 void agent_send_error (Agent *agent, uint32_t stream, uint32_t code, const char *fmt, ...)
     __attribute__ ((format (printf, 4, 5)));
 uint32_t agent_errno_code (int err);
+
 Stream *agent_stream_find (Agent *agent, uint32_t id);
-Stream *agent_stream_new (Agent *agent, uint32_t id, StreamKind kind);
+/* A new stream @id of @kind, or NULL after an ERROR to the host (id 0, in
+ * use, too many); @abort_func runs when the stream is freed. */
+Stream *agent_stream_new (Agent *agent, uint32_t id, StreamKind kind, StreamAbortFunc abort_func);
 void agent_stream_free (Agent *agent, Stream *s);
+
 long long agent_now_ms (void);
-
-/* exec.c */
-void exec_start (Agent *agent, uint32_t id, const uint8_t *payload, size_t len);
-void exec_stdin (Agent *agent, Stream *s, uint16_t flags, const uint8_t *data, size_t len);
-void exec_signal (Agent *agent, Stream *s, const uint8_t *payload, size_t len);
-void exec_resize (Agent *agent, Stream *s, const uint8_t *payload, size_t len);
-void exec_read_output (Agent *agent, Stream *s, int which);
-void exec_write_stdin (Agent *agent, Stream *s);
-void exec_child_exited (Agent *agent, Stream *s, int status);
-void exec_maybe_finish (Agent *agent, Stream *s);
-void exec_abort (Stream *s);
-
-/* files.c */
-void files_put_start (Agent *agent, uint32_t id, const uint8_t *payload, size_t len);
-void files_put_data (Agent *agent, Stream *s, uint16_t flags, const uint8_t *data, size_t len);
-void files_get_start (Agent *agent, uint32_t id, const uint8_t *payload, size_t len);
-void files_get_pump (Agent *agent, Stream *s);
-void files_abort (Stream *s);
-
-/* stats.c, ports.c: fill @payload; false with errno set on failure */
-bool stats_collect (BngrBuf *payload);
-bool ports_collect (BngrBuf *payload);
-bool read_boot_id (char *buf, size_t size);
-
-/* setup.c */
-void setup_handle (Agent *agent, uint32_t id, const uint8_t *payload, size_t len);
-void setup_child_exited (Agent *agent, pid_t pid);
-
-/* init.c */
-bool init_is_initramfs (void);
-int init_initramfs (void);
-void init_early (void);
-const char *init_cmdline_get (const char *key); /* from /proc/cmdline, static storage */
-void init_poweroff (Agent *agent);
-void init_handoff (const char *init_path, Agent *agent);
-
-/* netconf.c */
-int netconf_apply (const char *ip_cidr, const char *gw, char *err, size_t errlen);
-void netconf_files (const char *root, const char *hostname, const char *dns);
-
-/* transport.c */
-int transport_open_port (void);
-bool transport_attach_guest (Agent *agent);
-int transport_listen_vsock (void);
-int transport_listen_unix (const char *path);
-
 void agent_log (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
