@@ -1,5 +1,5 @@
 /* Agent frames on the host side: what bangerd's agent client
- * (src/agent/agent-client*.c, agent-exec.c) makes of bytes from a guest —
+ * (src/service/agent/agent-client*.c, agent-exec.c) makes of bytes from a guest —
  * resynchronisation, the handshake, and dispatch to every kind of request
  * in flight (an exec, a download, ping, stats, ports, boot id, setup).
  * A real handshake is done first (the nonce read back from the socket),

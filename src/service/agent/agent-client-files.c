@@ -47,15 +47,31 @@ finish (GTask *task, GError *error)
     g_task_return_int (task, op->mode);
 }
 
-void
-banger_agent_files_fail (GTask *task, const GError *error)
+/* The connection is gone (either direction's PendingOps.fail). */
+static void
+files_fail (Pending *pending, const GError *error)
 {
-  finish (task, g_error_copy (error));
+  finish (G_TASK (pending->owner), g_error_copy (error));
 }
 
+/* An upload's and a download's side of the client's stream table
+ * (agent-client-private.h). */
+static void put_frame (Pending *pending, const BngrHeader *hdr, const guint8 *payload);
+static void get_frame (Pending *pending, const BngrHeader *hdr, const guint8 *payload);
+
+static const PendingOps put_ops = {
+  .handle_frame = put_frame,
+  .fail = files_fail,
+};
+
+static const PendingOps get_ops = {
+  .handle_frame = get_frame,
+  .fail = files_fail,
+};
+
 static GTask *
-start_op (BangerAgentClient *self, PendingKind kind, gpointer tag, GCancellable *cancellable,
-          GAsyncReadyCallback callback, gpointer user_data)
+start_op (BangerAgentClient *self, guint8 type, const PendingOps *ops, gpointer tag,
+          GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
   g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
   GError *error = NULL;
@@ -69,11 +85,7 @@ start_op (BangerAgentClient *self, PendingKind kind, gpointer tag, GCancellable 
     return NULL;
   }
   op->client = g_object_ref (self);
-  Pending *p = g_new0 (Pending, 1);
-  p->kind = kind;
-  p->type = kind == PENDING_PUT ? BNGR_T_FILE_PUT : BNGR_T_FILE_GET;
-  p->task = g_object_ref (task);
-  op->id = banger_agent_client_register (self, p);
+  op->id = banger_agent_client_register (self, type, ops, task);
   return g_steal_pointer (&task);
 }
 
@@ -138,8 +150,9 @@ banger_agent_client_put_file_async (BangerAgentClient *self, const char *path, g
                                     GInputStream *source, GCancellable *cancellable,
                                     GAsyncReadyCallback callback, gpointer user_data)
 {
-  g_autoptr (GTask) task = start_op (self, PENDING_PUT, banger_agent_client_put_file_async,
-                                     cancellable, callback, user_data);
+  g_autoptr (GTask) task = start_op (self, BNGR_T_FILE_PUT, &put_ops,
+                                     banger_agent_client_put_file_async, cancellable, callback,
+                                     user_data);
   BngrBuf p;
   if (task == NULL)
     return;
@@ -166,9 +179,10 @@ banger_agent_client_put_file_finish (BangerAgentClient *self, GAsyncResult *resu
   return TRUE;
 }
 
-void
-banger_agent_files_put_frame (GTask *task, const BngrHeader *hdr, const guint8 *payload)
+static void
+put_frame (Pending *pending, const BngrHeader *hdr, const guint8 *payload)
 {
+  GTask *task = G_TASK (pending->owner);
   g_autoptr (GTask) keep = g_object_ref (task);
   FileOp *op = g_task_get_task_data (task);
   if (hdr->type != BNGR_T_OK && hdr->type != BNGR_T_ERROR)
@@ -201,8 +215,9 @@ banger_agent_client_get_file_async (BangerAgentClient *self, const char *path, G
                                     GCancellable *cancellable, GAsyncReadyCallback callback,
                                     gpointer user_data)
 {
-  g_autoptr (GTask) task = start_op (self, PENDING_GET, banger_agent_client_get_file_async,
-                                     cancellable, callback, user_data);
+  g_autoptr (GTask) task = start_op (self, BNGR_T_FILE_GET, &get_ops,
+                                     banger_agent_client_get_file_async, cancellable, callback,
+                                     user_data);
   BngrBuf p;
   if (task == NULL)
     return;
@@ -231,9 +246,10 @@ banger_agent_client_get_file_finish (BangerAgentClient *self, GAsyncResult *resu
   return TRUE;
 }
 
-void
-banger_agent_files_get_frame (GTask *task, const BngrHeader *hdr, const guint8 *payload)
+static void
+get_frame (Pending *pending, const BngrHeader *hdr, const guint8 *payload)
 {
+  GTask *task = G_TASK (pending->owner);
   g_autoptr (GTask) keep = g_object_ref (task);
   FileOp *op = g_task_get_task_data (task);
   guint32 mode;

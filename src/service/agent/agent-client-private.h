@@ -39,23 +39,31 @@ void banger_sink_push (BangerSink *sink, const guint8 *data, gsize len);
 gboolean banger_sink_idle (BangerSink *sink);
 void banger_sink_clear (BangerSink *sink);
 
-typedef enum {
-  PENDING_SIMPLE,
-  PENDING_EXEC,
-  PENDING_PUT,
-  PENDING_GET,
-} PendingKind;
+/* Something waiting for frames on one stream id: a simple request
+ * (agent-client.c), an exec (agent-exec.c), a file upload or download
+ * (agent-client-files.c). Each registers itself with its own operations, so
+ * the client routes frames and failures without knowing the kinds. */
+typedef struct _Pending Pending;
 
-/* Something waiting for frames on one stream id. */
 typedef struct {
-  PendingKind kind;
-  guint32 id;
-  guint8 type;           /* the request's frame type */
-  GTask *task;           /* SIMPLE, PUT, GET */
-  BangerAgentExec *exec; /* EXEC */
-} Pending;
+  /* A frame on the stream. The owner unregisters the stream once it is
+   * done (which frees @pending: read what is needed from it first). */
+  void (*handle_frame) (Pending *pending, const BngrHeader *hdr, const guint8 *payload);
+  /* The connection is gone: finish with @error. The client's table is
+   * being torn down by the caller: do not unregister. */
+  void (*fail) (Pending *pending, const GError *error);
+} PendingOps;
 
-guint32 banger_agent_client_register (BangerAgentClient *self, Pending *pending);
+struct _Pending {
+  const PendingOps *ops;
+  guint32 id;
+  guint8 type;    /* the request's frame type */
+  GObject *owner; /* the request's GTask or BangerAgentExec, referenced while registered */
+};
+
+/* Registers @owner for the frames of a new stream, whose id it returns. */
+guint32 banger_agent_client_register (BangerAgentClient *self, guint8 type, const PendingOps *ops,
+                                      gpointer owner);
 void banger_agent_client_unregister (BangerAgentClient *self, guint32 id);
 void banger_agent_client_send (BangerAgentClient *self, guint8 type, guint16 flags, guint32 stream,
                                const guint8 *payload, gsize len);
@@ -73,13 +81,5 @@ GError *banger_agent_client_error_from_frame (const guint8 *payload, gsize len);
 
 /* agent-exec.c */
 BangerAgentExec *banger_agent_exec_new (BangerAgentClient *client);
-void banger_agent_exec_handle_frame (BangerAgentExec *exec, const BngrHeader *hdr,
-                                     const guint8 *payload);
-void banger_agent_exec_fail (BangerAgentExec *exec, const GError *error);
-
-/* agent-client-files.c */
-void banger_agent_files_put_frame (GTask *task, const BngrHeader *hdr, const guint8 *payload);
-void banger_agent_files_get_frame (GTask *task, const BngrHeader *hdr, const guint8 *payload);
-void banger_agent_files_fail (GTask *task, const GError *error);
 
 G_END_DECLS

@@ -340,14 +340,18 @@ banger_agent_client_queue_full (BangerAgentClient *self)
 static void
 pending_free (Pending *p)
 {
-  g_clear_object (&p->task);
-  g_clear_object (&p->exec);
+  g_clear_object (&p->owner);
   g_free (p);
 }
 
 guint32
-banger_agent_client_register (BangerAgentClient *self, Pending *pending)
+banger_agent_client_register (BangerAgentClient *self, guint8 type, const PendingOps *ops,
+                              gpointer owner)
 {
+  Pending *pending = g_new0 (Pending, 1);
+  pending->ops = ops;
+  pending->type = type;
+  pending->owner = g_object_ref (owner);
   do {
     self->next_id++;
   } while (self->next_id == 0
@@ -377,25 +381,6 @@ banger_agent_client_check_ready (BangerAgentClient *self, GError **error)
     return FALSE;
   }
   return TRUE;
-}
-
-static void
-fail_pending (Pending *p, const GError *error)
-{
-  switch (p->kind) {
-  case PENDING_SIMPLE:
-    g_task_return_error (p->task, g_error_copy (error));
-    break;
-  case PENDING_EXEC:
-    banger_agent_exec_fail (p->exec, error);
-    break;
-  case PENDING_PUT:
-    banger_agent_files_fail (p->task, error);
-    break;
-  case PENDING_GET:
-    banger_agent_files_fail (p->task, error);
-    break;
-  }
 }
 
 /* ---- simple replies ------------------------------------------------------- */
@@ -486,47 +471,69 @@ parse_ports (const guint8 *payload, gsize len, GError **error)
 static void
 simple_reply (Pending *p, const BngrHeader *hdr, const guint8 *payload)
 {
+  GTask *task = G_TASK (p->owner);
   GError *error = NULL;
   if (hdr->type == BNGR_T_ERROR) {
-    g_task_return_error (p->task, banger_agent_client_error_from_frame (payload, hdr->length));
+    g_task_return_error (task, banger_agent_client_error_from_frame (payload, hdr->length));
     return;
   }
   if (hdr->type != BNGR_T_OK) {
-    g_task_return_new_error (p->task, BANGER_ERROR, BANGER_ERROR_FAILED,
+    g_task_return_new_error (task, BANGER_ERROR, BANGER_ERROR_FAILED,
                              "guest agent answered %s with %s", bngr_type_name (p->type),
                              bngr_type_name (hdr->type));
     return;
   }
   switch (p->type) {
   case BNGR_T_STATS:
-    g_task_return_pointer (p->task, parse_stats (payload, hdr->length),
+    g_task_return_pointer (task, parse_stats (payload, hdr->length),
                            (GDestroyNotify)g_variant_unref);
     break;
   case BNGR_T_PORTS: {
     GVariant *v = parse_ports (payload, hdr->length, &error);
     if (v == NULL)
-      g_task_return_error (p->task, error);
+      g_task_return_error (task, error);
     else
-      g_task_return_pointer (p->task, v, (GDestroyNotify)g_variant_unref);
+      g_task_return_pointer (task, v, (GDestroyNotify)g_variant_unref);
     break;
   }
   case BNGR_T_BOOT_ID: {
     char *s = bngr_find_str (payload, hdr->length, BNGR_F_BOOT_ID);
-    g_task_return_pointer (p->task, g_strdup (s != NULL ? s : ""), g_free);
+    g_task_return_pointer (task, g_strdup (s != NULL ? s : ""), g_free);
     free (s);
     break;
   }
   case BNGR_T_SETUP: {
     guint32 sshd = 0;
     bngr_find_u32 (payload, hdr->length, BNGR_F_SSHD, &sshd);
-    g_task_return_int (p->task, sshd);
+    g_task_return_int (task, sshd);
     break;
   }
   default:
-    g_task_return_boolean (p->task, TRUE);
+    g_task_return_boolean (task, TRUE);
     break;
   }
 }
+
+static void
+simple_handle_frame (Pending *p, const BngrHeader *hdr, const guint8 *payload)
+{
+  /* The reply's callback may close the client, which frees @p. */
+  BangerAgentClient *client = g_task_get_source_object (G_TASK (p->owner));
+  guint32 id = p->id;
+  simple_reply (p, hdr, payload);
+  banger_agent_client_unregister (client, id);
+}
+
+static void
+simple_fail (Pending *p, const GError *error)
+{
+  g_task_return_error (G_TASK (p->owner), g_error_copy (error));
+}
+
+static const PendingOps simple_ops = {
+  .handle_frame = simple_handle_frame,
+  .fail = simple_fail,
+};
 
 /* ---- reader ---------------------------------------------------------------- */
 
@@ -623,21 +630,7 @@ handle_frame (BangerAgentClient *self, const BngrHeader *hdr, const guint8 *payl
     g_debug ("ignoring %s for unknown stream %u", bngr_type_name (hdr->type), hdr->stream);
     return;
   }
-  switch (p->kind) {
-  case PENDING_SIMPLE:
-    simple_reply (p, hdr, payload);
-    banger_agent_client_unregister (self, hdr->stream);
-    break;
-  case PENDING_EXEC:
-    banger_agent_exec_handle_frame (p->exec, hdr, payload);
-    break;
-  case PENDING_PUT:
-    banger_agent_files_put_frame (p->task, hdr, payload);
-    break;
-  case PENDING_GET:
-    banger_agent_files_get_frame (p->task, hdr, payload);
-    break;
-  }
+  p->ops->handle_frame (p, hdr, payload);
 }
 
 /* Frames with an intact header and a damaged payload are re-scanned one
@@ -818,7 +811,7 @@ client_shutdown (BangerAgentClient *self, GError *error)
   self->pending = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify)pending_free);
   g_hash_table_iter_init (&iter, pending);
   while (g_hash_table_iter_next (&iter, NULL, &value))
-    fail_pending (value, err);
+    ((Pending *)value)->ops->fail (value, err);
   g_hash_table_unref (pending);
 
   g_queue_clear_full (&self->outq, (GDestroyNotify)g_bytes_unref);
@@ -1093,18 +1086,13 @@ simple_request (BangerAgentClient *self, guint8 type, const BngrBuf *payload, gp
 {
   g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
   GError *error = NULL;
-  Pending *p;
 
   g_task_set_source_tag (task, source_tag);
   if (!banger_agent_client_check_ready (self, &error)) {
     g_task_return_error (task, error);
     return;
   }
-  p = g_new0 (Pending, 1);
-  p->kind = PENDING_SIMPLE;
-  p->type = type;
-  p->task = g_object_ref (task);
-  guint32 id = banger_agent_client_register (self, p);
+  guint32 id = banger_agent_client_register (self, type, &simple_ops, task);
   banger_agent_client_send (self, type, 0, id, payload ? payload->data : NULL,
                             payload ? payload->len : 0);
 }

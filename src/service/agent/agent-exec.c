@@ -74,8 +74,8 @@ exec_end (BangerAgentExec *self)
   exec_check_done (self);
 }
 
-void
-banger_agent_exec_fail (BangerAgentExec *self, const GError *error)
+static void
+exec_fail (BangerAgentExec *self, const GError *error)
 {
   g_autoptr (BangerAgentExec) keep = g_object_ref (self);
   if (self->ended)
@@ -87,8 +87,8 @@ banger_agent_exec_fail (BangerAgentExec *self, const GError *error)
   exec_end (self);
 }
 
-void
-banger_agent_exec_handle_frame (BangerAgentExec *self, const BngrHeader *hdr, const guint8 *payload)
+static void
+exec_handle_frame (BangerAgentExec *self, const BngrHeader *hdr, const guint8 *payload)
 {
   g_autoptr (BangerAgentExec) keep = g_object_ref (self);
   guint32 code = 0, sig = 0, pid = 0;
@@ -126,6 +126,24 @@ banger_agent_exec_handle_frame (BangerAgentExec *self, const BngrHeader *hdr, co
     break;
   }
 }
+
+/* The exec's side of the client's stream table (agent-client-private.h). */
+static void
+exec_pending_frame (Pending *pending, const BngrHeader *hdr, const guint8 *payload)
+{
+  exec_handle_frame (BANGER_AGENT_EXEC (pending->owner), hdr, payload);
+}
+
+static void
+exec_pending_fail (Pending *pending, const GError *error)
+{
+  exec_fail (BANGER_AGENT_EXEC (pending->owner), error);
+}
+
+static const PendingOps exec_pending_ops = {
+  .handle_frame = exec_pending_frame,
+  .fail = exec_pending_fail,
+};
 
 /* ---- stdin ----------------------------------------------------------------- */
 
@@ -287,11 +305,7 @@ banger_agent_client_exec (BangerAgentClient *client, const char *const *argv, GV
   banger_sink_init (&self->sinks[2], self->client, g_steal_pointer (&err), TRUE, G_OBJECT (self),
                     sink_idle_cb);
 
-  Pending *pending = g_new0 (Pending, 1);
-  pending->kind = PENDING_EXEC;
-  pending->type = BNGR_T_EXEC;
-  pending->exec = g_object_ref (self);
-  self->id = banger_agent_client_register (client, pending);
+  self->id = banger_agent_client_register (client, BNGR_T_EXEC, &exec_pending_ops, self);
   banger_agent_client_send (client, BNGR_T_EXEC, 0, self->id, p.data, p.len);
   bngr_buf_clear (&p);
 
