@@ -8,15 +8,12 @@
 #include <stdio.h>
 
 #include "banger-vcs.h"
-#include "console-log.h"
 #include "dbus-manager.h"
-#include "dns-responder.h"
 #include "log.h"
-#include "vm-list.h"
+#include "engine.h"
 #include "orphans.h"
 #include "paths.h"
 #include "reconcile.h"
-#include "store.h"
 
 typedef struct {
   GMainLoop *loop;
@@ -170,13 +167,8 @@ main (int argc, char **argv)
     g_printerr ("bangerd: %s\n", error->message);
     return 1;
   }
-  banger_orphans_remove (engine); /* dirs of pulls/builds a killed bangerd left */
-  /* Guests' console logs are capped while they run (console-log.h). */
-  g_autofree char *vms_dir = g_build_filename (data_dir, "vms", NULL);
-  g_autoptr (BangerConsoleWatch) console_watch
-      = banger_console_watch_new (vms_dir, BANGER_CONSOLE_LOG_MAX, 1000);
-  /* A taken port does not stop bangerd: doctor reports it (docs/dns.md). */
-  banger_dns_responder_start (engine, config_path);
+  banger_orphans_remove (engine->vms); /* dirs of pulls/builds a killed bangerd left */
+  banger_engine_start_services (engine);
   d.dbus = banger_dbus_manager_new (engine, &error);
   if (d.dbus == NULL) {
     g_printerr ("bangerd: %s\n", error->message);
@@ -187,7 +179,7 @@ main (int argc, char **argv)
   g_unix_signal_add (SIGTERM, quit_signal_cb, &d);
   g_unix_signal_add (SIGINT, quit_signal_cb, &d);
   d.replace = replace;
-  banger_reconcile_async (engine, reconciled_cb, &d);
+  banger_reconcile_async (engine->vms, engine->runtime, reconciled_cb, &d);
   g_main_loop_run (d.loop);
 
   if (d.owner_id != 0)

@@ -18,13 +18,15 @@
 #include "image-list.h"
 #include "kernel-file.h"
 #include "kernel-list.h"
+#include "engine.h"
 #include "vm-list.h"
 #include "vmm.h"
 
 typedef struct {
   char *tmp;
-  BangerEngine *engine;
-  BangerCatalog *catalog;
+  BangerEngine *root;
+  BangerVmList *engine; /* the root's */
+  BangerImageList *catalog;
 } Fixture;
 
 static void
@@ -38,9 +40,11 @@ fixture_setup (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   data_dir = g_build_filename (f->tmp, "banger", NULL);
   db = g_build_filename (data_dir, "banger.db", NULL);
-  f->engine = banger_engine_new (data_dir, db, NULL, &error);
+  f->root = banger_engine_new (data_dir, db, NULL, &error);
   g_assert_no_error (error);
-  f->catalog = banger_catalog_get (f->engine);
+  f->engine = f->root->vms;
+  g_assert_no_error (error);
+  f->catalog = f->root->images;
 }
 
 static void
@@ -53,7 +57,8 @@ remove_tree (const char *path)
 static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
-  g_clear_object (&f->engine);
+  f->engine = NULL;
+  g_clear_pointer (&f->root, banger_engine_free);
   remove_tree (f->tmp);
   g_free (f->tmp);
 }
@@ -81,7 +86,7 @@ test_import_host (Fixture *f, gconstpointer data)
   gsize gz_len = 0;
 
   g_assert_true (banger_kernel_find_host ("/boot", "/lib/modules", &path, &release, &error));
-  rec = banger_catalog_import_kernel (f->catalog, path, "host", NULL, NULL, NULL, &error);
+  rec = banger_image_list_import_kernel (f->catalog, path, "host", NULL, NULL, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (rec->version, ==, release);
   g_assert_true (g_file_test (rec->path, G_FILE_TEST_IS_REGULAR));
@@ -104,12 +109,12 @@ test_import_host (Fixture *f, gconstpointer data)
     g_assert_nonnull (memmem (cpio, len, "virtio_console.ko", strlen ("virtio_console.ko")));
   }
 
-  all = banger_catalog_list_kernels (f->catalog, &error);
+  all = banger_image_list_list_kernels (f->catalog, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (all->len, ==, 1);
   /* A second import under the same name is refused and adds nothing. */
   g_clear_pointer (&rec, banger_kernel_record_free);
-  rec = banger_catalog_import_kernel (f->catalog, path, "host", NULL, NULL, NULL, &error);
+  rec = banger_image_list_import_kernel (f->catalog, path, "host", NULL, NULL, NULL, &error);
   g_assert_error (error, BANGER_ERROR, BANGER_ERROR_EXISTS);
   g_assert_null (rec);
 }
@@ -124,13 +129,13 @@ test_import_not_a_kernel (Fixture *f, gconstpointer data)
   g_autoptr (GPtrArray) all = NULL;
 
   g_assert_true (g_file_set_contents (bogus, "hello, I am no kernel\n", -1, NULL));
-  rec = banger_catalog_import_kernel (f->catalog, bogus, "bogus", NULL, NULL, NULL, &error);
+  rec = banger_image_list_import_kernel (f->catalog, bogus, "bogus", NULL, NULL, NULL, &error);
   g_assert_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT);
   g_assert_nonnull (strstr (error->message, bogus));
   g_assert_null (rec);
-  all = banger_catalog_list_kernels (f->catalog, NULL);
+  all = banger_image_list_list_kernels (f->catalog, NULL);
   g_assert_cmpuint (all->len, ==, 0);
-  kdir = g_build_filename (banger_engine_get_data_dir (f->engine), "kernels", NULL);
+  kdir = g_build_filename (banger_vm_list_get_data_dir (f->engine), "kernels", NULL);
   g_assert_cmpuint (count_entries (kdir), ==, 0);
 }
 
@@ -144,7 +149,7 @@ test_resolve_defaults (Fixture *f, gconstpointer data)
   g_autoptr (BangerBootAssets) b = NULL;
   g_autoptr (GPtrArray) images = NULL, kernels = NULL;
 
-  a = banger_engine_resolve_boot_assets (f->engine, NULL, NULL, NULL, &error);
+  a = banger_image_list_resolve_boot_assets (f->catalog, NULL, NULL, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (a->image_name, ==, "minimal");
   g_assert_cmpstr (a->kernel_name, ==, "default");
@@ -153,21 +158,21 @@ test_resolve_defaults (Fixture *f, gconstpointer data)
   g_assert_true (g_file_test (a->initrd_path, G_FILE_TEST_IS_REGULAR));
   g_assert_false (a->image_has_sshd);
   /* Second time: the same records, nothing rebuilt. */
-  b = banger_engine_resolve_boot_assets (f->engine, "", "", NULL, &error);
+  b = banger_image_list_resolve_boot_assets (f->catalog, "", "", NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (a->rootfs_path, ==, b->rootfs_path);
-  images = banger_catalog_list_images (f->catalog, NULL);
-  kernels = banger_catalog_list_kernels (f->catalog, NULL);
+  images = banger_image_list_list_images (f->catalog, NULL);
+  kernels = banger_image_list_list_kernels (f->catalog, NULL);
   g_assert_cmpuint (images->len, ==, 1);
   g_assert_cmpuint (kernels->len, ==, 1);
 
   /* Anything else missing is NotFound, naming it. */
   g_clear_pointer (&b, banger_boot_assets_free);
-  b = banger_engine_resolve_boot_assets (f->engine, "nosuch", NULL, NULL, &error);
+  b = banger_image_list_resolve_boot_assets (f->catalog, "nosuch", NULL, NULL, &error);
   g_assert_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND);
   g_assert_nonnull (strstr (error->message, "nosuch"));
   g_clear_error (&error);
-  b = banger_engine_resolve_boot_assets (f->engine, NULL, "nokernel", NULL, &error);
+  b = banger_image_list_resolve_boot_assets (f->catalog, NULL, "nokernel", NULL, &error);
   g_assert_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND);
   g_assert_nonnull (strstr (error->message, "nokernel"));
 }
@@ -182,7 +187,7 @@ test_create_vm_unknown (Fixture *f, gconstpointer data)
   g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
   g_variant_builder_add (&b, "{sv}", "name", g_variant_new_string ("a"));
   g_variant_builder_add (&b, "{sv}", "image", g_variant_new_string ("nosuch"));
-  rec = banger_engine_create_vm (f->engine, g_variant_builder_end (&b), &error);
+  rec = banger_vm_list_create_vm (f->engine, g_variant_builder_end (&b), &error);
   g_assert_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND);
   g_assert_nonnull (strstr (error->message, "nosuch"));
   g_assert_null (rec);
@@ -191,7 +196,7 @@ test_create_vm_unknown (Fixture *f, gconstpointer data)
   g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
   g_variant_builder_add (&b, "{sv}", "name", g_variant_new_string ("b"));
   g_variant_builder_add (&b, "{sv}", "kernel", g_variant_new_string ("nokernel"));
-  rec = banger_engine_create_vm (f->engine, g_variant_builder_end (&b), &error);
+  rec = banger_vm_list_create_vm (f->engine, g_variant_builder_end (&b), &error);
   g_assert_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND);
   g_assert_nonnull (strstr (error->message, "nokernel"));
   g_clear_error (&error);
@@ -199,7 +204,7 @@ test_create_vm_unknown (Fixture *f, gconstpointer data)
   /* The defaults pass before they exist: they are made on first start. */
   g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
   g_variant_builder_add (&b, "{sv}", "name", g_variant_new_string ("c"));
-  rec = banger_engine_create_vm (f->engine, g_variant_builder_end (&b), &error);
+  rec = banger_vm_list_create_vm (f->engine, g_variant_builder_end (&b), &error);
   g_assert_no_error (error);
   g_assert_cmpstr (rec->image, ==, "minimal");
 }
@@ -309,9 +314,9 @@ test_boot_minimal (Fixture *f, gconstpointer data)
   int status = -1;
 
   g_assert_null (g_getenv ("BANGER_ACCEL"));
-  a = banger_engine_resolve_boot_assets (f->engine, NULL, NULL, NULL, &error);
+  a = banger_image_list_resolve_boot_assets (f->catalog, NULL, NULL, NULL, &error);
   g_assert_no_error (error);
-  k = banger_catalog_find_kernel (f->catalog, a->kernel_name, &error);
+  k = banger_image_list_find_kernel (f->catalog, a->kernel_name, &error);
   g_assert_no_error (error);
   out = boot_and_exec (f, a, argv, &status);
   g_assert_cmpint (status, ==, 0);
@@ -330,12 +335,12 @@ test_boot_debian (Fixture *f, gconstpointer data)
   int status = -1;
   gint64 start = g_get_monotonic_time ();
 
-  job = banger_catalog_build_image (f->catalog, "debian", NULL, getuid (), &error);
+  job = banger_image_list_build_image (f->catalog, "debian", NULL, getuid (), &error);
   g_assert_no_error (error);
   g_assert_true (banger_engine_job_wait (job, &error));
   g_assert_no_error (error);
   g_test_message ("debian image built in %.1f s", (g_get_monotonic_time () - start) / 1e6);
-  a = banger_engine_resolve_boot_assets (f->engine, "debian", NULL, NULL, &error);
+  a = banger_image_list_resolve_boot_assets (f->catalog, "debian", NULL, NULL, &error);
   g_assert_no_error (error);
   g_assert_true (a->image_has_sshd);
   out = boot_and_exec (f, a, argv, &status);

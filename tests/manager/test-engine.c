@@ -6,26 +6,27 @@
 #include <glib/gstdio.h>
 
 #include "banger-error.h"
-#include "vm-list.h"
+#include "engine.h"
 #include "store.h"
 
 typedef struct {
   char *dir;
   char *db;
   char *config;
-  BangerEngine *engine;
+  BangerEngine *root;
+  BangerVmList *engine; /* the root's */
   GPtrArray *added;   /* names */
   GPtrArray *removed; /* names */
 } Fixture;
 
 static void
-on_added (BangerEngine *engine, const BangerVmRecord *rec, Fixture *fx)
+on_added (BangerVmList *engine, const BangerVmRecord *rec, Fixture *fx)
 {
   g_ptr_array_add (fx->added, g_strdup (rec->name));
 }
 
 static void
-on_removed (BangerEngine *engine, const char *name, Fixture *fx)
+on_removed (BangerVmList *engine, const char *name, Fixture *fx)
 {
   g_ptr_array_add (fx->removed, g_strdup (name));
 }
@@ -35,9 +36,10 @@ open_engine (Fixture *fx)
 {
   g_autoptr (GError) error = NULL;
 
-  fx->engine = banger_engine_new (fx->dir, fx->db, fx->config, &error);
+  fx->root = banger_engine_new (fx->dir, fx->db, fx->config, &error);
   g_assert_no_error (error);
-  g_assert_nonnull (fx->engine);
+  g_assert_nonnull (fx->root);
+  fx->engine = fx->root->vms;
   g_signal_connect (fx->engine, "vm-added", G_CALLBACK (on_added), fx);
   g_signal_connect (fx->engine, "vm-removed", G_CALLBACK (on_removed), fx);
 }
@@ -74,7 +76,8 @@ rm_rf (const char *path)
 static void
 fixture_teardown (Fixture *fx, gconstpointer data)
 {
-  g_clear_object (&fx->engine);
+  fx->engine = NULL;
+  g_clear_pointer (&fx->root, banger_engine_free);
   rm_rf (fx->dir);
   g_free (fx->dir);
   g_free (fx->db);
@@ -104,7 +107,7 @@ test_create_find_delete (Fixture *fx, gconstpointer data)
   g_autofree char *mac = NULL;
 
   open_engine (fx);
-  rec = banger_engine_create_vm (fx->engine, spec, &error);
+  rec = banger_vm_list_create_vm (fx->engine, spec, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (rec->state, ==, "created");
   g_assert_cmpstr (rec->image, ==, BANGER_DEFAULT_IMAGE);
@@ -116,20 +119,20 @@ test_create_find_delete (Fixture *fx, gconstpointer data)
   g_assert_cmpstr (rec->mac, ==, mac);
   g_assert_cmpuint (fx->added->len, ==, 1);
 
-  found = banger_engine_find_vm (fx->engine, "dev", &error);
+  found = banger_vm_list_find_vm (fx->engine, "dev", &error);
   g_assert_no_error (error);
   g_assert_cmpstr (found->id, ==, rec->id);
   g_assert_cmpint (found->created_at, ==, rec->created_at);
 
-  g_assert_null (banger_engine_create_vm (fx->engine, spec, &error));
+  g_assert_null (banger_vm_list_create_vm (fx->engine, spec, &error));
   g_assert_error (error, BANGER_ERROR, BANGER_ERROR_EXISTS);
   g_clear_error (&error);
   g_assert_cmpuint (fx->added->len, ==, 1);
 
-  g_assert_true (banger_engine_delete_vm (fx->engine, "dev", FALSE, &error));
+  g_assert_true (banger_vm_list_delete_vm (fx->engine, "dev", FALSE, &error));
   g_assert_no_error (error);
   g_assert_cmpuint (fx->removed->len, ==, 1);
-  g_assert_false (banger_engine_delete_vm (fx->engine, "dev", FALSE, &error));
+  g_assert_false (banger_vm_list_delete_vm (fx->engine, "dev", FALSE, &error));
   g_assert_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND);
 }
 
@@ -143,18 +146,18 @@ test_invalid_spec (Fixture *fx, gconstpointer data)
   g_autoptr (GPtrArray) vms = NULL;
 
   open_engine (fx);
-  g_assert_null (banger_engine_create_vm (fx->engine, bad_mem, &error));
+  g_assert_null (banger_vm_list_create_vm (fx->engine, bad_mem, &error));
   g_assert_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT);
   g_assert_nonnull (strstr (error->message, "memory_mib"));
   g_clear_error (&error);
-  g_assert_null (banger_engine_create_vm (fx->engine, unknown, &error));
+  g_assert_null (banger_vm_list_create_vm (fx->engine, unknown, &error));
   g_assert_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT);
   g_assert_nonnull (strstr (error->message, "colour"));
   g_clear_error (&error);
-  g_assert_null (banger_engine_create_vm (fx->engine, bad_name, &error));
+  g_assert_null (banger_vm_list_create_vm (fx->engine, bad_name, &error));
   g_assert_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
-  vms = banger_engine_list_vms (fx->engine, &error);
+  vms = banger_vm_list_list_vms (fx->engine, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (vms->len, ==, 0);
   g_assert_cmpuint (fx->added->len, ==, 0);
@@ -190,21 +193,21 @@ test_active_vm_is_kept (Fixture *fx, gconstpointer data)
     g_assert_no_error (error);
   }
   open_engine (fx);
-  idle = banger_engine_create_vm (fx->engine, spec, &error);
+  idle = banger_vm_list_create_vm (fx->engine, spec, &error);
   g_assert_no_error (error);
 
-  g_assert_false (banger_engine_delete_vm (fx->engine, "busy", FALSE, &error));
+  g_assert_false (banger_vm_list_delete_vm (fx->engine, "busy", FALSE, &error));
   g_assert_error (error, BANGER_ERROR, BANGER_ERROR_BAD_STATE);
   g_clear_error (&error);
-  g_assert_false (banger_engine_delete_vm (fx->engine, "busy", TRUE, &error));
+  g_assert_false (banger_vm_list_delete_vm (fx->engine, "busy", TRUE, &error));
   g_assert_error (error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED);
   g_clear_error (&error);
 
-  pruned = banger_engine_prune_vms (fx->engine, &error);
+  pruned = banger_vm_list_prune_vms (fx->engine, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (g_strv_length (pruned), ==, 1);
   g_assert_cmpstr (pruned[0], ==, "idle");
-  vms = banger_engine_list_vms (fx->engine, &error);
+  vms = banger_vm_list_list_vms (fx->engine, &error);
   g_assert_cmpuint (vms->len, ==, 1);
 }
 
@@ -216,11 +219,11 @@ test_config_defaults (Fixture *fx, gconstpointer data)
   g_assert_true (
       g_file_set_contents (fx->config, "[defaults]\nimage=debian\nkernel=BAD NAME\n", -1, &error));
   /* The broken kernel name is reported and replaced by the built-in default. */
-  g_test_expect_message ("bangerd-manager", G_LOG_LEVEL_WARNING, "*kernel*");
+  g_test_expect_message ("bangerd-core", G_LOG_LEVEL_WARNING, "*kernel*");
   open_engine (fx);
   g_test_assert_expected_messages ();
-  g_assert_cmpstr (banger_engine_get_default_image (fx->engine), ==, "debian");
-  g_assert_cmpstr (banger_engine_get_default_kernel (fx->engine), ==, BANGER_DEFAULT_KERNEL);
+  g_assert_cmpstr (banger_vm_list_get_default_image (fx->engine), ==, "debian");
+  g_assert_cmpstr (banger_vm_list_get_default_kernel (fx->engine), ==, BANGER_DEFAULT_KERNEL);
 }
 
 static void

@@ -192,7 +192,7 @@ static int
 cmd_catalog (const char *url)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (BangerCatalogIndex) index = banger_catalog_index_fetch (url, NULL, &error);
+  g_autoptr (BangerCatalogIndex) index = banger_catalog_index_fetch (NULL, url, NULL, &error);
 
   if (index == NULL) {
     print_error (g_steal_pointer (&error));
@@ -213,7 +213,7 @@ static int
 cmd_download (const char *url, const char *sha, const char *dest)
 {
   g_autoptr (GError) error = NULL;
-  if (!banger_download_verified (url, sha, dest, NULL, NULL, NULL, &error)) {
+  if (!banger_download_verified (NULL, url, sha, dest, NULL, NULL, NULL, &error)) {
     print_error (g_steal_pointer (&error));
     return 1;
   }

@@ -1,7 +1,5 @@
 /* FILE_PUT and FILE_GET on the host side: a GInputStream streamed to the
  * guest in DATA frames, and DATA frames written into a GOutputStream. */
-#define G_LOG_DOMAIN "banger-agent-client"
-
 #include "agent-client-private.h"
 
 #include "banger-error.h"

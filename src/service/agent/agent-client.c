@@ -1,8 +1,6 @@
 /* The host side of the agent protocol: one connection, the handshake with
  * resynchronisation, the frame reader and the ordered writer, and the simple
  * request/reply calls (stats, ports, boot id, ping, setup, power-off). */
-#define G_LOG_DOMAIN "banger-agent-client"
-
 #include "agent-client-private.h"
 
 #include "banger-error.h"

@@ -1,8 +1,6 @@
 /* One command running in the guest: relays the caller's stdin to DATA
  * frames and DATA frames to the caller's stdout/stderr, and reports the
  * exit status once the output is flushed. */
-#define G_LOG_DOMAIN "banger-agent-client"
-
 #include "agent-client-private.h"
 
 #include "banger-error.h"

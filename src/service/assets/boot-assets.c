@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-images"
-
 #include "boot-assets.h"
 
 #include <config.h>
@@ -35,29 +33,29 @@ banger_agent_binary_path (void)
 }
 
 static gpointer
-find_image_main (BangerCatalog *self, gpointer data, GError **error)
+find_image_main (BangerImageList *self, gpointer data, GError **error)
 {
-  return banger_store_image_get_by_name (banger_catalog_get_store (self), data, error);
+  return banger_store_image_get_by_name (banger_image_list_get_store (self), data, error);
 }
 
 static gpointer
-find_kernel_main (BangerCatalog *self, gpointer data, GError **error)
+find_kernel_main (BangerImageList *self, gpointer data, GError **error)
 {
-  return banger_store_kernel_get_by_name (banger_catalog_get_store (self), data, error);
+  return banger_store_kernel_get_by_name (banger_image_list_get_store (self), data, error);
 }
 
 static gpointer
-build_main (BangerCatalog *self, gpointer data, GError **error)
+build_main (BangerImageList *self, gpointer data, GError **error)
 {
   /* uid 0 would be wrong for a job nobody asked for: it is bangerd's own. */
-  return banger_catalog_build_image (self, data, data, (guint)getuid (), error);
+  return banger_image_list_build_image (self, data, data, (guint)getuid (), error);
 }
 
 static BangerImageRecord *
-resolve_image (BangerCatalog *self, const char *name, gboolean is_default, GError **error)
+resolve_image (BangerImageList *self, const char *name, gboolean is_default, GError **error)
 {
   g_autoptr (GError) local = NULL;
-  BangerImageRecord *rec = banger_catalog_call_main (self, find_image_main, (gpointer)name, &local);
+  BangerImageRecord *rec = banger_image_list_call_main (self, find_image_main, (gpointer)name, &local);
   g_autoptr (BangerEngineJob) job = NULL;
   static GMutex lock;
 
@@ -72,25 +70,25 @@ resolve_image (BangerCatalog *self, const char *name, gboolean is_default, GErro
    * for the same job (build_image hands out the running one). */
   g_mutex_lock (&lock);
   g_clear_error (&local);
-  rec = banger_catalog_call_main (self, find_image_main, (gpointer)name, &local);
+  rec = banger_image_list_call_main (self, find_image_main, (gpointer)name, &local);
   if (rec == NULL) {
     g_clear_error (&local);
     g_info ("default image %s is missing: building it", name);
-    job = banger_catalog_call_main (self, build_main, (gpointer)name, error);
+    job = banger_image_list_call_main (self, build_main, (gpointer)name, error);
     if (job != NULL && banger_engine_job_wait (job, error))
-      rec = banger_catalog_call_main (self, find_image_main, (gpointer)name, error);
+      rec = banger_image_list_call_main (self, find_image_main, (gpointer)name, error);
   }
   g_mutex_unlock (&lock);
   return rec;
 }
 
 static BangerKernelRecord *
-resolve_kernel (BangerCatalog *self, const char *name, gboolean is_default,
+resolve_kernel (BangerImageList *self, const char *name, gboolean is_default,
                 GCancellable *cancellable, GError **error)
 {
   g_autoptr (GError) local = NULL;
   BangerKernelRecord *rec
-      = banger_catalog_call_main (self, find_kernel_main, (gpointer)name, &local);
+      = banger_image_list_call_main (self, find_kernel_main, (gpointer)name, &local);
   static GMutex lock;
 
   if (rec != NULL)
@@ -101,7 +99,7 @@ resolve_kernel (BangerCatalog *self, const char *name, gboolean is_default,
   }
   g_mutex_lock (&lock);
   g_clear_error (&local);
-  rec = banger_catalog_call_main (self, find_kernel_main, (gpointer)name, &local);
+  rec = banger_image_list_call_main (self, find_kernel_main, (gpointer)name, &local);
   if (rec == NULL) {
     g_autofree char *path = NULL;
     g_autofree char *release = NULL;
@@ -115,7 +113,7 @@ resolve_kernel (BangerCatalog *self, const char *name, gboolean is_default,
                                  error)) {
       g_info ("default kernel %s is missing: importing the host's %s", name, path);
       source = g_strconcat ("host:", path, NULL);
-      rec = banger_catalog_import_kernel (self, path, name, NULL, source, cancellable, error);
+      rec = banger_image_list_import_kernel (self, path, name, NULL, source, cancellable, error);
     }
   }
   g_mutex_unlock (&lock);
@@ -164,12 +162,13 @@ banger_image_config_to_variant (const char *json)
 }
 
 BangerBootAssets *
-banger_engine_resolve_boot_assets (BangerEngine *engine, const char *image, const char *kernel,
-                                   GCancellable *cancellable, GError **error)
+banger_image_list_resolve_boot_assets (BangerImageList *self, const char *image,
+                                       const char *kernel, GCancellable *cancellable,
+                                       GError **error)
 {
-  BangerCatalog *self = banger_catalog_get (engine);
-  const char *default_image = banger_engine_get_default_image (engine);
-  const char *default_kernel = banger_engine_get_default_kernel (engine);
+  BangerConfig *config = banger_image_list_get_config (self);
+  const char *default_image = banger_config_get_default_image (config);
+  const char *default_kernel = banger_config_get_default_kernel (config);
   const char *image_name = image && *image ? image : default_image;
   const char *kernel_name;
   g_autoptr (BangerImageRecord) img = NULL;
@@ -187,7 +186,7 @@ banger_engine_resolve_boot_assets (BangerEngine *engine, const char *image, cons
 
   assets = g_new0 (BangerBootAssets, 1);
   assets->image_name = g_strdup (img->name);
-  assets->rootfs_path = banger_catalog_image_rootfs (self, img);
+  assets->rootfs_path = banger_image_list_image_rootfs (self, img);
   assets->image_has_sshd = banger_image_record_has_sshd (img);
   assets->image_config = banger_image_config_to_variant (img->config);
   assets->kernel_name = g_strdup (krn->name);

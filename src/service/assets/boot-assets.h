@@ -2,7 +2,7 @@
 
 #include <gio/gio.h>
 
-#include "vm-list.h"
+#include "image-list.h"
 
 G_BEGIN_DECLS
 
@@ -28,9 +28,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (BangerBootAssets, banger_boot_assets_free)
  * host's distribution kernel with a banger-written initramfs) is imported
  * on first use if absent. NotFound (naming it) for any other missing name.
  * Blocks (seconds at most for the defaults): call it from a worker thread. */
-BangerBootAssets *banger_engine_resolve_boot_assets (BangerEngine *engine, const char *image,
-                                                     const char *kernel, GCancellable *cancellable,
-                                                     GError **error);
+BangerBootAssets *banger_image_list_resolve_boot_assets (BangerImageList *self, const char *image,
+                                                         const char *kernel,
+                                                         GCancellable *cancellable,
+                                                         GError **error);
 
 /* The guest agent binary written into images and initramfs: $BANGER_AGENT
  * if set (the build tree, in tests), else the installed one. */

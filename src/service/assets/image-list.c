@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-images"
-
 #include "image-list.h"
 
 #include <errno.h>
@@ -23,46 +21,47 @@
 #define HAS_SSHD_KEY    "banger.has_sshd"
 #define EXT4_MAGIC_OFFS 1080
 
-struct _BangerCatalog {
+struct _BangerImageList {
   GObject parent_instance;
-  BangerEngine *engine; /* owns us (qdata), so never outlived */
+  BangerConfig *config;
+  BangerStore *store; /* the engine's, which outlives us */
   GMainContext *context;
-  GHashTable *jobs; /* kind → (key → BangerEngineJob) while running */
+  BangerJobList *jobs;
   GMutex default_image_lock;
   GMutex default_kernel_lock;
 };
 
-G_DEFINE_TYPE (BangerCatalog, banger_catalog, G_TYPE_OBJECT)
+G_DEFINE_TYPE (BangerImageList, banger_image_list, G_TYPE_OBJECT)
 
 enum {
   SIGNAL_IMAGE_ADDED,
   SIGNAL_IMAGE_REMOVED,
   SIGNAL_KERNEL_ADDED,
   SIGNAL_KERNEL_REMOVED,
-  SIGNAL_JOB_ADDED,
   SIGNAL_LAST
 };
 static guint signals[SIGNAL_LAST];
 
 static void
-banger_catalog_finalize (GObject *object)
+banger_image_list_finalize (GObject *object)
 {
-  BangerCatalog *self = BANGER_CATALOG (object);
+  BangerImageList *self = BANGER_IMAGE_LIST (object);
 
-  g_hash_table_unref (self->jobs);
+  g_object_unref (self->jobs);
   g_main_context_unref (self->context);
+  banger_config_unref (self->config);
   g_mutex_clear (&self->default_image_lock);
   g_mutex_clear (&self->default_kernel_lock);
-  G_OBJECT_CLASS (banger_catalog_parent_class)->finalize (object);
+  G_OBJECT_CLASS (banger_image_list_parent_class)->finalize (object);
 }
 
 static void
-banger_catalog_class_init (BangerCatalogClass *klass)
+banger_image_list_class_init (BangerImageListClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
   GType t = G_TYPE_FROM_CLASS (klass);
 
-  object_class->finalize = banger_catalog_finalize;
+  object_class->finalize = banger_image_list_finalize;
   signals[SIGNAL_IMAGE_ADDED] = g_signal_new ("image-added", t, G_SIGNAL_RUN_LAST, 0, NULL, NULL,
                                               NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
   signals[SIGNAL_IMAGE_REMOVED] = g_signal_new ("image-removed", t, G_SIGNAL_RUN_LAST, 0, NULL,
@@ -71,56 +70,50 @@ banger_catalog_class_init (BangerCatalogClass *klass)
                                                NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
   signals[SIGNAL_KERNEL_REMOVED] = g_signal_new ("kernel-removed", t, G_SIGNAL_RUN_LAST, 0, NULL,
                                                  NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
-  signals[SIGNAL_JOB_ADDED] = g_signal_new ("job-added", t, G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-                                            G_TYPE_NONE, 1, BANGER_TYPE_ENGINE_JOB);
 }
 
 static void
-banger_catalog_init (BangerCatalog *self)
+banger_image_list_init (BangerImageList *self)
 {
-  self->jobs
-      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_hash_table_unref);
   g_mutex_init (&self->default_image_lock);
   g_mutex_init (&self->default_kernel_lock);
 }
 
-/* Kept on the engine as object data rather than a field, so the engine
- * (manager.c) needs no knowledge of images to carry it. */
-BangerCatalog *
-banger_catalog_get (BangerEngine *engine)
+BangerImageList *
+banger_image_list_new (BangerConfig *config, BangerStore *store, BangerJobList *jobs)
 {
-  static GMutex lock;
-  BangerCatalog *self;
+  BangerImageList *self = g_object_new (BANGER_TYPE_IMAGE_LIST, NULL);
 
-  g_mutex_lock (&lock);
-  self = g_object_get_data (G_OBJECT (engine), "banger-catalog");
-  if (self == NULL) {
-    self = g_object_new (BANGER_TYPE_CATALOG, NULL);
-    self->engine = engine;
-    self->context = g_main_context_ref_thread_default ();
-    g_object_set_data_full (G_OBJECT (engine), "banger-catalog", self, g_object_unref);
-  }
-  g_mutex_unlock (&lock);
+  self->jobs = g_object_ref (jobs);
+  self->config = banger_config_ref (config);
+  self->store = store;
+  self->context = g_main_context_ref_thread_default ();
   return self;
 }
 
-BangerEngine *
-banger_catalog_get_engine (BangerCatalog *self)
+BangerConfig *
+banger_image_list_get_config (BangerImageList *self)
 {
-  return self->engine;
+  return self->config;
+}
+
+const char *
+banger_image_list_get_data_dir (BangerImageList *self)
+{
+  return banger_config_get_data_dir (self->config);
 }
 
 BangerStore *
-banger_catalog_get_store (BangerCatalog *self)
+banger_image_list_get_store (BangerImageList *self)
 {
-  return banger_engine_get_store (self->engine);
+  return self->store;
 }
 
 /* ---- running on the main context ---- */
 
 typedef struct {
-  BangerCatalog *self;
-  BangerCatalogMainFunc func;
+  BangerImageList *self;
+  BangerImageListMainFunc func;
   gpointer data;
   gpointer result;
   GError *error;
@@ -144,7 +137,7 @@ main_call_cb (gpointer user_data)
 }
 
 gpointer
-banger_catalog_call_main (BangerCatalog *self, BangerCatalogMainFunc func, gpointer data,
+banger_image_list_call_main (BangerImageList *self, BangerImageListMainFunc func, gpointer data,
                           GError **error)
 {
   MainCall call = { self, func, data, NULL, NULL, FALSE };
@@ -172,19 +165,19 @@ banger_catalog_call_main (BangerCatalog *self, BangerCatalogMainFunc func, gpoin
 }
 
 void
-banger_catalog_emit_kernel_added (BangerCatalog *self, const BangerKernelRecord *rec)
+banger_image_list_emit_kernel_added (BangerImageList *self, const BangerKernelRecord *rec)
 {
   g_signal_emit (self, signals[SIGNAL_KERNEL_ADDED], 0, rec);
 }
 
 void
-banger_catalog_emit_kernel_removed (BangerCatalog *self, const char *name)
+banger_image_list_emit_kernel_removed (BangerImageList *self, const char *name)
 {
   g_signal_emit (self, signals[SIGNAL_KERNEL_REMOVED], 0, name);
 }
 
 void
-banger_catalog_remove_dir (const char *dir)
+banger_image_list_remove_dir (const char *dir)
 {
   g_autoptr (GError) error = NULL;
 
@@ -192,57 +185,28 @@ banger_catalog_remove_dir (const char *dir)
     g_warning ("%s", error->message);
 }
 
-/* ---- jobs ---- */
+/* ---- jobs (the engine's one job list) ---- */
 
-static GHashTable *
-jobs_of_kind (BangerCatalog *self, const char *kind)
+BangerJobList *
+banger_image_list_get_jobs (BangerImageList *self)
 {
-  GHashTable *t = g_hash_table_lookup (self->jobs, kind);
-
-  if (t == NULL) {
-    t = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
-    g_hash_table_insert (self->jobs, g_strdup (kind), t);
-  }
-  return t;
+  return self->jobs;
 }
 
 BangerEngineJob *
-banger_catalog_find_job (BangerCatalog *self, const char *kind, const char *key)
+banger_image_list_find_job (BangerImageList *self, const char *kind, const char *key)
 {
-  return g_hash_table_lookup (jobs_of_kind (self, kind), key);
-}
-
-BangerCatalog *
-banger_catalog_from_job (BangerEngineJob *job)
-{
-  return g_object_get_data (G_OBJECT (job), "banger-catalog");
-}
-
-static void
-job_completed_cb (BangerEngineJob *job, gboolean success, const char *message, gpointer user_data)
-{
-  BangerCatalog *self = BANGER_CATALOG (user_data);
-  GHashTable *t = jobs_of_kind (self, g_object_get_data (G_OBJECT (job), "banger-job-kind"));
-  const char *key = g_object_get_data (G_OBJECT (job), "banger-job-key");
-
-  /* A later job may have taken the key over already. */
-  if (g_hash_table_lookup (t, key) == job)
-    g_hash_table_remove (t, key);
+  return banger_job_list_find (self->jobs, kind, key);
 }
 
 void
-banger_catalog_start_job (BangerCatalog *self, BangerEngineJob *job, const char *kind,
-                          const char *key, BangerEngineJobThreadFunc thread_func,
-                          BangerEngineJobFinishFunc finish_func, gpointer data,
-                          GDestroyNotify data_free, GDestroyNotify result_free)
+banger_image_list_start_job (BangerImageList *self, BangerEngineJob *job, const char *kind,
+                             const char *key, BangerEngineJobThreadFunc thread_func,
+                             BangerEngineJobFinishFunc finish_func, gpointer data,
+                             GDestroyNotify data_free, GDestroyNotify result_free)
 {
-  g_object_set_data (G_OBJECT (job), "banger-catalog", self);
-  g_object_set_data_full (G_OBJECT (job), "banger-job-kind", g_strdup (kind), g_free);
-  g_object_set_data_full (G_OBJECT (job), "banger-job-key", g_strdup (key), g_free);
-  g_hash_table_insert (jobs_of_kind (self, kind), g_strdup (key), g_object_ref (job));
-  g_signal_connect_object (job, "completed", G_CALLBACK (job_completed_cb), self, 0);
-  g_signal_emit (self, signals[SIGNAL_JOB_ADDED], 0, job);
-  banger_engine_job_start (job, thread_func, finish_func, data, data_free, result_free);
+  banger_job_list_start (self->jobs, job, kind, key, thread_func, finish_func, data, data_free,
+                         result_free);
 }
 
 /* ---- checks ---- */
@@ -266,23 +230,23 @@ check_free (gboolean found, const GError *lookup_error, const char *what, const 
 }
 
 gboolean
-banger_catalog_check_image_free (BangerCatalog *self, const char *name, const char *hint,
+banger_image_list_check_image_free (BangerImageList *self, const char *name, const char *hint,
                                  GError **error)
 {
   g_autoptr (GError) lookup_error = NULL;
   g_autoptr (BangerImageRecord) existing
-      = banger_store_image_get_by_name (banger_catalog_get_store (self), name, &lookup_error);
+      = banger_store_image_get_by_name (banger_image_list_get_store (self), name, &lookup_error);
 
   return check_free (existing != NULL, lookup_error, "an image", name, hint, error);
 }
 
 gboolean
-banger_catalog_check_kernel_free (BangerCatalog *self, const char *name, const char *hint,
+banger_image_list_check_kernel_free (BangerImageList *self, const char *name, const char *hint,
                                   GError **error)
 {
   g_autoptr (GError) lookup_error = NULL;
   g_autoptr (BangerKernelRecord) existing
-      = banger_store_kernel_get_by_name (banger_catalog_get_store (self), name, &lookup_error);
+      = banger_store_kernel_get_by_name (banger_image_list_get_store (self), name, &lookup_error);
 
   return check_free (existing != NULL, lookup_error, "a kernel", name, hint, error);
 }
@@ -290,36 +254,36 @@ banger_catalog_check_kernel_free (BangerCatalog *self, const char *name, const c
 /* ---- images ---- */
 
 static char *
-images_dir (BangerCatalog *self)
+images_dir (BangerImageList *self)
 {
-  return g_build_filename (banger_engine_get_data_dir (self->engine), "images", NULL);
+  return g_build_filename (banger_config_get_data_dir (self->config), "images", NULL);
 }
 
 GPtrArray *
-banger_catalog_list_images (BangerCatalog *self, GError **error)
+banger_image_list_list_images (BangerImageList *self, GError **error)
 {
-  return banger_store_image_list (banger_catalog_get_store (self), error);
+  return banger_store_image_list (banger_image_list_get_store (self), error);
 }
 
 BangerImageRecord *
-banger_catalog_find_image (BangerCatalog *self, const char *name, GError **error)
+banger_image_list_find_image (BangerImageList *self, const char *name, GError **error)
 {
   if (!banger_validate_name ("image", name, error))
     return NULL;
-  return banger_store_image_get_by_name (banger_catalog_get_store (self), name, error);
+  return banger_store_image_get_by_name (banger_image_list_get_store (self), name, error);
 }
 
 char *
-banger_catalog_image_rootfs (BangerCatalog *self, const BangerImageRecord *rec)
+banger_image_list_image_rootfs (BangerImageList *self, const BangerImageRecord *rec)
 {
   g_autofree char *dir = images_dir (self);
   return g_build_filename (dir, rec->id, ROOTFS_NAME, NULL);
 }
 
 GStrv
-banger_catalog_image_used_by (BangerCatalog *self, const char *name)
+banger_image_list_image_used_by (BangerImageList *self, const char *name)
 {
-  g_autoptr (GPtrArray) vms = banger_engine_list_vms (self->engine, NULL);
+  g_autoptr (GPtrArray) vms = banger_store_vm_list (self->store, NULL);
   g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
 
   for (guint i = 0; vms != NULL && i < vms->len; i++) {
@@ -331,27 +295,27 @@ banger_catalog_image_used_by (BangerCatalog *self, const char *name)
 }
 
 gboolean
-banger_catalog_delete_image (BangerCatalog *self, const char *name, gboolean force, GError **error)
+banger_image_list_delete_image (BangerImageList *self, const char *name, gboolean force, GError **error)
 {
-  g_autoptr (BangerImageRecord) rec = banger_catalog_find_image (self, name, error);
+  g_autoptr (BangerImageRecord) rec = banger_image_list_find_image (self, name, error);
   g_auto (GStrv) users = NULL;
   g_autofree char *dir = NULL;
   g_autofree char *base = NULL;
 
   if (rec == NULL)
     return FALSE;
-  users = banger_catalog_image_used_by (self, name);
+  users = banger_image_list_image_used_by (self, name);
   if (users[0] != NULL && !force) {
     g_autofree char *list = g_strjoinv (", ", users);
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_BUSY,
                  "image “%s” is used by VM %s; delete the VM first or use “force”", name, list);
     return FALSE;
   }
-  if (!banger_store_image_delete (banger_catalog_get_store (self), name, error))
+  if (!banger_store_image_delete (banger_image_list_get_store (self), name, error))
     return FALSE;
   base = images_dir (self);
   dir = g_build_filename (base, rec->id, NULL);
-  banger_catalog_remove_dir (dir);
+  banger_image_list_remove_dir (dir);
   g_info ("deleted image %s (id %s)", name, rec->id);
   g_signal_emit (self, signals[SIGNAL_IMAGE_REMOVED], 0, name);
   return TRUE;
@@ -373,14 +337,14 @@ banger_image_record_has_sshd (const BangerImageRecord *rec)
 }
 
 gboolean
-banger_catalog_add_image (BangerCatalog *self, BangerImageRecord *rec, const char *rootfs,
+banger_image_list_add_image (BangerImageList *self, BangerImageRecord *rec, const char *rootfs,
                           GError **error)
 {
   GStatBuf st;
 
   rec->size_bytes = g_stat (rootfs, &st) == 0 ? (guint64)st.st_size : 0;
   rec->created_at = g_get_real_time () / G_USEC_PER_SEC;
-  if (!banger_store_image_insert (banger_catalog_get_store (self), rec, error))
+  if (!banger_store_image_insert (banger_image_list_get_store (self), rec, error))
     return FALSE;
   g_info ("registered image %s (id %s, %s, %" G_GUINT64_FORMAT " bytes)", rec->name, rec->id,
           rec->source, rec->size_bytes);
@@ -394,9 +358,10 @@ typedef struct {
   char *name;
   char *id;
   char *dir; /* <data>/images/<id> */
-  BangerCatalogImageFunc make;
+  BangerImageListImageFunc make;
   gpointer data;
   GDestroyNotify data_free;
+  BangerImageList *self; /* the engine's, which outlives the job */
 } ImageJobData;
 
 static void
@@ -421,7 +386,7 @@ static void
 image_job_result_free (ImageJobResult *r)
 {
   if (!r->claimed)
-    banger_catalog_remove_dir (r->dir);
+    banger_image_list_remove_dir (r->dir);
   banger_image_record_free (r->rec);
   g_free (r->dir);
   g_free (r->rootfs);
@@ -454,7 +419,7 @@ image_job_finish (BangerEngineJob *job, gpointer result, gpointer data, GError *
 {
   ImageJobResult *r = result;
 
-  if (!banger_catalog_add_image (banger_catalog_from_job (job), r->rec, r->rootfs, error))
+  if (!banger_image_list_add_image (((ImageJobData *)data)->self, r->rec, r->rootfs, error))
     return FALSE;
   r->claimed = TRUE;
   banger_engine_job_set_result (job, "image", r->rec->name);
@@ -462,20 +427,21 @@ image_job_finish (BangerEngineJob *job, gpointer result, gpointer data, GError *
 }
 
 void
-banger_catalog_start_image_job (BangerCatalog *self, BangerEngineJob *job, const char *kind,
-                                const char *key, const char *name, BangerCatalogImageFunc make,
+banger_image_list_start_image_job (BangerImageList *self, BangerEngineJob *job, const char *kind,
+                                const char *key, const char *name, BangerImageListImageFunc make,
                                 gpointer data, GDestroyNotify data_free)
 {
   g_autofree char *base = images_dir (self);
   ImageJobData *d = g_new0 (ImageJobData, 1);
 
+  d->self = self;
   d->name = g_strdup (name);
   d->id = banger_vm_id_new ();
   d->dir = g_build_filename (base, d->id, NULL);
   d->make = make;
   d->data = data;
   d->data_free = data_free;
-  banger_catalog_start_job (self, job, kind, key, image_job_thread, image_job_finish, d,
+  banger_image_list_start_job (self, job, kind, key, image_job_thread, image_job_finish, d,
                             (GDestroyNotify)image_job_data_free,
                             (GDestroyNotify)image_job_result_free);
 }
@@ -519,7 +485,7 @@ build_make (BangerEngineJob *job, gpointer data, const char *rootfs, BangerImage
 }
 
 BangerEngineJob *
-banger_catalog_build_image (BangerCatalog *self, const char *recipe, const char *name, guint uid,
+banger_image_list_build_image (BangerImageList *self, const char *recipe, const char *name, guint uid,
                             GError **error)
 {
   g_autoptr (BangerEngineJob) job = NULL;
@@ -535,14 +501,14 @@ banger_catalog_build_image (BangerCatalog *self, const char *recipe, const char 
     name = recipe;
   if (!banger_validate_name ("image", name, error))
     return NULL;
-  running = banger_catalog_find_job (self, "build", name);
+  running = banger_image_list_find_job (self, "build", name);
   if (running != NULL) {
     if (g_strcmp0 (g_object_get_data (G_OBJECT (running), "banger-recipe"), recipe) == 0)
       return g_object_ref (running);
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_BUSY, "image “%s” is being built already", name);
     return NULL;
   }
-  if (!banger_catalog_check_image_free (self, name, NULL, error))
+  if (!banger_image_list_check_image_free (self, name, NULL, error))
     return NULL;
 
   d = g_new0 (BuildData, 1);
@@ -552,7 +518,7 @@ banger_catalog_build_image (BangerCatalog *self, const char *recipe, const char 
   g_object_set_data_full (G_OBJECT (job), "banger-recipe", g_strdup (recipe), g_free);
   g_info ("building image %s from recipe %s (job %u)", name, recipe,
           banger_engine_job_get_number (job));
-  banger_catalog_start_image_job (self, job, "build", name, name, build_make, d,
+  banger_image_list_start_image_job (self, job, "build", name, name, build_make, d,
                                   (GDestroyNotify)build_data_free);
   return g_steal_pointer (&job);
 }
@@ -648,7 +614,7 @@ register_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
   GError *error = NULL;
 
   if (!banger_ensure_dir (d->dir, &error) || !copy_file (d->rootfs, dest, cancellable, &error)) {
-    banger_catalog_remove_dir (d->dir);
+    banger_image_list_remove_dir (d->dir);
     g_task_return_error (task, error);
     return;
   }
@@ -656,7 +622,7 @@ register_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
 }
 
 void
-banger_catalog_register_image_async (BangerCatalog *self, const char *name, const char *rootfs,
+banger_image_list_register_image_async (BangerImageList *self, const char *name, const char *rootfs,
                                      const char *kernel, GCancellable *cancellable,
                                      GAsyncReadyCallback callback, gpointer user_data)
 {
@@ -670,14 +636,14 @@ banger_catalog_register_image_async (BangerCatalog *self, const char *name, cons
     g_task_return_error (task, g_steal_pointer (&error));
     return;
   }
-  existing = banger_store_image_get_by_name (banger_catalog_get_store (self), name, NULL);
+  existing = banger_store_image_get_by_name (banger_image_list_get_store (self), name, NULL);
   if (existing != NULL) {
     g_task_return_new_error (task, BANGER_ERROR, BANGER_ERROR_EXISTS,
                              "an image called “%s” already exists", name);
     return;
   }
   if (kernel != NULL && *kernel != '\0'
-      && !banger_catalog_check_vm_assets (self, NULL, kernel, &error)) {
+      && !banger_image_list_check_vm_assets (self, NULL, kernel, &error)) {
     g_task_return_error (task, g_steal_pointer (&error));
     return;
   }
@@ -707,34 +673,34 @@ banger_catalog_register_image_async (BangerCatalog *self, const char *name, cons
 }
 
 BangerImageRecord *
-banger_catalog_register_image_finish (BangerCatalog *self, GAsyncResult *result, GError **error)
+banger_image_list_register_image_finish (BangerImageList *self, GAsyncResult *result, GError **error)
 {
   RegisterData *d = g_task_get_task_data (G_TASK (result));
   g_autofree char *dest = g_build_filename (d->dir, ROOTFS_NAME, NULL);
 
   if (!g_task_propagate_boolean (G_TASK (result), error))
     return NULL;
-  if (!banger_catalog_add_image (self, d->rec, dest, error)) {
-    banger_catalog_remove_dir (d->dir);
+  if (!banger_image_list_add_image (self, d->rec, dest, error)) {
+    banger_image_list_remove_dir (d->dir);
     return NULL;
   }
   return banger_image_record_copy (d->rec);
 }
 
 gboolean
-banger_catalog_check_vm_assets (BangerCatalog *self, const char *image, const char *kernel,
+banger_image_list_check_vm_assets (BangerImageList *self, const char *image, const char *kernel,
                                 GError **error)
 {
-  BangerStore *store = banger_catalog_get_store (self);
+  BangerStore *store = banger_image_list_get_store (self);
 
   if (image != NULL && *image != '\0'
-      && g_strcmp0 (image, banger_engine_get_default_image (self->engine)) != 0) {
+      && g_strcmp0 (image, banger_config_get_default_image (self->config)) != 0) {
     g_autoptr (BangerImageRecord) rec = banger_store_image_get_by_name (store, image, error);
     if (rec == NULL)
       return FALSE;
   }
   if (kernel != NULL && *kernel != '\0'
-      && g_strcmp0 (kernel, banger_engine_get_default_kernel (self->engine)) != 0) {
+      && g_strcmp0 (kernel, banger_config_get_default_kernel (self->config)) != 0) {
     g_autoptr (BangerKernelRecord) rec = banger_store_kernel_get_by_name (store, kernel, error);
     if (rec == NULL)
       return FALSE;

@@ -2,15 +2,15 @@
 
 #include <gio/gio.h>
 
-#include "engine-job.h"
-#include "vm-list.h"
+#include "job-list.h"
+#include "banger-config.h"
 #include "store-images.h"
 
 G_BEGIN_DECLS
 
 /* The engine's images and kernels: the records in the store, their files
  * under <data>/images/<id>/ and <data>/kernels/<id>/, and the jobs that make
- * them. One catalog per engine (banger_catalog_get). Like the engine, it
+ * them. One catalog per engine (banger_image_list_get). Like the engine, it
  * knows nothing about D-Bus; dbus-image.c, dbus-kernel.c and dbus-job.c
  * follow its signals.
  *
@@ -22,53 +22,55 @@ G_BEGIN_DECLS
  *   "image-added"    (const BangerImageRecord *)
  *   "image-removed"  (const char *name)
  *   "kernel-added"   (const BangerKernelRecord *)
- *   "kernel-removed" (const char *name)
- *   "job-added"      (BangerEngineJob *) */
-#define BANGER_TYPE_CATALOG (banger_catalog_get_type ())
-G_DECLARE_FINAL_TYPE (BangerCatalog, banger_catalog, BANGER, CATALOG, GObject)
+ *   "kernel-removed" (const char *name) */
+#define BANGER_TYPE_IMAGE_LIST (banger_image_list_get_type ())
+G_DECLARE_FINAL_TYPE (BangerImageList, banger_image_list, BANGER, IMAGE_LIST, GObject)
 
-/* The engine's catalog, made on first call (from the main context). */
-BangerCatalog *banger_catalog_get (BangerEngine *engine);
-BangerEngine *banger_catalog_get_engine (BangerCatalog *self);
-BangerStore *banger_catalog_get_store (BangerCatalog *self);
+/* Made once, by the engine, on the main context (whose jobs finish there);
+ * @store is the engine's and outlives the list. */
+BangerImageList *banger_image_list_new (BangerConfig *config, BangerStore *store,
+                                        BangerJobList *jobs);
+BangerConfig *banger_image_list_get_config (BangerImageList *self);
+const char *banger_image_list_get_data_dir (BangerImageList *self);
+BangerStore *banger_image_list_get_store (BangerImageList *self);
 
 /* Runs @func on the catalog's main context and waits for it; called from
  * the main context itself it just runs it. */
-typedef gpointer (*BangerCatalogMainFunc) (BangerCatalog *self, gpointer data, GError **error);
-gpointer banger_catalog_call_main (BangerCatalog *self, BangerCatalogMainFunc func, gpointer data,
+typedef gpointer (*BangerImageListMainFunc) (BangerImageList *self, gpointer data, GError **error);
+gpointer banger_image_list_call_main (BangerImageList *self, BangerImageListMainFunc func, gpointer data,
                                    GError **error);
 
 /* ---- images ---- */
 
-GPtrArray *banger_catalog_list_images (BangerCatalog *self, GError **error);
-BangerImageRecord *banger_catalog_find_image (BangerCatalog *self, const char *name,
+GPtrArray *banger_image_list_list_images (BangerImageList *self, GError **error);
+BangerImageRecord *banger_image_list_find_image (BangerImageList *self, const char *name,
                                               GError **error);
 /* <data>/images/<id>/rootfs.ext4 */
-char *banger_catalog_image_rootfs (BangerCatalog *self, const BangerImageRecord *rec);
+char *banger_image_list_image_rootfs (BangerImageList *self, const BangerImageRecord *rec);
 /* Names of the VMs whose image is @name, oldest first. */
-GStrv banger_catalog_image_used_by (BangerCatalog *self, const char *name);
+GStrv banger_image_list_image_used_by (BangerImageList *self, const char *name);
 /* Busy while a VM uses it unless @force; removes the record and its files. */
-gboolean banger_catalog_delete_image (BangerCatalog *self, const char *name, gboolean force,
+gboolean banger_image_list_delete_image (BangerImageList *self, const char *name, gboolean force,
                                       GError **error);
 
 /* Builds @recipe into image @name (NULL: the recipe's name). Returns the job
  * at once; while one build of @name runs, asking again returns that job.
  * Exists if an image @name is registered, NotFound for an unknown recipe. */
-BangerEngineJob *banger_catalog_build_image (BangerCatalog *self, const char *recipe,
+BangerEngineJob *banger_image_list_build_image (BangerImageList *self, const char *recipe,
                                              const char *name, guint uid, GError **error);
 
 /* Copies @rootfs (a raw ext4 file; reflinked where the file system can) into
  * the data dir and registers it as @name, booting @kernel ("" or NULL: the
  * default). */
-void banger_catalog_register_image_async (BangerCatalog *self, const char *name, const char *rootfs,
+void banger_image_list_register_image_async (BangerImageList *self, const char *name, const char *rootfs,
                                           const char *kernel, GCancellable *cancellable,
                                           GAsyncReadyCallback callback, gpointer user_data);
-BangerImageRecord *banger_catalog_register_image_finish (BangerCatalog *self, GAsyncResult *result,
+BangerImageRecord *banger_image_list_register_image_finish (BangerImageList *self, GAsyncResult *result,
                                                          GError **error);
 
 /* CreateVM's check: NotFound naming the image or kernel unless it is
  * registered or is the engine's default (made on first use). */
-gboolean banger_catalog_check_vm_assets (BangerCatalog *self, const char *image, const char *kernel,
+gboolean banger_image_list_check_vm_assets (BangerImageList *self, const char *image, const char *kernel,
                                          GError **error);
 
 /* Whether an image built by a recipe carries an sshd (kept in its config). */
@@ -82,51 +84,52 @@ GVariant *banger_image_config_to_variant (const char *json);
 /* Jobs in flight are listed by @kind ("build", "image-pull", …) and @key
  * (what the kind coalesces or refuses on), so that asking again finds the
  * running job. NULL when none runs. */
-BangerEngineJob *banger_catalog_find_job (BangerCatalog *self, const char *kind, const char *key);
+BangerEngineJob *banger_image_list_find_job (BangerImageList *self, const char *kind, const char *key);
 
-/* Announces @job ("job-added") and starts it (jobs.h); it is listed under
- * @kind and @key until it completes. Its thread and finish functions find
- * the catalog with banger_catalog_from_job(). */
-void banger_catalog_start_job (BangerCatalog *self, BangerEngineJob *job, const char *kind,
+/* Starts @job through the engine's job list (job-list.h): announced
+ * ("job-added" on the job list), listed under @kind and @key until it
+ * completes. Its thread and finish functions get what they need in @data. */
+void banger_image_list_start_job (BangerImageList *self, BangerEngineJob *job, const char *kind,
                                const char *key, BangerEngineJobThreadFunc thread_func,
                                BangerEngineJobFinishFunc finish_func, gpointer data,
                                GDestroyNotify data_free, GDestroyNotify result_free);
-BangerCatalog *banger_catalog_from_job (BangerEngineJob *job);
+/* The engine's job list (the update job and D-Bus glue use it too). */
+BangerJobList *banger_image_list_get_jobs (BangerImageList *self);
 
 /* What differs between the jobs that make an image (build, pull, promote):
  * runs in the job's thread, writes the raw ext4 file @rootfs (in the new
  * image's directory, already made) and fills in what it knows of @rec
  * (source; digest, kernel, config if any). */
-typedef gboolean (*BangerCatalogImageFunc) (BangerEngineJob *job, gpointer data, const char *rootfs,
+typedef gboolean (*BangerImageListImageFunc) (BangerEngineJob *job, gpointer data, const char *rootfs,
                                             BangerImageRecord *rec, GCancellable *cancellable,
                                             GError **error);
 
-/* Starts @job (as banger_catalog_start_job) making image @name with @make
+/* Starts @job (as banger_image_list_start_job) making image @name with @make
  * in <data>/images/<new id>/. On success the image is registered
- * (banger_catalog_add_image) and is the job's result; on any failure or
+ * (banger_image_list_add_image) and is the job's result; on any failure or
  * cancel nothing is registered and the directory is removed. */
-void banger_catalog_start_image_job (BangerCatalog *self, BangerEngineJob *job, const char *kind,
-                                     const char *key, const char *name, BangerCatalogImageFunc make,
+void banger_image_list_start_image_job (BangerImageList *self, BangerEngineJob *job, const char *kind,
+                                     const char *key, const char *name, BangerImageListImageFunc make,
                                      gpointer data, GDestroyNotify data_free);
 
 /* Registers @rec, whose files are complete, with the size of @rootfs and
  * the current time, and announces it ("image-added"). Main context. */
-gboolean banger_catalog_add_image (BangerCatalog *self, BangerImageRecord *rec, const char *rootfs,
+gboolean banger_image_list_add_image (BangerImageList *self, BangerImageRecord *rec, const char *rootfs,
                                    GError **error);
 
 /* Exists, naming @name (followed by @hint if not NULL), if an image or a
  * kernel called @name is registered; a failed look-up is returned as is. */
-gboolean banger_catalog_check_image_free (BangerCatalog *self, const char *name, const char *hint,
+gboolean banger_image_list_check_image_free (BangerImageList *self, const char *name, const char *hint,
                                           GError **error);
-gboolean banger_catalog_check_kernel_free (BangerCatalog *self, const char *name, const char *hint,
+gboolean banger_image_list_check_kernel_free (BangerImageList *self, const char *name, const char *hint,
                                            GError **error);
 
 /* For the catalog's own files (kernels.c): emits a signal on the main context. */
-void banger_catalog_emit_kernel_added (BangerCatalog *self, const BangerKernelRecord *rec);
-void banger_catalog_emit_kernel_removed (BangerCatalog *self, const char *name);
+void banger_image_list_emit_kernel_added (BangerImageList *self, const BangerKernelRecord *rec);
+void banger_image_list_emit_kernel_removed (BangerImageList *self, const char *name);
 
 /* Removes a directory the catalog made (flat: files only) and ignores
  * what is already gone. */
-void banger_catalog_remove_dir (const char *dir);
+void banger_image_list_remove_dir (const char *dir);
 
 G_END_DECLS

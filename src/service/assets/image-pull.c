@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-images"
-
 #include "image-pull.h"
 
 #include <errno.h>
@@ -24,6 +22,7 @@ typedef struct {
   char *agent;
   guint size_mib;
   gboolean insecure;
+  BangerConfig *config;
   gboolean bare_name; /* try the catalog first */
 } PullData;
 
@@ -33,6 +32,7 @@ pull_data_free (PullData *d)
   g_free (d->text);
   g_free (d->canonical);
   g_free (d->agent);
+  banger_config_unref (d->config);
   g_free (d);
 }
 
@@ -70,11 +70,12 @@ pull_progress_cb (double fraction, guint64 done, guint64 total, const char *mess
 /* A bare name: the catalog's entry for it, or NULL to pull it as a Docker
  * Hub name (also when the catalog cannot be read: said in the log). */
 static BangerCatalogImage *
-resolve_catalog_name (const char *name, GCancellable *cancellable)
+resolve_catalog_name (BangerConfig *config, const char *name, GCancellable *cancellable)
 {
-  g_autofree char *url = banger_catalog_index_url ();
+  g_autofree char *url = banger_catalog_index_url (config);
   g_autoptr (GError) local = NULL;
-  g_autoptr (BangerCatalogIndex) index = banger_catalog_index_fetch (url, cancellable, &local);
+  g_autoptr (BangerCatalogIndex) index
+      = banger_catalog_index_fetch (config, url, cancellable, &local);
   const BangerCatalogImage *img;
   BangerCatalogImage *copy;
 
@@ -119,17 +120,18 @@ pull_make (BangerEngineJob *job, gpointer data, const char *rootfs, BangerImageR
   BangerOciPullOptions opts = {
     .size_mib = d->size_mib,
     .insecure = d->insecure,
+    .config = d->config,
     .work_dir = dir,
     .agent_path = d->agent,
   };
 
   if (d->bare_name) {
     banger_engine_job_update (job, 0, 0, 0, "reading the catalog");
-    entry = resolve_catalog_name (d->text, cancellable);
+    entry = resolve_catalog_name (d->config, d->text, cancellable);
   }
   if (entry != NULL && entry->oci == NULL) {
     /* A rootfs tarball (rootfs-tarball.h): no manifest, no config. */
-    if (!banger_rootfs_tarball_pull (entry, rootfs, d->agent, d->size_mib, pull_progress_cb, job,
+    if (!banger_rootfs_tarball_pull (d->config, entry, rootfs, d->agent, d->size_mib, pull_progress_cb, job,
                                      cancellable, error))
       return FALSE;
     g_free (rec->source);
@@ -161,7 +163,7 @@ is_bare_name (const char *text)
 }
 
 BangerEngineJob *
-banger_catalog_pull_image (BangerCatalog *self, const char *reference, const char *name,
+banger_image_list_pull_image (BangerImageList *self, const char *reference, const char *name,
                            guint size_mib, gboolean insecure, guint uid, GError **error)
 {
   g_autoptr (BangerOciReference) ref = NULL;
@@ -175,14 +177,14 @@ banger_catalog_pull_image (BangerCatalog *self, const char *reference, const cha
   if (ref == NULL)
     return NULL;
   canonical = banger_oci_reference_to_string (ref);
-  running = banger_catalog_find_job (self, PULL_JOBS, canonical);
+  running = banger_image_list_find_job (self, PULL_JOBS, canonical);
   if (running != NULL)
     return g_object_ref (running);
 
   chosen = (name != NULL && *name != '\0') ? g_strdup (name) : default_name (ref);
   if (!banger_validate_name ("image", chosen, error))
     return NULL;
-  if (!banger_catalog_check_image_free (self, chosen, "(pick another with the name option)", error))
+  if (!banger_image_list_check_image_free (self, chosen, "(pick another with the name option)", error))
     return NULL;
   if (size_mib > 16 * 1024 * 1024) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
@@ -196,26 +198,27 @@ banger_catalog_pull_image (BangerCatalog *self, const char *reference, const cha
   d->agent = g_strdup (banger_agent_binary_path ());
   d->size_mib = size_mib;
   d->insecure = insecure;
+  d->config = banger_config_ref (banger_image_list_get_config (self));
   d->bare_name = is_bare_name (reference);
 
   job = banger_engine_job_new ("pull-image", canonical, uid);
   g_info ("pulling %s as image %s (job %u)", canonical, chosen, banger_engine_job_get_number (job));
-  banger_catalog_start_image_job (self, job, PULL_JOBS, canonical, chosen, pull_make, d,
+  banger_image_list_start_image_job (self, job, PULL_JOBS, canonical, chosen, pull_make, d,
                                   (GDestroyNotify)pull_data_free);
   return g_steal_pointer (&job);
 }
 
 GPtrArray *
-banger_catalog_list_cache (BangerCatalog *self, GError **error)
+banger_image_list_list_cache (BangerImageList *self, GError **error)
 {
   g_autoptr (BangerBlobCache) cache = banger_blob_cache_new (NULL, error);
   return cache ? banger_blob_cache_list (cache, error) : NULL;
 }
 
 GStrv
-banger_catalog_cache_roots (BangerCatalog *self, GError **error)
+banger_image_list_cache_roots (BangerImageList *self, GError **error)
 {
-  g_autoptr (GPtrArray) images = banger_catalog_list_images (self, error);
+  g_autoptr (GPtrArray) images = banger_image_list_list_images (self, error);
   g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
 
   if (images == NULL)

@@ -21,14 +21,14 @@ G_BEGIN_DECLS
  * Digest = the manifest digest and Config = the image's run config; on any
  * failure or cancel nothing is registered and the image's directory is
  * removed. EXISTS if @name is taken. */
-BangerEngineJob *banger_catalog_pull_image (BangerCatalog *self, const char *reference,
+BangerEngineJob *banger_image_list_pull_image (BangerImageList *self, const char *reference,
                                             const char *name, guint size_mib, gboolean insecure,
                                             guint uid, GError **error);
 
 /* The blob cache (ListCache): BangerBlobInfo elements. */
-GPtrArray *banger_catalog_list_cache (BangerCatalog *self, GError **error);
+GPtrArray *banger_image_list_list_cache (BangerImageList *self, GError **error);
 
 /* The manifest digests of the registered images: what PruneCache keeps. */
-GStrv banger_catalog_cache_roots (BangerCatalog *self, GError **error);
+GStrv banger_image_list_cache_roots (BangerImageList *self, GError **error);
 
 G_END_DECLS

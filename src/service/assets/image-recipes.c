@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-recipes"
-
 #include "image-recipes.h"
 
 #include <dirent.h>

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-kernel-file"
-
 #include "kernel-file.h"
 
 #include <errno.h>

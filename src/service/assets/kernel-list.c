@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-kernels"
-
 #include "kernel-list.h"
 
 #include <errno.h>
@@ -23,23 +21,23 @@ modules_root (void)
 }
 
 GPtrArray *
-banger_catalog_list_kernels (BangerCatalog *self, GError **error)
+banger_image_list_list_kernels (BangerImageList *self, GError **error)
 {
-  return banger_store_kernel_list (banger_catalog_get_store (self), error);
+  return banger_store_kernel_list (banger_image_list_get_store (self), error);
 }
 
 BangerKernelRecord *
-banger_catalog_find_kernel (BangerCatalog *self, const char *name, GError **error)
+banger_image_list_find_kernel (BangerImageList *self, const char *name, GError **error)
 {
   if (!banger_validate_name ("kernel", name, error))
     return NULL;
-  return banger_store_kernel_get_by_name (banger_catalog_get_store (self), name, error);
+  return banger_store_kernel_get_by_name (banger_image_list_get_store (self), name, error);
 }
 
 gboolean
-banger_catalog_delete_kernel (BangerCatalog *self, const char *name, gboolean force, GError **error)
+banger_image_list_delete_kernel (BangerImageList *self, const char *name, gboolean force, GError **error)
 {
-  g_autoptr (BangerKernelRecord) rec = banger_catalog_find_kernel (self, name, error);
+  g_autoptr (BangerKernelRecord) rec = banger_image_list_find_kernel (self, name, error);
   g_autoptr (GPtrArray) images = NULL;
   g_autoptr (GPtrArray) vms = NULL;
   g_autoptr (GStrvBuilder) users = g_strv_builder_new ();
@@ -49,10 +47,10 @@ banger_catalog_delete_kernel (BangerCatalog *self, const char *name, gboolean fo
 
   if (rec == NULL)
     return FALSE;
-  images = banger_catalog_list_images (self, error);
+  images = banger_image_list_list_images (self, error);
   if (images == NULL)
     return FALSE;
-  vms = banger_engine_list_vms (banger_catalog_get_engine (self), error);
+  vms = banger_store_vm_list (banger_image_list_get_store (self), error);
   if (vms == NULL)
     return FALSE;
   for (guint i = 0; i < images->len; i++) {
@@ -76,14 +74,14 @@ banger_catalog_delete_kernel (BangerCatalog *self, const char *name, gboolean fo
                  "kernel “%s” is used by %s; remove them first or use “force”", name, joined);
     return FALSE;
   }
-  if (!banger_store_kernel_delete (banger_catalog_get_store (self), name, error))
+  if (!banger_store_kernel_delete (banger_image_list_get_store (self), name, error))
     return FALSE;
-  base = g_build_filename (banger_engine_get_data_dir (banger_catalog_get_engine (self)), "kernels",
+  base = g_build_filename (banger_image_list_get_data_dir (self), "kernels",
                            NULL);
   dir = g_build_filename (base, rec->id, NULL);
-  banger_catalog_remove_dir (dir);
+  banger_image_list_remove_dir (dir);
   g_info ("deleted kernel %s (id %s)", name, rec->id);
-  banger_catalog_emit_kernel_removed (self, name);
+  banger_image_list_emit_kernel_removed (self, name);
   return TRUE;
 }
 
@@ -121,25 +119,25 @@ copy_into (const char *src, const char *dest, GError **error)
 }
 
 static gpointer
-check_kernel_free_main (BangerCatalog *self, gpointer data, GError **error)
+check_kernel_free_main (BangerImageList *self, gpointer data, GError **error)
 {
-  return GINT_TO_POINTER (banger_catalog_check_kernel_free (self, data, NULL, error));
+  return GINT_TO_POINTER (banger_image_list_check_kernel_free (self, data, NULL, error));
 }
 
 static gpointer
-insert_kernel_main (BangerCatalog *self, gpointer data, GError **error)
+insert_kernel_main (BangerImageList *self, gpointer data, GError **error)
 {
   BangerKernelRecord *rec = data;
 
-  if (!banger_store_kernel_insert (banger_catalog_get_store (self), rec, error))
+  if (!banger_store_kernel_insert (banger_image_list_get_store (self), rec, error))
     return NULL;
   g_info ("registered kernel %s (id %s, %s, %s)", rec->name, rec->id, rec->version, rec->source);
-  banger_catalog_emit_kernel_added (self, rec);
+  banger_image_list_emit_kernel_added (self, rec);
   return GINT_TO_POINTER (1);
 }
 
 BangerKernelRecord *
-banger_catalog_prepare_kernel (BangerCatalog *self, const char *path, const char *name,
+banger_image_list_prepare_kernel (BangerImageList *self, const char *path, const char *name,
                                const char *initrd, const char *source, GCancellable *cancellable,
                                GError **error)
 {
@@ -168,7 +166,7 @@ banger_catalog_prepare_kernel (BangerCatalog *self, const char *path, const char
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND, "no initrd file %s", initrd);
     return NULL;
   }
-  if (banger_catalog_call_main (self, check_kernel_free_main, chosen, error) == NULL)
+  if (banger_image_list_call_main (self, check_kernel_free_main, chosen, error) == NULL)
     return NULL;
 
   rec = banger_kernel_record_new ();
@@ -180,7 +178,7 @@ banger_catalog_prepare_kernel (BangerCatalog *self, const char *path, const char
   rec->version = g_strdup (release ? release : "");
   g_free (rec->source);
   rec->source = source ? g_strdup (source) : g_strconcat ("file:", path, NULL);
-  base = g_build_filename (banger_engine_get_data_dir (banger_catalog_get_engine (self)), "kernels",
+  base = g_build_filename (banger_image_list_get_data_dir (self), "kernels",
                            NULL);
   dir = g_build_filename (base, rec->id, NULL);
   if (!banger_ensure_dir (dir, error))
@@ -234,36 +232,36 @@ banger_catalog_prepare_kernel (BangerCatalog *self, const char *path, const char
   return g_steal_pointer (&rec);
 
 fail:
-  banger_catalog_remove_dir (dir);
+  banger_image_list_remove_dir (dir);
   return NULL;
 }
 
 char *
-banger_catalog_kernel_dir (BangerCatalog *self, const BangerKernelRecord *rec)
+banger_image_list_kernel_dir (BangerImageList *self, const BangerKernelRecord *rec)
 {
-  return g_build_filename (banger_engine_get_data_dir (banger_catalog_get_engine (self)), "kernels",
+  return g_build_filename (banger_image_list_get_data_dir (self), "kernels",
                            rec->id, NULL);
 }
 
 gboolean
-banger_catalog_insert_kernel (BangerCatalog *self, const BangerKernelRecord *rec, GError **error)
+banger_image_list_insert_kernel (BangerImageList *self, const BangerKernelRecord *rec, GError **error)
 {
   return insert_kernel_main (self, (gpointer)rec, error) != NULL;
 }
 
 BangerKernelRecord *
-banger_catalog_import_kernel (BangerCatalog *self, const char *path, const char *name,
+banger_image_list_import_kernel (BangerImageList *self, const char *path, const char *name,
                               const char *initrd, const char *source, GCancellable *cancellable,
                               GError **error)
 {
   g_autoptr (BangerKernelRecord) rec
-      = banger_catalog_prepare_kernel (self, path, name, initrd, source, cancellable, error);
+      = banger_image_list_prepare_kernel (self, path, name, initrd, source, cancellable, error);
 
   if (rec == NULL)
     return NULL;
-  if (banger_catalog_call_main (self, insert_kernel_main, rec, error) == NULL) {
-    g_autofree char *dir = banger_catalog_kernel_dir (self, rec);
-    banger_catalog_remove_dir (dir);
+  if (banger_image_list_call_main (self, insert_kernel_main, rec, error) == NULL) {
+    g_autofree char *dir = banger_image_list_kernel_dir (self, rec);
+    banger_image_list_remove_dir (dir);
     return NULL;
   }
   return g_steal_pointer (&rec);
@@ -287,7 +285,7 @@ import_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *c
 {
   ImportData *d = task_data;
   GError *error = NULL;
-  BangerKernelRecord *rec = banger_catalog_import_kernel (BANGER_CATALOG (source), d->path, d->name,
+  BangerKernelRecord *rec = banger_image_list_import_kernel (BANGER_IMAGE_LIST (source), d->path, d->name,
                                                           d->initrd, NULL, cancellable, &error);
   if (rec == NULL)
     g_task_return_error (task, error);
@@ -296,7 +294,7 @@ import_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *c
 }
 
 void
-banger_catalog_import_kernel_async (BangerCatalog *self, const char *path, const char *name,
+banger_image_list_import_kernel_async (BangerImageList *self, const char *path, const char *name,
                                     const char *initrd, GCancellable *cancellable,
                                     GAsyncReadyCallback callback, gpointer user_data)
 {
@@ -311,7 +309,7 @@ banger_catalog_import_kernel_async (BangerCatalog *self, const char *path, const
 }
 
 BangerKernelRecord *
-banger_catalog_import_kernel_finish (BangerCatalog *self, GAsyncResult *result, GError **error)
+banger_image_list_import_kernel_finish (BangerImageList *self, GAsyncResult *result, GError **error)
 {
   return g_task_propagate_pointer (G_TASK (result), error);
 }

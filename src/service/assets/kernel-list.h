@@ -10,25 +10,25 @@ G_BEGIN_DECLS
  * initramfs banger wrote (initramfs.img: the modules from
  * /lib/modules/<release> and the agent as /init) or the one given. */
 
-GPtrArray *banger_catalog_list_kernels (BangerCatalog *self, GError **error);
-BangerKernelRecord *banger_catalog_find_kernel (BangerCatalog *self, const char *name,
+GPtrArray *banger_image_list_list_kernels (BangerImageList *self, GError **error);
+BangerKernelRecord *banger_image_list_find_kernel (BangerImageList *self, const char *name,
                                                 GError **error);
 /* Busy while an image or VM uses it, unless @force. */
-gboolean banger_catalog_delete_kernel (BangerCatalog *self, const char *name, gboolean force,
+gboolean banger_image_list_delete_kernel (BangerImageList *self, const char *name, gboolean force,
                                        GError **error);
 
 /* Imports @path as kernel @name (NULL: "linux-<release>"), with @initrd (NULL
  * or "": banger writes one if the kernel needs it). InvalidArgument naming
  * the file if it is not a kernel; nothing is registered then. */
-void banger_catalog_import_kernel_async (BangerCatalog *self, const char *path, const char *name,
+void banger_image_list_import_kernel_async (BangerImageList *self, const char *path, const char *name,
                                          const char *initrd, GCancellable *cancellable,
                                          GAsyncReadyCallback callback, gpointer user_data);
-BangerKernelRecord *banger_catalog_import_kernel_finish (BangerCatalog *self, GAsyncResult *result,
+BangerKernelRecord *banger_image_list_import_kernel_finish (BangerImageList *self, GAsyncResult *result,
                                                          GError **error);
 
 /* The same, blocking, from a worker thread (or the main context). @source
  * is recorded as given ("file:<path>" when NULL). */
-BangerKernelRecord *banger_catalog_import_kernel (BangerCatalog *self, const char *path,
+BangerKernelRecord *banger_image_list_import_kernel (BangerImageList *self, const char *path,
                                                   const char *name, const char *initrd,
                                                   const char *source, GCancellable *cancellable,
                                                   GError **error);
@@ -37,15 +37,15 @@ BangerKernelRecord *banger_catalog_import_kernel (BangerCatalog *self, const cha
  * <data>/kernels/<id>/ (a bzImage also unpacked to an ELF vmlinux, see
  * kernel-unpack.h) and the record, not yet inserted. On failure nothing is
  * left. */
-BangerKernelRecord *banger_catalog_prepare_kernel (BangerCatalog *self, const char *path,
+BangerKernelRecord *banger_image_list_prepare_kernel (BangerImageList *self, const char *path,
                                                    const char *name, const char *initrd,
                                                    const char *source, GCancellable *cancellable,
                                                    GError **error);
 /* The second half, on the main context: inserts and announces @rec. */
-gboolean banger_catalog_insert_kernel (BangerCatalog *self, const BangerKernelRecord *rec,
+gboolean banger_image_list_insert_kernel (BangerImageList *self, const BangerKernelRecord *rec,
                                        GError **error);
 /* <data>/kernels/<id> */
-char *banger_catalog_kernel_dir (BangerCatalog *self, const BangerKernelRecord *rec);
+char *banger_image_list_kernel_dir (BangerImageList *self, const BangerKernelRecord *rec);
 
 /* A kernel name from a release: "linux-6-1-0-28-cloud-amd64". */
 char *banger_kernel_name_from_release (const char *release);

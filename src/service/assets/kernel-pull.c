@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-kernels"
-
 #include "kernel-pull.h"
 
 #include "banger-error.h"
@@ -12,6 +10,7 @@
 #define PULL_JOBS "kernel-pull"
 
 typedef struct {
+  BangerImageList *self; /* the engine's, which outlives the job */
   char *name;     /* in the catalog */
   char *as_name;  /* registered as */
   char *work_dir; /* <data>/kernels/<id>: the download, removed at the end */
@@ -36,7 +35,7 @@ static void
 pull_result_free (PullResult *r)
 {
   if (!r->claimed)
-    banger_catalog_remove_dir (r->dir);
+    banger_image_list_remove_dir (r->dir);
   banger_kernel_record_free (r->rec);
   g_free (r->dir);
   g_free (r);
@@ -54,8 +53,9 @@ static gpointer
 pull_thread (BangerEngineJob *job, gpointer data, GCancellable *cancellable, GError **error)
 {
   PullData *d = data;
-  BangerCatalog *self = banger_catalog_from_job (job);
-  g_autofree char *url = banger_catalog_index_url ();
+  BangerImageList *self = d->self;
+  BangerConfig *config = banger_image_list_get_config (self);
+  g_autofree char *url = banger_catalog_index_url (config);
   g_autoptr (BangerCatalogIndex) index = NULL;
   g_autofree char *download = NULL;
   g_autofree char *source = NULL;
@@ -64,7 +64,7 @@ pull_thread (BangerEngineJob *job, gpointer data, GCancellable *cancellable, GEr
   PullResult *r;
 
   banger_engine_job_update (job, 0, 0, 0, "reading the catalog");
-  index = banger_catalog_index_fetch (url, cancellable, error);
+  index = banger_catalog_index_fetch (config, url, cancellable, error);
   if (index == NULL)
     return NULL;
   entry = banger_catalog_index_find_kernel (index, d->name);
@@ -76,16 +76,16 @@ pull_thread (BangerEngineJob *job, gpointer data, GCancellable *cancellable, GEr
   if (!banger_ensure_dir (d->work_dir, error))
     return NULL;
   download = g_build_filename (d->work_dir, "download", NULL);
-  if (!banger_download_verified (entry->url, entry->sha256, download, download_progress_cb, job,
+  if (!banger_download_verified (config, entry->url, entry->sha256, download, download_progress_cb, job,
                                  cancellable, error)) {
-    banger_catalog_remove_dir (d->work_dir);
+    banger_image_list_remove_dir (d->work_dir);
     return NULL;
   }
   banger_engine_job_update (job, 0.9, 0, 0, "unpacking the kernel");
   source = g_strconcat ("catalog:", d->name, NULL);
-  rec = banger_catalog_prepare_kernel (self, download, d->as_name, NULL, source, cancellable,
+  rec = banger_image_list_prepare_kernel (self, download, d->as_name, NULL, source, cancellable,
                                        error);
-  banger_catalog_remove_dir (d->work_dir);
+  banger_image_list_remove_dir (d->work_dir);
   if (rec == NULL)
     return NULL;
   if (entry->version != NULL && *entry->version != '\0' && *rec->version == '\0') {
@@ -93,7 +93,7 @@ pull_thread (BangerEngineJob *job, gpointer data, GCancellable *cancellable, GEr
     rec->version = g_strdup (entry->version);
   }
   r = g_new0 (PullResult, 1);
-  r->dir = banger_catalog_kernel_dir (self, rec);
+  r->dir = banger_image_list_kernel_dir (self, rec);
   r->rec = rec;
   return r;
 }
@@ -102,9 +102,9 @@ static gboolean
 pull_finish (BangerEngineJob *job, gpointer result, gpointer data, GError **error)
 {
   PullResult *r = result;
-  BangerCatalog *self = banger_catalog_from_job (job);
+  BangerImageList *self = ((PullData *)data)->self;
 
-  if (!banger_catalog_insert_kernel (self, r->rec, error))
+  if (!banger_image_list_insert_kernel (self, r->rec, error))
     return FALSE;
   r->claimed = TRUE;
   banger_engine_job_set_result (job, "kernel", r->rec->name);
@@ -112,7 +112,7 @@ pull_finish (BangerEngineJob *job, gpointer result, gpointer data, GError **erro
 }
 
 BangerEngineJob *
-banger_catalog_pull_kernel (BangerCatalog *self, const char *name, const char *as_name, guint uid,
+banger_image_list_pull_kernel (BangerImageList *self, const char *name, const char *as_name, guint uid,
                             GError **error)
 {
   g_autoptr (BangerEngineJob) job = NULL;
@@ -123,29 +123,30 @@ banger_catalog_pull_kernel (BangerCatalog *self, const char *name, const char *a
 
   if (!banger_validate_name ("kernel", name, error))
     return NULL;
-  running = banger_catalog_find_job (self, PULL_JOBS, name);
+  running = banger_image_list_find_job (self, PULL_JOBS, name);
   if (running != NULL)
     return g_object_ref (running);
   chosen = (as_name != NULL && *as_name != '\0') ? as_name : name;
   if (!banger_validate_name ("kernel", chosen, error))
     return NULL;
-  if (!banger_catalog_check_kernel_free (self, chosen, "(pick another with the name option)",
+  if (!banger_image_list_check_kernel_free (self, chosen, "(pick another with the name option)",
                                          error))
     return NULL;
 
   d = g_new0 (PullData, 1);
+  d->self = self;
   d->name = g_strdup (name);
   d->as_name = g_strdup (chosen);
   /* The download gets a directory of its own, shaped like a kernel's, so
    * a bangerd killed mid-download leaves an orphan that orphans.c removes. */
   id = banger_vm_id_new ();
-  d->work_dir = g_build_filename (banger_engine_get_data_dir (banger_catalog_get_engine (self)),
+  d->work_dir = g_build_filename (banger_image_list_get_data_dir (self),
                                   "kernels", id, NULL);
 
   job = banger_engine_job_new ("pull-kernel", name, uid);
   g_info ("pulling kernel %s from the catalog as %s (job %u)", name, chosen,
           banger_engine_job_get_number (job));
-  banger_catalog_start_job (self, job, PULL_JOBS, name, pull_thread, pull_finish, d,
+  banger_image_list_start_job (self, job, PULL_JOBS, name, pull_thread, pull_finish, d,
                             (GDestroyNotify)pull_data_free, (GDestroyNotify)pull_result_free);
   return g_steal_pointer (&job);
 }

@@ -14,7 +14,7 @@ G_BEGIN_DECLS
  * with NotFound if the catalog has no such kernel and Verification if the
  * download does not match; on any failure or cancel nothing is registered
  * and nothing is left on disk. Exists if @as_name is taken. */
-BangerEngineJob *banger_catalog_pull_kernel (BangerCatalog *self, const char *name,
+BangerEngineJob *banger_image_list_pull_kernel (BangerImageList *self, const char *name,
                                              const char *as_name, guint uid, GError **error);
 
 G_END_DECLS

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-kernel-unpack"
-
 #include "kernel-unpack.h"
 
 #include <errno.h>

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-jobs"
-
 #include "engine-job.h"
 
 #include "banger-error.h"

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-helper-client"
-
 #include "helper-client.h"
 
 #include "bus-name.h"
@@ -14,19 +12,35 @@
 #define HELPER_CALL_TIMEOUT_MS 30000
 
 struct _BangerHelperClient {
+  gatomicrefcount ref;
+  GMutex lock; /* connection and proxy: worker threads share the client */
   GDBusConnection *connection;
   BangerHelper *proxy;
+  GPtrArray *retired; /* proxies of closed connections: a caller may still hold one */
 };
+
+BangerHelperClient *
+banger_helper_client_new (void)
+{
+  BangerHelperClient *self = g_new0 (BangerHelperClient, 1);
+
+  g_atomic_ref_count_init (&self->ref);
+  g_mutex_init (&self->lock);
+  self->retired = g_ptr_array_new_with_free_func (g_object_unref);
+  return self;
+}
 
 void
 banger_helper_client_free (BangerHelperClient *self)
 {
-  if (self == NULL)
+  if (self == NULL || !g_atomic_ref_count_dec (&self->ref))
     return;
   g_clear_object (&self->proxy);
   if (self->connection != NULL)
     g_dbus_connection_close_sync (self->connection, NULL, NULL);
   g_clear_object (&self->connection);
+  g_ptr_array_unref (self->retired);
+  g_mutex_clear (&self->lock);
   g_free (self);
 }
 
@@ -60,14 +74,21 @@ ensure_helper_running (GDBusConnection *connection, GCancellable *cancellable, G
   }
 }
 
-BangerHelperClient *
-banger_helper_client_new (GCancellable *cancellable, GError **error)
+/* A private connection to the system bus (the shared singleton would exit
+ * bangerd when the system bus goes away), made on first use and again after
+ * it closed (the system bus restarted). Called with the lock held. */
+static gboolean
+connect_locked (BangerHelperClient *self, GCancellable *cancellable, GError **error)
 {
-  g_autoptr (BangerHelperClient) self = g_new0 (BangerHelperClient, 1);
   g_autoptr (GError) local = NULL;
-  g_autofree char *address
-      = g_dbus_address_get_for_bus_sync (G_BUS_TYPE_SYSTEM, cancellable, &local);
+  g_autofree char *address = NULL;
 
+  if (self->connection != NULL && !g_dbus_connection_is_closed (self->connection))
+    return TRUE;
+  if (self->proxy != NULL)
+    g_ptr_array_add (self->retired, g_steal_pointer (&self->proxy));
+  g_clear_object (&self->connection);
+  address = g_dbus_address_get_for_bus_sync (G_BUS_TYPE_SYSTEM, cancellable, &local);
   if (address != NULL)
     self->connection = g_dbus_connection_new_for_address_sync (
         address,
@@ -77,24 +98,45 @@ banger_helper_client_new (GCancellable *cancellable, GError **error)
   if (self->connection == NULL) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED, "no system bus: %s",
                  local->message);
-    return NULL;
+    return FALSE;
   }
   /* Closing the connection must not end bangerd. */
   g_dbus_connection_set_exit_on_close (self->connection, FALSE);
-  if (!ensure_helper_running (self->connection, cancellable, error)) {
-    banger_error_convert (error);
-    return NULL;
-  }
   self->proxy = banger_helper_proxy_new_sync (
       self->connection,
       G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES | G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS,
       HELPER_BUS_NAME, HELPER_OBJECT_PATH, cancellable, error);
   if (self->proxy == NULL) {
+    g_clear_object (&self->connection);
+    banger_error_convert (error);
+    return FALSE;
+  }
+  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (self->proxy), HELPER_CALL_TIMEOUT_MS);
+  return TRUE;
+}
+
+BangerHelperClient *
+banger_helper_client_connect (BangerHelperClient *self, GCancellable *cancellable, GError **error)
+{
+  GDBusConnection *connection;
+  gboolean ok;
+
+  g_mutex_lock (&self->lock);
+  ok = connect_locked (self, cancellable, error);
+  connection = ok ? g_object_ref (self->connection) : NULL;
+  g_mutex_unlock (&self->lock);
+  if (!ok)
+    return NULL;
+  /* The helper exits when idle: started again here, each time, so a caller
+   * learns "not installed" or "cannot start" rather than a bare timeout. */
+  ok = ensure_helper_running (connection, cancellable, error);
+  g_object_unref (connection);
+  if (!ok) {
     banger_error_convert (error);
     return NULL;
   }
-  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (self->proxy), HELPER_CALL_TIMEOUT_MS);
-  return g_steal_pointer (&self);
+  g_atomic_ref_count_inc (&self->ref);
+  return self;
 }
 
 /* The helper's errors arrive as remote D-Bus errors; banger's own domain is
@@ -279,10 +321,10 @@ banger_helper_client_remove_snapshot (BangerHelperClient *self, const char *vm_i
 }
 
 gboolean
-banger_helper_delete_tap_if_any (const char *vm_id, GError **error)
+banger_helper_delete_tap_if_any (BangerHelperClient *client, const char *vm_id, GError **error)
 {
   g_autoptr (GError) local = NULL;
-  g_autoptr (BangerHelperClient) helper = banger_helper_client_new (NULL, &local);
+  g_autoptr (BangerHelperClient) helper = banger_helper_client_connect (client, NULL, &local);
 
   if (helper == NULL) {
     g_debug ("not deleting the tap of %s: %s", vm_id, local->message);

@@ -11,12 +11,18 @@ G_BEGIN_DECLS
  * and name the method that failed. */
 typedef struct _BangerHelperClient BangerHelperClient;
 
-/* A private connection to the system bus (the shared singleton would exit
- * bangerd when the system bus goes away) and a proxy for the helper. NULL
- * with BANGER_ERROR_UNSUPPORTED when there is no system bus or nobody owns
- * org.banger.Helper: VMs then boot without a network device. */
-BangerHelperClient *banger_helper_client_new (GCancellable *cancellable, GError **error);
+/* bangerd's one client of the helper, owned by the engine: one private
+ * connection to the system bus (made on first use, made again if it closed)
+ * and one proxy, shared by every part and thread. */
+BangerHelperClient *banger_helper_client_new (void);
+/* Drops a reference (the engine's, or one from _connect()). */
 void banger_helper_client_free (BangerHelperClient *self);
+/* Makes sure the connection is up and the helper runs (starting it: it exits
+ * when idle), and returns a new reference to @self for the calls below. NULL
+ * with BANGER_ERROR_UNSUPPORTED when there is no system bus or the helper is
+ * not installed or cannot start: VMs then boot without a network device. */
+BangerHelperClient *banger_helper_client_connect (BangerHelperClient *self,
+                                                  GCancellable *cancellable, GError **error);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BangerHelperClient, banger_helper_client_free)
 
 /* EnsureNetwork: the bridge's address in CIDR form ("10.77.0.1/24"). */
@@ -63,6 +69,7 @@ gboolean banger_helper_client_remove_snapshot (BangerHelperClient *self, const c
 
 /* Convenience for clean-up paths: connects if it can and deletes @vm_id's
  * tap; a missing helper or tap is fine (logged at debug level). */
-gboolean banger_helper_delete_tap_if_any (const char *vm_id, GError **error);
+gboolean banger_helper_delete_tap_if_any (BangerHelperClient *client, const char *vm_id,
+                                          GError **error);
 
 G_END_DECLS

@@ -10,7 +10,7 @@ G_BEGIN_DECLS
 
 /* Starts the caller's job: called with the caller's uid (the job's
  * StartedByUID). */
-typedef BangerEngineJob *(*BangerDbusJobStartFunc) (BangerCatalog *catalog, gpointer data,
+typedef BangerEngineJob *(*BangerDbusJobStartFunc) (BangerImageList *catalog, gpointer data,
                                                     guint uid, GError **error);
 /* A generated banger_manager_complete_*() whose out argument is the job. */
 typedef void (*BangerDbusJobCompleteFunc) (BangerManager *skeleton,
@@ -20,11 +20,11 @@ typedef void (*BangerDbusJobCompleteFunc) (BangerManager *skeleton,
  * @complete with the job's object path, or with the error of either.
  * @data is freed with @data_free once the reply is sent. (dbus-job.c) */
 void banger_dbus_job_start_for_caller (BangerManager *skeleton, GDBusMethodInvocation *invocation,
-                                       BangerCatalog *catalog, BangerDbusJobStartFunc start,
+                                       BangerImageList *catalog, BangerDbusJobStartFunc start,
                                        BangerDbusJobCompleteFunc complete, gpointer data,
                                        GDestroyNotify data_free);
 
-typedef gboolean (*BangerDbusDeleteFunc) (BangerCatalog *catalog, const char *name, gboolean force,
+typedef gboolean (*BangerDbusDeleteFunc) (BangerImageList *catalog, const char *name, gboolean force,
                                           GError **error);
 typedef void (*BangerDbusDeleteCompleteFunc) (BangerManager *skeleton,
                                               GDBusMethodInvocation *invocation);
@@ -32,7 +32,7 @@ typedef void (*BangerDbusDeleteCompleteFunc) (BangerManager *skeleton,
 /* DeleteImage and DeleteKernel: checks @options (only "force"), calls
  * @delete and replies. (dbus-image.c) */
 void banger_dbus_catalog_delete (BangerManager *skeleton, GDBusMethodInvocation *invocation,
-                                 BangerCatalog *catalog, const char *name, GVariant *options,
+                                 BangerImageList *catalog, const char *name, GVariant *options,
                                  BangerDbusDeleteFunc delete,
                                  BangerDbusDeleteCompleteFunc complete);
 

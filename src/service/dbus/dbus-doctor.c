@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-dbus-doctor"
-
 #include "dbus-doctor.h"
 
 #include "banger-error.h"
@@ -13,7 +11,7 @@ static gboolean
 is_registered_image (BangerEngine *engine, const char *name)
 {
   g_autoptr (BangerImageRecord) rec
-      = banger_store_image_get_by_name (banger_engine_get_store (engine), name, NULL);
+      = banger_store_image_get_by_name (engine->store, name, NULL);
   return rec != NULL;
 }
 
@@ -21,7 +19,7 @@ static gboolean
 is_registered_kernel (BangerEngine *engine, const char *name)
 {
   g_autoptr (BangerKernelRecord) rec
-      = banger_store_kernel_get_by_name (banger_engine_get_store (engine), name, NULL);
+      = banger_store_kernel_get_by_name (engine->store, name, NULL);
   return rec != NULL;
 }
 
@@ -50,20 +48,20 @@ handle_doctor (BangerManager *skeleton, GDBusMethodInvocation *invocation, Bange
 
   /* The store and properties belong to the main thread: read them here. */
   facts->helper_available = banger_manager_get_helper_available (skeleton);
-  facts->data_dir = g_strdup (banger_engine_get_data_dir (engine));
+  facts->data_dir = g_strdup (banger_config_get_data_dir (engine->config));
   facts->schema_version = banger_store_schema_version ();
-  facts->default_image = g_strdup (banger_engine_get_default_image (engine));
+  facts->default_image = g_strdup (banger_config_get_default_image (engine->config));
   facts->default_image_registered = is_registered_image (engine, facts->default_image);
-  facts->default_kernel = g_strdup (banger_engine_get_default_kernel (engine));
+  facts->default_kernel = g_strdup (banger_config_get_default_kernel (engine->config));
   facts->default_kernel_registered = is_registered_kernel (engine, facts->default_kernel);
   facts->cache_dir = banger_cache_dir ();
   {
     const char *file
-        = sqlite3_db_filename (banger_store_get_db (banger_engine_get_store (engine)), "main");
+        = sqlite3_db_filename (banger_store_get_db (engine->store), "main");
     facts->db_path = g_strdup (file != NULL ? file : "");
   }
   {
-    g_autoptr (GPtrArray) vms = banger_engine_list_vms (engine, NULL);
+    g_autoptr (GPtrArray) vms = banger_vm_list_list_vms (engine->vms, NULL);
     g_autoptr (GPtrArray) names = g_ptr_array_new ();
     g_autoptr (GPtrArray) agents = g_ptr_array_new ();
 
@@ -79,7 +77,7 @@ handle_doctor (BangerManager *skeleton, GDBusMethodInvocation *invocation, Bange
     facts->running_vms = (char **)g_ptr_array_free (g_steal_pointer (&names), FALSE);
     facts->running_agents = (char **)g_ptr_array_free (g_steal_pointer (&agents), FALSE);
   }
-  dns = banger_dns_responder_get (engine);
+  dns = engine->dns;
   if (dns != NULL) {
     facts->dns_port = banger_dns_responder_get_port (dns);
     facts->dns_running = banger_dns_responder_is_running (dns);
@@ -103,7 +101,7 @@ handle_resolve_name (BangerManager *skeleton, GDBusMethodInvocation *invocation,
     bare[strlen (bare) - 1] = '\0';
   if (g_str_has_suffix (bare, ".vm"))
     bare[strlen (bare) - 3] = '\0';
-  rec = banger_engine_find_vm (engine, bare, &error);
+  rec = banger_vm_list_find_vm (engine->vms, bare, &error);
   if (rec == NULL) {
     banger_invocation_return_error (invocation, error);
     return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -121,7 +119,7 @@ handle_resolve_name (BangerManager *skeleton, GDBusMethodInvocation *invocation,
 void
 banger_dbus_doctor_attach (BangerManager *skeleton, BangerEngine *engine)
 {
-  g_signal_connect_object (skeleton, "handle-doctor", G_CALLBACK (handle_doctor), engine, 0);
-  g_signal_connect_object (skeleton, "handle-resolve-name", G_CALLBACK (handle_resolve_name),
-                           engine, 0);
+  /* The engine outlives the skeleton (main.c frees the D-Bus glue first). */
+  g_signal_connect (skeleton, "handle-doctor", G_CALLBACK (handle_doctor), engine);
+  g_signal_connect (skeleton, "handle-resolve-name", G_CALLBACK (handle_resolve_name), engine);
 }

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-dbus"
-
 #include "dbus-image.h"
 
 #include "banger-error.h"
@@ -12,8 +10,8 @@
 #define IMAGES_PATH "/org/banger/Manager/images"
 
 typedef struct {
-  BangerEngine *engine;
-  BangerCatalog *catalog;
+  BangerVmList *engine;
+  BangerImageList *catalog;
   GDBusObjectManagerServer *om;
   GHashTable *objects; /* name → BangerObjectSkeleton */
 } DbusImages;
@@ -38,7 +36,7 @@ static void
 update_used_by (DbusImages *d, BangerObjectSkeleton *object, const char *name)
 {
   g_autoptr (BangerImage) iface = banger_object_get_image (BANGER_OBJECT (object));
-  g_auto (GStrv) users = banger_catalog_image_used_by (d->catalog, name);
+  g_auto (GStrv) users = banger_image_list_image_used_by (d->catalog, name);
 
   const char *const *current = banger_image_get_used_by (iface);
 
@@ -69,13 +67,13 @@ add_image_object (DbusImages *d, const BangerImageRecord *rec)
 }
 
 static void
-image_added_cb (BangerCatalog *catalog, const BangerImageRecord *rec, BangerManager *skeleton)
+image_added_cb (BangerImageList *catalog, const BangerImageRecord *rec, BangerManager *skeleton)
 {
   add_image_object (g_object_get_data (G_OBJECT (skeleton), "banger-dbus-images"), rec);
 }
 
 static void
-image_removed_cb (BangerCatalog *catalog, const char *name, BangerManager *skeleton)
+image_removed_cb (BangerImageList *catalog, const char *name, BangerManager *skeleton)
 {
   DbusImages *d = g_object_get_data (G_OBJECT (skeleton), "banger-dbus-images");
   g_autofree char *path = banger_dbus_image_object_path (name);
@@ -86,7 +84,7 @@ image_removed_cb (BangerCatalog *catalog, const char *name, BangerManager *skele
 
 /* UsedBy follows the VMs: any VM change may add or drop a user. */
 static void
-vms_changed_cb (BangerEngine *engine, gpointer arg, BangerManager *skeleton)
+vms_changed_cb (BangerVmList *engine, gpointer arg, BangerManager *skeleton)
 {
   DbusImages *d = g_object_get_data (G_OBJECT (skeleton), "banger-dbus-images");
   GHashTableIter iter;
@@ -163,10 +161,10 @@ build_args_free (BuildArgs *a)
 }
 
 static BangerEngineJob *
-start_build (BangerCatalog *catalog, gpointer data, guint uid, GError **error)
+start_build (BangerImageList *catalog, gpointer data, guint uid, GError **error)
 {
   BuildArgs *a = data;
-  return banger_catalog_build_image (catalog, a->recipe, a->name, uid, error);
+  return banger_image_list_build_image (catalog, a->recipe, a->name, uid, error);
 }
 
 static gboolean
@@ -197,7 +195,7 @@ register_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   GDBusMethodInvocation *invocation = user_data;
   g_autoptr (GError) error = NULL;
   g_autoptr (BangerImageRecord) rec
-      = banger_catalog_register_image_finish (BANGER_CATALOG (source), res, &error);
+      = banger_image_list_register_image_finish (BANGER_IMAGE_LIST (source), res, &error);
   g_autofree char *path = NULL;
   BangerManager *skeleton;
 
@@ -226,14 +224,14 @@ handle_register_image (BangerManager *skeleton, GDBusMethodInvocation *invocatio
   g_variant_lookup (options, "kernel", "s", &kernel);
   g_object_set_data_full (G_OBJECT (invocation), "banger-skeleton", g_object_ref (skeleton),
                           g_object_unref);
-  banger_catalog_register_image_async (d->catalog, name, rootfs, kernel, NULL, register_done_cb,
+  banger_image_list_register_image_async (d->catalog, name, rootfs, kernel, NULL, register_done_cb,
                                        invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
 void
 banger_dbus_catalog_delete (BangerManager *skeleton, GDBusMethodInvocation *invocation,
-                            BangerCatalog *catalog, const char *name, GVariant *options,
+                            BangerImageList *catalog, const char *name, GVariant *options,
                             BangerDbusDeleteFunc delete, BangerDbusDeleteCompleteFunc complete)
 {
   static const char *const allowed[] = { "force", "b", NULL };
@@ -259,7 +257,7 @@ handle_delete_image (BangerManager *skeleton, GDBusMethodInvocation *invocation,
   DbusImages *d = g_object_get_data (G_OBJECT (skeleton), "banger-dbus-images");
 
   banger_dbus_catalog_delete (skeleton, invocation, d->catalog, name, options,
-                              banger_catalog_delete_image, banger_manager_complete_delete_image);
+                              banger_image_list_delete_image, banger_manager_complete_delete_image);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -271,14 +269,14 @@ banger_dbus_images_attach (BangerManager *skeleton, GDBusObjectManagerServer *om
   g_autoptr (GPtrArray) images = NULL;
   g_autoptr (GError) error = NULL;
 
-  d->engine = g_object_ref (engine);
-  d->catalog = banger_catalog_get (engine);
+  d->engine = g_object_ref (engine->vms);
+  d->catalog = engine->images;
   d->om = g_object_ref (om);
   d->objects = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
   g_object_set_data_full (G_OBJECT (skeleton), "banger-dbus-images", d,
                           (GDestroyNotify)dbus_images_free);
 
-  images = banger_catalog_list_images (d->catalog, &error);
+  images = banger_image_list_list_images (d->catalog, &error);
   if (images == NULL)
     g_warning ("cannot list images: %s", error->message);
   for (guint i = 0; images != NULL && i < images->len; i++)
@@ -286,9 +284,9 @@ banger_dbus_images_attach (BangerManager *skeleton, GDBusObjectManagerServer *om
 
   g_signal_connect_object (d->catalog, "image-added", G_CALLBACK (image_added_cb), skeleton, 0);
   g_signal_connect_object (d->catalog, "image-removed", G_CALLBACK (image_removed_cb), skeleton, 0);
-  g_signal_connect_object (engine, "vm-added", G_CALLBACK (vms_changed_cb), skeleton, 0);
-  g_signal_connect_object (engine, "vm-changed", G_CALLBACK (vms_changed_cb), skeleton, 0);
-  g_signal_connect_object (engine, "vm-removed", G_CALLBACK (vms_changed_cb), skeleton, 0);
+  g_signal_connect_object (engine->vms, "vm-added", G_CALLBACK (vms_changed_cb), skeleton, 0);
+  g_signal_connect_object (engine->vms, "vm-changed", G_CALLBACK (vms_changed_cb), skeleton, 0);
+  g_signal_connect_object (engine->vms, "vm-removed", G_CALLBACK (vms_changed_cb), skeleton, 0);
   g_signal_connect (skeleton, "handle-build-image", G_CALLBACK (handle_build_image), NULL);
   g_signal_connect (skeleton, "handle-register-image", G_CALLBACK (handle_register_image), NULL);
   g_signal_connect (skeleton, "handle-delete-image", G_CALLBACK (handle_delete_image), NULL);

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-dbus"
-
 #include "dbus-job.h"
 
 #include "banger-error.h"
@@ -106,7 +104,7 @@ handle_cancel (BangerJob *iface, GDBusMethodInvocation *invocation, BangerEngine
 }
 
 static void
-job_added_cb (BangerCatalog *catalog, BangerEngineJob *job, GDBusObjectManagerServer *om)
+job_added_cb (BangerJobList *jobs, BangerEngineJob *job, GDBusObjectManagerServer *om)
 {
   g_autofree char *path = banger_dbus_job_object_path (banger_engine_job_get_number (job));
   g_autoptr (BangerObjectSkeleton) object = banger_object_skeleton_new (path);
@@ -131,7 +129,7 @@ job_added_cb (BangerCatalog *catalog, BangerEngineJob *job, GDBusObjectManagerSe
 typedef struct {
   GDBusMethodInvocation *invocation;
   BangerManager *skeleton;
-  BangerCatalog *catalog;
+  BangerImageList *catalog;
   BangerDbusJobStartFunc start;
   BangerDbusJobCompleteFunc complete;
   gpointer data;
@@ -161,7 +159,7 @@ start_uid_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 
 void
 banger_dbus_job_start_for_caller (BangerManager *skeleton, GDBusMethodInvocation *invocation,
-                                  BangerCatalog *catalog, BangerDbusJobStartFunc start,
+                                  BangerImageList *catalog, BangerDbusJobStartFunc start,
                                   BangerDbusJobCompleteFunc complete, gpointer data,
                                   GDestroyNotify data_free)
 {
@@ -181,7 +179,5 @@ void
 banger_dbus_jobs_attach (BangerManager *skeleton, GDBusObjectManagerServer *om,
                          BangerEngine *engine)
 {
-  BangerCatalog *catalog = banger_catalog_get (engine);
-
-  g_signal_connect_object (catalog, "job-added", G_CALLBACK (job_added_cb), om, 0);
+  g_signal_connect_object (engine->jobs, "job-added", G_CALLBACK (job_added_cb), om, 0);
 }

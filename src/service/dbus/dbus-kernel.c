@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-dbus"
-
 #include "dbus-kernel.h"
 
 #include "banger-error.h"
@@ -36,14 +34,14 @@ add_kernel_object (GDBusObjectManagerServer *om, const BangerKernelRecord *rec)
 }
 
 static void
-kernel_added_cb (BangerCatalog *catalog, const BangerKernelRecord *rec,
+kernel_added_cb (BangerImageList *catalog, const BangerKernelRecord *rec,
                  GDBusObjectManagerServer *om)
 {
   add_kernel_object (om, rec);
 }
 
 static void
-kernel_removed_cb (BangerCatalog *catalog, const char *name, GDBusObjectManagerServer *om)
+kernel_removed_cb (BangerImageList *catalog, const char *name, GDBusObjectManagerServer *om)
 {
   g_autofree char *path = banger_dbus_kernel_object_path (name);
   g_dbus_object_manager_server_unexport (om, path);
@@ -55,7 +53,7 @@ import_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   GDBusMethodInvocation *invocation = user_data;
   g_autoptr (GError) error = NULL;
   g_autoptr (BangerKernelRecord) rec
-      = banger_catalog_import_kernel_finish (BANGER_CATALOG (source), res, &error);
+      = banger_image_list_import_kernel_finish (BANGER_IMAGE_LIST (source), res, &error);
   g_autofree char *path = NULL;
 
   if (rec == NULL) {
@@ -69,7 +67,7 @@ import_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 
 static gboolean
 handle_import_kernel (BangerManager *skeleton, GDBusMethodInvocation *invocation, const char *path,
-                      GVariant *options, BangerCatalog *catalog)
+                      GVariant *options, BangerImageList *catalog)
 {
   static const char *const allowed[] = { "name", "s", "initrd", "s", NULL };
   g_autoptr (GError) error = NULL;
@@ -84,17 +82,17 @@ handle_import_kernel (BangerManager *skeleton, GDBusMethodInvocation *invocation
   g_variant_lookup (options, "initrd", "s", &initrd);
   g_object_set_data_full (G_OBJECT (invocation), "banger-skeleton", g_object_ref (skeleton),
                           g_object_unref);
-  banger_catalog_import_kernel_async (catalog, path, name, initrd, NULL, import_done_cb,
+  banger_image_list_import_kernel_async (catalog, path, name, initrd, NULL, import_done_cb,
                                       invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
 static gboolean
 handle_delete_kernel (BangerManager *skeleton, GDBusMethodInvocation *invocation, const char *name,
-                      GVariant *options, BangerCatalog *catalog)
+                      GVariant *options, BangerImageList *catalog)
 {
   banger_dbus_catalog_delete (skeleton, invocation, catalog, name, options,
-                              banger_catalog_delete_kernel, banger_manager_complete_delete_kernel);
+                              banger_image_list_delete_kernel, banger_manager_complete_delete_kernel);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -102,9 +100,9 @@ void
 banger_dbus_kernels_attach (BangerManager *skeleton, GDBusObjectManagerServer *om,
                             BangerEngine *engine)
 {
-  BangerCatalog *catalog = banger_catalog_get (engine);
+  BangerImageList *catalog = engine->images;
   g_autoptr (GError) error = NULL;
-  g_autoptr (GPtrArray) kernels = banger_catalog_list_kernels (catalog, &error);
+  g_autoptr (GPtrArray) kernels = banger_image_list_list_kernels (catalog, &error);
 
   if (kernels == NULL)
     g_warning ("cannot list kernels: %s", error->message);

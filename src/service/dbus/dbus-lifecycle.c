@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-dbus"
-
 #include "dbus-lifecycle.h"
 
 #include "banger-error.h"
@@ -34,17 +32,17 @@ names_free (Names *n)
 }
 
 static BangerEngineJob *
-start_promote (BangerCatalog *catalog, gpointer data, guint uid, GError **error)
+start_promote (BangerImageList *catalog, gpointer data, guint uid, GError **error)
 {
   Names *n = data;
-  return banger_catalog_promote_vm (catalog, n->first, n->second, uid, error);
+  return banger_image_list_promote_vm (catalog, n->first, n->second, uid, error);
 }
 
 static BangerEngineJob *
-start_pull_kernel (BangerCatalog *catalog, gpointer data, guint uid, GError **error)
+start_pull_kernel (BangerImageList *catalog, gpointer data, guint uid, GError **error)
 {
   Names *n = data;
-  return banger_catalog_pull_kernel (catalog, n->first, n->second, uid, error);
+  return banger_image_list_pull_kernel (catalog, n->first, n->second, uid, error);
 }
 
 static gboolean
@@ -58,7 +56,7 @@ handle_promote_vm (BangerManager *skeleton, GDBusMethodInvocation *invocation, c
     banger_invocation_return_error (invocation, g_steal_pointer (&error));
     return G_DBUS_METHOD_INVOCATION_HANDLED;
   }
-  banger_dbus_job_start_for_caller (skeleton, invocation, BANGER_CATALOG (user_data), start_promote,
+  banger_dbus_job_start_for_caller (skeleton, invocation, BANGER_IMAGE_LIST (user_data), start_promote,
                                     banger_manager_complete_promote_vm, names_new (vm, name),
                                     (GDestroyNotify)names_free);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -77,7 +75,7 @@ handle_pull_kernel (BangerManager *skeleton, GDBusMethodInvocation *invocation, 
     return G_DBUS_METHOD_INVOCATION_HANDLED;
   }
   g_variant_lookup (options, "name", "s", &as_name);
-  banger_dbus_job_start_for_caller (skeleton, invocation, BANGER_CATALOG (user_data),
+  banger_dbus_job_start_for_caller (skeleton, invocation, BANGER_IMAGE_LIST (user_data),
                                     start_pull_kernel, banger_manager_complete_pull_kernel,
                                     names_new (name, as_name), (GDestroyNotify)names_free);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -86,7 +84,7 @@ handle_pull_kernel (BangerManager *skeleton, GDBusMethodInvocation *invocation, 
 void
 banger_dbus_lifecycle_attach (BangerManager *skeleton, BangerEngine *engine)
 {
-  BangerCatalog *catalog = banger_catalog_get (engine);
+  BangerImageList *catalog = engine->images;
 
   g_signal_connect (skeleton, "handle-promote-vm", G_CALLBACK (handle_promote_vm), catalog);
   g_signal_connect (skeleton, "handle-pull-kernel", G_CALLBACK (handle_pull_kernel), catalog);

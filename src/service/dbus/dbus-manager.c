@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-dbus"
-
 #include "dbus-manager.h"
 
 #include <config.h>
@@ -19,7 +17,8 @@
 #include "dbus-update.h"
 
 struct _BangerDbusManager {
-  BangerEngine *engine;
+  BangerEngine *root; /* outlives us */
+  BangerVmList *engine;
   BangerManager *skeleton;
   GDBusObjectManagerServer *object_manager;
   GHashTable *vms; /* name → BangerObjectSkeleton (owned by the object manager too) */
@@ -30,7 +29,7 @@ struct _BangerDbusManager {
 static void
 add_vm_object (BangerDbusManager *self, const BangerVmRecord *rec)
 {
-  g_autoptr (BangerObjectSkeleton) object = banger_dbus_vm_new (self->engine, rec);
+  g_autoptr (BangerObjectSkeleton) object = banger_dbus_vm_new (self->root, rec);
 
   g_hash_table_replace (self->vms, g_strdup (rec->name), g_object_ref (object));
   /* Emits InterfacesAdded once the server is on a connection. */
@@ -38,13 +37,13 @@ add_vm_object (BangerDbusManager *self, const BangerVmRecord *rec)
 }
 
 static void
-vm_added_cb (BangerEngine *engine, const BangerVmRecord *rec, BangerDbusManager *self)
+vm_added_cb (BangerVmList *engine, const BangerVmRecord *rec, BangerDbusManager *self)
 {
   add_vm_object (self, rec);
 }
 
 static void
-vm_changed_cb (BangerEngine *engine, const BangerVmRecord *rec, BangerDbusManager *self)
+vm_changed_cb (BangerVmList *engine, const BangerVmRecord *rec, BangerDbusManager *self)
 {
   BangerObjectSkeleton *object = g_hash_table_lookup (self->vms, rec->name);
 
@@ -53,7 +52,7 @@ vm_changed_cb (BangerEngine *engine, const BangerVmRecord *rec, BangerDbusManage
 }
 
 static void
-vm_removed_cb (BangerEngine *engine, const char *name, BangerDbusManager *self)
+vm_removed_cb (BangerVmList *engine, const char *name, BangerDbusManager *self)
 {
   g_autofree char *path = banger_dbus_vm_object_path (name);
 
@@ -74,7 +73,7 @@ handle_create_vm (BangerManager *skeleton, GDBusMethodInvocation *invocation, GV
                   BangerDbusManager *self)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (BangerVmRecord) rec = banger_engine_create_vm (self->engine, spec, &error);
+  g_autoptr (BangerVmRecord) rec = banger_vm_list_create_vm (self->engine, spec, &error);
   g_autofree char *path = NULL;
 
   if (rec == NULL) {
@@ -91,7 +90,7 @@ handle_find_vm (BangerManager *skeleton, GDBusMethodInvocation *invocation, cons
                 BangerDbusManager *self)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (BangerVmRecord) rec = banger_engine_find_vm (self->engine, name, &error);
+  g_autoptr (BangerVmRecord) rec = banger_vm_list_find_vm (self->engine, name, &error);
   g_autofree char *path = NULL;
 
   if (rec == NULL) {
@@ -108,7 +107,7 @@ handle_list_vms (BangerManager *skeleton, GDBusMethodInvocation *invocation,
                  BangerDbusManager *self)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (GPtrArray) vms = banger_engine_list_vms (self->engine, &error);
+  g_autoptr (GPtrArray) vms = banger_vm_list_list_vms (self->engine, &error);
   g_autoptr (GPtrArray) paths = NULL;
 
   if (vms == NULL) {
@@ -130,7 +129,7 @@ handle_prune_vms (BangerManager *skeleton, GDBusMethodInvocation *invocation,
                   BangerDbusManager *self)
 {
   g_autoptr (GError) error = NULL;
-  g_auto (GStrv) removed = banger_engine_prune_vms (self->engine, &error);
+  g_auto (GStrv) removed = banger_vm_list_prune_vms (self->engine, &error);
 
   if (removed == NULL) {
     banger_invocation_return_error (invocation, g_steal_pointer (&error));
@@ -146,7 +145,8 @@ banger_dbus_manager_new (BangerEngine *engine, GError **error)
   g_autoptr (BangerDbusManager) self = g_new0 (BangerDbusManager, 1);
   g_autoptr (GPtrArray) vms = NULL;
 
-  self->engine = g_object_ref (engine);
+  self->root = engine;
+  self->engine = g_object_ref (engine->vms);
   self->vms = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
   self->object_manager = g_dbus_object_manager_server_new (BANGER_MANAGER_OBJECT_PATH);
 
@@ -154,9 +154,9 @@ banger_dbus_manager_new (BangerEngine *engine, GError **error)
   banger_manager_set_version (self->skeleton, PACKAGE_VERSION);
   banger_manager_set_commit (self->skeleton, BANGER_COMMIT);
   banger_manager_set_helper_available (self->skeleton, FALSE);
-  banger_manager_set_default_image (self->skeleton, banger_engine_get_default_image (engine));
-  banger_manager_set_default_kernel (self->skeleton, banger_engine_get_default_kernel (engine));
-  banger_manager_set_data_dir (self->skeleton, banger_engine_get_data_dir (engine));
+  banger_manager_set_default_image (self->skeleton, banger_vm_list_get_default_image (engine->vms));
+  banger_manager_set_default_kernel (self->skeleton, banger_vm_list_get_default_kernel (engine->vms));
+  banger_manager_set_data_dir (self->skeleton, banger_vm_list_get_data_dir (engine->vms));
   banger_dbus_unsupported_attach (G_DBUS_INTERFACE_SKELETON (self->skeleton));
   g_signal_connect (self->skeleton, "handle-create-vm", G_CALLBACK (handle_create_vm), self);
   g_signal_connect (self->skeleton, "handle-find-vm", G_CALLBACK (handle_find_vm), self);
@@ -172,17 +172,17 @@ banger_dbus_manager_new (BangerEngine *engine, GError **error)
   banger_dbus_update_attach (self->skeleton, engine);
 
   /* The VMs recorded by earlier runs, with the Id and CreatedAt they had. */
-  vms = banger_engine_list_vms (engine, error);
+  vms = banger_vm_list_list_vms (engine->vms, error);
   if (vms == NULL)
     return NULL;
   for (guint i = 0; i < vms->len; i++)
     add_vm_object (self, g_ptr_array_index (vms, i));
 
-  self->engine_handlers[0] = g_signal_connect (engine, "vm-added", G_CALLBACK (vm_added_cb), self);
+  self->engine_handlers[0] = g_signal_connect (engine->vms, "vm-added", G_CALLBACK (vm_added_cb), self);
   self->engine_handlers[1]
-      = g_signal_connect (engine, "vm-changed", G_CALLBACK (vm_changed_cb), self);
+      = g_signal_connect (engine->vms, "vm-changed", G_CALLBACK (vm_changed_cb), self);
   self->engine_handlers[2]
-      = g_signal_connect (engine, "vm-removed", G_CALLBACK (vm_removed_cb), self);
+      = g_signal_connect (engine->vms, "vm-removed", G_CALLBACK (vm_removed_cb), self);
   return g_steal_pointer (&self);
 }
 

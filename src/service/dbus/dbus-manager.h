@@ -2,7 +2,7 @@
 
 #include <gio/gio.h>
 
-#include "vm-list.h"
+#include "engine.h"
 
 G_BEGIN_DECLS
 

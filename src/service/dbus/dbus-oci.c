@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-dbus"
-
 #include "dbus-oci.h"
 
 #include "banger-error.h"
@@ -26,10 +24,10 @@ pull_args_free (PullArgs *a)
 }
 
 static BangerEngineJob *
-start_pull (BangerCatalog *catalog, gpointer data, guint uid, GError **error)
+start_pull (BangerImageList *catalog, gpointer data, guint uid, GError **error)
 {
   PullArgs *a = data;
-  return banger_catalog_pull_image (catalog, a->reference, a->name, a->size_mib, a->insecure, uid,
+  return banger_image_list_pull_image (catalog, a->reference, a->name, a->size_mib, a->insecure, uid,
                                     error);
 }
 
@@ -50,7 +48,7 @@ handle_pull_image (BangerManager *skeleton, GDBusMethodInvocation *invocation,
   g_variant_lookup (options, "name", "s", &a->name);
   g_variant_lookup (options, "size_mib", "u", &a->size_mib);
   g_variant_lookup (options, "insecure", "b", &a->insecure);
-  banger_dbus_job_start_for_caller (skeleton, invocation, BANGER_CATALOG (user_data), start_pull,
+  banger_dbus_job_start_for_caller (skeleton, invocation, BANGER_IMAGE_LIST (user_data), start_pull,
                                     banger_manager_complete_pull_image, a,
                                     (GDestroyNotify)pull_args_free);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -60,7 +58,7 @@ static gboolean
 handle_list_cache (BangerManager *skeleton, GDBusMethodInvocation *invocation, gpointer user_data)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (GPtrArray) blobs = banger_catalog_list_cache (BANGER_CATALOG (user_data), &error);
+  g_autoptr (GPtrArray) blobs = banger_image_list_list_cache (BANGER_IMAGE_LIST (user_data), &error);
   GVariantBuilder b;
 
   if (blobs == NULL) {
@@ -120,7 +118,7 @@ handle_prune_cache (BangerManager *skeleton, GDBusMethodInvocation *invocation, 
   GStrv keep;
 
   if (!banger_validate_options (options, allowed, &error)
-      || (keep = banger_catalog_cache_roots (BANGER_CATALOG (user_data), &error)) == NULL) {
+      || (keep = banger_image_list_cache_roots (BANGER_IMAGE_LIST (user_data), &error)) == NULL) {
     banger_invocation_return_error (invocation, g_steal_pointer (&error));
     return G_DBUS_METHOD_INVOCATION_HANDLED;
   }
@@ -133,7 +131,7 @@ handle_prune_cache (BangerManager *skeleton, GDBusMethodInvocation *invocation, 
 void
 banger_dbus_oci_attach (BangerManager *skeleton, BangerEngine *engine)
 {
-  BangerCatalog *catalog = banger_catalog_get (engine);
+  BangerImageList *catalog = engine->images;
 
   g_signal_connect (skeleton, "handle-pull-image", G_CALLBACK (handle_pull_image), catalog);
   g_signal_connect (skeleton, "handle-list-cache", G_CALLBACK (handle_list_cache), catalog);

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-dbus"
-
 #include "dbus-unsupported.h"
 
 #include <config.h>

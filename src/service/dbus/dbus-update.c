@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-update"
-
 #include "config.h"
 
 #include "dbus-update.h"
@@ -66,7 +64,7 @@ options_free (BangerUpdateOptions *o)
 }
 
 static BangerEngineJob *
-start_update (BangerCatalog *catalog, gpointer data, guint uid, GError **error)
+start_update (BangerImageList *catalog, gpointer data, guint uid, GError **error)
 {
   return banger_update_start (catalog, data, uid, error);
 }
@@ -93,7 +91,7 @@ handle_update (BangerManager *skeleton, GDBusMethodInvocation *invocation, GVari
   o->version = g_strdup (to != NULL && to[0] == 'v' ? to + 1 : to);
   g_variant_lookup (options, "dry_run", "b", &o->dry_run);
   g_variant_lookup (options, "force", "b", &o->force);
-  banger_dbus_job_start_for_caller (skeleton, invocation, BANGER_CATALOG (user_data), start_update,
+  banger_dbus_job_start_for_caller (skeleton, invocation, BANGER_IMAGE_LIST (user_data), start_update,
                                     banger_manager_complete_update, o,
                                     (GDestroyNotify)options_free);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -102,9 +100,8 @@ handle_update (BangerManager *skeleton, GDBusMethodInvocation *invocation, GVari
 void
 banger_dbus_update_attach (BangerManager *skeleton, BangerEngine *engine)
 {
-  BangerCatalog *catalog = banger_catalog_get (engine);
+  BangerImageList *catalog = engine->images;
 
-  banger_update_track_jobs (catalog);
   g_signal_connect (skeleton, "handle-check-update", G_CALLBACK (handle_check_update), NULL);
   g_signal_connect (skeleton, "handle-update", G_CALLBACK (handle_update), catalog);
 }

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-dbus"
-
 #include "dbus-vm.h"
 
 #include <gio/gunixfdlist.h>
@@ -37,7 +35,7 @@ call_new (BangerVM *vm, GDBusMethodInvocation *invocation, BangerEngine *engine)
 
   call->vm = g_object_ref (vm);
   call->invocation = g_object_ref (invocation);
-  call->runtime = banger_vm_runtime_get (engine);
+  call->runtime = engine->runtime;
   return call;
 }
 
@@ -253,7 +251,7 @@ handle_signal_exec (BangerVM *vm, GDBusMethodInvocation *invocation, const char 
   g_autoptr (GError) error = NULL;
   g_autofree char *name = banger_vm_dup_name (vm);
 
-  if (!banger_vm_runtime_signal_exec (banger_vm_runtime_get (engine), name, token, signum, &error))
+  if (!banger_vm_runtime_signal_exec (engine->runtime, name, token, signum, &error))
     return return_error (invocation, g_steal_pointer (&error));
   banger_vm_complete_signal_exec (vm, invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -266,7 +264,7 @@ handle_resize_exec (BangerVM *vm, GDBusMethodInvocation *invocation, const char 
   g_autoptr (GError) error = NULL;
   g_autofree char *name = banger_vm_dup_name (vm);
 
-  if (!banger_vm_runtime_resize_exec (banger_vm_runtime_get (engine), name, token, rows, cols,
+  if (!banger_vm_runtime_resize_exec (engine->runtime, name, token, rows, cols,
                                       &error))
     return return_error (invocation, g_steal_pointer (&error));
   banger_vm_complete_resize_exec (vm, invocation);
@@ -320,7 +318,7 @@ handle_open_log (BangerVM *vm, GDBusMethodInvocation *invocation, GUnixFDList *i
 
   if (!banger_validate_options (options, allowed, &error))
     return return_error (invocation, g_steal_pointer (&error));
-  fd = banger_vm_runtime_open_log (banger_vm_runtime_get (engine), name, &error);
+  fd = banger_vm_runtime_open_log (engine->runtime, name, &error);
   if (fd < 0)
     return return_error (invocation, g_steal_pointer (&error));
   fd_list = g_unix_fd_list_new_from_array (&fd, 1); /* takes the descriptor */
@@ -335,7 +333,7 @@ handle_get_ssh_config (BangerVM *vm, GDBusMethodInvocation *invocation, BangerEn
   g_autoptr (GError) error = NULL;
   g_autofree char *name = banger_vm_dup_name (vm);
   GVariant *config
-      = banger_vm_runtime_get_ssh_config (banger_vm_runtime_get (engine), name, &error);
+      = banger_vm_runtime_get_ssh_config (engine->runtime, name, &error);
 
   if (config == NULL)
     return return_error (invocation, g_steal_pointer (&error));

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "banger-dbus.h"
-#include "vm-list.h"
+#include "engine.h"
 
 G_BEGIN_DECLS
 

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-helper-watch"
-
 #include "helper-watch.h"
 
 #define HELPER_BUS_NAME       "org.banger.Helper"

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-doctor"
-
 #include "doctor-versions.h"
 
 #include <stdlib.h>

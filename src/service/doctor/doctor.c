@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-doctor"
-
 #include "config.h"
 
 #include "doctor.h"

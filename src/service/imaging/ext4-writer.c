@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-ext4"
-
 #include "config.h"
 
 #include "ext4-writer.h"

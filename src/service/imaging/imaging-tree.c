@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-ext4"
-
 /* Host directory trees into an ext4 image (debootstrap output, the busybox
  * recipe), and the size such an image needs. */
 

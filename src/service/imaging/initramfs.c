@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-initramfs"
-
 /* The initramfs for distribution kernels. The newc cpio format is written by
  * hand: it is a 110-byte ASCII header, the name and the data, each padded to
  * 4 bytes, and a trailer — fewer lines than driving libarchive's writer

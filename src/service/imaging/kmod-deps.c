@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-kmod"
-
 /* Module load order from a kernel's modules.dep. libkmod does this too, but
  * it is built to act on the running kernel (and reads the host's
  * /etc/modprobe.d); for a guest's module tree the text indexes depmod writes

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-dns"
-
 #include "dns-responder.h"
 
 #include <arpa/inet.h>
@@ -21,12 +19,10 @@
 #define UDP_BATCH   64
 #define MESSAGE_MAX 65535
 
-#define ENGINE_DATA_KEY "banger-dns-responder"
-
 typedef struct _TcpClient TcpClient;
 
 struct _BangerDnsResponder {
-  BangerEngine *engine; /* not a reference: the engine owns us */
+  BangerStore *store; /* the engine's, which outlives us */
   guint port;
   gboolean running;
   char *problem;
@@ -61,7 +57,7 @@ lookup_vm (const char *name, guint8 addr[4], gpointer user_data)
   BangerDnsResponder *self = user_data;
   g_autoptr (GError) error = NULL;
   g_autoptr (BangerVmRecord) rec
-      = banger_store_vm_get_by_name (banger_engine_get_store (self->engine), name, &error);
+      = banger_store_vm_get_by_name (self->store, name, &error);
 
   if (rec == NULL) {
     if (g_error_matches (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND)
@@ -371,9 +367,11 @@ retry_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-static void
-responder_free (BangerDnsResponder *self)
+void
+banger_dns_responder_free (BangerDnsResponder *self)
 {
+  if (self == NULL)
+    return;
   if (self->retry_id != 0)
     g_source_remove (self->retry_id);
   stop_listening (self);
@@ -382,60 +380,41 @@ responder_free (BangerDnsResponder *self)
   g_free (self);
 }
 
-/* ---- configuration ------------------------------------------------------------------------ */
-
-static guint
-config_port (const char *config_path)
-{
-  g_autoptr (GKeyFile) kf = g_key_file_new ();
-  g_autoptr (GError) error = NULL;
-  g_autofree char *value = NULL;
-  guint64 port = 0;
-
-  if (config_path == NULL || !g_key_file_load_from_file (kf, config_path, G_KEY_FILE_NONE, NULL))
-    return BANGER_DNS_DEFAULT_PORT; /* the engine already said why, if it matters */
-  value = g_key_file_get_string (kf, "dns", "port", NULL);
-  if (value == NULL)
-    return BANGER_DNS_DEFAULT_PORT;
-  g_strstrip (value);
-  if (!g_ascii_string_to_unsigned (value, 10, 0, 65535, &port, &error)) {
-    g_warning ("%s: [dns] port: %s; using %u", config_path, error->message,
-               BANGER_DNS_DEFAULT_PORT);
-    return BANGER_DNS_DEFAULT_PORT;
-  }
-  return (guint)port;
-}
+/* ---- life ------------------------------------------------------------------------------ */
 
 BangerDnsResponder *
-banger_dns_responder_start (BangerEngine *engine, const char *config_path)
+banger_dns_responder_new (BangerConfig *config, BangerStore *store)
 {
   BangerDnsResponder *self = g_new0 (BangerDnsResponder, 1);
+
+  self->store = store;
+  self->port = banger_config_get_dns_port (config);
+  self->problem = g_strdup ("not started");
+  return self;
+}
+
+void
+banger_dns_responder_listen (BangerDnsResponder *self)
+{
   g_autoptr (GError) error = NULL;
 
-  self->engine = engine;
-  self->port = config_port (config_path);
-  g_object_set_data_full (G_OBJECT (engine), ENGINE_DATA_KEY, self, (GDestroyNotify)responder_free);
+  if (self->running || self->retry_id != 0)
+    return;
+  g_clear_pointer (&self->problem, g_free);
   if (self->port == 0) {
     g_info ("DNS responder disabled ([dns] port=0)");
     self->problem = g_strdup ("disabled in the configuration ([dns] port=0)");
-    return self;
+    return;
   }
   self->datagram = g_malloc (MESSAGE_MAX);
   if (try_listen (self, &error)) {
     g_info ("DNS responder answers <name>.vm on %s:%u (UDP and TCP)", LISTEN_ADDRESS, self->port);
-    return self;
+    return;
   }
   self->problem
       = g_strdup_printf ("cannot listen on %s:%u: %s", LISTEN_ADDRESS, self->port, error->message);
   g_warning ("DNS responder is off: %s; trying again every %u s", self->problem, RETRY_SECONDS);
   self->retry_id = g_timeout_add_seconds (RETRY_SECONDS, retry_cb, self);
-  return self;
-}
-
-BangerDnsResponder *
-banger_dns_responder_get (BangerEngine *engine)
-{
-  return g_object_get_data (G_OBJECT (engine), ENGINE_DATA_KEY);
 }
 
 guint

@@ -3,7 +3,8 @@
 #include <gio/gio.h>
 
 #include "helper-client.h"
-#include "vm-list.h"
+#include "banger-config.h"
+#include "store.h"
 
 G_BEGIN_DECLS
 
@@ -13,20 +14,18 @@ G_BEGIN_DECLS
  * holds a lease and stops resolving when it gives it up. The wire format
  * lives in dns-wire.c; docs/dns.md has the design. */
 
-#define BANGER_DNS_DEFAULT_PORT 42069
-
 typedef struct _BangerDnsResponder BangerDnsResponder;
 
-/* Reads "[dns] port=" from the key file @config_path (missing: 42069; 0
- * disables the responder; a bad value is reported and the default used),
- * then listens. A port that is taken does not stop bangerd: the responder
- * stays off, says why (banger_dns_responder_get_problem(), shown by
- * `banger doctor`) and tries again every few seconds. The responder is
- * attached to @engine, which owns it from then on. */
-BangerDnsResponder *banger_dns_responder_start (BangerEngine *engine, const char *config_path);
+/* Made by the engine with the configured [dns] port (0 disables it);
+ * answers from @store, the engine's, which outlives it. */
+BangerDnsResponder *banger_dns_responder_new (BangerConfig *config, BangerStore *store);
+void banger_dns_responder_free (BangerDnsResponder *self);
 
-/* The responder attached to @engine, or NULL. */
-BangerDnsResponder *banger_dns_responder_get (BangerEngine *engine);
+/* Starts listening (main thread). A port that is taken does not stop
+ * bangerd: the responder stays off, says why
+ * (banger_dns_responder_get_problem(), shown by `banger doctor`) and tries
+ * again every few seconds. */
+void banger_dns_responder_listen (BangerDnsResponder *self);
 
 /* The configured port (0: disabled). Fixed at start, so safe to read from
  * any thread. */
@@ -37,9 +36,9 @@ gboolean banger_dns_responder_is_running (BangerDnsResponder *self);
 const char *banger_dns_responder_get_problem (BangerDnsResponder *self);
 
 /* Asks the root helper (@helper, a connection the caller already has) to
- * route the "vm" domain to @engine's responder through systemd-resolved,
+ * route the "vm" domain to responder @dns through systemd-resolved,
  * if the responder runs. Blocking: call from a worker thread. Failure
  * (no systemd-resolved, polkit says no) is only logged. dns-route.c. */
-void banger_dns_route_vm_domain (BangerEngine *engine, BangerHelperClient *helper);
+void banger_dns_route_vm_domain (BangerDnsResponder *dns, BangerHelperClient *helper);
 
 G_END_DECLS

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-dns"
-
 #include "dns-responder.h"
 #include "helper-client.h"
 
@@ -7,9 +5,8 @@
  * for is the DNS part's business. Failure is only logged (docs/dns.md):
  * names still resolve when asked of the responder directly. */
 void
-banger_dns_route_vm_domain (BangerEngine *engine, BangerHelperClient *helper)
+banger_dns_route_vm_domain (BangerDnsResponder *dns, BangerHelperClient *helper)
 {
-  BangerDnsResponder *dns = banger_dns_responder_get (engine);
   g_autoptr (GError) error = NULL;
   guint port;
 

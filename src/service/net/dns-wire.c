@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-dns"
-
 /* DNS messages are parsed and written by hand here, for one zone with one
  * record type. What Debian 12 offers was checked first:
  *   - c-ares 1.18 (libc-ares-dev), libunbound, getdns, adns: resolvers —

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-lease"
-
 #include "net-lease.h"
 
 #include <arpa/inet.h>

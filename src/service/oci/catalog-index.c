@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-catalog"
-
 #include "config.h"
 
 #include "catalog-index.h"
@@ -15,6 +13,7 @@
 #include <string.h>
 
 #include "banger-error.h"
+#include "http-session.h"
 #include "oci-reference.h"
 #include "oci-registry.h"
 #include "paths.h"
@@ -54,18 +53,11 @@ banger_catalog_index_free (BangerCatalogIndex *index)
 }
 
 char *
-banger_catalog_index_url (void)
+banger_catalog_index_url (BangerConfig *config)
 {
-  g_autofree char *config_dir = banger_config_dir ();
-  g_autofree char *path = g_build_filename (config_dir, "config", NULL);
-  g_autoptr (GKeyFile) kf = g_key_file_new ();
-  g_autofree char *url = NULL;
+  char *url = config != NULL ? banger_config_dup_catalog_url (config) : NULL;
 
-  if (g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, NULL))
-    url = g_key_file_get_string (kf, "catalog", "url", NULL);
-  if (url != NULL && *g_strstrip (url) != '\0')
-    return g_steal_pointer (&url);
-  return g_strdup (BANGER_CATALOG_URL);
+  return url != NULL ? url : g_strdup (BANGER_CATALOG_URL);
 }
 
 static gboolean
@@ -227,7 +219,7 @@ banger_catalog_index_find_kernel (const BangerCatalogIndex *index, const char *n
 /* Opens @url for reading: file:// directly, http(s) through libsoup with
  * the registry client's rule for plain HTTP (loopback or configured). */
 static GInputStream *
-open_url (const char *url, SoupSession *session, guint64 *length_out, GCancellable *cancellable,
+open_url (BangerConfig *config, const char *url, SoupSession *session, guint64 *length_out, GCancellable *cancellable,
           GError **error)
 {
   g_autoptr (GUri) uri = g_uri_parse (url, G_URI_FLAGS_NONE, NULL);
@@ -260,7 +252,7 @@ open_url (const char *url, SoupSession *session, guint64 *length_out, GCancellab
         = g_uri_get_port (uri) > 0
               ? g_strdup_printf ("%s:%d", g_uri_get_host (uri), g_uri_get_port (uri))
               : g_strdup (g_uri_get_host (uri));
-    if (!g_str_equal (scheme, "http") || !banger_oci_host_allows_http (hostport)) {
+    if (!g_str_equal (scheme, "http") || !banger_oci_host_allows_http (config, hostport)) {
       g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
                    "refusing %s: only HTTPS (or HTTP to loopback or a host listed as insecure)",
                    url);
@@ -293,24 +285,18 @@ open_url (const char *url, SoupSession *session, guint64 *length_out, GCancellab
   return g_steal_pointer (&in);
 }
 
-static SoupSession *
-new_session (void)
-{
-  return soup_session_new_with_options ("user-agent", "banger/" PACKAGE_VERSION, "timeout", 60,
-                                        NULL);
-}
-
 BangerCatalogIndex *
-banger_catalog_index_fetch (const char *url, GCancellable *cancellable, GError **error)
+banger_catalog_index_fetch (BangerConfig *config, const char *url, GCancellable *cancellable,
+                            GError **error)
 {
-  g_autoptr (SoupSession) session = new_session ();
+  g_autoptr (SoupSession) session = banger_http_session_new ();
   g_autoptr (GInputStream) in = NULL;
   g_autoptr (GByteArray) buf = g_byte_array_new ();
   g_autoptr (GBytes) bytes = NULL;
   guint64 length;
   guint8 chunk[16384];
 
-  in = open_url (url, session, &length, cancellable, error);
+  in = open_url (config, url, session, &length, cancellable, error);
   if (in == NULL)
     return NULL;
   for (;;) {
@@ -351,11 +337,11 @@ write_all (int fd, const guint8 *data, gsize len, GError **error)
 }
 
 gboolean
-banger_download_verified (const char *url, const char *sha256_hex, const char *dest,
+banger_download_verified (BangerConfig *config, const char *url, const char *sha256_hex, const char *dest,
                           BangerDownloadProgressFunc progress, gpointer user_data,
                           GCancellable *cancellable, GError **error)
 {
-  g_autoptr (SoupSession) session = new_session ();
+  g_autoptr (SoupSession) session = banger_http_session_new ();
   g_autoptr (GInputStream) in = NULL;
   g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
   g_autofree guint8 *buf = g_malloc (128 * 1024);
@@ -369,7 +355,7 @@ banger_download_verified (const char *url, const char *sha256_hex, const char *d
                  "“%s” is not a sha256 (64 lowercase hex digits)", sha256_hex ? sha256_hex : "");
     return FALSE;
   }
-  in = open_url (url, session, &length, cancellable, error);
+  in = open_url (config, url, session, &length, cancellable, error);
   if (in == NULL)
     return FALSE;
   if (length > BANGER_DOWNLOAD_MAX_BYTES) {

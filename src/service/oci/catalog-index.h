@@ -2,6 +2,8 @@
 
 #include <gio/gio.h>
 
+#include "banger-config.h"
+
 G_BEGIN_DECLS
 
 /* The catalog: a JSON index (schema in docs/catalog.md) of curated images
@@ -32,15 +34,15 @@ typedef struct {
 void banger_catalog_index_free (BangerCatalogIndex *index);
 
 /* The index URL: the config's [catalog] url, else the build's. */
-char *banger_catalog_index_url (void);
+char *banger_catalog_index_url (BangerConfig *config);
 
 /* INVALID_ARGUMENT (naming the entry) for a malformed index. */
 BangerCatalogIndex *banger_catalog_index_parse (GBytes *json, GError **error);
 
 /* Fetches and parses the index at @url (https, http on loopback, or
  * file://). */
-BangerCatalogIndex *banger_catalog_index_fetch (const char *url, GCancellable *cancellable,
-                                                GError **error);
+BangerCatalogIndex *banger_catalog_index_fetch (BangerConfig *config, const char *url,
+                                                GCancellable *cancellable, GError **error);
 
 const BangerCatalogImage *banger_catalog_index_find_image (const BangerCatalogIndex *index,
                                                            const char *name);
@@ -55,7 +57,7 @@ typedef void (*BangerDownloadProgressFunc) (guint64 done, guint64 total, gpointe
  * rootfs tarball a few GiB); a larger Content-Length is refused at once. */
 #define BANGER_DOWNLOAD_MAX_BYTES (16ULL << 30)
 
-gboolean banger_download_verified (const char *url, const char *sha256_hex, const char *dest,
+gboolean banger_download_verified (BangerConfig *config, const char *url, const char *sha256_hex, const char *dest,
                                    BangerDownloadProgressFunc progress, gpointer user_data,
                                    GCancellable *cancellable, GError **error);
 

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-oci"
-
 #include "oci-layers.h"
 
 #include <archive.h>

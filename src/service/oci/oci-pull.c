@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-oci"
-
 #include "oci-pull.h"
 
 #include <errno.h>
@@ -444,7 +442,7 @@ banger_oci_pull (const char *reference, const BangerOciPullOptions *opts,
   if (ref == NULL)
     return NULL;
   result->reference = banger_oci_reference_to_string (ref);
-  registry = banger_oci_registry_new (ref, opts->insecure, error);
+  registry = banger_oci_registry_new (ref, opts->insecure, opts->config, error);
   if (registry == NULL)
     return NULL;
   cache = banger_blob_cache_new (opts->cache_dir, error);

@@ -2,6 +2,8 @@
 
 #include <gio/gio.h>
 
+#include "banger-config.h"
+
 G_BEGIN_DECLS
 
 /* A whole pull, as one blocking, cancellable call for a worker thread:
@@ -17,6 +19,7 @@ G_BEGIN_DECLS
 typedef struct {
   guint size_mib;         /* 0: sized from the content with headroom */
   gboolean insecure;      /* plain HTTP and any certificate for this registry */
+  BangerConfig *config;   /* [registries] insecure; NULL: none */
   guint parallel;         /* layer downloads at once; 0: 4 */
   const char *cache_dir;  /* NULL: $XDG_CACHE_HOME/banger/blobs */
   const char *work_dir;   /* where the rootfs file is made (same fs as its final home) */

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-oci"
-
 #include "config.h"
 
 #include "oci-registry.h"
@@ -9,6 +7,7 @@
 #include <string.h>
 
 #include "banger-error.h"
+#include "http-session.h"
 #include "paths.h"
 
 #define MAX_MANIFEST_BYTES (4 * 1024 * 1024)
@@ -58,26 +57,11 @@ host_is_loopback (const char *host)
 }
 
 gboolean
-banger_oci_host_allows_http (const char *host)
+banger_oci_host_allows_http (BangerConfig *config, const char *host)
 {
-  g_autofree char *config_dir = NULL;
-  g_autofree char *path = NULL;
-  g_autoptr (GKeyFile) kf = g_key_file_new ();
-  g_auto (GStrv) list = NULL;
-
   if (host_is_loopback (host))
     return TRUE;
-  config_dir = banger_config_dir ();
-  path = g_build_filename (config_dir, "config", NULL);
-  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, NULL))
-    return FALSE;
-  list = g_key_file_get_string_list (kf, "registries", "insecure", NULL, NULL);
-  for (guint i = 0; list != NULL && list[i] != NULL; i++) {
-    g_autofree char *entry = g_strstrip (g_strdup (list[i]));
-    if (g_ascii_strcasecmp (entry, host) == 0)
-      return TRUE;
-  }
-  return FALSE;
+  return config != NULL && banger_config_registry_is_insecure (config, host);
 }
 
 /* "https://index.docker.io/v1/" → "index.docker.io"; "quay.io/org/repo"
@@ -169,7 +153,8 @@ banger_oci_lookup_credentials (const char *registry)
 /* ---- the client ---- */
 
 BangerOciRegistry *
-banger_oci_registry_new (const BangerOciReference *ref, gboolean insecure, GError **error)
+banger_oci_registry_new (const BangerOciReference *ref, gboolean insecure, BangerConfig *config,
+                         GError **error)
 {
   BangerOciRegistry *self = g_new0 (BangerOciRegistry, 1);
 
@@ -178,7 +163,7 @@ banger_oci_registry_new (const BangerOciReference *ref, gboolean insecure, GErro
   self->host = g_strdup (banger_oci_reference_api_host (ref));
   self->repository = g_strdup (ref->repository);
   self->insecure = insecure;
-  self->allow_http = insecure || banger_oci_host_allows_http (self->host);
+  self->allow_http = insecure || banger_oci_host_allows_http (config, self->host);
   self->sessions = g_async_queue_new_full (g_object_unref);
   self->scheme = g_strdup ("https");
   self->basic = banger_oci_lookup_credentials (self->registry);
@@ -210,8 +195,7 @@ session_get (BangerOciRegistry *self)
   SoupSession *session = g_async_queue_try_pop (self->sessions);
   if (session != NULL)
     return session;
-  return soup_session_new_with_options ("user-agent", "banger/" PACKAGE_VERSION, "timeout", 60,
-                                        "idle-timeout", 30, NULL);
+  return banger_http_session_new ();
 }
 
 static void

@@ -2,6 +2,7 @@
 
 #include <gio/gio.h>
 
+#include "banger-config.h"
 #include "oci-reference.h"
 
 G_BEGIN_DECLS
@@ -40,6 +41,7 @@ typedef struct _BangerOciRegistry BangerOciRegistry;
   "application/vnd.docker.distribution.manifest.list.v2+json"
 
 BangerOciRegistry *banger_oci_registry_new (const BangerOciReference *ref, gboolean insecure,
+                                           BangerConfig *config,
                                             GError **error);
 void banger_oci_registry_free (BangerOciRegistry *self);
 
@@ -64,7 +66,7 @@ gboolean banger_oci_registry_fetch_blob (BangerOciRegistry *self, const char *di
 
 /* Whether plain HTTP may be used for @host ("host:port"): loopback, or
  * listed in the user's config. */
-gboolean banger_oci_host_allows_http (const char *host);
+gboolean banger_oci_host_allows_http (BangerConfig *config, const char *host);
 
 /* The base64 "user:password" of @registry in the auth files, or NULL. */
 char *banger_oci_lookup_credentials (const char *registry);

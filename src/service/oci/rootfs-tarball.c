@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-images"
-
 #include "rootfs-tarball.h"
 
 #include <glib/gstdio.h>
@@ -72,7 +70,7 @@ download_progress_cb (guint64 done, guint64 total, gpointer user_data)
 }
 
 gboolean
-banger_rootfs_tarball_pull (const BangerCatalogImage *entry, const char *dest,
+banger_rootfs_tarball_pull (BangerConfig *config, const BangerCatalogImage *entry, const char *dest,
                             const char *agent_path, guint size_mib,
                             BangerRootfsTarballProgress progress, gpointer user_data,
                             GCancellable *cancellable, GError **error)
@@ -82,7 +80,7 @@ banger_rootfs_tarball_pull (const BangerCatalogImage *entry, const char *dest,
   ProgressRelay relay = { progress, user_data };
   gboolean ok;
 
-  if (!banger_download_verified (entry->rootfs_url, entry->rootfs_sha256, tarball,
+  if (!banger_download_verified (config, entry->rootfs_url, entry->rootfs_sha256, tarball,
                                  download_progress_cb, &relay, cancellable, error))
     return FALSE;
   if (progress != NULL)

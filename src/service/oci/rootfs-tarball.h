@@ -19,7 +19,7 @@ G_BEGIN_DECLS
 typedef void (*BangerRootfsTarballProgress) (double fraction, guint64 done, guint64 total,
                                              const char *message, gpointer user_data);
 
-gboolean banger_rootfs_tarball_pull (const BangerCatalogImage *entry, const char *dest,
+gboolean banger_rootfs_tarball_pull (BangerConfig *config, const BangerCatalogImage *entry, const char *dest,
                                      const char *agent_path, guint size_mib,
                                      BangerRootfsTarballProgress progress, gpointer user_data,
                                      GCancellable *cancellable, GError **error);

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-store"
-
 /* The images and kernels tables, with store.c's statement helpers over the
  * store's connection (store-private.h); every statement is a single one, so
  * no transaction is needed here. */

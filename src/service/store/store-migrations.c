@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-store"
-
 #include "store-migrations.h"
 
 /* STRICT tables (SQLite >= 3.37) so a column typed INTEGER never silently

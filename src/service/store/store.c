@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-store"
-
 #include "store.h"
 
 #include <errno.h>

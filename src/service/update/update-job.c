@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-update"
-
 #include "config.h"
 
 #include "update-job.h"
@@ -9,6 +7,7 @@
 #include <libsoup/soup.h>
 
 #include "banger-error.h"
+#include "http-session.h"
 #include "paths.h"
 #include "remove-tree.h"
 #include "update-key.h"
@@ -94,13 +93,6 @@ open_url (SoupSession *session, const char *url, SoupMessage **msg_out, GCancell
   return in;
 }
 
-static SoupSession *
-new_session (void)
-{
-  return soup_session_new_with_options ("user-agent", "banger/" PACKAGE_VERSION, "timeout", 60,
-                                        NULL);
-}
-
 /* A small file, read whole, at most @max bytes. */
 static GBytes *
 fetch_small (SoupSession *session, const char *url, gsize max, GCancellable *cancellable,
@@ -133,7 +125,7 @@ fetch_small (SoupSession *session, const char *url, gsize max, GCancellable *can
 BangerReleaseManifest *
 banger_update_fetch_manifest (GCancellable *cancellable, GError **error)
 {
-  g_autoptr (SoupSession) session = new_session ();
+  g_autoptr (SoupSession) session = banger_http_session_new ();
   const char *url = banger_release_manifest_url ();
   g_autoptr (GBytes) data = NULL;
   gsize len;
@@ -247,7 +239,7 @@ static gpointer
 update_thread (BangerEngineJob *job, gpointer data, GCancellable *cancellable, GError **error)
 {
   UpdateData *d = data;
-  g_autoptr (SoupSession) session = new_session ();
+  g_autoptr (SoupSession) session = banger_http_session_new ();
   g_autoptr (BangerReleaseManifest) manifest = NULL;
   g_autoptr (GBytes) sums = NULL;
   g_autoptr (GBytes) sig = NULL;
@@ -357,46 +349,22 @@ update_finish (BangerEngineJob *job, gpointer result, gpointer data, GError **er
 
 /* ---- idle check ---- */
 
-static void
-job_added_cb (BangerCatalog *catalog, BangerEngineJob *job, GPtrArray *jobs)
-{
-  g_ptr_array_add (jobs, g_object_ref (job));
-}
-
-/* The catalog keeps its running jobs to itself; the update keeps its own
- * list of every job announced since start-up (finished ones are dropped
- * at each check). */
-GPtrArray *
-banger_update_track_jobs (BangerCatalog *catalog)
-{
-  GPtrArray *jobs = g_object_get_data (G_OBJECT (catalog), "banger-update-jobs");
-
-  if (jobs == NULL) {
-    jobs = g_ptr_array_new_with_free_func (g_object_unref);
-    g_object_set_data_full (G_OBJECT (catalog), "banger-update-jobs", jobs,
-                            (GDestroyNotify)g_ptr_array_unref);
-    g_signal_connect (catalog, "job-added", G_CALLBACK (job_added_cb), jobs);
-  }
-  return jobs;
-}
-
 gboolean
-banger_update_check_idle (BangerCatalog *catalog, gboolean force, GError **error)
+banger_update_check_idle (BangerImageList *catalog, gboolean force, GError **error)
 {
-  GPtrArray *jobs = banger_update_track_jobs (catalog);
+  g_autoptr (GPtrArray) jobs = banger_job_list_list_running (banger_image_list_get_jobs (catalog));
   g_autoptr (GPtrArray) vms = NULL;
   g_autoptr (GString) busy = g_string_new (NULL);
 
-  for (guint i = jobs->len; i > 0; i--) {
-    BangerEngineJob *job = jobs->pdata[i - 1];
-    if (banger_engine_job_is_finished (job))
-      g_ptr_array_remove_index (jobs, i - 1);
-    else if (!g_str_equal (banger_engine_job_get_operation (job), "update"))
+  for (guint i = 0; i < jobs->len; i++) {
+    BangerEngineJob *job = jobs->pdata[i];
+    if (!banger_engine_job_is_finished (job)
+        && !g_str_equal (banger_engine_job_get_operation (job), "update"))
       g_string_append_printf (busy, "%s%s %s", busy->len ? ", " : "",
                               banger_engine_job_get_operation (job),
                               banger_engine_job_get_target (job));
   }
-  vms = banger_engine_list_vms (banger_catalog_get_engine (catalog), error);
+  vms = banger_store_vm_list (banger_image_list_get_store (catalog), error);
   if (vms == NULL)
     return FALSE;
   for (guint i = 0; i < vms->len; i++) {
@@ -412,13 +380,13 @@ banger_update_check_idle (BangerCatalog *catalog, gboolean force, GError **error
 }
 
 BangerEngineJob *
-banger_update_start (BangerCatalog *catalog, const BangerUpdateOptions *options, guint uid,
+banger_update_start (BangerImageList *catalog, const BangerUpdateOptions *options, guint uid,
                      GError **error)
 {
   g_autoptr (BangerEngineJob) job = NULL;
   UpdateData *d;
 
-  if (banger_catalog_find_job (catalog, UPDATE_JOBS, "") != NULL) {
+  if (banger_image_list_find_job (catalog, UPDATE_JOBS, "") != NULL) {
     g_set_error_literal (error, BANGER_ERROR, BANGER_ERROR_BUSY, "an update is running already");
     return NULL;
   }
@@ -433,7 +401,7 @@ banger_update_start (BangerCatalog *catalog, const BangerUpdateOptions *options,
   d->staging = banger_update_staging_dir ();
   job = banger_engine_job_new ("update", options->version != NULL ? options->version : "latest",
                                uid);
-  banger_catalog_start_job (catalog, job, UPDATE_JOBS, "", update_thread, update_finish, d,
+  banger_image_list_start_job (catalog, job, UPDATE_JOBS, "", update_thread, update_finish, d,
                             (GDestroyNotify)update_data_free, g_free);
   return g_steal_pointer (&job);
 }

@@ -27,16 +27,12 @@ typedef struct {
   gboolean force;
 } BangerUpdateOptions;
 
-/* Starts following the catalog's jobs for the idle check (call once at
- * start-up, before any job runs); returns the list. */
-GPtrArray *banger_update_track_jobs (BangerCatalog *catalog);
-
 /* Busy (naming what runs) if a VM is starting or stopping or another job
- * of the catalog runs, unless @force. Main context. */
-gboolean banger_update_check_idle (BangerCatalog *catalog, gboolean force, GError **error);
+ * of the engine's job list runs, unless @force. Main context. */
+gboolean banger_update_check_idle (BangerImageList *catalog, gboolean force, GError **error);
 
 /* Starts the "update" job; Busy while another update runs. */
-BangerEngineJob *banger_update_start (BangerCatalog *catalog, const BangerUpdateOptions *options,
+BangerEngineJob *banger_update_start (BangerImageList *catalog, const BangerUpdateOptions *options,
                                       guint uid, GError **error);
 
 G_END_DECLS

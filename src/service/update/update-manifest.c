@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-update"
-
 #include "update-manifest.h"
 
 #include <json-glib/json-glib.h>

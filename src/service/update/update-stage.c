@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-update"
-
 #include "update-stage.h"
 
 #include <archive.h>

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-update"
-
 #include "update-verify.h"
 
 #include <gnutls/abstract.h>

@@ -1,6 +1,4 @@
 /* Guest console logs: capped while they grow, read from the end. */
-#define G_LOG_DOMAIN "banger-console"
-
 #include "console-log.h"
 
 #include <errno.h>

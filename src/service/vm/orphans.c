@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-orphans"
-
 #include "orphans.h"
 
 #include <errno.h>
@@ -44,10 +42,10 @@ sweep (const char *base, GHashTable *known)
 }
 
 guint
-banger_orphans_remove (BangerEngine *engine)
+banger_orphans_remove (BangerVmList *engine)
 {
-  BangerStore *store = banger_engine_get_store (engine);
-  const char *data_dir = banger_engine_get_data_dir (engine);
+  BangerStore *store = banger_vm_list_get_store (engine);
+  const char *data_dir = banger_vm_list_get_data_dir (engine);
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) images = banger_store_image_list (store, &error);
   g_autoptr (GPtrArray) kernels = NULL;

@@ -12,6 +12,6 @@ G_BEGIN_DECLS
  * after the engine is created and before the bus name is owned — no job
  * can be running then. Returns how many directories were removed; errors
  * are only logged (a leftover costs disk space, never correctness). */
-guint banger_orphans_remove (BangerEngine *engine);
+guint banger_orphans_remove (BangerVmList *engine);
 
 G_END_DECLS

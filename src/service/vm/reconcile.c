@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-reconcile"
-
 #include "reconcile.h"
 
 #include "vm-runtime.h"
@@ -34,12 +32,12 @@ vm_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 void
-banger_reconcile_async (BangerEngine *engine, GAsyncReadyCallback callback, gpointer user_data)
+banger_reconcile_async (BangerVmList *vm_list, BangerVmRuntime *runtime,
+                        GAsyncReadyCallback callback, gpointer user_data)
 {
-  g_autoptr (GTask) task = g_task_new (engine, NULL, callback, user_data);
+  g_autoptr (GTask) task = g_task_new (vm_list, NULL, callback, user_data);
   g_autoptr (GError) error = NULL;
-  g_autoptr (GPtrArray) vms = banger_engine_list_vms (engine, &error);
-  BangerVmRuntime *runtime = banger_vm_runtime_get (engine);
+  g_autoptr (GPtrArray) vms = banger_vm_list_list_vms (vm_list, &error);
   Reconcile *r = g_new0 (Reconcile, 1);
 
   g_task_set_task_data (task, r, g_free);
@@ -58,7 +56,7 @@ banger_reconcile_async (BangerEngine *engine, GAsyncReadyCallback callback, gpoi
 
     if (!banger_vm_state_is_active (rec->state))
       continue;
-    vm_dir = banger_vm_dir (banger_engine_get_data_dir (engine), rec->id);
+    vm_dir = banger_vm_dir (banger_vm_list_get_data_dir (vm_list), rec->id);
     /* qemu: its pidfile; Firecracker: a /proc scan for the API socket,
      * then (jailed) the jailer's pidfile. A few /proc reads: quick enough
      * for the main thread, and done before the name is owned anyway. The

@@ -3,6 +3,7 @@
 #include <gio/gio.h>
 
 #include "vm-list.h"
+#include "vm-runtime.h"
 
 G_BEGIN_DECLS
 
@@ -14,8 +15,8 @@ G_BEGIN_DECLS
  * stopped and its tap and lease are released. A live VM's resources are
  * never torn down. Completes when every VM has been handled; never fails
  * (problems are logged and put in the VM's LastError). */
-void banger_reconcile_async (BangerEngine *engine, GAsyncReadyCallback callback,
-                             gpointer user_data);
+void banger_reconcile_async (BangerVmList *vm_list, BangerVmRuntime *runtime,
+                             GAsyncReadyCallback callback, gpointer user_data);
 gboolean banger_reconcile_finish (GAsyncResult *result, GError **error);
 
 G_END_DECLS

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-ssh-keys"
-
 #include "ssh-keys.h"
 
 #include <gio/gio.h>

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-vm-copy"
-
 /* CopyIn and CopyOut. The bytes cross as a tar stream between bangerd and
  * the guest's own `tar` (busybox or GNU), over the agent's exec stdin and
  * stdout; bangerd reads every archive with libarchive on the way, in both

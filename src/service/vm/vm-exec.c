@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-vm-exec"
-
 /* Talking to a running guest for D-Bus callers: Exec (with the caller's
  * descriptors) and its signals and resizes, stats, ports, the console log
  * and the ssh configuration. docs/vm-runtime.md has the contract. */

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-manager"
-
 #include "vm-list.h"
 
 #include <config.h>
@@ -10,37 +8,34 @@
 #include "paths.h"
 #include "validate.h"
 
-struct _BangerEngine {
+struct _BangerVmList {
   GObject parent_instance;
-  BangerStore *store;
-  char *data_dir;
-  char *default_image;
-  char *default_kernel;
+  BangerConfig *config;
+  BangerStore *store;       /* the engine's, which outlives us */
+  BangerImageList *images;  /* a VM's image and kernel must exist */
 };
 
-G_DEFINE_TYPE (BangerEngine, banger_engine, G_TYPE_OBJECT)
+G_DEFINE_TYPE (BangerVmList, banger_vm_list, G_TYPE_OBJECT)
 
 enum { SIGNAL_VM_ADDED, SIGNAL_VM_CHANGED, SIGNAL_VM_REMOVED, SIGNAL_LAST };
 static guint signals[SIGNAL_LAST];
 
 static void
-banger_engine_finalize (GObject *object)
+banger_vm_list_finalize (GObject *object)
 {
-  BangerEngine *self = BANGER_ENGINE (object);
+  BangerVmList *self = BANGER_VM_LIST (object);
 
-  g_clear_pointer (&self->store, banger_store_free);
-  g_free (self->data_dir);
-  g_free (self->default_image);
-  g_free (self->default_kernel);
-  G_OBJECT_CLASS (banger_engine_parent_class)->finalize (object);
+  g_clear_pointer (&self->config, banger_config_unref);
+  g_clear_object (&self->images);
+  G_OBJECT_CLASS (banger_vm_list_parent_class)->finalize (object);
 }
 
 static void
-banger_engine_class_init (BangerEngineClass *klass)
+banger_vm_list_class_init (BangerVmListClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
 
-  object_class->finalize = banger_engine_finalize;
+  object_class->finalize = banger_vm_list_finalize;
   /* Records are passed as pointers: they belong to the emitter and are only
    * valid during the emission. */
   signals[SIGNAL_VM_ADDED] = g_signal_new ("vm-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
@@ -54,84 +49,37 @@ banger_engine_class_init (BangerEngineClass *klass)
 }
 
 static void
-banger_engine_init (BangerEngine *self)
+banger_vm_list_init (BangerVmList *self)
 {
 }
 
-/* One default from the key file; a broken value is reported and ignored
- * rather than stopping the daemon, so a typo in the config never locks the
- * user out of their VMs. */
-static char *
-config_default (GKeyFile *kf, const char *path, const char *key, const char *what,
-                const char *fallback)
+BangerVmList *
+banger_vm_list_new (BangerConfig *config, BangerStore *store, BangerImageList *images)
 {
-  g_autoptr (GError) error = NULL;
-  g_autofree char *value = g_key_file_get_string (kf, "defaults", key, &error);
+  BangerVmList *self = g_object_new (BANGER_TYPE_VM_LIST, NULL);
 
-  if (value == NULL) {
-    if (!g_error_matches (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND)
-        && !g_error_matches (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND))
-      g_warning ("%s: [defaults] %s: %s; using “%s”", path, key, error->message, fallback);
-    return g_strdup (fallback);
-  }
-  g_strstrip (value);
-  if (!banger_validate_name (what, value, &error)) {
-    g_warning ("%s: [defaults] %s: %s; using “%s”", path, key, error->message, fallback);
-    return g_strdup (fallback);
-  }
-  return g_steal_pointer (&value);
-}
-
-static void
-load_config (BangerEngine *self, const char *config_path)
-{
-  g_autoptr (GKeyFile) kf = g_key_file_new ();
-  g_autoptr (GError) error = NULL;
-
-  if (config_path != NULL
-      && !g_key_file_load_from_file (kf, config_path, G_KEY_FILE_NONE, &error)) {
-    if (!g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-      g_warning ("cannot read %s: %s; using built-in defaults", config_path, error->message);
-  }
-  self->default_image = config_default (kf, config_path, "image", "image", BANGER_DEFAULT_IMAGE);
-  self->default_kernel
-      = config_default (kf, config_path, "kernel", "kernel", BANGER_DEFAULT_KERNEL);
-  g_debug ("defaults: image %s, kernel %s", self->default_image, self->default_kernel);
-}
-
-BangerEngine *
-banger_engine_new (const char *data_dir, const char *db_path, const char *config_path,
-                   GError **error)
-{
-  g_autoptr (BangerEngine) self = g_object_new (BANGER_TYPE_ENGINE, NULL);
-  g_autofree char *db_dir = g_path_get_dirname (db_path);
-
-  self->data_dir = g_strdup (data_dir);
-  if (!banger_ensure_dir (data_dir, error) || !banger_ensure_dir (db_dir, error))
-    return NULL;
-  self->store = banger_store_open (db_path, error);
-  if (self->store == NULL)
-    return NULL;
-  load_config (self, config_path);
-  return g_steal_pointer (&self);
+  self->config = banger_config_ref (config);
+  self->store = store;
+  self->images = g_object_ref (images);
+  return self;
 }
 
 const char *
-banger_engine_get_data_dir (BangerEngine *self)
+banger_vm_list_get_data_dir (BangerVmList *self)
 {
-  return self->data_dir;
+  return banger_config_get_data_dir (self->config);
 }
 
 const char *
-banger_engine_get_default_image (BangerEngine *self)
+banger_vm_list_get_default_image (BangerVmList *self)
 {
-  return self->default_image;
+  return banger_config_get_default_image (self->config);
 }
 
 const char *
-banger_engine_get_default_kernel (BangerEngine *self)
+banger_vm_list_get_default_kernel (BangerVmList *self)
 {
-  return self->default_kernel;
+  return banger_config_get_default_kernel (self->config);
 }
 
 gboolean
@@ -152,13 +100,13 @@ banger_vm_mac_from_id (const char *id)
 }
 
 BangerStore *
-banger_engine_get_store (BangerEngine *self)
+banger_vm_list_get_store (BangerVmList *self)
 {
   return self->store;
 }
 
 gboolean
-banger_engine_update_vm (BangerEngine *self, const BangerVmRecord *rec, GError **error)
+banger_vm_list_update_vm (BangerVmList *self, const BangerVmRecord *rec, GError **error)
 {
   g_autoptr (BangerVmRecord) stored = NULL;
 
@@ -174,13 +122,13 @@ banger_engine_update_vm (BangerEngine *self, const BangerVmRecord *rec, GError *
 }
 
 GPtrArray *
-banger_engine_list_vms (BangerEngine *self, GError **error)
+banger_vm_list_list_vms (BangerVmList *self, GError **error)
 {
   return banger_store_vm_list (self->store, error);
 }
 
 BangerVmRecord *
-banger_engine_find_vm (BangerEngine *self, const char *name, GError **error)
+banger_vm_list_find_vm (BangerVmList *self, const char *name, GError **error)
 {
   if (!banger_validate_name ("VM", name, error))
     return NULL;
@@ -188,7 +136,7 @@ banger_engine_find_vm (BangerEngine *self, const char *name, GError **error)
 }
 
 BangerVmRecord *
-banger_engine_create_vm (BangerEngine *self, GVariant *spec_variant, GError **error)
+banger_vm_list_create_vm (BangerVmList *self, GVariant *spec_variant, GError **error)
 {
   g_autoptr (BangerVmSpec) spec = banger_vm_spec_from_variant (spec_variant, error);
   g_autoptr (BangerVmRecord) rec = NULL;
@@ -221,12 +169,12 @@ banger_engine_create_vm (BangerEngine *self, GVariant *spec_variant, GError **er
   /* Images and kernels are not registered objects yet: the names are
    * recorded as given and resolved when the VM first starts. */
   g_free (rec->image);
-  rec->image = g_strdup (spec->image ? spec->image : self->default_image);
+  rec->image = g_strdup (spec->image ? spec->image : banger_config_get_default_image (self->config));
   g_free (rec->kernel);
-  rec->kernel = g_strdup (spec->kernel ? spec->kernel : self->default_kernel);
+  rec->kernel = g_strdup (spec->kernel ? spec->kernel : banger_config_get_default_kernel (self->config));
   /* Unknown names fail now rather than at the first start; the defaults
    * pass, they are made on first use (boot-assets.c). */
-  if (!banger_catalog_check_vm_assets (banger_catalog_get (self), rec->image, rec->kernel, error))
+  if (!banger_image_list_check_vm_assets (self->images, rec->image, rec->kernel, error))
     return NULL;
   /* An empty driver means "choose at start" (qemu where Firecracker is absent). */
   g_free (rec->driver);
@@ -247,7 +195,7 @@ banger_engine_create_vm (BangerEngine *self, GVariant *spec_variant, GError **er
 }
 
 static gboolean
-remove_record (BangerEngine *self, const BangerVmRecord *rec, GError **error)
+remove_record (BangerVmList *self, const BangerVmRecord *rec, GError **error)
 {
   g_autofree char *name = g_strdup (rec->name);
 
@@ -255,16 +203,16 @@ remove_record (BangerEngine *self, const BangerVmRecord *rec, GError **error)
     return FALSE;
   /* Its directory (overlay disk, console log, sockets) and its pinned host
    * key go with it; the lease went with the record. */
-  banger_vm_files_remove (self->data_dir, rec->id);
+  banger_vm_files_remove (banger_config_get_data_dir (self->config), rec->id);
   g_info ("deleted VM %s (id %s)", name, rec->id);
   g_signal_emit (self, signals[SIGNAL_VM_REMOVED], 0, name);
   return TRUE;
 }
 
 gboolean
-banger_engine_delete_vm (BangerEngine *self, const char *name, gboolean force, GError **error)
+banger_vm_list_delete_vm (BangerVmList *self, const char *name, gboolean force, GError **error)
 {
-  g_autoptr (BangerVmRecord) rec = banger_engine_find_vm (self, name, error);
+  g_autoptr (BangerVmRecord) rec = banger_vm_list_find_vm (self, name, error);
 
   if (rec == NULL)
     return FALSE;
@@ -285,7 +233,7 @@ banger_engine_delete_vm (BangerEngine *self, const char *name, gboolean force, G
 }
 
 GStrv
-banger_engine_prune_vms (BangerEngine *self, GError **error)
+banger_vm_list_prune_vms (BangerVmList *self, GError **error)
 {
   g_autoptr (GPtrArray) vms = banger_store_vm_list (self->store, error);
   g_autoptr (GStrvBuilder) removed = g_strv_builder_new ();

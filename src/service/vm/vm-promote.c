@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-images"
-
 #include "vm-promote.h"
 
 #include <errno.h>
@@ -112,10 +110,10 @@ promote_make (BangerEngineJob *job, gpointer data, const char *rootfs, BangerIma
 
 /* The VM's disk and its format, or BadState naming why there is none. */
 static gboolean
-find_disk (BangerCatalog *self, const BangerVmRecord *vm, char **disk, char **format,
+find_disk (BangerImageList *self, const BangerVmRecord *vm, char **disk, char **format,
            GError **error)
 {
-  const char *data_dir = banger_engine_get_data_dir (banger_catalog_get_engine (self));
+  const char *data_dir = banger_image_list_get_data_dir (self);
   g_autofree char *qcow2 = g_build_filename (data_dir, "vms", vm->id, "disk.qcow2", NULL);
   g_autofree char *raw = g_build_filename (data_dir, "vms", vm->id, "disk.raw", NULL);
 
@@ -136,7 +134,7 @@ find_disk (BangerCatalog *self, const BangerVmRecord *vm, char **disk, char **fo
 }
 
 BangerEngineJob *
-banger_catalog_promote_vm (BangerCatalog *self, const char *vm_name, const char *name, guint uid,
+banger_image_list_promote_vm (BangerImageList *self, const char *vm_name, const char *name, guint uid,
                            GError **error)
 {
   g_autoptr (BangerVmRecord) vm = NULL;
@@ -146,7 +144,9 @@ banger_catalog_promote_vm (BangerCatalog *self, const char *vm_name, const char 
   g_autofree char *format = NULL;
   PromoteData *d;
 
-  vm = banger_engine_find_vm (banger_catalog_get_engine (self), vm_name, error);
+  if (!banger_validate_name ("VM", vm_name, error))
+    return NULL;
+  vm = banger_store_vm_get_by_name (banger_image_list_get_store (self), vm_name, error);
   if (vm == NULL)
     return NULL;
   if (g_str_equal (vm->state, "created")) {
@@ -162,12 +162,12 @@ banger_catalog_promote_vm (BangerCatalog *self, const char *vm_name, const char 
   }
   if (!banger_validate_name ("image", name, error))
     return NULL;
-  if (banger_catalog_find_job (self, PROMOTE_JOBS, name) != NULL) {
+  if (banger_image_list_find_job (self, PROMOTE_JOBS, name) != NULL) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_BUSY, "image “%s” is being promoted already",
                  name);
     return NULL;
   }
-  if (!banger_catalog_check_image_free (self, name, NULL, error))
+  if (!banger_image_list_check_image_free (self, name, NULL, error))
     return NULL;
   if (!find_disk (self, vm, &disk, &format, error))
     return NULL;
@@ -178,13 +178,13 @@ banger_catalog_promote_vm (BangerCatalog *self, const char *vm_name, const char 
   d->format = g_steal_pointer (&format);
   d->kernel = g_strdup (vm->kernel);
   /* The new image runs what the VM's image ran (entrypoint, cmd, sshd). */
-  base = banger_store_image_get_by_name (banger_catalog_get_store (self), vm->image, NULL);
+  base = banger_store_image_get_by_name (banger_image_list_get_store (self), vm->image, NULL);
   d->config = g_strdup (base ? base->config : "{}");
 
   job = banger_engine_job_new ("promote-vm", vm->name, uid);
   g_info ("promoting VM %s (%s disk) to image %s (job %u)", vm->name, d->format, name,
           banger_engine_job_get_number (job));
-  banger_catalog_start_image_job (self, job, PROMOTE_JOBS, name, name, promote_make, d,
+  banger_image_list_start_image_job (self, job, PROMOTE_JOBS, name, name, promote_make, d,
                                   (GDestroyNotify)promote_data_free);
   return g_steal_pointer (&job);
 }

@@ -18,7 +18,7 @@ G_BEGIN_DECLS
  * @name is taken, Busy while another promote to @name runs. Returns the
  * job at once; on any failure or cancel nothing is registered and nothing
  * is left on disk. */
-BangerEngineJob *banger_catalog_promote_vm (BangerCatalog *self, const char *vm, const char *name,
+BangerEngineJob *banger_image_list_promote_vm (BangerImageList *self, const char *vm, const char *name,
                                             guint uid, GError **error);
 
 G_END_DECLS

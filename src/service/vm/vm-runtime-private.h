@@ -1,16 +1,24 @@
 #pragma once
 
-/* Shared by the VM runtime's files (vm-runtime.c: lifecycle; vm-exec.c:
- * talking to a running guest); not for anyone else. Main thread only. */
+/* Shared by the VM runtime's files (vm-runtime.c: the type, the runs
+ * table, record edits, the VMM watch; vm-agent.c: the agent connection;
+ * vm-start.c, vm-stop.c, vm-teardown.c, vm-adopt.c: the operations;
+ * vm-exec.c: talking to a running guest); not for anyone else. Main thread
+ * only, except where a function says it runs in a worker. */
 
 #include "agent-client.h"
+#include "boot-assets.h"
+#include "helper-client.h"
 #include "vm-runtime.h"
 #include "vmm.h"
 
 G_BEGIN_DECLS
 
 struct _BangerVmRuntime {
-  BangerEngine *engine; /* not owned: the runtime is the engine's data */
+  BangerVmList *engine;    /* the parts below are the engine's, */
+  BangerImageList *images; /* which outlive the runtime */
+  BangerDnsResponder *dns;
+  BangerHelperClient *helper;
   char *data_dir;
   char *ssh_dir;
   char *known_hosts;
@@ -54,5 +62,114 @@ gboolean banger_vm_runtime_read_has_sshd (const char *vm_dir);
 
 /* A running agent answers a handshake in milliseconds. */
 #define BANGER_AGENT_ATTACH_TIMEOUT_MS 10000
+/* TCG boots take 3–6 s to reach the agent; a loaded CI machine more. */
+#define AGENT_START_TIMEOUT_MS 60000
+
+/* ---- vm-runtime.c ---- */
+
+/* Record edits. banger_vm_runtime_update_record re-reads the record by id, lets @edit change it and
+ * writes it back (which announces the change). Errors are logged: a state change that cannot be
+ * stored is a broken database, not something a caller can act on. */
+typedef void (*RecordEdit) (BangerVmRecord *rec, gpointer data);
+void banger_vm_runtime_update_record (BangerVmRuntime *self, const char *id, RecordEdit edit,
+                                      gpointer data);
+void banger_vm_record_set_str (char **field, const char *value);
+void banger_vm_runtime_set_state (BangerVmRuntime *self, const char *id, const char *state,
+                                  const char *last_error);
+void banger_vm_runtime_release_lease (BangerVmRuntime *self, const char *id);
+
+/* The VMM watch: a pidfd on the VM's VMM (the runtime is not its parent). */
+void banger_vm_run_watch (VmRun *run, guint pid);
+void banger_vm_run_stop_watch (VmRun *run);
+/* runtime.ini in the VM directory: what the record does not hold. */
+void banger_vm_runtime_write_file (const char *vm_dir, gboolean has_sshd, const char *tap);
+/* FALSE (Busy) while another operation on the VM runs. */
+gboolean banger_vm_run_check_idle (VmRun *run, const BangerVmRecord *rec, GError **error);
+/* A GTask for a public operation (finished by banger_vm_runtime_op_finish). */
+GTask *banger_vm_runtime_op_task_new (BangerVmRuntime *self, GAsyncReadyCallback callback,
+                                      gpointer user_data);
+
+/* ---- vm-agent.c ---- */
+
+void banger_vm_run_drop_agent (VmRun *run);
+void banger_vm_run_set_agent (VmRun *run, BangerAgentClient *agent);
+/* Connects to a guest agent and does the handshake within @timeout_ms. */
+void banger_vm_agent_connect_async (const BangerVmmDriver *driver, const char *path,
+                                    guint timeout_ms, GCancellable *cancellable,
+                                    GAsyncReadyCallback callback, gpointer user_data);
+BangerAgentClient *banger_vm_agent_connect_finish (GAsyncResult *res, GError **error);
+
+/* ---- vm-teardown.c ---- */
+
+/* Ends a VMM and frees what it held on the host. Runs in a worker thread:
+ * waiting for a process and calling the helper both block. */
+typedef struct {
+  BangerHelperClient *helper; /* the engine's */
+  char *id;
+  char *vm_dir;
+  const BangerVmmDriver *driver;
+  guint graceful_ms; /* wait this long for the VMM to exit by itself */
+  gboolean force;    /* then end it (driver->stop) */
+  gboolean delete_tap;
+  char *remove_disk;        /* an overlay this start created, or NULL */
+  gboolean remove_snapshot; /* the dm-snapshot this start created (helper) */
+  char *problem;            /* out: what could not be released, or NULL */
+  gboolean exited;          /* out: the VMM was gone (or left) before being forced */
+  char *forced;             /* out: how a graceful stop that timed out was forced, or NULL */
+} Teardown;
+
+/* @t is owned by the task; @callback reads the results from its task data. */
+void banger_vm_teardown_run (Teardown *t, GAsyncReadyCallback callback, gpointer user_data);
+Teardown *banger_vm_teardown_new (VmRun *run, const BangerVmRecord *rec);
+void banger_vm_run_released (VmRun *run);
+void banger_vm_run_vmm_exited (VmRun *run);
+gboolean banger_vm_remove_snapshot (BangerHelperClient *client, const char *vm_id,
+                                    const char *vm_dir, GError **error);
+
+/* ---- vm-start.c ---- */
+
+typedef struct _StartOp {
+  BangerVmRuntime *rt;
+  VmRun *run;
+  GTask *task;             /* the caller's */
+  gboolean killed;         /* Kill (or Delete with force) arrived meanwhile */
+  GPtrArray *kill_waiters; /* GTask of those calls, completed when the start is undone */
+  BangerVmRecord *rec;
+  guint agent_timeout_ms;
+  const BangerVmmDriver *driver; /* the record's, else chosen in the worker */
+  gboolean jailed;               /* through the helper's jail (driver->use_jail) */
+  char *chroot_base;
+  /* worker results */
+  BangerBootAssets *assets;
+  char *bridge;
+  char *tap;
+  BangerHelperClient *helper; /* kept for the address claim on the main loop */
+  char *user_pub;
+  char *host_priv;
+  char *host_pub;
+  gboolean disk_existed;
+  /* main thread */
+  gboolean leased;
+  GPtrArray *taken; /* addresses the helper said other VMs hold */
+  char *claiming;   /* the lease being claimed */
+  guint claims;     /* claims tried */
+  BangerVmmConfig config;
+  BangerVmmInstance inst;
+  GCancellable *agent_cancel;
+  gboolean vmm_exited;
+  char *agent_error; /* why the agent did not answer */
+  BangerAgentClient *agent;
+  char *error_step;
+  /* boot stall watchdog (driver->watch_boot_stall) */
+  guint stall_source;
+  goffset console_size;
+  gint64 console_changed_us;
+  gboolean stalled;
+  gboolean retried; /* this is the second launch after a stall */
+} StartOp;
+
+/* Starts @rec with the caller's @task (which it completes). */
+void banger_vm_runtime_start_vm (BangerVmRuntime *self, const BangerVmRecord *rec,
+                                 GVariant *options, GTask *task);
 
 G_END_DECLS

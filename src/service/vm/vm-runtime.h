@@ -2,6 +2,10 @@
 
 #include <gio/gio.h>
 
+#include "banger-config.h"
+#include "dns-responder.h"
+#include "helper-client.h"
+#include "image-list.h"
 #include "vm-list.h"
 #include "vmm.h"
 
@@ -12,7 +16,7 @@ G_BEGIN_DECLS
  * (helper-client.h) and the engine's store. One per engine, living on the
  * main thread; blocking work (boot assets, QEMU, ssh-keygen, helper calls,
  * waiting for a VMM to exit) runs in GTask worker threads, and every state
- * change goes through banger_engine_update_vm() so it is announced with
+ * change goes through banger_vm_list_update_vm() so it is announced with
  * PropertiesChanged. docs/vm-runtime.md describes each operation.
  *
  * All calls are made on the main thread and take the VM's name. Errors are
@@ -20,8 +24,11 @@ G_BEGIN_DECLS
  * does not allow the call, Busy while another operation on it runs. */
 typedef struct _BangerVmRuntime BangerVmRuntime;
 
-/* The engine's runtime, created on first use and freed with the engine. */
-BangerVmRuntime *banger_vm_runtime_get (BangerEngine *engine);
+/* Made once by the engine, from its parts (which outlive the runtime). */
+BangerVmRuntime *banger_vm_runtime_new (BangerVmList *vms, BangerImageList *images,
+                                        BangerDnsResponder *dns, BangerHelperClient *helper,
+                                        BangerConfig *config);
+void banger_vm_runtime_free (BangerVmRuntime *self);
 
 /* Start: created/stopped/error → starting → running (returns when the guest
  * agent has answered and taken the ssh keys). Options: "timeout" (u,

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-disk-copy"
-
 #include "disk-copy.h"
 
 #include <errno.h>

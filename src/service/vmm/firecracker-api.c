@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-firecracker-api"
-
 #include "firecracker-api.h"
 
 #include <gio/gunixsocketaddress.h>

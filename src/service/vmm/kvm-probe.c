@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-kvm-probe"
-
 #include "kvm-probe.h"
 
 #include <errno.h>

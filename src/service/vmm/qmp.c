@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-qmp"
-
 #include "qmp.h"
 
 #include <gio/gio.h>

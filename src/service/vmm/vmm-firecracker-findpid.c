@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-vmm-firecracker"
-
 /* Finding a live Firecracker again after bangerd restarted
  * (ARCHITECTURE.md, issue 5 item 4). A direct Firecracker carries the host
  * path of its API socket on its command line; a jailed one only carries

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-vmm-firecracker"
-
 /* The Firecracker driver: configuration over the API socket (libsoup-3,
  * firecracker-api.c), a raw per-VM disk (disk-copy.c), console to a file
  * through PUT /serial, the agent over the hybrid vsock. See
@@ -17,6 +15,7 @@
 #include "banger-error.h"
 #include "disk-copy.h"
 #include "firecracker-api.h"
+#include "helper-client.h"
 
 #define FC_BINARY       "firecracker"
 #define API_TIMEOUT_S   10
@@ -27,6 +26,8 @@
 #define VSOCK_RETRY_MS  100
 #define VSOCK_LINE_MAX  64
 #define JAIL_API_SOCKET "/run/firecracker.socket"
+/* After an OK to CONNECT the agent listens: its handshake takes milliseconds. */
+#define AGENT_HANDSHAKE_MS 10000
 
 const char *
 banger_vmm_firecracker_binary (void)
@@ -517,12 +518,248 @@ banger_vmm_firecracker_vsock_connect (const char *uds_path, guint port, guint ti
   }
 }
 
+/* ---- the runtime's side: start, agent, stop, jail ------------------------- */
+
+/* A jailed Firecracker's API socket in the VM directory is a symlink into
+ * its jail (banger_vmm_firecracker_start_jailed); a direct one's is the
+ * socket itself. So the VM directory says how the VM was launched, even
+ * after a restart of bangerd or a change of its configuration. */
+static gboolean
+fc_dir_is_jailed (const char *vm_dir)
+{
+  g_autofree char *api_sock = g_build_filename (vm_dir, "firecracker.sock", NULL);
+
+  return g_file_test (api_sock, G_FILE_TEST_IS_SYMLINK);
+}
+
+/* Its raw disk, or the record of its dm-snapshot (which the helper still
+ * holds for a stopped VM). */
+static gboolean
+fc_has_disk (const char *vm_dir)
+{
+  g_autofree char *disk = g_build_filename (vm_dir, "disk.raw", NULL);
+  g_autofree char *dev = g_build_filename (vm_dir, BANGER_VMM_SNAPSHOT_DEVICE_FILE, NULL);
+
+  return g_file_test (disk, G_FILE_TEST_EXISTS) || g_file_test (dev, G_FILE_TEST_EXISTS);
+}
+
+static gboolean
+fc_use_jail (int jailer, const GError *no_helper, gboolean *jailed, GError **error)
+{
+  /* auto: a user without root cannot give Firecracker its devices, the
+   * helper's jail can; root runs it directly (docs/firecracker.md). */
+  *jailed = jailer == 1 || (jailer < 0 && geteuid () != 0 && no_helper == NULL);
+  if (*jailed && no_helper != NULL) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED,
+                 "Firecracker: bangerd's config says [firecracker] jailer=true, but "
+                 "the root helper is not running: %s",
+                 no_helper->message);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* A direct Firecracker may run on a dm-snapshot (the helper's); a jail
+ * needs a regular file to link, so a jailed one never does. */
+static gboolean
+fc_prepare_start_disk (const BangerVmmConfig *c, BangerVmmInstance *i, gboolean jailed,
+                       BangerDiskSnapshotFunc snapshot, gpointer snapshot_data, GError **error)
+{
+  if (jailed)
+    return fc_prepare_disk (c, i, error);
+  return banger_vmm_firecracker_prepare_disk (c, i, snapshot, snapshot_data, error);
+}
+
+/* Firecracker under the helper's jailer: the helper links the checked
+ * files into the jail and returns the pid; bangerd then configures and
+ * starts the VM through the API socket (now linked from the VM directory). */
+static gboolean
+fc_launch_jailed (const BangerVmmConfig *c, BangerVmmInstance *i, const char *chroot_base,
+                  BangerHelperClient *client, GError **error)
+{
+  g_autoptr (BangerHelperClient) helper = banger_helper_client_connect (client, NULL, error);
+  g_auto (GVariantBuilder) spec = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  g_autofree char *chroot = NULL;
+  guint pid;
+
+  if (helper == NULL)
+    return FALSE;
+  g_variant_builder_add (&spec, "{sv}", "vm_id", g_variant_new_string (c->vm_id));
+  g_variant_builder_add (&spec, "{sv}", "kernel", g_variant_new_string (c->kernel));
+  g_variant_builder_add (&spec, "{sv}", "rootfs", g_variant_new_string (i->disk_path));
+  if (c->initrd != NULL && *c->initrd)
+    g_variant_builder_add (&spec, "{sv}", "initrd", g_variant_new_string (c->initrd));
+  if (c->tap != NULL && *c->tap)
+    g_variant_builder_add (&spec, "{sv}", "tap", g_variant_new_string (c->tap));
+  g_variant_builder_add (&spec, "{sv}", "vcpus", g_variant_new_uint32 (c->vcpus));
+  g_variant_builder_add (&spec, "{sv}", "memory_mib", g_variant_new_uint32 (c->memory_mib));
+  pid = banger_helper_client_launch_jailed (helper, g_variant_builder_end (&spec), error);
+  if (pid == 0)
+    return FALSE;
+  chroot = g_build_filename (chroot_base, "firecracker", c->vm_id, "root", NULL);
+  return banger_vmm_firecracker_start_jailed (c, i, chroot, pid, error);
+}
+
+/* The hybrid vsock needs its CONNECT line first, retried while nothing in
+ * the guest listens; once CONNECT is answered OK the agent listens, so the
+ * handshake is quick (the runtime's BANGER_AGENT_ATTACH_TIMEOUT_MS). */
+static GIOStream *
+fc_agent_connect (const char *agent_socket, guint timeout_ms, guint *handshake_ms,
+                  GCancellable *cancellable, GError **error)
+{
+  *handshake_ms = AGENT_HANDSHAKE_MS;
+  return banger_vmm_firecracker_vsock_connect (agent_socket, BANGER_FIRECRACKER_AGENT_PORT,
+                                               timeout_ms, cancellable, error);
+}
+
+/* The last resort for a jailed Firecracker that bangerd could not end
+ * itself (it runs as the user, so normally bangerd can): the helper's
+ * KillJailed, which acts on the caller's own jail only. */
+static gboolean
+kill_jailed (BangerHelperClient *client, const char *id, guint pid, GError **error)
+{
+  g_autoptr (BangerHelperClient) helper = banger_helper_client_connect (client, NULL, error);
+
+  if (helper == NULL || !banger_helper_client_kill_jailed (helper, id, SIGKILL, error))
+    return FALSE;
+  if (!banger_vmm_signal_and_wait (pid, 0, BANGER_VMM_KILL_WAIT_MS)) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED,
+                 "jailed Firecracker (pid %u) survived KillJailed", pid);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* One signal step of a forced Firecracker stop. A jailed VMM is the
+ * helper's (it made the jail, and KillJailed checks the pid against the
+ * jail's own pidfile as root), so its signals go through KillJailed; bangerd
+ * signals it itself only when the helper cannot be reached (the VMM runs as
+ * the user, so that works too). */
+static gboolean
+fc_signal_step (const char *id, guint pid, int signum, guint wait_ms, BangerHelperClient *helper,
+                GString *how)
+{
+  const char *name = signum == SIGTERM ? "SIGTERM" : "SIGKILL";
+
+  if (helper != NULL) {
+    g_autoptr (GError) error = NULL;
+
+    g_string_append_printf (how, ", %s through the helper’s KillJailed", name);
+    if (banger_helper_client_kill_jailed (helper, id, signum, &error))
+      return banger_vmm_signal_and_wait (pid, 0, wait_ms);
+    g_string_append_printf (how, " (failed: %s)", error->message);
+  }
+  g_string_append_printf (how, ", %s", name);
+  return banger_vmm_signal_and_wait (pid, signum, wait_ms);
+}
+
+/* The forced end of a Firecracker VM whose guest ignored the power-off:
+ * SendCtrlAltDel (with reboot=k a guest reboot ends Firecracker), then
+ * SIGTERM, then SIGKILL, each waited on through a pidfd. The same steps as
+ * fc_quit(), done here so a jailed VMM is signalled through the helper and
+ * @how can tell the user which steps it took. */
+static gboolean
+fc_force_stop (BangerHelperClient *client, const char *id, gboolean jailed, BangerVmmInstance *inst,
+               GString *how, GError **error)
+{
+  g_autoptr (BangerHelperClient) helper = NULL;
+  g_autoptr (GError) api_error = NULL;
+
+  if (inst->control_socket != NULL) {
+    g_autoptr (BangerFirecrackerApi) api = banger_firecracker_api_new (inst->control_socket, 2);
+
+    g_string_append (how, "SendCtrlAltDel");
+    if (banger_firecracker_api_action (api, "SendCtrlAltDel", &api_error)
+        && banger_vmm_signal_and_wait (inst->pid, 0, CTRL_ALT_DEL_MS))
+      return TRUE;
+    g_string_append (how, api_error != NULL ? " (refused)" : " (ignored)");
+  }
+  if (jailed) {
+    g_autoptr (GError) local = NULL;
+
+    helper = banger_helper_client_connect (client, NULL, &local);
+    if (helper == NULL)
+      g_debug ("VM %s: no helper for KillJailed (%s); signalling directly", id, local->message);
+  }
+  if (fc_signal_step (id, inst->pid, SIGTERM, SIGTERM_WAIT_MS, helper, how))
+    return TRUE;
+  g_string_append (how, " (ignored)");
+  if (fc_signal_step (id, inst->pid, SIGKILL, BANGER_VMM_KILL_WAIT_MS, helper, how))
+    return TRUE;
+  if (helper != NULL && fc_signal_step (id, inst->pid, SIGKILL, BANGER_VMM_KILL_WAIT_MS, NULL, how))
+    return TRUE;
+  g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "Firecracker (pid %u) did not exit (%s)",
+               inst->pid, how->str);
+  return FALSE;
+}
+
+static gboolean
+fc_stop (const char *vm_id, const char *vm_dir, guint pid, gboolean graceful,
+         BangerHelperClient *helper, char **how_out, GError **error)
+{
+  gboolean jailed = fc_dir_is_jailed (vm_dir);
+  BangerVmmInstance inst = { 0 };
+  g_autoptr (GError) local = NULL;
+  gboolean gone;
+
+  banger_vmm_firecracker_instance_paths (vm_dir, &inst);
+  inst.pid = pid;
+  if (graceful) {
+    g_autoptr (GString) how = g_string_new (NULL);
+
+    gone = fc_force_stop (helper, vm_id, jailed, &inst, how, &local);
+    if (gone)
+      *how_out = g_string_free (g_steal_pointer (&how), FALSE);
+  } else {
+    gone = banger_vmm_signal_and_wait (pid, SIGKILL, BANGER_VMM_KILL_WAIT_MS);
+    if (!gone)
+      g_set_error (&local, BANGER_ERROR, BANGER_ERROR_FAILED,
+                   "Firecracker (pid %u) survived SIGKILL", pid);
+  }
+  banger_vmm_instance_clear (&inst);
+  if (!gone && jailed) {
+    g_autoptr (GError) jail_error = NULL;
+
+    if (kill_jailed (helper, vm_id, pid, &jail_error))
+      return TRUE;
+    g_prefix_error (&local, "%s; ", jail_error->message);
+  }
+  if (!gone) {
+    g_propagate_error (error, g_steal_pointer (&local));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Linked from the VM directory once it ran jailed, or present under the
+ * chroot base (a jailed start that failed before the link). */
+static char *
+fc_jail_dir (const char *vm_id, const char *vm_dir, const char *chroot_base)
+{
+  g_autofree char *jail = g_build_filename (chroot_base, "firecracker", vm_id, NULL);
+
+  if (fc_dir_is_jailed (vm_dir) || g_file_test (jail, G_FILE_TEST_EXISTS))
+    return g_steal_pointer (&jail);
+  return NULL;
+}
+
 static const BangerVmmDriver firecracker_driver = {
   .name = "firecracker",
+  .display_name = "Firecracker",
+  .needs_vmlinux = TRUE, /* it boots only an ELF vmlinux, never a bzImage */
+  .watch_boot_stall = FALSE,
   .prepare_disk = fc_prepare_disk,
   .launch = fc_launch,
   .find_pid = fc_find_pid,
   .quit = fc_quit,
+  .instance_paths = banger_vmm_firecracker_instance_paths,
+  .has_disk = fc_has_disk,
+  .use_jail = fc_use_jail,
+  .prepare_start_disk = fc_prepare_start_disk,
+  .launch_jailed = fc_launch_jailed,
+  .agent_connect = fc_agent_connect,
+  .stop = fc_stop,
+  .jail_dir = fc_jail_dir,
 };
 
 const BangerVmmDriver *

@@ -25,11 +25,7 @@ G_BEGIN_DECLS
 
 const BangerVmmDriver *banger_vmm_firecracker_driver (void);
 
-/* "firecracker" where a `firecracker` binary is on PATH (or $BANGER_FIRECRACKER
- * names one) and KVM really works (banger_vmm_qemu_accel() says "kvm");
- * otherwise "qemu". For the runtime to pick a VM's driver when the user
- * gave no --driver. */
-const char *banger_vmm_default_driver (void);
+/* banger_vmm_default_driver() (vmm.h) is defined with this driver. */
 
 /* The firecracker binary the driver runs ($BANGER_FIRECRACKER or PATH). */
 const char *banger_vmm_firecracker_binary (void);

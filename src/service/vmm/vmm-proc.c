@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-vmm-proc"
-
 /* Process helpers shared by the VMM drivers: verifying a pid really is the
  * VM's VMM, waiting for it to exit, and its CPU and memory use. */
 

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-vmm-qemu"
-
 /* The qemu driver: qemu-system-x86_64 controlled over QMP, a qcow2 overlay
  * per VM on the image's raw rootfs, console to a file, the agent over a
  * virtio-serial port, the VM's tap for its network. */
@@ -7,6 +5,7 @@
 #include "vmm.h"
 
 #include <errno.h>
+#include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 
@@ -280,12 +279,92 @@ qemu_quit (BangerVmmInstance *i, GError **error)
   return FALSE;
 }
 
+static gboolean
+qemu_has_disk (const char *vm_dir)
+{
+  g_autofree char *disk = g_build_filename (vm_dir, "disk.qcow2", NULL);
+
+  return g_file_test (disk, G_FILE_TEST_EXISTS);
+}
+
+/* QEMU has no jail: it always runs as the user. */
+static gboolean
+qemu_use_jail (int jailer, const GError *no_helper, gboolean *jailed, GError **error)
+{
+  *jailed = FALSE;
+  return TRUE;
+}
+
+/* A qcow2 overlay is already cheap: no dm-snapshot. */
+static gboolean
+qemu_prepare_start_disk (const BangerVmmConfig *c, BangerVmmInstance *i, gboolean jailed,
+                         BangerDiskSnapshotFunc snapshot, gpointer snapshot_data, GError **error)
+{
+  return qemu_prepare_disk (c, i, error);
+}
+
+/* The agent's virtio-serial chardev is a listening socket from QEMU's start
+ * (server=on,wait=off): one connect, then the whole time for the handshake,
+ * which the guest answers once its agent is up. */
+static GIOStream *
+qemu_agent_connect (const char *agent_socket, guint timeout_ms, guint *handshake_ms,
+                    GCancellable *cancellable, GError **error)
+{
+  g_autoptr (GSocketClient) client = g_socket_client_new ();
+  g_autoptr (GSocketAddress) addr = g_unix_socket_address_new (agent_socket);
+  GSocketConnection *conn
+      = g_socket_client_connect (client, G_SOCKET_CONNECTABLE (addr), cancellable, error);
+
+  *handshake_ms = timeout_ms;
+  return conn != NULL ? G_IO_STREAM (conn) : NULL;
+}
+
+static gboolean
+qemu_stop (const char *vm_id, const char *vm_dir, guint pid, gboolean graceful,
+           BangerHelperClient *helper, char **how, GError **error)
+{
+  BangerVmmInstance inst = { 0 };
+  gboolean gone;
+
+  banger_vmm_qemu_instance_paths (vm_dir, &inst);
+  inst.pid = pid;
+  if (graceful) {
+    /* QMP quit, then SIGKILL. */
+    gone = qemu_quit (&inst, error);
+    if (gone)
+      *how = g_strdup ("the driver’s quit (QMP quit, then SIGKILL)");
+  } else {
+    gone = banger_vmm_signal_and_wait (pid, SIGKILL, BANGER_VMM_KILL_WAIT_MS);
+    if (!gone)
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "QEMU (pid %u) survived SIGKILL", pid);
+  }
+  banger_vmm_instance_clear (&inst);
+  return gone;
+}
+
+static char *
+qemu_jail_dir (const char *vm_id, const char *vm_dir, const char *chroot_base)
+{
+  return NULL;
+}
+
 static const BangerVmmDriver qemu_driver = {
   .name = "qemu",
+  .display_name = "QEMU",
+  .needs_vmlinux = FALSE,
+  .watch_boot_stall = TRUE,
   .prepare_disk = qemu_prepare_disk,
   .launch = qemu_launch,
   .find_pid = qemu_find_pid,
   .quit = qemu_quit,
+  .instance_paths = banger_vmm_qemu_instance_paths,
+  .has_disk = qemu_has_disk,
+  .use_jail = qemu_use_jail,
+  .prepare_start_disk = qemu_prepare_start_disk,
+  .launch_jailed = NULL, /* use_jail() never says jailed */
+  .agent_connect = qemu_agent_connect,
+  .stop = qemu_stop,
+  .jail_dir = qemu_jail_dir,
 };
 
 const BangerVmmDriver *

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-vmm-proc"
-
 /* Each VMM in its own transient scope of the user's systemd instance, so
  * the VMM is not a process of bangerd.service: stopping, restarting or
  * updating bangerd does not reach it, `systemctl --user status

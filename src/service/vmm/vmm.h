@@ -2,9 +2,12 @@
 
 #include <gio/gio.h>
 
+#include "disk-copy.h"
+#include "helper-client.h"
+
 G_BEGIN_DECLS
 
-/* One interface for the VMM drivers (qemu here; firecracker later). A
+/* One interface for the VMM drivers (qemu, firecracker). A
  * driver turns a VM's configuration into a running VMM process that
  * outlives bangerd, finds that process again after a restart, and stops it.
  * All calls may block for up to a few seconds: bangerd calls them from
@@ -39,8 +42,26 @@ typedef struct {
 void banger_vmm_config_clear (BangerVmmConfig *config);
 void banger_vmm_instance_clear (BangerVmmInstance *instance);
 
+/* How long a VMM may take to exit after SIGKILL (or the helper's KillJailed). */
+#define BANGER_VMM_KILL_WAIT_MS 5000
+
+/* In a VM directory: the path of its dm-snapshot device (disk-copy.h), so a
+ * restart finds the snapshot the helper still holds (CreateSnapshot answers
+ * Exists for it) instead of making a new one over its data. */
+#define BANGER_VMM_SNAPSHOT_DEVICE_FILE "disk.dev"
+
+/* A driver: everything that differs between VMMs, so that the runtime
+ * (src/service/vm) never asks which driver a VM has. */
 typedef struct {
-  const char *name;
+  const char *name;         /* in VM records and `--driver`: "qemu", "firecracker" */
+  const char *display_name; /* in messages: "QEMU", "Firecracker" */
+  /* The VMM boots only an ELF vmlinux, never a bzImage: the runtime boots
+   * the kernel's unpacked vmlinux (Firecracker). */
+  gboolean needs_vmlinux;
+  /* The runtime watches the console for a boot that stalls before the agent
+   * answers and starts the VMM once more (QEMU: under TCG a kernel very
+   * rarely stalls early in boot). */
+  gboolean watch_boot_stall;
   /* Makes the VM's writable root disk from config->rootfs. */
   gboolean (*prepare_disk) (const BangerVmmConfig *config, BangerVmmInstance *instance,
                             GError **error);
@@ -52,7 +73,57 @@ typedef struct {
   /* Asks the VMM process to exit now (the guest is already powered off or
    * the caller gave up waiting for it). */
   gboolean (*quit) (BangerVmmInstance *instance, GError **error);
+
+  /* Fills @instance's host-side paths for a VM directory (the same for
+   * every start). */
+  void (*instance_paths) (const char *vm_dir, BangerVmmInstance *instance);
+  /* Whether @vm_dir already holds this driver's disk for the VM (a stopped
+   * VM keeps its disk), so a failed start must not remove it. */
+  gboolean (*has_disk) (const char *vm_dir);
+  /* Whether a start runs the VMM in the helper's jail, from bangerd's
+   * [firecracker] jailer setting (@jailer: 1 always, 0 never, -1 auto) and
+   * @no_helper (why the helper cannot be reached; NULL if it can). FALSE
+   * with @error when the setting cannot be met. */
+  gboolean (*use_jail) (int jailer, const GError *no_helper, gboolean *jailed, GError **error);
+  /* prepare_disk as a start calls it: @snapshot (banger_disk_copy()) makes
+   * a dm-snapshot through the helper, which a driver uses where it can. */
+  gboolean (*prepare_start_disk) (const BangerVmmConfig *config, BangerVmmInstance *instance,
+                                  gboolean jailed, BangerDiskSnapshotFunc snapshot,
+                                  gpointer snapshot_data, GError **error);
+  /* launch() for a start use_jail() said is jailed: through the helper's
+   * jail under @chroot_base (the helper's [jail] chroot_base). @helper is
+   * bangerd's helper client (helper-client.h), here and in stop(). */
+  gboolean (*launch_jailed) (const BangerVmmConfig *config, BangerVmmInstance *instance,
+                             const char *chroot_base, BangerHelperClient *helper, GError **error);
+  /* Opens the stream that carries the agent protocol to the guest agent at
+   * @agent_socket (instance->agent_socket), within @timeout_ms (the guest
+   * may still be booting), and says in *@handshake_ms how long the agent's
+   * handshake may then take. Blocks (worker thread). */
+  GIOStream *(*agent_connect) (const char *agent_socket, guint timeout_ms, guint *handshake_ms,
+                               GCancellable *cancellable, GError **error);
+  /* Ends the live VMM @pid of the VM @vm_id in @vm_dir. @graceful: the
+   * guest was asked to power off and did not in time, so the driver's own
+   * steps, told in *@how for the user; otherwise (Kill) SIGKILL at once.
+   * TRUE when the VMM is gone. Blocks (worker thread). */
+  gboolean (*stop) (const char *vm_id, const char *vm_dir, guint pid, gboolean graceful,
+                    BangerHelperClient *helper, char **how, GError **error);
+  /* The VM's jail directory under @chroot_base if it has one (the helper's
+   * RemoveJail removes it when the VM is deleted), else NULL. */
+  char *(*jail_dir) (const char *vm_id, const char *vm_dir, const char *chroot_base);
 } BangerVmmDriver;
+
+/* The driver called @name ("qemu", "firecracker"), or NULL if there is
+ * none by that name. */
+const BangerVmmDriver *banger_vmm_driver_by_name (const char *name);
+/* The driver a VM record names: by name, else (""; a VM that never ran, or a
+ * name this bangerd does not know) the fallback, qemu. */
+const BangerVmmDriver *banger_vmm_driver_for_record (const char *name);
+
+/* "firecracker" where a `firecracker` binary is on PATH (or $BANGER_FIRECRACKER
+ * names one) and KVM really works (banger_vmm_qemu_accel() says "kvm");
+ * otherwise "qemu". For the runtime to pick a VM's driver when the user
+ * gave no --driver. */
+const char *banger_vmm_default_driver (void);
 
 const BangerVmmDriver *banger_vmm_qemu_driver (void);
 

@@ -1,0 +1,45 @@
+#pragma once
+
+#include "banger-config.h"
+#include "console-log.h"
+#include "dns-responder.h"
+#include "helper-client.h"
+#include "image-list.h"
+#include "store.h"
+#include "vm-list.h"
+#include "vm-runtime.h"
+
+G_BEGIN_DECLS
+
+/* BangerEngine: bangerd's composition root. It creates every part once, in
+ * layer order, and hands each one what it needs at construction (the config,
+ * the store, the helper client, the image list…); no part looks another up
+ * or calls back up. The D-Bus glue (dbus/) is given the engine and reads the
+ * parts from its fields; the engine itself knows nothing about D-Bus, so
+ * tests drive it without a bus. Main thread only, except where a part says
+ * otherwise. */
+typedef struct {
+  BangerConfig *config;
+  BangerStore *store;
+  BangerHelperClient *helper;  /* the one client of bangerd-root */
+  BangerJobList *jobs;         /* every running job */
+  BangerImageList *images;     /* images and kernels, their jobs */
+  BangerVmList *vms;           /* VM records; signals for the D-Bus glue */
+  BangerDnsResponder *dns;     /* <name>.vm on 127.0.0.1 */
+  BangerVmRuntime *runtime;    /* VMMs: start, stop, exec, copy */
+  BangerConsoleWatch *console; /* caps running guests' console logs */
+} BangerEngine;
+
+/* Opens (creating and migrating) the store at @db_path under @data_dir and
+ * reads @config_path (NULL or missing: the built-in defaults). The DNS
+ * responder and console watch start only with banger_engine_start_services(). */
+BangerEngine *banger_engine_new (const char *data_dir, const char *db_path, const char *config_path,
+                                 GError **error);
+void banger_engine_free (BangerEngine *self);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BangerEngine, banger_engine_free)
+
+/* What only the daemon runs (tests of the engine leave them off): the DNS
+ * responder on the configured port and the console log watch. */
+void banger_engine_start_services (BangerEngine *self);
+
+G_END_DECLS
