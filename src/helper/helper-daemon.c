@@ -278,9 +278,24 @@ handle_delete_tap (BangerHelper *object, GDBusMethodInvocation *invocation, cons
   gboolean ok;
 
   g_mutex_lock (&self->net_lock);
-  /* The VM's set element and guard chain go with its tap. */
-  ok = banger_net_tap_delete (tap, uid, &error)
-       && banger_net_firewall_apply (self->config->bridge, self->config->subnet, &error);
+  /* The VM's set element and guard chain go with its tap. A tap that is
+   * already gone (deleted behind banger's back) still gets the rebuild, so
+   * its rules do not outlive it; the caller still hears NotFound. Not
+   * without the bridge: after `network down` the tables must stay gone. */
+  ok = banger_net_tap_delete (tap, uid, &error);
+  if ((ok || g_error_matches (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND))
+      && banger_net_link_index (self->config->bridge, NULL) > 0) {
+    g_autoptr (GError) rebuild = NULL;
+
+    if (!banger_net_firewall_apply (self->config->bridge, self->config->subnet, &rebuild)) {
+      if (ok) {
+        ok = FALSE;
+        error = g_steal_pointer (&rebuild);
+      } else {
+        g_warning ("%s", rebuild->message);
+      }
+    }
+  }
   g_mutex_unlock (&self->net_lock);
   if (!ok)
     return return_error (self, invocation, error);

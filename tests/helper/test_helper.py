@@ -331,9 +331,19 @@ class HelperTest(unittest.TestCase):
         self.assertEqual(self.vm_set(), {'10.77.0.5': TAP, '10.77.0.6': other_tap})
         self.assertIn(f'guard_{other_tap}', self.guard_table())
         self.call_ok(A, 'DeleteTap', VM_ID, '{}')
-        self.call_ok(A, 'DeleteTap', other_id, '{}')
+        # a tap deleted behind banger's back: its DeleteTap is NotFound, and
+        # its rules go all the same
+        self.bus.ns_run(['ip', 'link', 'delete', other_tap])
+        self.assertEqual(self.vm_set(), {'10.77.0.6': other_tap})
+        self.assert_error('org.banger.Error.NotFound', A, 'DeleteTap', other_id, '{}')
         self.assertEqual(self.vm_set(), {})
+        self.assertNotIn(f'guard_{other_tap}', self.guard_table())
         self.call_ok(A, 'TeardownNetwork', '{}')
+        self.assertIsNone(self.vm_set())
+        self.assertIsNone(self.guard_table())
+        # a late DeleteTap (a VM stopped after network down) does not bring
+        # the tables back without the bridge
+        self.assert_error('org.banger.Error.NotFound', A, 'DeleteTap', VM_ID, '{}')
         self.assertIsNone(self.vm_set())
         self.assertIsNone(self.guard_table())
 
