@@ -5,8 +5,10 @@
 #include <glib/gi18n.h>
 #include <json-glib/json-glib.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
+#include "banger-error.h"
 #include "banger-helper-dbus.h"
 #include "cli.h"
 #include "errors.h"
@@ -74,6 +76,95 @@ network_up (BangerCli *cli, char **args, GError **error)
   return TRUE;
 }
 
+static gboolean opt_network_down_force;
+
+static const GOptionEntry network_down_options[] = {
+  { "force", 'f', 0, G_OPTION_ARG_NONE, &opt_network_down_force,
+    N_ ("Take the network down even while VMs run (they lose their network)"), NULL },
+  { NULL },
+};
+
+/* Banger taps on this host: for root, who takes everyone's down, any
+ * owner's; otherwise @uid's. A tap lives exactly as long as its VM runs. */
+static guint
+count_taps (uid_t uid, gboolean any_owner)
+{
+  g_autoptr (GDir) dir = g_dir_open ("/sys/class/net", 0, NULL);
+  const char *name;
+  guint n = 0;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL) {
+    g_autofree char *path = NULL;
+    g_autofree char *owner = NULL;
+
+    if (!g_str_has_prefix (name, "bg") || strlen (name) != 14
+        || strspn (name + 2, "0123456789abcdef") != 12)
+      continue;
+    path = g_build_filename ("/sys/class/net", name, "owner", NULL);
+    if (!g_file_get_contents (path, &owner, NULL, NULL))
+      continue;
+    if (any_owner || g_ascii_strtoll (g_strstrip (owner), NULL, 10) == (gint64)uid)
+      n++;
+  }
+  return n;
+}
+
+/* TeardownNetwork deletes the caller's taps (everyone's for root), and a
+ * running VM without its tap is cut off for good (a restart is the only
+ * way back). So refuse unless --force, naming what would be cut off:
+ * bangerd's VMs that are running (or on their way up or down), or the
+ * count of taps when there are more of them (root; bangerd not answering). */
+static gboolean
+check_no_vm_runs (BangerCli *cli, GError **error)
+{
+  g_autoptr (GPtrArray) vms = NULL;
+  g_autoptr (GError) local = NULL;
+  g_autoptr (GString) names = g_string_new (NULL);
+  guint n = 0, taps;
+
+  vms = banger_cli_list_vms (cli, &local);
+  if (vms == NULL)
+    g_debug ("cannot list VMs (%s); counting taps only", local->message);
+  for (guint i = 0; vms != NULL && i < vms->len; i++) {
+    BangerVM *vm = vms->pdata[i];
+    const char *state = banger_vm_get_state (vm);
+
+    if (g_strcmp0 (state, "running") == 0 || g_strcmp0 (state, "starting") == 0
+        || g_strcmp0 (state, "stopping") == 0) {
+      g_string_append_printf (names, "%s%s", names->len ? ", " : "", banger_vm_get_name (vm));
+      n++;
+    }
+  }
+  /* The taps cover what bangerd cannot name: root's call takes every
+   * user's, and a bangerd that does not answer still leaves VMs running. */
+  taps = count_taps (geteuid (), geteuid () == 0);
+  if (taps > n) {
+    n = taps;
+    g_string_truncate (names, 0);
+  }
+  if (n == 0)
+    return TRUE;
+  if (names->len > 0)
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_BUSY,
+                 ngettext ("%u VM is running (%s): stop it first (banger vm stop), or pass "
+                           "--force to take the network down anyway (it loses its network)",
+                           "%u VMs are running (%s): stop them first (banger vm stop), or "
+                           "pass --force to take the network down anyway (they lose their "
+                           "network)",
+                           n),
+                 n, names->str);
+  else
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_BUSY,
+                 ngettext ("%u VM is running (its tap is on the bridge): stop it first, or pass "
+                           "--force to take the network down anyway (it loses its network)",
+                           "%u VMs are running (their taps are on the bridge): stop them first, "
+                           "or pass --force to take the network down anyway (they lose their "
+                           "network)",
+                           n),
+                 n);
+  return FALSE;
+}
+
 static gboolean
 network_down (BangerCli *cli, char **args, GError **error)
 {
@@ -82,6 +173,8 @@ network_down (BangerCli *cli, char **args, GError **error)
   gboolean ok;
 
   if (!banger_cli_check_args (cli, args, 0, 0, error))
+    return FALSE;
+  if (!opt_network_down_force && !check_no_vm_runs (cli, error))
     return FALSE;
   helper = get_helper (error);
   if (helper == NULL)
@@ -105,9 +198,10 @@ static const BangerCommand network_up_command = {
 };
 static const BangerCommand network_down_command = {
   "down",
-  N_ ("Remove the bridge, NAT rules and banger's taps (asks polkit)"),
+  N_ ("Remove the bridge, NAT rules and banger's taps; refused while VMs run unless --force "
+      "(asks polkit)"),
   NULL,
-  no_options,
+  network_down_options,
   network_down,
   NULL,
   0,

@@ -22,6 +22,7 @@
 #include "bus-name.h"
 #include "cli.h"
 #include "errors.h"
+#include "install-config.h"
 #include "job-progress.h"
 #include "paths.h"
 #include "polkit-agent.h"
@@ -46,7 +47,9 @@ static const GOptionEntry update_options[] = {
   { "to", 0, 0, G_OPTION_ARG_STRING, &opt_to, N_ ("Install this version instead of the latest"),
     N_ ("VERSION") },
   { "dry-run", 0, 0, G_OPTION_ARG_NONE, &opt_dry_run,
-    N_ ("Download, verify and check the release, but install nothing"), NULL },
+    N_ ("Show what would be installed, from where, and what restarted; download only the signed "
+        "file list"),
+    NULL },
   { "force", 0, 0, G_OPTION_ARG_NONE, &opt_force, N_ ("Update even while VM operations run"),
     NULL },
   { "quiet", 'q', 0, G_OPTION_ARG_NONE, &opt_quiet, N_ ("Show no progress"), NULL },
@@ -370,6 +373,102 @@ print_check (GVariant *info)
   return available;
 }
 
+/* How the restart of bangerd would be done (restart_bangerd() does it). */
+static char *
+bangerd_restart_plan (GDBusConnection *session)
+{
+  g_autoptr (GVariant) unit = NULL;
+  g_autoptr (GVariant) pid = NULL;
+  guint32 p;
+
+  unit = g_dbus_connection_call_sync (
+      session, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+      "org.freedesktop.systemd1.Manager", "GetUnit", g_variant_new ("(s)", "bangerd.service"), NULL,
+      G_DBUS_CALL_FLAGS_NO_AUTO_START, 5000, NULL, NULL);
+  if (unit != NULL)
+    return g_strdup (_ ("bangerd: the user unit bangerd.service is restarted"));
+  pid = g_dbus_connection_call_sync (
+      session, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+      "GetConnectionUnixProcessID", g_variant_new ("(s)", MANAGER_NAME), G_VARIANT_TYPE ("(u)"),
+      G_DBUS_CALL_FLAGS_NONE, 5000, NULL, NULL);
+  if (pid == NULL)
+    return g_strdup (_ ("bangerd: not running; the next call starts the new one"));
+  g_variant_get (pid, "(u)", &p);
+  return g_strdup_printf (_ ("bangerd: process %u is stopped; the next call starts the new one"),
+                          p);
+}
+
+/* The plan of `--dry-run`: bangerd fetched the manifest, SHA256SUMS and
+ * its signature and verified it; the tarball was not downloaded. The
+ * destinations are root's helper.conf [update] (the helper swaps there,
+ * never where a caller says), else the build's directories. */
+static void
+print_plan (GVariant *plan, GDBusConnection *session)
+{
+  const char *current = "", *version = "", *manifest = "", *tarball = "", *tarball_sha256 = "";
+  const char *sums = "", *signature = "", *busy = "";
+  g_autofree char *bindir = banger_helper_conf_string ("update", "bindir");
+  g_autofree char *libexecdir = banger_helper_conf_string ("update", "libexecdir");
+  g_autofree char *restart = bangerd_restart_plan (session);
+  g_autofree char *record = banger_install_record_path ();
+  g_autoptr (GVariant) files = NULL;
+  guint64 size = 0;
+  GVariantIter iter;
+  const char *name, *sha;
+  struct {
+    const char *name;
+    const char *dir;
+    const char *sub;
+  } swapped[] = {
+    { "bangerd", bindir ? bindir : BANGER_BINDIR, NULL },
+    { "banger", bindir ? bindir : BANGER_BINDIR, NULL },
+    { "bangerd-root", libexecdir ? libexecdir : BANGER_LIBEXECDIR, NULL },
+    { "banger-agent", libexecdir ? libexecdir : BANGER_LIBEXECDIR, "banger" },
+  };
+
+  g_variant_lookup (plan, "current", "&s", &current);
+  g_variant_lookup (plan, "version", "&s", &version);
+  g_variant_lookup (plan, "manifest", "&s", &manifest);
+  g_variant_lookup (plan, "tarball", "&s", &tarball);
+  g_variant_lookup (plan, "tarball_sha256", "&s", &tarball_sha256);
+  g_variant_lookup (plan, "sha256sums", "&s", &sums);
+  g_variant_lookup (plan, "signature", "&s", &signature);
+  g_variant_lookup (plan, "busy", "&s", &busy);
+  g_variant_lookup (plan, "size", "t", &size);
+  files = g_variant_lookup_value (plan, "files", G_VARIANT_TYPE ("a(ss)"));
+
+  printf (_ ("Dry run: nothing was downloaded but the signed file list, nothing was changed.\n"));
+  printf (_ ("  installed version: %s\n"), current);
+  printf (_ ("  new version:       %s\n"), version);
+  printf (_ ("  manifest:          %s\n"), manifest);
+  printf (_ ("  SHA256SUMS:        %s (signature %s verified with the release key)\n"), sums,
+          signature);
+  if (size > 0)
+    printf (_ ("  tarball:           %s (%llu bytes, not downloaded)\n"), tarball,
+            (unsigned long long)size);
+  else
+    printf (_ ("  tarball:           %s (not downloaded)\n"), tarball);
+  printf (_ ("  tarball sha256:    %s\n"), tarball_sha256);
+  printf (_ ("Signed files:\n"));
+  if (files != NULL) {
+    g_variant_iter_init (&iter, files);
+    while (g_variant_iter_next (&iter, "(&s&s)", &name, &sha))
+      printf ("  %s  %s\n", sha, name);
+  }
+  printf (_ ("Would replace (from the tarball, after an administrator's password):\n"));
+  for (guint i = 0; i < G_N_ELEMENTS (swapped); i++) {
+    g_autofree char *path = g_build_filename (swapped[i].dir, swapped[i].sub ? swapped[i].sub : "",
+                                              swapped[i].name, NULL);
+    printf ("  %s\n", path);
+  }
+  printf (_ ("  %s (the install record, written last)\n"), record);
+  printf (_ ("Would restart:\n  %s\n"), restart);
+  printf ("  %s\n",
+          _ ("bangerd-root: exits after the update; the next call starts the new one"));
+  if (*busy != '\0')
+    printf (_ ("Would refuse now: %s\n"), busy);
+}
+
 static gboolean
 update_handler (BangerCli *cli, char **args, GError **error)
 {
@@ -408,10 +507,22 @@ update_handler (BangerCli *cli, char **args, GError **error)
     g_variant_lookup (info, "latest", "&s", &latest);
   }
   version = g_strdup (opt_to != NULL ? (opt_to[0] == 'v' ? opt_to + 1 : opt_to) : latest);
-  if (!opt_dry_run)
-    before = doctor_statuses (cli->session, NULL);
   g_variant_builder_add (&options, "{sv}", "to", g_variant_new_string (version));
-  g_variant_builder_add (&options, "{sv}", "dry_run", g_variant_new_boolean (opt_dry_run));
+  if (opt_dry_run) {
+    g_autoptr (GVariant) plan = NULL;
+
+    /* PlanUpdate, not Update {dry_run}: the plan needs only the signed
+     * file list, so the tarball (tens of MiB) is not downloaded. */
+    if (!banger_manager_call_plan_update_sync (manager, g_variant_builder_end (&options), &plan,
+                                               NULL, error)) {
+      banger_cli_error_annotate (error);
+      g_prefix_error (error, _ ("cannot plan the update to %s: "), version);
+      return FALSE;
+    }
+    print_plan (plan, cli->session);
+    return TRUE;
+  }
+  before = doctor_statuses (cli->session, NULL);
   g_variant_builder_add (&options, "{sv}", "force", g_variant_new_boolean (opt_force));
   if (!banger_manager_call_update_sync (manager, g_variant_builder_end (&options), &job_path, NULL,
                                         error)) {
@@ -423,11 +534,6 @@ update_handler (BangerCli *cli, char **args, GError **error)
       g_prefix_error (error, _ ("updating to %s failed: "), version);
     return FALSE;
   }
-  if (opt_dry_run) {
-    printf (_ ("banger %s verified (dry run: nothing was installed)\n"), version);
-    return TRUE;
-  }
-
   cache = banger_cache_dir ();
   staging = g_build_filename (cache, "update", "staging", NULL);
   build_info = staged_build_info (staging, error);

@@ -144,8 +144,7 @@ handle_ensure_network (BangerHelper *object, GDBusMethodInvocation *invocation, 
   g_mutex_lock (&self->net_lock);
   ok = banger_net_bridge_ensure (config->bridge, config->address, &error)
        && banger_net_forwarding_enable (&error)
-       && banger_net_nft_apply (config->bridge, config->subnet, &error)
-       && banger_net_guard_apply (config->bridge, &error);
+       && banger_net_firewall_apply (config->bridge, config->subnet, &error);
   g_mutex_unlock (&self->net_lock);
   if (!ok)
     return return_error (self, invocation, error);
@@ -195,10 +194,9 @@ teardown_locked (BangerHelperDaemon *self, uid_t caller, GError **error)
   if (kept > 0) {
     g_info ("TeardownNetwork by uid %u: %u link(s) of others stay on %s, so the bridge and the "
             "table stay too", (guint)caller, kept, self->config->bridge);
-    return banger_net_guard_apply (self->config->bridge, error);
+    return banger_net_firewall_apply (self->config->bridge, self->config->subnet, error);
   }
-  return banger_net_nft_remove (error) && banger_net_guard_remove (error)
-         && banger_net_bridge_remove (self->config->bridge, error);
+  return banger_net_firewall_remove (error) && banger_net_bridge_remove (self->config->bridge, error);
 }
 
 static gboolean
@@ -256,11 +254,12 @@ handle_create_tap (BangerHelper *object, GDBusMethodInvocation *invocation, cons
       && !address_in_subnet (self->config, ipv4, &error))
     return return_error (self, invocation, error);
   g_mutex_lock (&self->net_lock);
-  /* The guard table is rebuilt in every case: a new tap sends nothing
-   * until it has a claim. */
+  /* The firewall is rebuilt in every case: a new tap sends nothing until
+   * it has a claim, and its VM is NATed and forwarded from the moment it
+   * has one (net-nft.c). */
   ok = banger_net_tap_create (tap, self->config->bridge, uid, &error)
        && (mac == NULL || banger_net_guard_claim (tap, mac, ipv4, &error))
-       && banger_net_guard_apply (self->config->bridge, &error);
+       && banger_net_firewall_apply (self->config->bridge, self->config->subnet, &error);
   g_mutex_unlock (&self->net_lock);
   if (!ok)
     return return_error (self, invocation, error);
@@ -279,7 +278,24 @@ handle_delete_tap (BangerHelper *object, GDBusMethodInvocation *invocation, cons
   gboolean ok;
 
   g_mutex_lock (&self->net_lock);
-  ok = banger_net_tap_delete (tap, uid, &error) && banger_net_guard_apply (self->config->bridge, &error);
+  /* The VM's set element and guard chain go with its tap. A tap that is
+   * already gone (deleted behind banger's back) still gets the rebuild, so
+   * its rules do not outlive it; the caller still hears NotFound. Not
+   * without the bridge: after `network down` the tables must stay gone. */
+  ok = banger_net_tap_delete (tap, uid, &error);
+  if ((ok || g_error_matches (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND))
+      && banger_net_link_index (self->config->bridge, NULL) > 0) {
+    g_autoptr (GError) rebuild = NULL;
+
+    if (!banger_net_firewall_apply (self->config->bridge, self->config->subnet, &rebuild)) {
+      if (ok) {
+        ok = FALSE;
+        error = g_steal_pointer (&rebuild);
+      } else {
+        g_warning ("%s", rebuild->message);
+      }
+    }
+  }
   g_mutex_unlock (&self->net_lock);
   if (!ok)
     return return_error (self, invocation, error);

@@ -8,7 +8,8 @@
  * neither the tap's owner nor a helper restart can lose or forge it. The
  * same record makes addresses unique across users: a claim that another
  * tap already holds is refused. The nftables table `bridge banger_guard`
- * is rebuilt from those records after every change, in one transaction. */
+ * is rebuilt from those records after every change, in the same
+ * transaction as `inet banger` (net-nft.c). */
 
 #include "net.h"
 
@@ -29,8 +30,8 @@ alias_path (const char *tap)
 }
 
 /* @tap's claim, or FALSE (none). */
-static gboolean
-read_claim (const char *tap, char **mac, char **ipv4)
+gboolean
+banger_net_guard_read_claim (const char *tap, char **mac, char **ipv4)
 {
   g_autofree char *path = alias_path (tap);
   g_autofree char *text = NULL;
@@ -98,7 +99,7 @@ banger_net_guard_claim (const char *tap, const char *mac, const char *ipv4, GErr
     g_autofree char *other_mac = NULL;
     g_autofree char *other_ip = NULL;
 
-    if (g_str_equal (taps[i], tap) || !read_claim (taps[i], &other_mac, &other_ip))
+    if (g_str_equal (taps[i], tap) || !banger_net_guard_read_claim (taps[i], &other_mac, &other_ip))
       continue;
     if (g_str_equal (other_ip, ipv4) || g_str_equal (other_mac, mac)) {
       g_set_error (error, BANGER_ERROR, BANGER_ERROR_EXISTS,
@@ -116,16 +117,12 @@ banger_net_guard_claim (const char *tap, const char *mac, const char *ipv4, GErr
   return TRUE;
 }
 
-gboolean
-banger_net_guard_apply (const char *bridge G_GNUC_UNUSED, GError **error)
+void
+banger_net_guard_append_table (GString *script, GStrv taps)
 {
-  g_auto (GStrv) taps = banger_net_link_list_taps (0, error);
   g_autoptr (GString) jumps = g_string_new ("");
   g_autoptr (GString) chains = g_string_new ("");
-  g_autofree char *script = NULL;
 
-  if (taps == NULL)
-    return FALSE;
   /* Names, MACs and addresses come from the kernel's records, which only
    * this helper writes, and are checked again by read_claim(): no nft
    * syntax can get in. A tap with no claim (made, not yet given its
@@ -136,7 +133,7 @@ banger_net_guard_apply (const char *bridge G_GNUC_UNUSED, GError **error)
     g_autofree char *mac = NULL;
     g_autofree char *ipv4 = NULL;
 
-    if (!read_claim (taps[i], &mac, &ipv4))
+    if (!banger_net_guard_read_claim (taps[i], &mac, &ipv4))
       continue;
     g_string_append_printf (jumps, "    iifname \"%s\" jump guard_%s\n", taps[i], taps[i]);
     g_string_append_printf (chains,
@@ -148,23 +145,16 @@ banger_net_guard_apply (const char *bridge G_GNUC_UNUSED, GError **error)
                             "  }\n",
                             taps[i], mac, mac, ipv4, ipv4);
   }
-  script = g_strdup_printf ("table bridge banger_guard\n"
-                            "delete table bridge banger_guard\n"
-                            "table bridge banger_guard {\n"
-                            "  chain prerouting {\n"
-                            "    type filter hook prerouting priority -200; policy accept;\n"
-                            "%s"
-                            "    iifname \"bg*\" drop\n"
-                            "  }\n"
-                            "%s"
-                            "}\n",
-                            jumps->str, chains->str);
-  return banger_net_nft_run (script, "install the nftables table bridge banger_guard", error);
-}
-
-gboolean
-banger_net_guard_remove (GError **error)
-{
-  return banger_net_nft_run ("table bridge banger_guard\ndelete table bridge banger_guard\n",
-                             "remove the nftables table bridge banger_guard", error);
+  g_string_append_printf (script,
+                          "table bridge banger_guard\n"
+                          "delete table bridge banger_guard\n"
+                          "table bridge banger_guard {\n"
+                          "  chain prerouting {\n"
+                          "    type filter hook prerouting priority -200; policy accept;\n"
+                          "%s"
+                          "    iifname \"bg*\" drop\n"
+                          "  }\n"
+                          "%s"
+                          "}\n",
+                          jumps->str, chains->str);
 }

@@ -8,7 +8,8 @@ G_BEGIN_DECLS
 /* The helper's network work, free of D-Bus so it can be driven directly:
  *   net-link.c   shared libnl-route plumbing (socket, lookup, up/master)
  *   net-bridge.c the bridge, its address and IPv4 forwarding
- *   net-nft.c    NAT and forward rules: one nftables table "inet banger"
+ *   net-nft.c    NAT and forward rules ("inet banger") and, with net-guard.c,
+ *                the per-VM rules, rebuilt from the taps in one transaction
  *   net-tap.c    persistent taps owned by the caller's uid
  *   net-nm.c     telling NetworkManager to leave banger's links alone
  * None of these lock: the daemon serialises them. */
@@ -29,9 +30,11 @@ gboolean banger_net_bridge_ensure (const char *bridge, const char *address, GErr
 gboolean banger_net_bridge_remove (const char *bridge, GError **error);
 gboolean banger_net_forwarding_enable (GError **error);
 
-/* net-nft.c */
-gboolean banger_net_nft_apply (const char *bridge, const char *subnet, GError **error);
-gboolean banger_net_nft_remove (GError **error);
+/* net-nft.c: rebuilds `inet banger` (NAT and forwarding for the set of
+ * running VMs' addresses) and `bridge banger_guard` from every tap's claim,
+ * in one transaction; the remove takes both away. */
+gboolean banger_net_firewall_apply (const char *bridge, const char *subnet, GError **error);
+gboolean banger_net_firewall_remove (GError **error);
 /* Runs @script as one libnftables transaction. */
 gboolean banger_net_nft_run (const char *script, const char *what, GError **error);
 
@@ -42,9 +45,10 @@ gboolean banger_net_guard_check_ipv4 (const char *ipv4, GError **error);
 /* Records @mac and @ipv4 as @tap's; Exists if another tap holds either. */
 gboolean banger_net_guard_claim (const char *tap, const char *mac, const char *ipv4,
                                  GError **error);
-/* Rebuilds the table bridge banger_guard from every tap's claim. */
-gboolean banger_net_guard_apply (const char *bridge, GError **error);
-gboolean banger_net_guard_remove (GError **error);
+/* @tap's claim (from its alias), FALSE if it has none. */
+gboolean banger_net_guard_read_claim (const char *tap, char **mac, char **ipv4);
+/* Appends the table bridge banger_guard for @taps' claims to @script. */
+void banger_net_guard_append_table (GString *script, GStrv taps);
 
 /* net-tap.c */
 char *banger_net_tap_name (const char *vm_id);

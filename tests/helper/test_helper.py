@@ -140,8 +140,8 @@ class HelperTest(unittest.TestCase):
         self.assertEqual(self.addresses(BRIDGE), [ADDRESS])
         table = self.nft_table()
         self.assertIsNotNone(table)
-        self.assertRegex(table, r'ip saddr 10\.77\.0\.0/24 ip daddr != 10\.77\.0\.0/24 masquerade')
-        self.assertIn(f'iifname "{BRIDGE}" accept', table)
+        self.assertRegex(table, r"ip saddr @vms ip daddr != 10\.77\.0\.0/24 masquerade")
+        self.assertIn(f'iifname "{BRIDGE}" ip saddr @vms accept', table)
         self.assertEqual(self.bus.ns_run(['cat', '/proc/sys/net/ipv4/ip_forward']).strip(), '1')
 
         # Idempotent: same answer, one address, one table with the same rules.
@@ -286,6 +286,66 @@ class HelperTest(unittest.TestCase):
         self.call_ok(A, 'DeleteTap', VM_ID, '{}')
         self.assertNotIn(f'guard_{TAP}', self.guard_table())
         self.assertIn(f'guard_{other_tap}', self.guard_table())
+
+    def vm_set(self):
+        """The set `vms` of inet banger as {address: tap}, None without the table."""
+        import json
+        res = subprocess.run(['ip', 'netns', 'exec', self.bus.netns, 'nft', '-j', 'list', 'set',
+                              'inet', 'banger', 'vms'], capture_output=True, text=True)
+        if res.returncode != 0:
+            return None
+        items = [i['set'] for i in json.loads(res.stdout)['nftables'] if 'set' in i]
+        out = {}
+        for e in items[0].get('elem', []):
+            # an element with a comment is {"elem": {"val": ADDR, "comment": TAP}}
+            self.assertIsInstance(e, dict, e)
+            out[e['elem']['val']] = e['elem'].get('comment')
+        return out
+
+    def test_firewall_follows_taps(self):
+        """Issue 11, item 5: a VM is NATed and forwarded exactly while its tap
+        exists (its address in the set `vms`, named by its tap), and the
+        shared table stays, granting nothing, while the network is up."""
+        other_id, other_tap = 'fedcba9876543210', 'bgfedcba987654'
+        self.call_ok(A, 'EnsureNetwork', '{}')
+        self.assertEqual(self.vm_set(), {})
+        table = self.nft_table()
+        self.assertIn('ip saddr @vms ip daddr != 10.77.0.0/24 masquerade', table)
+        self.assertIn(f'iifname "{BRIDGE}" ip saddr @vms accept', table)
+        self.assertIn(f'iifname "{BRIDGE}" drop', table)
+        # a tap without a claim gets no element (its guard drops everything)
+        self.call_ok(A, 'CreateTap', other_id, '{}')
+        self.assertEqual(self.vm_set(), {})
+        ok, out = self.claim(A, VM_ID, '52:54:01:23:45:67', '10.77.0.5')
+        self.assertTrue(ok, out)
+        ok, out = self.claim(A, other_id, '52:54:01:23:45:68', '10.77.0.6')
+        self.assertTrue(ok, out)
+        self.assertEqual(self.vm_set(), {'10.77.0.5': TAP, '10.77.0.6': other_tap})
+        self.call_ok(A, 'DeleteTap', VM_ID, '{}')
+        self.assertEqual(self.vm_set(), {'10.77.0.6': other_tap})
+        self.assertNotIn(f'guard_{TAP}', self.guard_table())
+        # a flushed ruleset comes back whole at the next tap change
+        self.bus.ns_run(['nft', 'flush', 'ruleset'])
+        ok, out = self.claim(A, VM_ID, '52:54:01:23:45:67', '10.77.0.5')
+        self.assertTrue(ok, out)
+        self.assertEqual(self.vm_set(), {'10.77.0.5': TAP, '10.77.0.6': other_tap})
+        self.assertIn(f'guard_{other_tap}', self.guard_table())
+        self.call_ok(A, 'DeleteTap', VM_ID, '{}')
+        # a tap deleted behind banger's back: its DeleteTap is NotFound, and
+        # its rules go all the same
+        self.bus.ns_run(['ip', 'link', 'delete', other_tap])
+        self.assertEqual(self.vm_set(), {'10.77.0.6': other_tap})
+        self.assert_error('org.banger.Error.NotFound', A, 'DeleteTap', other_id, '{}')
+        self.assertEqual(self.vm_set(), {})
+        self.assertNotIn(f'guard_{other_tap}', self.guard_table())
+        self.call_ok(A, 'TeardownNetwork', '{}')
+        self.assertIsNone(self.vm_set())
+        self.assertIsNone(self.guard_table())
+        # a late DeleteTap (a VM stopped after network down) does not bring
+        # the tables back without the bridge
+        self.assert_error('org.banger.Error.NotFound', A, 'DeleteTap', VM_ID, '{}')
+        self.assertIsNone(self.vm_set())
+        self.assertIsNone(self.guard_table())
 
     def test_unsupported_after_authorization(self):
         # CreateSnapshot/RemoveSnapshot are implemented: tests/snapshot covers

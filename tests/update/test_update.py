@@ -314,6 +314,13 @@ class UpdateTest(unittest.TestCase):
                     '"sha256sums": "SHA256SUMS", "signature": "SHA256SUMS.sig", '
                     '"notes": "test release"}}}' % (version, version, name))
 
+    def banger_env(self, extra, *args):
+        env = dict(self.bus.env)
+        env['DBUS_SYSTEM_BUS_ADDRESS'] = self.sb.address
+        env.update(extra)
+        return subprocess.run([build('src/cli/banger'), *args], capture_output=True, text=True,
+                              env=env, timeout=120)
+
     def banger(self, *args):
         env = dict(self.bus.env)
         env['DBUS_SYSTEM_BUS_ADDRESS'] = self.sb.address
@@ -663,10 +670,50 @@ class UpdateTest(unittest.TestCase):
         self.assert_nothing_installed_by_script()
 
     def test_dry_run(self):
+        """Issue 11, item 6: --dry-run prints the plan from the signed file
+        list; the tarball is never requested and nothing changes on disk."""
         self.publish()
-        res = self.banger('update', '--dry-run', '--progress', 'none')
+        name = 'banger-%s-x86_64.tar.gz' % NEW
+        with open(os.path.join(self.www, name), 'rb') as f:
+            tarball_sha = hashlib.sha256(f.read()).hexdigest()
+        cache_before = sorted(os.listdir(self.cache)) if os.path.isdir(self.cache) else []
+        env_conf = os.path.join(self.tmp, 'helper.conf')
+        res = self.banger_env({'BANGER_HELPER_CONF': env_conf}, 'update', '--dry-run')
         self.run_ok(res)
-        self.assertIn('dry run', res.stdout)
+        out = res.stdout
+        base = 'http://127.0.0.1:%d/' % self.port
+        self.assertIn('installed version: ' + CURRENT, out)
+        self.assertIn('new version:       ' + NEW, out)
+        self.assertIn('manifest:          ' + base + 'manifest.json', out)
+        self.assertIn('tarball:           ' + base + name + ' (not downloaded)', out)
+        self.assertIn(base + 'SHA256SUMS (signature ' + base + 'SHA256SUMS.sig verified', out)
+        self.assertIn('  %s  %s\n' % (tarball_sha, name), out)
+        for f, sub in FILES.items():
+            self.assertIn('  %s\n' % os.path.join(self.prefix, sub, f), out)
+        self.assertIn('  %s (the install record' % self.install_toml, out)
+        self.assertIn('bangerd: process ', out)
+        self.assertIn('bangerd-root: exits after the update', out)
+        self.assertNotIn('Would refuse now', out)
+        # the server's request log: the signed part was fetched, the tarball never
+        wait_until(lambda: '"GET /SHA256SUMS.sig ' in self.http.output(), 10,
+                   'the signature request in the server log')
+        requests = re.findall(r'"GET (\S+) ', self.http.output())
+        self.assertEqual(sorted(set(requests)),
+                         ['/SHA256SUMS', '/SHA256SUMS.sig', '/manifest.json'], requests)
+        # nothing changed: installed files, no install.toml, no staging or download
+        self.assert_untouched()
+        self.assertFalse(os.path.exists(os.path.join(self.cache, 'update')))
+        self.assertEqual(sorted(os.listdir(self.cache)) if os.path.isdir(self.cache) else [],
+                         cache_before)
+
+    def test_dry_run_bad_signature(self):
+        """The plan is only shown for a release the key vouches for."""
+        self.publish(bad_sig=True)
+        res = self.banger('update', '--dry-run')
+        self.assertNotEqual(res.returncode, 0, res.stdout)
+        self.assertIn('signature', res.stderr)
+        self.assertNotIn('new version', res.stdout)
+        self.assertNotIn('.tar.gz ', ' '.join(re.findall(r'"GET (\S+) ', self.http.output())))
         self.assert_untouched()
 
     def _staging_for(self, user, outside=False, symlink=False, fifo=False):

@@ -562,6 +562,102 @@ class SpoofTest(VmTestCase):
                 self.assertEqual(echos, 0, 'frames from a spoofed MAC reached the host')
 
 
+class FirewallLifecycleTest(VmTestCase):
+    """Issue 11, item 5: each VM's firewall rules (its address in the set
+    `vms` of inet banger, commented with its tap, and its chain in bridge
+    banger_guard) exist exactly while it runs: after start, stop, kill,
+    delete and a bangerd SIGKILL (a VMM that died meanwhile is released by
+    the next bangerd's reconcile). `banger system network down` is refused
+    while a VM runs, and goes through with --force."""
+
+    def firewall(self):
+        """({address: tap} of the set vms, {taps with a guard chain}), or
+        None when the tables are absent. This process is in the helper's
+        network namespace."""
+        res = subprocess.run(['nft', '-j', 'list', 'set', 'inet', 'banger', 'vms'],
+                             capture_output=True, text=True)
+        if res.returncode != 0:
+            return None
+        elements = {}
+        for item in json.loads(res.stdout)['nftables']:
+            for e in item.get('set', {}).get('elem', []):
+                elements[e['elem']['val']] = e['elem'].get('comment')
+        res = subprocess.run(['nft', '-j', 'list', 'table', 'bridge', 'banger_guard'],
+                             capture_output=True, text=True, check=True)
+        chains = {item['chain']['name'][len('guard_'):]
+                  for item in json.loads(res.stdout)['nftables']
+                  if 'chain' in item and item['chain']['name'].startswith('guard_')}
+        return elements, chains
+
+    def assert_rules_of(self, running):
+        """Rules for exactly the VMs in @running (object paths), all running."""
+        want = {}
+        for p in running:
+            self.assertEqual(self.prop(p, 'State'), 'running')
+            want[self.prop(p, 'IPv4')] = 'bg' + self.prop(p, 'Id')[:12]
+        state = self.firewall()
+        self.assertIsNotNone(state, 'the tables inet banger and bridge banger_guard are gone')
+        self.assertEqual(state[0], want, 'NAT/forward set vms')
+        self.assertEqual(state[1], set(want.values()), 'guard chains')
+
+    def network_down(self, *args):
+        env = dict(self.session.env)
+        env['DBUS_SYSTEM_BUS_ADDRESS'] = self.system.address
+        return subprocess.run([os.path.join(os.environ['BANGER_BUILD_ROOT'], 'src', 'cli',
+                                            'banger'), 'system', 'network', 'down', *args],
+                              capture_output=True, text=True, env=env, timeout=120)
+
+    def test_rules_follow_vms(self):
+        a, b = self.create_vm('fwa'), self.create_vm('fwb')
+        self.start_many([a, b])
+        self.assert_rules_of([a, b])
+        # stop, start, kill
+        self.vm_call(a, 'Stop', GLib.Variant('(u)', (30,)), timeout=60000)
+        self.assert_rules_of([b])
+        self.start(a)
+        self.assert_rules_of([a, b])
+        self.vm_call(a, 'Kill')
+        self.assert_rules_of([b])
+
+        # network down refused while fwb runs; nothing changed
+        res = self.network_down()
+        self.assertNotEqual(res.returncode, 0, res.stdout + res.stderr)
+        self.assertIn('fwb', res.stderr)
+        self.assertIn('--force', res.stderr)
+        self.assert_rules_of([b])
+        self.assertIsNotNone(self.system.link('banger0'))
+
+        # bangerd SIGKILLed; one VMM dies while it is down: the survivor's
+        # rules stay throughout, the dead one's go with the next bangerd's
+        # reconcile (which runs before it owns its name, so before the
+        # first answer below)
+        c = self.create_vm('fwc')
+        self.start_many([a, c])
+        self.assert_rules_of([a, b, c])
+        a_pid = self.prop(a, 'Pid')
+        self.assertIsNotNone(self.session.stop_bangerd(signal.SIGKILL))
+        state = self.firewall()
+        self.assertEqual(len(state[0]), 3, state)
+        os.kill(a_pid, signal.SIGKILL)
+        self.assertTrue(wait_pid_gone(a_pid, 10))
+        self.assertEqual(self.prop(a, 'State'), 'stopped')
+        self.assert_rules_of([b, c])
+
+        # delete (of a running VM, forced)
+        self.vm_call(b, 'Delete', GLib.Variant('(a{sv})', ({'force': GLib.Variant('b', True)},)))
+        self.assert_rules_of([c])
+
+        # --force takes it down with fwc running: both tables, the bridge, the tap
+        res = self.network_down()
+        self.assertNotEqual(res.returncode, 0)
+        self.assertIn('fwc', res.stderr)
+        res = self.network_down('--force')
+        self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+        self.assertIsNone(self.firewall())
+        self.assertIsNone(self.system.link('banger0'))
+        self.assertFalse(self.tap_exists(self.prop(c, 'Id')))
+
+
 def first_lease(vm_id):
     """The address bangerd tries first for @vm_id in 10.77.0.0/24
     (banger_lease_first_candidate: FNV-1a of the id; the bridge's .1 is

@@ -5,6 +5,7 @@
 #include "banger-error.h"
 #include "dbus-common.h"
 #include "update-job.h"
+#include "dbus-update-plan.h"
 #include "validate.h"
 
 /* CheckUpdate fetches over the network: a worker thread, not the main loop. */
@@ -104,4 +105,5 @@ banger_dbus_update_attach (BangerManager *skeleton, BangerEngine *engine)
 
   g_signal_connect (skeleton, "handle-check-update", G_CALLBACK (handle_check_update), NULL);
   g_signal_connect (skeleton, "handle-update", G_CALLBACK (handle_update), catalog);
+  banger_update_plan_attach (skeleton, catalog);
 }

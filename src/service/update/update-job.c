@@ -143,6 +143,23 @@ banger_update_fetch_manifest (GCancellable *cancellable, GError **error)
   return banger_release_manifest_parse (text, len, url, error);
 }
 
+gboolean
+banger_update_fetch_sums (const BangerReleaseEntry *entry, GBytes **sums, GBytes **signature,
+                          GCancellable *cancellable, GError **error)
+{
+  g_autoptr (SoupSession) session = banger_http_session_new ();
+
+  *sums = fetch_small (session, entry->sha256sums, MAX_SUMS_BYTES, cancellable, error);
+  if (*sums == NULL)
+    return FALSE;
+  *signature = fetch_small (session, entry->signature, 4096, cancellable, error);
+  if (*signature == NULL) {
+    g_clear_pointer (sums, g_bytes_unref);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 typedef struct {
   BangerEngineJob *job;
   guint64 total;

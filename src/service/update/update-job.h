@@ -18,6 +18,10 @@ G_BEGIN_DECLS
 /* Fetches and parses the build's manifest (synchronous; worker threads). */
 BangerReleaseManifest *banger_update_fetch_manifest (GCancellable *cancellable, GError **error);
 
+/* @entry's SHA256SUMS and its signature, within the job's size limits, not
+ * yet verified (PlanUpdate; synchronous). */
+gboolean banger_update_fetch_sums (const BangerReleaseEntry *entry, GBytes **sums,
+                                   GBytes **signature, GCancellable *cancellable, GError **error);
 /* <cache>/update/staging: the one place a release is staged. */
 char *banger_update_staging_dir (void);
 

@@ -6,7 +6,6 @@
 #include "vm-runtime-private.h"
 
 #include <glib/gstdio.h>
-#include <unistd.h>
 
 #include "banger-error.h"
 #include "boot-assets.h"
@@ -20,9 +19,10 @@
 #include "validate.h"
 #include "vmm.h"
 
-/* A QEMU guest whose console stays silent this long before its agent
- * answers is stuck (under TCG a kernel very rarely stalls early in boot,
- * with nothing printed after the stall): its VMM is started once more. */
+/* A guest whose console stays silent this long before its agent answers
+ * is stuck, where the driver says boots can stall (QEMU: under TCG a kernel
+ * very rarely stalls early in boot, with nothing printed after the stall):
+ * its VMM is started once more. */
 #define BOOT_STALL_S 15
 
 /* ---- Start ------------------------------------------------------------------- */

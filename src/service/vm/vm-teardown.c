@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <glib/gstdio.h>
-#include <signal.h>
 
 #include "banger-error.h"
 #include "helper-client.h"
