@@ -129,10 +129,10 @@ test_create_find_delete (Fixture *fx, gconstpointer data)
   g_clear_error (&error);
   g_assert_cmpuint (fx->added->len, ==, 1);
 
-  g_assert_true (banger_vm_list_delete_vm (fx->engine, "dev", FALSE, &error));
+  g_assert_true (banger_vm_list_delete_vm (fx->engine, "dev", &error));
   g_assert_no_error (error);
   g_assert_cmpuint (fx->removed->len, ==, 1);
-  g_assert_false (banger_vm_list_delete_vm (fx->engine, "dev", FALSE, &error));
+  g_assert_false (banger_vm_list_delete_vm (fx->engine, "dev", &error));
   g_assert_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND);
 }
 
@@ -196,11 +196,8 @@ test_active_vm_is_kept (Fixture *fx, gconstpointer data)
   idle = banger_vm_list_create_vm (fx->engine, spec, &error);
   g_assert_no_error (error);
 
-  g_assert_false (banger_vm_list_delete_vm (fx->engine, "busy", FALSE, &error));
+  g_assert_false (banger_vm_list_delete_vm (fx->engine, "busy", &error));
   g_assert_error (error, BANGER_ERROR, BANGER_ERROR_BAD_STATE);
-  g_clear_error (&error);
-  g_assert_false (banger_vm_list_delete_vm (fx->engine, "busy", TRUE, &error));
-  g_assert_error (error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED);
   g_clear_error (&error);
 
   pruned = banger_vm_list_prune_vms (fx->engine, &error);

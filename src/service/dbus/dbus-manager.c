@@ -11,7 +11,6 @@
 #include "dbus-kernel.h"
 #include "dbus-doctor.h"
 #include "dbus-lifecycle.h"
-#include "dbus-unsupported.h"
 #include "dbus-vm.h"
 #include "helper-watch.h"
 #include "dbus-update.h"
@@ -157,7 +156,6 @@ banger_dbus_manager_new (BangerEngine *engine, GError **error)
   banger_manager_set_default_image (self->skeleton, banger_vm_list_get_default_image (engine->vms));
   banger_manager_set_default_kernel (self->skeleton, banger_vm_list_get_default_kernel (engine->vms));
   banger_manager_set_data_dir (self->skeleton, banger_vm_list_get_data_dir (engine->vms));
-  banger_dbus_unsupported_attach (G_DBUS_INTERFACE_SKELETON (self->skeleton));
   g_signal_connect (self->skeleton, "handle-create-vm", G_CALLBACK (handle_create_vm), self);
   g_signal_connect (self->skeleton, "handle-find-vm", G_CALLBACK (handle_find_vm), self);
   g_signal_connect (self->skeleton, "handle-list-vms", G_CALLBACK (handle_list_vms), self);

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include "banger-error.h"
-#include "dbus-unsupported.h"
 #include "validate.h"
 #include "vm-copy.h"
 #include "vm-runtime.h"
@@ -376,7 +375,6 @@ banger_dbus_vm_new (BangerEngine *engine, const BangerVmRecord *rec)
 
   banger_object_skeleton_set_vm (object, vm);
   banger_dbus_vm_update (object, rec);
-  banger_dbus_unsupported_attach (G_DBUS_INTERFACE_SKELETON (vm));
   g_signal_connect (vm, "handle-start", G_CALLBACK (handle_start), engine);
   g_signal_connect (vm, "handle-stop", G_CALLBACK (handle_stop), engine);
   g_signal_connect (vm, "handle-restart", G_CALLBACK (handle_restart), engine);

@@ -210,23 +210,18 @@ remove_record (BangerVmList *self, const BangerVmRecord *rec, GError **error)
 }
 
 gboolean
-banger_vm_list_delete_vm (BangerVmList *self, const char *name, gboolean force, GError **error)
+banger_vm_list_delete_vm (BangerVmList *self, const char *name, GError **error)
 {
   g_autoptr (BangerVmRecord) rec = banger_vm_list_find_vm (self, name, error);
 
   if (rec == NULL)
     return FALSE;
+  /* A forced Delete kills the VMM first (the runtime's delete, vm-teardown.c);
+   * the record alone must never go while a VMM may run: its tap would be
+   * orphaned. */
   if (banger_vm_state_is_active (rec->state)) {
-    if (!force) {
-      g_set_error (error, BANGER_ERROR, BANGER_ERROR_BAD_STATE,
-                   "VM “%s” is %s; stop it first or delete it with “force”", rec->name, rec->state);
-      return FALSE;
-    }
-    /* Forcing means killing the VMM, which this build cannot do yet; deleting
-     * the record alone would orphan a running VMM and its tap. */
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED,
-                 "killing a %s VM (Delete with “force”) is not implemented in banger %s yet",
-                 rec->state, PACKAGE_VERSION);
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_BAD_STATE,
+                 "VM “%s” is %s; stop it first or delete it with “force”", rec->name, rec->state);
     return FALSE;
   }
   return remove_record (self, rec, error);

@@ -36,10 +36,10 @@ BangerVmRecord *banger_vm_list_find_vm (BangerVmList *self, const char *name, GE
  * emits "vm-added". InvalidArgument for a bad spec, Exists for a taken name. */
 BangerVmRecord *banger_vm_list_create_vm (BangerVmList *self, GVariant *spec, GError **error);
 
-/* Removes the VM called @name. A VM that is starting, running or stopping is
- * refused with BadState unless @force. */
-gboolean banger_vm_list_delete_vm (BangerVmList *self, const char *name, gboolean force,
-                                  GError **error);
+/* Removes the record of the VM called @name. A VM that is starting, running
+ * or stopping is refused with BadState: a forced Delete goes through the VM
+ * runtime, which ends the VMM first. */
+gboolean banger_vm_list_delete_vm (BangerVmList *self, const char *name, GError **error);
 
 /* Removes every VM that is not starting, running or stopping; returns the
  * names removed (possibly none). */

@@ -158,7 +158,7 @@ delete_record (BangerVmRuntime *self, const char *name, GTask *task)
   GError *error = NULL;
   g_autoptr (BangerVmRecord) rec = banger_vm_runtime_find_record (self, name, &error);
 
-  if (rec == NULL || !banger_vm_list_delete_vm (self->engine, name, FALSE, &error)) {
+  if (rec == NULL || !banger_vm_list_delete_vm (self->engine, name, &error)) {
     g_task_return_error (task, error);
   } else {
     g_hash_table_remove (self->runs, rec->id);
