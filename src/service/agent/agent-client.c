@@ -1,6 +1,11 @@
 /* The host side of the agent protocol: one connection, the handshake with
  * resynchronisation, the frame reader and the ordered writer, and the simple
- * request/reply calls (stats, ports, boot id, ping, setup, power-off). */
+ * request/reply calls (stats, ports, boot id, ping, setup, power-off).
+ *
+ * One file (~1200 lines) on purpose: the reader, the resynchronisation and
+ * the writer's ordering and back-pressure are one state machine over one
+ * connection; exec and file streams register themselves (agent-exec.c,
+ * agent-client-files.c) instead. */
 #include "agent-client-private.h"
 
 #include "banger-error.h"

@@ -1,3 +1,10 @@
+/* BangerExt4Writer: an ext4 file system written with libext2fs from a tree
+ * of entries (ext4-writer.h).
+ *
+ * One file (~1300 lines) on purpose: every operation (files, directories,
+ * links, device nodes, xattrs, hard links, whiteouts) works on the same open
+ * libext2fs handle and the same inode bookkeeping, and the image is renamed
+ * into place only once all of them succeeded. */
 #include "config.h"
 
 #include "ext4-writer.h"

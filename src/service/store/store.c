@@ -1,3 +1,11 @@
+/* BangerStore: the connection to bangerd's SQLite database, its opening
+ * and migration, the VM records and the IPv4 leases (store.h); the image and
+ * kernel tables are store-images.c.
+ *
+ * One file (~1000 lines) on purpose: opening, the integrity checks that
+ * decide whether a database is usable, migration and the VM and lease
+ * statements share one connection and its prepared-statement rules; the
+ * lease claims must stay in the same transactions as the VM rows. */
 #include "store.h"
 
 #include <errno.h>
@@ -91,7 +99,7 @@ banger_vm_record_free (BangerVmRecord *rec)
   g_free (rec);
 }
 
-/* ---- SQLite helpers, shared with store-catalog.c (store-private.h) ---- */
+/* ---- SQLite helpers, shared with store-images.c (store-private.h) ---- */
 
 static BangerError
 code_from_sqlite (int rc)
