@@ -7,6 +7,7 @@
 
 #include "banger-error.h"
 #include "store-private.h"
+#include "store-images.h"
 #include "store.h"
 
 /* Every case gets its own temporary directory, so the suite can run in
@@ -904,6 +905,56 @@ test_reopen (Fixture *fx, gconstpointer data)
   g_assert_cmpstr (addr, ==, "10.77.0.7");
 }
 
+/* "Which VMs use this image/kernel" and "which images use this kernel" are
+ * store queries (DeleteImage, DeleteKernel, UsedBy): oldest first, empty
+ * when nothing uses it. */
+static void
+test_used_by (Fixture *fx, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (BangerStore) store = banger_store_open (fx->path, &error);
+  g_autoptr (BangerVmRecord) a = make_vm ("000000000000000a", "zeta", 300);
+  g_autoptr (BangerVmRecord) b = make_vm ("000000000000000b", "beta", 100);
+  g_autoptr (BangerVmRecord) c = make_vm ("000000000000000c", "alpha", 300);
+  g_autoptr (BangerImageRecord) img = banger_image_record_new ();
+  g_auto (GStrv) names = NULL;
+
+  g_assert_no_error (error);
+  g_free (c->image);
+  c->image = g_strdup ("other");
+  g_free (c->kernel);
+  c->kernel = g_strdup ("other");
+  for (BangerVmRecord **r = (BangerVmRecord *[]){ a, b, c, NULL }; *r != NULL; r++) {
+    g_assert_true (banger_store_vm_insert (store, *r, &error));
+    g_assert_no_error (error);
+  }
+  g_free (img->id);
+  img->id = g_strdup ("00000000000000f1");
+  g_free (img->name);
+  img->name = g_strdup ("debian-12");
+  g_free (img->kernel);
+  img->kernel = g_strdup ("6.1.0-28-cloud-amd64");
+  g_assert_true (banger_store_image_insert (store, img, &error));
+  g_assert_no_error (error);
+
+  names = banger_store_vm_names_using_image (store, "debian-12", &error);
+  g_assert_no_error (error);
+  g_assert_true (g_strv_equal ((const char *const *)names, (const char *const[]){ "beta", "zeta", NULL }));
+  g_clear_pointer (&names, g_strfreev);
+  names = banger_store_vm_names_using_kernel (store, "other", &error);
+  g_assert_no_error (error);
+  g_assert_true (g_strv_equal ((const char *const *)names, (const char *const[]){ "alpha", NULL }));
+  g_clear_pointer (&names, g_strfreev);
+  names = banger_store_image_names_using_kernel (store, "6.1.0-28-cloud-amd64", &error);
+  g_assert_no_error (error);
+  g_assert_true (g_strv_equal ((const char *const *)names, (const char *const[]){ "debian-12", NULL }));
+  g_clear_pointer (&names, g_strfreev);
+  names = banger_store_vm_names_using_image (store, "nobody", &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (names);
+  g_assert_null (names[0]);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -924,6 +975,7 @@ main (int argc, char **argv)
   ADD ("/vm/crud", test_vm_crud);
   ADD ("/vm/duplicate", test_vm_duplicate);
   ADD ("/vm/unknown", test_vm_unknown);
+  ADD ("/vm/used-by", test_used_by);
   ADD ("/lease/claim-release", test_lease);
   ADD ("/lease/cascade", test_lease_cascade);
   ADD ("/state/reopen", test_reopen);

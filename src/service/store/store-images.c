@@ -217,6 +217,54 @@ record_delete (BangerStore *store, const RecordTable *t, const char *name, GErro
   return TRUE;
 }
 
+/* ---- who uses an image or a kernel ---- */
+
+/* The names in @table whose @column is @value, oldest first (the order of
+ * the lists). @table and @column are this file's literals, never input. */
+static GStrv
+names_where (BangerStore *store, const char *table, const char *column, const char *value,
+             GError **error)
+{
+  sqlite3 *db = banger_store_get_db (store);
+  g_autofree char *sql = g_strdup_printf ("SELECT name FROM %s WHERE %s = ?1 "
+                                          "ORDER BY created_at, name", table, column);
+  g_autoptr (sqlite3_stmt) stmt = banger_store_db_prepare (db, sql, error);
+  g_autoptr (GStrvBuilder) names = g_strv_builder_new ();
+  int rc;
+
+  if (stmt == NULL)
+    return NULL;
+  banger_store_db_bind_text (stmt, 1, value);
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+    g_autofree char *name = banger_store_db_column_text (stmt, 0);
+    g_strv_builder_add (names, name);
+  }
+  if (rc != SQLITE_DONE) {
+    g_autofree char *what = g_strdup_printf ("cannot list %s", table);
+    banger_store_db_error (error, db, what);
+    return NULL;
+  }
+  return g_strv_builder_end (names);
+}
+
+GStrv
+banger_store_vm_names_using_image (BangerStore *store, const char *image, GError **error)
+{
+  return names_where (store, "vms", "image", image, error);
+}
+
+GStrv
+banger_store_vm_names_using_kernel (BangerStore *store, const char *kernel, GError **error)
+{
+  return names_where (store, "vms", "kernel", kernel, error);
+}
+
+GStrv
+banger_store_image_names_using_kernel (BangerStore *store, const char *kernel, GError **error)
+{
+  return names_where (store, "images", "kernel", kernel, error);
+}
+
 /* ---- images ---- */
 
 static gpointer

@@ -56,4 +56,13 @@ BangerKernelRecord *banger_store_kernel_get_by_name (BangerStore *store, const c
 GPtrArray *banger_store_kernel_list (BangerStore *store, GError **error);
 gboolean banger_store_kernel_delete (BangerStore *store, const char *name, GError **error);
 
+/* Who uses an image or a kernel (what DeleteImage, DeleteKernel and UsedBy
+ * ask): the names of the VMs, or of the images, that name it, oldest first;
+ * an empty list when none does. A query, so the callers need not read every
+ * record to filter them. */
+GStrv banger_store_vm_names_using_image (BangerStore *store, const char *image, GError **error);
+GStrv banger_store_vm_names_using_kernel (BangerStore *store, const char *kernel, GError **error);
+GStrv banger_store_image_names_using_kernel (BangerStore *store, const char *kernel,
+                                             GError **error);
+
 G_END_DECLS

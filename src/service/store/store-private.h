@@ -1,8 +1,8 @@
 #pragma once
 
-/* Store internals: the statement helpers store.c and store-catalog.c share
+/* Store internals: the statement helpers store.c and store-images.c share
  * (one error mapping for every table), and hooks for the tests. bangerd's
- * other files use store.h and store-catalog.h. */
+ * other files use store.h and store-images.h. */
 
 #include <sqlite3.h>
 
