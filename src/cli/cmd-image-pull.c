@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-cli"
-
 /* `image pull`, `image promote` and `image cache list|prune`: the commands
  * of issue 4 that turn registries, catalogs and VMs into images. */
 

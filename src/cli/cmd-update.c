@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-cli"
-
 /* `banger update`: the client's half of the self-update (docs/update.md).
  * bangerd's Update job downloads, verifies and stages. The swap is asked
  * for here, with the text polkit agent registered, so the administrator's

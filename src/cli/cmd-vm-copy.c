@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-cli"
-
 /* `vm cp`, `vm push`, `vm diff`, `vm pull`, and the copy helpers they and
  * `vm run --repo` share: tar streams written and read with libarchive,
  * handed to VM.CopyIn / VM.CopyOut as pipes (docs/repo-workflow.md). */

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-cli"
-
 #include "output-table.h"
 
 #include <stdarg.h>

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-cli"
-
 #include "config.h"
 
 #include "output-time.h"

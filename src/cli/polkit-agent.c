@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-cli"
-
 #define POLKIT_AGENT_I_KNOW_API_IS_SUBJECT_TO_CHANGE
 
 #include "config.h"

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-cli"
-
 /* The repo workflow on the host (docs/repo-workflow.md): what `vm push`
  * ships, how the shipped state is kept (a git tree object in the host
  * repository, named in <git dir>/banger/<vm>.base), and the patch `vm diff`

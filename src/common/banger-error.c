@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-error"
-
 #include "banger-error.h"
 
 #include <errno.h>

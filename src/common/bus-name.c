@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-common"
-
 #include "bus-name.h"
 
 gboolean

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-common"
-
 #include "config.h"
 
 #include "install-config.h"

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-log"
-
 #include "log.h"
 
 #include <stdio.h>

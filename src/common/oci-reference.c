@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-oci"
-
 #include "oci-reference.h"
 
 #include <string.h>

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-paths"
-
 #include "paths.h"
 
 #include <errno.h>

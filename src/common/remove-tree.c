@@ -6,8 +6,6 @@
  * relative to a directory fd opened with O_NOFOLLOW, so a symlink swapped
  * in for a directory is removed as a link, never walked into. */
 
-#define G_LOG_DOMAIN "banger-remove-tree"
-
 #include "remove-tree.h"
 
 #include <dirent.h>
@@ -166,4 +164,13 @@ banger_remove_tree_contents (int dirfd, const char *path, const char *keep, GErr
     return FALSE;
   }
   return TRUE;
+}
+
+void
+banger_remove_tree_or_warn (const char *path)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!banger_remove_tree (path, &error))
+    g_warning ("%s", error->message);
 }

@@ -13,6 +13,11 @@ G_BEGIN_DECLS
  * this as root on directories a user can fill). */
 gboolean banger_remove_tree (const char *path, GError **error);
 
+/* The same, for a directory bangerd made itself (an image's, a kernel's,
+ * a download's): a failure is only logged, as a warning, because the
+ * caller is already failing or cleaning up and has nothing better to do. */
+void banger_remove_tree_or_warn (const char *path);
+
 /* Empties the directory open as @dirfd (named @path in messages) the same
  * way, leaving its entry @keep (NULL: none) and the directory itself: for
  * a caller that must remove one entry last. */

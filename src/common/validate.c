@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-validate"
-
 #include "validate.h"
 
 #include "banger-error.h"

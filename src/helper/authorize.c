@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-authorize"
-
 #include "authorize.h"
 
 #include <signal.h>

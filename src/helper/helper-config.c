@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-helper-config"
-
 #include "helper-config.h"
 
 #include <arpa/inet.h>

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-root"
-
 #include "config.h"
 
 #include "helper-daemon.h"

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-root-update"
-
 #include "install-release.h"
 
 #include <errno.h>

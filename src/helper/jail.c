@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-root-jail"
-
 /* Firecracker's jailer, run by root for a user. The helper trusts nothing in
  * the spec: the id must satisfy both banger's and the jailer's rules, and
  * every file must be a regular file the caller owns, reached from one of the

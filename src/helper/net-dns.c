@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-root-dns"
-
 /* Routing the "vm" domain to bangerd's DNS responder through
  * systemd-resolved's D-Bus API (org.freedesktop.resolve1(5)): the bridge
  * link gets 127.0.0.1:PORT as its DNS server and "~vm" as a routing-only

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-net"
-
 /* Layer-2 anti-spoofing on the shared bridge (issue 10, finding 6). Every
  * user's VMs are ports of one bridge, so without this a guest could send
  * from another guest's MAC or address. Each tap's claim (the guest's MAC

@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "banger-net"
-
 #include "net.h"
 
 #include <NetworkManager.h>

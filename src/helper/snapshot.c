@@ -1,5 +1,3 @@
-#define G_LOG_DOMAIN "bangerd-root-snapshot"
-
 /* dm-snapshots of a raw image for one VM: a read-only loop device over the
  * origin, a read-write loop device over a sparse copy-on-write file, and a
  * "snapshot" target over both. The loop devices are attached here, with

@@ -1,8 +1,6 @@
 /* What jail.c and install-release.c both need to take files from a caller's
  * own directories without being led elsewhere by a symlink. */
 
-#define G_LOG_DOMAIN "banger-user-paths"
-
 #include "user-paths.h"
 
 #include <errno.h>
