@@ -7,11 +7,11 @@
 
 G_BEGIN_DECLS
 
-/* One interface for the VMM drivers (qemu, firecracker). A
- * driver turns a VM's configuration into a running VMM process that
- * outlives bangerd, finds that process again after a restart, and stops it.
- * All calls may block for up to a few seconds: bangerd calls them from
- * worker threads. */
+/* One interface for the VMM drivers (qemu, firecracker). A driver turns a
+ * VM's configuration into a running VMM process that outlives bangerd,
+ * finds that process again after a restart, and stops it. All calls may
+ * block for up to a few seconds: bangerd calls them from worker threads.
+ * A new driver fills a BangerVmmDriver and is named in vmm.c. */
 
 typedef struct {
   char *vm_id;
@@ -92,7 +92,8 @@ typedef struct {
                                   gpointer snapshot_data, GError **error);
   /* launch() for a start use_jail() said is jailed: through the helper's
    * jail under @chroot_base (the helper's [jail] chroot_base). @helper is
-   * bangerd's helper client (helper-client.h), here and in stop(). */
+   * bangerd's helper client (helper-client.h), here and in stop(). NULL
+   * for a driver whose use_jail() never says jailed. */
   gboolean (*launch_jailed) (const BangerVmmConfig *config, BangerVmmInstance *instance,
                              const char *chroot_base, BangerHelperClient *helper, GError **error);
   /* Opens the stream that carries the agent protocol to the guest agent at
