@@ -19,7 +19,8 @@ banger_engine_new (const char *data_dir, const char *db_path, const char *config
     return NULL;
   self->helper = banger_helper_client_new ();
   self->jobs = banger_job_list_new ();
-  self->images = banger_image_list_new (self->config, self->store, self->jobs);
+  self->kernels = banger_kernel_list_new (self->config, self->store, self->jobs);
+  self->images = banger_image_list_new (self->config, self->store, self->jobs, self->kernels);
   self->vms = banger_vm_list_new (self->config, self->store, self->images);
   self->dns = banger_dns_responder_new (self->config, self->store);
   self->runtime = banger_vm_runtime_new (self->vms, self->images, self->dns, self->helper,
@@ -51,6 +52,7 @@ banger_engine_free (BangerEngine *self)
   g_clear_pointer (&self->dns, banger_dns_responder_free);
   g_clear_object (&self->vms);
   g_clear_object (&self->images);
+  g_clear_object (&self->kernels);
   g_clear_object (&self->jobs);
   g_clear_pointer (&self->helper, banger_helper_client_free);
   g_clear_pointer (&self->store, banger_store_free);

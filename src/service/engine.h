@@ -5,6 +5,7 @@
 #include "dns-responder.h"
 #include "helper-client.h"
 #include "image-list.h"
+#include "kernel-list.h"
 #include "store.h"
 #include "vm-list.h"
 #include "vm-runtime.h"
@@ -13,7 +14,7 @@ G_BEGIN_DECLS
 
 /* BangerEngine: bangerd's composition root. It creates every part once, in
  * layer order, and hands each one what it needs at construction (the config,
- * the store, the helper client, the image list…); no part looks another up
+ * the store, the helper client, the kernel list…); no part looks another up
  * or calls back up. The D-Bus glue (dbus/) is given the engine and reads the
  * parts from its fields; the engine itself knows nothing about D-Bus, so
  * tests drive it without a bus. Main thread only, except where a part says
@@ -23,7 +24,8 @@ typedef struct {
   BangerStore *store;
   BangerHelperClient *helper;  /* the one client of bangerd-root */
   BangerJobList *jobs;         /* every running job */
-  BangerImageList *images;     /* images and kernels, their jobs */
+  BangerKernelList *kernels;   /* kernels: imports, pulls */
+  BangerImageList *images;     /* images, their jobs; boots from @kernels */
   BangerVmList *vms;           /* VM records; signals for the D-Bus glue */
   BangerDnsResponder *dns;     /* <name>.vm on 127.0.0.1 */
   BangerVmRuntime *runtime;    /* VMMs: start, stop, exec, copy */

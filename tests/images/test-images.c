@@ -1,6 +1,6 @@
 #define G_LOG_DOMAIN "test-images"
 
-/* The images and kernels engine without a bus: the host's real kernel and
+/* The image and kernel lists without a bus: the host's real kernel and
  * module tree, the real busybox-static, debootstrap against the Debian
  * mirror, and real guests booted with the qemu driver (TCG here) whose
  * agent answers over virtio-serial. */
@@ -25,8 +25,9 @@
 typedef struct {
   char *tmp;
   BangerEngine *root;
-  BangerVmList *engine; /* the root's */
-  BangerImageList *catalog;
+  BangerVmList *vms;         /* the root's */
+  BangerImageList *images;   /* the root's */
+  BangerKernelList *kernels; /* the root's */
 } Fixture;
 
 static void
@@ -42,9 +43,10 @@ fixture_setup (Fixture *f, gconstpointer data)
   db = g_build_filename (data_dir, "banger.db", NULL);
   f->root = banger_engine_new (data_dir, db, NULL, &error);
   g_assert_no_error (error);
-  f->engine = f->root->vms;
+  f->vms = f->root->vms;
   g_assert_no_error (error);
-  f->catalog = f->root->images;
+  f->images = f->root->images;
+  f->kernels = f->root->kernels;
 }
 
 static void
@@ -57,7 +59,7 @@ remove_tree (const char *path)
 static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
-  f->engine = NULL;
+  f->vms = NULL;
   g_clear_pointer (&f->root, banger_engine_free);
   remove_tree (f->tmp);
   g_free (f->tmp);
@@ -86,7 +88,7 @@ test_import_host (Fixture *f, gconstpointer data)
   gsize gz_len = 0;
 
   g_assert_true (banger_kernel_find_host ("/boot", "/lib/modules", &path, &release, &error));
-  rec = banger_image_list_import_kernel (f->catalog, path, "host", NULL, NULL, NULL, &error);
+  rec = banger_kernel_list_import (f->kernels, path, "host", NULL, NULL, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (rec->version, ==, release);
   g_assert_true (g_file_test (rec->path, G_FILE_TEST_IS_REGULAR));
@@ -109,12 +111,12 @@ test_import_host (Fixture *f, gconstpointer data)
     g_assert_nonnull (memmem (cpio, len, "virtio_console.ko", strlen ("virtio_console.ko")));
   }
 
-  all = banger_image_list_list_kernels (f->catalog, &error);
+  all = banger_kernel_list_get_all (f->kernels, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (all->len, ==, 1);
   /* A second import under the same name is refused and adds nothing. */
   g_clear_pointer (&rec, banger_kernel_record_free);
-  rec = banger_image_list_import_kernel (f->catalog, path, "host", NULL, NULL, NULL, &error);
+  rec = banger_kernel_list_import (f->kernels, path, "host", NULL, NULL, NULL, &error);
   g_assert_error (error, BANGER_ERROR, BANGER_ERROR_EXISTS);
   g_assert_null (rec);
 }
@@ -129,13 +131,13 @@ test_import_not_a_kernel (Fixture *f, gconstpointer data)
   g_autoptr (GPtrArray) all = NULL;
 
   g_assert_true (g_file_set_contents (bogus, "hello, I am no kernel\n", -1, NULL));
-  rec = banger_image_list_import_kernel (f->catalog, bogus, "bogus", NULL, NULL, NULL, &error);
+  rec = banger_kernel_list_import (f->kernels, bogus, "bogus", NULL, NULL, NULL, &error);
   g_assert_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT);
   g_assert_nonnull (strstr (error->message, bogus));
   g_assert_null (rec);
-  all = banger_image_list_list_kernels (f->catalog, NULL);
+  all = banger_kernel_list_get_all (f->kernels, NULL);
   g_assert_cmpuint (all->len, ==, 0);
-  kdir = g_build_filename (banger_vm_list_get_data_dir (f->engine), "kernels", NULL);
+  kdir = g_build_filename (banger_vm_list_get_data_dir (f->vms), "kernels", NULL);
   g_assert_cmpuint (count_entries (kdir), ==, 0);
 }
 
@@ -149,7 +151,7 @@ test_resolve_defaults (Fixture *f, gconstpointer data)
   g_autoptr (BangerBootAssets) b = NULL;
   g_autoptr (GPtrArray) images = NULL, kernels = NULL;
 
-  a = banger_image_list_resolve_boot_assets (f->catalog, NULL, NULL, NULL, &error);
+  a = banger_image_list_resolve_boot_assets (f->images, NULL, NULL, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (a->image_name, ==, "minimal");
   g_assert_cmpstr (a->kernel_name, ==, "default");
@@ -158,21 +160,21 @@ test_resolve_defaults (Fixture *f, gconstpointer data)
   g_assert_true (g_file_test (a->initrd_path, G_FILE_TEST_IS_REGULAR));
   g_assert_false (a->image_has_sshd);
   /* Second time: the same records, nothing rebuilt. */
-  b = banger_image_list_resolve_boot_assets (f->catalog, "", "", NULL, &error);
+  b = banger_image_list_resolve_boot_assets (f->images, "", "", NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (a->rootfs_path, ==, b->rootfs_path);
-  images = banger_image_list_list_images (f->catalog, NULL);
-  kernels = banger_image_list_list_kernels (f->catalog, NULL);
+  images = banger_image_list_list_images (f->images, NULL);
+  kernels = banger_kernel_list_get_all (f->kernels, NULL);
   g_assert_cmpuint (images->len, ==, 1);
   g_assert_cmpuint (kernels->len, ==, 1);
 
   /* Anything else missing is NotFound, naming it. */
   g_clear_pointer (&b, banger_boot_assets_free);
-  b = banger_image_list_resolve_boot_assets (f->catalog, "nosuch", NULL, NULL, &error);
+  b = banger_image_list_resolve_boot_assets (f->images, "nosuch", NULL, NULL, &error);
   g_assert_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND);
   g_assert_nonnull (strstr (error->message, "nosuch"));
   g_clear_error (&error);
-  b = banger_image_list_resolve_boot_assets (f->catalog, NULL, "nokernel", NULL, &error);
+  b = banger_image_list_resolve_boot_assets (f->images, NULL, "nokernel", NULL, &error);
   g_assert_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND);
   g_assert_nonnull (strstr (error->message, "nokernel"));
 }
@@ -187,7 +189,7 @@ test_create_vm_unknown (Fixture *f, gconstpointer data)
   g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
   g_variant_builder_add (&b, "{sv}", "name", g_variant_new_string ("a"));
   g_variant_builder_add (&b, "{sv}", "image", g_variant_new_string ("nosuch"));
-  rec = banger_vm_list_create_vm (f->engine, g_variant_builder_end (&b), &error);
+  rec = banger_vm_list_create_vm (f->vms, g_variant_builder_end (&b), &error);
   g_assert_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND);
   g_assert_nonnull (strstr (error->message, "nosuch"));
   g_assert_null (rec);
@@ -196,7 +198,7 @@ test_create_vm_unknown (Fixture *f, gconstpointer data)
   g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
   g_variant_builder_add (&b, "{sv}", "name", g_variant_new_string ("b"));
   g_variant_builder_add (&b, "{sv}", "kernel", g_variant_new_string ("nokernel"));
-  rec = banger_vm_list_create_vm (f->engine, g_variant_builder_end (&b), &error);
+  rec = banger_vm_list_create_vm (f->vms, g_variant_builder_end (&b), &error);
   g_assert_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND);
   g_assert_nonnull (strstr (error->message, "nokernel"));
   g_clear_error (&error);
@@ -204,7 +206,7 @@ test_create_vm_unknown (Fixture *f, gconstpointer data)
   /* The defaults pass before they exist: they are made on first start. */
   g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
   g_variant_builder_add (&b, "{sv}", "name", g_variant_new_string ("c"));
-  rec = banger_vm_list_create_vm (f->engine, g_variant_builder_end (&b), &error);
+  rec = banger_vm_list_create_vm (f->vms, g_variant_builder_end (&b), &error);
   g_assert_no_error (error);
   g_assert_cmpstr (rec->image, ==, "minimal");
 }
@@ -314,9 +316,9 @@ test_boot_minimal (Fixture *f, gconstpointer data)
   int status = -1;
 
   g_assert_null (g_getenv ("BANGER_ACCEL"));
-  a = banger_image_list_resolve_boot_assets (f->catalog, NULL, NULL, NULL, &error);
+  a = banger_image_list_resolve_boot_assets (f->images, NULL, NULL, NULL, &error);
   g_assert_no_error (error);
-  k = banger_image_list_find_kernel (f->catalog, a->kernel_name, &error);
+  k = banger_kernel_list_find (f->kernels, a->kernel_name, &error);
   g_assert_no_error (error);
   out = boot_and_exec (f, a, argv, &status);
   g_assert_cmpint (status, ==, 0);
@@ -335,12 +337,12 @@ test_boot_debian (Fixture *f, gconstpointer data)
   int status = -1;
   gint64 start = g_get_monotonic_time ();
 
-  job = banger_image_list_build_image (f->catalog, "debian", NULL, getuid (), &error);
+  job = banger_image_list_build_image (f->images, "debian", NULL, getuid (), &error);
   g_assert_no_error (error);
   g_assert_true (banger_engine_job_wait (job, &error));
   g_assert_no_error (error);
   g_test_message ("debian image built in %.1f s", (g_get_monotonic_time () - start) / 1e6);
-  a = banger_image_list_resolve_boot_assets (f->catalog, "debian", NULL, NULL, &error);
+  a = banger_image_list_resolve_boot_assets (f->images, "debian", NULL, NULL, &error);
   g_assert_no_error (error);
   g_assert_true (a->image_has_sshd);
   out = boot_and_exec (f, a, argv, &status);

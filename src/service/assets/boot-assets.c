@@ -1,3 +1,5 @@
+/* What a VM boots: its image and kernel resolved from the image and kernel
+ * lists, the defaults made on first use (boot-assets.h). */
 #include "boot-assets.h"
 
 #include <config.h>
@@ -39,9 +41,9 @@ find_image_main (BangerImageList *self, gpointer data, GError **error)
 }
 
 static gpointer
-find_kernel_main (BangerImageList *self, gpointer data, GError **error)
+find_kernel_main (BangerKernelList *self, gpointer data, GError **error)
 {
-  return banger_store_kernel_get_by_name (banger_image_list_get_store (self), data, error);
+  return banger_store_kernel_get_by_name (banger_kernel_list_get_store (self), data, error);
 }
 
 static gpointer
@@ -83,12 +85,12 @@ resolve_image (BangerImageList *self, const char *name, gboolean is_default, GEr
 }
 
 static BangerKernelRecord *
-resolve_kernel (BangerImageList *self, const char *name, gboolean is_default,
+resolve_kernel (BangerKernelList *self, const char *name, gboolean is_default,
                 GCancellable *cancellable, GError **error)
 {
   g_autoptr (GError) local = NULL;
   BangerKernelRecord *rec
-      = banger_image_list_call_main (self, find_kernel_main, (gpointer)name, &local);
+      = banger_kernel_list_call_main (self, find_kernel_main, (gpointer)name, &local);
   static GMutex lock;
 
   if (rec != NULL)
@@ -99,7 +101,7 @@ resolve_kernel (BangerImageList *self, const char *name, gboolean is_default,
   }
   g_mutex_lock (&lock);
   g_clear_error (&local);
-  rec = banger_image_list_call_main (self, find_kernel_main, (gpointer)name, &local);
+  rec = banger_kernel_list_call_main (self, find_kernel_main, (gpointer)name, &local);
   if (rec == NULL) {
     g_autofree char *path = NULL;
     g_autofree char *release = NULL;
@@ -113,7 +115,7 @@ resolve_kernel (BangerImageList *self, const char *name, gboolean is_default,
                                  error)) {
       g_info ("default kernel %s is missing: importing the host's %s", name, path);
       source = g_strconcat ("host:", path, NULL);
-      rec = banger_image_list_import_kernel (self, path, name, NULL, source, cancellable, error);
+      rec = banger_kernel_list_import (self, path, name, NULL, source, cancellable, error);
     }
   }
   g_mutex_unlock (&lock);
@@ -179,7 +181,8 @@ banger_image_list_resolve_boot_assets (BangerImageList *self, const char *image,
   if (img == NULL)
     return NULL;
   kernel_name = kernel && *kernel ? kernel : (*img->kernel ? img->kernel : default_kernel);
-  krn = resolve_kernel (self, kernel_name, g_strcmp0 (kernel_name, default_kernel) == 0,
+  krn = resolve_kernel (banger_image_list_get_kernels (self), kernel_name,
+                        g_strcmp0 (kernel_name, default_kernel) == 0,
                         cancellable, error);
   if (krn == NULL)
     return NULL;

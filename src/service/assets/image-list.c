@@ -1,3 +1,7 @@
+/* BangerImageList: the engine's images, their files under
+ * <data>/images/<id>/, the jobs that make them, building from a recipe and
+ * registering a file (image-list.h); pulls are image-pull.c, what a VM
+ * boots is boot-assets.c. */
 #include "image-list.h"
 
 #include <errno.h>
@@ -12,7 +16,7 @@
 #include "banger-error.h"
 #include "boot-assets.h"
 #include "image-recipes.h"
-#include "kernel-list.h"
+#include "main-call.h"
 #include "paths.h"
 #include "remove-tree.h"
 #include "validate.h"
@@ -27,19 +31,12 @@ struct _BangerImageList {
   BangerStore *store; /* the engine's, which outlives us */
   GMainContext *context;
   BangerJobList *jobs;
-  GMutex default_image_lock;
-  GMutex default_kernel_lock;
+  BangerKernelList *kernels;
 };
 
 G_DEFINE_TYPE (BangerImageList, banger_image_list, G_TYPE_OBJECT)
 
-enum {
-  SIGNAL_IMAGE_ADDED,
-  SIGNAL_IMAGE_REMOVED,
-  SIGNAL_KERNEL_ADDED,
-  SIGNAL_KERNEL_REMOVED,
-  SIGNAL_LAST
-};
+enum { SIGNAL_IMAGE_ADDED, SIGNAL_IMAGE_REMOVED, SIGNAL_LAST };
 static guint signals[SIGNAL_LAST];
 
 static void
@@ -47,11 +44,10 @@ banger_image_list_finalize (GObject *object)
 {
   BangerImageList *self = BANGER_IMAGE_LIST (object);
 
+  g_object_unref (self->kernels);
   g_object_unref (self->jobs);
   g_main_context_unref (self->context);
   banger_config_unref (self->config);
-  g_mutex_clear (&self->default_image_lock);
-  g_mutex_clear (&self->default_kernel_lock);
   G_OBJECT_CLASS (banger_image_list_parent_class)->finalize (object);
 }
 
@@ -66,24 +62,20 @@ banger_image_list_class_init (BangerImageListClass *klass)
                                               NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
   signals[SIGNAL_IMAGE_REMOVED] = g_signal_new ("image-removed", t, G_SIGNAL_RUN_LAST, 0, NULL,
                                                 NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
-  signals[SIGNAL_KERNEL_ADDED] = g_signal_new ("kernel-added", t, G_SIGNAL_RUN_LAST, 0, NULL, NULL,
-                                               NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
-  signals[SIGNAL_KERNEL_REMOVED] = g_signal_new ("kernel-removed", t, G_SIGNAL_RUN_LAST, 0, NULL,
-                                                 NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
 }
 
 static void
 banger_image_list_init (BangerImageList *self)
 {
-  g_mutex_init (&self->default_image_lock);
-  g_mutex_init (&self->default_kernel_lock);
 }
 
 BangerImageList *
-banger_image_list_new (BangerConfig *config, BangerStore *store, BangerJobList *jobs)
+banger_image_list_new (BangerConfig *config, BangerStore *store, BangerJobList *jobs,
+                       BangerKernelList *kernels)
 {
   BangerImageList *self = g_object_new (BANGER_TYPE_IMAGE_LIST, NULL);
 
+  self->kernels = g_object_ref (kernels);
   self->jobs = g_object_ref (jobs);
   self->config = banger_config_ref (config);
   self->store = store;
@@ -109,80 +101,17 @@ banger_image_list_get_store (BangerImageList *self)
   return self->store;
 }
 
-/* ---- running on the main context ---- */
-
-typedef struct {
-  BangerImageList *self;
-  BangerImageListMainFunc func;
-  gpointer data;
-  gpointer result;
-  GError *error;
-  gboolean done;
-  GMutex lock;
-  GCond cond;
-} MainCall;
-
-static gboolean
-main_call_cb (gpointer user_data)
+BangerKernelList *
+banger_image_list_get_kernels (BangerImageList *self)
 {
-  MainCall *call = user_data;
-  gpointer result = call->func (call->self, call->data, &call->error);
-
-  g_mutex_lock (&call->lock);
-  call->result = result;
-  call->done = TRUE;
-  g_cond_signal (&call->cond);
-  g_mutex_unlock (&call->lock);
-  return G_SOURCE_REMOVE;
+  return self->kernels;
 }
 
 gpointer
 banger_image_list_call_main (BangerImageList *self, BangerImageListMainFunc func, gpointer data,
-                          GError **error)
+                             GError **error)
 {
-  MainCall call = { self, func, data, NULL, NULL, FALSE };
-  gpointer result;
-
-  /* Whoever can acquire the context is the only one running it, so the
-   * store is not used by two threads at once. */
-  if (g_main_context_acquire (self->context)) {
-    result = func (self, data, error);
-    g_main_context_release (self->context);
-    return result;
-  }
-  g_mutex_init (&call.lock);
-  g_cond_init (&call.cond);
-  g_main_context_invoke (self->context, main_call_cb, &call);
-  g_mutex_lock (&call.lock);
-  while (!call.done)
-    g_cond_wait (&call.cond, &call.lock);
-  g_mutex_unlock (&call.lock);
-  g_mutex_clear (&call.lock);
-  g_cond_clear (&call.cond);
-  if (call.error != NULL)
-    g_propagate_error (error, call.error);
-  return call.result;
-}
-
-void
-banger_image_list_emit_kernel_added (BangerImageList *self, const BangerKernelRecord *rec)
-{
-  g_signal_emit (self, signals[SIGNAL_KERNEL_ADDED], 0, rec);
-}
-
-void
-banger_image_list_emit_kernel_removed (BangerImageList *self, const char *name)
-{
-  g_signal_emit (self, signals[SIGNAL_KERNEL_REMOVED], 0, name);
-}
-
-void
-banger_image_list_remove_dir (const char *dir)
-{
-  g_autoptr (GError) error = NULL;
-
-  if (!banger_remove_tree (dir, &error))
-    g_warning ("%s", error->message);
+  return banger_main_call (self->context, (BangerMainCallFunc)func, self, data, error);
 }
 
 /* ---- jobs (the engine's one job list) ---- */
@@ -211,44 +140,24 @@ banger_image_list_start_job (BangerImageList *self, BangerEngineJob *job, const 
 
 /* ---- checks ---- */
 
-/* The tail of both checks: whether the look-up @found the name, or else
- * failed with @lookup_error. */
-static gboolean
-check_free (gboolean found, const GError *lookup_error, const char *what, const char *name,
-            const char *hint, GError **error)
-{
-  if (found) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_EXISTS, "%s called “%s” already exists%s%s",
-                 what, name, hint != NULL ? " " : "", hint != NULL ? hint : "");
-    return FALSE;
-  }
-  if (!g_error_matches (lookup_error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND)) {
-    g_propagate_error (error, g_error_copy (lookup_error));
-    return FALSE;
-  }
-  return TRUE;
-}
-
 gboolean
 banger_image_list_check_image_free (BangerImageList *self, const char *name, const char *hint,
-                                 GError **error)
+                                    GError **error)
 {
   g_autoptr (GError) lookup_error = NULL;
   g_autoptr (BangerImageRecord) existing
-      = banger_store_image_get_by_name (banger_image_list_get_store (self), name, &lookup_error);
+      = banger_store_image_get_by_name (self->store, name, &lookup_error);
 
-  return check_free (existing != NULL, lookup_error, "an image", name, hint, error);
-}
-
-gboolean
-banger_image_list_check_kernel_free (BangerImageList *self, const char *name, const char *hint,
-                                  GError **error)
-{
-  g_autoptr (GError) lookup_error = NULL;
-  g_autoptr (BangerKernelRecord) existing
-      = banger_store_kernel_get_by_name (banger_image_list_get_store (self), name, &lookup_error);
-
-  return check_free (existing != NULL, lookup_error, "a kernel", name, hint, error);
+  if (existing != NULL) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_EXISTS, "an image called “%s” already exists%s%s",
+                 name, hint != NULL ? " " : "", hint != NULL ? hint : "");
+    return FALSE;
+  }
+  if (!g_error_matches (lookup_error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND)) {
+    g_propagate_error (error, g_steal_pointer (&lookup_error));
+    return FALSE;
+  }
+  return TRUE;
 }
 
 /* ---- images ---- */
@@ -310,7 +219,7 @@ banger_image_list_delete_image (BangerImageList *self, const char *name, gboolea
     return FALSE;
   base = images_dir (self);
   dir = g_build_filename (base, rec->id, NULL);
-  banger_image_list_remove_dir (dir);
+  banger_remove_tree_or_warn (dir);
   g_info ("deleted image %s (id %s)", name, rec->id);
   g_signal_emit (self, signals[SIGNAL_IMAGE_REMOVED], 0, name);
   return TRUE;
@@ -381,7 +290,7 @@ static void
 image_job_result_free (ImageJobResult *r)
 {
   if (!r->claimed)
-    banger_image_list_remove_dir (r->dir);
+    banger_remove_tree_or_warn (r->dir);
   banger_image_record_free (r->rec);
   g_free (r->dir);
   g_free (r->rootfs);
@@ -609,7 +518,7 @@ register_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
   GError *error = NULL;
 
   if (!banger_ensure_dir (d->dir, &error) || !copy_file (d->rootfs, dest, cancellable, &error)) {
-    banger_image_list_remove_dir (d->dir);
+    banger_remove_tree_or_warn (d->dir);
     g_task_return_error (task, error);
     return;
   }
@@ -676,7 +585,7 @@ banger_image_list_register_image_finish (BangerImageList *self, GAsyncResult *re
   if (!g_task_propagate_boolean (G_TASK (result), error))
     return NULL;
   if (!banger_image_list_add_image (self, d->rec, dest, error)) {
-    banger_image_list_remove_dir (d->dir);
+    banger_remove_tree_or_warn (d->dir);
     return NULL;
   }
   return banger_image_record_copy (d->rec);
@@ -684,21 +593,13 @@ banger_image_list_register_image_finish (BangerImageList *self, GAsyncResult *re
 
 gboolean
 banger_image_list_check_vm_assets (BangerImageList *self, const char *image, const char *kernel,
-                                GError **error)
+                                   GError **error)
 {
-  BangerStore *store = banger_image_list_get_store (self);
-
   if (image != NULL && *image != '\0'
       && g_strcmp0 (image, banger_config_get_default_image (self->config)) != 0) {
-    g_autoptr (BangerImageRecord) rec = banger_store_image_get_by_name (store, image, error);
+    g_autoptr (BangerImageRecord) rec = banger_store_image_get_by_name (self->store, image, error);
     if (rec == NULL)
       return FALSE;
   }
-  if (kernel != NULL && *kernel != '\0'
-      && g_strcmp0 (kernel, banger_config_get_default_kernel (self->config)) != 0) {
-    g_autoptr (BangerKernelRecord) rec = banger_store_kernel_get_by_name (store, kernel, error);
-    if (rec == NULL)
-      return FALSE;
-  }
-  return TRUE;
+  return banger_kernel_list_check_known (self->kernels, kernel, error);
 }

@@ -2,17 +2,19 @@
 
 #include <gio/gio.h>
 
-#include "job-list.h"
 #include "banger-config.h"
+#include "job-list.h"
+#include "kernel-list.h"
 #include "store-images.h"
 
 G_BEGIN_DECLS
 
-/* The engine's images and kernels: the records in the store, their files
- * under <data>/images/<id>/ and <data>/kernels/<id>/, and the jobs that make
- * them. One catalog per engine (banger_image_list_get). Like the engine, it
- * knows nothing about D-Bus; dbus-image.c, dbus-kernel.c and dbus-job.c
- * follow its signals.
+/* BangerImageList: the engine's images: the records in the store, their
+ * files under <data>/images/<id>/, and the jobs that make them. One per
+ * engine, made by it (engine.c) with the kernel list, which it asks about
+ * the images' kernels (registration, CreateVM's check, what a VM boots).
+ * Like the engine, it knows nothing about D-Bus; dbus-image.c and
+ * dbus-job.c follow its signals.
  *
  * Calls are made on the main context unless said otherwise; work that
  * blocks (copies, builds, imports) runs in worker threads, and records are
@@ -20,22 +22,21 @@ G_BEGIN_DECLS
  *
  * Signals (main context):
  *   "image-added"    (const BangerImageRecord *)
- *   "image-removed"  (const char *name)
- *   "kernel-added"   (const BangerKernelRecord *)
- *   "kernel-removed" (const char *name) */
+ *   "image-removed"  (const char *name) */
 #define BANGER_TYPE_IMAGE_LIST (banger_image_list_get_type ())
 G_DECLARE_FINAL_TYPE (BangerImageList, banger_image_list, BANGER, IMAGE_LIST, GObject)
 
 /* Made once, by the engine, on the main context (whose jobs finish there);
  * @store is the engine's and outlives the list. */
 BangerImageList *banger_image_list_new (BangerConfig *config, BangerStore *store,
-                                        BangerJobList *jobs);
+                                        BangerJobList *jobs, BangerKernelList *kernels);
 BangerConfig *banger_image_list_get_config (BangerImageList *self);
 const char *banger_image_list_get_data_dir (BangerImageList *self);
 BangerStore *banger_image_list_get_store (BangerImageList *self);
+/* The kernel list the images boot from. */
+BangerKernelList *banger_image_list_get_kernels (BangerImageList *self);
 
-/* Runs @func on the catalog's main context and waits for it; called from
- * the main context itself it just runs it. */
+/* Runs @func on the list's main context and waits for it (main-call.h). */
 typedef gpointer (*BangerImageListMainFunc) (BangerImageList *self, gpointer data, GError **error);
 gpointer banger_image_list_call_main (BangerImageList *self, BangerImageListMainFunc func, gpointer data,
                                    GError **error);
@@ -79,7 +80,7 @@ gboolean banger_image_record_has_sshd (const BangerImageRecord *rec);
 /* The a{sv} of an image's JSON config (entrypoint, cmd, env, workdir, user). */
 GVariant *banger_image_config_to_variant (const char *json);
 
-/* ---- jobs that make an image or a kernel ---- */
+/* ---- jobs that make an image ---- */
 
 /* Jobs in flight are listed by @kind ("build", "image-pull", …) and @key
  * (what the kind coalesces or refuses on), so that asking again finds the
@@ -117,19 +118,9 @@ void banger_image_list_start_image_job (BangerImageList *self, BangerEngineJob *
 gboolean banger_image_list_add_image (BangerImageList *self, BangerImageRecord *rec, const char *rootfs,
                                    GError **error);
 
-/* Exists, naming @name (followed by @hint if not NULL), if an image or a
- * kernel called @name is registered; a failed look-up is returned as is. */
+/* Exists, naming @name (followed by @hint if not NULL), if an image called
+ * @name is registered; a failed look-up is returned as is. */
 gboolean banger_image_list_check_image_free (BangerImageList *self, const char *name, const char *hint,
                                           GError **error);
-gboolean banger_image_list_check_kernel_free (BangerImageList *self, const char *name, const char *hint,
-                                           GError **error);
-
-/* For the catalog's own files (kernels.c): emits a signal on the main context. */
-void banger_image_list_emit_kernel_added (BangerImageList *self, const BangerKernelRecord *rec);
-void banger_image_list_emit_kernel_removed (BangerImageList *self, const char *name);
-
-/* Removes a directory the catalog made (flat: files only) and ignores
- * what is already gone. */
-void banger_image_list_remove_dir (const char *dir);
 
 G_END_DECLS

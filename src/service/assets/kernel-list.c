@@ -1,3 +1,6 @@
+/* BangerKernelList: the engine's kernels, their files under
+ * <data>/kernels/<id>/, imports and deletion (kernel-list.h); pulls from
+ * the remote catalog index are kernel-pull.c. */
 #include "kernel-list.h"
 
 #include <errno.h>
@@ -8,8 +11,95 @@
 #include "initramfs.h"
 #include "kernel-file.h"
 #include "kernel-unpack.h"
+#include "main-call.h"
 #include "paths.h"
+#include "remove-tree.h"
 #include "validate.h"
+
+struct _BangerKernelList {
+  GObject parent_instance;
+  BangerConfig *config;
+  BangerStore *store; /* the engine's, which outlives us */
+  GMainContext *context;
+  BangerJobList *jobs;
+};
+
+G_DEFINE_TYPE (BangerKernelList, banger_kernel_list, G_TYPE_OBJECT)
+
+enum { SIGNAL_KERNEL_ADDED, SIGNAL_KERNEL_REMOVED, SIGNAL_LAST };
+static guint signals[SIGNAL_LAST];
+
+static void
+banger_kernel_list_finalize (GObject *object)
+{
+  BangerKernelList *self = BANGER_KERNEL_LIST (object);
+
+  g_object_unref (self->jobs);
+  g_main_context_unref (self->context);
+  banger_config_unref (self->config);
+  G_OBJECT_CLASS (banger_kernel_list_parent_class)->finalize (object);
+}
+
+static void
+banger_kernel_list_class_init (BangerKernelListClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GType t = G_TYPE_FROM_CLASS (klass);
+
+  object_class->finalize = banger_kernel_list_finalize;
+  signals[SIGNAL_KERNEL_ADDED] = g_signal_new ("kernel-added", t, G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                                               NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
+  signals[SIGNAL_KERNEL_REMOVED] = g_signal_new ("kernel-removed", t, G_SIGNAL_RUN_LAST, 0, NULL,
+                                                 NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
+}
+
+static void
+banger_kernel_list_init (BangerKernelList *self)
+{
+}
+
+BangerKernelList *
+banger_kernel_list_new (BangerConfig *config, BangerStore *store, BangerJobList *jobs)
+{
+  BangerKernelList *self = g_object_new (BANGER_TYPE_KERNEL_LIST, NULL);
+
+  self->jobs = g_object_ref (jobs);
+  self->config = banger_config_ref (config);
+  self->store = store;
+  self->context = g_main_context_ref_thread_default ();
+  return self;
+}
+
+BangerConfig *
+banger_kernel_list_get_config (BangerKernelList *self)
+{
+  return self->config;
+}
+
+BangerStore *
+banger_kernel_list_get_store (BangerKernelList *self)
+{
+  return self->store;
+}
+
+BangerJobList *
+banger_kernel_list_get_jobs (BangerKernelList *self)
+{
+  return self->jobs;
+}
+
+gpointer
+banger_kernel_list_call_main (BangerKernelList *self, BangerKernelListMainFunc func, gpointer data,
+                              GError **error)
+{
+  return banger_main_call (self->context, (BangerMainCallFunc)func, self, data, error);
+}
+
+static char *
+kernels_dir (BangerKernelList *self)
+{
+  return g_build_filename (banger_config_get_data_dir (self->config), "kernels", NULL);
+}
 
 /* Where distribution kernels keep their modules; overridable so a test can
  * point at a tree of its own. */
@@ -21,51 +111,45 @@ modules_root (void)
 }
 
 GPtrArray *
-banger_image_list_list_kernels (BangerImageList *self, GError **error)
+banger_kernel_list_get_all (BangerKernelList *self, GError **error)
 {
-  return banger_store_kernel_list (banger_image_list_get_store (self), error);
+  return banger_store_kernel_list (self->store, error);
 }
 
 BangerKernelRecord *
-banger_image_list_find_kernel (BangerImageList *self, const char *name, GError **error)
+banger_kernel_list_find (BangerKernelList *self, const char *name, GError **error)
 {
   if (!banger_validate_name ("kernel", name, error))
     return NULL;
-  return banger_store_kernel_get_by_name (banger_image_list_get_store (self), name, error);
+  return banger_store_kernel_get_by_name (self->store, name, error);
 }
 
 gboolean
-banger_image_list_delete_kernel (BangerImageList *self, const char *name, gboolean force, GError **error)
+banger_kernel_list_delete (BangerKernelList *self, const char *name, gboolean force, GError **error)
 {
-  g_autoptr (BangerKernelRecord) rec = banger_image_list_find_kernel (self, name, error);
-  g_autoptr (GPtrArray) images = NULL;
-  g_autoptr (GPtrArray) vms = NULL;
+  g_autoptr (BangerKernelRecord) rec = banger_kernel_list_find (self, name, error);
   g_autoptr (GStrvBuilder) users = g_strv_builder_new ();
+  g_auto (GStrv) images = NULL;
+  g_auto (GStrv) vms = NULL;
   g_auto (GStrv) list = NULL;
   g_autofree char *base = NULL;
   g_autofree char *dir = NULL;
 
   if (rec == NULL)
     return FALSE;
-  images = banger_image_list_list_images (self, error);
+  images = banger_store_image_names_using_kernel (self->store, name, error);
   if (images == NULL)
     return FALSE;
-  vms = banger_store_vm_list (banger_image_list_get_store (self), error);
+  vms = banger_store_vm_names_using_kernel (self->store, name, error);
   if (vms == NULL)
     return FALSE;
-  for (guint i = 0; i < images->len; i++) {
-    BangerImageRecord *img = g_ptr_array_index (images, i);
-    if (g_str_equal (img->kernel, name)) {
-      g_autofree char *s = g_strdup_printf ("image %s", img->name);
-      g_strv_builder_add (users, s);
-    }
+  for (guint i = 0; images[i] != NULL; i++) {
+    g_autofree char *s = g_strdup_printf ("image %s", images[i]);
+    g_strv_builder_add (users, s);
   }
-  for (guint i = 0; i < vms->len; i++) {
-    BangerVmRecord *vm = g_ptr_array_index (vms, i);
-    if (g_str_equal (vm->kernel, name)) {
-      g_autofree char *s = g_strdup_printf ("VM %s", vm->name);
-      g_strv_builder_add (users, s);
-    }
+  for (guint i = 0; vms[i] != NULL; i++) {
+    g_autofree char *s = g_strdup_printf ("VM %s", vms[i]);
+    g_strv_builder_add (users, s);
   }
   list = g_strv_builder_end (users);
   if (list[0] != NULL && !force) {
@@ -74,15 +158,46 @@ banger_image_list_delete_kernel (BangerImageList *self, const char *name, gboole
                  "kernel “%s” is used by %s; remove them first or use “force”", name, joined);
     return FALSE;
   }
-  if (!banger_store_kernel_delete (banger_image_list_get_store (self), name, error))
+  if (!banger_store_kernel_delete (self->store, name, error))
     return FALSE;
-  base = g_build_filename (banger_image_list_get_data_dir (self), "kernels",
-                           NULL);
+  base = kernels_dir (self);
   dir = g_build_filename (base, rec->id, NULL);
-  banger_image_list_remove_dir (dir);
+  banger_remove_tree_or_warn (dir);
   g_info ("deleted kernel %s (id %s)", name, rec->id);
-  banger_image_list_emit_kernel_removed (self, name);
+  g_signal_emit (self, signals[SIGNAL_KERNEL_REMOVED], 0, name);
   return TRUE;
+}
+
+gboolean
+banger_kernel_list_check_free (BangerKernelList *self, const char *name, const char *hint,
+                               GError **error)
+{
+  g_autoptr (GError) lookup_error = NULL;
+  g_autoptr (BangerKernelRecord) existing
+      = banger_store_kernel_get_by_name (self->store, name, &lookup_error);
+
+  if (existing != NULL) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_EXISTS, "a kernel called “%s” already exists%s%s",
+                 name, hint != NULL ? " " : "", hint != NULL ? hint : "");
+    return FALSE;
+  }
+  if (!g_error_matches (lookup_error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND)) {
+    g_propagate_error (error, g_steal_pointer (&lookup_error));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+banger_kernel_list_check_known (BangerKernelList *self, const char *name, GError **error)
+{
+  g_autoptr (BangerKernelRecord) rec = NULL;
+
+  if (name == NULL || *name == '\0'
+      || g_strcmp0 (name, banger_config_get_default_kernel (self->config)) == 0)
+    return TRUE;
+  rec = banger_store_kernel_get_by_name (self->store, name, error);
+  return rec != NULL;
 }
 
 char *
@@ -119,25 +234,25 @@ copy_into (const char *src, const char *dest, GError **error)
 }
 
 static gpointer
-check_kernel_free_main (BangerImageList *self, gpointer data, GError **error)
+check_free_main (BangerKernelList *self, gpointer data, GError **error)
 {
-  return GINT_TO_POINTER (banger_image_list_check_kernel_free (self, data, NULL, error));
+  return GINT_TO_POINTER (banger_kernel_list_check_free (self, data, NULL, error));
 }
 
 static gpointer
-insert_kernel_main (BangerImageList *self, gpointer data, GError **error)
+insert_main (BangerKernelList *self, gpointer data, GError **error)
 {
   BangerKernelRecord *rec = data;
 
-  if (!banger_store_kernel_insert (banger_image_list_get_store (self), rec, error))
+  if (!banger_store_kernel_insert (self->store, rec, error))
     return NULL;
   g_info ("registered kernel %s (id %s, %s, %s)", rec->name, rec->id, rec->version, rec->source);
-  banger_image_list_emit_kernel_added (self, rec);
+  g_signal_emit (self, signals[SIGNAL_KERNEL_ADDED], 0, rec);
   return GINT_TO_POINTER (1);
 }
 
 BangerKernelRecord *
-banger_image_list_prepare_kernel (BangerImageList *self, const char *path, const char *name,
+banger_kernel_list_prepare (BangerKernelList *self, const char *path, const char *name,
                                const char *initrd, const char *source, GCancellable *cancellable,
                                GError **error)
 {
@@ -166,7 +281,7 @@ banger_image_list_prepare_kernel (BangerImageList *self, const char *path, const
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND, "no initrd file %s", initrd);
     return NULL;
   }
-  if (banger_image_list_call_main (self, check_kernel_free_main, chosen, error) == NULL)
+  if (banger_kernel_list_call_main (self, check_free_main, chosen, error) == NULL)
     return NULL;
 
   rec = banger_kernel_record_new ();
@@ -178,8 +293,7 @@ banger_image_list_prepare_kernel (BangerImageList *self, const char *path, const
   rec->version = g_strdup (release ? release : "");
   g_free (rec->source);
   rec->source = source ? g_strdup (source) : g_strconcat ("file:", path, NULL);
-  base = g_build_filename (banger_image_list_get_data_dir (self), "kernels",
-                           NULL);
+  base = kernels_dir (self);
   dir = g_build_filename (base, rec->id, NULL);
   if (!banger_ensure_dir (dir, error))
     return NULL;
@@ -232,36 +346,36 @@ banger_image_list_prepare_kernel (BangerImageList *self, const char *path, const
   return g_steal_pointer (&rec);
 
 fail:
-  banger_image_list_remove_dir (dir);
+  banger_remove_tree_or_warn (dir);
   return NULL;
 }
 
 char *
-banger_image_list_kernel_dir (BangerImageList *self, const BangerKernelRecord *rec)
+banger_kernel_list_dir (BangerKernelList *self, const BangerKernelRecord *rec)
 {
-  return g_build_filename (banger_image_list_get_data_dir (self), "kernels",
-                           rec->id, NULL);
+  g_autofree char *base = kernels_dir (self);
+  return g_build_filename (base, rec->id, NULL);
 }
 
 gboolean
-banger_image_list_insert_kernel (BangerImageList *self, const BangerKernelRecord *rec, GError **error)
+banger_kernel_list_insert (BangerKernelList *self, const BangerKernelRecord *rec, GError **error)
 {
-  return insert_kernel_main (self, (gpointer)rec, error) != NULL;
+  return insert_main (self, (gpointer)rec, error) != NULL;
 }
 
 BangerKernelRecord *
-banger_image_list_import_kernel (BangerImageList *self, const char *path, const char *name,
+banger_kernel_list_import (BangerKernelList *self, const char *path, const char *name,
                               const char *initrd, const char *source, GCancellable *cancellable,
                               GError **error)
 {
   g_autoptr (BangerKernelRecord) rec
-      = banger_image_list_prepare_kernel (self, path, name, initrd, source, cancellable, error);
+      = banger_kernel_list_prepare (self, path, name, initrd, source, cancellable, error);
 
   if (rec == NULL)
     return NULL;
-  if (banger_image_list_call_main (self, insert_kernel_main, rec, error) == NULL) {
-    g_autofree char *dir = banger_image_list_kernel_dir (self, rec);
-    banger_image_list_remove_dir (dir);
+  if (banger_kernel_list_call_main (self, insert_main, rec, error) == NULL) {
+    g_autofree char *dir = banger_kernel_list_dir (self, rec);
+    banger_remove_tree_or_warn (dir);
     return NULL;
   }
   return g_steal_pointer (&rec);
@@ -285,7 +399,7 @@ import_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *c
 {
   ImportData *d = task_data;
   GError *error = NULL;
-  BangerKernelRecord *rec = banger_image_list_import_kernel (BANGER_IMAGE_LIST (source), d->path, d->name,
+  BangerKernelRecord *rec = banger_kernel_list_import (BANGER_KERNEL_LIST (source), d->path, d->name,
                                                           d->initrd, NULL, cancellable, &error);
   if (rec == NULL)
     g_task_return_error (task, error);
@@ -294,7 +408,7 @@ import_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *c
 }
 
 void
-banger_image_list_import_kernel_async (BangerImageList *self, const char *path, const char *name,
+banger_kernel_list_import_async (BangerKernelList *self, const char *path, const char *name,
                                     const char *initrd, GCancellable *cancellable,
                                     GAsyncReadyCallback callback, gpointer user_data)
 {
@@ -309,7 +423,7 @@ banger_image_list_import_kernel_async (BangerImageList *self, const char *path, 
 }
 
 BangerKernelRecord *
-banger_image_list_import_kernel_finish (BangerImageList *self, GAsyncResult *result, GError **error)
+banger_kernel_list_import_finish (BangerKernelList *self, GAsyncResult *result, GError **error)
 {
   return g_task_propagate_pointer (G_TASK (result), error);
 }

@@ -1,17 +1,19 @@
+/* PullKernel's engine side: a kernel from the remote catalog index,
+ * downloaded, checked and imported into the kernel list (kernel-pull.h). */
 #include "kernel-pull.h"
 
 #include "banger-error.h"
 #include "catalog-index.h"
-#include "kernel-list.h"
 #include "paths.h"
+#include "remove-tree.h"
 #include "validate.h"
 
-/* Pulls of the same catalog kernel coalesce into one job. */
+/* Pulls of the same kernel of the catalog index coalesce into one job. */
 #define PULL_JOBS "kernel-pull"
 
 typedef struct {
-  BangerImageList *self; /* the engine's, which outlives the job */
-  char *name;     /* in the catalog */
+  BangerKernelList *self; /* the engine's, which outlives the job */
+  char *name;     /* in the catalog index */
   char *as_name;  /* registered as */
   char *work_dir; /* <data>/kernels/<id>: the download, removed at the end */
 } PullData;
@@ -35,7 +37,7 @@ static void
 pull_result_free (PullResult *r)
 {
   if (!r->claimed)
-    banger_image_list_remove_dir (r->dir);
+    banger_remove_tree_or_warn (r->dir);
   banger_kernel_record_free (r->rec);
   g_free (r->dir);
   g_free (r);
@@ -53,8 +55,8 @@ static gpointer
 pull_thread (BangerEngineJob *job, gpointer data, GCancellable *cancellable, GError **error)
 {
   PullData *d = data;
-  BangerImageList *self = d->self;
-  BangerConfig *config = banger_image_list_get_config (self);
+  BangerKernelList *self = d->self;
+  BangerConfig *config = banger_kernel_list_get_config (self);
   g_autofree char *url = banger_catalog_index_url (config);
   g_autoptr (BangerCatalogIndex) index = NULL;
   g_autofree char *download = NULL;
@@ -78,14 +80,13 @@ pull_thread (BangerEngineJob *job, gpointer data, GCancellable *cancellable, GEr
   download = g_build_filename (d->work_dir, "download", NULL);
   if (!banger_download_verified (config, entry->url, entry->sha256, download, download_progress_cb, job,
                                  cancellable, error)) {
-    banger_image_list_remove_dir (d->work_dir);
+    banger_remove_tree_or_warn (d->work_dir);
     return NULL;
   }
   banger_engine_job_update (job, 0.9, 0, 0, "unpacking the kernel");
   source = g_strconcat ("catalog:", d->name, NULL);
-  rec = banger_image_list_prepare_kernel (self, download, d->as_name, NULL, source, cancellable,
-                                       error);
-  banger_image_list_remove_dir (d->work_dir);
+  rec = banger_kernel_list_prepare (self, download, d->as_name, NULL, source, cancellable, error);
+  banger_remove_tree_or_warn (d->work_dir);
   if (rec == NULL)
     return NULL;
   if (entry->version != NULL && *entry->version != '\0' && *rec->version == '\0') {
@@ -93,7 +94,7 @@ pull_thread (BangerEngineJob *job, gpointer data, GCancellable *cancellable, GEr
     rec->version = g_strdup (entry->version);
   }
   r = g_new0 (PullResult, 1);
-  r->dir = banger_image_list_kernel_dir (self, rec);
+  r->dir = banger_kernel_list_dir (self, rec);
   r->rec = rec;
   return r;
 }
@@ -102,9 +103,9 @@ static gboolean
 pull_finish (BangerEngineJob *job, gpointer result, gpointer data, GError **error)
 {
   PullResult *r = result;
-  BangerImageList *self = ((PullData *)data)->self;
+  BangerKernelList *self = ((PullData *)data)->self;
 
-  if (!banger_image_list_insert_kernel (self, r->rec, error))
+  if (!banger_kernel_list_insert (self, r->rec, error))
     return FALSE;
   r->claimed = TRUE;
   banger_engine_job_set_result (job, "kernel", r->rec->name);
@@ -112,8 +113,8 @@ pull_finish (BangerEngineJob *job, gpointer result, gpointer data, GError **erro
 }
 
 BangerEngineJob *
-banger_image_list_pull_kernel (BangerImageList *self, const char *name, const char *as_name, guint uid,
-                            GError **error)
+banger_kernel_list_pull (BangerKernelList *self, const char *name, const char *as_name, guint uid,
+                         GError **error)
 {
   g_autoptr (BangerEngineJob) job = NULL;
   g_autofree char *id = NULL;
@@ -123,14 +124,13 @@ banger_image_list_pull_kernel (BangerImageList *self, const char *name, const ch
 
   if (!banger_validate_name ("kernel", name, error))
     return NULL;
-  running = banger_image_list_find_job (self, PULL_JOBS, name);
+  running = banger_job_list_find (banger_kernel_list_get_jobs (self), PULL_JOBS, name);
   if (running != NULL)
     return g_object_ref (running);
   chosen = (as_name != NULL && *as_name != '\0') ? as_name : name;
   if (!banger_validate_name ("kernel", chosen, error))
     return NULL;
-  if (!banger_image_list_check_kernel_free (self, chosen, "(pick another with the name option)",
-                                         error))
+  if (!banger_kernel_list_check_free (self, chosen, "(pick another with the name option)", error))
     return NULL;
 
   d = g_new0 (PullData, 1);
@@ -140,13 +140,14 @@ banger_image_list_pull_kernel (BangerImageList *self, const char *name, const ch
   /* The download gets a directory of its own, shaped like a kernel's, so
    * a bangerd killed mid-download leaves an orphan that orphans.c removes. */
   id = banger_vm_id_new ();
-  d->work_dir = g_build_filename (banger_image_list_get_data_dir (self),
+  d->work_dir = g_build_filename (banger_config_get_data_dir (banger_kernel_list_get_config (self)),
                                   "kernels", id, NULL);
 
   job = banger_engine_job_new ("pull-kernel", name, uid);
   g_info ("pulling kernel %s from the catalog as %s (job %u)", name, chosen,
           banger_engine_job_get_number (job));
-  banger_image_list_start_job (self, job, PULL_JOBS, name, pull_thread, pull_finish, d,
-                            (GDestroyNotify)pull_data_free, (GDestroyNotify)pull_result_free);
+  banger_job_list_start (banger_kernel_list_get_jobs (self), job, PULL_JOBS, name, pull_thread,
+                         pull_finish, d, (GDestroyNotify)pull_data_free,
+                         (GDestroyNotify)pull_result_free);
   return g_steal_pointer (&job);
 }

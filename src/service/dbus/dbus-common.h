@@ -1,16 +1,17 @@
 #pragma once
 
 #include "banger-dbus.h"
-#include "image-list.h"
+#include "engine.h"
 
 G_BEGIN_DECLS
 
-/* What the catalog's Manager methods (dbus-image.c, dbus-kernel.c,
- * dbus-oci.c, dbus-lifecycle.c) have in common. */
+/* What the Manager methods over the image and kernel lists and the jobs
+ * (dbus-image.c, dbus-kernel.c, dbus-oci.c, dbus-lifecycle.c, dbus-update.c)
+ * have in common: starting a job for the caller, deleting by name. */
 
 /* Starts the caller's job: called with the caller's uid (the job's
- * StartedByUID). */
-typedef BangerEngineJob *(*BangerDbusJobStartFunc) (BangerImageList *catalog, gpointer data,
+ * StartedByUID); takes what it needs from @engine. */
+typedef BangerEngineJob *(*BangerDbusJobStartFunc) (BangerEngine *engine, gpointer data,
                                                     guint uid, GError **error);
 /* A generated banger_manager_complete_*() whose out argument is the job. */
 typedef void (*BangerDbusJobCompleteFunc) (BangerManager *skeleton,
@@ -20,19 +21,21 @@ typedef void (*BangerDbusJobCompleteFunc) (BangerManager *skeleton,
  * @complete with the job's object path, or with the error of either.
  * @data is freed with @data_free once the reply is sent. (dbus-job.c) */
 void banger_dbus_job_start_for_caller (BangerManager *skeleton, GDBusMethodInvocation *invocation,
-                                       BangerImageList *catalog, BangerDbusJobStartFunc start,
+                                       BangerEngine *engine, BangerDbusJobStartFunc start,
                                        BangerDbusJobCompleteFunc complete, gpointer data,
                                        GDestroyNotify data_free);
 
-typedef gboolean (*BangerDbusDeleteFunc) (BangerImageList *catalog, const char *name, gboolean force,
+/* Deletes what is called @name from @list (the image list or the kernel
+ * list), unless in use and not @force. */
+typedef gboolean (*BangerDbusDeleteFunc) (gpointer list, const char *name, gboolean force,
                                           GError **error);
 typedef void (*BangerDbusDeleteCompleteFunc) (BangerManager *skeleton,
                                               GDBusMethodInvocation *invocation);
 
 /* DeleteImage and DeleteKernel: checks @options (only "force"), calls
- * @delete and replies. (dbus-image.c) */
-void banger_dbus_catalog_delete (BangerManager *skeleton, GDBusMethodInvocation *invocation,
-                                 BangerImageList *catalog, const char *name, GVariant *options,
+ * @delete on @list and replies. (dbus-image.c) */
+void banger_dbus_delete_by_name (BangerManager *skeleton, GDBusMethodInvocation *invocation,
+                                 gpointer list, const char *name, GVariant *options,
                                  BangerDbusDeleteFunc delete,
                                  BangerDbusDeleteCompleteFunc complete);
 

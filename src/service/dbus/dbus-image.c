@@ -1,3 +1,6 @@
+/* The org.banger.Image objects and the Manager's image methods
+ * (dbus-image.h), over the engine's image list; the caller-uid look-up
+ * and DeleteImage/DeleteKernel's shared body live here too (dbus-common.h). */
 #include "dbus-image.h"
 
 #include "banger-error.h"
@@ -10,8 +13,9 @@
 #define IMAGES_PATH "/org/banger/Manager/images"
 
 typedef struct {
-  BangerVmList *engine;
-  BangerImageList *catalog;
+  BangerEngine *engine;
+  BangerVmList *vms;
+  BangerImageList *images;
   GDBusObjectManagerServer *om;
   GHashTable *objects; /* name → BangerObjectSkeleton */
 } DbusImages;
@@ -21,7 +25,7 @@ dbus_images_free (DbusImages *d)
 {
   g_hash_table_unref (d->objects);
   g_object_unref (d->om);
-  g_object_unref (d->engine);
+  g_object_unref (d->vms);
   g_free (d);
 }
 
@@ -36,7 +40,7 @@ static void
 update_used_by (DbusImages *d, BangerObjectSkeleton *object, const char *name)
 {
   g_autoptr (BangerImage) iface = banger_object_get_image (BANGER_OBJECT (object));
-  g_auto (GStrv) users = banger_image_list_image_used_by (d->catalog, name);
+  g_auto (GStrv) users = banger_image_list_image_used_by (d->images, name);
 
   const char *const *current = banger_image_get_used_by (iface);
 
@@ -67,13 +71,13 @@ add_image_object (DbusImages *d, const BangerImageRecord *rec)
 }
 
 static void
-image_added_cb (BangerImageList *catalog, const BangerImageRecord *rec, BangerManager *skeleton)
+image_added_cb (BangerImageList *images, const BangerImageRecord *rec, BangerManager *skeleton)
 {
   add_image_object (g_object_get_data (G_OBJECT (skeleton), "banger-dbus-images"), rec);
 }
 
 static void
-image_removed_cb (BangerImageList *catalog, const char *name, BangerManager *skeleton)
+image_removed_cb (BangerImageList *images, const char *name, BangerManager *skeleton)
 {
   DbusImages *d = g_object_get_data (G_OBJECT (skeleton), "banger-dbus-images");
   g_autofree char *path = banger_dbus_image_object_path (name);
@@ -84,7 +88,7 @@ image_removed_cb (BangerImageList *catalog, const char *name, BangerManager *ske
 
 /* UsedBy follows the VMs: any VM change may add or drop a user. */
 static void
-vms_changed_cb (BangerVmList *engine, gpointer arg, BangerManager *skeleton)
+vms_changed_cb (BangerVmList *vms, gpointer arg, BangerManager *skeleton)
 {
   DbusImages *d = g_object_get_data (G_OBJECT (skeleton), "banger-dbus-images");
   GHashTableIter iter;
@@ -161,10 +165,10 @@ build_args_free (BuildArgs *a)
 }
 
 static BangerEngineJob *
-start_build (BangerImageList *catalog, gpointer data, guint uid, GError **error)
+start_build (BangerEngine *engine, gpointer data, guint uid, GError **error)
 {
   BuildArgs *a = data;
-  return banger_image_list_build_image (catalog, a->recipe, a->name, uid, error);
+  return banger_image_list_build_image (engine->images, a->recipe, a->name, uid, error);
 }
 
 static gboolean
@@ -183,7 +187,7 @@ handle_build_image (BangerManager *skeleton, GDBusMethodInvocation *invocation, 
   a = g_new0 (BuildArgs, 1);
   a->recipe = g_strdup (recipe);
   g_variant_lookup (options, "name", "s", &a->name);
-  banger_dbus_job_start_for_caller (skeleton, invocation, d->catalog, start_build,
+  banger_dbus_job_start_for_caller (skeleton, invocation, d->engine, start_build,
                                     banger_manager_complete_build_image, a,
                                     (GDestroyNotify)build_args_free);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -224,14 +228,14 @@ handle_register_image (BangerManager *skeleton, GDBusMethodInvocation *invocatio
   g_variant_lookup (options, "kernel", "s", &kernel);
   g_object_set_data_full (G_OBJECT (invocation), "banger-skeleton", g_object_ref (skeleton),
                           g_object_unref);
-  banger_image_list_register_image_async (d->catalog, name, rootfs, kernel, NULL, register_done_cb,
+  banger_image_list_register_image_async (d->images, name, rootfs, kernel, NULL, register_done_cb,
                                        invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
 void
-banger_dbus_catalog_delete (BangerManager *skeleton, GDBusMethodInvocation *invocation,
-                            BangerImageList *catalog, const char *name, GVariant *options,
+banger_dbus_delete_by_name (BangerManager *skeleton, GDBusMethodInvocation *invocation,
+                            gpointer list, const char *name, GVariant *options,
                             BangerDbusDeleteFunc delete, BangerDbusDeleteCompleteFunc complete)
 {
   static const char *const allowed[] = { "force", "b", NULL };
@@ -243,7 +247,7 @@ banger_dbus_catalog_delete (BangerManager *skeleton, GDBusMethodInvocation *invo
     return;
   }
   g_variant_lookup (options, "force", "b", &force);
-  if (!delete (catalog, name, force, &error)) {
+  if (!delete (list, name, force, &error)) {
     banger_invocation_return_error (invocation, g_steal_pointer (&error));
     return;
   }
@@ -256,8 +260,9 @@ handle_delete_image (BangerManager *skeleton, GDBusMethodInvocation *invocation,
 {
   DbusImages *d = g_object_get_data (G_OBJECT (skeleton), "banger-dbus-images");
 
-  banger_dbus_catalog_delete (skeleton, invocation, d->catalog, name, options,
-                              banger_image_list_delete_image, banger_manager_complete_delete_image);
+  banger_dbus_delete_by_name (skeleton, invocation, d->images, name, options,
+                              (BangerDbusDeleteFunc)banger_image_list_delete_image,
+                              banger_manager_complete_delete_image);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -269,21 +274,22 @@ banger_dbus_images_attach (BangerManager *skeleton, GDBusObjectManagerServer *om
   g_autoptr (GPtrArray) images = NULL;
   g_autoptr (GError) error = NULL;
 
-  d->engine = g_object_ref (engine->vms);
-  d->catalog = engine->images;
+  d->engine = engine;
+  d->vms = g_object_ref (engine->vms);
+  d->images = engine->images;
   d->om = g_object_ref (om);
   d->objects = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
   g_object_set_data_full (G_OBJECT (skeleton), "banger-dbus-images", d,
                           (GDestroyNotify)dbus_images_free);
 
-  images = banger_image_list_list_images (d->catalog, &error);
+  images = banger_image_list_list_images (d->images, &error);
   if (images == NULL)
     g_warning ("cannot list images: %s", error->message);
   for (guint i = 0; images != NULL && i < images->len; i++)
     add_image_object (d, g_ptr_array_index (images, i));
 
-  g_signal_connect_object (d->catalog, "image-added", G_CALLBACK (image_added_cb), skeleton, 0);
-  g_signal_connect_object (d->catalog, "image-removed", G_CALLBACK (image_removed_cb), skeleton, 0);
+  g_signal_connect_object (d->images, "image-added", G_CALLBACK (image_added_cb), skeleton, 0);
+  g_signal_connect_object (d->images, "image-removed", G_CALLBACK (image_removed_cb), skeleton, 0);
   g_signal_connect_object (engine->vms, "vm-added", G_CALLBACK (vms_changed_cb), skeleton, 0);
   g_signal_connect_object (engine->vms, "vm-changed", G_CALLBACK (vms_changed_cb), skeleton, 0);
   g_signal_connect_object (engine->vms, "vm-removed", G_CALLBACK (vms_changed_cb), skeleton, 0);

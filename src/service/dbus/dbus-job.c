@@ -1,3 +1,5 @@
+/* The org.banger.Job objects over the engine's job list, and starting a
+ * job for a caller (dbus-job.h, dbus-common.h). */
 #include "dbus-job.h"
 
 #include "banger-error.h"
@@ -129,7 +131,7 @@ job_added_cb (BangerJobList *jobs, BangerEngineJob *job, GDBusObjectManagerServe
 typedef struct {
   GDBusMethodInvocation *invocation;
   BangerManager *skeleton;
-  BangerImageList *catalog;
+  BangerEngine *engine;
   BangerDbusJobStartFunc start;
   BangerDbusJobCompleteFunc complete;
   gpointer data;
@@ -145,7 +147,7 @@ start_uid_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   guint uid = 0;
 
   if (!banger_dbus_caller_uid_finish (res, &uid, &error)
-      || (job = c->start (c->catalog, c->data, uid, &error)) == NULL) {
+      || (job = c->start (c->engine, c->data, uid, &error)) == NULL) {
     banger_invocation_return_error (c->invocation, g_steal_pointer (&error));
   } else {
     g_autofree char *path = banger_dbus_job_object_path (banger_engine_job_get_number (job));
@@ -159,7 +161,7 @@ start_uid_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 
 void
 banger_dbus_job_start_for_caller (BangerManager *skeleton, GDBusMethodInvocation *invocation,
-                                  BangerImageList *catalog, BangerDbusJobStartFunc start,
+                                  BangerEngine *engine, BangerDbusJobStartFunc start,
                                   BangerDbusJobCompleteFunc complete, gpointer data,
                                   GDestroyNotify data_free)
 {
@@ -167,7 +169,7 @@ banger_dbus_job_start_for_caller (BangerManager *skeleton, GDBusMethodInvocation
 
   c->invocation = invocation;
   c->skeleton = g_object_ref (skeleton);
-  c->catalog = catalog;
+  c->engine = engine;
   c->start = start;
   c->complete = complete;
   c->data = data;

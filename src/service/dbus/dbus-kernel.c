@@ -1,3 +1,5 @@
+/* The org.banger.Kernel objects and the Manager's ImportKernel and
+ * DeleteKernel (dbus-kernel.h), over the engine's kernel list. */
 #include "dbus-kernel.h"
 
 #include "banger-error.h"
@@ -34,14 +36,14 @@ add_kernel_object (GDBusObjectManagerServer *om, const BangerKernelRecord *rec)
 }
 
 static void
-kernel_added_cb (BangerImageList *catalog, const BangerKernelRecord *rec,
+kernel_added_cb (BangerKernelList *kernels, const BangerKernelRecord *rec,
                  GDBusObjectManagerServer *om)
 {
   add_kernel_object (om, rec);
 }
 
 static void
-kernel_removed_cb (BangerImageList *catalog, const char *name, GDBusObjectManagerServer *om)
+kernel_removed_cb (BangerKernelList *kernels, const char *name, GDBusObjectManagerServer *om)
 {
   g_autofree char *path = banger_dbus_kernel_object_path (name);
   g_dbus_object_manager_server_unexport (om, path);
@@ -53,7 +55,7 @@ import_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   GDBusMethodInvocation *invocation = user_data;
   g_autoptr (GError) error = NULL;
   g_autoptr (BangerKernelRecord) rec
-      = banger_image_list_import_kernel_finish (BANGER_IMAGE_LIST (source), res, &error);
+      = banger_kernel_list_import_finish (BANGER_KERNEL_LIST (source), res, &error);
   g_autofree char *path = NULL;
 
   if (rec == NULL) {
@@ -67,7 +69,7 @@ import_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 
 static gboolean
 handle_import_kernel (BangerManager *skeleton, GDBusMethodInvocation *invocation, const char *path,
-                      GVariant *options, BangerImageList *catalog)
+                      GVariant *options, BangerKernelList *kernels)
 {
   static const char *const allowed[] = { "name", "s", "initrd", "s", NULL };
   g_autoptr (GError) error = NULL;
@@ -82,17 +84,17 @@ handle_import_kernel (BangerManager *skeleton, GDBusMethodInvocation *invocation
   g_variant_lookup (options, "initrd", "s", &initrd);
   g_object_set_data_full (G_OBJECT (invocation), "banger-skeleton", g_object_ref (skeleton),
                           g_object_unref);
-  banger_image_list_import_kernel_async (catalog, path, name, initrd, NULL, import_done_cb,
-                                      invocation);
+  banger_kernel_list_import_async (kernels, path, name, initrd, NULL, import_done_cb, invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
 static gboolean
 handle_delete_kernel (BangerManager *skeleton, GDBusMethodInvocation *invocation, const char *name,
-                      GVariant *options, BangerImageList *catalog)
+                      GVariant *options, BangerKernelList *kernels)
 {
-  banger_dbus_catalog_delete (skeleton, invocation, catalog, name, options,
-                              banger_image_list_delete_kernel, banger_manager_complete_delete_kernel);
+  banger_dbus_delete_by_name (skeleton, invocation, kernels, name, options,
+                              (BangerDbusDeleteFunc)banger_kernel_list_delete,
+                              banger_manager_complete_delete_kernel);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -100,18 +102,18 @@ void
 banger_dbus_kernels_attach (BangerManager *skeleton, GDBusObjectManagerServer *om,
                             BangerEngine *engine)
 {
-  BangerImageList *catalog = engine->images;
+  BangerKernelList *kernels = engine->kernels;
   g_autoptr (GError) error = NULL;
-  g_autoptr (GPtrArray) kernels = banger_image_list_list_kernels (catalog, &error);
+  g_autoptr (GPtrArray) all = banger_kernel_list_get_all (kernels, &error);
 
-  if (kernels == NULL)
+  if (all == NULL)
     g_warning ("cannot list kernels: %s", error->message);
-  for (guint i = 0; kernels != NULL && i < kernels->len; i++)
-    add_kernel_object (om, g_ptr_array_index (kernels, i));
-  g_signal_connect_object (catalog, "kernel-added", G_CALLBACK (kernel_added_cb), om, 0);
-  g_signal_connect_object (catalog, "kernel-removed", G_CALLBACK (kernel_removed_cb), om, 0);
+  for (guint i = 0; all != NULL && i < all->len; i++)
+    add_kernel_object (om, g_ptr_array_index (all, i));
+  g_signal_connect_object (kernels, "kernel-added", G_CALLBACK (kernel_added_cb), om, 0);
+  g_signal_connect_object (kernels, "kernel-removed", G_CALLBACK (kernel_removed_cb), om, 0);
   g_signal_connect_object (skeleton, "handle-import-kernel", G_CALLBACK (handle_import_kernel),
-                           catalog, 0);
+                           kernels, 0);
   g_signal_connect_object (skeleton, "handle-delete-kernel", G_CALLBACK (handle_delete_kernel),
-                           catalog, 0);
+                           kernels, 0);
 }

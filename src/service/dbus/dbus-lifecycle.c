@@ -1,3 +1,4 @@
+/* The Manager's PromoteVM and PullKernel (dbus-lifecycle.h). */
 #include "dbus-lifecycle.h"
 
 #include "banger-error.h"
@@ -6,8 +7,8 @@
 #include "validate.h"
 #include "vm-promote.h"
 
-/* Both methods take two names: the VM and the image, or the catalog's
- * kernel and the name it is registered as. */
+/* Both methods take two names: the VM and the image, or the kernel in the
+ * remote catalog index and the name it is registered as. */
 typedef struct {
   char *first;
   char *second;
@@ -32,17 +33,17 @@ names_free (Names *n)
 }
 
 static BangerEngineJob *
-start_promote (BangerImageList *catalog, gpointer data, guint uid, GError **error)
+start_promote (BangerEngine *engine, gpointer data, guint uid, GError **error)
 {
   Names *n = data;
-  return banger_image_list_promote_vm (catalog, n->first, n->second, uid, error);
+  return banger_image_list_promote_vm (engine->images, n->first, n->second, uid, error);
 }
 
 static BangerEngineJob *
-start_pull_kernel (BangerImageList *catalog, gpointer data, guint uid, GError **error)
+start_pull_kernel (BangerEngine *engine, gpointer data, guint uid, GError **error)
 {
   Names *n = data;
-  return banger_image_list_pull_kernel (catalog, n->first, n->second, uid, error);
+  return banger_kernel_list_pull (engine->kernels, n->first, n->second, uid, error);
 }
 
 static gboolean
@@ -56,7 +57,7 @@ handle_promote_vm (BangerManager *skeleton, GDBusMethodInvocation *invocation, c
     banger_invocation_return_error (invocation, g_steal_pointer (&error));
     return G_DBUS_METHOD_INVOCATION_HANDLED;
   }
-  banger_dbus_job_start_for_caller (skeleton, invocation, BANGER_IMAGE_LIST (user_data), start_promote,
+  banger_dbus_job_start_for_caller (skeleton, invocation, user_data, start_promote,
                                     banger_manager_complete_promote_vm, names_new (vm, name),
                                     (GDestroyNotify)names_free);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -75,7 +76,7 @@ handle_pull_kernel (BangerManager *skeleton, GDBusMethodInvocation *invocation, 
     return G_DBUS_METHOD_INVOCATION_HANDLED;
   }
   g_variant_lookup (options, "name", "s", &as_name);
-  banger_dbus_job_start_for_caller (skeleton, invocation, BANGER_IMAGE_LIST (user_data),
+  banger_dbus_job_start_for_caller (skeleton, invocation, user_data,
                                     start_pull_kernel, banger_manager_complete_pull_kernel,
                                     names_new (name, as_name), (GDestroyNotify)names_free);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -84,8 +85,6 @@ handle_pull_kernel (BangerManager *skeleton, GDBusMethodInvocation *invocation, 
 void
 banger_dbus_lifecycle_attach (BangerManager *skeleton, BangerEngine *engine)
 {
-  BangerImageList *catalog = engine->images;
-
-  g_signal_connect (skeleton, "handle-promote-vm", G_CALLBACK (handle_promote_vm), catalog);
-  g_signal_connect (skeleton, "handle-pull-kernel", G_CALLBACK (handle_pull_kernel), catalog);
+  g_signal_connect (skeleton, "handle-promote-vm", G_CALLBACK (handle_promote_vm), engine);
+  g_signal_connect (skeleton, "handle-pull-kernel", G_CALLBACK (handle_pull_kernel), engine);
 }

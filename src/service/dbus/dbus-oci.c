@@ -1,3 +1,4 @@
+/* The Manager's PullImage, ListCache and PruneCache (dbus-oci.h). */
 #include "dbus-oci.h"
 
 #include "banger-error.h"
@@ -24,10 +25,10 @@ pull_args_free (PullArgs *a)
 }
 
 static BangerEngineJob *
-start_pull (BangerImageList *catalog, gpointer data, guint uid, GError **error)
+start_pull (BangerEngine *engine, gpointer data, guint uid, GError **error)
 {
   PullArgs *a = data;
-  return banger_image_list_pull_image (catalog, a->reference, a->name, a->size_mib, a->insecure, uid,
+  return banger_image_list_pull_image (engine->images, a->reference, a->name, a->size_mib, a->insecure, uid,
                                     error);
 }
 
@@ -48,7 +49,7 @@ handle_pull_image (BangerManager *skeleton, GDBusMethodInvocation *invocation,
   g_variant_lookup (options, "name", "s", &a->name);
   g_variant_lookup (options, "size_mib", "u", &a->size_mib);
   g_variant_lookup (options, "insecure", "b", &a->insecure);
-  banger_dbus_job_start_for_caller (skeleton, invocation, BANGER_IMAGE_LIST (user_data), start_pull,
+  banger_dbus_job_start_for_caller (skeleton, invocation, user_data, start_pull,
                                     banger_manager_complete_pull_image, a,
                                     (GDestroyNotify)pull_args_free);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -58,7 +59,7 @@ static gboolean
 handle_list_cache (BangerManager *skeleton, GDBusMethodInvocation *invocation, gpointer user_data)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (GPtrArray) blobs = banger_image_list_list_cache (BANGER_IMAGE_LIST (user_data), &error);
+  g_autoptr (GPtrArray) blobs = banger_image_list_list_cache (((BangerEngine *)user_data)->images, &error);
   GVariantBuilder b;
 
   if (blobs == NULL) {
@@ -118,7 +119,7 @@ handle_prune_cache (BangerManager *skeleton, GDBusMethodInvocation *invocation, 
   GStrv keep;
 
   if (!banger_validate_options (options, allowed, &error)
-      || (keep = banger_image_list_cache_roots (BANGER_IMAGE_LIST (user_data), &error)) == NULL) {
+      || (keep = banger_image_list_cache_roots (((BangerEngine *)user_data)->images, &error)) == NULL) {
     banger_invocation_return_error (invocation, g_steal_pointer (&error));
     return G_DBUS_METHOD_INVOCATION_HANDLED;
   }
@@ -131,9 +132,8 @@ handle_prune_cache (BangerManager *skeleton, GDBusMethodInvocation *invocation, 
 void
 banger_dbus_oci_attach (BangerManager *skeleton, BangerEngine *engine)
 {
-  BangerImageList *catalog = engine->images;
-
-  g_signal_connect (skeleton, "handle-pull-image", G_CALLBACK (handle_pull_image), catalog);
-  g_signal_connect (skeleton, "handle-list-cache", G_CALLBACK (handle_list_cache), catalog);
-  g_signal_connect (skeleton, "handle-prune-cache", G_CALLBACK (handle_prune_cache), catalog);
+  /* Each handler gets the engine and takes the part it needs. */
+  g_signal_connect (skeleton, "handle-pull-image", G_CALLBACK (handle_pull_image), engine);
+  g_signal_connect (skeleton, "handle-list-cache", G_CALLBACK (handle_list_cache), engine);
+  g_signal_connect (skeleton, "handle-prune-cache", G_CALLBACK (handle_prune_cache), engine);
 }

@@ -137,6 +137,7 @@ handle_plan_update (BangerManager *skeleton, GDBusMethodInvocation *invocation, 
                     gpointer user_data)
 {
   static const char *const allowed[] = { "to", "s", NULL };
+  BangerEngine *engine = user_data;
   g_autoptr (GTask) task = NULL;
   g_autoptr (GError) busy = NULL;
   g_autoptr (GError) error = NULL;
@@ -156,8 +157,8 @@ handle_plan_update (BangerManager *skeleton, GDBusMethodInvocation *invocation, 
   r->version = g_strdup (to != NULL && to[0] == 'v' ? to + 1 : to);
   /* Part of the plan, not a refusal: the user asked what would happen,
    * and "Update would refuse now" is the answer. The check reads the
-   * catalog, so it runs here, on the main context. */
-  if (!banger_update_check_idle (user_data, FALSE, &busy))
+   * job list and the store, so it runs here, on the main context. */
+  if (!banger_update_check_idle (engine->jobs, engine->store, FALSE, &busy))
     r->busy = g_strdup (busy->message);
   task = g_task_new (skeleton, NULL, plan_done, invocation);
   g_task_set_task_data (task, r, (GDestroyNotify)plan_request_free);
@@ -166,7 +167,7 @@ handle_plan_update (BangerManager *skeleton, GDBusMethodInvocation *invocation, 
 }
 
 void
-banger_update_plan_attach (BangerManager *skeleton, BangerImageList *catalog)
+banger_update_plan_attach (BangerManager *skeleton, BangerEngine *engine)
 {
-  g_signal_connect (skeleton, "handle-plan-update", G_CALLBACK (handle_plan_update), catalog);
+  g_signal_connect (skeleton, "handle-plan-update", G_CALLBACK (handle_plan_update), engine);
 }

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "banger-dbus.h"
-#include "image-list.h"
+#include "engine.h"
 
 G_BEGIN_DECLS
 
@@ -9,6 +9,6 @@ G_BEGIN_DECLS
  * `banger update --dry-run` (docs/update.md). The manifest, SHA256SUMS and
  * its signature are fetched and the signature verified; the tarball is
  * never downloaded and nothing is written. */
-void banger_update_plan_attach (BangerManager *skeleton, BangerImageList *catalog);
+void banger_update_plan_attach (BangerManager *skeleton, BangerEngine *engine);
 
 G_END_DECLS

@@ -1,3 +1,5 @@
+/* The Manager's CheckUpdate and Update (dbus-update.h); PlanUpdate is
+ * dbus-update-plan.c. */
 #include "config.h"
 
 #include "dbus-update.h"
@@ -65,9 +67,9 @@ options_free (BangerUpdateOptions *o)
 }
 
 static BangerEngineJob *
-start_update (BangerImageList *catalog, gpointer data, guint uid, GError **error)
+start_update (BangerEngine *engine, gpointer data, guint uid, GError **error)
 {
-  return banger_update_start (catalog, data, uid, error);
+  return banger_update_start (engine->jobs, engine->store, data, uid, error);
 }
 
 static gboolean
@@ -92,7 +94,7 @@ handle_update (BangerManager *skeleton, GDBusMethodInvocation *invocation, GVari
   o->version = g_strdup (to != NULL && to[0] == 'v' ? to + 1 : to);
   g_variant_lookup (options, "dry_run", "b", &o->dry_run);
   g_variant_lookup (options, "force", "b", &o->force);
-  banger_dbus_job_start_for_caller (skeleton, invocation, BANGER_IMAGE_LIST (user_data), start_update,
+  banger_dbus_job_start_for_caller (skeleton, invocation, user_data, start_update,
                                     banger_manager_complete_update, o,
                                     (GDestroyNotify)options_free);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -101,9 +103,7 @@ handle_update (BangerManager *skeleton, GDBusMethodInvocation *invocation, GVari
 void
 banger_dbus_update_attach (BangerManager *skeleton, BangerEngine *engine)
 {
-  BangerImageList *catalog = engine->images;
-
   g_signal_connect (skeleton, "handle-check-update", G_CALLBACK (handle_check_update), NULL);
-  g_signal_connect (skeleton, "handle-update", G_CALLBACK (handle_update), catalog);
-  banger_update_plan_attach (skeleton, catalog);
+  g_signal_connect (skeleton, "handle-update", G_CALLBACK (handle_update), engine);
+  banger_update_plan_attach (skeleton, engine);
 }

@@ -1,3 +1,4 @@
+/* The "update" job: fetch, verify and stage a release (update-job.h). */
 #include "config.h"
 
 #include "update-job.h"
@@ -367,9 +368,10 @@ update_finish (BangerEngineJob *job, gpointer result, gpointer data, GError **er
 /* ---- idle check ---- */
 
 gboolean
-banger_update_check_idle (BangerImageList *catalog, gboolean force, GError **error)
+banger_update_check_idle (BangerJobList *job_list, BangerStore *store, gboolean force,
+                          GError **error)
 {
-  g_autoptr (GPtrArray) jobs = banger_job_list_list_running (banger_image_list_get_jobs (catalog));
+  g_autoptr (GPtrArray) jobs = banger_job_list_list_running (job_list);
   g_autoptr (GPtrArray) vms = NULL;
   g_autoptr (GString) busy = g_string_new (NULL);
 
@@ -381,7 +383,7 @@ banger_update_check_idle (BangerImageList *catalog, gboolean force, GError **err
                               banger_engine_job_get_operation (job),
                               banger_engine_job_get_target (job));
   }
-  vms = banger_store_vm_list (banger_image_list_get_store (catalog), error);
+  vms = banger_store_vm_list (store, error);
   if (vms == NULL)
     return FALSE;
   for (guint i = 0; i < vms->len; i++) {
@@ -397,17 +399,17 @@ banger_update_check_idle (BangerImageList *catalog, gboolean force, GError **err
 }
 
 BangerEngineJob *
-banger_update_start (BangerImageList *catalog, const BangerUpdateOptions *options, guint uid,
-                     GError **error)
+banger_update_start (BangerJobList *jobs, BangerStore *store, const BangerUpdateOptions *options,
+                     guint uid, GError **error)
 {
   g_autoptr (BangerEngineJob) job = NULL;
   UpdateData *d;
 
-  if (banger_image_list_find_job (catalog, UPDATE_JOBS, "") != NULL) {
+  if (banger_job_list_find (jobs, UPDATE_JOBS, "") != NULL) {
     g_set_error_literal (error, BANGER_ERROR, BANGER_ERROR_BUSY, "an update is running already");
     return NULL;
   }
-  if (!banger_update_check_idle (catalog, options->force, error))
+  if (!banger_update_check_idle (jobs, store, options->force, error))
     return NULL;
   d = g_new0 (UpdateData, 1);
   d->options.version = g_strdup (options->version);
@@ -418,7 +420,7 @@ banger_update_start (BangerImageList *catalog, const BangerUpdateOptions *option
   d->staging = banger_update_staging_dir ();
   job = banger_engine_job_new ("update", options->version != NULL ? options->version : "latest",
                                uid);
-  banger_image_list_start_job (catalog, job, UPDATE_JOBS, "", update_thread, update_finish, d,
-                            (GDestroyNotify)update_data_free, g_free);
+  banger_job_list_start (jobs, job, UPDATE_JOBS, "", update_thread, update_finish, d,
+                         (GDestroyNotify)update_data_free, g_free);
   return g_steal_pointer (&job);
 }

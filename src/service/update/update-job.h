@@ -2,7 +2,8 @@
 
 #include <gio/gio.h>
 
-#include "image-list.h"
+#include "job-list.h"
+#include "store.h"
 #include "update-manifest.h"
 
 G_BEGIN_DECLS
@@ -33,10 +34,12 @@ typedef struct {
 
 /* Busy (naming what runs) if a VM is starting or stopping or another job
  * of the engine's job list runs, unless @force. Main context. */
-gboolean banger_update_check_idle (BangerImageList *catalog, gboolean force, GError **error);
+gboolean banger_update_check_idle (BangerJobList *jobs, BangerStore *store, gboolean force,
+                                   GError **error);
 
 /* Starts the "update" job; Busy while another update runs. */
-BangerEngineJob *banger_update_start (BangerImageList *catalog, const BangerUpdateOptions *options,
-                                      guint uid, GError **error);
+BangerEngineJob *banger_update_start (BangerJobList *jobs, BangerStore *store,
+                                      const BangerUpdateOptions *options, guint uid,
+                                      GError **error);
 
 G_END_DECLS
