@@ -1,3 +1,6 @@
+/* PullImage's engine side: an OCI image, or a rootfs tarball named by the
+ * remote catalog index, made into an image of the image list (image-pull.h);
+ * also the blob cache's listing and pruning. */
 #include "image-pull.h"
 
 #include <errno.h>
@@ -23,7 +26,7 @@ typedef struct {
   guint size_mib;
   gboolean insecure;
   BangerConfig *config;
-  gboolean bare_name; /* try the catalog first */
+  gboolean bare_name; /* try the catalog index first */
 } PullData;
 
 static void
@@ -67,8 +70,8 @@ pull_progress_cb (double fraction, guint64 done, guint64 total, const char *mess
   banger_engine_job_update (BANGER_ENGINE_JOB (user_data), fraction, done, total, message);
 }
 
-/* A bare name: the catalog's entry for it, or NULL to pull it as a Docker
- * Hub name (also when the catalog cannot be read: said in the log). */
+/* A bare name: the catalog index's entry for it, or NULL to pull it as a
+ * Docker Hub name (also when the index cannot be read: said in the log). */
 static BangerCatalogImage *
 resolve_catalog_name (BangerConfig *config, const char *name, GCancellable *cancellable)
 {

@@ -8,12 +8,12 @@
 
 G_BEGIN_DECLS
 
-/* PullImage's engine side, on top of the catalog (images.h) and the OCI
- * engine (oci-pull.h). Main context only.
+/* PullImage's engine side, on top of the image list (image-list.h) and the
+ * OCI pull (oci-pull.h). Main context only.
  *
  * @reference is an OCI reference or, when it is a bare name (no '/', ':'
  * or '@'), first looked up in the catalog index (catalog-index.h); a bare
- * name the catalog does not have is a Docker Hub image, as everywhere else.
+ * name the catalog index does not have is a Docker Hub image, as everywhere else.
  * Returns the job at once; while a pull of the same canonical reference
  * runs, asking again returns that job (whoever asks). On success the image
  * is registered as @name (default: derived from the repository, e.g.

@@ -1,3 +1,5 @@
+/* The local image recipes ("minimal", "debian"): each writes a raw ext4
+ * root filesystem (image-recipes.h). */
 #include "image-recipes.h"
 
 #include <dirent.h>

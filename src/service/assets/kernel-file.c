@@ -1,3 +1,5 @@
+/* Kernel files: telling a bzImage from an ELF vmlinux, reading the
+ * release, finding the host's kernel (kernel-file.h). */
 #include "kernel-file.h"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* The ELF vmlinux out of a bzImage, for Firecracker (kernel-unpack.h). */
 #include "kernel-unpack.h"
 
 #include <errno.h>

@@ -6,7 +6,7 @@
 G_BEGIN_DECLS
 
 /* One org.banger.Image object per image (/org/banger/Manager/images/<escaped
- * name>), kept in step with the catalog, with UsedBy following the VMs; and
+ * name>), kept in step with the image list, with UsedBy following the VMs; and
  * the Manager's BuildImage, RegisterImage and DeleteImage methods. */
 void banger_dbus_images_attach (BangerManager *skeleton, GDBusObjectManagerServer *object_manager,
                                 BangerEngine *engine);

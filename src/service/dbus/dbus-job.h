@@ -5,7 +5,7 @@
 
 G_BEGIN_DECLS
 
-/* One org.banger.Job object per job of the engine's catalog, at
+/* One org.banger.Job object per job of the engine's job list, at
  * /org/banger/Manager/jobs/<n>, exported through @object_manager when the
  * job starts and unexported a minute after it completes (so a client that
  * looks late still sees how it ended). */

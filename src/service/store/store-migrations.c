@@ -1,3 +1,4 @@
+/* The store's forward-only schema migrations, in order (store-migrations.h). */
 #include "store-migrations.h"
 
 /* STRICT tables (SQLite >= 3.37) so a column typed INTEGER never silently

@@ -1,3 +1,4 @@
+/* The release manifest: parsing it and choosing a version (update-manifest.h). */
 #include "update-manifest.h"
 
 #include <json-glib/json-glib.h>

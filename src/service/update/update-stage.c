@@ -1,3 +1,5 @@
+/* Staging a verified release tarball under <cache>/update/staging
+ * (update-stage.h). */
 #include "update-stage.h"
 
 #include <archive.h>

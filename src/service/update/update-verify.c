@@ -1,3 +1,5 @@
+/* Checking the release signature over SHA256SUMS and the files' sums
+ * (update-verify.h). */
 #include "update-verify.h"
 
 #include <gnutls/abstract.h>
