@@ -1,7 +1,9 @@
 /* The Firecracker driver: configuration over the API socket (libsoup-3,
  * firecracker-api.c), a raw per-VM disk (disk-copy.c), console to a file
- * through PUT /serial, the agent over the hybrid vsock. See
- * docs/firecracker.md. */
+ * through PUT /serial, the agent over the hybrid vsock; jailed or direct
+ * (the helper's LaunchJailed), and the forced stop that signals a jailed
+ * VMM through the helper's KillJailed. Pid finding is in
+ * vmm-firecracker-findpid.c. See docs/firecracker.md. */
 
 #include "vmm-firecracker.h"
 
