@@ -102,9 +102,13 @@ connect_locked (BangerHelperClient *self, GCancellable *cancellable, GError **er
   }
   /* Closing the connection must not end bangerd. */
   g_dbus_connection_set_exit_on_close (self->connection, FALSE);
+  /* Not started here: _connect() starts it with a clear error, and _dup_bus()
+   * must not start it at all (the doctor asks first). Calls still activate
+   * a helper that exited while idle. */
   self->proxy = banger_helper_proxy_new_sync (
       self->connection,
-      G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES | G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS,
+      G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES | G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS
+          | G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START_AT_CONSTRUCTION,
       HELPER_BUS_NAME, HELPER_OBJECT_PATH, cancellable, error);
   if (self->proxy == NULL) {
     g_clear_object (&self->connection);
@@ -113,6 +117,25 @@ connect_locked (BangerHelperClient *self, GCancellable *cancellable, GError **er
   }
   g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (self->proxy), HELPER_CALL_TIMEOUT_MS);
   return TRUE;
+}
+
+BangerHelperClient *
+banger_helper_client_ref (BangerHelperClient *self)
+{
+  g_atomic_ref_count_inc (&self->ref);
+  return self;
+}
+
+GDBusConnection *
+banger_helper_client_dup_bus (BangerHelperClient *self, GError **error)
+{
+  GDBusConnection *connection = NULL;
+
+  g_mutex_lock (&self->lock);
+  if (connect_locked (self, NULL, error))
+    connection = g_object_ref (self->connection);
+  g_mutex_unlock (&self->lock);
+  return connection;
 }
 
 BangerHelperClient *

@@ -15,14 +15,19 @@ typedef struct _BangerHelperClient BangerHelperClient;
  * connection to the system bus (made on first use, made again if it closed)
  * and one proxy, shared by every part and thread. */
 BangerHelperClient *banger_helper_client_new (void);
-/* Drops a reference (the engine's, or one from _connect()). */
+/* Drops a reference (the engine's, one from _connect() or _ref()). */
 void banger_helper_client_free (BangerHelperClient *self);
+BangerHelperClient *banger_helper_client_ref (BangerHelperClient *self);
 /* Makes sure the connection is up and the helper runs (starting it: it exits
  * when idle), and returns a new reference to @self for the calls below. NULL
  * with BANGER_ERROR_UNSUPPORTED when there is no system bus or the helper is
  * not installed or cannot start: VMs then boot without a network device. */
 BangerHelperClient *banger_helper_client_connect (BangerHelperClient *self,
                                                   GCancellable *cancellable, GError **error);
+/* The client's system-bus connection (made if needed; the helper is not
+ * started): the doctor asks systemd, resolved and the bus itself over it
+ * rather than opening a connection of its own. A new reference. */
+GDBusConnection *banger_helper_client_dup_bus (BangerHelperClient *self, GError **error);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BangerHelperClient, banger_helper_client_free)
 
 /* EnsureNetwork: the bridge's address in CIDR form ("10.77.0.1/24"). */

@@ -47,6 +47,7 @@ handle_doctor (BangerManager *skeleton, GDBusMethodInvocation *invocation, Bange
   BangerDnsResponder *dns;
 
   /* The store and properties belong to the main thread: read them here. */
+  facts->helper = banger_helper_client_ref (engine->helper);
   facts->helper_available = banger_manager_get_helper_available (skeleton);
   facts->data_dir = g_strdup (banger_config_get_data_dir (engine->config));
   facts->schema_version = banger_store_schema_version ();

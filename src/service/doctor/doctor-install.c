@@ -88,10 +88,10 @@ check_group (GVariantBuilder *b)
  * normal: StartServiceByName tells "installed and can start" (it starts it
  * now) from "not installed" (no activation file) and "cannot start". */
 static void
-check_helper (GVariantBuilder *b, HelperState *hs)
+check_helper (GVariantBuilder *b, const BangerDoctorFacts *f, HelperState *hs)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (GDBusConnection) bus = banger_doctor_system_bus (&error);
+  g_autoptr (GDBusConnection) bus = banger_doctor_system_bus (f, &error);
   g_autoptr (GVariant) reply = NULL;
   g_autoptr (GVariant) value = NULL;
   gboolean running;
@@ -473,10 +473,10 @@ build_unit_settings (void)
 }
 
 static void
-check_hardening (GVariantBuilder *b)
+check_hardening (GVariantBuilder *b, const BangerDoctorFacts *f)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (GDBusConnection) bus = banger_doctor_system_bus (&error);
+  g_autoptr (GDBusConnection) bus = banger_doctor_system_bus (f, &error);
   g_autoptr (GVariant) reply = NULL;
   g_autoptr (GVariant) props = NULL;
   g_autoptr (GVariant) load = NULL;
@@ -560,11 +560,11 @@ banger_doctor_check_install (GVariantBuilder *b, const BangerDoctorFacts *f)
   HelperState hs = { NULL };
 
   banger_doctor_check_architecture (b);
-  check_helper (b, &hs);
+  check_helper (b, f, &hs);
   check_versions (b, &hs);
   check_files (b, "units", "systemd units", unit_files);
   check_files (b, "bus-policy", "D-Bus and polkit files", policy_files);
   check_sockets (b, f);
-  check_hardening (b);
+  check_hardening (b, f);
   g_free (hs.version);
 }

@@ -85,7 +85,7 @@ check_dns_routing (GVariantBuilder *b, const BangerDoctorFacts *f, const Bridge 
                        "no responder to route <name>.vm to");
     return;
   }
-  bus = banger_doctor_system_bus (&error);
+  bus = banger_doctor_system_bus (f, &error);
   if (bus == NULL || !banger_bus_name_has_owner (bus, RESOLVE_NAME, 5000, NULL, NULL)) {
     banger_doctor_add (b, "dns-routing", "warn", hint_none,
                        "systemd-resolved does not run: <name>.vm resolves only for programs "

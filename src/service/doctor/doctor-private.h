@@ -19,7 +19,8 @@ void banger_doctor_add (GVariantBuilder *b, const char *id, const char *status, 
 
 /* A private connection to the system bus (NULL with @error when there is
  * none): the shared singleton would end bangerd when the bus goes away. */
-GDBusConnection *banger_doctor_system_bus (GError **error);
+/* The engine's system-bus connection (its helper client's). */
+GDBusConnection *banger_doctor_system_bus (const BangerDoctorFacts *f, GError **error);
 
 /* doctor-host.c: architecture, kvm, tun, qemu, qemu-img, firecracker,
  * jailer, lifecycle, vm-defaults, disk-space. */

@@ -31,6 +31,7 @@ banger_doctor_facts_free (BangerDoctorFacts *facts)
   g_free (facts->dns_problem);
   g_strfreev (facts->running_vms);
   g_strfreev (facts->running_agents);
+  g_clear_pointer (&facts->helper, banger_helper_client_free);
   g_free (facts);
 }
 
@@ -52,21 +53,9 @@ banger_doctor_add (GVariantBuilder *b, const char *id, const char *status, const
 }
 
 GDBusConnection *
-banger_doctor_system_bus (GError **error)
+banger_doctor_system_bus (const BangerDoctorFacts *f, GError **error)
 {
-  g_autofree char *address = g_dbus_address_get_for_bus_sync (G_BUS_TYPE_SYSTEM, NULL, error);
-  GDBusConnection *bus;
-
-  if (address == NULL)
-    return NULL;
-  bus = g_dbus_connection_new_for_address_sync (
-      address,
-      G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
-          | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-      NULL, NULL, error);
-  if (bus != NULL)
-    g_dbus_connection_set_exit_on_close (bus, FALSE);
-  return bus;
+  return banger_helper_client_dup_bus (f->helper, error);
 }
 
 static void

@@ -1,6 +1,8 @@
 #pragma once
 
-#include <glib.h>
+#include <gio/gio.h>
+
+#include "helper-client.h"
 
 G_BEGIN_DECLS
 
@@ -15,6 +17,7 @@ G_BEGIN_DECLS
  * resolved, the firewall) may block for seconds and run in a worker
  * thread. */
 typedef struct {
+  BangerHelperClient *helper; /* the engine's: its system-bus connection */
   gboolean helper_available;
   char *data_dir;
   char *cache_dir;
