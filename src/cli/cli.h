@@ -70,6 +70,11 @@ extern const BangerCommand banger_daemon_command;
 /* `banger ps`: `banger vm ps`. */
 extern const BangerCommand banger_ps_command;
 extern const BangerCommand banger_version_command;
+/* `banger ssh-config` and the hidden commands its ssh config runs
+ * (cmd-ssh-config.c). */
+extern const BangerCommand banger_ssh_config_command;
+extern const BangerCommand banger_ssh_proxy_command;
+extern const BangerCommand banger_ssh_known_hosts_command;
 extern const BangerCommand banger_doctor_command;
 extern const BangerCommand banger_update_command;
 extern const BangerCommand banger_completion_command;

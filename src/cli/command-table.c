@@ -44,10 +44,11 @@ static const BangerCommand *const root_subcommands[] = {
   &banger_vm_command,      &banger_image_command,
   &banger_kernel_command,  &banger_system_command,
   &banger_daemon_command,  &banger_ps_command,
-  &banger_doctor_command,  &banger_update_command,
-  &banger_version_command, &banger_completion_command,
-  &help_command,           &banger_man_command,
-  NULL,
+  &banger_ssh_config_command, &banger_doctor_command,
+  &banger_update_command,  &banger_version_command,
+  &banger_completion_command, &help_command,
+  &banger_man_command,     &banger_ssh_proxy_command,
+  &banger_ssh_known_hosts_command, NULL,
 };
 
 const BangerCommand banger_root_command = {
