@@ -1555,7 +1555,8 @@ static const BangerCommand *const vm_subcommands[] = {
   &vm_restart_command,     &vm_kill_command,        &vm_exec_command,
   &vm_ssh_command,         &vm_logs_command,        &vm_stats_command,
   &vm_ports_command,       &banger_vm_cp_command,   &banger_vm_push_command,
-  &banger_vm_diff_command, &banger_vm_pull_command, NULL,
+  &banger_vm_diff_command, &banger_vm_pull_command, &banger_vm_workspace_command,
+  NULL,
 };
 
 const BangerCommand banger_vm_command = {

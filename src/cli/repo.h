@@ -45,5 +45,6 @@ extern const struct _BangerCommand banger_vm_cp_command;
 extern const struct _BangerCommand banger_vm_push_command;
 extern const struct _BangerCommand banger_vm_diff_command;
 extern const struct _BangerCommand banger_vm_pull_command;
+extern const struct _BangerCommand banger_vm_workspace_command;
 
 G_END_DECLS
