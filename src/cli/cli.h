@@ -51,6 +51,9 @@ struct _BangerCli {
   char *command_path;
   const BangerCommand *command;
   int exit_status;
+  /* The positional arguments came after a "--" that preceded them all
+   * (`vm run -- CMD` against `vm run PATH`). */
+  gboolean dashdash_first;
 
   /* Connected lazily by banger_cli_get_manager(). */
   GDBusConnection *session;
