@@ -365,6 +365,67 @@ class CopyCliTest(_CopyWorld):
         self.assertIn('+hi', patch)
         self.assert_nothing_left()
 
+    def test_workspace_roundtrip(self):
+        """`vm workspace push|diff|pull` (aliases of vm push, diff, pull):
+        an edit made in the guest ends up in the host work tree."""
+        self.boot('ws')
+        repo = self.make_repo()
+        r = self.banger('vm', 'workspace', 'push', 'ws', repo)
+        self.assertEqual(r.stdout, '/root/myrepo\n')
+        self.assertEqual(self.banger('vm', 'workspace', 'diff', 'ws', repo).stdout, '')
+        self.guest('ws', 'sed', '-i', 's/two/TWO in the guest/', '/root/myrepo/tracked.txt')
+        patch = self.banger('vm', 'workspace', 'diff', 'ws', repo).stdout
+        self.assertIn('diff --git a/tracked.txt b/tracked.txt', patch)
+        self.assertIn('+TWO in the guest', patch)
+        self.banger('vm', 'workspace', 'pull', 'ws', repo)
+        with open(os.path.join(repo, 'tracked.txt')) as f:
+            self.assertEqual(f.read(), 'one\nTWO in the guest\nthree\n')
+        self.assertEqual(git(repo, 'status', '--porcelain').splitlines(),
+                         [' M tracked.txt', '?? untracked.txt'])
+        # help says what the rows stand for
+        r = self.banger('vm', 'workspace', '--help')
+        for verb in ('push', 'diff', 'pull'):
+            self.assertIn('Alias of “banger vm %s”' % verb, r.stdout)
+
+    def test_run_path_exit_status(self):
+        """`vm run ./repo -- CMD`: the tree is shipped, CMD runs in it (like
+        `make -q`: its exit status says whether work is left), its status
+        is banger's, and the VM is gone afterwards."""
+        repo = self.make_repo()
+        check = os.path.join(repo, 'check.sh')
+        with open(check, 'w') as f:
+            f.write('#!/bin/sh\npwd\ntest -f built && exit 0\necho "not built" >&2\nexit 4\n')
+        os.chmod(check, 0o755)
+        git(repo, 'add', 'check.sh')
+        git(repo, 'commit', '-q', '-m', 'check')
+        # a relative PATH, as typed in the repository's parent directory
+        r = self.banger('vm', 'run', '--name', 'rp4', './myrepo', '--', './check.sh', status=4,
+                        timeout=BOOT_TIMEOUT, cwd=self.tmpdir)
+        self.assertEqual(r.stdout, '/root/myrepo\n')
+        self.assertIn('not built', r.stderr)
+        self.assert_nothing_left()
+        # the same with the file the check looks for: status 0
+        with open(os.path.join(repo, 'built'), 'w') as f:
+            f.write('yes\n')
+        r = self.banger('vm', 'run', './myrepo', '--', './check.sh', status=0,
+                        timeout=BOOT_TIMEOUT, cwd=self.tmpdir)
+        self.assertEqual(r.stdout, '/root/myrepo\n')
+        self.assert_nothing_left()
+
+    def test_run_path_not_git(self):
+        """A PATH that is no git work tree (or no directory: `vm run true`,
+        the habit from before PATH existed) is refused before any VM is
+        made, naming the path."""
+        plain = os.path.join(self.tmpdir, 'plain')
+        os.makedirs(plain)
+        r = self.banger('vm', 'run', plain, '--', 'true', status=2)
+        self.assert_clean_error(r, plain, 'not in a git work tree')
+        r = self.banger('vm', 'run', 'true', status=2, cwd=self.tmpdir)
+        self.assert_clean_error(r, '“true” is not a directory', '“--”')
+        r = self.banger('vm', 'run', '--repo=' + plain, '--', 'true', status=2)
+        self.assert_clean_error(r, plain)
+        self.assert_nothing_left()
+
 
 if __name__ == '__main__':
     unittest.main()
