@@ -231,7 +231,7 @@ ssh_config (BangerCli *cli, char **args, GError **error)
       return FALSE;
   }
   printf (_ ("added “Include %s” at the top of %s\n"), shortcut, user_config);
-  printf (_ ("Now “ssh NAME.vm” reaches the running VM NAME.\n"));
+  fputs (_ ("Now “ssh NAME.vm” reaches the running VM NAME.\n"), stdout);
   return TRUE;
 }
 

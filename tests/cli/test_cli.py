@@ -249,15 +249,19 @@ class CliTest(_Base):
                  't() { COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]}-1)); '
                  'COMPREPLY=(); _banger; echo "${COMPREPLY[*]}"; }\n'
                  't banger ""\nt banger vm cr\nt banger -v vm create --image x --me\n'
-                 't banger system network ""\nt banger completion ""\n' % path)
+                 't banger system network ""\nt banger completion ""\n'
+                 't banger vm workspace ""\nt banger ssh-config --\n' % path)
         r = subprocess.run(['bash', '-c', probe], capture_output=True, text=True, check=True,
                            timeout=TIMEOUT)
         lines = r.stdout.splitlines()
-        self.assertEqual(lines[0], 'vm image kernel system daemon ps doctor update version completion help')
+        self.assertEqual(lines[0], 'vm image kernel system daemon ps ssh-config doctor update '
+                                   'version completion help')
         self.assertEqual(lines[1], 'create')
         self.assertEqual(lines[2], '--memory')
         self.assertEqual(lines[3], 'up down')
         self.assertEqual(lines[4], 'bash zsh fish')
+        self.assertEqual(lines[5], 'push diff pull')
+        self.assertEqual(set(lines[6].split()), {'--print', '--remove', '--help', '--verbose'})
 
     def test_completion_zsh(self):
         out, path = self.completion('zsh')
