@@ -12,6 +12,7 @@ One meson test per test case (tests/cli/meson.build)."""
 import hashlib
 import io
 import os
+import pty
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,7 @@ gi.require_version('Gio', '2.0')
 from gi.repository import Gio, GLib  # noqa: E402
 
 from test_cli_vm import BANGER as BANGER_CLI, NetWorld, TIMEOUT, BOOT_TIMEOUT  # noqa: E402
+from test_cli_vm import read_until  # noqa: E402
 
 BIG = 50 * 1024 * 1024
 COPY_TIMEOUT = int(os.environ.get("COPY_TIMEOUT", "120"))
@@ -410,6 +412,31 @@ class CopyCliTest(_CopyWorld):
         r = self.banger('vm', 'run', './myrepo', '--', './check.sh', status=0,
                         timeout=BOOT_TIMEOUT, cwd=self.tmpdir)
         self.assertEqual(r.stdout, '/root/myrepo\n')
+        self.assert_nothing_left()
+
+    def test_run_path_login(self):
+        """`vm run ./repo` without a command: the login (the agent's pty:
+        the minimal image has no sshd) starts in the shipped tree, its exit
+        status is banger's, and the changes made there are saved."""
+        self.make_repo()
+        pid, master = pty.fork()
+        if pid == 0:
+            os.chdir(self.tmpdir)
+            os.execve(BANGER_CLI, [BANGER_CLI, 'vm', 'run', '--name', 'rl', './myrepo'],
+                      self.env)
+        try:
+            # busybox sh's prompt for root ends in "# "
+            out = read_until(master, rb'# $', BOOT_TIMEOUT)
+            os.write(master, b'pwd; echo made > login.txt; echo mark-$((6*7)); exit 6\r')
+            out += read_until(master, rb'saved in \S+rl\.patch', TIMEOUT)
+        finally:
+            _, status = os.waitpid(pid, 0)
+            os.close(master)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 6, out)
+        self.assertIn(b'/root/myrepo\r\n', out)
+        self.assertIn(b'mark-42', out)
+        with open(os.path.join(self.tmpdir, 'myrepo', '.git', 'banger', 'rl.patch')) as f:
+            self.assertIn('+made', f.read())
         self.assert_nothing_left()
 
     def test_run_path_not_git(self):
