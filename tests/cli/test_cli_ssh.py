@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""`banger ssh-config`: plain OpenSSH (`ssh NAME.vm`, scp, rsync -e ssh)
+"""`banger ssh-config`: plain OpenSSH (`ssh NAME.vm`, scp, rsync -e ssh, git)
 against real guests, from a shell that knows nothing of banger but the
 Include in its ~/.ssh/config.
 
@@ -103,6 +103,27 @@ class _SshWorld(NetWorld):
 
 class SshShortcutTest(_SshWorld):
 
+    def put_host_tool(self, program):
+        """Copies the host's @program (the guest runs the same Debian
+        release) and the libraries it links, but libc, to /root/host-tools
+        in the guest, with scp."""
+        libs = [l.split('=>')[1].split()[0] for l in
+                subprocess.run(['ldd', program], capture_output=True, text=True,
+                               check=True).stdout.splitlines()
+                if '=>' in l and 'libc.so' not in l]
+        self.ssh('deb.vm', 'mkdir -p /root/host-tools')
+        self.scp(program, *libs, 'deb.vm:/root/host-tools/')
+
+    def git(self, cwd, *args):
+        env = dict(self.env)
+        env.update({'GIT_AUTHOR_NAME': 't', 'GIT_AUTHOR_EMAIL': 't@t', 'GIT_COMMITTER_NAME': 't',
+                    'GIT_COMMITTER_EMAIL': 't@t', 'GIT_CONFIG_NOSYSTEM': '1',
+                    'GIT_SSH_COMMAND': 'ssh -F %s -o BatchMode=yes' % self.config})
+        r = subprocess.run(['git'] + list(args), cwd=cwd, env=env, capture_output=True,
+                           text=True, stdin=subprocess.DEVNULL, timeout=TIMEOUT)
+        self.assertEqual(r.returncode, 0, 'git %s: %s' % (' '.join(args), r.stderr))
+        return r.stdout
+
     BUILD_DEBIAN = True
 
     def test_ssh_scp_rsync_debian(self):
@@ -135,13 +156,8 @@ class SshShortcutTest(_SshWorld):
         # release) goes in with scp, with the libraries the guest lacks.
         rsync = shutil.which('rsync')
         self.assertIsNotNone(rsync, 'rsync is not installed (tests/setup-debian.sh)')
-        libs = [l.split('=>')[1].split()[0] for l in
-                subprocess.run(['ldd', rsync], capture_output=True, text=True,
-                               check=True).stdout.splitlines()
-                if '=>' in l and 'libc.so' not in l]
-        self.ssh('deb.vm', 'mkdir -p /root/rsync-host')
-        self.scp(rsync, *libs, 'deb.vm:/root/rsync-host/')
-        rsync_path = 'LD_LIBRARY_PATH=/root/rsync-host /root/rsync-host/rsync'
+        self.put_host_tool(rsync)
+        rsync_path = 'LD_LIBRARY_PATH=/root/host-tools /root/host-tools/rsync'
         src = os.path.join(self.tmpdir, 'src')
         os.makedirs(os.path.join(src, 'sub'))
         with open(os.path.join(src, 'a.txt'), 'w') as f:
@@ -160,6 +176,25 @@ class SshShortcutTest(_SshWorld):
             self.assertEqual(f.read(), 'beta\n')
         self.assertEqual(sha256(os.path.join(back, 'sub', 'b.bin')),
                          sha256(os.path.join(src, 'sub', 'b.bin')))
+
+        # git over ssh: a clone from a bare repository in the guest. The image
+        # has no git either: the host's goes in the same way.
+        src_repo = os.path.join(self.tmpdir, 'proj')
+        os.makedirs(src_repo)
+        self.git(src_repo, 'init', '-q', '-b', 'main')
+        with open(os.path.join(src_repo, 'README'), 'w') as f:
+            f.write('hello from the host\n')
+        self.git(src_repo, 'add', 'README')
+        self.git(src_repo, 'commit', '-q', '-m', 'first')
+        self.git(self.tmpdir, 'clone', '-q', '--bare', src_repo, 'proj.git')
+        self.scp('-r', os.path.join(self.tmpdir, 'proj.git'), 'deb.vm:/root/proj.git')
+        self.put_host_tool(shutil.which('git'))
+        upload_pack = ('GIT_EXEC_PATH=/root/host-tools LD_LIBRARY_PATH=/root/host-tools '
+                       '/root/host-tools/git upload-pack')
+        self.git(self.tmpdir, 'clone', '-q', '-u', upload_pack, 'deb.vm:/root/proj.git',
+                 'cloned')
+        with open(os.path.join(self.tmpdir, 'cloned', 'README')) as f:
+            self.assertEqual(f.read(), 'hello from the host\n')
 
         # a VM that does not exist: banger's words, through ssh
         r = self.ssh('nope.vm', 'true', status=255)
