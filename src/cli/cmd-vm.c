@@ -1277,7 +1277,10 @@ run_ssh (const SshConfig *config, int *status, GError **error)
   g_autoptr (GPtrArray) argv = ssh_argv (config, NULL);
   g_autoptr (GSubprocess) ssh = NULL;
 
-  ssh = g_subprocess_newv ((const char *const *)argv->pdata, G_SUBPROCESS_FLAGS_NONE, error);
+  /* GSubprocess gives a child /dev/null as stdin unless told otherwise:
+   * the login needs this terminal. */
+  ssh = g_subprocess_newv ((const char *const *)argv->pdata, G_SUBPROCESS_FLAGS_STDIN_INHERIT,
+                          error);
   if (ssh == NULL) {
     g_prefix_error (error, _ ("cannot run ssh: "));
     return FALSE;
@@ -1437,7 +1440,10 @@ login_in_dir (BangerVM *vm, const char *name, const char *dir, int *status, GErr
   argv = ssh_argv (&config, command);
   /* -t: a terminal for the shell even though a command is given. */
   g_ptr_array_insert (argv, 1, g_strdup ("-t"));
-  ssh = g_subprocess_newv ((const char *const *)argv->pdata, G_SUBPROCESS_FLAGS_NONE, error);
+  /* GSubprocess gives a child /dev/null as stdin unless told otherwise:
+   * the login needs this terminal. */
+  ssh = g_subprocess_newv ((const char *const *)argv->pdata, G_SUBPROCESS_FLAGS_STDIN_INHERIT,
+                          error);
   if (ssh == NULL) {
     g_prefix_error (error, _ ("cannot run ssh: "));
     return FALSE;

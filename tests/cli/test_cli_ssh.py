@@ -17,11 +17,12 @@ One meson test per test case (tests/cli/meson.build)."""
 
 import hashlib
 import os
+import pty
 import shutil
 import subprocess
 import unittest
 
-from test_cli_vm import NetWorld, TIMEOUT, BOOT_TIMEOUT  # noqa: E402
+from test_cli_vm import BANGER, NetWorld, TIMEOUT, BOOT_TIMEOUT, read_until  # noqa: E402
 
 # The user's own lines: a comment, a Host block and a Match block, and no
 # newline at the end, which must stay so.
@@ -225,6 +226,41 @@ class SshShortcutMinimalTest(_SshWorld):
         self.assertEqual(self.banger('vm', 'ssh', 'mini', '--', 'echo', 'via agent').stdout,
                          'via agent\n')
         self.remove_shortcut()
+
+
+class RunLoginSshTest(NetWorld):
+
+    BUILD_DEBIAN = True
+
+    def test_run_path_login_debian(self):
+        """`vm run --image debian ./repo` without a command: the login is
+        OpenSSH (the image has sshd) with a terminal, in the shipped tree;
+        its exit status is banger's and the changes are saved."""
+        repo = os.path.join(self.tmpdir, 'myrepo')
+        os.makedirs(repo)
+        env = dict(self.env)
+        env.update({'GIT_AUTHOR_NAME': 't', 'GIT_AUTHOR_EMAIL': 't@t', 'GIT_COMMITTER_NAME': 't',
+                    'GIT_COMMITTER_EMAIL': 't@t', 'GIT_CONFIG_NOSYSTEM': '1'})
+        for args in (['init', '-q', '-b', 'main'], ['commit', '-q', '--allow-empty', '-m', 'a']):
+            subprocess.run(['git'] + args, cwd=repo, env=env, check=True, capture_output=True)
+        pid, master = pty.fork()
+        if pid == 0:
+            os.chdir(self.tmpdir)
+            os.execve(BANGER, [BANGER, 'vm', 'run', '--name', 'rld', '--image', 'debian',
+                               './myrepo'], self.env)
+        try:
+            # Typed ahead: it waits in the terminal until the guest's shell reads it.
+            os.write(master, b'pwd; echo made > login.txt; echo mark-$((6*7)); exit 6\r')
+            out = read_until(master, rb'saved in \S+rld\.patch', BOOT_TIMEOUT)
+        finally:
+            _, status = os.waitpid(pid, 0)
+            os.close(master)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 6, out)
+        self.assertIn(b'/root/myrepo\r\n', out)
+        self.assertIn(b'mark-42', out)
+        with open(os.path.join(repo, '.git', 'banger', 'rld.patch')) as f:
+            self.assertIn('+made', f.read())
+        self.assert_nothing_left()
 
 
 if __name__ == '__main__':
