@@ -12,7 +12,7 @@ packages="
   libgnutls28-dev libsystemd-dev liblz4-dev liblzma-dev libzstd-dev
   dbus dbus-daemon systemd iproute2 nftables e2fsprogs cpio kmod comerr-dev
   qemu-system-x86 qemu-utils linux-image-cloud-amd64 busybox-static debootstrap systemd-container
-  openssh-client socat iputils-ping jq bind9-dnsutils openssl
+  openssh-client rsync socat iputils-ping jq bind9-dnsutils openssl
   python3-gi python3-dbus python3-dbusmock python3-jwt python3-cryptography python3-yaml
   docker-registry skopeo umoci apache2-utils
   zsh fish

@@ -51,6 +51,9 @@ struct _BangerCli {
   char *command_path;
   const BangerCommand *command;
   int exit_status;
+  /* The positional arguments came after a "--" that preceded them all
+   * (`vm run -- CMD` against `vm run PATH`). */
+  gboolean dashdash_first;
 
   /* Connected lazily by banger_cli_get_manager(). */
   GDBusConnection *session;
@@ -70,6 +73,11 @@ extern const BangerCommand banger_daemon_command;
 /* `banger ps`: `banger vm ps`. */
 extern const BangerCommand banger_ps_command;
 extern const BangerCommand banger_version_command;
+/* `banger ssh-config` and the hidden commands its ssh config runs
+ * (cmd-ssh-config.c). */
+extern const BangerCommand banger_ssh_config_command;
+extern const BangerCommand banger_ssh_proxy_command;
+extern const BangerCommand banger_ssh_known_hosts_command;
 extern const BangerCommand banger_doctor_command;
 extern const BangerCommand banger_update_command;
 extern const BangerCommand banger_completion_command;

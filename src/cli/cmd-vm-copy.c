@@ -559,3 +559,33 @@ const BangerCommand banger_vm_pull_command = {
   NULL,
   VM_ARGS,
 };
+
+/* `vm workspace push|diff|pull`: the seed's name for the repo workflow.
+ * Each row is an alias sharing its target's handler and options. */
+static const BangerCommand workspace_push_command = {
+  "push", N_ ("Alias of “banger vm push”"), N_ ("NAME [REPO_DIR]"), push_options, vm_push, NULL,
+  VM_ARGS | BANGER_COMMAND_FLAG_ALIAS,
+};
+static const BangerCommand workspace_diff_command = {
+  "diff", N_ ("Alias of “banger vm diff”"), N_ ("NAME [REPO_DIR]"), no_options, vm_diff, NULL,
+  VM_ARGS | BANGER_COMMAND_FLAG_ALIAS,
+};
+static const BangerCommand workspace_pull_command = {
+  "pull", N_ ("Alias of “banger vm pull”"), N_ ("NAME [REPO_DIR]"), no_options, vm_pull, NULL,
+  VM_ARGS | BANGER_COMMAND_FLAG_ALIAS,
+};
+static const BangerCommand *const workspace_subcommands[] = {
+  &workspace_push_command,
+  &workspace_diff_command,
+  &workspace_pull_command,
+  NULL,
+};
+const BangerCommand banger_vm_workspace_command = {
+  "workspace",
+  N_ ("Ship a host repository into a VM and bring its changes back (push, diff, pull)"),
+  NULL,
+  NULL,
+  NULL,
+  workspace_subcommands,
+  0,
+};

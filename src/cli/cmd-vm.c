@@ -1275,7 +1275,10 @@ run_ssh (const SshConfig *config, int *status, GError **error)
   g_autoptr (GPtrArray) argv = ssh_argv (config, NULL);
   g_autoptr (GSubprocess) ssh = NULL;
 
-  ssh = g_subprocess_newv ((const char *const *)argv->pdata, G_SUBPROCESS_FLAGS_NONE, error);
+  /* GSubprocess gives a child /dev/null as stdin unless told otherwise:
+   * the login needs this terminal. */
+  ssh = g_subprocess_newv ((const char *const *)argv->pdata, G_SUBPROCESS_FLAGS_STDIN_INHERIT,
+                          error);
   if (ssh == NULL) {
     g_prefix_error (error, _ ("cannot run ssh: "));
     return FALSE;
@@ -1409,6 +1412,49 @@ run_image_command (BangerVM *vm, const char *name, const BangerRunConfig *rc, in
   return TRUE;
 }
 
+/* The interactive login of `vm run PATH` without a command, in the
+ * shipped tree @dir: OpenSSH with a remote command that changes to it and
+ * starts the user's login shell when the image has sshd, the agent's pty
+ * with @dir as working directory otherwise. */
+static gboolean
+login_in_dir (BangerVM *vm, const char *name, const char *dir, int *status, GError **error)
+{
+  g_auto (SshConfig) config = { 0 };
+  g_autoptr (GPtrArray) argv = NULL;
+  g_autoptr (GSubprocess) ssh = NULL;
+  g_autofree char *quoted = NULL;
+  g_autofree char *remote = NULL;
+  char *command[2] = { NULL, NULL };
+
+  if (!get_ssh_config (vm, name, &config, error))
+    return FALSE;
+  if (!config.has_sshd)
+    return exec_in_vm (vm, name, login_shell, TRUE, status, error);
+  /* ssh hands a command to the remote user's shell as one string: the
+   * directory is quoted for it, nothing else comes from outside. */
+  quoted = g_shell_quote (dir);
+  remote = g_strdup_printf ("cd %s && exec \"${SHELL:-/bin/sh}\" -l", quoted);
+  command[0] = remote;
+  argv = ssh_argv (&config, command);
+  /* -t: a terminal for the shell even though a command is given. */
+  g_ptr_array_insert (argv, 1, g_strdup ("-t"));
+  /* GSubprocess gives a child /dev/null as stdin unless told otherwise:
+   * the login needs this terminal. */
+  ssh = g_subprocess_newv ((const char *const *)argv->pdata, G_SUBPROCESS_FLAGS_STDIN_INHERIT,
+                          error);
+  if (ssh == NULL) {
+    g_prefix_error (error, _ ("cannot run ssh: "));
+    return FALSE;
+  }
+  if (!g_subprocess_wait (ssh, NULL, error))
+    return FALSE;
+  if (g_subprocess_get_if_signaled (ssh))
+    *status = 128 + g_subprocess_get_term_sig (ssh);
+  else
+    *status = g_subprocess_get_exit_status (ssh);
+  return TRUE;
+}
+
 /* `vm run --repo`: push, run the command in the shipped tree, then save
  * the guest's changes as a patch before the VM is removed. */
 static gboolean
@@ -1426,8 +1472,11 @@ run_with_repo (BangerVM *vm, const char *name, const char *const *command, int *
     return FALSE;
   g_free (opt_workdir);
   opt_workdir = g_strdup (guest_dir);
-  ok = exec_in_vm (vm, name, command, isatty (STDIN_FILENO) && isatty (STDOUT_FILENO), status,
-                   error);
+  if (command != NULL && command[0] != NULL)
+    ok = exec_in_vm (vm, name, command, isatty (STDIN_FILENO) && isatty (STDOUT_FILENO), status,
+                     error);
+  else
+    ok = login_in_dir (vm, name, guest_dir, status, error);
   if (ok) {
     patch = banger_repo_diff (vm, name, opt_repo, error);
     ok = patch != NULL && banger_repo_save_patch (opt_repo, name, patch, &saved, error);
@@ -1447,6 +1496,21 @@ vm_run (BangerCli *cli, char **args, GError **error)
   guint sigint, sigterm;
   gboolean ok = FALSE;
   char **command = args;
+
+  /* `vm run PATH [-- CMD…]`: a first argument before any "--" is the
+   * repository to ship (what `--repo=PATH` says); `vm run -- CMD…` runs
+   * CMD without one. */
+  if (!cli->dashdash_first && args[0] != NULL) {
+    if (opt_repo != NULL)
+      return banger_cli_usage_error (
+          cli, error, _ ("give the repository once: as PATH or as --repo, not both (“%s”)"),
+          args[0]);
+    opt_repo = g_strdup (args[0]);
+    command = args[1] != NULL && g_str_equal (args[1], "--") ? args + 2 : args + 1;
+  }
+  /* Before any VM exists: a path that cannot be shipped leaves nothing. */
+  if (opt_repo != NULL && !banger_repo_check (opt_repo, error))
+    return FALSE;
 
   if (opt_name != NULL) {
     name = g_strdup (opt_name);
@@ -1484,7 +1548,8 @@ vm_run (BangerCli *cli, char **args, GError **error)
   if (!run_start (vm, name, &r, error))
     goto removal;
 
-  if (command[0] != NULL && opt_repo != NULL) {
+  if (opt_repo != NULL) {
+    /* With or without a command: a login runs in the shipped tree too. */
     ok = run_with_repo (vm, name, (const char *const *)command, &cli->exit_status, error);
   } else if (command[0] != NULL) {
     /* A pty only when there is a terminal on both ends to drive it;
@@ -1521,8 +1586,10 @@ out:
       = { name, summary, params, options, vm_##handler, NULL, flags }
 
 LEAF ("create", N_ ("Create a VM (it is not started)"), N_ ("NAME"), create_options, create, 0);
-LEAF ("run", N_ ("Create and start a VM, run a command or a shell in it, then remove it"),
-      N_ ("[--] [COMMAND [ARG…]]"), run_options, run, BANGER_COMMAND_FLAG_STOP_AT_ARGS);
+LEAF ("run",
+      N_ ("Create and start a VM, ship PATH (a git work tree) into it, run a command or a shell "
+          "there, then remove it"),
+      N_ ("[PATH] [-- COMMAND [ARG…]]"), run_options, run, BANGER_COMMAND_FLAG_STOP_AT_ARGS);
 LEAF ("list", N_ ("List all VMs"), NULL, list_options, list, 0);
 LEAF ("ps", N_ ("List running VMs (all with -a)"), NULL, list_options, ps, 0);
 /* `banger ps`, the seed's (and docker's) top-level name for `vm ps`: the
@@ -1553,7 +1620,8 @@ static const BangerCommand *const vm_subcommands[] = {
   &vm_restart_command,     &vm_kill_command,        &vm_exec_command,
   &vm_ssh_command,         &vm_logs_command,        &vm_stats_command,
   &vm_ports_command,       &banger_vm_cp_command,   &banger_vm_push_command,
-  &banger_vm_diff_command, &banger_vm_pull_command, NULL,
+  &banger_vm_diff_command, &banger_vm_pull_command, &banger_vm_workspace_command,
+  NULL,
 };
 
 const BangerCommand banger_vm_command = {

@@ -42,10 +42,11 @@ static const BangerCommand *const root_subcommands[] = {
   &banger_vm_command,      &banger_image_command,
   &banger_kernel_command,  &banger_system_command,
   &banger_daemon_command,  &banger_ps_command,
-  &banger_doctor_command,  &banger_update_command,
-  &banger_version_command, &banger_completion_command,
-  &help_command,           &banger_man_command,
-  NULL,
+  &banger_ssh_config_command, &banger_doctor_command,
+  &banger_update_command,  &banger_version_command,
+  &banger_completion_command, &help_command,
+  &banger_man_command,     &banger_ssh_proxy_command,
+  &banger_ssh_known_hosts_command, NULL,
 };
 
 const BangerCommand banger_root_command = {
@@ -127,6 +128,7 @@ run_leaf (BangerCli *cli, const BangerCommand *command, int argc, char **argv)
   g_autoptr (GError) error = NULL;
   g_auto (GStrv) args = NULL;
   g_auto (GStrv) positional = NULL;
+  int dashdashes = 0;
 
   cli->command = command;
   context = banger_help_option_context_new (command, cli->command_path);
@@ -139,8 +141,18 @@ run_leaf (BangerCli *cli, const BangerCommand *command, int argc, char **argv)
   for (int i = 0; i < argc; i++)
     args[i + 1] = g_strdup (argv[i]);
 
+  for (int i = 0; i < argc; i++)
+    if (g_str_equal (argv[i], "--"))
+      dashdashes++;
   if (!g_option_context_parse_strv (context, &args, &error))
     return report_error (cli, error);
+  /* GOption drops a "--" that ends the options itself: one fewer left
+   * means the positional arguments all came after one. */
+  for (guint i = 1; args[i] != NULL; i++)
+    if (g_str_equal (args[i], "--"))
+      dashdashes--;
+  if (dashdashes > 0)
+    cli->dashdash_first = TRUE;
   cli->verbosity += opt_verbosity;
   /* Only now is the verbosity known; GLib allows one writer per process. */
   banger_log_setup ("banger", cli->verbosity);
@@ -156,8 +168,10 @@ run_leaf (BangerCli *cli, const BangerCommand *command, int argc, char **argv)
     guint n = g_strv_length (args);
     guint first = 1;
 
-    if (n > 1 && g_str_equal (args[1], "--"))
+    if (n > 1 && g_str_equal (args[1], "--")) {
       first = 2;
+      cli->dashdash_first = TRUE;
+    }
     positional = g_new0 (char *, n + 1);
     for (guint i = first, j = 0; i < n; i++)
       positional[j++] = g_strdup (args[i]);

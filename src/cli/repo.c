@@ -111,6 +111,29 @@ repo_open (const char *dir, Repo *r, GError **error)
   return TRUE;
 }
 
+gboolean
+banger_repo_check (const char *dir, GError **error)
+{
+  g_autofree char *top = NULL;
+  g_autoptr (GError) local = NULL;
+
+  if (!g_file_test (dir, G_FILE_TEST_IS_DIR)) {
+    g_set_error (error, BANGER_CLI_ERROR, BANGER_CLI_ERROR_USAGE,
+                 _ ("“%s” is not a directory: vm run ships a git work tree (give its path, or "
+                    "put the command after “--”)"),
+                 dir);
+    return FALSE;
+  }
+  top = git_line (dir, &local, "rev-parse", "--show-toplevel");
+  if (top == NULL || top[0] == '\0') {
+    g_set_error (error, BANGER_CLI_ERROR, BANGER_CLI_ERROR_USAGE,
+                 _ ("“%s” is not in a git work tree, so there is nothing to ship (%s)"), dir,
+                 local != NULL ? local->message : "git rev-parse");
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static char *
 state_file (const Repo *r, const char *vm_name, const char *suffix)
 {

@@ -23,6 +23,9 @@ gboolean banger_cli_copy_out (BangerVM *vm, const char *guest_path, int fd, cons
 /* Writes a tar of @paths (relative to @root; NULL-terminated) to @fd. */
 gboolean banger_cli_write_tar (int fd, const char *root, const char *const *paths, GError **error);
 
+/* Checks, before any VM exists, that @dir is a directory in a git work
+ * tree; a usage error names it otherwise. */
+gboolean banger_repo_check (const char *dir, GError **error);
 /* vm push: ships the work tree of the git repository at @repo_dir (tracked
  * and untracked-not-ignored files) to @guest_dir (NULL: /root/<name>),
  * and records what was shipped in <git dir>/banger/<vm>.base. */
@@ -45,5 +48,6 @@ extern const struct _BangerCommand banger_vm_cp_command;
 extern const struct _BangerCommand banger_vm_push_command;
 extern const struct _BangerCommand banger_vm_diff_command;
 extern const struct _BangerCommand banger_vm_pull_command;
+extern const struct _BangerCommand banger_vm_workspace_command;
 
 G_END_DECLS

@@ -23,16 +23,16 @@ banger_engine_new (const char *data_dir, const char *db_path, const char *config
   self->images = banger_image_list_new (self->config, self->store, self->jobs, self->kernels);
   self->vms = banger_vm_list_new (self->config, self->store, self->images);
   self->dns = banger_dns_responder_new (self->config, self->store);
-  self->runtime = banger_vm_runtime_new (self->vms, self->images, self->dns, self->helper,
-                                         self->config);
+  self->runtime
+      = banger_vm_runtime_new (self->vms, self->images, self->dns, self->helper, self->config);
   return g_steal_pointer (&self);
 }
 
 void
 banger_engine_start_services (BangerEngine *self)
 {
-  g_autofree char *vms_dir = g_build_filename (banger_config_get_data_dir (self->config), "vms",
-                                               NULL);
+  g_autofree char *vms_dir
+      = g_build_filename (banger_config_get_data_dir (self->config), "vms", NULL);
 
   /* A taken port does not stop bangerd: doctor reports it (docs/dns.md). */
   banger_dns_responder_listen (self->dns);

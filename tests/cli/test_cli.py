@@ -249,15 +249,19 @@ class CliTest(_Base):
                  't() { COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]}-1)); '
                  'COMPREPLY=(); _banger; echo "${COMPREPLY[*]}"; }\n'
                  't banger ""\nt banger vm cr\nt banger -v vm create --image x --me\n'
-                 't banger system network ""\nt banger completion ""\n' % path)
+                 't banger system network ""\nt banger completion ""\n'
+                 't banger vm workspace ""\nt banger ssh-config --\n' % path)
         r = subprocess.run(['bash', '-c', probe], capture_output=True, text=True, check=True,
                            timeout=TIMEOUT)
         lines = r.stdout.splitlines()
-        self.assertEqual(lines[0], 'vm image kernel system daemon ps doctor update version completion help')
+        self.assertEqual(lines[0], 'vm image kernel system daemon ps ssh-config doctor update '
+                                   'version completion help')
         self.assertEqual(lines[1], 'create')
         self.assertEqual(lines[2], '--memory')
         self.assertEqual(lines[3], 'up down')
         self.assertEqual(lines[4], 'bash zsh fish')
+        self.assertEqual(lines[5], 'push diff pull')
+        self.assertEqual(set(lines[6].split()), {'--print', '--remove', '--help', '--verbose'})
 
     def test_completion_zsh(self):
         out, path = self.completion('zsh')
@@ -279,6 +283,53 @@ class CliTest(_Base):
                            env=self.env)
         self.assertRegex(r.stdout, r'(?m)^create\t')
         self.assertRegex(r.stdout, r'(?m)^--memory\t')
+
+    def test_ssh_config_files(self):
+        """`banger ssh-config` on the user's files, without bangerd: a home
+        without ~/.ssh gets both (and --remove takes the file away again);
+        a symbolic link is written through, keeps its mode and comes back
+        byte-identical; --print writes nothing; both flags are refused."""
+        home = os.path.join(self.tmp, 'home')
+        os.makedirs(home)
+        self.env['HOME'] = home
+        self.env['XDG_CONFIG_HOME'] = os.path.join(self.tmp, 'config')
+        config = os.path.join(home, '.ssh', 'config')
+        shortcut = os.path.join(self.tmp, 'config', 'banger', 'ssh_config')
+        # --print: the block, nothing written
+        r = self.banger('ssh-config', '--print')
+        self.assertIn('Host *.vm\n', r.stdout)
+        self.assertIn("'%s' __ssh-proxy %%h %%p" % BANGER, r.stdout)
+        self.assertFalse(os.path.exists(config) or os.path.exists(shortcut))
+        # no ~/.ssh at all
+        r = self.banger('ssh-config')
+        self.assertEqual(os.stat(os.path.dirname(config)).st_mode & 0o777, 0o700)
+        self.assertEqual(os.stat(config).st_mode & 0o777, 0o600)
+        with open(config) as f:
+            self.assertEqual(f.read().splitlines()[1], 'Include ' + shortcut)
+        with open(shortcut) as f:
+            self.assertEqual(f.read(), self.banger('ssh-config', '--print').stdout)
+        self.banger('ssh-config', '--remove')
+        self.assertFalse(os.path.exists(config) or os.path.exists(shortcut))
+        # a dotfile manager's link, mode 0644, no newline at the end
+        real = os.path.join(self.tmp, 'dotfiles-ssh-config')
+        original = b'Host *\n    ServerAliveInterval 30'
+        with open(real, 'wb') as f:
+            f.write(original)
+        os.chmod(real, 0o644)
+        os.symlink(real, config)
+        self.banger('ssh-config')
+        self.assertTrue(os.path.islink(config))
+        self.assertEqual(os.stat(real).st_mode & 0o777, 0o644)
+        with open(real, 'rb') as f:
+            text = f.read()
+        self.assertTrue(text.startswith(b'# Added by'))
+        self.assertTrue(text.endswith(b'\nInclude ' + shortcut.encode() + b'\n' + original))
+        self.banger('ssh-config', '--remove')
+        self.assertTrue(os.path.islink(config))
+        with open(real, 'rb') as f:
+            self.assertEqual(f.read(), original)
+        r = self.banger('ssh-config', '--print', '--remove', status=2)
+        self.assertIn('--print and --remove', r.stderr)
 
     def test_completion_unknown_shell(self):
         r = self.banger('completion', 'ksh', status=2)

@@ -12,6 +12,7 @@ One meson test per test case (tests/cli/meson.build)."""
 import hashlib
 import io
 import os
+import pty
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,7 @@ gi.require_version('Gio', '2.0')
 from gi.repository import Gio, GLib  # noqa: E402
 
 from test_cli_vm import BANGER as BANGER_CLI, NetWorld, TIMEOUT, BOOT_TIMEOUT  # noqa: E402
+from test_cli_vm import read_until  # noqa: E402
 
 BIG = 50 * 1024 * 1024
 COPY_TIMEOUT = int(os.environ.get("COPY_TIMEOUT", "120"))
@@ -363,6 +365,92 @@ class CopyCliTest(_CopyWorld):
             patch = f.read()
         self.assertIn('diff --git a/new.txt b/new.txt', patch)
         self.assertIn('+hi', patch)
+        self.assert_nothing_left()
+
+    def test_workspace_roundtrip(self):
+        """`vm workspace push|diff|pull` (aliases of vm push, diff, pull):
+        an edit made in the guest ends up in the host work tree."""
+        self.boot('ws')
+        repo = self.make_repo()
+        r = self.banger('vm', 'workspace', 'push', 'ws', repo)
+        self.assertEqual(r.stdout, '/root/myrepo\n')
+        self.assertEqual(self.banger('vm', 'workspace', 'diff', 'ws', repo).stdout, '')
+        self.guest('ws', 'sed', '-i', 's/two/TWO in the guest/', '/root/myrepo/tracked.txt')
+        patch = self.banger('vm', 'workspace', 'diff', 'ws', repo).stdout
+        self.assertIn('diff --git a/tracked.txt b/tracked.txt', patch)
+        self.assertIn('+TWO in the guest', patch)
+        self.banger('vm', 'workspace', 'pull', 'ws', repo)
+        with open(os.path.join(repo, 'tracked.txt')) as f:
+            self.assertEqual(f.read(), 'one\nTWO in the guest\nthree\n')
+        self.assertEqual(git(repo, 'status', '--porcelain').splitlines(),
+                         [' M tracked.txt', '?? untracked.txt'])
+        # help says what the rows stand for
+        r = self.banger('vm', 'workspace', '--help')
+        for verb in ('push', 'diff', 'pull'):
+            self.assertIn('Alias of “banger vm %s”' % verb, r.stdout)
+
+    def test_run_path_exit_status(self):
+        """`vm run ./repo -- CMD`: the tree is shipped, CMD runs in it (like
+        `make -q`: its exit status says whether work is left), its status
+        is banger's, and the VM is gone afterwards."""
+        repo = self.make_repo()
+        check = os.path.join(repo, 'check.sh')
+        with open(check, 'w') as f:
+            f.write('#!/bin/sh\npwd\ntest -f built && exit 0\necho "not built" >&2\nexit 4\n')
+        os.chmod(check, 0o755)
+        git(repo, 'add', 'check.sh')
+        git(repo, 'commit', '-q', '-m', 'check')
+        # a relative PATH, as typed in the repository's parent directory
+        r = self.banger('vm', 'run', '--name', 'rp4', './myrepo', '--', './check.sh', status=4,
+                        timeout=BOOT_TIMEOUT, cwd=self.tmpdir)
+        self.assertEqual(r.stdout, '/root/myrepo\n')
+        self.assertIn('not built', r.stderr)
+        self.assert_nothing_left()
+        # the same with the file the check looks for: status 0
+        with open(os.path.join(repo, 'built'), 'w') as f:
+            f.write('yes\n')
+        r = self.banger('vm', 'run', './myrepo', '--', './check.sh', status=0,
+                        timeout=BOOT_TIMEOUT, cwd=self.tmpdir)
+        self.assertEqual(r.stdout, '/root/myrepo\n')
+        self.assert_nothing_left()
+
+    def test_run_path_login(self):
+        """`vm run ./repo` without a command: the login (the agent's pty:
+        the minimal image has no sshd) starts in the shipped tree, its exit
+        status is banger's, and the changes made there are saved."""
+        self.make_repo()
+        pid, master = pty.fork()
+        if pid == 0:
+            os.chdir(self.tmpdir)
+            os.execve(BANGER_CLI, [BANGER_CLI, 'vm', 'run', '--name', 'rl', './myrepo'],
+                      self.env)
+        try:
+            # Typed ahead: the line waits in the terminal until bangerd reads
+            # banger's stdin for the guest shell (no prompt to wait for).
+            os.write(master, b'pwd; echo made > login.txt; echo mark-$((6*7)); exit 6\r')
+            out = read_until(master, rb'saved in \S+rl\.patch', BOOT_TIMEOUT)
+        finally:
+            _, status = os.waitpid(pid, 0)
+            os.close(master)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 6, out)
+        self.assertIn(b'/root/myrepo\r\n', out)
+        self.assertIn(b'mark-42', out)
+        with open(os.path.join(self.tmpdir, 'myrepo', '.git', 'banger', 'rl.patch')) as f:
+            self.assertIn('+made', f.read())
+        self.assert_nothing_left()
+
+    def test_run_path_not_git(self):
+        """A PATH that is no git work tree (or no directory: `vm run true`,
+        the habit from before PATH existed) is refused before any VM is
+        made, naming the path."""
+        plain = os.path.join(self.tmpdir, 'plain')
+        os.makedirs(plain)
+        r = self.banger('vm', 'run', plain, '--', 'true', status=2)
+        self.assert_clean_error(r, plain, 'not in a git work tree')
+        r = self.banger('vm', 'run', 'true', status=2, cwd=self.tmpdir)
+        self.assert_clean_error(r, '“true” is not a directory', '“--”')
+        r = self.banger('vm', 'run', '--repo=' + plain, '--', 'true', status=2)
+        self.assert_clean_error(r, plain)
         self.assert_nothing_left()
 
 

@@ -116,13 +116,15 @@ class NetWorld(_World):
     # True: the system bus has no helper and cannot activate one (a host
     # where banger's system files were never installed).
     WITHOUT_HELPER = False
+    # True: the case boots the debian image, built before the netns exists.
+    BUILD_DEBIAN = False
 
     def setUp(self):
         self._tmp = tempfile.TemporaryDirectory(prefix='banger-cli-vm-test-')
         self.tmpdir = self._tmp.name
         os.chmod(self.tmpdir, 0o755)
         self.addCleanup(self._tmp.cleanup)
-        if self._testMethodName == 'test_ssh_debian':
+        if self._testMethodName == 'test_ssh_debian' or self.BUILD_DEBIAN:
             self._build_debian_outside_netns()
         self._old_netns = current_netns()
         self.addCleanup(self._leave_netns)

@@ -50,7 +50,7 @@ STABLE_IDS = {'accelerator', 'qemu', 'qemu-img', 'firecracker', 'helper', 'dns',
               'ssh-keygen', 'disk'}
 NEW_IDS = {'architecture', 'versions', 'units', 'bus-policy', 'sockets', 'helper-hardening',
            'kvm', 'tun', 'jailer', 'lifecycle', 'vm-defaults', 'disk-space', 'vm-agents',
-           'dns-routing', 'forwarding', 'nat', 'firewall'}
+           'dns-routing', 'forwarding', 'nat', 'firewall', 'ssh-shortcut'}
 
 
 class ActivatingSystemBus(PlainBus):
@@ -393,6 +393,65 @@ class DoctorTest(DoctorTestCase):
         row = self.doctor()['sockets']
         self.assertEqual(row[0], 'fail', row)
         self.assertIn('qmp.sock', row[1])
+
+    def test_ssh_shortcut(self):
+        """"ssh-shortcut": warn until `banger ssh-config` has set it up, ok
+        then, warn again for an edited banger file and for an Include moved
+        below a Host line (each time through the real files the CLI writes
+        and the HOME bangerd runs with), ok after `banger ssh-config`
+        repairs it, warn after --remove."""
+        home = self.session.env['HOME']
+        config = os.path.join(home, '.ssh', 'config')
+        shortcut = os.path.join(self.session.env['XDG_CONFIG_HOME'], 'banger', 'ssh_config')
+
+        def row():
+            r = self.doctor()['ssh-shortcut']
+            if r[0] != 'ok':
+                self.assertEqual(r[0], 'warn', r)
+                self.assertIn('banger ssh-config', r[2])
+            return r
+
+        # no ~/.ssh/config at all
+        r = row()
+        self.assertEqual(r[0], 'warn')
+        self.assertIn(config, r[1])
+        # a config of the user's own, without the Include
+        os.makedirs(os.path.dirname(config), mode=0o700)
+        with open(config, 'w') as f:
+            f.write('Host example.org\n    User alice\n')
+        r = row()
+        self.assertEqual(r[0], 'warn')
+        self.assertIn('does not include ' + shortcut, r[1])
+        res = self.cli('ssh-config')
+        self.assertEqual(res.returncode, 0, res.stderr)
+        r = row()
+        self.assertEqual(r[0], 'ok', r)
+        self.assertIn(shortcut, r[1])
+        # banger's file edited by hand: out of date
+        with open(shortcut, 'a') as f:
+            f.write('    ForwardAgent yes\n')
+        r = row()
+        self.assertEqual(r[0], 'warn')
+        self.assertIn('out of date', r[1])
+        self.assertEqual(self.cli('ssh-config').returncode, 0)
+        self.assertEqual(row()[0], 'ok')
+        # the Include moved below the user's Host block: it only applies there
+        with open(config) as f:
+            lines = f.read().splitlines(True)
+        with open(config, 'w') as f:
+            f.write(''.join(lines[2:] + lines[:2]))
+        r = row()
+        self.assertEqual(r[0], 'warn')
+        self.assertIn('after a Host or Match line', r[1])
+        self.assertEqual(self.cli('ssh-config').returncode, 0)
+        self.assertEqual(row()[0], 'ok')
+        with open(config) as f:
+            self.assertTrue(f.read().endswith('Host example.org\n    User alice\n'))
+        # removed again
+        self.assertEqual(self.cli('ssh-config', '--remove').returncode, 0)
+        self.assertEqual(row()[0], 'warn')
+        with open(config) as f:
+            self.assertEqual(f.read(), 'Host example.org\n    User alice\n')
 
 
 class MountTest(DoctorTestCase):

@@ -57,7 +57,8 @@ static BangerImageRecord *
 resolve_image (BangerImageList *self, const char *name, gboolean is_default, GError **error)
 {
   g_autoptr (GError) local = NULL;
-  BangerImageRecord *rec = banger_image_list_call_main (self, find_image_main, (gpointer)name, &local);
+  BangerImageRecord *rec
+      = banger_image_list_call_main (self, find_image_main, (gpointer)name, &local);
   g_autoptr (BangerEngineJob) job = NULL;
   static GMutex lock;
 
@@ -164,9 +165,8 @@ banger_image_config_to_variant (const char *json)
 }
 
 BangerBootAssets *
-banger_image_list_resolve_boot_assets (BangerImageList *self, const char *image,
-                                       const char *kernel, GCancellable *cancellable,
-                                       GError **error)
+banger_image_list_resolve_boot_assets (BangerImageList *self, const char *image, const char *kernel,
+                                       GCancellable *cancellable, GError **error)
 {
   BangerConfig *config = banger_image_list_get_config (self);
   const char *default_image = banger_config_get_default_image (config);
@@ -182,8 +182,7 @@ banger_image_list_resolve_boot_assets (BangerImageList *self, const char *image,
     return NULL;
   kernel_name = kernel && *kernel ? kernel : (*img->kernel ? img->kernel : default_kernel);
   krn = resolve_kernel (banger_image_list_get_kernels (self), kernel_name,
-                        g_strcmp0 (kernel_name, default_kernel) == 0,
-                        cancellable, error);
+                        g_strcmp0 (kernel_name, default_kernel) == 0, cancellable, error);
   if (krn == NULL)
     return NULL;
 

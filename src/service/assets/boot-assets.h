@@ -30,8 +30,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (BangerBootAssets, banger_boot_assets_free)
  * Blocks (seconds at most for the defaults): call it from a worker thread. */
 BangerBootAssets *banger_image_list_resolve_boot_assets (BangerImageList *self, const char *image,
                                                          const char *kernel,
-                                                         GCancellable *cancellable,
-                                                         GError **error);
+                                                         GCancellable *cancellable, GError **error);
 
 /* The guest agent binary written into images and initramfs: $BANGER_AGENT
  * if set (the build tree, in tests), else the installed one. */

@@ -116,12 +116,6 @@ banger_image_list_call_main (BangerImageList *self, BangerImageListMainFunc func
 
 /* ---- jobs (the engine's one job list) ---- */
 
-BangerJobList *
-banger_image_list_get_jobs (BangerImageList *self)
-{
-  return self->jobs;
-}
-
 BangerEngineJob *
 banger_image_list_find_job (BangerImageList *self, const char *kind, const char *key)
 {
@@ -149,8 +143,9 @@ banger_image_list_check_image_free (BangerImageList *self, const char *name, con
       = banger_store_image_get_by_name (self->store, name, &lookup_error);
 
   if (existing != NULL) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_EXISTS, "an image called “%s” already exists%s%s",
-                 name, hint != NULL ? " " : "", hint != NULL ? hint : "");
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_EXISTS,
+                 "an image called “%s” already exists%s%s", name, hint != NULL ? " " : "",
+                 hint != NULL ? hint : "");
     return FALSE;
   }
   if (!g_error_matches (lookup_error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND)) {
@@ -199,7 +194,8 @@ banger_image_list_image_used_by (BangerImageList *self, const char *name)
 }
 
 gboolean
-banger_image_list_delete_image (BangerImageList *self, const char *name, gboolean force, GError **error)
+banger_image_list_delete_image (BangerImageList *self, const char *name, gboolean force,
+                                GError **error)
 {
   g_autoptr (BangerImageRecord) rec = banger_image_list_find_image (self, name, error);
   g_auto (GStrv) users = NULL;
@@ -242,7 +238,7 @@ banger_image_record_has_sshd (const BangerImageRecord *rec)
 
 gboolean
 banger_image_list_add_image (BangerImageList *self, BangerImageRecord *rec, const char *rootfs,
-                          GError **error)
+                             GError **error)
 {
   GStatBuf st;
 
@@ -332,8 +328,8 @@ image_job_finish (BangerEngineJob *job, gpointer result, gpointer data, GError *
 
 void
 banger_image_list_start_image_job (BangerImageList *self, BangerEngineJob *job, const char *kind,
-                                const char *key, const char *name, BangerImageListImageFunc make,
-                                gpointer data, GDestroyNotify data_free)
+                                   const char *key, const char *name, BangerImageListImageFunc make,
+                                   gpointer data, GDestroyNotify data_free)
 {
   g_autofree char *base = images_dir (self);
   ImageJobData *d = g_new0 (ImageJobData, 1);
@@ -346,8 +342,8 @@ banger_image_list_start_image_job (BangerImageList *self, BangerEngineJob *job, 
   d->data = data;
   d->data_free = data_free;
   banger_image_list_start_job (self, job, kind, key, image_job_thread, image_job_finish, d,
-                            (GDestroyNotify)image_job_data_free,
-                            (GDestroyNotify)image_job_result_free);
+                               (GDestroyNotify)image_job_data_free,
+                               (GDestroyNotify)image_job_result_free);
 }
 
 /* -- building -- */
@@ -389,8 +385,8 @@ build_make (BangerEngineJob *job, gpointer data, const char *rootfs, BangerImage
 }
 
 BangerEngineJob *
-banger_image_list_build_image (BangerImageList *self, const char *recipe, const char *name, guint uid,
-                            GError **error)
+banger_image_list_build_image (BangerImageList *self, const char *recipe, const char *name,
+                               guint uid, GError **error)
 {
   g_autoptr (BangerEngineJob) job = NULL;
   BangerEngineJob *running;
@@ -423,7 +419,7 @@ banger_image_list_build_image (BangerImageList *self, const char *recipe, const 
   g_info ("building image %s from recipe %s (job %u)", name, recipe,
           banger_engine_job_get_number (job));
   banger_image_list_start_image_job (self, job, "build", name, name, build_make, d,
-                                  (GDestroyNotify)build_data_free);
+                                     (GDestroyNotify)build_data_free);
   return g_steal_pointer (&job);
 }
 
@@ -527,8 +523,8 @@ register_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
 
 void
 banger_image_list_register_image_async (BangerImageList *self, const char *name, const char *rootfs,
-                                     const char *kernel, GCancellable *cancellable,
-                                     GAsyncReadyCallback callback, gpointer user_data)
+                                        const char *kernel, GCancellable *cancellable,
+                                        GAsyncReadyCallback callback, gpointer user_data)
 {
   g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
   g_autoptr (BangerImageRecord) existing = NULL;
@@ -577,7 +573,8 @@ banger_image_list_register_image_async (BangerImageList *self, const char *name,
 }
 
 BangerImageRecord *
-banger_image_list_register_image_finish (BangerImageList *self, GAsyncResult *result, GError **error)
+banger_image_list_register_image_finish (BangerImageList *self, GAsyncResult *result,
+                                         GError **error)
 {
   RegisterData *d = g_task_get_task_data (G_TASK (result));
   g_autofree char *dest = g_build_filename (d->dir, ROOTFS_NAME, NULL);

@@ -134,8 +134,8 @@ pull_make (BangerEngineJob *job, gpointer data, const char *rootfs, BangerImageR
   }
   if (entry != NULL && entry->oci == NULL) {
     /* A rootfs tarball (rootfs-tarball.h): no manifest, no config. */
-    if (!banger_rootfs_tarball_pull (d->config, entry, rootfs, d->agent, d->size_mib, pull_progress_cb, job,
-                                     cancellable, error))
+    if (!banger_rootfs_tarball_pull (d->config, entry, rootfs, d->agent, d->size_mib,
+                                     pull_progress_cb, job, cancellable, error))
       return FALSE;
     g_free (rec->source);
     rec->source = g_strconcat ("catalog:", entry->name, NULL);
@@ -167,7 +167,7 @@ is_bare_name (const char *text)
 
 BangerEngineJob *
 banger_image_list_pull_image (BangerImageList *self, const char *reference, const char *name,
-                           guint size_mib, gboolean insecure, guint uid, GError **error)
+                              guint size_mib, gboolean insecure, guint uid, GError **error)
 {
   g_autoptr (BangerOciReference) ref = NULL;
   g_autoptr (BangerEngineJob) job = NULL;
@@ -187,7 +187,8 @@ banger_image_list_pull_image (BangerImageList *self, const char *reference, cons
   chosen = (name != NULL && *name != '\0') ? g_strdup (name) : default_name (ref);
   if (!banger_validate_name ("image", chosen, error))
     return NULL;
-  if (!banger_image_list_check_image_free (self, chosen, "(pick another with the name option)", error))
+  if (!banger_image_list_check_image_free (self, chosen, "(pick another with the name option)",
+                                           error))
     return NULL;
   if (size_mib > 16 * 1024 * 1024) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
@@ -207,7 +208,7 @@ banger_image_list_pull_image (BangerImageList *self, const char *reference, cons
   job = banger_engine_job_new ("pull-image", canonical, uid);
   g_info ("pulling %s as image %s (job %u)", canonical, chosen, banger_engine_job_get_number (job));
   banger_image_list_start_image_job (self, job, PULL_JOBS, canonical, chosen, pull_make, d,
-                                  (GDestroyNotify)pull_data_free);
+                                     (GDestroyNotify)pull_data_free);
   return g_steal_pointer (&job);
 }
 

@@ -22,8 +22,8 @@ G_BEGIN_DECLS
  * failure or cancel nothing is registered and the image's directory is
  * removed. EXISTS if @name is taken. */
 BangerEngineJob *banger_image_list_pull_image (BangerImageList *self, const char *reference,
-                                            const char *name, guint size_mib, gboolean insecure,
-                                            guint uid, GError **error);
+                                               const char *name, guint size_mib, gboolean insecure,
+                                               guint uid, GError **error);
 
 /* The blob cache (ListCache): BangerBlobInfo elements. */
 GPtrArray *banger_image_list_list_cache (BangerImageList *self, GError **error);

@@ -177,8 +177,9 @@ banger_kernel_list_check_free (BangerKernelList *self, const char *name, const c
       = banger_store_kernel_get_by_name (self->store, name, &lookup_error);
 
   if (existing != NULL) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_EXISTS, "a kernel called “%s” already exists%s%s",
-                 name, hint != NULL ? " " : "", hint != NULL ? hint : "");
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_EXISTS,
+                 "a kernel called “%s” already exists%s%s", name, hint != NULL ? " " : "",
+                 hint != NULL ? hint : "");
     return FALSE;
   }
   if (!g_error_matches (lookup_error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND)) {
@@ -253,8 +254,8 @@ insert_main (BangerKernelList *self, gpointer data, GError **error)
 
 BangerKernelRecord *
 banger_kernel_list_prepare (BangerKernelList *self, const char *path, const char *name,
-                               const char *initrd, const char *source, GCancellable *cancellable,
-                               GError **error)
+                            const char *initrd, const char *source, GCancellable *cancellable,
+                            GError **error)
 {
   BangerKernelFormat format = BANGER_KERNEL_FORMAT_UNKNOWN;
   g_autofree char *release = NULL;
@@ -365,8 +366,8 @@ banger_kernel_list_insert (BangerKernelList *self, const BangerKernelRecord *rec
 
 BangerKernelRecord *
 banger_kernel_list_import (BangerKernelList *self, const char *path, const char *name,
-                              const char *initrd, const char *source, GCancellable *cancellable,
-                              GError **error)
+                           const char *initrd, const char *source, GCancellable *cancellable,
+                           GError **error)
 {
   g_autoptr (BangerKernelRecord) rec
       = banger_kernel_list_prepare (self, path, name, initrd, source, cancellable, error);
@@ -399,8 +400,8 @@ import_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *c
 {
   ImportData *d = task_data;
   GError *error = NULL;
-  BangerKernelRecord *rec = banger_kernel_list_import (BANGER_KERNEL_LIST (source), d->path, d->name,
-                                                          d->initrd, NULL, cancellable, &error);
+  BangerKernelRecord *rec = banger_kernel_list_import (
+      BANGER_KERNEL_LIST (source), d->path, d->name, d->initrd, NULL, cancellable, &error);
   if (rec == NULL)
     g_task_return_error (task, error);
   else
@@ -409,8 +410,8 @@ import_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *c
 
 void
 banger_kernel_list_import_async (BangerKernelList *self, const char *path, const char *name,
-                                    const char *initrd, GCancellable *cancellable,
-                                    GAsyncReadyCallback callback, gpointer user_data)
+                                 const char *initrd, GCancellable *cancellable,
+                                 GAsyncReadyCallback callback, gpointer user_data)
 {
   g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
   ImportData *d = g_new0 (ImportData, 1);

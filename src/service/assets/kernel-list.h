@@ -51,12 +51,11 @@ gboolean banger_kernel_list_delete (BangerKernelList *self, const char *name, gb
 
 /* Exists, naming @name (followed by @hint if not NULL), if a kernel called
  * @name is registered; a failed look-up is returned as is. */
-gboolean banger_kernel_list_check_free (BangerKernelList *self, const char *name,
-                                        const char *hint, GError **error);
+gboolean banger_kernel_list_check_free (BangerKernelList *self, const char *name, const char *hint,
+                                        GError **error);
 /* CreateVM's and RegisterImage's check: NotFound naming @name unless it is
  * registered or is the engine's default kernel (imported on first use). */
-gboolean banger_kernel_list_check_known (BangerKernelList *self, const char *name,
-                                         GError **error);
+gboolean banger_kernel_list_check_known (BangerKernelList *self, const char *name, GError **error);
 
 /* Imports @path as kernel @name (NULL: "linux-<release>"), with @initrd (NULL
  * or "": banger writes one if the kernel needs it). InvalidArgument naming
@@ -64,8 +63,8 @@ gboolean banger_kernel_list_check_known (BangerKernelList *self, const char *nam
 void banger_kernel_list_import_async (BangerKernelList *self, const char *path, const char *name,
                                       const char *initrd, GCancellable *cancellable,
                                       GAsyncReadyCallback callback, gpointer user_data);
-BangerKernelRecord *banger_kernel_list_import_finish (BangerKernelList *self,
-                                                      GAsyncResult *result, GError **error);
+BangerKernelRecord *banger_kernel_list_import_finish (BangerKernelList *self, GAsyncResult *result,
+                                                      GError **error);
 
 /* The same, blocking, from a worker thread (or the main context). @source
  * is recorded as given ("file:<path>" when NULL). */

@@ -13,9 +13,9 @@
 
 typedef struct {
   BangerKernelList *self; /* the engine's, which outlives the job */
-  char *name;     /* in the catalog index */
-  char *as_name;  /* registered as */
-  char *work_dir; /* <data>/kernels/<id>: the download, removed at the end */
+  char *name;             /* in the catalog index */
+  char *as_name;          /* registered as */
+  char *work_dir;         /* <data>/kernels/<id>: the download, removed at the end */
 } PullData;
 
 static void
@@ -78,8 +78,8 @@ pull_thread (BangerEngineJob *job, gpointer data, GCancellable *cancellable, GEr
   if (!banger_ensure_dir (d->work_dir, error))
     return NULL;
   download = g_build_filename (d->work_dir, "download", NULL);
-  if (!banger_download_verified (config, entry->url, entry->sha256, download, download_progress_cb, job,
-                                 cancellable, error)) {
+  if (!banger_download_verified (config, entry->url, entry->sha256, download, download_progress_cb,
+                                 job, cancellable, error)) {
     banger_remove_tree_or_warn (d->work_dir);
     return NULL;
   }

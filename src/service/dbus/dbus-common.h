@@ -11,8 +11,8 @@ G_BEGIN_DECLS
 
 /* Starts the caller's job: called with the caller's uid (the job's
  * StartedByUID); takes what it needs from @engine. */
-typedef BangerEngineJob *(*BangerDbusJobStartFunc) (BangerEngine *engine, gpointer data,
-                                                    guint uid, GError **error);
+typedef BangerEngineJob *(*BangerDbusJobStartFunc) (BangerEngine *engine, gpointer data, guint uid,
+                                                    GError **error);
 /* A generated banger_manager_complete_*() whose out argument is the job. */
 typedef void (*BangerDbusJobCompleteFunc) (BangerManager *skeleton,
                                            GDBusMethodInvocation *invocation, const char *job);

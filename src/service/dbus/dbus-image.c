@@ -229,7 +229,7 @@ handle_register_image (BangerManager *skeleton, GDBusMethodInvocation *invocatio
   g_object_set_data_full (G_OBJECT (invocation), "banger-skeleton", g_object_ref (skeleton),
                           g_object_unref);
   banger_image_list_register_image_async (d->images, name, rootfs, kernel, NULL, register_done_cb,
-                                       invocation);
+                                          invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 

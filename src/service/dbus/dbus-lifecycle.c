@@ -76,9 +76,9 @@ handle_pull_kernel (BangerManager *skeleton, GDBusMethodInvocation *invocation, 
     return G_DBUS_METHOD_INVOCATION_HANDLED;
   }
   g_variant_lookup (options, "name", "s", &as_name);
-  banger_dbus_job_start_for_caller (skeleton, invocation, user_data,
-                                    start_pull_kernel, banger_manager_complete_pull_kernel,
-                                    names_new (name, as_name), (GDestroyNotify)names_free);
+  banger_dbus_job_start_for_caller (skeleton, invocation, user_data, start_pull_kernel,
+                                    banger_manager_complete_pull_kernel, names_new (name, as_name),
+                                    (GDestroyNotify)names_free);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 

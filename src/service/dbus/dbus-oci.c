@@ -28,8 +28,8 @@ static BangerEngineJob *
 start_pull (BangerEngine *engine, gpointer data, guint uid, GError **error)
 {
   PullArgs *a = data;
-  return banger_image_list_pull_image (engine->images, a->reference, a->name, a->size_mib, a->insecure, uid,
-                                    error);
+  return banger_image_list_pull_image (engine->images, a->reference, a->name, a->size_mib,
+                                       a->insecure, uid, error);
 }
 
 static gboolean
@@ -59,7 +59,8 @@ static gboolean
 handle_list_cache (BangerManager *skeleton, GDBusMethodInvocation *invocation, gpointer user_data)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (GPtrArray) blobs = banger_image_list_list_cache (((BangerEngine *)user_data)->images, &error);
+  g_autoptr (GPtrArray) blobs
+      = banger_image_list_list_cache (((BangerEngine *)user_data)->images, &error);
   GVariantBuilder b;
 
   if (blobs == NULL) {
@@ -119,7 +120,8 @@ handle_prune_cache (BangerManager *skeleton, GDBusMethodInvocation *invocation, 
   GStrv keep;
 
   if (!banger_validate_options (options, allowed, &error)
-      || (keep = banger_image_list_cache_roots (((BangerEngine *)user_data)->images, &error)) == NULL) {
+      || (keep = banger_image_list_cache_roots (((BangerEngine *)user_data)->images, &error))
+             == NULL) {
     banger_invocation_return_error (invocation, g_steal_pointer (&error));
     return G_DBUS_METHOD_INVOCATION_HANDLED;
   }

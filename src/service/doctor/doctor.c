@@ -12,6 +12,7 @@
 
 #include "boot-assets.h"
 #include "doctor-private.h"
+#include "doctor-ssh.h"
 #include "kernel-file.h"
 #include "protocol.h"
 #include "doctor-versions.h"
@@ -379,6 +380,7 @@ banger_doctor_checks (const BangerDoctorFacts *f)
                  "install openssh-client");
   check_program (&b, "ssh-keygen", "ssh-keygen", "fail", "ssh-keygen (per-VM host keys)",
                  "install openssh-client");
+  banger_doctor_check_ssh_shortcut (&b);
 
   if (reflink_supported (f->data_dir))
     banger_doctor_add (&b, "disk", "ok", NULL,

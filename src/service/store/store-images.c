@@ -227,7 +227,8 @@ names_where (BangerStore *store, const char *table, const char *column, const ch
 {
   sqlite3 *db = banger_store_get_db (store);
   g_autofree char *sql = g_strdup_printf ("SELECT name FROM %s WHERE %s = ?1 "
-                                          "ORDER BY created_at, name", table, column);
+                                          "ORDER BY created_at, name",
+                                          table, column);
   g_autoptr (sqlite3_stmt) stmt = banger_store_db_prepare (db, sql, error);
   g_autoptr (GStrvBuilder) names = g_strv_builder_new ();
   int rc;

@@ -1,0 +1,267 @@
+#!/usr/bin/python3
+"""`banger ssh-config`: plain OpenSSH (`ssh NAME.vm`, scp, rsync -e ssh, git)
+against real guests, from a shell that knows nothing of banger but the
+Include in its ~/.ssh/config.
+
+Each case is a NetWorld (tests/cli/test_cli_vm.py): the real helper and
+polkitd, bangerd and QEMU (TCG) in a network namespace this test creates;
+the test thread enters it, so ssh, scp and rsync run there too. Nothing in
+the namespace resolves `NAME.vm` (no systemd-resolved): only banger's
+ProxyCommand finds the guest. HOME is the world's scratch home, whose
+~/.ssh/config holds lines of "the user's" that must come out byte-identical.
+OpenSSH reads the home directory of the passwd entry, not $HOME, so every
+ssh, scp and rsync here is given that config with -F (what a user's own
+~/.ssh/config is without it).
+
+One meson test per test case (tests/cli/meson.build)."""
+
+import hashlib
+import os
+import pty
+import shutil
+import subprocess
+import unittest
+
+from test_cli_vm import BANGER, NetWorld, TIMEOUT, BOOT_TIMEOUT, read_until  # noqa: E402
+
+# The user's own lines: a comment, a Host block and a Match block, and no
+# newline at the end, which must stay so.
+USER_CONFIG = (b'# my settings\n'
+               b'Host example.org\n'
+               b'    User alice\n'
+               b'    Port 2222\n'
+               b'\n'
+               b'Match host nothing.invalid\n'
+               b'    ForwardAgent no')
+
+
+def sha256(path):
+    with open(path, 'rb') as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+class _SshWorld(NetWorld):
+
+    def setUp(self):
+        super().setUp()
+        self.home = self.env['HOME']
+        self.ssh_dir = os.path.join(self.home, '.ssh')
+        os.makedirs(self.ssh_dir, mode=0o700, exist_ok=True)
+        self.config = os.path.join(self.ssh_dir, 'config')
+        with open(self.config, 'wb') as f:
+            f.write(USER_CONFIG)
+        os.chmod(self.config, 0o600)
+        self.shortcut = os.path.join(self.env['XDG_CONFIG_HOME'], 'banger', 'ssh_config')
+
+    def tool(self, *argv, status=0, timeout=TIMEOUT):
+        """Runs OpenSSH's (or rsync's) own command line, stdin closed: a
+        host-key prompt could not be answered and would fail."""
+        r = subprocess.run(list(argv), env=self.env, capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL, timeout=timeout, cwd=self.tmpdir)
+        if status is not None:
+            self.assertEqual(r.returncode, status, '%s exited %d\nstdout:\n%s\nstderr:\n%s' %
+                             (' '.join(argv), r.returncode, r.stdout, r.stderr))
+        return r
+
+    def ssh(self, host, *command, status=0):
+        return self.tool('ssh', '-F', self.config, '-o', 'BatchMode=yes', host, *command,
+                         status=status)
+
+    def scp(self, *args, status=0):
+        return self.tool('scp', '-F', self.config, '-o', 'BatchMode=yes', *args, status=status)
+
+    def set_up_shortcut(self):
+        r = self.banger('ssh-config')
+        self.assertIn(self.shortcut, r.stdout)
+        with open(self.config, 'rb') as f:
+            text = f.read()
+        # the Include first, then the user's bytes, untouched
+        self.assertTrue(text.startswith(b'# Added by'), text)
+        self.assertEqual(text.splitlines(True)[1], b'Include ' + self.shortcut.encode() + b'\n')
+        self.assertTrue(text.endswith(USER_CONFIG), text)
+        self.assertEqual(len(text.splitlines(True)[0]) + len(text.splitlines(True)[1])
+                         + len(USER_CONFIG), len(text))
+        # once: a second run changes nothing
+        r = self.banger('ssh-config')
+        self.assertIn('already includes it', r.stdout)
+        with open(self.config, 'rb') as f:
+            self.assertEqual(f.read(), text)
+        # --print writes nothing and shows the Host block
+        r = self.banger('ssh-config', '--print')
+        self.assertIn('Host *.vm', r.stdout)
+        self.assertIn('__ssh-proxy %h %p', r.stdout)
+
+    def remove_shortcut(self):
+        self.banger('ssh-config', '--remove')
+        with open(self.config, 'rb') as f:
+            self.assertEqual(f.read(), USER_CONFIG)
+        self.assertFalse(os.path.exists(self.shortcut))
+        r = self.banger('ssh-config', '--remove')
+        self.assertIn('nothing to take out', r.stdout)
+        with open(self.config, 'rb') as f:
+            self.assertEqual(f.read(), USER_CONFIG)
+
+
+class SshShortcutTest(_SshWorld):
+
+    def put_host_tool(self, program):
+        """Copies the host's @program (the guest runs the same Debian
+        release) and the libraries it links, but libc, to /root/host-tools
+        in the guest, with scp."""
+        libs = [l.split('=>')[1].split()[0] for l in
+                subprocess.run(['ldd', program], capture_output=True, text=True,
+                               check=True).stdout.splitlines()
+                if '=>' in l and 'libc.so' not in l]
+        self.ssh('deb.vm', 'mkdir -p /root/host-tools')
+        self.scp(program, *libs, 'deb.vm:/root/host-tools/')
+
+    def git(self, cwd, *args):
+        env = dict(self.env)
+        env.update({'GIT_AUTHOR_NAME': 't', 'GIT_AUTHOR_EMAIL': 't@t', 'GIT_COMMITTER_NAME': 't',
+                    'GIT_COMMITTER_EMAIL': 't@t', 'GIT_CONFIG_NOSYSTEM': '1',
+                    'GIT_SSH_COMMAND': 'ssh -F %s -o BatchMode=yes' % self.config})
+        r = subprocess.run(['git'] + list(args), cwd=cwd, env=env, capture_output=True,
+                           text=True, stdin=subprocess.DEVNULL, timeout=TIMEOUT)
+        self.assertEqual(r.returncode, 0, 'git %s: %s' % (' '.join(args), r.stderr))
+        return r.stdout
+
+    BUILD_DEBIAN = True
+
+    def test_ssh_scp_rsync_debian(self):
+        self.assertIn('debian', self.banger('image', 'list', '--names').stdout.split())
+        self.set_up_shortcut()
+        self.boot('deb', '--image', 'debian')
+
+        # ssh NAME.vm: the right user and key, the pinned host key, no prompt
+        r = self.ssh('deb.vm', 'true')
+        self.assertNotIn('authenticity', r.stderr)
+        self.assertNotIn('Permanently added', r.stderr)
+        r = self.ssh('deb.vm', 'id -un; uname -n')
+        self.assertEqual(r.stdout, 'root\ndeb\n')
+        self.ssh('deb.vm', 'exit 3', status=3)
+        # nothing was written to a known_hosts file of the user's
+        self.assertFalse(os.path.exists(os.path.join(self.ssh_dir, 'known_hosts')))
+
+        # scp both ways
+        up = os.path.join(self.tmpdir, 'up.bin')
+        with open(up, 'wb') as f:
+            f.write(os.urandom(300 * 1024))
+        self.scp(up, 'deb.vm:/root/up.bin')
+        self.assertEqual(self.ssh('deb.vm', 'sha256sum /root/up.bin').stdout.split()[0],
+                         sha256(up))
+        down = os.path.join(self.tmpdir, 'down.bin')
+        self.scp('deb.vm:/root/up.bin', down)
+        self.assertEqual(sha256(down), sha256(up))
+
+        # rsync -e ssh. The image has no rsync: the host's (the same Debian
+        # release) goes in with scp, with the libraries the guest lacks.
+        rsync = shutil.which('rsync')
+        self.assertIsNotNone(rsync, 'rsync is not installed (tests/setup-debian.sh)')
+        self.put_host_tool(rsync)
+        rsync_path = 'LD_LIBRARY_PATH=/root/host-tools /root/host-tools/rsync'
+        src = os.path.join(self.tmpdir, 'src')
+        os.makedirs(os.path.join(src, 'sub'))
+        with open(os.path.join(src, 'a.txt'), 'w') as f:
+            f.write('alpha\n')
+        with open(os.path.join(src, 'sub', 'b.bin'), 'wb') as f:
+            f.write(os.urandom(100 * 1024))
+        e = 'ssh -F %s -o BatchMode=yes' % self.config
+        self.tool('rsync', '-a', '-e', e, '--rsync-path', rsync_path, src + '/',
+                  'deb.vm:/root/synced/')
+        self.assertEqual(self.ssh('deb.vm', 'cat /root/synced/a.txt').stdout, 'alpha\n')
+        self.ssh('deb.vm', 'echo beta > /root/synced/new.txt')
+        back = os.path.join(self.tmpdir, 'back')
+        self.tool('rsync', '-a', '-e', e, '--rsync-path', rsync_path, 'deb.vm:/root/synced/',
+                  back + '/')
+        with open(os.path.join(back, 'new.txt')) as f:
+            self.assertEqual(f.read(), 'beta\n')
+        self.assertEqual(sha256(os.path.join(back, 'sub', 'b.bin')),
+                         sha256(os.path.join(src, 'sub', 'b.bin')))
+
+        # git over ssh: a clone from a bare repository in the guest. The image
+        # has no git either: the host's goes in the same way.
+        src_repo = os.path.join(self.tmpdir, 'proj')
+        os.makedirs(src_repo)
+        self.git(src_repo, 'init', '-q', '-b', 'main')
+        with open(os.path.join(src_repo, 'README'), 'w') as f:
+            f.write('hello from the host\n')
+        self.git(src_repo, 'add', 'README')
+        self.git(src_repo, 'commit', '-q', '-m', 'first')
+        self.git(self.tmpdir, 'clone', '-q', '--bare', src_repo, 'proj.git')
+        self.scp('-r', os.path.join(self.tmpdir, 'proj.git'), 'deb.vm:/root/proj.git')
+        self.put_host_tool(shutil.which('git'))
+        upload_pack = ('GIT_EXEC_PATH=/root/host-tools LD_LIBRARY_PATH=/root/host-tools '
+                       '/root/host-tools/git upload-pack')
+        self.git(self.tmpdir, 'clone', '-q', '-u', upload_pack, 'deb.vm:/root/proj.git',
+                 'cloned')
+        with open(os.path.join(self.tmpdir, 'cloned', 'README')) as f:
+            self.assertEqual(f.read(), 'hello from the host\n')
+
+        # a VM that does not exist: banger's words, through ssh
+        r = self.ssh('nope.vm', 'true', status=255)
+        self.assertIn('no VM named “nope”', r.stderr)
+
+        # --remove: the user's file byte-identical, and NAME.vm no longer resolves
+        self.remove_shortcut()
+        r = self.ssh('deb.vm', 'true', status=255)
+        self.assertNotIn('__ssh-proxy', r.stderr)
+
+
+class SshShortcutMinimalTest(_SshWorld):
+
+    def test_ssh_minimal_without_sshd(self):
+        """The minimal image has no sshd: ssh to it fails at once with a
+        message naming `banger vm ssh`, which reaches it through the agent."""
+        self.set_up_shortcut()
+        self.boot('mini')
+        r = self.ssh('mini.vm', 'true', status=255)
+        self.assertIn('without sshd', r.stderr)
+        self.assertIn('banger vm ssh mini', r.stderr)
+        one = os.path.join(self.tmpdir, 'one.txt')
+        with open(one, 'w') as f:
+            f.write('1\n')
+        r = self.scp(one, 'mini.vm:/tmp/', status=255)
+        self.assertIn('banger vm ssh mini', r.stderr)
+        # what the message says works
+        self.assertEqual(self.banger('vm', 'ssh', 'mini', '--', 'echo', 'via agent').stdout,
+                         'via agent\n')
+        self.remove_shortcut()
+
+
+class RunLoginSshTest(NetWorld):
+
+    BUILD_DEBIAN = True
+
+    def test_run_path_login_debian(self):
+        """`vm run --image debian ./repo` without a command: the login is
+        OpenSSH (the image has sshd) with a terminal, in the shipped tree;
+        its exit status is banger's and the changes are saved."""
+        repo = os.path.join(self.tmpdir, 'myrepo')
+        os.makedirs(repo)
+        env = dict(self.env)
+        env.update({'GIT_AUTHOR_NAME': 't', 'GIT_AUTHOR_EMAIL': 't@t', 'GIT_COMMITTER_NAME': 't',
+                    'GIT_COMMITTER_EMAIL': 't@t', 'GIT_CONFIG_NOSYSTEM': '1'})
+        for args in (['init', '-q', '-b', 'main'], ['commit', '-q', '--allow-empty', '-m', 'a']):
+            subprocess.run(['git'] + args, cwd=repo, env=env, check=True, capture_output=True)
+        pid, master = pty.fork()
+        if pid == 0:
+            os.chdir(self.tmpdir)
+            os.execve(BANGER, [BANGER, 'vm', 'run', '--name', 'rld', '--image', 'debian',
+                               './myrepo'], self.env)
+        try:
+            # Typed ahead: it waits in the terminal until the guest's shell reads it.
+            os.write(master, b'pwd; echo made > login.txt; echo mark-$((6*7)); exit 6\r')
+            out = read_until(master, rb'saved in \S+rld\.patch', BOOT_TIMEOUT)
+        finally:
+            _, status = os.waitpid(pid, 0)
+            os.close(master)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 6, out)
+        self.assertIn(b'/root/myrepo\r\n', out)
+        self.assertIn(b'mark-42', out)
+        with open(os.path.join(repo, '.git', 'banger', 'rld.patch')) as f:
+            self.assertIn('+made', f.read())
+        self.assert_nothing_left()
+
+
+if __name__ == '__main__':
+    unittest.main()
