@@ -9,6 +9,12 @@ G_BEGIN_DECLS
  * (dbus-image.c, dbus-kernel.c, dbus-oci.c, dbus-lifecycle.c, dbus-update.c)
  * have in common: starting a job for the caller, deleting by name. */
 
+/* The uid of the caller of @invocation, asked of the bus (async); a
+ * peer-to-peer caller is this process. */
+void banger_dbus_caller_uid_async (GDBusMethodInvocation *invocation, GAsyncReadyCallback callback,
+                                   gpointer user_data);
+gboolean banger_dbus_caller_uid_finish (GAsyncResult *result, guint *uid, GError **error);
+
 /* Starts the caller's job: called with the caller's uid (the job's
  * StartedByUID); takes what it needs from @engine. */
 typedef BangerEngineJob *(*BangerDbusJobStartFunc) (BangerEngine *engine, gpointer data, guint uid,
@@ -19,7 +25,7 @@ typedef void (*BangerDbusJobCompleteFunc) (BangerManager *skeleton,
 
 /* Asks the bus for the caller's uid, calls @start and replies through
  * @complete with the job's object path, or with the error of either.
- * @data is freed with @data_free once the reply is sent. (dbus-job.c) */
+ * @data is freed with @data_free once the reply is sent. */
 void banger_dbus_job_start_for_caller (BangerManager *skeleton, GDBusMethodInvocation *invocation,
                                        BangerEngine *engine, BangerDbusJobStartFunc start,
                                        BangerDbusJobCompleteFunc complete, gpointer data,
@@ -33,7 +39,7 @@ typedef void (*BangerDbusDeleteCompleteFunc) (BangerManager *skeleton,
                                               GDBusMethodInvocation *invocation);
 
 /* DeleteImage and DeleteKernel: checks @options (only "force"), calls
- * @delete on @list and replies. (dbus-image.c) */
+ * @delete on @list and replies. */
 void banger_dbus_delete_by_name (BangerManager *skeleton, GDBusMethodInvocation *invocation,
                                  gpointer list, const char *name, GVariant *options,
                                  BangerDbusDeleteFunc delete,

@@ -1,12 +1,10 @@
 /* The org.banger.Image objects and the Manager's image methods
- * (dbus-image.h), over the engine's image list; the caller-uid look-up
- * and DeleteImage/DeleteKernel's shared body live here too (dbus-common.h). */
+ * (dbus-image.h), over the engine's image list. */
 #include "dbus-image.h"
 
 #include "banger-error.h"
 #include "boot-assets.h"
 #include "dbus-common.h"
-#include "dbus-job.h"
 #include "image-list.h"
 #include "validate.h"
 
@@ -99,56 +97,6 @@ vms_changed_cb (BangerVmList *vms, gpointer arg, BangerManager *skeleton)
     update_used_by (d, object, name);
 }
 
-/* ---- the caller's uid ---- */
-
-static void
-uid_reply_cb (GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  g_autoptr (GTask) task = user_data;
-  GError *error = NULL;
-  g_autoptr (GVariant) reply
-      = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), res, &error);
-  guint uid;
-
-  if (reply == NULL) {
-    g_task_return_error (task, error);
-    return;
-  }
-  g_variant_get (reply, "(u)", &uid);
-  g_task_return_int (task, uid);
-}
-
-void
-banger_dbus_caller_uid_async (GDBusMethodInvocation *invocation, GAsyncReadyCallback callback,
-                              gpointer user_data)
-{
-  GTask *task = g_task_new (NULL, NULL, callback, user_data);
-  const char *sender = g_dbus_method_invocation_get_sender (invocation);
-
-  /* A peer-to-peer connection has no bus to ask: that peer is us. */
-  if (sender == NULL) {
-    g_task_return_int (task, getuid ());
-    g_object_unref (task);
-    return;
-  }
-  g_dbus_connection_call (g_dbus_method_invocation_get_connection (invocation),
-                          "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                          "GetConnectionUnixUser", g_variant_new ("(s)", sender),
-                          G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, uid_reply_cb,
-                          task);
-}
-
-gboolean
-banger_dbus_caller_uid_finish (GAsyncResult *result, guint *uid, GError **error)
-{
-  gssize v = g_task_propagate_int (G_TASK (result), error);
-
-  if (v < 0)
-    return FALSE;
-  *uid = (guint)v;
-  return TRUE;
-}
-
 /* ---- Manager methods ---- */
 
 typedef struct {
@@ -231,27 +179,6 @@ handle_register_image (BangerManager *skeleton, GDBusMethodInvocation *invocatio
   banger_image_list_register_image_async (d->images, name, rootfs, kernel, NULL, register_done_cb,
                                           invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-void
-banger_dbus_delete_by_name (BangerManager *skeleton, GDBusMethodInvocation *invocation,
-                            gpointer list, const char *name, GVariant *options,
-                            BangerDbusDeleteFunc delete, BangerDbusDeleteCompleteFunc complete)
-{
-  static const char *const allowed[] = { "force", "b", NULL };
-  g_autoptr (GError) error = NULL;
-  gboolean force = FALSE;
-
-  if (!banger_validate_options (options, allowed, &error)) {
-    banger_invocation_return_error (invocation, g_steal_pointer (&error));
-    return;
-  }
-  g_variant_lookup (options, "force", "b", &force);
-  if (!delete (list, name, force, &error)) {
-    banger_invocation_return_error (invocation, g_steal_pointer (&error));
-    return;
-  }
-  complete (skeleton, invocation);
 }
 
 static gboolean

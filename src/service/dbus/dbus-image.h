@@ -13,9 +13,4 @@ void banger_dbus_images_attach (BangerManager *skeleton, GDBusObjectManagerServe
 
 char *banger_dbus_image_object_path (const char *name);
 
-/* The uid of the caller of @invocation, asked of the bus (async). */
-void banger_dbus_caller_uid_async (GDBusMethodInvocation *invocation, GAsyncReadyCallback callback,
-                                   gpointer user_data);
-gboolean banger_dbus_caller_uid_finish (GAsyncResult *result, guint *uid, GError **error);
-
 G_END_DECLS

@@ -1,12 +1,9 @@
-/* The org.banger.Job objects over the engine's job list, and starting a
- * job for a caller (dbus-job.h, dbus-common.h). */
+/* The org.banger.Job objects over the engine's job list (dbus-job.h). */
 #include "dbus-job.h"
 
 #include "banger-error.h"
-#include "dbus-common.h"
 #include "dbus-image.h"
 #include "dbus-kernel.h"
-#include "image-list.h"
 
 #define JOBS_PATH "/org/banger/Manager/jobs"
 /* Long enough for a client that polls, short enough not to pile up. */
@@ -124,57 +121,6 @@ job_added_cb (BangerJobList *jobs, BangerEngineJob *job, GDBusObjectManagerServe
   g_signal_connect_object (job, "changed", G_CALLBACK (job_changed_cb), object, 0);
   g_signal_connect_object (job, "completed", G_CALLBACK (job_completed_cb), object, 0);
   g_dbus_object_manager_server_export (om, G_DBUS_OBJECT_SKELETON (object));
-}
-
-/* ---- starting a job for a caller ---- */
-
-typedef struct {
-  GDBusMethodInvocation *invocation;
-  BangerManager *skeleton;
-  BangerEngine *engine;
-  BangerDbusJobStartFunc start;
-  BangerDbusJobCompleteFunc complete;
-  gpointer data;
-  GDestroyNotify data_free;
-} StartCall;
-
-static void
-start_uid_cb (GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  StartCall *c = user_data;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (BangerEngineJob) job = NULL;
-  guint uid = 0;
-
-  if (!banger_dbus_caller_uid_finish (res, &uid, &error)
-      || (job = c->start (c->engine, c->data, uid, &error)) == NULL) {
-    banger_invocation_return_error (c->invocation, g_steal_pointer (&error));
-  } else {
-    g_autofree char *path = banger_dbus_job_object_path (banger_engine_job_get_number (job));
-    c->complete (c->skeleton, c->invocation, path);
-  }
-  if (c->data_free != NULL)
-    c->data_free (c->data);
-  g_object_unref (c->skeleton);
-  g_free (c);
-}
-
-void
-banger_dbus_job_start_for_caller (BangerManager *skeleton, GDBusMethodInvocation *invocation,
-                                  BangerEngine *engine, BangerDbusJobStartFunc start,
-                                  BangerDbusJobCompleteFunc complete, gpointer data,
-                                  GDestroyNotify data_free)
-{
-  StartCall *c = g_new0 (StartCall, 1);
-
-  c->invocation = invocation;
-  c->skeleton = g_object_ref (skeleton);
-  c->engine = engine;
-  c->start = start;
-  c->complete = complete;
-  c->data = data;
-  c->data_free = data_free;
-  banger_dbus_caller_uid_async (invocation, start_uid_cb, c);
 }
 
 void

@@ -4,8 +4,6 @@
 #include "banger-error.h"
 #include "blob-cache.h"
 #include "dbus-common.h"
-#include "dbus-image.h"
-#include "dbus-job.h"
 #include "image-pull.h"
 #include "validate.h"
 
