@@ -274,6 +274,44 @@ test_qemu_bad_kernel (void)
   }
 }
 
+/* The runtime calls every operation of a VM's driver without asking which
+ * driver it is (vmm.h): each driver fills all of them, except that one
+ * that never runs jailed may leave launch_jailed empty. */
+static void
+test_drivers_complete (void)
+{
+  const char *const names[] = { "qemu", "firecracker" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++) {
+    const BangerVmmDriver *d = banger_vmm_driver_by_name (names[i]);
+    BangerVmmInstance inst = { 0 };
+
+    g_test_message ("driver %s", names[i]);
+    g_assert_nonnull (d);
+    g_assert_cmpstr (d->name, ==, names[i]);
+    g_assert_nonnull (d->display_name);
+    g_assert_true (g_strcmp0 (d->disk_format, "qcow2") == 0
+                   || g_strcmp0 (d->disk_format, "raw") == 0);
+    g_assert_nonnull (d->prepare_disk);
+    g_assert_nonnull (d->launch);
+    g_assert_nonnull (d->find_pid);
+    g_assert_nonnull (d->quit);
+    g_assert_nonnull (d->instance_paths);
+    g_assert_nonnull (d->has_disk);
+    g_assert_nonnull (d->use_jail);
+    g_assert_nonnull (d->prepare_start_disk);
+    g_assert_nonnull (d->agent_connect);
+    g_assert_nonnull (d->stop);
+    g_assert_nonnull (d->jail_dir);
+    /* The disk it names lives in the VM directory. */
+    d->instance_paths ("/nonexistent/vm", &inst);
+    g_assert_nonnull (inst.disk_path);
+    g_assert_true (g_str_has_prefix (inst.disk_path, "/nonexistent/vm/"));
+    banger_vmm_instance_clear (&inst);
+  }
+  g_assert_null (banger_vmm_driver_by_name ("bochs"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -281,6 +319,7 @@ main (int argc, char **argv)
   g_test_add_func ("/vmm/kvm-probe/missing-device", test_kvm_probe_missing_device);
   g_test_add_func ("/vmm/kvm-probe/host", test_kvm_probe_host);
   g_test_add_func ("/vmm/pidfile", test_pidfile_cases);
+  g_test_add_func ("/vmm/drivers/complete", test_drivers_complete);
   g_test_add_func ("/vmm/qemu/launch-qmp-quit", test_qemu_launch_qmp_quit);
   g_test_add_func ("/vmm/qemu/bad-kernel", test_qemu_bad_kernel);
   return g_test_run ();

@@ -7,6 +7,7 @@
 
 #include "banger-error.h"
 #include "validate.h"
+#include "vmm.h"
 
 /* One promote to a name at a time. */
 #define PROMOTE_JOBS    "promote"
@@ -114,22 +115,22 @@ find_disk (BangerImageList *self, const BangerVmRecord *vm, char **disk, char **
            GError **error)
 {
   const char *data_dir = banger_image_list_get_data_dir (self);
-  g_autofree char *qcow2 = g_build_filename (data_dir, "vms", vm->id, "disk.qcow2", NULL);
-  g_autofree char *raw = g_build_filename (data_dir, "vms", vm->id, "disk.raw", NULL);
+  g_autofree char *vm_dir = g_build_filename (data_dir, "vms", vm->id, NULL);
+  /* The driver names the VM's disk and its format (vmm.h). */
+  const BangerVmmDriver *driver = banger_vmm_driver_for_record (vm->driver);
+  BangerVmmInstance inst = { 0 };
 
-  if (g_file_test (qcow2, G_FILE_TEST_IS_REGULAR)) {
-    *disk = g_steal_pointer (&qcow2);
-    *format = g_strdup ("qcow2");
-    return TRUE;
-  }
-  if (g_file_test (raw, G_FILE_TEST_IS_REGULAR)) {
-    *disk = g_steal_pointer (&raw);
-    *format = g_strdup ("raw");
+  driver->instance_paths (vm_dir, &inst);
+  if (inst.disk_path != NULL && g_file_test (inst.disk_path, G_FILE_TEST_IS_REGULAR)) {
+    *disk = g_strdup (inst.disk_path);
+    *format = g_strdup (driver->disk_format);
+    banger_vmm_instance_clear (&inst);
     return TRUE;
   }
   g_set_error (error, BANGER_ERROR, BANGER_ERROR_BAD_STATE,
                "VM “%s” is %s but has no disk of its own (%s) to promote", vm->name, vm->state,
-               qcow2);
+               inst.disk_path != NULL ? inst.disk_path : vm_dir);
+  banger_vmm_instance_clear (&inst);
   return FALSE;
 }
 

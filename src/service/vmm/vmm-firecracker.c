@@ -756,6 +756,7 @@ static const BangerVmmDriver firecracker_driver = {
   .quit = fc_quit,
   .instance_paths = banger_vmm_firecracker_instance_paths,
   .has_disk = fc_has_disk,
+  .disk_format = "raw",
   .use_jail = fc_use_jail,
   .prepare_start_disk = fc_prepare_start_disk,
   .launch_jailed = fc_launch_jailed,

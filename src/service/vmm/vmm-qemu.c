@@ -359,6 +359,7 @@ static const BangerVmmDriver qemu_driver = {
   .quit = qemu_quit,
   .instance_paths = banger_vmm_qemu_instance_paths,
   .has_disk = qemu_has_disk,
+  .disk_format = "qcow2",
   .use_jail = qemu_use_jail,
   .prepare_start_disk = qemu_prepare_start_disk,
   .launch_jailed = NULL, /* use_jail() never says jailed */

@@ -55,6 +55,9 @@ void banger_vmm_instance_clear (BangerVmmInstance *instance);
 typedef struct {
   const char *name;         /* in VM records and `--driver`: "qemu", "firecracker" */
   const char *display_name; /* in messages: "QEMU", "Firecracker" */
+  /* The format of the VM's own disk (instance->disk_path): "qcow2", "raw".
+   * Said, never probed: PromoteVM hands it to qemu-img as it is. */
+  const char *disk_format;
   /* The VMM boots only an ELF vmlinux, never a bzImage: the runtime boots
    * the kernel's unpacked vmlinux (Firecracker). */
   gboolean needs_vmlinux;
