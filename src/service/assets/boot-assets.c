@@ -27,13 +27,6 @@ banger_boot_assets_free (BangerBootAssets *a)
   g_free (a);
 }
 
-const char *
-banger_agent_binary_path (void)
-{
-  const char *env = g_getenv ("BANGER_AGENT");
-  return env && *env ? env : BANGER_LIBEXECDIR "/banger/banger-agent";
-}
-
 static gpointer
 find_image_main (BangerImageList *self, gpointer data, GError **error)
 {

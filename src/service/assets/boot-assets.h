@@ -32,8 +32,4 @@ BangerBootAssets *banger_image_list_resolve_boot_assets (BangerImageList *self, 
                                                          const char *kernel,
                                                          GCancellable *cancellable, GError **error);
 
-/* The guest agent binary written into images and initramfs: $BANGER_AGENT
- * if set (the build tree, in tests), else the installed one. */
-const char *banger_agent_binary_path (void);
-
 G_END_DECLS

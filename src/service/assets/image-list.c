@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "banger-error.h"
+#include "guest-agent.h"
 #include "boot-assets.h"
 #include "image-recipes.h"
 #include "main-call.h"
@@ -413,7 +414,7 @@ banger_image_list_build_image (BangerImageList *self, const char *recipe, const 
 
   d = g_new0 (BuildData, 1);
   d->recipe = g_strdup (recipe);
-  d->agent = g_strdup (banger_agent_binary_path ());
+  d->agent = g_strdup (banger_guest_agent_path ());
   job = banger_engine_job_new ("build-image", recipe, uid);
   g_object_set_data_full (G_OBJECT (job), "banger-recipe", g_strdup (recipe), g_free);
   g_info ("building image %s from recipe %s (job %u)", name, recipe,

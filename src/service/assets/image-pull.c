@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "banger-error.h"
+#include "guest-agent.h"
 #include "boot-assets.h"
 #include "catalog-index.h"
 #include "oci-pull.h"
@@ -199,7 +200,7 @@ banger_image_list_pull_image (BangerImageList *self, const char *reference, cons
   d = g_new0 (PullData, 1);
   d->text = g_strdup (reference);
   d->canonical = g_strdup (canonical);
-  d->agent = g_strdup (banger_agent_binary_path ());
+  d->agent = g_strdup (banger_guest_agent_path ());
   d->size_mib = size_mib;
   d->insecure = insecure;
   d->config = banger_config_ref (banger_image_list_get_config (self));

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "banger-error.h"
+#include "guest-agent.h"
 #include "ext4-writer.h"
 
 #define BUSYBOX_PATH       "/bin/busybox"
@@ -46,28 +47,6 @@ static BangerExt4Attrs
 attrs (guint32 mode)
 {
   return (BangerExt4Attrs){ .uid = 0, .gid = 0, .mode = mode, .mtime = 0 };
-}
-
-/* The agent is read whole (it is ~1 MiB): reading before writing keeps a
- * slow or blocked source from holding the image half written. */
-static gboolean
-add_agent (BangerExt4Writer *writer, const char *agent_path, GCancellable *cancellable,
-           GError **error)
-{
-  g_autofree char *data = NULL;
-  gsize size = 0;
-  BangerExt4Attrs dir = attrs (0755), exe = attrs (0755);
-  g_autoptr (GError) local = NULL;
-
-  if (!g_file_get_contents (agent_path, &data, &size, &local)) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND, "cannot read the guest agent: %s",
-                 local->message);
-    return FALSE;
-  }
-  if (g_cancellable_set_error_if_cancelled (cancellable, error))
-    return FALSE;
-  return banger_ext4_writer_mkdir (writer, "/.banger", &dir, error)
-         && banger_ext4_writer_add_file_data (writer, "/.banger/agent", &exe, data, size, error);
 }
 
 static gboolean
@@ -162,7 +141,7 @@ build_minimal (BangerExt4Writer *writer, const char *agent_path, BangerRecipePro
     return FALSE;
 
   report (progress, data, 0.6, "adding the guest agent");
-  if (!add_agent (writer, agent_path, cancellable, error))
+  if (!banger_guest_agent_write (writer, agent_path, cancellable, error))
     return FALSE;
 
   report (progress, data, 0.8, "writing /etc");
@@ -434,7 +413,7 @@ build_debian (const char *dest, const char *agent_path, BangerRecipeProgressFunc
     goto out;
 
   report (progress, data, 0.9, "adding the guest agent");
-  if (!add_agent (writer, agent_path, cancellable, error))
+  if (!banger_guest_agent_write (writer, agent_path, cancellable, error))
     goto out;
   sshd = g_build_filename (root, "usr", "sbin", "sshd", NULL);
   *has_sshd = g_file_test (sshd, G_FILE_TEST_IS_EXECUTABLE);

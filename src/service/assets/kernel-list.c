@@ -7,7 +7,7 @@
 #include <glib/gstdio.h>
 
 #include "banger-error.h"
-#include "boot-assets.h"
+#include "guest-agent.h"
 #include "initramfs.h"
 #include "kernel-file.h"
 #include "kernel-unpack.h"
@@ -338,7 +338,7 @@ banger_kernel_list_prepare (BangerKernelList *self, const char *path, const char
     g_free (rec->initrd_path);
     rec->initrd_path = g_build_filename (dir, "initramfs.img", NULL);
     if (!banger_initramfs_write (modules_root (), release, BANGER_INITRAMFS_DEFAULT_MODULES,
-                                 banger_agent_binary_path (), rec->initrd_path, error)) {
+                                 banger_guest_agent_path (), rec->initrd_path, error)) {
       g_prefix_error (error, "cannot write the initramfs for %s: ", release);
       goto fail;
     }

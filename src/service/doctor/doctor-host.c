@@ -8,7 +8,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "boot-assets.h"
+#include "guest-agent.h"
 #include "doctor-private.h"
 #include "doctor-versions.h"
 #include "validate.h"
@@ -298,7 +298,7 @@ check_lifecycle (GVariantBuilder *b, const BangerDoctorFacts *f, GPtrArray *miss
   g_autofree char *vms = g_build_filename (f->data_dir, "vms", NULL);
   g_autofree char *keygen = g_find_program_in_path ("ssh-keygen");
 
-  if (!g_file_test (banger_agent_binary_path (), G_FILE_TEST_IS_EXECUTABLE))
+  if (!g_file_test (banger_guest_agent_path (), G_FILE_TEST_IS_EXECUTABLE))
     g_ptr_array_add (missing, g_strdup ("the guest agent"));
   if (keygen == NULL)
     g_ptr_array_add (missing, g_strdup ("ssh-keygen"));

@@ -10,7 +10,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "boot-assets.h"
+#include "guest-agent.h"
 #include "doctor-private.h"
 #include "doctor-ssh.h"
 #include "kernel-file.h"
@@ -216,7 +216,7 @@ check_store (GVariantBuilder *b, const BangerDoctorFacts *f)
 void
 banger_doctor_check_agents (GVariantBuilder *b, const BangerDoctorFacts *f)
 {
-  const char *agent = banger_agent_binary_path ();
+  const char *agent = banger_guest_agent_path ();
   guint old = 0, total = 0;
 
   if (g_file_test (agent, G_FILE_TEST_IS_EXECUTABLE))

@@ -10,6 +10,7 @@
 #include "json-member.h"
 
 #include "banger-error.h"
+#include "guest-agent.h"
 #include "blob-cache.h"
 #include "ext4-writer.h"
 #include "oci-layers.h"
@@ -341,23 +342,6 @@ config_to_json (GVariant *config)
   return json_generator_to_data (gen, NULL);
 }
 
-static gboolean
-add_agent (BangerExt4Writer *writer, const char *agent_path, GError **error)
-{
-  g_autofree char *data = NULL;
-  gsize size;
-  BangerExt4Attrs dir = { 0, 0, 0755, 0 };
-  BangerExt4Attrs exe = { 0, 0, 0755, 0 };
-
-  if (!g_file_get_contents (agent_path, &data, &size, error)) {
-    g_prefix_error (error, "cannot read the guest agent: ");
-    banger_error_convert (error);
-    return FALSE;
-  }
-  return banger_ext4_writer_mkdir (writer, "/.banger", &dir, error)
-         && banger_ext4_writer_add_file_data (writer, "/.banger/agent", &exe, data, size, error);
-}
-
 static char *
 build_rootfs (Pull *p, const BangerOciPullOptions *opts, GCancellable *cancellable,
               guint64 *size_out, GError **error)
@@ -397,7 +381,7 @@ build_rootfs (Pull *p, const BangerOciPullOptions *opts, GCancellable *cancellab
     if (!banger_oci_layer_apply (scanned->pdata[i], writer, cancellable, error))
       return NULL;
   }
-  if (opts->agent_path != NULL && !add_agent (writer, opts->agent_path, error))
+  if (opts->agent_path != NULL && !banger_guest_agent_write (writer, opts->agent_path, cancellable, error))
     return NULL;
   if (g_cancellable_is_cancelled (cancellable)) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_CANCELLED, "pull cancelled");

@@ -3,25 +3,8 @@
 #include <glib/gstdio.h>
 
 #include "banger-error.h"
+#include "guest-agent.h"
 #include "oci-layers.h"
-
-/* The same agent placement as an OCI pull (oci-pull.c). */
-static gboolean
-add_agent (BangerExt4Writer *writer, const char *agent_path, GError **error)
-{
-  g_autofree char *data = NULL;
-  gsize size;
-  BangerExt4Attrs dir = { 0, 0, 0755, 0 };
-  BangerExt4Attrs exe = { 0, 0, 0755, 0 };
-
-  if (!g_file_get_contents (agent_path, &data, &size, error)) {
-    g_prefix_error (error, "cannot read the guest agent: ");
-    banger_error_convert (error);
-    return FALSE;
-  }
-  return banger_ext4_writer_mkdir (writer, "/.banger", &dir, error)
-         && banger_ext4_writer_add_file_data (writer, "/.banger/agent", &exe, data, size, error);
-}
 
 gboolean
 banger_rootfs_tarball_build (const char *tarball, const char *label, const char *dest,
@@ -45,7 +28,7 @@ banger_rootfs_tarball_build (const char *tarball, const char *label, const char 
     return FALSE;
   if (!banger_oci_layer_apply (layer, writer, cancellable, error))
     return FALSE;
-  if (agent_path != NULL && !add_agent (writer, agent_path, error))
+  if (agent_path != NULL && !banger_guest_agent_write (writer, agent_path, cancellable, error))
     return FALSE;
   if (g_cancellable_is_cancelled (cancellable)) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_CANCELLED, "pull cancelled");
