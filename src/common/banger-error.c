@@ -108,3 +108,16 @@ banger_error_short_name (const char *dbus_error_name)
     return NULL;
   return dbus_error_name + strlen (prefix);
 }
+
+gboolean
+banger_error_reject (GError **error, BangerError code, const char *what, const char *format, ...)
+{
+  va_list args;
+  g_autofree char *msg = NULL;
+
+  va_start (args, format);
+  msg = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error (error, BANGER_ERROR, code, "%s: %s", what, msg);
+  return FALSE;
+}

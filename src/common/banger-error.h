@@ -39,4 +39,10 @@ void banger_invocation_return_error (GDBusMethodInvocation *invocation, GError *
  * org.banger.Error.NotFound; NULL if it is not one of banger's. */
 const char *banger_error_short_name (const char *dbus_error_name);
 
+/* Sets @error to "@what: <formatted message>" in BANGER_ERROR with @code and
+ * returns FALSE, so a parser can `return banger_error_reject (...)` at each
+ * thing it refuses and every refusal names what was being read. */
+gboolean banger_error_reject (GError **error, BangerError code, const char *what,
+                              const char *format, ...) G_GNUC_PRINTF (4, 5);
+
 G_END_DECLS

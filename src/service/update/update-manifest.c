@@ -76,20 +76,8 @@ banger_release_tarball_name (const char *version)
   return g_strdup_printf ("banger-%s-x86_64.tar.gz", version);
 }
 
-static gboolean bad (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
-
-static gboolean
-bad (GError **error, const char *format, ...)
-{
-  va_list args;
-  g_autofree char *msg = NULL;
-
-  va_start (args, format);
-  msg = g_strdup_vprintf (format, args);
-  va_end (args);
-  g_set_error (error, BANGER_ERROR, BANGER_ERROR_VERIFICATION, "release manifest: %s", msg);
-  return FALSE;
-}
+/* Every refusal here names the release manifest it was reading. */
+#define bad(error, ...) banger_error_reject (error, BANGER_ERROR_VERIFICATION, "release manifest", __VA_ARGS__)
 
 /* An http(s) URL, made absolute against the manifest's URL. */
 static char *

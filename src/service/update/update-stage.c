@@ -29,20 +29,8 @@ banger_build_info_free (BangerBuildInfo *info)
   g_free (info);
 }
 
-static gboolean reject (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
-
-static gboolean
-reject (GError **error, const char *format, ...)
-{
-  va_list args;
-  g_autofree char *msg = NULL;
-
-  va_start (args, format);
-  msg = g_strdup_vprintf (format, args);
-  va_end (args);
-  g_set_error (error, BANGER_ERROR, BANGER_ERROR_VERIFICATION, "release tarball: %s", msg);
-  return FALSE;
-}
+/* Every refusal here names the release tarball it was reading. */
+#define reject(error, ...) banger_error_reject (error, BANGER_ERROR_VERIFICATION, "release tarball", __VA_ARGS__)
 
 /* Index in banger_release_files, G_N_ELEMENTS-1 for BUILDINFO, -1 unknown. */
 static int
