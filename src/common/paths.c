@@ -53,3 +53,16 @@ banger_ensure_dir (const char *path, GError **error)
   }
   return TRUE;
 }
+
+gboolean
+banger_rename_into_place (const char *tmp, const char *dest, gboolean ok, GError **error)
+{
+  if (ok && g_rename (tmp, dest) < 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot create %s: %s", dest,
+                 g_strerror (errno));
+    ok = FALSE;
+  }
+  if (!ok)
+    g_unlink (tmp);
+  return ok;
+}

@@ -482,14 +482,7 @@ copy_file (const char *src, const char *dest, GCancellable *cancellable, GError 
   }
   close (in);
   close (out);
-  if (ok && g_rename (tmp, dest) < 0) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot create %s: %s", dest,
-                 g_strerror (errno));
-    ok = FALSE;
-  }
-  if (!ok)
-    g_unlink (tmp);
-  return ok;
+  return banger_rename_into_place (tmp, dest, ok, error);
 }
 
 typedef struct {

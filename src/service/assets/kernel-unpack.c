@@ -11,6 +11,7 @@
 #include <zstd.h>
 
 #include "banger-error.h"
+#include "paths.h"
 
 /* Boot protocol offsets (Documentation/arch/x86/boot.rst). */
 #define BZ_SETUP_SECTS  0x1f1
@@ -350,14 +351,8 @@ banger_kernel_unpack_bzimage (const char *bzimage, const char *dest, GCancellabl
     ok = FALSE;
   }
   close (s.fd);
-  if (ok && g_rename (tmp, dest) < 0) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot create %s: %s", dest,
-                 g_strerror (errno));
-    ok = FALSE;
-  }
-  if (!ok)
-    g_unlink (tmp);
-  else
+  ok = banger_rename_into_place (tmp, dest, ok, error);
+  if (ok)
     g_debug ("unpacked %s (%s) to %s: %" G_GUINT64_FORMAT " bytes", bzimage, format, dest,
              s.written);
   return ok;
