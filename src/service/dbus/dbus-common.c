@@ -112,6 +112,18 @@ banger_dbus_job_start_for_caller (BangerManager *skeleton, GDBusMethodInvocation
   banger_dbus_caller_uid_async (invocation, start_uid_cb, c);
 }
 
+gboolean
+banger_dbus_check_options (GDBusMethodInvocation *invocation, GVariant *options,
+                           const char *const *allowed)
+{
+  GError *error = NULL;
+
+  if (banger_validate_options (options, allowed, &error))
+    return TRUE;
+  banger_invocation_return_error (invocation, error);
+  return FALSE;
+}
+
 /* ---- deleting by name ---- */
 
 void
@@ -123,10 +135,8 @@ banger_dbus_delete_by_name (BangerManager *skeleton, GDBusMethodInvocation *invo
   g_autoptr (GError) error = NULL;
   gboolean force = FALSE;
 
-  if (!banger_validate_options (options, allowed, &error)) {
-    banger_invocation_return_error (invocation, g_steal_pointer (&error));
+  if (!banger_dbus_check_options (invocation, options, allowed))
     return;
-  }
   g_variant_lookup (options, "force", "b", &force);
   if (!delete (list, name, force, &error)) {
     banger_invocation_return_error (invocation, g_steal_pointer (&error));

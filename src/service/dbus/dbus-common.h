@@ -15,6 +15,12 @@ void banger_dbus_caller_uid_async (GDBusMethodInvocation *invocation, GAsyncRead
                                    gpointer user_data);
 gboolean banger_dbus_caller_uid_finish (GAsyncResult *result, guint *uid, GError **error);
 
+/* Checks a method's @options against @allowed (banger_validate_options);
+ * when they do not pass, replies to @invocation with the error and returns
+ * FALSE, and the handler only returns. */
+gboolean banger_dbus_check_options (GDBusMethodInvocation *invocation, GVariant *options,
+                                    const char *const *allowed);
+
 /* Starts the caller's job: called with the caller's uid (the job's
  * StartedByUID); takes what it needs from @engine. */
 typedef BangerEngineJob *(*BangerDbusJobStartFunc) (BangerEngine *engine, gpointer data, guint uid,

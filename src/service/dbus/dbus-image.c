@@ -125,13 +125,10 @@ handle_build_image (BangerManager *skeleton, GDBusMethodInvocation *invocation, 
 {
   static const char *const allowed[] = { "name", "s", NULL };
   DbusImages *d = g_object_get_data (G_OBJECT (skeleton), "banger-dbus-images");
-  g_autoptr (GError) error = NULL;
   BuildArgs *a;
 
-  if (!banger_validate_options (options, allowed, &error)) {
-    banger_invocation_return_error (invocation, g_steal_pointer (&error));
+  if (!banger_dbus_check_options (invocation, options, allowed))
     return G_DBUS_METHOD_INVOCATION_HANDLED;
-  }
   a = g_new0 (BuildArgs, 1);
   a->recipe = g_strdup (recipe);
   g_variant_lookup (options, "name", "s", &a->name);
@@ -166,13 +163,10 @@ handle_register_image (BangerManager *skeleton, GDBusMethodInvocation *invocatio
 {
   static const char *const allowed[] = { "kernel", "s", NULL };
   DbusImages *d = g_object_get_data (G_OBJECT (skeleton), "banger-dbus-images");
-  g_autoptr (GError) error = NULL;
   g_autofree char *kernel = NULL;
 
-  if (!banger_validate_options (options, allowed, &error)) {
-    banger_invocation_return_error (invocation, g_steal_pointer (&error));
+  if (!banger_dbus_check_options (invocation, options, allowed))
     return G_DBUS_METHOD_INVOCATION_HANDLED;
-  }
   g_variant_lookup (options, "kernel", "s", &kernel);
   g_object_set_data_full (G_OBJECT (invocation), "banger-skeleton", g_object_ref (skeleton),
                           g_object_unref);

@@ -72,14 +72,11 @@ handle_import_kernel (BangerManager *skeleton, GDBusMethodInvocation *invocation
                       GVariant *options, BangerKernelList *kernels)
 {
   static const char *const allowed[] = { "name", "s", "initrd", "s", NULL };
-  g_autoptr (GError) error = NULL;
   g_autofree char *name = NULL;
   g_autofree char *initrd = NULL;
 
-  if (!banger_validate_options (options, allowed, &error)) {
-    banger_invocation_return_error (invocation, g_steal_pointer (&error));
+  if (!banger_dbus_check_options (invocation, options, allowed))
     return G_DBUS_METHOD_INVOCATION_HANDLED;
-  }
   g_variant_lookup (options, "name", "s", &name);
   g_variant_lookup (options, "initrd", "s", &initrd);
   g_object_set_data_full (G_OBJECT (invocation), "banger-skeleton", g_object_ref (skeleton),

@@ -51,12 +51,9 @@ handle_promote_vm (BangerManager *skeleton, GDBusMethodInvocation *invocation, c
                    const char *name, GVariant *options, gpointer user_data)
 {
   static const char *const allowed[] = { NULL };
-  g_autoptr (GError) error = NULL;
 
-  if (!banger_validate_options (options, allowed, &error)) {
-    banger_invocation_return_error (invocation, g_steal_pointer (&error));
+  if (!banger_dbus_check_options (invocation, options, allowed))
     return G_DBUS_METHOD_INVOCATION_HANDLED;
-  }
   banger_dbus_job_start_for_caller (skeleton, invocation, user_data, start_promote,
                                     banger_manager_complete_promote_vm, names_new (vm, name),
                                     (GDestroyNotify)names_free);
@@ -68,13 +65,10 @@ handle_pull_kernel (BangerManager *skeleton, GDBusMethodInvocation *invocation, 
                     GVariant *options, gpointer user_data)
 {
   static const char *const allowed[] = { "name", "s", NULL };
-  g_autoptr (GError) error = NULL;
   g_autofree char *as_name = NULL;
 
-  if (!banger_validate_options (options, allowed, &error)) {
-    banger_invocation_return_error (invocation, g_steal_pointer (&error));
+  if (!banger_dbus_check_options (invocation, options, allowed))
     return G_DBUS_METHOD_INVOCATION_HANDLED;
-  }
   g_variant_lookup (options, "name", "s", &as_name);
   banger_dbus_job_start_for_caller (skeleton, invocation, user_data, start_pull_kernel,
                                     banger_manager_complete_pull_kernel, names_new (name, as_name),

@@ -35,13 +35,10 @@ handle_pull_image (BangerManager *skeleton, GDBusMethodInvocation *invocation,
                    const char *reference, GVariant *options, gpointer user_data)
 {
   static const char *const allowed[] = { "name", "s", "size_mib", "u", "insecure", "b", NULL };
-  g_autoptr (GError) error = NULL;
   PullArgs *a;
 
-  if (!banger_validate_options (options, allowed, &error)) {
-    banger_invocation_return_error (invocation, g_steal_pointer (&error));
+  if (!banger_dbus_check_options (invocation, options, allowed))
     return G_DBUS_METHOD_INVOCATION_HANDLED;
-  }
   a = g_new0 (PullArgs, 1);
   a->reference = g_strdup (reference);
   g_variant_lookup (options, "name", "s", &a->name);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "banger-error.h"
+#include "dbus-common.h"
 #include "update-job.h"
 #include "update-key.h"
 #include "update-verify.h"
@@ -132,6 +133,23 @@ plan_done (GObject *source, GAsyncResult *res, gpointer data)
   banger_manager_complete_plan_update (BANGER_MANAGER (source), invocation, plan);
 }
 
+gboolean
+banger_dbus_update_target (GDBusMethodInvocation *invocation, GVariant *options,
+                           const char *const *allowed, char **version)
+{
+  const char *to = NULL;
+
+  if (!banger_dbus_check_options (invocation, options, allowed))
+    return FALSE;
+  if (g_variant_lookup (options, "to", "&s", &to) && !banger_release_version_parse (to, NULL)) {
+    g_dbus_method_invocation_return_error (invocation, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+                                           "“%s” is not a version (X.Y.Z or vX.Y.Z)", to);
+    return FALSE;
+  }
+  *version = g_strdup (to != NULL && to[0] == 'v' ? to + 1 : to);
+  return TRUE;
+}
+
 static gboolean
 handle_plan_update (BangerManager *skeleton, GDBusMethodInvocation *invocation, GVariant *options,
                     gpointer user_data)
@@ -140,21 +158,13 @@ handle_plan_update (BangerManager *skeleton, GDBusMethodInvocation *invocation, 
   BangerEngine *engine = user_data;
   g_autoptr (GTask) task = NULL;
   g_autoptr (GError) busy = NULL;
-  g_autoptr (GError) error = NULL;
+  g_autofree char *version = NULL;
   PlanRequest *r;
-  const char *to = NULL;
 
-  if (!banger_validate_options (options, allowed, &error)) {
-    banger_invocation_return_error (invocation, g_steal_pointer (&error));
+  if (!banger_dbus_update_target (invocation, options, allowed, &version))
     return G_DBUS_METHOD_INVOCATION_HANDLED;
-  }
-  if (g_variant_lookup (options, "to", "&s", &to) && !banger_release_version_parse (to, NULL)) {
-    g_dbus_method_invocation_return_error (invocation, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
-                                           "“%s” is not a version (X.Y.Z or vX.Y.Z)", to);
-    return G_DBUS_METHOD_INVOCATION_HANDLED;
-  }
   r = g_new0 (PlanRequest, 1);
-  r->version = g_strdup (to != NULL && to[0] == 'v' ? to + 1 : to);
+  r->version = g_steal_pointer (&version);
   /* Part of the plan, not a refusal: the user asked what would happen,
    * and "Update would refuse now" is the answer. The check reads the
    * job list and the store, so it runs here, on the main context. */

@@ -77,21 +77,13 @@ handle_update (BangerManager *skeleton, GDBusMethodInvocation *invocation, GVari
                gpointer user_data)
 {
   static const char *const allowed[] = { "to", "s", "dry_run", "b", "force", "b", NULL };
-  g_autoptr (GError) error = NULL;
+  g_autofree char *version = NULL;
   BangerUpdateOptions *o;
-  const char *to = NULL;
 
-  if (!banger_validate_options (options, allowed, &error)) {
-    banger_invocation_return_error (invocation, g_steal_pointer (&error));
+  if (!banger_dbus_update_target (invocation, options, allowed, &version))
     return G_DBUS_METHOD_INVOCATION_HANDLED;
-  }
-  if (g_variant_lookup (options, "to", "&s", &to) && !banger_release_version_parse (to, NULL)) {
-    g_dbus_method_invocation_return_error (invocation, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
-                                           "“%s” is not a version (X.Y.Z or vX.Y.Z)", to);
-    return G_DBUS_METHOD_INVOCATION_HANDLED;
-  }
   o = g_new0 (BangerUpdateOptions, 1);
-  o->version = g_strdup (to != NULL && to[0] == 'v' ? to + 1 : to);
+  o->version = g_steal_pointer (&version);
   g_variant_lookup (options, "dry_run", "b", &o->dry_run);
   g_variant_lookup (options, "force", "b", &o->force);
   banger_dbus_job_start_for_caller (skeleton, invocation, user_data, start_update,
