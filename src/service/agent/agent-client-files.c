@@ -168,13 +168,7 @@ banger_agent_client_put_file_async (BangerAgentClient *self, const char *path, g
 gboolean
 banger_agent_client_put_file_finish (BangerAgentClient *self, GAsyncResult *result, GError **error)
 {
-  GError *local = NULL;
-  g_task_propagate_int (G_TASK (result), &local);
-  if (local != NULL) {
-    g_propagate_error (error, local);
-    return FALSE;
-  }
-  return TRUE;
+  return banger_agent_task_propagate_int (result, NULL, error);
 }
 
 static void
@@ -233,12 +227,10 @@ gboolean
 banger_agent_client_get_file_finish (BangerAgentClient *self, GAsyncResult *result, guint *mode,
                                      GError **error)
 {
-  GError *local = NULL;
-  gssize r = g_task_propagate_int (G_TASK (result), &local);
-  if (local != NULL) {
-    g_propagate_error (error, local);
+  gssize r;
+
+  if (!banger_agent_task_propagate_int (result, &r, error))
     return FALSE;
-  }
   if (mode != NULL)
     *mode = (guint)r;
   return TRUE;

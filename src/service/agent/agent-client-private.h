@@ -77,6 +77,11 @@ gboolean banger_agent_client_sinks_full (BangerAgentClient *self);
 void banger_agent_client_sink_account (BangerAgentClient *self, gssize delta);
 /* For the fuzz target: feed bytes as if read from the connection. */
 void banger_agent_client_feed (BangerAgentClient *self, const guint8 *data, gsize len);
+/* A request's task ends with an int (a mode, a flag, an exit status) that
+ * may itself be -1, so g_task_propagate_int()'s -1 alone does not say it
+ * failed: this returns FALSE with @error when it did, and otherwise stores
+ * the int in @value (when not NULL). */
+gboolean banger_agent_task_propagate_int (GAsyncResult *result, gssize *value, GError **error);
 GError *banger_agent_client_error_from_frame (const guint8 *payload, gsize len);
 
 /* agent-exec.c */

@@ -1178,15 +1178,28 @@ banger_agent_client_setup_async (BangerAgentClient *self, const char *authorized
 }
 
 gboolean
-banger_agent_client_setup_finish (BangerAgentClient *self, GAsyncResult *result, gboolean *has_sshd,
-                                  GError **error)
+banger_agent_task_propagate_int (GAsyncResult *result, gssize *value, GError **error)
 {
   GError *local = NULL;
   gssize r = g_task_propagate_int (G_TASK (result), &local);
+
   if (local != NULL) {
     g_propagate_error (error, local);
     return FALSE;
   }
+  if (value != NULL)
+    *value = r;
+  return TRUE;
+}
+
+gboolean
+banger_agent_client_setup_finish (BangerAgentClient *self, GAsyncResult *result, gboolean *has_sshd,
+                                  GError **error)
+{
+  gssize r;
+
+  if (!banger_agent_task_propagate_int (result, &r, error))
+    return FALSE;
   if (has_sshd != NULL)
     *has_sshd = r != 0;
   return TRUE;

@@ -340,13 +340,9 @@ banger_agent_exec_wait_async (BangerAgentExec *self, GCancellable *cancellable,
 int
 banger_agent_exec_wait_finish (BangerAgentExec *self, GAsyncResult *result, GError **error)
 {
-  GError *local = NULL;
-  gssize r = g_task_propagate_int (G_TASK (result), &local);
-  if (local != NULL) {
-    g_propagate_error (error, local);
-    return -1;
-  }
-  return (int)r;
+  gssize r;
+
+  return banger_agent_task_propagate_int (result, &r, error) ? (int)r : -1;
 }
 
 static gboolean
