@@ -99,20 +99,6 @@ resolve_catalog_name (BangerConfig *config, const char *name, GCancellable *canc
   return copy;
 }
 
-static void
-catalog_image_free (BangerCatalogImage *img)
-{
-  if (img == NULL)
-    return;
-  g_free (img->name);
-  g_free (img->description);
-  g_free (img->oci);
-  g_free (img->rootfs_url);
-  g_free (img->rootfs_sha256);
-  g_free (img);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (BangerCatalogImage, catalog_image_free)
-
 static gboolean
 pull_make (BangerEngineJob *job, gpointer data, const char *rootfs, BangerImageRecord *rec,
            GCancellable *cancellable, GError **error)

@@ -20,9 +20,11 @@
 
 #define MAX_INDEX_BYTES (4 * 1024 * 1024)
 
-static void
-image_free (BangerCatalogImage *i)
+void
+banger_catalog_image_free (BangerCatalogImage *i)
 {
+  if (i == NULL)
+    return;
   g_free (i->name);
   g_free (i->description);
   g_free (i->oci);
@@ -97,7 +99,7 @@ banger_catalog_index_parse (GBytes *json, GError **error)
   JsonObject *root;
   gint64 version;
 
-  index->images = g_ptr_array_new_with_free_func ((GDestroyNotify)image_free);
+  index->images = g_ptr_array_new_with_free_func ((GDestroyNotify)banger_catalog_image_free);
   index->kernels = g_ptr_array_new_with_free_func ((GDestroyNotify)kernel_free);
   /* An empty body has no data pointer (json-glib asserts on that) and no
    * root node: it is refused like any other non-object (fuzz-catalog-index). */

@@ -32,6 +32,8 @@ typedef struct {
 } BangerCatalogIndex;
 
 void banger_catalog_index_free (BangerCatalogIndex *index);
+/* For an entry a caller copied out of the index to keep beyond it. */
+void banger_catalog_image_free (BangerCatalogImage *image);
 
 /* The index URL: the config's [catalog] url, else the build's. */
 char *banger_catalog_index_url (BangerConfig *config);
@@ -62,5 +64,6 @@ gboolean banger_download_verified (BangerConfig *config, const char *url, const 
                                    GCancellable *cancellable, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BangerCatalogIndex, banger_catalog_index_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BangerCatalogImage, banger_catalog_image_free)
 
 G_END_DECLS
