@@ -125,6 +125,32 @@ stop_op_new (BangerVmRuntime *self, const char *name, GTask *task, BangerVmRecor
   return op;
 }
 
+static gboolean
+state_is_running (const char *state)
+{
+  return g_str_equal (state, "running");
+}
+
+/* Whether Stop or Kill goes on with @op: when it could not be made (@error
+ * says why) or the VM's state is not one @stoppable accepts, *@op is freed,
+ * @task ends with the error and the caller only returns. */
+static gboolean
+stop_op_ready (StopOp **op, const BangerVmRecord *rec, gboolean (*stoppable) (const char *state),
+               GTask *task, GError *error)
+{
+  if (*op != NULL && !stoppable (rec->state)) {
+    g_set_error (&error, BANGER_ERROR, BANGER_ERROR_BAD_STATE, "VM “%s” is %s, not running",
+                 rec->name, rec->state);
+    g_clear_pointer (op, stop_op_free);
+  }
+  if (*op == NULL) {
+    g_task_return_error (task, error);
+    g_object_unref (task);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 void
 banger_vm_runtime_stop_async (BangerVmRuntime *self, const char *name, guint timeout_s,
                               GAsyncReadyCallback callback, gpointer user_data)
@@ -134,16 +160,8 @@ banger_vm_runtime_stop_async (BangerVmRuntime *self, const char *name, guint tim
   g_autoptr (BangerVmRecord) rec = NULL;
   StopOp *op = stop_op_new (self, name, task, &rec, &error);
 
-  if (op != NULL && !g_str_equal (rec->state, "running")) {
-    g_set_error (&error, BANGER_ERROR, BANGER_ERROR_BAD_STATE, "VM “%s” is %s, not running",
-                 rec->name, rec->state);
-    g_clear_pointer (&op, stop_op_free);
-  }
-  if (op == NULL) {
-    g_task_return_error (task, error);
-    g_object_unref (task);
+  if (!stop_op_ready (&op, rec, state_is_running, task, error))
     return;
-  }
   stop_vm (self, rec, (timeout_s > 0 ? timeout_s : STOP_DEFAULT_TIMEOUT_S) * 1000, op);
 }
 
@@ -198,15 +216,7 @@ banger_vm_runtime_kill_async (BangerVmRuntime *self, const char *name, GAsyncRea
   if (run != NULL || error == NULL)
     op = stop_op_new (self, name, task, &rec, &error);
 
-  if (op != NULL && !banger_vm_state_is_active (rec->state)) {
-    g_set_error (&error, BANGER_ERROR, BANGER_ERROR_BAD_STATE, "VM “%s” is %s, not running",
-                 rec->name, rec->state);
-    g_clear_pointer (&op, stop_op_free);
-  }
-  if (op == NULL) {
-    g_task_return_error (task, error);
-    g_object_unref (task);
+  if (!stop_op_ready (&op, rec, banger_vm_state_is_active, task, error))
     return;
-  }
   stop_vm (self, rec, 0, op);
 }
