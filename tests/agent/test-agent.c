@@ -4,6 +4,7 @@
 
 #include "agent-client.h"
 #include "banger-error.h"
+#include "remove-tree.h"
 #include "protocol.h"
 
 #include <gio/gunixinputstream.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #define TIMEOUT_S 20
+#include "agent-test-wait.h"
 
 typedef struct {
   char *dir;
@@ -39,43 +41,6 @@ agent_under_test_path (const char *build)
   if (env != NULL && *env)
     return g_strdup (env);
   return g_build_filename (build ? build : ".", "src", "agent", "banger-agent", NULL);
-}
-
-static gboolean
-timeout_cb (gpointer data)
-{
-  g_error ("timed out waiting for %s", (const char *)data);
-  return G_SOURCE_REMOVE;
-}
-
-/* Iterates the main loop until *@done, failing the test after TIMEOUT_S. */
-static void
-run_until (gboolean *done, const char *what)
-{
-  guint id = g_timeout_add_seconds (TIMEOUT_S, timeout_cb, (gpointer)what);
-  while (!*done)
-    g_main_context_iteration (NULL, TRUE);
-  g_source_remove (id);
-}
-
-typedef struct {
-  gboolean done;
-  GAsyncResult *res;
-} Wait;
-
-static void
-store_result_cb (GObject *source, GAsyncResult *res, gpointer data)
-{
-  Wait *w = data;
-  w->res = g_object_ref (res);
-  w->done = TRUE;
-}
-
-static GAsyncResult *
-wait_result (Wait *w, const char *what)
-{
-  run_until (&w->done, what);
-  return w->res;
 }
 
 static BangerAgentClient *
@@ -142,21 +107,6 @@ fixture_setup (Fixture *f, gconstpointer data)
 }
 
 static void
-rm_rf (const char *path)
-{
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL) {
-    g_autofree char *child = g_build_filename (path, name, NULL);
-    if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-      rm_rf (child);
-    else
-      g_unlink (child);
-  }
-  g_rmdir (path);
-}
-
-static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
   if (f->client != NULL)
@@ -167,7 +117,7 @@ fixture_teardown (Fixture *f, gconstpointer data)
     g_subprocess_wait (f->agent, NULL, NULL);
     g_clear_object (&f->agent);
   }
-  rm_rf (f->dir);
+  banger_remove_tree (f->dir, NULL);
   g_free (f->dir);
   g_free (f->sock);
 }
@@ -1038,7 +988,7 @@ test_netconf (void)
   g_assert_cmpstr (resolv, ==, "nameserver 10.77.0.1\n");
   g_assert_true (g_file_get_contents (hostname_path, &hostname, NULL, NULL));
   g_assert_cmpstr (hostname, ==, "netvm\n");
-  rm_rf (dir);
+  banger_remove_tree (dir, NULL);
 }
 
 int

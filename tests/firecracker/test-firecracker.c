@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "banger-error.h"
+#include "remove-tree.h"
 #include "disk-copy.h"
 #include "firecracker-api.h"
 #include "vmm-firecracker.h"
@@ -113,33 +114,13 @@ fixture_setup (Fixture *f, gconstpointer data)
 }
 
 static void
-rm_rf (const char *path)
-{
-  g_autoptr (GFile) file = g_file_new_for_path (path);
-  g_autoptr (GFileEnumerator) e = g_file_enumerate_children (
-      file, G_FILE_ATTRIBUTE_STANDARD_NAME "," G_FILE_ATTRIBUTE_STANDARD_TYPE,
-      G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
-  GFileInfo *info;
-
-  while (e != NULL && (info = g_file_enumerator_next_file (e, NULL, NULL)) != NULL) {
-    g_autofree char *child = g_build_filename (path, g_file_info_get_name (info), NULL);
-    if (g_file_info_get_file_type (info) == G_FILE_TYPE_DIRECTORY)
-      rm_rf (child);
-    else
-      g_unlink (child);
-    g_object_unref (info);
-  }
-  g_rmdir (path);
-}
-
-static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
   for (guint i = 0; i < f->n_pids; i++) {
     kill (f->pids[i], SIGKILL);
     waitpid (f->pids[i], NULL, 0);
   }
-  rm_rf (f->tmp);
+  banger_remove_tree (f->tmp, NULL);
   g_free (f->tmp);
   g_free (f->vm_dir);
   g_free (f->chroot);

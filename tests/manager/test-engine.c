@@ -6,6 +6,7 @@
 #include <glib/gstdio.h>
 
 #include "banger-error.h"
+#include "remove-tree.h"
 #include "engine.h"
 #include "store.h"
 
@@ -58,27 +59,11 @@ fixture_setup (Fixture *fx, gconstpointer data)
 }
 
 static void
-rm_rf (const char *path)
-{
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL) {
-    g_autofree char *child = g_build_filename (path, name, NULL);
-    if (g_file_test (child, G_FILE_TEST_IS_DIR))
-      rm_rf (child);
-    else
-      g_unlink (child);
-  }
-  g_rmdir (path);
-}
-
-static void
 fixture_teardown (Fixture *fx, gconstpointer data)
 {
   fx->engine = NULL;
   g_clear_pointer (&fx->root, banger_engine_free);
-  rm_rf (fx->dir);
+  banger_remove_tree (fx->dir, NULL);
   g_free (fx->dir);
   g_free (fx->db);
   g_free (fx->config);

@@ -7,6 +7,7 @@
 #include <glib/gstdio.h>
 
 #include "banger-error.h"
+#include "remove-tree.h"
 #include "net-lease.h"
 #include "ssh-keys.h"
 #include "store.h"
@@ -18,25 +19,6 @@ tmpdir (void)
   char *dir = g_dir_make_tmp ("banger-rt-XXXXXX", &error);
   g_assert_no_error (error);
   return dir;
-}
-
-static void
-rm_rf (const char *path)
-{
-  g_autoptr (GFile) f = g_file_new_for_path (path);
-  g_autoptr (GFileEnumerator) e = g_file_enumerate_children (
-      f, G_FILE_ATTRIBUTE_STANDARD_NAME, G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
-  GFileInfo *info;
-
-  while (e && (info = g_file_enumerator_next_file (e, NULL, NULL)) != NULL) {
-    g_autofree char *child = g_build_filename (path, g_file_info_get_name (info), NULL);
-    if (g_file_info_get_file_type (info) == G_FILE_TYPE_DIRECTORY)
-      rm_rf (child);
-    else
-      g_unlink (child);
-    g_object_unref (info);
-  }
-  g_rmdir (path);
 }
 
 static BangerVmRecord *
@@ -84,7 +66,7 @@ test_lease_deterministic (void)
   g_assert_cmpuint (banger_lease_first_candidate ("00000000000000aa", net & 0xffffff00u, prefix),
                     ==,
                     banger_lease_first_candidate ("00000000000000aa", net & 0xffffff00u, prefix));
-  rm_rf (dir);
+  banger_remove_tree (dir, NULL);
 }
 
 static void
@@ -122,7 +104,7 @@ test_lease_collisions_and_exhaustion (void)
     g_assert_no_error (error);
     g_assert_nonnull (ip);
   }
-  rm_rf (dir);
+  banger_remove_tree (dir, NULL);
 }
 
 /* Addresses another user's VMs hold (the helper said Exists) are skipped,
@@ -160,7 +142,7 @@ test_lease_excluding (void)
   again = banger_lease_acquire (store, rec->id, "192.168.51.1/24", &error);
   g_assert_no_error (error);
   g_assert_cmpstr (again, ==, third);
-  rm_rf (dir);
+  banger_remove_tree (dir, NULL);
 }
 
 static void
@@ -259,7 +241,7 @@ test_ssh_keys (void)
     g_assert_false (banger_ssh_pin_host_key (known, "x", "garbage", &e2));
     g_assert_error (e2, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT);
   }
-  rm_rf (dir);
+  banger_remove_tree (dir, NULL);
 }
 
 int
