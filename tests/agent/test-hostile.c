@@ -19,46 +19,11 @@
 #include <unistd.h>
 
 #define TIMEOUT_S 60
+#include "agent-test-wait.h"
 
 /* What the client may hold for one connection: its sinks' high mark, one
  * frame and one read buffer (agent-client.c). */
 #define QUEUE_BOUND (SINK_HIGH + BNGR_MAX_PAYLOAD + 64 * 1024)
-
-static gboolean
-timeout_cb (gpointer data)
-{
-  g_error ("timed out waiting for %s", (const char *)data);
-  return G_SOURCE_REMOVE;
-}
-
-typedef struct {
-  gboolean done;
-  GAsyncResult *res;
-} Wait;
-
-static void
-store_result_cb (GObject *source, GAsyncResult *res, gpointer data)
-{
-  Wait *w = data;
-  w->res = g_object_ref (res);
-  w->done = TRUE;
-}
-
-static void
-run_until (volatile gint *flag, const char *what)
-{
-  guint id = g_timeout_add_seconds (TIMEOUT_S, timeout_cb, (gpointer)what);
-  while (!g_atomic_int_get (flag))
-    g_main_context_iteration (NULL, TRUE);
-  g_source_remove (id);
-}
-
-static GAsyncResult *
-wait_result (Wait *w, const char *what)
-{
-  run_until ((volatile gint *)&w->done, what);
-  return w->res;
-}
 
 static double
 cpu_seconds (void)
