@@ -16,12 +16,13 @@ The link's settings come as JSON on argv[1]:
 Prints "ready" once it owns the name; stops on SIGTERM."""
 
 import json
-import signal
 import sys
 
 import gi
 gi.require_version('Gio', '2.0')
 from gi.repository import GLib, Gio  # noqa: E402
+
+import fake_bus  # noqa: E402
 
 XML = '''<node>
  <interface name="org.freedesktop.resolve1.Manager">
@@ -56,20 +57,12 @@ def main():
             reply = message.new_method_reply()
             reply.set_body(GLib.Variant('(v)', (dns if prop == 'DNSEx' else domains,)))
         else:
-            reply = message.new_method_error_literal('org.freedesktop.DBus.Error.UnknownProperty',
-                                                     'not faked')
+            reply = fake_bus.not_faked(message)
         conn.send_message(reply, Gio.DBusSendMessageFlags.NONE)
         return None
 
     bus.add_filter(link_filter)
-    reply = bus.call_sync('org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus',
-                          'RequestName', GLib.Variant('(su)', ('org.freedesktop.resolve1', 4)),
-                          None, 0, 5000, None)
-    if reply.unpack()[0] != 1:
-        sys.exit('cannot own org.freedesktop.resolve1')
-    GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGTERM, loop.quit)
-    print('ready', flush=True)
-    loop.run()
+    fake_bus.serve(bus, loop, 'org.freedesktop.resolve1')
 
 
 if __name__ == '__main__':

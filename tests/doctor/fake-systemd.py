@@ -19,12 +19,13 @@ argv[2], e.g. '{"NoNewPrivileges": false}') stand for a drop-in.
 Prints "ready" on stdout once it owns the name; stops on SIGTERM."""
 
 import json
-import signal
 import sys
 
 import gi
 gi.require_version('Gio', '2.0')
 from gi.repository import GLib, Gio  # noqa: E402
+
+import fake_bus  # noqa: E402
 
 CAPS = {'CAP_CHOWN': 0, 'CAP_DAC_OVERRIDE': 1, 'CAP_DAC_READ_SEARCH': 2, 'CAP_FOWNER': 3,
         'CAP_FSETID': 4, 'CAP_KILL': 5, 'CAP_SETGID': 6, 'CAP_SETUID': 7, 'CAP_SETPCAP': 8,
@@ -105,20 +106,12 @@ def main():
             reply = message.new_method_reply()
             reply.set_body(GLib.Variant('(a{sv})', (props,)))
         else:
-            reply = message.new_method_error_literal('org.freedesktop.DBus.Error.UnknownProperty',
-                                                     'not faked')
+            reply = fake_bus.not_faked(message)
         conn.send_message(reply, Gio.DBusSendMessageFlags.NONE)
         return None
 
     bus.add_filter(unit_filter)
-    reply = bus.call_sync('org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus',
-                          'RequestName', GLib.Variant('(su)', ('org.freedesktop.systemd1', 4)),
-                          None, 0, 5000, None)
-    if reply.unpack()[0] != 1:
-        sys.exit('cannot own org.freedesktop.systemd1')
-    GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGTERM, loop.quit)
-    print('ready', flush=True)
-    loop.run()
+    fake_bus.serve(bus, loop, 'org.freedesktop.systemd1')
 
 
 if __name__ == '__main__':
