@@ -5,7 +5,6 @@ Firecracker (tests/fakes/), on a private system bus with the real polkitd
 by the test rules, banger-test-b is not: B getting InvalidArgument or
 NotAuthorized instead of AccessDenied proves the check ran before polkit."""
 
-import ctypes
 import glob
 import os
 import re
@@ -19,6 +18,7 @@ import time
 import unittest
 
 from fanotify_pause import FanotifyPause
+from mount_ns import MNT_DETACH, libc_call, private_tmpfs
 from system_bus import SystemBus, build_root, source_root, wait_until
 
 A = 'banger-test-a'
@@ -33,19 +33,6 @@ def alive(pid):
             return len(f.read()) > 0
     except OSError:
         return False
-
-
-CLONE_NEWNS = 0x00020000
-MS_REC = 0x4000
-MS_PRIVATE = 1 << 18
-MNT_DETACH = 2
-
-
-def libc_call(name, *args):
-    libc = ctypes.CDLL(None, use_errno=True)
-    if getattr(libc, name)(*args) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f'{name}: {os.strerror(err)}')
 
 
 def mount_points():
@@ -373,11 +360,7 @@ class JailTest(unittest.TestCase):
         it in a mount namespace of this test's own, which the restarted
         helper shares: nothing is mounted on the host."""
         self.helper.stop()
-        libc_call('unshare', CLONE_NEWNS)
-        libc_call('mount', b'none', b'/', None, ctypes.c_ulong(MS_REC | MS_PRIVATE), None)
-        libc_call('mount', b'tmpfs', self.base.encode(), b'tmpfs', ctypes.c_ulong(0),
-                  b'mode=0755')
-        self.addCleanup(libc_call, 'umount2', self.base.encode(), MNT_DETACH)
+        private_tmpfs(self, self.base)
         self.start_helper()
 
     def test_remove_bind_mounted(self):

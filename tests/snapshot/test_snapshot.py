@@ -7,7 +7,6 @@ banger-test-a is allowed org.banger.storage.snapshot by the test rules,
 banger-test-b is not: B getting InvalidArgument or NotAuthorized instead of
 AccessDenied proves the check ran before polkit."""
 
-import ctypes
 import json
 import subprocess
 import os
@@ -17,19 +16,8 @@ import unittest
 
 import loopdev
 from fanotify_pause import FanotifyPause
+from mount_ns import private_tmpfs
 from system_bus import SystemBus, build_root, source_root
-
-CLONE_NEWNS = 0x00020000
-MS_REC = 0x4000
-MS_PRIVATE = 1 << 18
-MNT_DETACH = 2
-
-
-def libc_call(name, *args):
-    libc = ctypes.CDLL(None, use_errno=True)
-    if getattr(libc, name)(*args) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f'{name}: {os.strerror(err)}')
 
 A = 'banger-test-a'
 B = 'banger-test-b'
@@ -237,11 +225,8 @@ class SnapshotTest(unittest.TestCase):
         mount namespace): the loop devices must be backed by the files that
         were checked, never by root's."""
         self.helper.stop()
-        libc_call('unshare', CLONE_NEWNS)
-        libc_call('mount', b'none', b'/', None, ctypes.c_ulong(MS_REC | MS_PRIVATE), None)
         data = self.files[A]['data']
-        libc_call('mount', b'tmpfs', data.encode(), b'tmpfs', ctypes.c_ulong(0), b'mode=0755')
-        self.addCleanup(libc_call, 'umount2', data.encode(), MNT_DETACH)
+        private_tmpfs(self, data)
         self.make_user_files(A)
         uid, gid = self.bus.users[A]
         os.chown(data, uid, gid)
