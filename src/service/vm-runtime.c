@@ -2033,6 +2033,7 @@ adopt_op_free (AdoptOp *op)
 typedef struct {
   BangerAgentClient *agent;
   const char *problem;
+  guint pid;
 } AdoptEdit;
 
 static void
@@ -2041,6 +2042,9 @@ edit_adopted (BangerVmRecord *rec, gpointer data)
   AdoptEdit *e = data;
 
   set_str (&rec->state, "running");
+  /* The VMM found, not the one recorded: a bangerd killed between
+   * launching QEMU and recording its pid left 0 (the crash test). */
+  rec->pid = e->pid;
   if (e->agent != NULL) {
     set_str (&rec->agent_version, banger_agent_client_get_agent_version (e->agent));
     set_str (&rec->boot_id, banger_agent_client_get_boot_id (e->agent));
@@ -2051,7 +2055,7 @@ edit_adopted (BangerVmRecord *rec, gpointer data)
 static void
 adopt_done (AdoptOp *op, BangerAgentClient *agent)
 {
-  AdoptEdit edit = { agent, op->problem };
+  AdoptEdit edit = { agent, op->problem, op->run->pid };
 
   op->run->busy = FALSE;
   update_record (op->rt, op->run->id, edit_adopted, &edit);
