@@ -124,6 +124,13 @@ class CrashTest(VmTestCase):
         os.kill(pid, signal.SIGKILL)
         self.landed.setdefault(method, [0, 0])[0 if inside else 1] += 1
         self.assertTrue(wait_pid_gone(pid, 10), 'bangerd %d outlived SIGKILL' % pid)
+        # The bus must have seen it go, or the next call is routed to the
+        # dead connection and answered NoReply instead of activating a new
+        # bangerd.
+        wait_until(lambda: not self.conn.call_sync(
+            'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus',
+            'NameHasOwner', GLib.Variant('(s)', (MANAGER,)), None, Gio.DBusCallFlags.NONE,
+            10000, None).unpack()[0], 10, 'the bus to drop the dead bangerd')
         # Whatever is queued (the call's error once the bus says its
         # sender left, late signals) is dispatched before the next point.
         while self.ctx.pending():
