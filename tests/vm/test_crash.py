@@ -188,6 +188,14 @@ class CrashTest(VmTestCase):
             if v['State'] == 'running':
                 self.assertTrue(self.qemu_alive(v['Pid']), where + '%s running without QEMU'
                                 % v['Name'])
+                # Its tap carries its claim (the helper's guard lets the tap
+                # send only from it): an adopted VM must not be left with a
+                # tap that drops all its traffic.
+                link = self.system.link('bg' + v['Id'][:12])
+                self.assertIsNotNone(link, where + '%s running without its tap' % v['Name'])
+                self.assertTrue(link.get('ifalias', '').endswith('%s %s' % (v['MAC'], v['IPv4'])),
+                                where + '%s: tap claim %r, VM %s %s' % (
+                                    v['Name'], link.get('ifalias'), v['MAC'], v['IPv4']))
             else:
                 self.assertEqual((v['Pid'], v['IPv4']), (0, ''), where + v['Name'])
         # Leases only for running VMs; taps only for running VMs.
@@ -198,9 +206,15 @@ class CrashTest(VmTestCase):
                 if ln.startswith('bg')}
         self.assertLessEqual(taps, {'bg' + i[:12] for i in running},
                              where + 'a tap of a VM that is not running')
-        # No QEMU but the running VMs'.
-        self.assertLessEqual(self.qemus(), {v['Pid'] for v in running.values()},
-                             where + 'a QEMU no running VM owns')
+        # No QEMU but the running VMs'. QEMU's -daemonize leaves its
+        # foreground process a moment after the daemon wrote its pidfile:
+        # waited for, with a timeout.
+        owned = {v['Pid'] for v in running.values()}
+        try:
+            wait_until(lambda: self.qemus() <= owned, 10, 'stray QEMUs to go')
+        except TimeoutError:
+            pass
+        self.assertLessEqual(self.qemus(), owned, where + 'a QEMU no running VM owns')
         # VM directories (disk overlays) only for VMs in the store.
         vm_dirs = set(os.listdir(os.path.join(self.session.data_dir, 'vms'))) \
             if os.path.isdir(os.path.join(self.session.data_dir, 'vms')) else set()
