@@ -285,6 +285,15 @@ for f in bangerd banger bangerd-root banger-agent BUILDINFO; do
   if [ ! -f "$WORK/unpacked/$TOP/$f" ] || [ -L "$WORK/unpacked/$TOP/$f" ]; then
     die "$TOP/$f is not a regular file"
   fi
+  # Each file against its own signed line, as bangerd and bangerd-root
+  # check them (docs/update.md): a release without per-file lines is refused.
+  WANT_FILE_SUM=$(awk -v f="$TOP/$f" '
+    ($2 == f || $2 == "*" f) && $1 ~ /^[0-9a-f]+$/ && length($1) == 64 { print $1; exit }' \
+    "$WORK/SHA256SUMS")
+  [ -n "$WANT_FILE_SUM" ] || die "the signed SHA256SUMS does not list $TOP/$f"
+  GOT_FILE_SUM=$(sha256sum "$WORK/unpacked/$TOP/$f" | awk '{ print $1 }')
+  [ "$GOT_FILE_SUM" = "$WANT_FILE_SUM" ] \
+    || die "$TOP/$f has sha256 $GOT_FILE_SUM, but the signed SHA256SUMS says $WANT_FILE_SUM"
 done
 buildinfo() {
   awk -F= -v k="$1" '$1 == k { print $2; exit }' "$WORK/unpacked/$TOP/BUILDINFO"

@@ -236,6 +236,27 @@ bad:
   return FALSE;
 }
 
+/* Whether the connection that made @invocation is still on the bus. */
+static gboolean
+caller_on_bus (GDBusMethodInvocation *invocation)
+{
+  const char *sender = g_dbus_method_invocation_get_sender (invocation);
+  g_autoptr (GVariant) reply = NULL;
+  gboolean has = TRUE;
+
+  if (sender == NULL)
+    return TRUE; /* a peer-to-peer connection (tests): it is the caller */
+  reply = g_dbus_connection_call_sync (g_dbus_method_invocation_get_connection (invocation),
+                                       "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                       "org.freedesktop.DBus", "NameHasOwner",
+                                       g_variant_new ("(s)", sender), G_VARIANT_TYPE ("(b)"),
+                                       G_DBUS_CALL_FLAGS_NONE, 5000, NULL, NULL);
+  /* No answer: assume it is there (never undo a tap on a bus hiccup). */
+  if (reply != NULL)
+    g_variant_get (reply, "(b)", &has);
+  return has;
+}
+
 static gboolean
 handle_create_tap (BangerHelper *object, GDBusMethodInvocation *invocation, const char *vm_id,
                    GVariant *options, gpointer user_data)
@@ -245,6 +266,8 @@ handle_create_tap (BangerHelper *object, GDBusMethodInvocation *invocation, cons
   uid_t uid = banger_authorize_get_uid (invocation);
   const char *mac = NULL, *ipv4 = NULL;
   GError *error = NULL;
+  gint64 owner = -1;
+  gboolean existed;
   gboolean ok;
 
   /* Shapes were checked before polkit; the subnet is root's. */
@@ -252,12 +275,25 @@ handle_create_tap (BangerHelper *object, GDBusMethodInvocation *invocation, cons
       && !address_in_subnet (self->config, ipv4, &error))
     return return_error (self, invocation, error);
   g_mutex_lock (&self->net_lock);
+  existed = banger_net_tap_get_owner (tap, &owner, NULL);
   /* The firewall is rebuilt in every case: a new tap sends nothing until
    * it has a claim, and its VM is NATed and forwarded from the moment it
    * has one (net-nft.c). */
   ok = banger_net_tap_create (tap, self->config->bridge, uid, &error)
        && (mac == NULL || banger_net_guard_claim (tap, mac, ipv4, &error))
        && banger_net_firewall_apply (self->config->bridge, self->config->subnet, &error);
+  /* A caller killed while its call waited here (a bangerd SIGKILLed mid-
+   * start) has no one to use the tap or delete it, and its successor's
+   * DeleteTap may have come and gone already (it waited on net_lock): a tap
+   * this call made for a caller no longer on the bus is removed again (the
+   * crash test found them left). A tap that existed may be a live VM's. */
+  if (ok && !existed && !caller_on_bus (invocation)) {
+    banger_net_link_delete (tap, NULL);
+    banger_net_firewall_apply (self->config->bridge, self->config->subnet, NULL);
+    g_set_error (&error, BANGER_ERROR, BANGER_ERROR_FAILED,
+                 "the caller left the bus: tap %s removed again", tap);
+    ok = FALSE;
+  }
   g_mutex_unlock (&self->net_lock);
   if (!ok)
     return return_error (self, invocation, error);

@@ -13,9 +13,19 @@
 #include <glib/gstdio.h>
 
 #include "banger-error.h"
+#include "update-verify.h"
 #include "user-paths.h"
 
 #define SELF_CHECK_TIMEOUT_S 30
+/* The staged SHA256SUMS and signature are small (bangerd fetches at most
+ * 64 KiB and 4 KiB of them); anything larger is not a release. */
+#define MAX_SUMS_BYTES (64 * 1024)
+#define MAX_SIG_BYTES  4096
+
+/* Executables that link the helper library without release-key.c (unit
+ * tests): no key, so a swap is refused. bangerd-root and
+ * bangerd-root-testkey link a strong definition. */
+__attribute__ ((weak)) const char banger_release_pubkey_pem[] = "";
 
 static const BangerHelperConfig *cfg;
 static char *cfg_path;
@@ -266,8 +276,16 @@ banger_install_release_check_caller (const char *method, GVariant *parameters, u
   if (dirfd < 0)
     return FALSE;
   if (g_str_equal (banger_install_release_step (options), "swap")) {
-    for (guint i = 0; i < G_N_ELEMENTS (release_files); i++) {
-      int fd = open_staged_file (dirfd, dir, release_files[i].name, uid, error);
+    /* The signed list and its signature too: a staging dir without them
+     * is refused before an administrator is asked for a password. They
+     * are read and verified only in the swap, after polkit. */
+    const char *signed_files[] = { BANGER_RELEASE_STAGED_SUMS, BANGER_RELEASE_STAGED_SIG };
+
+    for (guint i = 0; i < G_N_ELEMENTS (release_files) + G_N_ELEMENTS (signed_files); i++) {
+      const char *name = i < G_N_ELEMENTS (release_files)
+                             ? release_files[i].name
+                             : signed_files[i - G_N_ELEMENTS (release_files)];
+      int fd = open_staged_file (dirfd, dir, name, uid, error);
       if (fd < 0) {
         close (dirfd);
         return FALSE;
@@ -281,8 +299,11 @@ banger_install_release_check_caller (const char *method, GVariant *parameters, u
 
 /* ---- swapping ---- */
 
+/* Copies @in to @out, feeding every byte written to @sum: what is hashed
+ * is exactly what lands in the root-owned copy, whatever the caller does
+ * to the staged file meanwhile. */
 static gboolean
-copy_fd (int in, int out, GError **error)
+copy_fd (int in, int out, GChecksum *sum, GError **error)
 {
   char buf[64 * 1024];
 
@@ -294,6 +315,7 @@ copy_fd (int in, int out, GError **error)
       return fail (error, BANGER_ERROR_FAILED, "read: %s", g_strerror (errno));
     if (n == 0)
       return TRUE;
+    g_checksum_update (sum, (const guchar *)buf, (gsize)n);
     for (ssize_t off = 0; off < n;) {
       ssize_t w = write (out, buf + off, (size_t)(n - off));
       if (w < 0 && errno == EINTR)
@@ -305,11 +327,13 @@ copy_fd (int in, int out, GError **error)
   }
 }
 
-/* Writes @name.new in @dirfd from @src: root's, 0755, on disk. */
+/* Writes @name.new in @dirfd from @src: root's, 0755, on disk, and only if
+ * the bytes written have the sha256 @want (hex) the signed list gives. */
 static gboolean
-write_new (int dirfd, const char *dir, const char *name, int src, GError **error)
+write_new (int dirfd, const char *dir, const char *name, int src, const char *want, GError **error)
 {
   g_autofree char *tmp = g_strdup_printf ("%s.new", name);
+  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
   int fd;
 
   if (unlinkat (dirfd, tmp, 0) < 0 && errno != ENOENT)
@@ -319,7 +343,7 @@ write_new (int dirfd, const char *dir, const char *name, int src, GError **error
   if (fd < 0)
     return fail (error, BANGER_ERROR_FAILED, "cannot create %s/%s: %s", dir, tmp,
                  g_strerror (errno));
-  if (!copy_fd (src, fd, error) || fchown (fd, 0, 0) < 0 || fchmod (fd, 0755) < 0
+  if (!copy_fd (src, fd, sum, error) || fchown (fd, 0, 0) < 0 || fchmod (fd, 0755) < 0
       || fsync (fd) < 0) {
     if (error != NULL && *error == NULL)
       fail (error, BANGER_ERROR_FAILED, "cannot write %s/%s: %s", dir, tmp, g_strerror (errno));
@@ -330,7 +354,69 @@ write_new (int dirfd, const char *dir, const char *name, int src, GError **error
     return FALSE;
   }
   close (fd);
+  if (!g_str_equal (g_checksum_get_string (sum), want)) {
+    unlinkat (dirfd, tmp, 0);
+    return fail (error, BANGER_ERROR_VERIFICATION,
+                 "the staged %s has sha256 %s, but the signed SHA256SUMS says %s: it changed "
+                 "after it was verified, refusing to install",
+                 name, g_checksum_get_string (sum), want);
+  }
   return TRUE;
+}
+
+/* The content of the staged @name (checked as every staged file is), at
+ * most @max bytes. */
+static GBytes *
+read_staged_small (int dirfd, const char *dir, const char *name, uid_t uid, gsize max,
+                   GError **error)
+{
+  g_autofree char *buf = g_malloc (max + 1);
+  gsize len = 0;
+  int fd = open_staged_file (dirfd, dir, name, uid, error);
+
+  if (fd < 0)
+    return NULL;
+  while (len <= max) {
+    ssize_t n = read (fd, buf + len, max + 1 - len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      fail (error, BANGER_ERROR_FAILED, "cannot read %s/%s: %s", dir, name, g_strerror (errno));
+      close (fd);
+      return NULL;
+    }
+    if (n == 0)
+      break;
+    len += (gsize)n;
+  }
+  close (fd);
+  if (len > max) {
+    fail (error, BANGER_ERROR_VERIFICATION,
+          "the staged %s is larger than %" G_GSIZE_FORMAT " bytes", name, max);
+    return NULL;
+  }
+  return g_bytes_new_take (g_steal_pointer (&buf), len);
+}
+
+/* The staged SHA256SUMS, if its staged signature is the release key's: from
+ * here on its lines are the release's word, not the caller's. */
+static GBytes *
+read_signed_list (int dirfd, const char *dir, uid_t uid, GError **error)
+{
+  g_autoptr (GBytes) sums
+      = read_staged_small (dirfd, dir, BANGER_RELEASE_STAGED_SUMS, uid, MAX_SUMS_BYTES, error);
+  g_autoptr (GBytes) sig = NULL;
+
+  if (sums == NULL)
+    return NULL;
+  sig = read_staged_small (dirfd, dir, BANGER_RELEASE_STAGED_SIG, uid, MAX_SIG_BYTES, error);
+  if (sig == NULL)
+    return NULL;
+  if (!banger_update_verify_signature (banger_release_pubkey_pem, sums, sig, error)) {
+    g_prefix_error (error, "the staged release: ");
+    return NULL;
+  }
+  return g_steal_pointer (&sums);
 }
 
 typedef struct {
@@ -443,7 +529,9 @@ static gboolean
 swap (const char *staging, GVariant *options, uid_t uid, GError **error)
 {
   InstallDirs d;
-  int dirfd;
+  int dirfd = -1;
+  g_autoptr (GBytes) sums = NULL;
+  const char *version = NULL;
   guint renamed = 0;
   gboolean ok = FALSE;
 
@@ -456,7 +544,13 @@ swap (const char *staging, GVariant *options, uid_t uid, GError **error)
   dirfd = open_staging (staging, uid, error);
   if (dirfd < 0)
     goto out;
+  g_variant_lookup (options, "version", "&s", &version);
+  sums = read_signed_list (dirfd, staging, uid, error);
+  if (sums == NULL)
+    goto out;
   for (guint i = 0; i < G_N_ELEMENTS (release_files); i++) {
+    g_autofree char *member = banger_update_release_member (version, release_files[i].name);
+    g_autofree char *want = NULL;
     struct stat st;
     int src;
 
@@ -466,10 +560,15 @@ swap (const char *staging, GVariant *options, uid_t uid, GError **error)
             release_files[i].name);
       goto out;
     }
+    /* The signed name carries the version: the hashes of another
+     * release's files do not pass for this one's. */
+    want = banger_update_sums_lookup (sums, member, error);
+    if (want == NULL)
+      goto out;
     src = open_staged_file (dirfd, staging, release_files[i].name, uid, error);
     if (src < 0)
       goto out;
-    ok = write_new (d.fd[i], d.path[i], release_files[i].name, src, error);
+    ok = write_new (d.fd[i], d.path[i], release_files[i].name, src, want, error);
     close (src);
     if (!ok)
       goto out;

@@ -28,7 +28,19 @@ G_BEGIN_DECLS
  * rolled back (helper-daemon.c).
  * The staging dir must lie under one of the caller's [update] staging_dirs,
  * be reached without a symlink and be the caller's; for a swap each staged
- * file must be a regular file the caller owns, with one link. */
+ * file must be a regular file the caller owns, with one link.
+ * The swap trusts nothing bangerd checked: the staged SHA256SUMS must carry
+ * a valid signature (staged SHA256SUMS.sig) by the release key this
+ * executable was built with, and each file is hashed as it is copied into
+ * its root-owned <name>.new and must match its signed line
+ * "banger-<version>/<name>" before anything is renamed (issue 10, finding
+ * 7): a staged file swapped after bangerd's check is refused. */
+
+/* The release public key (PEM) the swap verifies with, defined by the
+ * executable (release-key.c, generated from release-key.c.in); the helper
+ * library holds a weak empty one so unit tests need none. Empty: a swap
+ * is refused as Unsupported. */
+extern const char banger_release_pubkey_pem[];
 
 /* Where the binaries live (the helper's [update] config); kept by pointer,
  * @config must outlive the helper's calls. NULL forgets it. */

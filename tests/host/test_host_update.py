@@ -85,6 +85,12 @@ class HostUpdateTest(HostTestCase):
         shutil.copyfile(os.path.join(hostlib.build_root(), 'src', 'service', 'bangerd-testkey'),
                         dst)
         os.chmod(dst, 0o755)
+        # The helper with the same key: it verifies the staged release
+        # itself before it installs it (docs/update.md).
+        dst = h.path(LIBEXECDIR + '/bangerd-root')
+        shutil.copyfile(os.path.join(hostlib.build_root(), 'src', 'helper',
+                                     'bangerd-root-testkey'), dst)
+        os.chmod(dst, 0o755)
         r = h.sudo(ALICE, ['banger', 'system', 'install'])
         self.assertEqual(r.returncode, 0, repr(r))
         h.logout(ALICE)
@@ -174,8 +180,10 @@ class HostUpdateTest(HostTestCase):
         name = f'banger-{version}-x86_64.tar.gz'
         current = self.installed()
         buf = io.BytesIO()
+        members = {}
         with tarfile.open(fileobj=buf, mode='w:gz') as tar:
             def add(member, data, mode=0o755):
+                members[member] = data
                 info = tarfile.TarInfo(f'banger-{version}/{member}')
                 info.size = len(data)
                 info.mode = mode
@@ -192,6 +200,9 @@ class HostUpdateTest(HostTestCase):
         with open(os.path.join(www, name), 'wb') as f:
             f.write(tarball)
         sums = f'{hashlib.sha256(tarball).hexdigest()}  {name}\n'
+        # One signed line per file too: the helper checks the staged files.
+        for member, data in members.items():
+            sums += f'{hashlib.sha256(data).hexdigest()}  banger-{version}/{member}\n'
         with open(os.path.join(www, 'SHA256SUMS'), 'w') as f:
             f.write(sums)
         subprocess.run(['openssl', 'dgst', '-sha256', '-sign', KEY, '-out',

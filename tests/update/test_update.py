@@ -60,11 +60,38 @@ def with_version(data, new=NEW):
 FILES = {'bangerd': 'bin', 'banger': 'bin', 'bangerd-root': 'libexec',
          'banger-agent': 'libexec/banger'}
 BUILT = {'bangerd': 'src/service/bangerd-testkey', 'banger': 'src/cli/banger',
-         'bangerd-root': 'src/helper/bangerd-root', 'banger-agent': 'src/agent/banger-agent'}
+         'bangerd-root': 'src/helper/bangerd-root-testkey', 'banger-agent': 'src/agent/banger-agent'}
+# The helper verifies the staged release with the key it is built with:
+# bangerd-root-testkey is bangerd-root with the TEST-ONLY key (never
+# installed), as bangerd-testkey is bangerd.
 
 
 def build(path):
     return os.path.join(os.environ['BANGER_BUILD_ROOT'], path)
+
+
+def sign(path, out):
+    subprocess.run(['openssl', 'dgst', '-sha256', '-sign', KEY, '-out', out, path], check=True)
+
+
+def sign_staging(staging, version=NEW, owner=None):
+    """Writes what bangerd stages with a release next to the files in
+    @staging: SHA256SUMS with a line per file, as the release lists them
+    (banger-<version>/<name>), and its signature by the TEST-ONLY key."""
+    lines = ''
+    for name in FILES:
+        p = os.path.join(staging, name)
+        if os.path.isfile(p) and not os.path.islink(p):
+            with open(p, 'rb') as f:
+                lines += '%s  banger-%s/%s\n' % (hashlib.sha256(f.read()).hexdigest(), version,
+                                                  name)
+    sums = os.path.join(staging, 'SHA256SUMS')
+    with open(sums, 'w') as f:
+        f.write(lines)
+    sign(sums, os.path.join(staging, 'SHA256SUMS.sig'))
+    if owner is not None:
+        for name in ('SHA256SUMS', 'SHA256SUMS.sig'):
+            os.chown(os.path.join(staging, name), *owner)
 
 
 def free_port():
@@ -278,11 +305,13 @@ class UpdateTest(unittest.TestCase):
     # ---- the release ----
 
     def publish(self, version=NEW, bangerd=None, helper=None, bad_sig=False, bad_hash=False,
-                patch_version=True):
+                patch_version=True, per_file=True):
         name = 'banger-%s-x86_64.tar.gz' % version
         buf = io.BytesIO()
+        members = {}
         with tarfile.open(fileobj=buf, mode='w:gz') as tar:
             def add(member, data, mode=0o755):
+                members[member] = data
                 info = tarfile.TarInfo('banger-%s/%s' % (version, member))
                 info.size = len(data)
                 info.mode = mode
@@ -301,7 +330,11 @@ class UpdateTest(unittest.TestCase):
         self.tarball = buf.getvalue()
         with open(os.path.join(self.www, name), 'wb') as f:
             f.write(self.tarball + (b'x' if bad_hash else b''))
+        # The tarball's line, then one per file in it: the per-file lines are
+        # what bangerd-root checks the staged files against (docs/update.md).
         sums = '%s  %s\n' % (hashlib.sha256(self.tarball).hexdigest(), name)
+        for member, data in (members.items() if per_file else ()):
+            sums += '%s  banger-%s/%s\n' % (hashlib.sha256(data).hexdigest(), version, member)
         with open(os.path.join(self.www, 'SHA256SUMS'), 'w') as f:
             f.write(sums)
         signed = os.path.join(self.tmp, 'signed')
@@ -387,6 +420,17 @@ class UpdateTest(unittest.TestCase):
         res = self.banger('update', '--progress', 'none')
         self.assertNotEqual(res.returncode, 0)
         self.assertIn('signed SHA256SUMS says', res.stderr)
+        self.assert_untouched()
+
+    def test_no_per_file_hashes(self):
+        # A release whose signed SHA256SUMS lists only the tarball (the
+        # format before issue 10, finding 7): the helper could not check the
+        # staged files, so bangerd refuses it before anyone is asked for a
+        # password.
+        self.publish(per_file=False)
+        res = self.banger('update', '--progress', 'none')
+        self.assertNotEqual(res.returncode, 0, res.stdout)
+        self.assertIn('SHA256SUMS does not list banger-%s/' % NEW, res.stderr)
         self.assert_untouched()
 
     def test_check_migrations_fails(self):
@@ -491,6 +535,7 @@ class UpdateTest(unittest.TestCase):
         for name in FILES:
             with open(os.path.join(staging, name), 'wb') as f:
                 f.write(self.old[name] + b'\0NEW-RELEASE-MARKER ' + NEW.encode())
+        sign_staging(staging)
         return staging
 
     def _own_connection(self):
@@ -506,6 +551,98 @@ class UpdateTest(unittest.TestCase):
         conn.call_sync('org.banger.Helper', '/org/banger/Helper', 'org.banger.Helper',
                        'InstallRelease', GLib.Variant('(sa{sv})', (staging, opts)), None,
                        Gio.DBusCallFlags.NONE, 30000, None)
+
+    def _staged_by_bangerd(self):
+        """Runs bangerd's Update job over the session bus (what `banger
+        update` does before it asks for the swap): the release is
+        downloaded, verified and staged, and nothing installs it yet."""
+        from gi.repository import GLib, Gio
+        conn = Gio.DBusConnection.new_for_address_sync(
+            self.bus.address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT |
+            Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+        self.addCleanup(conn.close_sync, None)
+        job = conn.call_sync('org.banger.Manager', '/org/banger/Manager', 'org.banger.Manager',
+                             'Update', GLib.Variant('(a{sv})', ({},)), GLib.VariantType('(o)'),
+                             Gio.DBusCallFlags.NONE, 60000, None).unpack()[0]
+
+        def ended():
+            state = conn.call_sync('org.banger.Manager', job, 'org.freedesktop.DBus.Properties',
+                                   'Get', GLib.Variant('(ss)', ('org.banger.Job', 'State')),
+                                   GLib.VariantType('(v)'), Gio.DBusCallFlags.NONE, 10000,
+                                   None).unpack()[0]
+            return state if state in ('succeeded', 'failed', 'cancelled') else None
+        self.assertEqual(wait_until(ended, 90, 'the Update job'), 'succeeded', self.logs())
+        staging = os.path.join(self.cache, 'update', 'staging')
+        for name in ('SHA256SUMS', 'SHA256SUMS.sig', *FILES):
+            self.assertTrue(os.path.isfile(os.path.join(staging, name)), name)
+        return staging
+
+    def assert_nothing_installed(self):
+        for name in FILES:
+            self.assertEqual(self.installed(name), self.old[name], name)
+            for suffix in ('.old', '.new'):
+                self.assertFalse(os.path.exists(os.path.join(self.prefix, FILES[name],
+                                                             name + suffix)), name + suffix)
+        self.assertFalse(os.path.exists(self.install_toml))
+        self.assertFalse(os.path.exists(self.install_toml + '.pending'))
+
+    def test_tampered_staging_refused(self):
+        # Issue 10, finding 7: bangerd verified and staged the release; then
+        # code running as the same user swaps a staged file. The helper
+        # checks the signature and every file's hash itself, on what it
+        # copies, and refuses; nothing is installed. The untouched staging
+        # then installs.
+        from gi.repository import GLib
+        self.publish()
+        staging = self._staged_by_bangerd()
+        conn = self._own_connection()
+        self.addCleanup(conn.close_sync, None)
+        info = dict(version=NEW, commit='0123456789ab', built_at='2030-01-02T03:04:05Z')
+        path = os.path.join(staging, 'banger')
+        with open(path, 'rb') as f:
+            good = f.read()
+
+        def replace(name, data):
+            # A new inode renamed over the name, as an attacker would.
+            tmp = os.path.join(staging, '.' + name + '.tmp')
+            with open(tmp, 'wb') as f:
+                f.write(data)
+            os.chmod(tmp, 0o755)
+            os.replace(tmp, os.path.join(staging, name))
+
+        replace('banger', b'#!/bin/sh\necho pwned\n')
+        with self.assertRaises(GLib.Error) as err:
+            self._install(conn, staging, **info)
+        self.assertIn('org.banger.Error.Verification', err.exception.message)
+        self.assertIn('changed after it was verified', err.exception.message)
+        self.assert_nothing_installed()
+
+        # Re-signing is not possible without the key: a SHA256SUMS rewritten
+        # with the swapped file's hash fails the signature.
+        with open(os.path.join(staging, 'SHA256SUMS')) as f:
+            sums = f.read()
+        forged = re.sub(r'^[0-9a-f]{64}(?=  banger-%s/banger$)' % re.escape(NEW),
+                        hashlib.sha256(b'#!/bin/sh\necho pwned\n').hexdigest(), sums,
+                        flags=re.M)
+        self.assertNotEqual(forged, sums)
+        replace('SHA256SUMS', forged.encode())
+        with self.assertRaises(GLib.Error) as err:
+            self._install(conn, staging, **info)
+        self.assertIn('org.banger.Error.Verification', err.exception.message)
+        self.assertIn('not signed by the release key', err.exception.message)
+        self.assert_nothing_installed()
+        self.assertIn('InstallRelease', self.helper.output())
+
+        # The release as bangerd staged it installs.
+        replace('SHA256SUMS', sums.encode())
+        replace('banger', good)
+        self._install(conn, staging, **info)
+        for name in FILES:
+            self.assertTrue(self.installed(name).endswith(b'NEW-RELEASE-MARKER ' + NEW.encode()),
+                            name)
+        self._install(conn, staging, rollback=True)
+        wait_until(lambda: not self.helper.alive(), 10, 'the helper to exit')
+        self.assert_nothing_installed()
 
     def test_client_leaves_rolls_back(self):
         # The swap's client leaves the bus without finishing: the helper
@@ -735,6 +872,7 @@ class UpdateTest(unittest.TestCase):
                 continue
             shutil.copy(build(BUILT[name]), p)
             os.chown(p, uid, gid, follow_symlinks=False)
+        sign_staging(staging, owner=(uid, gid))
         return staging
 
     def _install_as(self, user, staging):

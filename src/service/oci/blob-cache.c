@@ -339,17 +339,51 @@ banger_blob_cache_put_bytes (BangerBlobCache *self, const char *digest, GBytes *
                              GError **error)
 {
   g_autofree char *final = banger_blob_cache_path (self, digest, error);
+  g_autofree char *partial = NULL;
+  gboolean ok;
   gsize len;
   const char *data;
+  int fd;
 
   if (final == NULL)
     return FALSE;
   data = g_bytes_get_data (bytes, &len);
-  /* g_file_set_contents writes a temporary file and renames it: atomic. */
-  if (!g_file_set_contents_full (final, data, len, G_FILE_SET_CONTENTS_CONSISTENT, 0600, error)) {
-    banger_error_convert (error);
+  /* Through <blob>.partial under its lock, as downloads are, then renamed
+   * (atomic): a bangerd killed half-way leaves a .partial that PruneCache
+   * knows and removes, not g_file_set_contents' randomly named temporary
+   * file that nothing would ever clean (the crash test found one). */
+  partial = g_strconcat (final, ".partial", NULL);
+  fd = open (partial, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot open %s: %s", partial,
+                 g_strerror (errno));
     return FALSE;
   }
+  if (!lock_partial (fd, partial, NULL, error)) {
+    close (fd);
+    return FALSE;
+  }
+  /* Another writer may have finished it while we waited for the lock. */
+  if (g_file_test (final, G_FILE_TEST_EXISTS)) {
+    close (fd);
+    return TRUE;
+  }
+  ok = ftruncate (fd, 0) == 0;
+  for (gsize off = 0; ok && off < len;) {
+    ssize_t n = write (fd, data + off, len - off);
+    if (n < 0 && errno == EINTR)
+      continue;
+    ok = n > 0;
+    off += ok ? (gsize)n : 0;
+  }
+  if (!ok || fdatasync (fd) < 0 || g_rename (partial, final) < 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot store blob %s: %s", digest,
+                 g_strerror (errno));
+    g_unlink (partial);
+    close (fd);
+    return FALSE;
+  }
+  close (fd); /* drops the flock */
   return TRUE;
 }
 

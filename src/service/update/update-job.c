@@ -4,8 +4,10 @@
 #include "update-job.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <libsoup/soup.h>
+#include <unistd.h>
 
 #include "banger-error.h"
 #include "http-session.h"
@@ -253,6 +255,85 @@ prepare_dir (const char *path, GError **error)
   return banger_ensure_dir (path, error);
 }
 
+/* sha256 (hex) of the file at @path, read in chunks. */
+static char *
+hash_file (const char *path, GError **error)
+{
+  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  g_autofree guint8 *chunk = g_malloc (CHUNK);
+  int fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+  if (fd < 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot read %s: %s", path,
+                 g_strerror (errno));
+    return NULL;
+  }
+  for (;;) {
+    ssize_t n = read (fd, chunk, CHUNK);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot read %s: %s", path,
+                   g_strerror (errno));
+      close (fd);
+      return NULL;
+    }
+    if (n == 0)
+      break;
+    g_checksum_update (sum, chunk, (gsize)n);
+  }
+  close (fd);
+  return g_strdup (g_checksum_get_string (sum));
+}
+
+/* Every staged file must match its own line of the signed SHA256SUMS
+ * ("banger-<version>/<file>"), and the signed list and its signature are
+ * staged with them: bangerd-root checks both again, as root, on the
+ * descriptors it installs from, since anything running as this user may
+ * change the staged files after this check (docs/update.md, issue 10
+ * finding 7). A release without the per-file lines is refused here rather
+ * than by the helper after the admin typed a password. */
+static gboolean
+stage_signed_list (const char *staging, const char *version, GBytes *sums, GBytes *sig,
+                   GError **error)
+{
+  guint n = g_strv_length ((GStrv)banger_release_files);
+  gsize len;
+
+  /* The release's programs, then BUILDINFO (i == n). */
+  for (guint i = 0; i <= n; i++) {
+    const char *name = i < n ? banger_release_files[i] : BANGER_RELEASE_BUILDINFO;
+    g_autofree char *member = banger_update_release_member (version, name);
+    g_autofree char *path = g_build_filename (staging, name, NULL);
+    g_autofree char *want = banger_update_sums_lookup (sums, member, error);
+    g_autofree char *got = NULL;
+
+    if (want == NULL)
+      return FALSE;
+    got = hash_file (path, error);
+    if (got == NULL)
+      return FALSE;
+    if (!g_str_equal (want, got)) {
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_VERIFICATION,
+                   "%s has sha256 %s, but the signed SHA256SUMS says %s", member, got, want);
+      return FALSE;
+    }
+  }
+  for (guint i = 0; i < 2; i++) {
+    GBytes *bytes = i == 0 ? sums : sig;
+    const char *data = g_bytes_get_data (bytes, &len);
+    g_autofree char *path = g_build_filename (
+        staging, i == 0 ? BANGER_RELEASE_STAGED_SUMS : BANGER_RELEASE_STAGED_SIG, NULL);
+
+    if (!g_file_set_contents_full (path, data != NULL ? data : "", (gssize)len,
+                                   G_FILE_SET_CONTENTS_CONSISTENT, 0644, error)) {
+      banger_error_convert (error);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
 static gpointer
 update_thread (BangerEngineJob *job, gpointer data, GCancellable *cancellable, GError **error)
 {
@@ -320,6 +401,8 @@ update_thread (BangerEngineJob *job, gpointer data, GCancellable *cancellable, G
   banger_engine_job_update (job, 0.85, 0, 0, "staging the release");
   info = banger_update_stage (tarball, d->staging, entry->version, cancellable, error);
   if (info == NULL)
+    goto out;
+  if (!stage_signed_list (d->staging, entry->version, sums, sig, error))
     goto out;
   banger_engine_job_update (job, 0.9, 0, 0, "checking the database with the new bangerd");
   if (!banger_update_check_migrations (d->staging, d->db_path, cancellable, error))

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "remove-tree.h"
+#include "ssh-keys.h"
 #include "store-images.h"
 
 static gboolean
@@ -18,8 +19,10 @@ is_id (const char *name)
   return n == 16;
 }
 
+/* Removes the id-named directories under @base that @known lacks; with
+ * @known_hosts, also the host key pinned for each (a VM's). */
 static guint
-sweep (const char *base, GHashTable *known)
+sweep (const char *base, GHashTable *known, const char *known_hosts)
 {
   g_autoptr (GDir) dir = g_dir_open (base, 0, NULL);
   const char *name;
@@ -36,6 +39,12 @@ sweep (const char *base, GHashTable *known)
     g_autoptr (GError) error = NULL;
     if (!banger_remove_tree (path, &error))
       g_warning ("%s", error->message);
+    if (known_hosts != NULL && g_file_test (known_hosts, G_FILE_TEST_EXISTS)) {
+      g_autofree char *alias = g_strdup_printf ("banger-%s", name);
+      g_clear_error (&error);
+      if (!banger_ssh_unpin_host_key (known_hosts, alias, &error))
+        g_warning ("cannot unpin %s: %s", alias, error->message);
+    }
     removed++;
   }
   return removed;
@@ -53,6 +62,10 @@ banger_orphans_remove (BangerVmList *engine)
   g_autoptr (GHashTable) kernel_ids = g_hash_table_new (g_str_hash, g_str_equal);
   g_autofree char *images_dir = g_build_filename (data_dir, "images", NULL);
   g_autofree char *kernels_dir = g_build_filename (data_dir, "kernels", NULL);
+  g_autofree char *vms_dir = g_build_filename (data_dir, "vms", NULL);
+  g_autofree char *known_hosts = g_build_filename (data_dir, "ssh", "known_hosts", NULL);
+  g_autoptr (GPtrArray) vms = NULL;
+  g_autoptr (GHashTable) vm_ids = g_hash_table_new (g_str_hash, g_str_equal);
   guint removed;
 
   /* Without the full list nothing can be called an orphan. */
@@ -65,12 +78,24 @@ banger_orphans_remove (BangerVmList *engine)
     g_warning ("orphan cleanup skipped: %s", error->message);
     return 0;
   }
+  vms = banger_store_vm_list (store, &error);
+  if (vms == NULL) {
+    g_warning ("orphan cleanup skipped: %s", error->message);
+    return 0;
+  }
+  for (guint i = 0; i < vms->len; i++)
+    g_hash_table_add (vm_ids, ((BangerVmRecord *)vms->pdata[i])->id);
   for (guint i = 0; i < images->len; i++)
     g_hash_table_add (image_ids, ((BangerImageRecord *)images->pdata[i])->id);
   for (guint i = 0; i < kernels->len; i++)
     g_hash_table_add (kernel_ids, ((BangerKernelRecord *)kernels->pdata[i])->id);
-  removed = sweep (images_dir, image_ids) + sweep (kernels_dir, kernel_ids);
+  /* A VM's directory goes after its record (remove_record in manager.c):
+   * a bangerd killed in between left the directory, its overlay disk and
+   * its pinned host key. No VMM runs from it: a VM is killed before its
+   * record is deleted. */
+  removed = sweep (images_dir, image_ids, NULL) + sweep (kernels_dir, kernel_ids, NULL)
+            + sweep (vms_dir, vm_ids, known_hosts);
   if (removed > 0)
-    g_info ("removed %u orphaned image and kernel directories", removed);
+    g_info ("removed %u orphaned image, kernel and VM directories", removed);
   return removed;
 }

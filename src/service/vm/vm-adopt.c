@@ -30,6 +30,7 @@ adopt_op_free (AdoptOp *op)
 typedef struct {
   BangerAgentClient *agent;
   const char *problem;
+  guint pid;
 } AdoptEdit;
 
 static void
@@ -38,6 +39,9 @@ edit_adopted (BangerVmRecord *rec, gpointer data)
   AdoptEdit *e = data;
 
   banger_vm_record_set_str (&rec->state, "running");
+  /* The VMM found, not the one recorded: a bangerd killed between
+   * launching QEMU and recording its pid left 0 (the crash test). */
+  rec->pid = e->pid;
   if (e->agent != NULL) {
     banger_vm_record_set_str (&rec->agent_version,
                               banger_agent_client_get_agent_version (e->agent));
@@ -49,7 +53,7 @@ edit_adopted (BangerVmRecord *rec, gpointer data)
 static void
 adopt_done (AdoptOp *op, BangerAgentClient *agent)
 {
-  AdoptEdit edit = { agent, op->problem };
+  AdoptEdit edit = { agent, op->problem, op->run->pid };
 
   op->run->busy = FALSE;
   banger_vm_runtime_update_record (op->rt, op->run->id, edit_adopted, &edit);
@@ -168,10 +172,16 @@ banger_vm_runtime_release_async (BangerVmRuntime *self, const BangerVmRecord *re
 {
   GTask *task = banger_vm_runtime_op_task_new (self, callback, user_data);
   VmRun *run = banger_vm_run_get (self, rec->id);
+  Teardown *t;
 
   g_info ("VM %s: its VMM is gone; releasing its tap and lease", rec->name);
   run->driver = banger_vm_runtime_driver_named (rec->driver);
   g_task_set_task_data (task, run, NULL);
   run->busy = TRUE;
-  banger_vm_teardown_run (banger_vm_teardown_new (run, rec), release_teardown_cb, task);
+  t = banger_vm_teardown_new (run, rec);
+  /* Whatever the record says: a bangerd killed between CreateTap and
+   * recording the address left a tap the record does not show (the crash
+   * test). No tap is NotFound, which DeleteTap's client takes as done. */
+  t->delete_tap = TRUE;
+  banger_vm_teardown_run (t, release_teardown_cb, task);
 }

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -82,6 +83,37 @@ banger_vmm_pid_from_pidfile (const char *pidfile, const char *comm, const char *
   if (needle != NULL && !cmdline_contains ((guint)pid, needle))
     return 0;
   return (guint)pid;
+}
+
+guint
+banger_vmm_find_by_cmdline (const char *comm, const char *needle)
+{
+  g_autoptr (GDir) proc = g_dir_open ("/proc", 0, NULL);
+  const char *name;
+
+  while (proc != NULL && (name = g_dir_read_name (proc)) != NULL) {
+    g_autofree char *dir = NULL;
+    g_autofree char *comm_path = NULL;
+    g_autofree char *comm_text = NULL;
+    guint64 pid;
+    char *end = NULL;
+    struct stat st;
+
+    pid = g_ascii_strtoull (name, &end, 10);
+    if (end == NULL || *end != '\0' || pid < 2 || pid > G_MAXINT)
+      continue;
+    dir = g_strdup_printf ("/proc/%s", name);
+    /* Only this user's: another user's QEMU is none of ours. */
+    if (stat (dir, &st) < 0 || st.st_uid != getuid ())
+      continue;
+    comm_path = g_strdup_printf ("%s/comm", dir);
+    if (!g_file_get_contents (comm_path, &comm_text, NULL, NULL))
+      continue;
+    g_strstrip (comm_text);
+    if (g_str_equal (comm_text, comm) && cmdline_contains ((guint)pid, needle))
+      return (guint)pid;
+  }
+  return 0;
 }
 
 gboolean

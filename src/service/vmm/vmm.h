@@ -143,6 +143,10 @@ const char *banger_vmm_qemu_accel (const char **reason);
  * else 0. Garbage, stale pids and foreign processes all give 0. */
 guint banger_vmm_pid_from_pidfile (const char *pidfile, const char *comm, const char *needle);
 
+/* A process of this user whose comm is @comm and whose command line
+ * contains @needle, or 0: a VMM still being launched, before its pidfile. */
+guint banger_vmm_find_by_cmdline (const char *comm, const char *needle);
+
 /* Sends @signal to @pid and waits (pidfd) up to @timeout_ms for it to exit.
  * TRUE if it is gone. */
 /* Moves the VMM @pid into its own transient scope of the user's systemd

@@ -1,5 +1,5 @@
 /* Checking the release signature over SHA256SUMS and the files' sums
- * (update-verify.h). */
+ * (update-verify.h); shared by bangerd and bangerd-root. */
 #include "update-verify.h"
 
 #include <gnutls/abstract.h>
@@ -98,4 +98,10 @@ banger_update_sums_lookup (GBytes *sums, const char *file_name, GError **error)
   g_set_error (error, BANGER_ERROR, BANGER_ERROR_VERIFICATION, "SHA256SUMS does not list %s",
                file_name);
   return NULL;
+}
+
+char *
+banger_update_release_member (const char *version, const char *file_name)
+{
+  return g_strdup_printf ("banger-%s/%s", version, file_name);
 }
