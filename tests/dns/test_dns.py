@@ -364,14 +364,7 @@ class VmDnsTest(ResponderCase):
         self.system.stop()
 
     def vm_pids_on_disk(self):
-        pids = set()
-        for path in glob.glob(os.path.join(self.session.data_dir, 'vms', '*', '*.pid')):
-            try:
-                with open(path) as f:
-                    pids.add(int(f.read().strip()))
-            except (OSError, ValueError):
-                pass
-        return pids
+        return self.session.vmm_pids()
 
     def vm_prop(self, path, name):
         return self.call('Get', GLib.Variant('(ss)', (VM_IFACE, name)), path=path,

@@ -188,14 +188,7 @@ class ShellWorld(unittest.TestCase):
             sys.stderr.write('===== gnome-shell =====\n' + self.shell_log()[-20000:])
 
     def _stop_session(self):
-        for pidfile in glob.glob(os.path.join(self.session.data_dir, 'vms', '*', '*.pid')):
-            try:
-                with open(pidfile) as f:
-                    pid = int(f.read().strip())
-                os.kill(pid, signal.SIGKILL)
-                wait_pid_gone(pid, 10)
-            except (OSError, ValueError):
-                pass
+        self.session.kill_vmms()
         self.session.stop()
         if self._outcome_failed():
             sys.stderr.write('===== session bus and bangerd =====\n' + self.session.log())

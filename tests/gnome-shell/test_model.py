@@ -8,15 +8,13 @@ and bangerd by pid). One meson test per case (tests/gnome-shell/meson.build).
 No helper runs (the system bus address points nowhere): a guest boots
 without a network device, so nothing but QEMU's own sockets is used."""
 
-import glob
 import os
-import signal
 import subprocess
 import sys
 import tempfile
 import unittest
 
-from session_bus import SessionBus, build_root, wait_pid_gone
+from session_bus import SessionBus, build_root
 
 SRC = os.environ['BANGER_SOURCE_ROOT']
 SCRIPT = os.path.join(SRC, 'tests', 'gnome-shell', 'model-test.js')
@@ -36,14 +34,7 @@ class ModelTest(unittest.TestCase):
 
     def _stop(self):
         # VMMs outlive bangerd by design: end the ones this case started.
-        for pidfile in glob.glob(os.path.join(self.session.data_dir, 'vms', '*', '*.pid')):
-            try:
-                with open(pidfile) as f:
-                    pid = int(f.read().strip())
-                os.kill(pid, signal.SIGKILL)
-                wait_pid_gone(pid, 10)
-            except (OSError, ValueError):
-                pass
+        self.session.kill_vmms()
         self.session.stop()
 
     def run_case(self, name, timeout=600):

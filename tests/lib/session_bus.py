@@ -23,6 +23,7 @@ Every process is a child of the test (dbus-daemon) or of that child
 (bangerd, started by dbus-daemon), and stop() ends them by pid.
 """
 
+import glob
 import os
 import select
 import shutil
@@ -183,6 +184,28 @@ class SessionBus(_PrivateBus):
     @property
     def config_dir(self):
         return os.path.join(self.env['XDG_CONFIG_HOME'], 'banger')
+
+    def vmm_pids(self):
+        """The pids in this session's VM directories' pid files: its VMMs,
+        which outlive bangerd by design (some may have exited since)."""
+        pids = set()
+        for path in glob.glob(os.path.join(self.data_dir, 'vms', '*', '*.pid')):
+            try:
+                with open(path) as f:
+                    pids.add(int(f.read().strip()))
+            except (OSError, ValueError):
+                pass
+        return pids
+
+    def kill_vmms(self, timeout=10.0):
+        """Ends this session's VMMs (SIGKILL), each waited for: what a test
+        does before stopping the session, since they outlive bangerd."""
+        for pid in self.vmm_pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+                wait_pid_gone(pid, timeout)
+            except OSError:
+                pass
 
     def _servicedir_xml(self):
         src = os.path.join(build_root(), 'data', 'dbus', 'org.banger.Manager.service.test')
