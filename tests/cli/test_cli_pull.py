@@ -19,7 +19,6 @@ bangerd adds the agent.
 One meson test per test case (tests/cli/meson.build)."""
 
 import hashlib
-import http.server
 import json
 import os
 import re
@@ -27,9 +26,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import unittest
 
+from loopback_http import serve_directory
 from session_bus import SessionBus
 
 sys.path.insert(0, os.path.join(os.environ['BANGER_SOURCE_ROOT'], 'tests', 'oci'))
@@ -96,11 +95,6 @@ def blobs_of(layout):
     return {digest, manifest['config']['digest']} | {l['digest'] for l in manifest['layers']}
 
 
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, fmt, *args):
-        pass
-
-
 class CliPullTest(_World):
     """bangerd on a private session bus, docker-registry on loopback and a
     loopback HTTP catalog. No VM boots."""
@@ -114,14 +108,7 @@ class CliPullTest(_World):
 
         self.www = os.path.join(self.tmpdir, 'www')
         os.makedirs(self.www)
-        handler = lambda *a, **kw: _Handler(*a, directory=self.www, **kw)  # noqa: E731
-        self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-        self.base = 'http://127.0.0.1:%d' % self.httpd.server_address[1]
-        thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        thread.start()
-        self.addCleanup(thread.join)
-        self.addCleanup(self.httpd.server_close)
-        self.addCleanup(self.httpd.shutdown)
+        self.base = serve_directory(self, self.www)
 
         env = dict(os.environ)
         env['BANGER_AGENT'] = AGENT

@@ -9,7 +9,6 @@ One meson test per test case (tests/lifecycle/meson.build)."""
 
 import glob
 import hashlib
-import http.server
 import io
 import json
 import os
@@ -18,13 +17,13 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
 import unittest
 
 import gi
 gi.require_version('Gio', '2.0')
 from gi.repository import Gio, GLib  # noqa: E402
 
+from loopback_http import serve_directory  # noqa: E402
 from session_bus import SessionBus, build_root  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.environ['BANGER_SOURCE_ROOT'], 'tests', 'vm'))
@@ -154,11 +153,6 @@ class PromoteTest(VmTestCase):
                          [])
 
 
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, fmt, *args):
-        pass
-
-
 class BusTestCase(unittest.TestCase):
     """bangerd on a private session bus; a loopback HTTP server (a thread of
     this test) serving self.www, named as the catalog in the user's config."""
@@ -168,14 +162,7 @@ class BusTestCase(unittest.TestCase):
         self.addCleanup(shutil.rmtree, self.tmp, True)
         self.www = os.path.join(self.tmp, 'www')
         os.makedirs(self.www)
-        handler = lambda *a, **kw: _Handler(*a, directory=self.www, **kw)  # noqa: E731
-        self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-        self.base = 'http://127.0.0.1:%d' % self.httpd.server_address[1]
-        thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        thread.start()
-        self.addCleanup(thread.join)
-        self.addCleanup(self.httpd.server_close)
-        self.addCleanup(self.httpd.shutdown)
+        self.base = serve_directory(self, self.www)
         self.bus = SessionBus(self.tmp, bangerd_args=['-vv'])
         self.bus.env['BANGER_AGENT'] = os.path.join(build_root(), 'src', 'agent', 'banger-agent')
         os.makedirs(self.bus.config_dir, exist_ok=True)
