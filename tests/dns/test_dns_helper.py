@@ -11,10 +11,9 @@ One meson test per test case (tests/dns/meson.build)."""
 import json
 import os
 import re
-import sys
 import unittest
 
-from system_bus import SystemBus, source_root
+from system_bus import SystemBus, source_root, stop_helper_checked
 
 A = 'banger-test-a'
 B = 'banger-test-b'
@@ -74,15 +73,8 @@ class DnsHelperCase(unittest.TestCase):
             self.bus.start_fake_resolved()
 
     def tearDown(self):
-        status = self.bus.helper.stop()
-        log = self.bus.helper.output()
-        helper_bad = status != 0 or 'Sanitizer' in log or 'runtime error' in log
-        result = self._outcome.result
-        failed = any(test is self for test, _ in result.errors + result.failures)
-        if failed or helper_bad:
-            print(self.bus.logs(), file=sys.stderr)
-            print('fake resolved got: %r' % self.bus.resolved_calls(), file=sys.stderr)
-        self.assertFalse(helper_bad, f'bangerd-root exited with status {status}')
+        stop_helper_checked(self, self.bus,
+                            lambda: 'fake resolved got: %r' % self.bus.resolved_calls())
 
     def call_ok(self, user, method, *args):
         ok, out = self.bus.call(user, method, *args)

@@ -9,11 +9,10 @@ which without an agent means no)."""
 import os
 import re
 import subprocess
-import sys
 import unittest
 import xml.etree.ElementTree as ET
 
-from system_bus import SystemBus, build_root, wait_until
+from system_bus import SystemBus, build_root, stop_helper_checked, wait_until
 
 A = 'banger-test-a'
 B = 'banger-test-b'
@@ -73,17 +72,7 @@ class HelperTest(unittest.TestCase):
         self.uid_b = self.bus.users[B][0]
 
     def tearDown(self):
-        # The helper must shut down cleanly on SIGTERM: under ASan/UBSan a
-        # leak or undefined behaviour shows up here as a non-zero status.
-        status = self.bus.helper.stop()
-        log = self.bus.helper.output()
-        helper_bad = status != 0 or 'Sanitizer' in log or 'runtime error' in log
-        # Daemon logs only when something failed.
-        result = self._outcome.result
-        failed = any(test is self for test, _ in result.errors + result.failures)
-        if failed or helper_bad:
-            print(self.bus.logs(), file=sys.stderr)
-        self.assertFalse(helper_bad, f'bangerd-root exited with status {status}')
+        stop_helper_checked(self, self.bus)
 
     # ---- helpers ------------------------------------------------------
 

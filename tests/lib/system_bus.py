@@ -342,6 +342,24 @@ class SystemBus:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def stop_helper_checked(test, bus, *more_logs):
+    """A test's tearDown for @bus's helper: stops it, which must be clean on
+    SIGTERM (under ASan/UBSan a leak or undefined behaviour shows up as a
+    non-zero status or a report in its output), and fails @test if it was
+    not. The daemons' logs, and each of @more_logs (callables), are printed
+    only when something failed."""
+    status = bus.helper.stop()
+    log = bus.helper.output()
+    helper_bad = status != 0 or 'Sanitizer' in log or 'runtime error' in log
+    result = test._outcome.result
+    failed = any(t is test for t, _ in result.errors + result.failures)
+    if failed or helper_bad:
+        print(bus.logs(), file=sys.stderr)
+        for more in more_logs:
+            print(more(), file=sys.stderr)
+    test.assertFalse(helper_bad, f'bangerd-root exited with status {status}')
+
+
 def exec_polkitd(actions, rules_etc, rules_usr):
     """Runs inside `unshare -m`: binds the test's directories over the ones
     polkitd reads, then becomes polkitd (same pid, so the test stops it)."""
