@@ -14,6 +14,7 @@ banger_engine_new (const char *data_dir, const char *db_path, const char *config
     return NULL;
   /* Bottom layer first: each part gets only what is below it. */
   self->config = banger_config_load (config_path, data_dir);
+  self->release.pubkey_pem = g_strdup ("");
   self->store = banger_store_open (db_path, error);
   if (self->store == NULL)
     return NULL;
@@ -42,6 +43,14 @@ banger_engine_start_services (BangerEngine *self)
 }
 
 void
+banger_engine_set_release (BangerEngine *self, const char *pubkey_pem, const char *manifest_url)
+{
+  banger_release_source_clear (&self->release);
+  self->release.pubkey_pem = g_strdup (pubkey_pem != NULL ? pubkey_pem : "");
+  self->release.manifest_url = g_strdup (manifest_url);
+}
+
+void
 banger_engine_free (BangerEngine *self)
 {
   if (self == NULL)
@@ -57,5 +66,6 @@ banger_engine_free (BangerEngine *self)
   g_clear_pointer (&self->helper, banger_helper_client_free);
   g_clear_pointer (&self->store, banger_store_free);
   g_clear_pointer (&self->config, banger_config_unref);
+  banger_release_source_clear (&self->release);
   g_free (self);
 }

@@ -5,6 +5,7 @@
 #include "dns-responder.h"
 #include "helper-client.h"
 #include "image-list.h"
+#include "update-job.h"
 #include "kernel-list.h"
 #include "store.h"
 #include "vm-list.h"
@@ -30,6 +31,7 @@ typedef struct {
   BangerDnsResponder *dns;     /* <name>.vm on 127.0.0.1 */
   BangerVmRuntime *runtime;    /* VMMs: start, stop, exec, copy */
   BangerConsoleWatch *console; /* caps running guests' console logs */
+  BangerReleaseSource release; /* where releases come from: main.c sets it */
 } BangerEngine;
 
 /* Opens (creating and migrating) the store at @db_path under @data_dir and
@@ -43,5 +45,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (BangerEngine, banger_engine_free)
 /* What only the daemon runs (tests of the engine leave them off): the DNS
  * responder on the configured port and the console log watch. */
 void banger_engine_start_services (BangerEngine *self);
+
+/* The release key (PEM, "" for none) and manifest URL of this executable
+ * (update-key.h): main.c passes them in once, before the bus name is owned;
+ * a test engine without them has none (Update is then Unsupported). */
+void banger_engine_set_release (BangerEngine *self, const char *pubkey_pem,
+                                const char *manifest_url);
 
 G_END_DECLS

@@ -11,6 +11,7 @@
 #include "dbus-manager.h"
 #include "log.h"
 #include "engine.h"
+#include "update-key.h"
 #include "orphans.h"
 #include "paths.h"
 #include "reconcile.h"
@@ -168,6 +169,7 @@ main (int argc, char **argv)
     return 1;
   }
   banger_orphans_remove (engine->vms); /* dirs of pulls/builds a killed bangerd left */
+  banger_engine_set_release (engine, banger_release_pubkey_pem, banger_release_manifest_url ());
   banger_engine_start_services (engine);
   d.dbus = banger_dbus_manager_new (engine, &error);
   if (d.dbus == NULL) {

@@ -12,13 +12,13 @@
 #include "banger-error.h"
 #include "dbus-common.h"
 #include "update-job.h"
-#include "update-key.h"
 #include "update-verify.h"
 #include "validate.h"
 
 typedef struct {
   char *version; /* NULL: the manifest's latest */
   char *busy;    /* why Update would refuse without --force, or NULL */
+  const BangerReleaseSource *release; /* the engine's: fixed at start, read-only */
 } PlanRequest;
 
 static void
@@ -74,7 +74,7 @@ plan_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancella
   GError *error = NULL;
   GVariantBuilder b;
 
-  m = banger_update_fetch_manifest (cancellable, &error);
+  m = banger_update_fetch_manifest (r->release, cancellable, &error);
   if (m == NULL)
     goto fail;
   entry = banger_release_manifest_find (m, r->version != NULL ? r->version : m->latest, &error);
@@ -91,7 +91,7 @@ plan_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancella
   /* The signature before anything the server says is shown as the plan:
    * a plan of an unsigned release would be a lie. */
   if (!banger_update_fetch_sums (entry, &sums, &sig, cancellable, &error)
-      || !banger_update_verify_signature (banger_release_pubkey_pem, sums, sig, &error))
+      || !banger_update_verify_signature (r->release->pubkey_pem, sums, sig, &error))
     goto fail;
   tarball_name = banger_release_tarball_name (entry->version);
   tarball_sha256 = banger_update_sums_lookup (sums, tarball_name, &error);
@@ -103,7 +103,7 @@ plan_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancella
   g_variant_builder_add (&b, "{sv}", "version", g_variant_new_string (entry->version));
   g_variant_builder_add (&b, "{sv}", "latest", g_variant_new_string (m->latest));
   g_variant_builder_add (&b, "{sv}", "manifest",
-                         g_variant_new_string (banger_release_manifest_url ()));
+                         g_variant_new_string (r->release->manifest_url));
   g_variant_builder_add (&b, "{sv}", "tarball", g_variant_new_string (entry->tarball));
   g_variant_builder_add (&b, "{sv}", "tarball_sha256", g_variant_new_string (tarball_sha256));
   g_variant_builder_add (&b, "{sv}", "size", g_variant_new_uint64 (entry->size));
@@ -165,6 +165,7 @@ handle_plan_update (BangerManager *skeleton, GDBusMethodInvocation *invocation, 
     return G_DBUS_METHOD_INVOCATION_HANDLED;
   r = g_new0 (PlanRequest, 1);
   r->version = g_steal_pointer (&version);
+  r->release = &engine->release;
   /* Part of the plan, not a refusal: the user asked what would happen,
    * and "Update would refuse now" is the answer. The check reads the
    * job list and the store, so it runs here, on the main context. */

@@ -14,12 +14,13 @@
 static void
 check_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
 {
+  const BangerReleaseSource *release = data; /* the engine's: fixed at start */
   g_autoptr (BangerReleaseManifest) m = NULL;
   const BangerReleaseEntry *latest;
   GError *error = NULL;
   GVariantBuilder b;
 
-  m = banger_update_fetch_manifest (cancellable, &error);
+  m = banger_update_fetch_manifest (release, cancellable, &error);
   if (m == NULL) {
     g_task_return_error (task, error);
     return;
@@ -53,8 +54,10 @@ check_done (GObject *source, GAsyncResult *res, gpointer data)
 static gboolean
 handle_check_update (BangerManager *skeleton, GDBusMethodInvocation *invocation, gpointer user_data)
 {
+  BangerEngine *engine = user_data;
   g_autoptr (GTask) task = g_task_new (skeleton, NULL, check_done, invocation);
 
+  g_task_set_task_data (task, &engine->release, NULL);
   g_task_run_in_thread (task, check_thread);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
@@ -69,7 +72,7 @@ options_free (BangerUpdateOptions *o)
 static BangerEngineJob *
 start_update (BangerEngine *engine, gpointer data, guint uid, GError **error)
 {
-  return banger_update_start (engine->jobs, engine->store, data, uid, error);
+  return banger_update_start (engine->jobs, engine->store, &engine->release, data, uid, error);
 }
 
 static gboolean
@@ -95,7 +98,7 @@ handle_update (BangerManager *skeleton, GDBusMethodInvocation *invocation, GVari
 void
 banger_dbus_update_attach (BangerManager *skeleton, BangerEngine *engine)
 {
-  g_signal_connect (skeleton, "handle-check-update", G_CALLBACK (handle_check_update), NULL);
+  g_signal_connect (skeleton, "handle-check-update", G_CALLBACK (handle_check_update), engine);
   g_signal_connect (skeleton, "handle-update", G_CALLBACK (handle_update), engine);
   banger_update_plan_attach (skeleton, engine);
 }

@@ -13,7 +13,6 @@
 #include "http-session.h"
 #include "paths.h"
 #include "remove-tree.h"
-#include "update-key.h"
 #include "update-stage.h"
 #include "update-verify.h"
 
@@ -23,15 +22,11 @@
 #define CHUNK              (64 * 1024)
 #define UPDATE_JOBS        "update"
 
-/* Weak defaults for executables that link the daemon library without
- * update-key.c (unit tests): no key, the build's URL. bangerd and
- * bangerd-testkey link a strong definition (update-key.h). */
-__attribute__ ((weak)) const char banger_release_pubkey_pem[] = "";
-
-__attribute__ ((weak)) const char *
-banger_release_manifest_url (void)
+void
+banger_release_source_clear (BangerReleaseSource *src)
 {
-  return BANGER_RELEASE_MANIFEST_URL;
+  g_clear_pointer (&src->pubkey_pem, g_free);
+  g_clear_pointer (&src->manifest_url, g_free);
 }
 
 char *
@@ -126,10 +121,11 @@ fetch_small (SoupSession *session, const char *url, gsize max, GCancellable *can
 }
 
 BangerReleaseManifest *
-banger_update_fetch_manifest (GCancellable *cancellable, GError **error)
+banger_update_fetch_manifest (const BangerReleaseSource *src, GCancellable *cancellable,
+                              GError **error)
 {
   g_autoptr (SoupSession) session = banger_http_session_new ();
-  const char *url = banger_release_manifest_url ();
+  const char *url = src->manifest_url;
   g_autoptr (GBytes) data = NULL;
   gsize len;
   const char *text;
@@ -227,6 +223,7 @@ download_file (SoupSession *session, const char *url, const char *path, guint64 
 
 typedef struct {
   BangerUpdateOptions options;
+  BangerReleaseSource release; /* a copy: the job's thread reads it */
   char *cache_dir;
   char *db_path;
   char *staging;
@@ -236,6 +233,7 @@ static void
 update_data_free (UpdateData *d)
 {
   g_free (d->options.version);
+  banger_release_source_clear (&d->release);
   g_free (d->cache_dir);
   g_free (d->db_path);
   g_free (d->staging);
@@ -353,7 +351,7 @@ update_thread (BangerEngineJob *job, gpointer data, GCancellable *cancellable, G
   gboolean ok = FALSE;
 
   banger_engine_job_update (job, 0.0, 0, 0, "fetching the release manifest");
-  manifest = banger_update_fetch_manifest (cancellable, error);
+  manifest = banger_update_fetch_manifest (&d->release, cancellable, error);
   if (manifest == NULL)
     return NULL;
   version = d->options.version != NULL ? d->options.version : manifest->latest;
@@ -382,7 +380,7 @@ update_thread (BangerEngineJob *job, gpointer data, GCancellable *cancellable, G
   /* The signature first: nothing the release server says is used before
    * it is known to come from the release key. */
   banger_engine_job_update (job, 0.04, 0, entry->size, "verifying the signature of SHA256SUMS");
-  if (!banger_update_verify_signature (banger_release_pubkey_pem, sums, sig, error))
+  if (!banger_update_verify_signature (d->release.pubkey_pem, sums, sig, error))
     goto out;
   want = banger_update_sums_lookup (sums, tarball_name, error);
   if (want == NULL)
@@ -482,8 +480,8 @@ banger_update_check_idle (BangerJobList *job_list, BangerStore *store, gboolean 
 }
 
 BangerEngineJob *
-banger_update_start (BangerJobList *jobs, BangerStore *store, const BangerUpdateOptions *options,
-                     guint uid, GError **error)
+banger_update_start (BangerJobList *jobs, BangerStore *store, const BangerReleaseSource *src,
+                     const BangerUpdateOptions *options, guint uid, GError **error)
 {
   g_autoptr (BangerEngineJob) job = NULL;
   UpdateData *d;
@@ -498,6 +496,8 @@ banger_update_start (BangerJobList *jobs, BangerStore *store, const BangerUpdate
   d->options.version = g_strdup (options->version);
   d->options.dry_run = options->dry_run;
   d->options.force = options->force;
+  d->release.pubkey_pem = g_strdup (src->pubkey_pem != NULL ? src->pubkey_pem : "");
+  d->release.manifest_url = g_strdup (src->manifest_url);
   d->cache_dir = banger_cache_dir ();
   d->db_path = banger_db_path ();
   d->staging = banger_update_staging_dir ();

@@ -17,7 +17,18 @@ G_BEGIN_DECLS
  * this job is one of those being replaced. */
 
 /* Fetches and parses the build's manifest (synchronous; worker threads). */
-BangerReleaseManifest *banger_update_fetch_manifest (GCancellable *cancellable, GError **error);
+/* Where releases come from and who signs them: fixed per executable
+ * (update-key.h, from -Drelease_pubkey and the build's URL), handed by
+ * main.c to the engine and from there to the update functions. */
+typedef struct {
+  char *pubkey_pem;   /* PEM; "" for a build without a release key */
+  char *manifest_url; /* "" or NULL: this build has none */
+} BangerReleaseSource;
+
+void banger_release_source_clear (BangerReleaseSource *src);
+
+BangerReleaseManifest *banger_update_fetch_manifest (const BangerReleaseSource *src,
+                                                     GCancellable *cancellable, GError **error);
 
 /* @entry's SHA256SUMS and its signature, within the job's size limits, not
  * yet verified (PlanUpdate; synchronous). */
@@ -39,6 +50,7 @@ gboolean banger_update_check_idle (BangerJobList *jobs, BangerStore *store, gboo
 
 /* Starts the "update" job; Busy while another update runs. */
 BangerEngineJob *banger_update_start (BangerJobList *jobs, BangerStore *store,
+                                      const BangerReleaseSource *src,
                                       const BangerUpdateOptions *options, guint uid,
                                       GError **error);
 

@@ -9,8 +9,8 @@ G_BEGIN_DECLS
  * configured without -Drelease_pubkey) and the manifest URL. They are
  * defined by the executable (update-key.c, generated from update-key.c.in),
  * not by the daemon library, so that the test-only bangerd-testkey can link
- * the same library with the test key; the library carries weak empty
- * defaults for the unit tests that link it without either. */
+ * the same library with the test key. Only main.c reads them: it hands them
+ * to the engine (banger_engine_set_release), which hands them on. */
 extern const char banger_release_pubkey_pem[];
 const char *banger_release_manifest_url (void);
 
