@@ -102,10 +102,7 @@ class ResponderCase(unittest.TestCase):
         self.before_bangerd()
         self.session.start()
         self.addCleanup(self._stop_session)
-        self.conn = Gio.DBusConnection.new_for_address_sync(
-            self.session.address,
-            Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT |
-            Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+        self.conn = self.session.connect()
         self.addCleanup(self.conn.close_sync, None)
         # The first call activates bangerd; it answers once reconciled.
         self.call('Get', GLib.Variant('(ss)', (MANAGER, 'Version')),

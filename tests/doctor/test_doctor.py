@@ -145,9 +145,7 @@ class DoctorTestCase(unittest.TestCase):
                                   bangerd_args=['-vv'], env=env)
         self.session.start()
         self.addCleanup(self._stop_session)
-        self.conn = Gio.DBusConnection.new_for_address_sync(
-            self.session.address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT |
-            Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+        self.conn = self.session.connect()
         self.addCleanup(self.conn.close_sync, None)
 
     def _stop_session(self):

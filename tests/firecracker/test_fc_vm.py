@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.join(os.environ['BANGER_SOURCE_ROOT'], 'tests', 'vm')
 
 import gi  # noqa: E402
 gi.require_version('Gio', '2.0')
-from gi.repository import GLib, Gio  # noqa: E402
+from gi.repository import GLib  # noqa: E402
 
 from session_bus import SessionBus, wait_pid_gone  # noqa: E402
 from system_bus import SystemBus, build_root, source_root  # noqa: E402
@@ -157,10 +157,7 @@ class FcTestCase(VmTestCase):
                     % ('true' if self.jailed else 'false', self.base))
         self.session.start()
         self.addCleanup(self._stop_session)
-        self.conn = Gio.DBusConnection.new_for_address_sync(
-            self.session.address,
-            Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT |
-            Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+        self.conn = self.session.connect()
         self.addCleanup(self.conn.close_sync, None)
 
     def start_helper(self):

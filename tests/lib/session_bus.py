@@ -108,6 +108,15 @@ class _PrivateBus:
         self._proc.stdout.close()
         return self
 
+    def connect(self):
+        """A new client connection to this bus (Gio.DBusConnection), for a
+        test that calls bangerd itself; the caller closes it."""
+        from gi.repository import Gio
+        return Gio.DBusConnection.new_for_address_sync(
+            self.address,
+            Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT |
+            Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+
     def log(self):
         """What dbus-daemon and the services it activated wrote to stderr."""
         try:

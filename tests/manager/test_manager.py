@@ -66,10 +66,7 @@ class ManagerTestCase(unittest.TestCase):
             self.tmpdir, bangerd_args=['-vv'],
             system_bus_address=self.sysbus.address if self.sysbus else None))
         self.env = self.bus.env
-        self.conn = Gio.DBusConnection.new_for_address_sync(
-            self.bus.address,
-            Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT |
-            Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+        self.conn = self.bus.connect()
 
     def tearDown(self):
         self.conn.close_sync(None)
