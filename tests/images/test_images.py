@@ -34,9 +34,7 @@ class ImagesTestCase(unittest.TestCase):
         self.bus.env['BANGER_AGENT'] = self.agent or os.path.join(
             build_root(), 'src', 'agent', 'banger-agent')
         self.bus.start()
-        self.conn = Gio.DBusConnection.new_for_address_sync(
-            self.bus.address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT |
-            Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+        self.conn = self.bus.connect()
         self.ctx = GLib.MainContext.default()
 
     def tearDown(self):

@@ -28,9 +28,7 @@ class DbusPullTest(unittest.TestCase):
         self.bus = SessionBus(self.tmp)
         self.bus.env['BANGER_AGENT'] = os.path.join(build_root(), 'src', 'agent', 'banger-agent')
         self.bus.start()
-        self.conn = Gio.DBusConnection.new_for_address_sync(
-            self.bus.address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT |
-            Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+        self.conn = self.bus.connect()
         self.ctx = GLib.MainContext.default()
         self.completed = {}
         self.sub = self.conn.signal_subscribe(MANAGER, 'org.banger.Job', 'Completed', None, None,
