@@ -19,7 +19,7 @@ import unittest
 
 from fanotify_pause import FanotifyPause
 from mount_ns import MNT_DETACH, libc_call, private_tmpfs
-from system_bus import SystemBus, build_root, source_root, wait_until
+from system_bus import SystemBus, build_root, socket_accepts, source_root, wait_until
 
 A = 'banger-test-a'
 B = 'banger-test-b'
@@ -174,16 +174,7 @@ class JailTest(unittest.TestCase):
 
         # The socket file appears at bind(), a moment before listen(): wait
         # until a connection is accepted, not merely for the path.
-        def accepting():
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                s.connect(sock)
-                return True
-            except OSError:
-                return False
-            finally:
-                s.close()
-        wait_until(accepting, 10, 'the API socket to accept connections')
+        wait_until(lambda: socket_accepts(sock), 10, 'the API socket to accept connections')
         return sock
 
     # ---- cases --------------------------------------------------------
