@@ -15,7 +15,7 @@ import gi
 gi.require_version('Gio', '2.0')
 from gi.repository import Gio, GLib  # noqa: E402
 
-from session_bus import SessionBus, build_root  # noqa: E402
+from session_bus import SessionBus, build_root, iterate_until  # noqa: E402
 
 MANAGER = 'org.banger.Manager'
 PATH = '/org/banger/Manager'
@@ -58,15 +58,7 @@ class ImagesTestCase(unittest.TestCase):
         return objs
 
     def wait(self, cond, timeout=60):
-        done = {'timeout': False}
-
-        def expire():
-            done['timeout'] = True
-            return False
-        src = GLib.timeout_add_seconds(timeout, expire)
-        while not cond() and not done['timeout']:
-            self.ctx.iteration(True)
-        GLib.source_remove(src) if not done['timeout'] else None
+        iterate_until(self.ctx, cond, timeout)
         self.assertTrue(cond(), 'timed out')
 
     def build(self, recipe, on_job=None, name=None):

@@ -53,6 +53,23 @@ def wait_pid_gone(pid, timeout=10.0):
         os.close(fd)
 
 
+def iterate_until(ctx, cond, timeout):
+    """Iterates @ctx (the default GLib.MainContext, where the test's signal
+    handlers and async replies run) until cond() holds or @timeout seconds
+    have passed; the caller asserts cond() afterwards."""
+    from gi.repository import GLib
+    expired = []
+
+    def expire():
+        expired.append(True)
+        return False
+    src = GLib.timeout_add_seconds(timeout, expire)
+    while not cond() and not expired:
+        ctx.iteration(True)
+    if not expired:
+        GLib.source_remove(src)
+
+
 _CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>

@@ -14,7 +14,7 @@ from gi.repository import Gio, GLib  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ocitest  # noqa: E402
-from session_bus import SessionBus, build_root  # noqa: E402
+from session_bus import SessionBus, build_root, iterate_until  # noqa: E402
 
 MANAGER = 'org.banger.Manager'
 PATH = '/org/banger/Manager'
@@ -61,16 +61,7 @@ class DbusPullTest(unittest.TestCase):
         return v
 
     def wait_completed(self, job, timeout=60):
-        expired = {'v': False}
-
-        def expire():
-            expired['v'] = True
-            return False
-        src = GLib.timeout_add_seconds(timeout, expire)
-        while job not in self.completed and not expired['v']:
-            self.ctx.iteration(True)
-        if not expired['v']:
-            GLib.source_remove(src)
+        iterate_until(self.ctx, lambda: job in self.completed, timeout)
         self.assertIn(job, self.completed, 'job %s did not complete' % job)
         return self.completed[job]
 
