@@ -13,7 +13,7 @@ import os
 import re
 import unittest
 
-from system_bus import SystemBus, source_root, stop_helper_checked
+from system_bus import SystemBus, root_may_own, source_root, stop_helper_checked
 
 A = 'banger-test-a'
 B = 'banger-test-b'
@@ -21,17 +21,8 @@ BRIDGE = 'banger0'
 ADDRESS = '10.77.0.1/24'
 FAKE_RESOLVED = os.path.join(source_root(), 'tests', 'fakes', 'fake-resolved.py')
 
-# Test-only bus policy: root may own and be sent to the fake resolved's
-# name (the stock system.conf denies owning names by default).
-RESOLVED_POLICY = '''<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <policy user="root">
-    <allow own="org.freedesktop.resolve1"/>
-    <allow send_destination="org.freedesktop.resolve1"/>
-  </policy>
-</busconfig>
-'''
+# The fake resolved's name.
+RESOLVED_POLICY = root_may_own('org.freedesktop.resolve1')
 
 
 class ResolvedSystemBus(SystemBus):

@@ -45,16 +45,24 @@ polkit.addRule(function(action, subject) {
 });
 '''
 
-# Test-only holes in the bus policy: root may run a mock NetworkManager.
-TEST_BUS_POLICY = '''<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+
+def root_may_own(name):
+    """A test-only hole in the system bus policy (the stock system.conf
+    denies owning names by default): root may own @name and be sent to it,
+    for a fake of the service that owns it."""
+    return f'''<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
   <policy user="root">
-    <allow own="org.freedesktop.NetworkManager"/>
-    <allow send_destination="org.freedesktop.NetworkManager"/>
+    <allow own="{name}"/>
+    <allow send_destination="{name}"/>
   </policy>
 </busconfig>
 '''
+
+
+# Root may run a mock NetworkManager.
+TEST_BUS_POLICY = root_may_own('org.freedesktop.NetworkManager')
 
 
 def build_root():
@@ -65,8 +73,9 @@ def source_root():
     return os.environ['BANGER_SOURCE_ROOT']
 
 
-def wait_until(predicate, timeout=5.0, what='condition'):
-    """Polls @predicate until it is true; raises TimeoutError otherwise."""
+def wait_until(predicate, timeout=5.0, what='condition', interval=0.01):
+    """Polls @predicate every @interval seconds until it is true (returned);
+    raises TimeoutError otherwise."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -74,7 +83,7 @@ def wait_until(predicate, timeout=5.0, what='condition'):
             return value
         if time.monotonic() > deadline:
             raise TimeoutError(f'timed out after {timeout} s waiting for {what}')
-        time.sleep(0.01)
+        time.sleep(interval)
 
 
 def socket_accepts(path):
