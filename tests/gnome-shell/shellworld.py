@@ -27,11 +27,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 from gi.repository import Gio, GLib
 
+import system_bus
 from session_bus import SessionBus, SystemBus, build_root, wait_pid_gone
 
 UUID = 'banger@banger.dev'
@@ -51,14 +51,11 @@ def wait_until(predicate, timeout, what):
     """Re-checks @predicate (a read of the shell's or bangerd's state) until
     it holds; fails after @timeout seconds. The short pause between reads
     only bounds the load this puts on the machine."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError('timed out after %d s waiting for %s' % (timeout, what))
-        time.sleep(0.05)
+    try:
+        return system_bus.wait_until(predicate, timeout, what, interval=0.05)
+    except TimeoutError as e:
+        # A failure of the case (what it checks did not happen), not an error.
+        raise AssertionError(str(e)) from None
 
 
 class ShellWorld(unittest.TestCase):
