@@ -124,6 +124,21 @@ banger_dbus_check_options (GDBusMethodInvocation *invocation, GVariant *options,
   return FALSE;
 }
 
+void
+banger_dbus_complete_variant_task (GObject *skeleton, GAsyncResult *res,
+                                   GDBusMethodInvocation *invocation,
+                                   BangerDbusVariantCompleteFunc complete)
+{
+  GError *error = NULL;
+  g_autoptr (GVariant) value = g_task_propagate_pointer (G_TASK (res), &error);
+
+  if (value == NULL) {
+    banger_invocation_return_error (invocation, error);
+    return;
+  }
+  complete (BANGER_MANAGER (skeleton), invocation, value);
+}
+
 /* ---- deleting by name ---- */
 
 void

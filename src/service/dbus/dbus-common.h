@@ -37,6 +37,17 @@ void banger_dbus_job_start_for_caller (BangerManager *skeleton, GDBusMethodInvoc
                                        BangerDbusJobCompleteFunc complete, gpointer data,
                                        GDestroyNotify data_free);
 
+/* A generated banger_manager_complete_*() whose out argument is one a{sv}. */
+typedef void (*BangerDbusVariantCompleteFunc) (BangerManager *skeleton,
+                                               GDBusMethodInvocation *invocation, GVariant *value);
+
+/* The reply of a method whose worker thread computes its one GVariant (a
+ * GTask on @skeleton, the invocation as its callback data; CheckUpdate,
+ * PlanUpdate): through @complete, or the task's error. */
+void banger_dbus_complete_variant_task (GObject *skeleton, GAsyncResult *res,
+                                        GDBusMethodInvocation *invocation,
+                                        BangerDbusVariantCompleteFunc complete);
+
 /* Deletes what is called @name from @list (the image list or the kernel
  * list), unless in use and not @force. */
 typedef gboolean (*BangerDbusDeleteFunc) (gpointer list, const char *name, gboolean force,

@@ -122,15 +122,7 @@ fail:
 static void
 plan_done (GObject *source, GAsyncResult *res, gpointer data)
 {
-  GDBusMethodInvocation *invocation = data;
-  GError *error = NULL;
-  g_autoptr (GVariant) plan = g_task_propagate_pointer (G_TASK (res), &error);
-
-  if (plan == NULL) {
-    banger_invocation_return_error (invocation, error);
-    return;
-  }
-  banger_manager_complete_plan_update (BANGER_MANAGER (source), invocation, plan);
+  banger_dbus_complete_variant_task (source, res, data, banger_manager_complete_plan_update);
 }
 
 gboolean

@@ -40,15 +40,7 @@ check_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancell
 static void
 check_done (GObject *source, GAsyncResult *res, gpointer data)
 {
-  GDBusMethodInvocation *invocation = data;
-  GError *error = NULL;
-  g_autoptr (GVariant) info = g_task_propagate_pointer (G_TASK (res), &error);
-
-  if (info == NULL) {
-    banger_invocation_return_error (invocation, error);
-    return;
-  }
-  banger_manager_complete_check_update (BANGER_MANAGER (source), invocation, info);
+  banger_dbus_complete_variant_task (source, res, data, banger_manager_complete_check_update);
 }
 
 static gboolean
