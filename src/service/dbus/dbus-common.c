@@ -141,21 +141,15 @@ banger_dbus_complete_variant_task (GObject *skeleton, GAsyncResult *res,
 
 /* ---- deleting by name ---- */
 
-void
-banger_dbus_delete_by_name (BangerManager *skeleton, GDBusMethodInvocation *invocation,
-                            gpointer list, const char *name, GVariant *options,
-                            BangerDbusDeleteFunc delete, BangerDbusDeleteCompleteFunc complete)
+gboolean
+banger_dbus_delete_options (GDBusMethodInvocation *invocation, GVariant *options,
+                            gboolean *force)
 {
   static const char *const allowed[] = { "force", "b", NULL };
-  g_autoptr (GError) error = NULL;
-  gboolean force = FALSE;
 
+  *force = FALSE;
   if (!banger_dbus_check_options (invocation, options, allowed))
-    return;
-  g_variant_lookup (options, "force", "b", &force);
-  if (!delete (list, name, force, &error)) {
-    banger_invocation_return_error (invocation, g_steal_pointer (&error));
-    return;
-  }
-  complete (skeleton, invocation);
+    return FALSE;
+  g_variant_lookup (options, "force", "b", force);
+  return TRUE;
 }

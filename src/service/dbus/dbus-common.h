@@ -48,18 +48,9 @@ void banger_dbus_complete_variant_task (GObject *skeleton, GAsyncResult *res,
                                         GDBusMethodInvocation *invocation,
                                         BangerDbusVariantCompleteFunc complete);
 
-/* Deletes what is called @name from @list (the image list or the kernel
- * list), unless in use and not @force. */
-typedef gboolean (*BangerDbusDeleteFunc) (gpointer list, const char *name, gboolean force,
-                                          GError **error);
-typedef void (*BangerDbusDeleteCompleteFunc) (BangerManager *skeleton,
-                                              GDBusMethodInvocation *invocation);
-
-/* DeleteImage and DeleteKernel: checks @options (only "force"), calls
- * @delete on @list and replies. */
-void banger_dbus_delete_by_name (BangerManager *skeleton, GDBusMethodInvocation *invocation,
-                                 gpointer list, const char *name, GVariant *options,
-                                 BangerDbusDeleteFunc delete,
-                                 BangerDbusDeleteCompleteFunc complete);
+/* DeleteImage's and DeleteKernel's options (only "force"): FALSE when
+ * they were refused (the reply is sent). */
+gboolean banger_dbus_delete_options (GDBusMethodInvocation *invocation, GVariant *options,
+                                     gboolean *force);
 
 G_END_DECLS

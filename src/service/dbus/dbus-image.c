@@ -180,10 +180,15 @@ handle_delete_image (BangerManager *skeleton, GDBusMethodInvocation *invocation,
                      GVariant *options, gpointer user_data)
 {
   DbusImages *d = g_object_get_data (G_OBJECT (skeleton), "banger-dbus-images");
+  g_autoptr (GError) error = NULL;
+  gboolean force;
 
-  banger_dbus_delete_by_name (skeleton, invocation, d->images, name, options,
-                              (BangerDbusDeleteFunc)banger_image_list_delete_image,
-                              banger_manager_complete_delete_image);
+  if (!banger_dbus_delete_options (invocation, options, &force))
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+  if (!banger_image_list_delete_image (d->images, name, force, &error))
+    banger_invocation_return_error (invocation, g_steal_pointer (&error));
+  else
+    banger_manager_complete_delete_image (skeleton, invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 

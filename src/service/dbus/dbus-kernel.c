@@ -89,9 +89,15 @@ static gboolean
 handle_delete_kernel (BangerManager *skeleton, GDBusMethodInvocation *invocation, const char *name,
                       GVariant *options, BangerKernelList *kernels)
 {
-  banger_dbus_delete_by_name (skeleton, invocation, kernels, name, options,
-                              (BangerDbusDeleteFunc)banger_kernel_list_delete,
-                              banger_manager_complete_delete_kernel);
+  g_autoptr (GError) error = NULL;
+  gboolean force;
+
+  if (!banger_dbus_delete_options (invocation, options, &force))
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+  if (!banger_kernel_list_delete (kernels, name, force, &error))
+    banger_invocation_return_error (invocation, g_steal_pointer (&error));
+  else
+    banger_manager_complete_delete_kernel (skeleton, invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
