@@ -18,6 +18,7 @@ One meson test per test case (tests/cli/meson.build)."""
 import hashlib
 import os
 import pty
+import pwd
 import shutil
 import subprocess
 import unittest
@@ -53,19 +54,20 @@ class _SshWorld(NetWorld):
         os.chmod(self.config, 0o600)
         self.shortcut = os.path.join(self.env['XDG_CONFIG_HOME'], 'banger', 'ssh_config')
 
-    def tool(self, *argv, status=0, timeout=TIMEOUT):
-        """Runs OpenSSH's (or rsync's) own command line, stdin closed: a
-        host-key prompt could not be answered and would fail."""
+    def tool(self, *argv, status=0, timeout=TIMEOUT, input=None):
+        """Runs OpenSSH's (or rsync's) own command line, stdin closed (or
+        @input): a host-key prompt could not be answered and would fail."""
+        kw = {'input': input} if input is not None else {'stdin': subprocess.DEVNULL}
         r = subprocess.run(list(argv), env=self.env, capture_output=True, text=True,
-                           stdin=subprocess.DEVNULL, timeout=timeout, cwd=self.tmpdir)
+                           timeout=timeout, cwd=self.tmpdir, **kw)
         if status is not None:
             self.assertEqual(r.returncode, status, '%s exited %d\nstdout:\n%s\nstderr:\n%s' %
                              (' '.join(argv), r.returncode, r.stdout, r.stderr))
         return r
 
-    def ssh(self, host, *command, status=0):
+    def ssh(self, host, *command, status=0, input=None):
         return self.tool('ssh', '-F', self.config, '-o', 'BatchMode=yes', host, *command,
-                         status=status)
+                         status=status, input=input)
 
     def scp(self, *args, status=0):
         return self.tool('scp', '-F', self.config, '-o', 'BatchMode=yes', *args, status=status)
@@ -90,6 +92,56 @@ class _SshWorld(NetWorld):
         r = self.banger('ssh-config', '--print')
         self.assertIn('Host *.vm', r.stdout)
         self.assertIn('__ssh-proxy %h %p', r.stdout)
+
+    def check_ssh_scp_rsync(self, name, rsync_path=None):
+        """What a user of `ssh NAME.vm` does first, against the running VM
+        @name: a command, its exit status, stdin, stdout and stderr; scp
+        both ways; rsync -e ssh both ways (with --rsync-path @rsync_path
+        when given)."""
+        host = name + '.vm'
+        # the right user and key, the pinned host key, no prompt
+        r = self.ssh(host, 'true')
+        self.assertNotIn('authenticity', r.stderr)
+        self.assertNotIn('Permanently added', r.stderr)
+        self.assertEqual(self.ssh(host, 'uname -n').stdout, name + '\n')
+        self.ssh(host, 'exit 3', status=3)
+        r = self.ssh(host, 'echo out; echo err >&2; exit 4', status=4)
+        self.assertEqual((r.stdout, r.stderr), ('out\n', 'err\n'))
+        # stdin travels, and its end too
+        self.assertEqual(self.ssh(host, 'tr a-z A-Z', input='hello\nvm\n').stdout,
+                         'HELLO\nVM\n')
+        # nothing was written to a known_hosts file of the user's
+        self.assertFalse(os.path.exists(os.path.join(self.ssh_dir, 'known_hosts')))
+
+        # scp both ways (OpenSSH 9's scp speaks SFTP)
+        up = os.path.join(self.tmpdir, 'up.bin')
+        with open(up, 'wb') as f:
+            f.write(os.urandom(300 * 1024))
+        self.scp(up, host + ':/root/up.bin')
+        self.assertEqual(self.ssh(host, 'sha256sum /root/up.bin').stdout.split()[0],
+                         sha256(up))
+        down = os.path.join(self.tmpdir, 'down.bin')
+        self.scp(host + ':/root/up.bin', down)
+        self.assertEqual(sha256(down), sha256(up))
+
+        # rsync -e ssh both ways
+        extra = ['--rsync-path', rsync_path] if rsync_path else []
+        src = os.path.join(self.tmpdir, 'src')
+        os.makedirs(os.path.join(src, 'sub'))
+        with open(os.path.join(src, 'a.txt'), 'w') as f:
+            f.write('alpha\n')
+        with open(os.path.join(src, 'sub', 'b.bin'), 'wb') as f:
+            f.write(os.urandom(100 * 1024))
+        e = 'ssh -F %s -o BatchMode=yes' % self.config
+        self.tool('rsync', '-a', '-e', e, *extra, src + '/', host + ':/root/synced/')
+        self.assertEqual(self.ssh(host, 'cat /root/synced/a.txt').stdout, 'alpha\n')
+        self.ssh(host, 'echo beta > /root/synced/new.txt')
+        back = os.path.join(self.tmpdir, 'back')
+        self.tool('rsync', '-a', '-e', e, *extra, host + ':/root/synced/', back + '/')
+        with open(os.path.join(back, 'new.txt')) as f:
+            self.assertEqual(f.read(), 'beta\n')
+        self.assertEqual(sha256(os.path.join(back, 'sub', 'b.bin')),
+                         sha256(os.path.join(src, 'sub', 'b.bin')))
 
     def remove_shortcut(self):
         self.banger('ssh-config', '--remove')
@@ -132,51 +184,17 @@ class SshShortcutTest(_SshWorld):
         self.set_up_shortcut()
         self.boot('deb', '--image', 'debian')
 
-        # ssh NAME.vm: the right user and key, the pinned host key, no prompt
-        r = self.ssh('deb.vm', 'true')
-        self.assertNotIn('authenticity', r.stderr)
-        self.assertNotIn('Permanently added', r.stderr)
-        r = self.ssh('deb.vm', 'id -un; uname -n')
-        self.assertEqual(r.stdout, 'root\ndeb\n')
-        self.ssh('deb.vm', 'exit 3', status=3)
-        # nothing was written to a known_hosts file of the user's
-        self.assertFalse(os.path.exists(os.path.join(self.ssh_dir, 'known_hosts')))
-
-        # scp both ways
-        up = os.path.join(self.tmpdir, 'up.bin')
-        with open(up, 'wb') as f:
-            f.write(os.urandom(300 * 1024))
-        self.scp(up, 'deb.vm:/root/up.bin')
-        self.assertEqual(self.ssh('deb.vm', 'sha256sum /root/up.bin').stdout.split()[0],
-                         sha256(up))
-        down = os.path.join(self.tmpdir, 'down.bin')
-        self.scp('deb.vm:/root/up.bin', down)
-        self.assertEqual(sha256(down), sha256(up))
-
-        # rsync -e ssh. The image has no rsync: the host's (the same Debian
-        # release) goes in with scp, with the libraries the guest lacks.
+        # rsync -e ssh needs rsync in the guest. The image has none: the
+        # host's (the same Debian release) goes in with scp, with the
+        # libraries the guest lacks.
         rsync = shutil.which('rsync')
         self.assertIsNotNone(rsync, 'rsync is not installed (tests/setup-debian.sh)')
+        self.ssh('deb.vm', 'true')
         self.put_host_tool(rsync)
-        rsync_path = 'LD_LIBRARY_PATH=/root/host-tools /root/host-tools/rsync'
-        src = os.path.join(self.tmpdir, 'src')
-        os.makedirs(os.path.join(src, 'sub'))
-        with open(os.path.join(src, 'a.txt'), 'w') as f:
-            f.write('alpha\n')
-        with open(os.path.join(src, 'sub', 'b.bin'), 'wb') as f:
-            f.write(os.urandom(100 * 1024))
-        e = 'ssh -F %s -o BatchMode=yes' % self.config
-        self.tool('rsync', '-a', '-e', e, '--rsync-path', rsync_path, src + '/',
-                  'deb.vm:/root/synced/')
-        self.assertEqual(self.ssh('deb.vm', 'cat /root/synced/a.txt').stdout, 'alpha\n')
-        self.ssh('deb.vm', 'echo beta > /root/synced/new.txt')
-        back = os.path.join(self.tmpdir, 'back')
-        self.tool('rsync', '-a', '-e', e, '--rsync-path', rsync_path, 'deb.vm:/root/synced/',
-                  back + '/')
-        with open(os.path.join(back, 'new.txt')) as f:
-            self.assertEqual(f.read(), 'beta\n')
-        self.assertEqual(sha256(os.path.join(back, 'sub', 'b.bin')),
-                         sha256(os.path.join(src, 'sub', 'b.bin')))
+        self.check_ssh_scp_rsync(
+            'deb', rsync_path='LD_LIBRARY_PATH=/root/host-tools /root/host-tools/rsync')
+        r = self.ssh('deb.vm', 'id -un; uname -n')
+        self.assertEqual(r.stdout, 'root\ndeb\n')
 
         # git over ssh: a clone from a bare repository in the guest. The image
         # has no git either: the host's goes in the same way.
@@ -210,22 +228,46 @@ class SshShortcutTest(_SshWorld):
 class SshShortcutMinimalTest(_SshWorld):
 
     def test_ssh_minimal_without_sshd(self):
-        """The minimal image has no sshd: ssh to it fails at once with a
-        message naming `banger vm ssh`, which reaches it through the agent."""
+        """The minimal image has no sshd (busybox alone, not even a C
+        library): `ssh mini.vm` goes through banger's agent, the host's
+        `sshd -i` speaking the protocol (docs/cli.md, "VMs without sshd"),
+        and scp and rsync work with the host's sftp-server and rsync,
+        which banger ships into the guest on first use."""
         self.set_up_shortcut()
         self.boot('mini')
-        r = self.ssh('mini.vm', 'true', status=255)
-        self.assertIn('without sshd', r.stderr)
-        self.assertIn('banger vm ssh mini', r.stderr)
-        one = os.path.join(self.tmpdir, 'one.txt')
-        with open(one, 'w') as f:
-            f.write('1\n')
-        r = self.scp(one, 'mini.vm:/tmp/', status=255)
-        self.assertIn('banger vm ssh mini', r.stderr)
-        # what the message says works
-        self.assertEqual(self.banger('vm', 'ssh', 'mini', '--', 'echo', 'via agent').stdout,
-                         'via agent\n')
+        self.assertIsNotNone(shutil.which('rsync'), 'rsync is not installed '
+                             '(tests/setup-debian.sh)')
+        self.check_ssh_scp_rsync('mini')
+        # the tools went in once, under /.banger/tools
+        r = self.ssh('mini.vm', 'ls /.banger/tools')
+        self.assertEqual(sorted(w.split('-')[0] for w in r.stdout.split()),
+                         ['rsync', 'sftp'], r.stdout)
+
+        # an interactive login: a pty in the guest, the exit status back
+        pid, master = pty.fork()
+        if pid == 0:
+            os.execvpe('ssh', ['ssh', '-F', self.config, '-o', 'BatchMode=yes', 'mini.vm'],
+                       self.env)
+        try:
+            # typed ahead: it waits in the terminal until the guest's shell reads it
+            os.write(master, b'tty; echo mark-$((6*7)); exit 6\r')
+            out = read_until(master, rb'mark-42', TIMEOUT)
+            self.assertIn(b'/dev/pts/', out)
+        finally:
+            _, status = os.waitpid(pid, 0)
+            os.close(master)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 6, out)
+
+        # the guest logs in only the user the host's sshd runs as
+        me = pwd.getpwuid(os.getuid()).pw_name
+        other = 'nobody' if me != 'nobody' else 'root'
+        r = self.ssh(other + '@mini.vm', 'true', status=255)
+        self.assertIn('logs in only you', r.stderr)
+        self.assertIn('“%s”' % me, r.stderr)
+
         self.remove_shortcut()
+        r = self.ssh('mini.vm', 'true', status=255)
+        self.assertNotIn('__ssh-proxy', r.stderr)
 
 
 class RunLoginSshTest(NetWorld):
