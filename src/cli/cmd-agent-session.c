@@ -44,17 +44,47 @@ find_sftp_server (GError **error)
   return NULL;
 }
 
-/* The tool a command line starts with, if it is one banger ships: rsync's
- * far side arrives as "rsync --server …". */
-static char *
-shipped_tool_of (const char *command)
+/* The far sides of the transfer tools, as the first word of the command
+ * ssh sends ("rsync --server …", "git-upload-pack '/srv/repo'"), and the
+ * host program that serves each. */
+static const struct {
+  const char *word;
+  const char *program;
+} shipped[] = {
+  { "rsync", "rsync" },
+  { "git-upload-pack", "git" },
+  { "git-receive-pack", "git" },
+  { "git-upload-archive", "git" },
+};
+
+/* git's far sides are git under those names. */
+static const char *const git_aliases[] = { "git-upload-pack", "git-receive-pack",
+                                           "git-upload-archive", NULL };
+
+/* The host tool a command line starts with, if it is one banger ships. */
+static BangerGuestTool *
+shipped_tool_of (const char *command, GError **error)
 {
   g_auto (GStrv) words = NULL;
 
   if (!g_shell_parse_argv (command, NULL, &words, NULL) || words[0] == NULL)
     return NULL;
-  if (g_str_equal (words[0], "rsync"))
-    return g_find_program_in_path ("rsync");
+  for (guint i = 0; i < G_N_ELEMENTS (shipped); i++) {
+    g_autofree char *program = NULL;
+
+    if (!g_str_equal (words[0], shipped[i].word))
+      continue;
+    program = g_find_program_in_path (shipped[i].program);
+    if (program == NULL) {
+      g_set_error (error, BANGER_CLI_ERROR, BANGER_CLI_ERROR_FAILED,
+                   _ ("“%s” in a VM without sshd runs this host's %s, which is not installed"),
+                   shipped[i].word, shipped[i].program);
+      return NULL;
+    }
+    return banger_guest_tool_new (program,
+                                  g_str_equal (shipped[i].program, "git") ? git_aliases : NULL,
+                                  error);
+  }
   return NULL;
 }
 
@@ -94,21 +124,25 @@ agent_session (BangerCli *cli, char **args, GError **error)
 
     if (program == NULL)
       return FALSE;
-    tool = banger_guest_tool_new (program, error);
+    tool = banger_guest_tool_new (program, NULL, error);
     if (tool == NULL || !banger_guest_tool_ensure (tool, vm, name, error))
       return FALSE;
     /* The SFTP protocol's paths are relative to the home directory. */
     argv = banger_guest_tool_argv (tool, "sftp-server", sftp_args);
     spec.argv = (const char *const *)argv;
   } else {
-    g_autofree char *program = shipped_tool_of (command);
+    g_autoptr (GError) local = NULL;
     g_autoptr (GString) s = g_string_new (NULL);
 
+    tool = shipped_tool_of (command, &local);
+    if (local != NULL) {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
     /* As sshd runs a command: by the shell, in the home directory. */
     g_string_append (s, "cd 2>/dev/null; ");
-    if (program != NULL) {
-      tool = banger_guest_tool_new (program, error);
-      if (tool == NULL || !banger_guest_tool_ensure (tool, vm, name, error))
+    if (tool != NULL) {
+      if (!banger_guest_tool_ensure (tool, vm, name, error))
         return FALSE;
       g_string_append_printf (s, "PATH='%s/bin':\"$PATH\"; export PATH; ",
                               banger_guest_tool_dir (tool));

@@ -31,6 +31,7 @@ struct _BangerGuestTool {
   char *dir;    /* TOOLS_DIR/NAME-STAMP */
   char *loader; /* the loader's name in lib/ */
   GArray *files;
+  GStrv aliases; /* more names the tool answers to in bin/ */
 };
 
 static void
@@ -51,6 +52,7 @@ banger_guest_tool_free (BangerGuestTool *tool)
   g_free (tool->dir);
   g_free (tool->loader);
   g_array_unref (tool->files);
+  g_strfreev (tool->aliases);
   g_free (tool);
 }
 
@@ -144,17 +146,23 @@ stamp_of (BangerGuestTool *tool, GError **error)
                             (guint64)st.st_ino);
     g_checksum_update (sum, (const guchar *)line, -1);
   }
+  for (guint i = 0; tool->aliases[i] != NULL; i++) {
+    g_checksum_update (sum, (const guchar *)tool->aliases[i], -1);
+    g_checksum_update (sum, (const guchar *)"\n", 1);
+  }
   hex = g_strdup (g_checksum_get_string (sum));
   hex[16] = '\0';
   return g_steal_pointer (&hex);
 }
 
 BangerGuestTool *
-banger_guest_tool_new (const char *program, GError **error)
+banger_guest_tool_new (const char *program, const char *const *aliases, GError **error)
 {
   g_autoptr (BangerGuestTool) tool = g_new0 (BangerGuestTool, 1);
   g_autofree char *stamp = NULL;
+  const char *const none[] = { NULL };
 
+  tool->aliases = g_strdupv ((char **)(aliases != NULL ? aliases : none));
   tool->files = g_array_new (FALSE, TRUE, sizeof (ToolFile));
   g_array_set_clear_func (tool->files, tool_file_clear);
   tool->name = g_path_get_basename (program);
@@ -221,13 +229,13 @@ tar_add (struct archive *w, const char *name, int mode, const char *data, gsize 
   return ok ? TRUE : tar_error (w, error);
 }
 
-/* A shell script bin/NAME that runs the tool, for commands that name it
- * (`rsync --server …` arrives as a shell command line). */
+/* A shell script bin/@argv0 that runs the tool under that name, for
+ * commands that name it (`rsync --server …` arrives as a shell command
+ * line, and git runs `git` from PATH). */
 static char *
-wrapper_script (const BangerGuestTool *tool)
+wrapper_script (const BangerGuestTool *tool, const char *argv0)
 {
-  const char *args[] = { "\"$@\"", NULL };
-  g_auto (GStrv) argv = banger_guest_tool_argv (tool, tool->name, NULL);
+  g_auto (GStrv) argv = banger_guest_tool_argv (tool, argv0, NULL);
   g_autoptr (GString) s = g_string_new ("#!/bin/sh\n# Written by banger: the host's ");
 
   g_string_append_printf (s, "%s, run by the host's loader (docs/cli.md).\nexec", tool->name);
@@ -236,8 +244,18 @@ wrapper_script (const BangerGuestTool *tool)
 
     g_string_append_printf (s, " %s", q);
   }
-  g_string_append_printf (s, " %s\n", args[0]);
+  g_string_append (s, " \"$@\"\n");
   return g_string_free (g_steal_pointer (&s), FALSE);
+}
+
+static gboolean
+tar_add_wrapper (struct archive *w, const BangerGuestTool *tool, const char *base,
+                 const char *argv0, GError **error)
+{
+  g_autofree char *script = wrapper_script (tool, argv0);
+  g_autofree char *name = g_strdup_printf ("%s/bin/%s", base, argv0);
+
+  return tar_add (w, name, 0755, script, strlen (script), error);
 }
 
 static gboolean
@@ -246,8 +264,6 @@ produce_tool (int fd, gpointer data, GError **error)
   BangerGuestTool *tool = data;
   struct archive *w = archive_write_new ();
   g_autofree char *base = g_path_get_basename (tool->dir);
-  g_autofree char *script = wrapper_script (tool);
-  g_autofree char *script_name = g_strdup_printf ("%s/bin/%s", base, tool->name);
   g_autofree char *done_name = g_strdup_printf ("%s/" DONE_MARK, base);
   gboolean ok = FALSE;
 
@@ -268,8 +284,12 @@ produce_tool (int fd, gpointer data, GError **error)
     if (!tar_add (w, name, f->mode, contents, len, error))
       goto out;
   }
-  if (!tar_add (w, script_name, 0755, script, strlen (script), error)
-      || !tar_add (w, done_name, 0644, "", 0, error))
+  if (!tar_add_wrapper (w, tool, base, tool->name, error))
+    goto out;
+  for (guint i = 0; tool->aliases[i] != NULL; i++)
+    if (!tar_add_wrapper (w, tool, base, tool->aliases[i], error))
+      goto out;
+  if (!tar_add (w, done_name, 0644, "", 0, error))
     goto out;
   if (archive_write_close (w) != ARCHIVE_OK) {
     tar_error (w, error);

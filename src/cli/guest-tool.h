@@ -15,12 +15,15 @@ G_BEGIN_DECLS
 
 typedef struct _BangerGuestTool BangerGuestTool;
 
-/* @program (an absolute path on the host) and what `ldd` says it links. */
-BangerGuestTool *banger_guest_tool_new (const char *program, GError **error);
+/* @program (an absolute path on the host) and what `ldd` says it links;
+ * bin/ in its guest directory runs it by its own name and by each of
+ * @aliases (NULL-terminated, or NULL). */
+BangerGuestTool *banger_guest_tool_new (const char *program, const char *const *aliases,
+                                        GError **error);
 void banger_guest_tool_free (BangerGuestTool *tool);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BangerGuestTool, banger_guest_tool_free)
 
-/* The guest directory the tool lives in: /.banger/tools/NAME-STAMP, where
+/* The guest directory the tool lives in (bin/ under it goes on PATH): /.banger/tools/NAME-STAMP, where
  * STAMP changes with any of the host files (so an upgraded host ships
  * again, and a copy that is running is never overwritten). */
 const char *banger_guest_tool_dir (const BangerGuestTool *tool);

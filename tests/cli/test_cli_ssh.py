@@ -143,6 +143,29 @@ class _SshWorld(NetWorld):
         self.assertEqual(sha256(os.path.join(back, 'sub', 'b.bin')),
                          sha256(os.path.join(src, 'sub', 'b.bin')))
 
+    def git(self, cwd, *args):
+        env = dict(self.env)
+        env.update({'GIT_AUTHOR_NAME': 't', 'GIT_AUTHOR_EMAIL': 't@t', 'GIT_COMMITTER_NAME': 't',
+                    'GIT_COMMITTER_EMAIL': 't@t', 'GIT_CONFIG_NOSYSTEM': '1',
+                    'GIT_SSH_COMMAND': 'ssh -F %s -o BatchMode=yes' % self.config})
+        r = subprocess.run(['git'] + list(args), cwd=cwd, env=env, capture_output=True,
+                           text=True, stdin=subprocess.DEVNULL, timeout=TIMEOUT)
+        self.assertEqual(r.returncode, 0, 'git %s: %s' % (' '.join(args), r.stderr))
+        return r.stdout
+
+    def make_bare_repo(self):
+        """A bare repository proj.git in the scratch directory, one commit
+        of README."""
+        src_repo = os.path.join(self.tmpdir, 'proj')
+        os.makedirs(src_repo)
+        self.git(src_repo, 'init', '-q', '-b', 'main')
+        with open(os.path.join(src_repo, 'README'), 'w') as f:
+            f.write('hello from the host\n')
+        self.git(src_repo, 'add', 'README')
+        self.git(src_repo, 'commit', '-q', '-m', 'first')
+        self.git(self.tmpdir, 'clone', '-q', '--bare', src_repo, 'proj.git')
+        return os.path.join(self.tmpdir, 'proj.git')
+
     def remove_shortcut(self):
         self.banger('ssh-config', '--remove')
         with open(self.config, 'rb') as f:
@@ -167,16 +190,6 @@ class SshShortcutTest(_SshWorld):
         self.ssh('deb.vm', 'mkdir -p /root/host-tools')
         self.scp(program, *libs, 'deb.vm:/root/host-tools/')
 
-    def git(self, cwd, *args):
-        env = dict(self.env)
-        env.update({'GIT_AUTHOR_NAME': 't', 'GIT_AUTHOR_EMAIL': 't@t', 'GIT_COMMITTER_NAME': 't',
-                    'GIT_COMMITTER_EMAIL': 't@t', 'GIT_CONFIG_NOSYSTEM': '1',
-                    'GIT_SSH_COMMAND': 'ssh -F %s -o BatchMode=yes' % self.config})
-        r = subprocess.run(['git'] + list(args), cwd=cwd, env=env, capture_output=True,
-                           text=True, stdin=subprocess.DEVNULL, timeout=TIMEOUT)
-        self.assertEqual(r.returncode, 0, 'git %s: %s' % (' '.join(args), r.stderr))
-        return r.stdout
-
     BUILD_DEBIAN = True
 
     def test_ssh_scp_rsync_debian(self):
@@ -198,15 +211,7 @@ class SshShortcutTest(_SshWorld):
 
         # git over ssh: a clone from a bare repository in the guest. The image
         # has no git either: the host's goes in the same way.
-        src_repo = os.path.join(self.tmpdir, 'proj')
-        os.makedirs(src_repo)
-        self.git(src_repo, 'init', '-q', '-b', 'main')
-        with open(os.path.join(src_repo, 'README'), 'w') as f:
-            f.write('hello from the host\n')
-        self.git(src_repo, 'add', 'README')
-        self.git(src_repo, 'commit', '-q', '-m', 'first')
-        self.git(self.tmpdir, 'clone', '-q', '--bare', src_repo, 'proj.git')
-        self.scp('-r', os.path.join(self.tmpdir, 'proj.git'), 'deb.vm:/root/proj.git')
+        self.scp('-r', self.make_bare_repo(), 'deb.vm:/root/proj.git')
         self.put_host_tool(shutil.which('git'))
         upload_pack = ('GIT_EXEC_PATH=/root/host-tools LD_LIBRARY_PATH=/root/host-tools '
                        '/root/host-tools/git upload-pack')
@@ -242,6 +247,20 @@ class SshShortcutMinimalTest(_SshWorld):
         r = self.ssh('mini.vm', 'ls /.banger/tools')
         self.assertEqual(sorted(w.split('-')[0] for w in r.stdout.split()),
                          ['rsync', 'sftp'], r.stdout)
+
+        # git over ssh, both ways: the host's git goes in as the far side
+        # (git-upload-pack, git-receive-pack) on first use
+        self.scp('-r', self.make_bare_repo(), 'mini.vm:/root/proj.git')
+        self.git(self.tmpdir, 'clone', '-q', 'mini.vm:/root/proj.git', 'cloned')
+        cloned = os.path.join(self.tmpdir, 'cloned')
+        with open(os.path.join(cloned, 'README')) as f:
+            self.assertEqual(f.read(), 'hello from the host\n')
+        with open(os.path.join(cloned, 'README'), 'a') as f:
+            f.write('and back\n')
+        self.git(cloned, 'commit', '-q', '-a', '-m', 'second')
+        self.git(cloned, 'push', '-q', 'origin', 'main')
+        self.assertEqual(self.ssh('mini.vm', 'cat /root/proj.git/refs/heads/main').stdout.strip(),
+                         self.git(cloned, 'rev-parse', 'HEAD').strip())
 
         # an interactive login: a pty in the guest, the exit status back
         pid, master = pty.fork()
