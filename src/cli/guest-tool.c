@@ -311,6 +311,8 @@ banger_guest_tool_ensure (BangerGuestTool *tool, BangerVM *vm, const char *name,
   BangerExecSpec spec = { .argv = probe, .quiet = TRUE };
   int status = -1;
 
+  g_autoptr (GError) local = NULL;
+
   /* A guest without `test` answers 127: the tool goes in again, which
    * costs time but nothing else. */
   if (!banger_cli_exec (vm, name, &spec, &status, error))
@@ -318,9 +320,15 @@ banger_guest_tool_ensure (BangerGuestTool *tool, BangerVM *vm, const char *name,
   if (status == 0)
     return TRUE;
   g_info ("copying the host's %s into VM “%s” (%s)", tool->name, name, tool->dir);
-  if (!banger_cli_copy_in (vm, TOOLS_DIR, produce_tool, tool, error)) {
-    g_prefix_error (error, _ ("cannot copy the host's %s into VM “%s”: "), tool->name, name);
-    return FALSE;
-  }
-  return TRUE;
+  if (banger_cli_copy_in (vm, TOOLS_DIR, produce_tool, tool, &local))
+    return TRUE;
+  /* Two first sessions at once (rsync in parallel) both copy; the second
+   * one's links may then find the files in place. Whoever finished, the
+   * tool is there. */
+  status = -1;
+  if (banger_cli_exec (vm, name, &spec, &status, NULL) && status == 0)
+    return TRUE;
+  g_propagate_prefixed_error (error, g_steal_pointer (&local),
+                              _ ("cannot copy the host's %s into VM “%s”: "), tool->name, name);
+  return FALSE;
 }

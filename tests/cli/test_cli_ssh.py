@@ -15,12 +15,15 @@ ssh, scp and rsync here is given that config with -F (what a user's own
 
 One meson test per test case (tests/cli/meson.build)."""
 
+import fcntl
 import hashlib
 import os
 import pty
 import pwd
 import shutil
+import struct
 import subprocess
+import termios
 import unittest
 
 from test_cli_vm import BANGER, NetWorld, TIMEOUT, BOOT_TIMEOUT, read_until  # noqa: E402
@@ -262,16 +265,20 @@ class SshShortcutMinimalTest(_SshWorld):
         self.assertEqual(self.ssh('mini.vm', 'cat /root/proj.git/refs/heads/main').stdout.strip(),
                          self.git(cloned, 'rev-parse', 'HEAD').strip())
 
-        # an interactive login: a pty in the guest, the exit status back
+        # an interactive login: a pty in the guest, of the terminal's size,
+        # and the exit status back
         pid, master = pty.fork()
         if pid == 0:
+            # the size, before ssh reads it
+            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack('HHHH', 33, 101, 0, 0))
             os.execvpe('ssh', ['ssh', '-F', self.config, '-o', 'BatchMode=yes', 'mini.vm'],
                        self.env)
         try:
             # typed ahead: it waits in the terminal until the guest's shell reads it
-            os.write(master, b'tty; echo mark-$((6*7)); exit 6\r')
+            os.write(master, b'tty; stty size; echo mark-$((6*7)); exit 6\r')
             out = read_until(master, rb'mark-42', TIMEOUT)
             self.assertIn(b'/dev/pts/', out)
+            self.assertIn(b'33 101\r\n', out)
         finally:
             _, status = os.waitpid(pid, 0)
             os.close(master)
