@@ -19,6 +19,9 @@ static const char *const passed_env[] = {
   "DBUS_SESSION_BUS_ADDRESS", "DBUS_SYSTEM_BUS_ADDRESS", "XDG_RUNTIME_DIR", "XDG_DATA_HOME",
   "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "LANG", "LANGUAGE", "LC_ALL",
   "LC_MESSAGES",
+  /* A sanitizer build's session must run as the banger that started it
+   * (tests/run-all.sh: the leak suppressions). */
+  "ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS",
 };
 
 /* sshd_config splits SetEnv's arguments like a command line: a value goes
