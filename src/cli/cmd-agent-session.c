@@ -58,8 +58,8 @@ static const struct {
 };
 
 /* git's far sides are git under those names. */
-static const char *const git_aliases[] = { "git-upload-pack", "git-receive-pack",
-                                           "git-upload-archive", NULL };
+static const char *const git_aliases[]
+    = { "git-upload-pack", "git-receive-pack", "git-upload-archive", NULL };
 
 /* The host tool a command line starts with, if it is one banger ships. */
 static BangerGuestTool *
@@ -81,9 +81,8 @@ shipped_tool_of (const char *command, GError **error)
                    shipped[i].word, shipped[i].program);
       return NULL;
     }
-    return banger_guest_tool_new (program,
-                                  g_str_equal (shipped[i].program, "git") ? git_aliases : NULL,
-                                  error);
+    return banger_guest_tool_new (
+        program, g_str_equal (shipped[i].program, "git") ? git_aliases : NULL, error);
   }
   return NULL;
 }

@@ -140,10 +140,9 @@ stamp_of (BangerGuestTool *tool, GError **error)
                    f->host_path, g_strerror (errno));
       return NULL;
     }
-    line = g_strdup_printf ("%s\n%s\n%" G_GINT64_FORMAT "\n%" G_GINT64_FORMAT "\n%" G_GUINT64_FORMAT
-                            "\n",
-                            f->name, f->host_path, (gint64)st.st_size, (gint64)st.st_mtime,
-                            (guint64)st.st_ino);
+    line = g_strdup_printf (
+        "%s\n%s\n%" G_GINT64_FORMAT "\n%" G_GINT64_FORMAT "\n%" G_GUINT64_FORMAT "\n", f->name,
+        f->host_path, (gint64)st.st_size, (gint64)st.st_mtime, (guint64)st.st_ino);
     g_checksum_update (sum, (const guchar *)line, -1);
   }
   for (guint i = 0; tool->aliases[i] != NULL; i++) {
@@ -212,8 +211,7 @@ tar_error (struct archive *a, GError **error)
 }
 
 static gboolean
-tar_add (struct archive *w, const char *name, int mode, const char *data, gsize len,
-         GError **error)
+tar_add (struct archive *w, const char *name, int mode, const char *data, gsize len, GError **error)
 {
   struct archive_entry *entry = archive_entry_new ();
   gboolean ok;

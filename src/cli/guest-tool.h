@@ -23,9 +23,9 @@ BangerGuestTool *banger_guest_tool_new (const char *program, const char *const *
 void banger_guest_tool_free (BangerGuestTool *tool);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BangerGuestTool, banger_guest_tool_free)
 
-/* The guest directory the tool lives in (bin/ under it goes on PATH): /.banger/tools/NAME-STAMP, where
- * STAMP changes with any of the host files (so an upgraded host ships
- * again, and a copy that is running is never overwritten). */
+/* The guest directory the tool lives in (bin/ under it goes on PATH): /.banger/tools/NAME-STAMP,
+ * where STAMP changes with any of the host files (so an upgraded host ships again, and a copy that
+ * is running is never overwritten). */
 const char *banger_guest_tool_dir (const BangerGuestTool *tool);
 
 /* Copies the tool into @vm unless an earlier call already did. */

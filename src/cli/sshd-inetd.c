@@ -16,12 +16,22 @@
  * as the banger that runs sshd: sshd gives a session a fresh environment
  * (USER, HOME, PATH, SHELL…) and nothing else. */
 static const char *const passed_env[] = {
-  "DBUS_SESSION_BUS_ADDRESS", "DBUS_SYSTEM_BUS_ADDRESS", "XDG_RUNTIME_DIR", "XDG_DATA_HOME",
-  "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "LANG", "LANGUAGE", "LC_ALL",
+  "DBUS_SESSION_BUS_ADDRESS",
+  "DBUS_SYSTEM_BUS_ADDRESS",
+  "XDG_RUNTIME_DIR",
+  "XDG_DATA_HOME",
+  "XDG_CONFIG_HOME",
+  "XDG_CACHE_HOME",
+  "XDG_STATE_HOME",
+  "LANG",
+  "LANGUAGE",
+  "LC_ALL",
   "LC_MESSAGES",
   /* A sanitizer build's session must run as the banger that started it
    * (tests/run-all.sh: the leak suppressions). */
-  "ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS",
+  "ASAN_OPTIONS",
+  "LSAN_OPTIONS",
+  "UBSAN_OPTIONS",
 };
 
 /* sshd_config splits SetEnv's arguments like a command line: a value goes
@@ -82,32 +92,31 @@ sshd_config_text (const char *program, const char *name, const char *host_key,
   g_string_append_printf (conf, "AuthorizedKeysFile \"%s\"\n", authorized);
   g_string_append (conf, "AuthorizedKeysCommand none\n");
   g_string_append_printf (conf, "AllowUsers \"%s\"\n", user);
-  g_string_append (conf,
-                   "AuthenticationMethods publickey\n"
-                   "PubkeyAuthentication yes\n"
-                   "PasswordAuthentication no\n"
-                   "KbdInteractiveAuthentication no\n"
-                   "HostbasedAuthentication no\n"
-                   "GSSAPIAuthentication no\n"
-                   "PermitRootLogin prohibit-password\n"
-                   /* PAM needs root; the key file is banger's own (its
-                    * directory may be shared with the user's other files). */
-                   "UsePAM no\n"
-                   "StrictModes no\n"
-                   /* Not a daemon: no pid file, no banner, no lastlog. */
-                   "PidFile none\n"
-                   "PrintMotd no\n"
-                   "PrintLastLog no\n"
-                   "Banner none\n"
-                   "PermitUserEnvironment no\n"
-                   "PermitUserRC no\n"
-                   "DisableForwarding yes\n"
-                   "PermitTunnel no\n"
-                   "PermitTTY yes\n"
-                   "LoginGraceTime 120\n"
-                   /* Errors reach the user: sshd runs with -e, its
-                    * stderr is ssh's. */
-                   "LogLevel ERROR\n");
+  g_string_append (conf, "AuthenticationMethods publickey\n"
+                         "PubkeyAuthentication yes\n"
+                         "PasswordAuthentication no\n"
+                         "KbdInteractiveAuthentication no\n"
+                         "HostbasedAuthentication no\n"
+                         "GSSAPIAuthentication no\n"
+                         "PermitRootLogin prohibit-password\n"
+                         /* PAM needs root; the key file is banger's own (its
+                          * directory may be shared with the user's other files). */
+                         "UsePAM no\n"
+                         "StrictModes no\n"
+                         /* Not a daemon: no pid file, no banner, no lastlog. */
+                         "PidFile none\n"
+                         "PrintMotd no\n"
+                         "PrintLastLog no\n"
+                         "Banner none\n"
+                         "PermitUserEnvironment no\n"
+                         "PermitUserRC no\n"
+                         "DisableForwarding yes\n"
+                         "PermitTunnel no\n"
+                         "PermitTTY yes\n"
+                         "LoginGraceTime 120\n"
+                         /* Errors reach the user: sshd runs with -e, its
+                          * stderr is ssh's. */
+                         "LogLevel ERROR\n");
   g_string_append (conf, "Subsystem sftp " BANGER_SSHD_SFTP_MARK "\n");
   for (guint i = 0; env[i] != NULL; i++) {
     g_autofree char *var = g_strndup (env[i], strcspn (env[i], "="));
@@ -160,8 +169,7 @@ banger_cli_sshd_inetd_exec (const char *program, const char *name, GVariant *con
   g_variant_lookup (config, "host_key_alias", "&s", &alias);
   if (identity != NULL)
     authorized = g_strconcat (identity, ".pub", NULL);
-  if (!check_path (_ ("host key"), host_key, error)
-      || !check_path (_ ("key"), authorized, error))
+  if (!check_path (_ ("host key"), host_key, error) || !check_path (_ ("key"), authorized, error))
     return FALSE;
   if (alias == NULL || strpbrk (alias, "/ \"\n") != NULL || alias[0] == '.') {
     g_set_error (error, BANGER_CLI_ERROR, BANGER_CLI_ERROR_FAILED,
@@ -173,8 +181,8 @@ banger_cli_sshd_inetd_exec (const char *program, const char *name, GVariant *con
    * its environment changed); sshd reads it at once. */
   dir = g_build_filename (g_get_user_runtime_dir (), "banger", "sshd", NULL);
   if (g_mkdir_with_parents (dir, 0700) < 0) {
-    g_set_error (error, BANGER_CLI_ERROR, BANGER_CLI_ERROR_FAILED, _ ("cannot create %s: %s"),
-                 dir, g_strerror (errno));
+    g_set_error (error, BANGER_CLI_ERROR, BANGER_CLI_ERROR_FAILED, _ ("cannot create %s: %s"), dir,
+                 g_strerror (errno));
     return FALSE;
   }
   conf_path = g_strdup_printf ("%s/%s.conf", dir, alias);

@@ -73,7 +73,10 @@ class _SshWorld(NetWorld):
                          status=status, input=input)
 
     def scp(self, *args, status=0):
-        return self.tool('scp', '-F', self.config, '-o', 'BatchMode=yes', *args, status=status)
+        # a bound, not a speed: the first scp to a VM without sshd ships
+        # sftp-server into it (TCG, a loaded machine, sanitizers)
+        return self.tool('scp', '-F', self.config, '-o', 'BatchMode=yes', *args, status=status,
+                         timeout=BOOT_TIMEOUT)
 
     def set_up_shortcut(self):
         r = self.banger('ssh-config')
@@ -136,11 +139,13 @@ class _SshWorld(NetWorld):
         with open(os.path.join(src, 'sub', 'b.bin'), 'wb') as f:
             f.write(os.urandom(100 * 1024))
         e = 'ssh -F %s -o BatchMode=yes' % self.config
-        self.tool('rsync', '-a', '-e', e, *extra, src + '/', host + ':/root/synced/')
+        self.tool('rsync', '-a', '-e', e, *extra, src + '/', host + ':/root/synced/',
+                  timeout=BOOT_TIMEOUT)
         self.assertEqual(self.ssh(host, 'cat /root/synced/a.txt').stdout, 'alpha\n')
         self.ssh(host, 'echo beta > /root/synced/new.txt')
         back = os.path.join(self.tmpdir, 'back')
-        self.tool('rsync', '-a', '-e', e, *extra, host + ':/root/synced/', back + '/')
+        self.tool('rsync', '-a', '-e', e, *extra, host + ':/root/synced/', back + '/',
+                  timeout=BOOT_TIMEOUT)
         with open(os.path.join(back, 'new.txt')) as f:
             self.assertEqual(f.read(), 'beta\n')
         self.assertEqual(sha256(os.path.join(back, 'sub', 'b.bin')),
@@ -152,7 +157,7 @@ class _SshWorld(NetWorld):
                     'GIT_COMMITTER_EMAIL': 't@t', 'GIT_CONFIG_NOSYSTEM': '1',
                     'GIT_SSH_COMMAND': 'ssh -F %s -o BatchMode=yes' % self.config})
         r = subprocess.run(['git'] + list(args), cwd=cwd, env=env, capture_output=True,
-                           text=True, stdin=subprocess.DEVNULL, timeout=TIMEOUT)
+                           text=True, stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
         self.assertEqual(r.returncode, 0, 'git %s: %s' % (' '.join(args), r.stderr))
         return r.stdout
 
