@@ -45,13 +45,15 @@ find_sftp_server (GError **error)
 }
 
 /* The far sides of the transfer tools, as the first word of the command
- * ssh sends ("rsync --server …", "git-upload-pack '/srv/repo'"), and the
- * host program that serves each. */
+ * ssh sends ("rsync --server …", "scp -t …", "git-upload-pack '/srv/repo'"),
+ * and the host program that serves each. */
 static const struct {
   const char *word;
   const char *program;
 } shipped[] = {
   { "rsync", "rsync" },
+  /* scp -O: the legacy protocol, "scp -t DIR" / "scp -f FILE" */
+  { "scp", "scp" },
   { "git-upload-pack", "git" },
   { "git-receive-pack", "git" },
   { "git-upload-archive", "git" },

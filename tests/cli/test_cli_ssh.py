@@ -256,6 +256,13 @@ class SshShortcutMinimalTest(_SshWorld):
         self.assertEqual(sorted(w.split('-')[0] for w in r.stdout.split()),
                          ['rsync', 'sftp'], r.stdout)
 
+        # scp's legacy protocol (-O): the far side is the host's scp
+        one = os.path.join(self.tmpdir, 'one.txt')
+        with open(one, 'w') as f:
+            f.write('legacy\n')
+        self.scp('-O', one, 'mini.vm:/root/one.txt')
+        self.assertEqual(self.ssh('mini.vm', 'cat /root/one.txt').stdout, 'legacy\n')
+
         # git over ssh, both ways: the host's git goes in as the far side
         # (git-upload-pack, git-receive-pack) on first use
         self.scp('-r', self.make_bare_repo(), 'mini.vm:/root/proj.git')
