@@ -81,6 +81,8 @@ sshd_config_text (const char *program, const char *name, const char *host_key,
   g_autofree char *quoted_program = g_shell_quote (program);
   g_auto (GStrv) env = g_get_environ ();
   g_autoptr (GString) setenv_line = g_string_new (NULL);
+  g_auto (GStrv) pieces = g_strsplit (authorized, "%", -1);
+  g_autofree char *authorized_word = g_strjoinv ("%%", pieces);
 
   g_string_append_printf (conf,
                           "# Written by banger for `ssh %s.vm` (docs/cli.md, \"VMs without "
@@ -88,8 +90,9 @@ sshd_config_text (const char *program, const char *name, const char *host_key,
                           name, user);
   /* The VM's own host key, the one the KnownHostsCommand pins. */
   g_string_append_printf (conf, "HostKey \"%s\"\n", host_key);
-  /* Only banger's key, for only this user; nothing but keys. */
-  g_string_append_printf (conf, "AuthorizedKeysFile \"%s\"\n", authorized);
+  /* Only banger's key, for only this user; nothing but keys. sshd expands
+   * %-tokens in this one path. */
+  g_string_append_printf (conf, "AuthorizedKeysFile \"%s\"\n", authorized_word);
   g_string_append (conf, "AuthorizedKeysCommand none\n");
   g_string_append_printf (conf, "AllowUsers \"%s\"\n", user);
   g_string_append (conf, "AuthenticationMethods publickey\n"
