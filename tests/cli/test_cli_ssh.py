@@ -20,10 +20,13 @@ import hashlib
 import os
 import pty
 import pwd
+import select
 import shutil
+import signal
 import struct
 import subprocess
 import termios
+import time
 import unittest
 
 from test_cli_vm import BANGER, NetWorld, TIMEOUT, BOOT_TIMEOUT, read_until  # noqa: E402
@@ -37,6 +40,24 @@ USER_CONFIG = (b'# my settings\n'
                b'\n'
                b'Match host nothing.invalid\n'
                b'    ForwardAgent no')
+
+
+def read_to_eof(fd, timeout):
+    """Reads @fd until its other side is closed (True) or @timeout
+    passes (False), waiting on the descriptor."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            return False
+        try:
+            if not os.read(fd, 4096):
+                return True
+        except OSError:  # EIO: the pty's other side is closed
+            return True
 
 
 def sha256(path):
@@ -288,10 +309,14 @@ class SshShortcutMinimalTest(_SshWorld):
         try:
             # typed ahead: it waits in the terminal until the guest's shell reads it
             os.write(master, b'tty; stty size; echo mark-$((6*7)); exit 6\r')
-            out = read_until(master, rb'mark-42', TIMEOUT)
+            out = read_until(master, rb'mark-42', BOOT_TIMEOUT)
             self.assertIn(b'/dev/pts/', out)
             self.assertIn(b'33 101\r\n', out)
         finally:
+            # ssh ends when the guest's shell does; if it did not, the test
+            # must fail, not hang
+            if not read_to_eof(master, BOOT_TIMEOUT):
+                os.kill(pid, signal.SIGKILL)
             _, status = os.waitpid(pid, 0)
             os.close(master)
         self.assertEqual(os.waitstatus_to_exitcode(status), 6, out)
@@ -333,6 +358,10 @@ class RunLoginSshTest(NetWorld):
             os.write(master, b'pwd; echo made > login.txt; echo mark-$((6*7)); exit 6\r')
             out = read_until(master, rb'saved in \S+rld\.patch', BOOT_TIMEOUT)
         finally:
+            # ssh ends when the guest's shell does; if it did not, the test
+            # must fail, not hang
+            if not read_to_eof(master, BOOT_TIMEOUT):
+                os.kill(pid, signal.SIGKILL)
             _, status = os.waitpid(pid, 0)
             os.close(master)
         self.assertEqual(os.waitstatus_to_exitcode(status), 6, out)
