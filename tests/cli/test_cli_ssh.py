@@ -328,6 +328,15 @@ class SshShortcutMinimalTest(_SshWorld):
         self.assertIn('logs in only you', r.stderr)
         self.assertIn('“%s”' % me, r.stderr)
 
+        # a stopped VM: banger's words, through ssh, and no sshd left behind
+        self.banger('vm', 'stop', 'mini', timeout=BOOT_TIMEOUT)
+        r = self.ssh('mini.vm', 'true', status=255)
+        self.assertIn('not running', r.stderr)
+        conf_dir = os.path.join(self.env['XDG_RUNTIME_DIR'], 'banger', 'sshd')
+        self.assertTrue(os.listdir(conf_dir))
+        self.assertEqual(subprocess.run(['pgrep', '-f', 'sshd -i -e -f ' + conf_dir],
+                                        capture_output=True).returncode, 1)
+
         self.remove_shortcut()
         r = self.ssh('mini.vm', 'true', status=255)
         self.assertNotIn('__ssh-proxy', r.stderr)
