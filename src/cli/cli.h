@@ -78,6 +78,8 @@ extern const BangerCommand banger_version_command;
 extern const BangerCommand banger_ssh_config_command;
 extern const BangerCommand banger_ssh_proxy_command;
 extern const BangerCommand banger_ssh_known_hosts_command;
+extern const BangerCommand banger_ssh_uses_agent_command;
+extern const BangerCommand banger_agent_session_command;
 extern const BangerCommand banger_doctor_command;
 extern const BangerCommand banger_update_command;
 extern const BangerCommand banger_completion_command;

@@ -9,6 +9,7 @@ CLI only."""
 
 import json
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -298,7 +299,11 @@ class CliTest(_Base):
         # --print: the block, nothing written
         r = self.banger('ssh-config', '--print')
         self.assertIn('Host *.vm\n', r.stdout)
-        self.assertIn("'%s' __ssh-proxy %%h %%p" % BANGER, r.stdout)
+        self.assertIn("'%s' __ssh-proxy %%h %%p %%r" % BANGER, r.stdout)
+        # VMs without sshd: the login name is the user's own, set before Host *.vm sets root
+        self.assertIn('Match host *.vm exec "\'%s\' __ssh-uses-agent %%h"\n    User %s\n'
+                      'Host *.vm\n    User root\n' % (BANGER, pwd.getpwuid(os.getuid()).pw_name),
+                      r.stdout)
         self.assertFalse(os.path.exists(config) or os.path.exists(shortcut))
         # no ~/.ssh at all
         r = self.banger('ssh-config')
