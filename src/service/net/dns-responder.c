@@ -163,6 +163,11 @@ udp_thread (gpointer user_data)
       g_warning ("DNS/UDP: poll: %s; UDP answers stop", g_strerror (errno));
       break;
     }
+    /* Cannot happen while the socket is ours, but would spin if it did. */
+    if (fds[0].revents & POLLNVAL) {
+      g_warning ("DNS/UDP: the socket is gone; UDP answers stop");
+      break;
+    }
   }
   return NULL;
 }
