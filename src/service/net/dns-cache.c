@@ -152,9 +152,10 @@ vm_changed (const BangerStoreVmChange *change, gpointer user_data)
     return;
   }
   if (vm == NULL) {
-    /* A lease for a VM the cache never heard of cannot happen (an insert
-     * is told first); if it does, the store is the truth. */
-    if (change->name == NULL) {
+    /* A claim, release or update of a VM the cache never heard of cannot
+     * happen (an insert is told first, with both name and lease); if it
+     * does, the store is the truth. */
+    if (change->name == NULL || change->ipv4 == NULL) {
       load (self);
       return;
     }
