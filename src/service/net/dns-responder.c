@@ -8,8 +8,7 @@
 #include "dns-responder.h"
 
 #include <errno.h>
-#include <poll.h>
-#include <sys/eventfd.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -45,8 +44,7 @@ struct _BangerDnsResponder {
   char *problem;
   GSocket *udp;
   GThread *udp_thread;
-  int udp_wake_fd; /* eventfd: the thread is to stop; -1 when none */
-  gint udp_stopping;
+  gint udp_stopping; /* set by udp_thread_stop() */
   GSocket *tcp;
   GSource *tcp_source;
   guint retry_id;
@@ -136,7 +134,6 @@ udp_thread (gpointer user_data)
   BangerDnsResponder *self = user_data;
   int fd = g_socket_get_fd (self->udp);
   g_autofree UdpBuffers *b = g_new (UdpBuffers, 1);
-  struct pollfd fds[2] = { { fd, POLLIN, 0 }, { self->udp_wake_fd, POLLIN, 0 } };
 
   while (!g_atomic_int_get (&self->udp_stopping)) {
     int n;
@@ -150,61 +147,64 @@ udp_thread (gpointer user_data)
       b->in_msgs[i].msg_hdr.msg_iov = &b->in_iov[i];
       b->in_msgs[i].msg_hdr.msg_iovlen = 1;
     }
-    n = recvmmsg (fd, b->in_msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
+    /* Blocks for the first datagram, then takes what else is queued
+     * without waiting: one system call per batch, none when idle. */
+    n = recvmmsg (fd, b->in_msgs, UDP_BATCH, MSG_WAITFORONE, NULL);
     if (n > 0) {
       udp_send_batch (fd, b, udp_answer_batch (self->cache, b, (guint)n));
       continue;
     }
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+    if (n < 0 && errno != EINTR) {
+      /* EBADF, ENOTSOCK, EFAULT, EINVAL: a bug, which would only spin. */
+      if (errno == EBADF || errno == ENOTSOCK || errno == EFAULT || errno == EINVAL) {
+        g_warning ("DNS/UDP: receive: %s; UDP answers stop", g_strerror (errno));
+        break;
+      }
       g_debug ("DNS/UDP: receive: %s", g_strerror (errno));
-    /* Nothing waiting (or an error, which the next read sees again):
-     * sleep until a datagram comes or stop_listening() wakes us. */
-    if (poll (fds, G_N_ELEMENTS (fds), -1) < 0 && errno != EINTR) {
-      g_warning ("DNS/UDP: poll: %s; UDP answers stop", g_strerror (errno));
-      break;
     }
-    /* Cannot happen while the socket is ours, but would spin if it did. */
-    if (fds[0].revents & POLLNVAL) {
-      g_warning ("DNS/UDP: the socket is gone; UDP answers stop");
-      break;
-    }
+    /* n == 0: the socket was shut down by udp_thread_stop(). */
   }
   return NULL;
 }
 
+/* Ends the UDP thread: the flag, then a wake-up for a thread blocked in
+ * recvmmsg(). An empty datagram to the socket itself wakes it (and is
+ * dropped as shorter than a header); shutdown() is the backstop, since on
+ * Linux it wakes a blocked receiver of even an unconnected UDP socket (its
+ * ENOTCONN is expected). A thread that is not blocked sees the flag
+ * before its next read. */
 static void
 udp_thread_stop (BangerDnsResponder *self)
 {
-  guint64 one = 1;
-
   if (self->udp_thread != NULL) {
+    int fd = g_socket_get_fd (self->udp);
+    struct sockaddr_storage self_addr;
+    socklen_t len = sizeof self_addr;
+
     g_atomic_int_set (&self->udp_stopping, 1);
-    if (write (self->udp_wake_fd, &one, sizeof one) < 0)
-      g_warning ("DNS/UDP: cannot wake the thread: %s", g_strerror (errno));
+    if (getsockname (fd, (struct sockaddr *)&self_addr, &len) == 0)
+      (void)sendto (fd, "", 0, MSG_DONTWAIT, (struct sockaddr *)&self_addr, len);
+    (void)shutdown (fd, SHUT_RDWR);
     g_thread_join (g_steal_pointer (&self->udp_thread));
-  }
-  if (self->udp_wake_fd >= 0) {
-    close (self->udp_wake_fd);
-    self->udp_wake_fd = -1;
   }
 }
 
 static gboolean
 udp_thread_start (BangerDnsResponder *self, GError **error)
 {
-  self->udp_wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (self->udp_wake_fd < 0) {
+  int fd = g_socket_get_fd (self->udp);
+  int flags = fcntl (fd, F_GETFL);
+
+  /* GSocket made the descriptor non-blocking; the thread blocks in
+   * recvmmsg() instead (nothing else reads this socket). */
+  if (flags < 0 || fcntl (fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
     int saved = errno;
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "eventfd: %s", g_strerror (saved));
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "fcntl: %s", g_strerror (saved));
     return FALSE;
   }
   g_atomic_int_set (&self->udp_stopping, 0);
   self->udp_thread = g_thread_try_new ("dns-udp", udp_thread, self, error);
-  if (self->udp_thread == NULL) {
-    udp_thread_stop (self);
-    return FALSE;
-  }
-  return TRUE;
+  return self->udp_thread != NULL;
 }
 
 /* ---- TCP ---------------------------------------------------------------------------------- */
@@ -496,7 +496,6 @@ banger_dns_responder_new (BangerConfig *config, BangerStore *store)
 
   self->port = banger_config_get_dns_port (config);
   self->problem = g_strdup ("not started");
-  self->udp_wake_fd = -1;
   /* Loaded now, before reconcile or any call changes the store, and kept
    * in step from here on; not needed when nothing will ask. */
   if (self->port != 0)
