@@ -24,7 +24,7 @@ struct _BangerDnsCache {
   GHashTable *vms; /* id → CachedVm; main thread */
   gboolean loaded; /* FALSE: the last load failed, lookups answer FAILED */
 
-  GMutex lock; /* guards names and loaded_for_lookup */
+  GMutex lock;       /* guards names and loaded_for_lookup */
   GHashTable *names; /* name → GUINT_TO_POINTER (addr); VMs holding a lease */
   gboolean loaded_for_lookup;
 };
@@ -68,14 +68,6 @@ banger_dns_cache_lookup (const char *name, guint8 addr[4], gpointer cache)
     found = BANGER_DNS_LOOKUP_FOUND;
   }
   return found;
-}
-
-guint
-banger_dns_cache_size (BangerDnsCache *self)
-{
-  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&self->lock);
-
-  return g_hash_table_size (self->names);
 }
 
 /* ---- the change side (main thread) ---------------------------------------------------------- */
@@ -187,8 +179,8 @@ banger_dns_cache_new (BangerStore *store)
   BangerDnsCache *self = g_new0 (BangerDnsCache, 1);
 
   self->store = store;
-  self->vms = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                     (GDestroyNotify)cached_vm_free);
+  self->vms
+      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)cached_vm_free);
   self->names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_mutex_init (&self->lock);
   load (self);

@@ -29,7 +29,4 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (BangerDnsCache, banger_dns_cache_free)
  * BangerDnsLookupFunc with the cache as user data. */
 BangerDnsLookup banger_dns_cache_lookup (const char *name, guint8 addr[4], gpointer cache);
 
-/* How many names answer right now (tests). Any thread. */
-guint banger_dns_cache_size (BangerDnsCache *self);
-
 G_END_DECLS

@@ -285,8 +285,8 @@ tcp_client_serve (TcpClient *c, gboolean *want_write)
     gssize n;
 
     if (c->in_len == need) {
-      gsize len = banger_dns_answer (c->in + 2, need - 2, banger_dns_cache_lookup,
-                                     c->owner->cache, c->out + 2, sizeof c->out - 2, NULL);
+      gsize len = banger_dns_answer (c->in + 2, need - 2, banger_dns_cache_lookup, c->owner->cache,
+                                     c->out + 2, sizeof c->out - 2, NULL);
       gboolean done = FALSE;
 
       c->in_len = 0;
