@@ -20,6 +20,7 @@
 #include "banger-error.h"
 #include "dns-responder.h"
 #include "dns-wire.h"
+#include "store-private.h"
 #include "store.h"
 
 /* Generous: the CI runs this under ASan on a loaded 2-core machine. */
@@ -330,6 +331,41 @@ test_loaded_at_start (Fixture *fx, gconstpointer data)
   assert_address (fx, "down.vm", "10.77.0.10");
 }
 
+/* The VMs cannot be read when the responder starts (here: their table is
+ * renamed away under the store): every .vm name answers SERVFAIL, never a
+ * false NXDOMAIN, with a warning; the next change the store tells loads
+ * the whole table again. */
+static void
+test_unreadable_store (Fixture *fx, gconstpointer data)
+{
+  g_autoptr (BangerVmRecord) web = make_vm ("00000000000000f6", "web");
+  g_autoptr (BangerVmRecord) db = make_vm ("00000000000000f7", "db");
+  sqlite3 *sql = banger_store_get_db (fx->store);
+
+  g_free (web->ipv4);
+  web->ipv4 = g_strdup ("10.77.0.12");
+  insert (fx, web);
+  g_assert_cmpint (sqlite3_exec (sql, "ALTER TABLE vms RENAME TO vms_away", NULL, NULL, NULL), ==,
+                   SQLITE_OK);
+  g_test_expect_message ("bangerd-net", G_LOG_LEVEL_WARNING, "DNS: cannot read the VMs*");
+  start_responder (fx);
+  g_test_assert_expected_messages ();
+  g_assert_cmpint (ask (fx, "web.vm", BANGER_DNS_TYPE_A).rcode, ==, BANGER_DNS_RCODE_SERVFAIL);
+  g_assert_cmpint (ask (fx, "nosuch.vm", BANGER_DNS_TYPE_A).rcode, ==, BANGER_DNS_RCODE_SERVFAIL);
+
+  /* Readable again, but nothing told the cache yet: still SERVFAIL. */
+  g_assert_cmpint (sqlite3_exec (sql, "ALTER TABLE vms_away RENAME TO vms", NULL, NULL, NULL), ==,
+                   SQLITE_OK);
+  g_assert_cmpint (ask (fx, "web.vm", BANGER_DNS_TYPE_A).rcode, ==, BANGER_DNS_RCODE_SERVFAIL);
+
+  /* The next change reloads everything, not just the VM it is about. */
+  insert (fx, db);
+  assert_address (fx, "web.vm", "10.77.0.12");
+  assert_nxdomain (fx, "db.vm");
+  claim (fx, db->id, "10.77.0.13");
+  assert_address (fx, "db.vm", "10.77.0.13");
+}
+
 /* The main loop is busy (this callback runs on it and does not return
  * until it is done): UDP questions are still answered, store changes
  * included. */
@@ -438,6 +474,7 @@ main (int argc, char **argv)
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
   ADD ("/dns/cache/follows-store", test_follows_store);
   ADD ("/dns/cache/loaded-at-start", test_loaded_at_start);
+  ADD ("/dns/cache/unreadable-store", test_unreadable_store);
   ADD ("/dns/cache/main-loop-busy", test_main_loop_busy);
   ADD ("/dns/cache/stop-under-load", test_stop_under_load);
 #undef ADD
