@@ -118,8 +118,9 @@ udp_send_batch (int fd, UdpBuffers *b, guint n)
     if (r < 0) {
       if (errno == EINTR)
         continue;
-      /* The first reply left could not go (a full send buffer, an
-       * unreachable sender): lost, as a datagram may be; the rest can. */
+      /* The first reply left could not go (a firewall's EPERM, ENOBUFS;
+       * a full send buffer only makes this blocking socket wait): lost,
+       * as a datagram may be; the rest can go. */
       g_debug ("DNS/UDP: send: %s", g_strerror (errno));
       sent++;
       continue;
