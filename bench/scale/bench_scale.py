@@ -177,7 +177,8 @@ def row(label, m, goal=None, base=None):
     if goal is not None:
         extra += '   goal < %d ms (%.2f of it)' % (goal, m['ms'] / goal)
     if base is not None:
-        extra += '   baseline %.1f ms (%.2fx faster)' % (base['ms'], base['ms'] / m['ms'])
+        extra += '   baseline %.1f ms (%.2fx faster; cpu: bangerd %.1f ms, client %.1f ms)' % (
+            base['ms'], base['ms'] / m['ms'], base['bangerd_cpu'], base['client_cpu'])
     print('  %-34s %7.1f ms  cpu: bangerd %5.1f ms, client %5.1f ms%s' % (
         label, m['ms'], m['bangerd_cpu'], m['client_cpu'], extra))
     print('  %-34s runs: %s' % ('', ' '.join('%.0f' % t for t in m['runs'])))
