@@ -4,12 +4,12 @@
 
 #include <config.h>
 
-#include <gmodule.h>
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
 #include <string.h>
 
 #include "banger-error.h"
+#include "lazy-library.h"
 
 /* GnuTLS, loaded at the first check rather than linked: linked, it is
  * mapped and initialised (its library constructor) in every bangerd and
@@ -25,7 +25,16 @@ typedef struct {
   __typeof__ (gnutls_strerror) *strerror;
 } Gnutls;
 
-static Gnutls api; /* filled once, by gnutls_load() */
+static Gnutls api;
+static const BangerLazySymbol symbols[] = {
+  { "gnutls_pubkey_init", G_STRUCT_OFFSET (Gnutls, pubkey_init) },
+  { "gnutls_pubkey_deinit", G_STRUCT_OFFSET (Gnutls, pubkey_deinit) },
+  { "gnutls_pubkey_import", G_STRUCT_OFFSET (Gnutls, pubkey_import) },
+  { "gnutls_pubkey_verify_data2", G_STRUCT_OFFSET (Gnutls, pubkey_verify_data2) },
+  { "gnutls_strerror", G_STRUCT_OFFSET (Gnutls, strerror) },
+};
+static BangerLazyLibrary library = { "GnuTLS", BANGER_GNUTLS_SONAME, symbols,
+                                     G_N_ELEMENTS (symbols), &api };
 
 /* gnutls_pubkey_t is a pointer type: a plain cleanup function. A key
  * exists only once GnuTLS is loaded. */
@@ -36,50 +45,9 @@ pubkey_clear (gnutls_pubkey_t *key)
     api.pubkey_deinit (*key);
 }
 
-static const Gnutls *
-gnutls_load (GError **error)
-{
-  static char *load_error; /* set once, kept: the answer does not change */
-  static gsize loaded;
-
-  if (g_once_init_enter (&loaded)) {
-    GModule *module = g_module_open (BANGER_GNUTLS_SONAME, G_MODULE_BIND_LAZY | G_MODULE_BIND_LOCAL);
-    const struct {
-      const char *name;
-      gpointer *fn;
-    } symbols[] = {
-      { "gnutls_pubkey_init", (gpointer *)&api.pubkey_init },
-      { "gnutls_pubkey_deinit", (gpointer *)&api.pubkey_deinit },
-      { "gnutls_pubkey_import", (gpointer *)&api.pubkey_import },
-      { "gnutls_pubkey_verify_data2", (gpointer *)&api.pubkey_verify_data2 },
-      { "gnutls_strerror", (gpointer *)&api.strerror },
-    };
-
-    if (module == NULL) {
-      load_error = g_strdup (g_module_error ());
-    } else {
-      /* Never unloaded: GnuTLS keeps global state from its initialisation. */
-      g_module_make_resident (module);
-      for (guint i = 0; i < G_N_ELEMENTS (symbols) && load_error == NULL; i++) {
-        if (!g_module_symbol (module, symbols[i].name, symbols[i].fn))
-          load_error = g_strdup (g_module_error ());
-      }
-    }
-    g_once_init_leave (&loaded, 1);
-  }
-  if (load_error != NULL) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED,
-                 "cannot load GnuTLS (%s) to check the release signature: %s",
-                 BANGER_GNUTLS_SONAME, load_error);
-    return NULL;
-  }
-  return &api;
-}
-
 gboolean
 banger_update_verify_signature (const char *pem, GBytes *data, GBytes *signature, GError **error)
 {
-  const Gnutls *gt;
   __attribute__ ((cleanup (pubkey_clear))) gnutls_pubkey_t key = NULL;
   gnutls_datum_t key_datum, data_datum, sig_datum;
   gsize len;
@@ -90,29 +58,28 @@ banger_update_verify_signature (const char *pem, GBytes *data, GBytes *signature
                          "this build has no release key (configure with -Drelease_pubkey=FILE)");
     return FALSE;
   }
-  gt = gnutls_load (error);
-  if (gt == NULL)
+  if (!banger_lazy_library_load (&library, error))
     return FALSE;
-  if (gt->pubkey_init (&key) < 0) {
+  if (api.pubkey_init (&key) < 0) {
     g_set_error_literal (error, BANGER_ERROR, BANGER_ERROR_FAILED, "GnuTLS: out of memory");
     return FALSE;
   }
   key_datum.data = (unsigned char *)pem;
   key_datum.size = (unsigned int)strlen (pem);
-  rc = gt->pubkey_import (key, &key_datum, GNUTLS_X509_FMT_PEM);
+  rc = api.pubkey_import (key, &key_datum, GNUTLS_X509_FMT_PEM);
   if (rc < 0) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED,
-                 "the built-in release key is unusable: %s", gt->strerror (rc));
+                 "the built-in release key is unusable: %s", api.strerror (rc));
     return FALSE;
   }
   data_datum.data = (unsigned char *)g_bytes_get_data (data, &len);
   data_datum.size = (unsigned int)len;
   sig_datum.data = (unsigned char *)g_bytes_get_data (signature, &len);
   sig_datum.size = (unsigned int)len;
-  rc = gt->pubkey_verify_data2 (key, GNUTLS_SIGN_ECDSA_SHA256, 0, &data_datum, &sig_datum);
+  rc = api.pubkey_verify_data2 (key, GNUTLS_SIGN_ECDSA_SHA256, 0, &data_datum, &sig_datum);
   if (rc < 0) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_VERIFICATION,
-                 "SHA256SUMS is not signed by the release key: %s", gt->strerror (rc));
+                 "SHA256SUMS is not signed by the release key: %s", api.strerror (rc));
     return FALSE;
   }
   return TRUE;
