@@ -11,6 +11,7 @@
 
 #include "bus-name.h"
 #include "doctor-private.h"
+#include "lazy-library.h"
 
 #define RESOLVE_NAME "org.freedesktop.resolve1"
 #define RESOLVE_PATH "/org/freedesktop/resolve1"
@@ -164,6 +165,36 @@ check_dns_routing (GVariantBuilder *b, const BangerDoctorFacts *f, const Bridge 
 
 /* ---- NAT: bridge, forwarding, nftables -------------------------------------- */
 
+/* libnftables, loaded by the first doctor run instead of linked: linked,
+ * it is mapped in bangerd from the start with libnftnl, GMP, libxtables,
+ * jansson and libmnl, 0.6 MiB of an idle bangerd's RSS
+ * (docs/performance.md). Typed with the header's declarations. */
+typedef struct {
+  __typeof__ (nft_ctx_new) *ctx_new;
+  __typeof__ (nft_ctx_free) *ctx_free;
+  __typeof__ (nft_ctx_output_set_flags) *ctx_output_set_flags;
+  __typeof__ (nft_ctx_buffer_output) *ctx_buffer_output;
+  __typeof__ (nft_ctx_buffer_error) *ctx_buffer_error;
+  __typeof__ (nft_ctx_get_output_buffer) *ctx_get_output_buffer;
+  __typeof__ (nft_ctx_get_error_buffer) *ctx_get_error_buffer;
+  __typeof__ (nft_run_cmd_from_buffer) *run_cmd_from_buffer;
+} Nftables;
+
+static Nftables nftables;
+static const BangerLazySymbol nftables_symbols[] = {
+  { "nft_ctx_new", G_STRUCT_OFFSET (Nftables, ctx_new) },
+  { "nft_ctx_free", G_STRUCT_OFFSET (Nftables, ctx_free) },
+  { "nft_ctx_output_set_flags", G_STRUCT_OFFSET (Nftables, ctx_output_set_flags) },
+  { "nft_ctx_buffer_output", G_STRUCT_OFFSET (Nftables, ctx_buffer_output) },
+  { "nft_ctx_buffer_error", G_STRUCT_OFFSET (Nftables, ctx_buffer_error) },
+  { "nft_ctx_get_output_buffer", G_STRUCT_OFFSET (Nftables, ctx_get_output_buffer) },
+  { "nft_ctx_get_error_buffer", G_STRUCT_OFFSET (Nftables, ctx_get_error_buffer) },
+  { "nft_run_cmd_from_buffer", G_STRUCT_OFFSET (Nftables, run_cmd_from_buffer) },
+};
+static BangerLazyLibrary nftables_library = { "libnftables", BANGER_NFTABLES_SONAME,
+                                              nftables_symbols,
+                                              G_N_ELEMENTS (nftables_symbols), &nftables };
+
 /* The ruleset as libnftables' JSON (the same library the helper writes it
  * with: no `nft` program, no text parsing). NULL with @error; *@denied when
  * the kernel refused for lack of CAP_NET_ADMIN, which an unprivileged
@@ -171,23 +202,26 @@ check_dns_routing (GVariantBuilder *b, const BangerDoctorFacts *f, const Bridge 
 static JsonNode *
 read_ruleset (gboolean *denied, GError **error)
 {
-  struct nft_ctx *nft = nft_ctx_new (NFT_CTX_DEFAULT);
+  struct nft_ctx *nft;
   g_autoptr (JsonParser) parser = json_parser_new ();
   const char *out, *err;
   JsonNode *root = NULL;
   int rc;
 
   *denied = FALSE;
+  if (!banger_lazy_library_load (&nftables_library, error))
+    return NULL;
+  nft = nftables.ctx_new (NFT_CTX_DEFAULT);
   if (nft == NULL) {
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "libnftables: no context");
     return NULL;
   }
-  nft_ctx_output_set_flags (nft, NFT_CTX_OUTPUT_JSON);
-  nft_ctx_buffer_output (nft);
-  nft_ctx_buffer_error (nft);
-  rc = nft_run_cmd_from_buffer (nft, "list ruleset");
-  out = nft_ctx_get_output_buffer (nft);
-  err = nft_ctx_get_error_buffer (nft);
+  nftables.ctx_output_set_flags (nft, NFT_CTX_OUTPUT_JSON);
+  nftables.ctx_buffer_output (nft);
+  nftables.ctx_buffer_error (nft);
+  rc = nftables.run_cmd_from_buffer (nft, "list ruleset");
+  out = nftables.ctx_get_output_buffer (nft);
+  err = nftables.ctx_get_error_buffer (nft);
   if (rc != 0) {
     *denied = err != NULL && (strstr (err, "Operation not permitted") != NULL);
     g_autofree char *text = g_strstrip (g_strdup (err != NULL ? err : ""));
@@ -197,7 +231,7 @@ read_ruleset (gboolean *denied, GError **error)
     g_prefix_error (error, "libnftables JSON: ");
   } else
     root = json_node_copy (json_parser_get_root (parser));
-  nft_ctx_free (nft);
+  nftables.ctx_free (nft);
   return root;
 }
 
