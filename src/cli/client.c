@@ -198,8 +198,7 @@ banger_cli_list_vm_rows (BangerCli *cli, GError **error)
     return NULL;
   }
   objects = g_variant_get_child_value (reply, 0);
-  rows = g_ptr_array_new_full (g_variant_n_children (objects),
-                               (GDestroyNotify)banger_vm_row_free);
+  rows = g_ptr_array_new_full (g_variant_n_children (objects), (GDestroyNotify)banger_vm_row_free);
   g_variant_iter_init (&iter, objects);
   while (g_variant_iter_next (&iter, "{&o@a{sa{sv}}}", NULL, &interfaces)) {
     g_autoptr (GVariant) properties

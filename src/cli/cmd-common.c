@@ -64,7 +64,8 @@ banger_cli_print_json_vardicts (GDBusInterfaceInfo *info, GPtrArray *properties)
   g_autoptr (JsonArray) array = json_array_new ();
 
   for (guint i = 0; i < properties->len; i++)
-    json_array_add_element (array, banger_json_from_vardict (info, g_ptr_array_index (properties, i)));
+    json_array_add_element (array,
+                            banger_json_from_vardict (info, g_ptr_array_index (properties, i)));
   json_node_set_array (root, array);
   banger_json_print (root, stdout);
 }

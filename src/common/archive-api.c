@@ -12,8 +12,8 @@ static const BangerLazySymbol symbols[] = {
   BANGER_ARCHIVE_FUNCTIONS (ENTRY)
 #undef ENTRY
 };
-static BangerLazyLibrary library = { "libarchive", BANGER_ARCHIVE_SONAME, symbols,
-                                     G_N_ELEMENTS (symbols), &api };
+static BangerLazyLibrary library
+    = { "libarchive", BANGER_ARCHIVE_SONAME, symbols, G_N_ELEMENTS (symbols), &api };
 
 gboolean
 banger_archive_load (GError **error)

@@ -33,8 +33,8 @@ static const BangerLazySymbol symbols[] = {
   { "gnutls_pubkey_verify_data2", G_STRUCT_OFFSET (Gnutls, pubkey_verify_data2) },
   { "gnutls_strerror", G_STRUCT_OFFSET (Gnutls, strerror) },
 };
-static BangerLazyLibrary library = { "GnuTLS", BANGER_GNUTLS_SONAME, symbols,
-                                     G_N_ELEMENTS (symbols), &api };
+static BangerLazyLibrary library
+    = { "GnuTLS", BANGER_GNUTLS_SONAME, symbols, G_N_ELEMENTS (symbols), &api };
 
 /* gnutls_pubkey_t is a pointer type: a plain cleanup function. A key
  * exists only once GnuTLS is loaded. */

@@ -31,8 +31,8 @@ static const BangerLazySymbol xz_symbols[] = {
   { "lzma_code", G_STRUCT_OFFSET (Xz, code) },
   { "lzma_end", G_STRUCT_OFFSET (Xz, end) },
 };
-static BangerLazyLibrary xz_library = { "liblzma", BANGER_LZMA_SONAME, xz_symbols,
-                                        G_N_ELEMENTS (xz_symbols), &xz };
+static BangerLazyLibrary xz_library
+    = { "liblzma", BANGER_LZMA_SONAME, xz_symbols, G_N_ELEMENTS (xz_symbols), &xz };
 
 typedef struct {
   __typeof__ (ZSTD_createDStream) *create_dstream;
@@ -53,8 +53,8 @@ static const BangerLazySymbol zstd_symbols[] = {
   { "ZSTD_getErrorName", G_STRUCT_OFFSET (Zstd, get_error_name) },
   { "ZSTD_freeDStream", G_STRUCT_OFFSET (Zstd, free_dstream) },
 };
-static BangerLazyLibrary zstd_library = { "libzstd", BANGER_ZSTD_SONAME, zstd_symbols,
-                                          G_N_ELEMENTS (zstd_symbols), &zstd };
+static BangerLazyLibrary zstd_library
+    = { "libzstd", BANGER_ZSTD_SONAME, zstd_symbols, G_N_ELEMENTS (zstd_symbols), &zstd };
 
 typedef struct {
   __typeof__ (LZ4_compressBound) *compress_bound;
@@ -65,8 +65,8 @@ static const BangerLazySymbol lz4_symbols[] = {
   { "LZ4_compressBound", G_STRUCT_OFFSET (Lz4, compress_bound) },
   { "LZ4_decompress_safe", G_STRUCT_OFFSET (Lz4, decompress_safe) },
 };
-static BangerLazyLibrary lz4_library = { "liblz4", BANGER_LZ4_SONAME, lz4_symbols,
-                                         G_N_ELEMENTS (lz4_symbols), &lz4 };
+static BangerLazyLibrary lz4_library
+    = { "liblz4", BANGER_LZ4_SONAME, lz4_symbols, G_N_ELEMENTS (lz4_symbols), &lz4 };
 
 /* Boot protocol offsets (Documentation/arch/x86/boot.rst). */
 #define BZ_SETUP_SECTS  0x1f1

@@ -12,8 +12,8 @@ static const BangerLazySymbol symbols[] = {
   BANGER_SOUP_FUNCTIONS (ENTRY)
 #undef ENTRY
 };
-static BangerLazyLibrary library = { "libsoup", BANGER_SOUP_SONAME, symbols, G_N_ELEMENTS (symbols),
-                                     &api };
+static BangerLazyLibrary library
+    = { "libsoup", BANGER_SOUP_SONAME, symbols, G_N_ELEMENTS (symbols), &api };
 
 gboolean
 banger_soup_load (GError **error)

@@ -191,9 +191,9 @@ static const BangerLazySymbol nftables_symbols[] = {
   { "nft_ctx_get_error_buffer", G_STRUCT_OFFSET (Nftables, ctx_get_error_buffer) },
   { "nft_run_cmd_from_buffer", G_STRUCT_OFFSET (Nftables, run_cmd_from_buffer) },
 };
-static BangerLazyLibrary nftables_library = { "libnftables", BANGER_NFTABLES_SONAME,
-                                              nftables_symbols,
-                                              G_N_ELEMENTS (nftables_symbols), &nftables };
+static BangerLazyLibrary nftables_library
+    = { "libnftables", BANGER_NFTABLES_SONAME, nftables_symbols, G_N_ELEMENTS (nftables_symbols),
+        &nftables };
 
 /* The ruleset as libnftables' JSON (the same library the helper writes it
  * with: no `nft` program, no text parsing). NULL with @error; *@denied when

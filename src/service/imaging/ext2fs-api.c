@@ -11,10 +11,10 @@ static const BangerLazySymbol symbols[] = {
 #define ENTRY(f) { #f, G_STRUCT_OFFSET (BangerExt2fsApi, fn_##f) },
   BANGER_EXT2FS_FUNCTIONS (ENTRY)
 #undef ENTRY
-  { "unix_io_manager", G_STRUCT_OFFSET (BangerExt2fsApi, var_unix_io_manager) },
+      { "unix_io_manager", G_STRUCT_OFFSET (BangerExt2fsApi, var_unix_io_manager) },
 };
-static BangerLazyLibrary library = { "libext2fs", BANGER_EXT2FS_SONAME, symbols,
-                                     G_N_ELEMENTS (symbols), &api };
+static BangerLazyLibrary library
+    = { "libext2fs", BANGER_EXT2FS_SONAME, symbols, G_N_ELEMENTS (symbols), &api };
 
 gboolean
 banger_ext2fs_load (GError **error)
