@@ -2,8 +2,6 @@
 
 #include "guest-tool.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gi18n.h>
@@ -12,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "archive-api.h"
 #include "errors.h"
 #include "exec-session.h"
 #include "repo.h"
@@ -260,11 +259,14 @@ static gboolean
 produce_tool (int fd, gpointer data, GError **error)
 {
   BangerGuestTool *tool = data;
-  struct archive *w = archive_write_new ();
+  struct archive *w;
   g_autofree char *base = g_path_get_basename (tool->dir);
   g_autofree char *done_name = g_strdup_printf ("%s/" DONE_MARK, base);
   gboolean ok = FALSE;
 
+  if (!banger_archive_load (error))
+    return FALSE;
+  w = archive_write_new ();
   archive_write_set_format_pax_restricted (w);
   if (archive_write_open_fd (w, fd) != ARCHIVE_OK) {
     tar_error (w, error);

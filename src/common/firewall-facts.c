@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "banger-error.h"
+#include "config.h"
+#include "lazy-library.h"
 
 void
 banger_firewall_facts_clear (BangerFirewallFacts *facts)
@@ -16,26 +18,59 @@ banger_firewall_facts_clear (BangerFirewallFacts *facts)
   facts->table = facts->masquerade = FALSE;
 }
 
+/* libnftables, loaded at the first read instead of linked: linked, it is
+ * mapped in bangerd from the start with libnftnl, GMP, libxtables, jansson
+ * and libmnl, 0.6 MiB of an idle bangerd's RSS (docs/performance.md); the
+ * doctor is its only user there. Typed with the header's declarations. */
+typedef struct {
+  __typeof__ (nft_ctx_new) *ctx_new;
+  __typeof__ (nft_ctx_free) *ctx_free;
+  __typeof__ (nft_ctx_output_set_flags) *ctx_output_set_flags;
+  __typeof__ (nft_ctx_buffer_output) *ctx_buffer_output;
+  __typeof__ (nft_ctx_buffer_error) *ctx_buffer_error;
+  __typeof__ (nft_ctx_get_output_buffer) *ctx_get_output_buffer;
+  __typeof__ (nft_ctx_get_error_buffer) *ctx_get_error_buffer;
+  __typeof__ (nft_run_cmd_from_buffer) *run_cmd_from_buffer;
+} Nftables;
+
+static Nftables nftables;
+static const BangerLazySymbol nftables_symbols[] = {
+  { "nft_ctx_new", G_STRUCT_OFFSET (Nftables, ctx_new) },
+  { "nft_ctx_free", G_STRUCT_OFFSET (Nftables, ctx_free) },
+  { "nft_ctx_output_set_flags", G_STRUCT_OFFSET (Nftables, ctx_output_set_flags) },
+  { "nft_ctx_buffer_output", G_STRUCT_OFFSET (Nftables, ctx_buffer_output) },
+  { "nft_ctx_buffer_error", G_STRUCT_OFFSET (Nftables, ctx_buffer_error) },
+  { "nft_ctx_get_output_buffer", G_STRUCT_OFFSET (Nftables, ctx_get_output_buffer) },
+  { "nft_ctx_get_error_buffer", G_STRUCT_OFFSET (Nftables, ctx_get_error_buffer) },
+  { "nft_run_cmd_from_buffer", G_STRUCT_OFFSET (Nftables, run_cmd_from_buffer) },
+};
+static BangerLazyLibrary nftables_library
+    = { "libnftables", BANGER_NFTABLES_SONAME, nftables_symbols, G_N_ELEMENTS (nftables_symbols),
+        &nftables };
+
 static JsonNode *
 read_ruleset (gboolean *denied, GError **error)
 {
-  struct nft_ctx *nft = nft_ctx_new (NFT_CTX_DEFAULT);
+  struct nft_ctx *nft;
   g_autoptr (JsonParser) parser = json_parser_new ();
   const char *out, *err;
   JsonNode *root = NULL;
   int rc;
 
   *denied = FALSE;
+  if (!banger_lazy_library_load (&nftables_library, error))
+    return NULL;
+  nft = nftables.ctx_new (NFT_CTX_DEFAULT);
   if (nft == NULL) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "libnftables: no context");
     return NULL;
   }
-  nft_ctx_output_set_flags (nft, NFT_CTX_OUTPUT_JSON);
-  nft_ctx_buffer_output (nft);
-  nft_ctx_buffer_error (nft);
-  rc = nft_run_cmd_from_buffer (nft, "list ruleset");
-  out = nft_ctx_get_output_buffer (nft);
-  err = nft_ctx_get_error_buffer (nft);
+  nftables.ctx_output_set_flags (nft, NFT_CTX_OUTPUT_JSON);
+  nftables.ctx_buffer_output (nft);
+  nftables.ctx_buffer_error (nft);
+  rc = nftables.run_cmd_from_buffer (nft, "list ruleset");
+  out = nftables.ctx_get_output_buffer (nft);
+  err = nftables.ctx_get_error_buffer (nft);
   if (rc != 0) {
     g_autofree char *text = g_strstrip (g_strdup (err != NULL ? err : ""));
     *denied = strstr (text, "Operation not permitted") != NULL;
@@ -45,7 +80,7 @@ read_ruleset (gboolean *denied, GError **error)
     g_prefix_error (error, "libnftables JSON: ");
   } else
     root = json_node_copy (json_parser_get_root (parser));
-  nft_ctx_free (nft);
+  nftables.ctx_free (nft);
   return root;
 }
 
