@@ -48,7 +48,17 @@ void banger_vm_runtime_kill_async (BangerVmRuntime *self, const char *name,
 /* Delete: with @force a VM that is running is killed first. */
 void banger_vm_runtime_delete_async (BangerVmRuntime *self, const char *name, gboolean force,
                                      GAsyncReadyCallback callback, gpointer user_data);
-/* Finishes any of the five above. */
+/* Suspend: running → suspending → suspended; the guest's memory and device
+ * state saved in its directory, its VMM ended, its tap deleted, its lease
+ * kept (docs/suspend.md). BadState unless running; on failure it runs on.
+ * Resume: suspended → resuming → running (Start of a suspended VM does the
+ * same); BadState unless suspended; on failure it stays suspended. Stop and
+ * Kill of a suspended VM discard its state: it becomes stopped. */
+void banger_vm_runtime_suspend_async (BangerVmRuntime *self, const char *name,
+                                      GAsyncReadyCallback callback, gpointer user_data);
+void banger_vm_runtime_resume_async (BangerVmRuntime *self, const char *name, GVariant *options,
+                                     GAsyncReadyCallback callback, gpointer user_data);
+/* Finishes any of the seven above. */
 gboolean banger_vm_runtime_op_finish (BangerVmRuntime *self, GAsyncResult *result, GError **error);
 
 /* Exec: runs @argv in the guest with the caller's descriptors (duplicated;
