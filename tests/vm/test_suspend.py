@@ -10,6 +10,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 import unittest
 
 from gi.repository import GLib  # noqa: E402
@@ -67,6 +69,41 @@ class SuspendTest(VmTestCase):
         self.assertTrue(self.tap_exists(vm_id))
         self.assertTrue(self.qemu_alive(self.prop(path, 'Pid')))
 
+    def assert_whole(self, path, vm_id, ipv4):
+        """After a bangerd that died mid-operation: running or suspended,
+        never half of each. Brings it back to running."""
+        state = self.prop(path, 'State')
+        self.assertIn(state, ('running', 'suspended'))
+        vmstate = os.path.join(self.vm_dir(vm_id), 'suspend', 'vmstate')
+        if state == 'suspended':
+            self.assertEqual(self.prop(path, 'Pid'), 0)
+            for pid in self.vm_pids_on_disk():  # exited (maybe not yet reaped)
+                self.assertTrue(wait_pid_gone(pid, 10), 'QEMU %d left running' % pid)
+            self.assertTrue(os.path.isfile(vmstate))
+            self.assertFalse(self.tap_exists(vm_id))
+            self.resume(path)
+        self.assert_running(path, vm_id, ipv4)
+        self.assertFalse(os.path.exists(vmstate))
+        self.assert_counter_goes_on(path, self.counter(path)[-1])
+
+    def kill_bangerd_during(self, path, method, args, leaving):
+        """Calls @method in a thread and SIGKILLs bangerd once the VM has
+        left the state @leaving (or the call returned)."""
+        def call():
+            try:
+                self.vm_call(path, method, args, timeout=BOOT_TIMEOUT_MS)
+            except DBusError:
+                pass  # bangerd died under it
+        t = threading.Thread(target=call)
+        t.start()
+        deadline = time.monotonic() + 60
+        while (t.is_alive() and self.prop(path, 'State') == leaving
+               and time.monotonic() < deadline):
+            pass
+        self.assertIsNotNone(self.session.stop_bangerd(signal.SIGKILL))
+        t.join(60)
+        self.assertFalse(t.is_alive())
+
     def test_suspend_resume_restart_bad_input_delete(self):
         path = self.create_vm('sus')
         vm_id = self.prop(path, 'Id')
@@ -119,6 +156,15 @@ class SuspendTest(VmTestCase):
         self.assert_running(path, vm_id, ipv4)
         self.assertEqual(self.prop(path, 'BootId'), boot_id)
         self.assert_counter_goes_on(path, self.counter(path)[-1])
+
+        # 2b. bangerd SIGKILLed in the middle of a suspend, then of a
+        # resume: the next one finishes or undoes it
+        self.kill_bangerd_during(path, 'Suspend', None, 'running')
+        self.assert_whole(path, vm_id, ipv4)
+        self.suspend(path)
+        self.kill_bangerd_during(path, 'Resume', GLib.Variant('(a{sv})', ({},)), 'suspended')
+        self.assert_whole(path, vm_id, ipv4)
+        self.qemu_pids.add(self.prop(path, 'Pid'))
 
         # 3. the disk fills while saving (a 1 MiB tmpfs as the state
         # directory): a clear error, the VM still running, no state left

@@ -184,6 +184,9 @@ typedef struct _StartOp {
  * released; it becomes stopped. Completes @task. */
 void banger_vm_runtime_discard_suspended (BangerVmRuntime *self, const BangerVmRecord *rec,
                                           GTask *task);
+/* A GAsyncReadyCallback that completes the GTask @user_data with the
+ * result of another runtime operation. */
+void banger_vm_runtime_forward_cb (GObject *source, GAsyncResult *res, gpointer user_data);
 /* Empties (or makes) <vm_dir>/BANGER_VM_SUSPEND_DIR; its path. */
 char *banger_vm_suspend_dir_reset (const char *vm_dir, GError **error);
 

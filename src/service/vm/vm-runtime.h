@@ -97,6 +97,14 @@ void banger_vm_runtime_adopt_async (BangerVmRuntime *self, const BangerVmRecord 
 void banger_vm_runtime_release_async (BangerVmRuntime *self, const BangerVmRecord *rec,
                                       GAsyncReadyCallback callback, gpointer user_data);
 
+/* Used by reconcile.c for a VM whose bangerd ended mid-suspend or
+ * mid-resume ("suspending", "resuming"), @pid its live VMM or 0: a complete
+ * saved state and no VMM (or a finished save, whose VMM is then ended) is
+ * suspended; a live VMM is adopted (a half-done save's guest continued);
+ * anything else is released. Always succeeds in the end. */
+void banger_vm_runtime_settle_async (BangerVmRuntime *self, const BangerVmRecord *rec, guint pid,
+                                     GAsyncReadyCallback callback, gpointer user_data);
+
 /* The driver a VM record names ("firecracker"; "qemu" or "" → qemu). */
 const BangerVmmDriver *banger_vm_runtime_driver_named (const char *name);
 

@@ -250,6 +250,16 @@ edit_failed (BangerVmRecord *rec, gpointer data)
   rec->pid = 0;
 }
 
+/* Whether a failed resume can stay suspended: its state is still there, so
+ * the restored guest never ran (the state goes once it does). */
+static gboolean
+resume_state_kept (StartOp *op)
+{
+  g_autofree char *dir = g_build_filename (op->run->vm_dir, BANGER_VM_SUSPEND_DIR, NULL);
+
+  return banger_vmm_state_complete (dir);
+}
+
 static void
 start_failed_teardown_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -280,7 +290,7 @@ start_failed_teardown_cb (GObject *source, GAsyncResult *res, gpointer user_data
     g_warning ("%s", error->message);
   }
   op->run->start_op = NULL;
-  if (op->resume && !op->killed) {
+  if (op->resume && !op->killed && resume_state_kept (op)) {
     /* The saved state and the lease stay: the VM is suspended as before,
      * and LastError says why it did not resume. */
     banger_vm_run_detached (op->run);
@@ -385,12 +395,6 @@ start_done (StartOp *op, gboolean has_sshd)
 {
   if (start_check_killed (op))
     return;
-  if (op->resume) {
-    /* The state is spent: the guest has moved on from it. */
-    g_autofree char *dir = banger_vm_suspend_dir_reset (op->run->vm_dir, NULL);
-    if (dir != NULL)
-      g_rmdir (dir);
-  }
   banger_vm_runtime_write_file (op->run->vm_dir, op->assets->image_has_sshd || has_sshd, op->tap);
   banger_vm_run_set_agent (op->run, op->agent);
   op->run->on_vmm_exit = NULL;
@@ -521,6 +525,15 @@ start_launched_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     return;
   }
   banger_vm_runtime_update_record (op->rt, op->rec->id, edit_launched, op);
+  if (op->resume) {
+    /* The guest runs again (launch() returns only then) and its disk moves
+     * on: the state is spent, and must never be restored again. Removed
+     * before anything else can fail, so a state on disk always means a
+     * guest that has not run since (reconcile relies on it). */
+    g_autofree char *dir = banger_vm_suspend_dir_reset (op->run->vm_dir, NULL);
+    if (dir != NULL)
+      g_rmdir (dir);
+  }
   if (start_check_killed (op))
     return;
   banger_vm_run_watch (op->run, op->inst.pid);

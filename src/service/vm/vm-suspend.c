@@ -248,3 +248,142 @@ banger_vm_runtime_discard_suspended (BangerVmRuntime *self, const BangerVmRecord
   g_task_return_boolean (task, TRUE);
   g_object_unref (task);
 }
+
+/* ---- reconcile: a bangerd that ended mid-suspend or mid-resume ---------------- */
+
+typedef enum {
+  SETTLE_ADOPT,     /* the VMM runs the guest: adopt it (running) */
+  SETTLE_RELEASE,   /* nothing to go on with: release it (stopped) */
+  SETTLE_SUSPENDED, /* a complete state, no VMM: suspended */
+} SettleOutcome;
+
+typedef struct {
+  BangerVmRuntime *rt;
+  BangerVmRecord *rec;
+  VmRun *run;
+  GTask *task; /* the caller's */
+  guint pid;
+  SettleOutcome outcome;
+  char *problem;
+} SettleOp;
+
+static void
+settle_op_free (SettleOp *op)
+{
+  banger_vm_record_free (op->rec);
+  g_free (op->problem);
+  g_free (op);
+}
+
+/* Worker: finishes or undoes what the dead bangerd was doing. */
+static void
+settle_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  SettleOp *op = task_data;
+  const BangerVmmDriver *driver = op->run->driver;
+  g_autofree char *dir = g_build_filename (op->run->vm_dir, BANGER_VM_SUSPEND_DIR, NULL);
+  gboolean complete = banger_vmm_state_complete (dir);
+  gboolean suspending = g_str_equal (op->rec->state, "suspending");
+  g_autoptr (GError) error = NULL;
+  g_autofree char *how = NULL;
+
+  if (op->pid != 0 && suspending && complete) {
+    /* The save was done: finish the suspend. */
+    if (driver->stop (op->rec->id, op->run->vm_dir, op->pid, FALSE, op->rt->helper, &how, &error))
+      op->pid = 0;
+    else
+      op->problem = g_strdup (error->message);
+  } else if (op->pid != 0 && complete) {
+    /* Mid-resume, the restored guest not yet running (its state goes once
+     * it runs: vm-start.c): that VMM is ended, the VM stays suspended. */
+    if (driver->stop (op->rec->id, op->run->vm_dir, op->pid, FALSE, op->rt->helper, &how, &error))
+      op->pid = 0;
+    else
+      op->problem = g_strdup (error->message);
+  } else if (op->pid != 0 && suspending) {
+    /* Cut short mid-save: the guest may be paused; it goes on. */
+    BangerVmmInstance inst = { 0 };
+
+    driver->instance_paths (op->run->vm_dir, &inst);
+    inst.pid = op->pid;
+    if (!driver->resume_paused (&inst, &error))
+      g_debug ("VM %s: continuing its guest: %s", op->rec->name, error->message);
+    banger_vmm_instance_clear (&inst);
+  }
+  if (op->pid != 0) {
+    /* The guest runs: whatever state is on disk is behind it now. */
+    g_free (banger_vm_suspend_dir_reset (op->run->vm_dir, NULL));
+    g_rmdir (dir);
+    op->outcome = SETTLE_ADOPT;
+  } else if (complete) {
+    g_autoptr (GError) tap_error = NULL;
+
+    if (!banger_helper_delete_tap_if_any (op->rt->helper, op->rec->id, &tap_error) && !op->problem)
+      op->problem = g_strdup (tap_error->message);
+    op->outcome = SETTLE_SUSPENDED;
+  } else {
+    g_free (banger_vm_suspend_dir_reset (op->run->vm_dir, NULL));
+    g_rmdir (dir);
+    op->outcome = SETTLE_RELEASE;
+  }
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+settle_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  SettleOp *op = g_task_get_task_data (G_TASK (res));
+  GTask *task = op->task;
+
+  op->run->busy = FALSE;
+  switch (op->outcome) {
+  case SETTLE_ADOPT:
+    g_info ("VM %s: bangerd ended while it was %s; its VMM runs, adopting it", op->rec->name,
+            op->rec->state);
+    banger_vm_runtime_adopt_async (op->rt, op->rec, op->pid, banger_vm_runtime_forward_cb, task);
+    break;
+  case SETTLE_SUSPENDED:
+    g_info ("VM %s: bangerd ended while it was %s; its saved state is complete: suspended",
+            op->rec->name, op->rec->state);
+    banger_vm_runtime_set_state (op->rt, op->rec->id, "suspended",
+                                 op->problem ? op->problem : "");
+    g_task_return_boolean (task, TRUE);
+    g_object_unref (task);
+    break;
+  case SETTLE_RELEASE:
+    banger_vm_runtime_release_async (op->rt, op->rec, banger_vm_runtime_forward_cb, task);
+    break;
+  }
+}
+
+void
+banger_vm_runtime_settle_async (BangerVmRuntime *self, const BangerVmRecord *rec, guint pid,
+                                GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr (GTask) worker = NULL;
+  SettleOp *op = g_new0 (SettleOp, 1);
+
+  op->rt = self;
+  op->rec = banger_vm_record_copy (rec);
+  op->run = banger_vm_run_get (self, rec->id);
+  op->run->driver = banger_vm_runtime_driver_named (rec->driver);
+  op->run->busy = TRUE;
+  op->task = banger_vm_runtime_op_task_new (self, callback, user_data);
+  op->pid = pid;
+  worker = g_task_new (NULL, NULL, settle_done_cb, NULL);
+  g_task_set_task_data (worker, op, (GDestroyNotify)settle_op_free);
+  g_task_run_in_thread (worker, settle_thread);
+}
+
+void
+banger_vm_runtime_forward_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  GError *error = NULL;
+
+  if (g_task_propagate_boolean (G_TASK (res), &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+  g_object_unref (task);
+}
