@@ -421,8 +421,8 @@ no_network_reason (const char *name)
   if (bus != NULL)
     reply = g_dbus_connection_call_sync (bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                                          "org.freedesktop.DBus", "ListActivatableNames", NULL,
-                                         G_VARIANT_TYPE ("(as)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL,
-                                         NULL);
+                                         G_VARIANT_TYPE ("(as)"), G_DBUS_CALL_FLAGS_NONE, -1,
+                                         NULL, NULL);
   if (reply != NULL) {
     g_autoptr (GVariant) list = g_variant_get_child_value (reply, 0);
 

@@ -185,6 +185,20 @@ class SuspendTest(VmTestCase):
         pid = self.prop(path, 'Pid')
         self.suspend(path)
         self.assert_suspended(path, vm_id, ipv4, pid)
+        rows = {r[0]: r[1:] for r in self.call('Doctor', timeout=120000)[0]}
+        self.assertEqual(rows['vm-suspended'][0], 'ok', rows['vm-suspended'])
+        self.assertIn('1 suspended VM', rows['vm-suspended'][1])
+        # its state lost (a wiped disk): resume refused, still suspended, doctor warns
+        vmstate = os.path.join(state_dir, 'vmstate')
+        os.rename(vmstate, vmstate + '.away')
+        self.assert_error('org.banger.Error.NotFound', self.resume, path,
+                          mentions=('sus', 'missing', 'vm stop'))
+        self.assertEqual(self.prop(path, 'State'), 'suspended')
+        self.assertEqual(self.prop(path, 'IPv4'), ipv4)
+        self.assertFalse(self.tap_exists(vm_id))
+        rows = {r[0]: r[1:] for r in self.call('Doctor', timeout=120000)[0]}
+        self.assertEqual(rows['vm-suspended:sus'][0], 'warn', rows)
+        self.assertIn('vm stop sus', rows['vm-suspended:sus'][2])
         self.vm_call(path, 'Stop', GLib.Variant('(u)', (0,)))
         self.assertEqual(self.prop(path, 'State'), 'stopped')
         self.assertFalse(os.path.exists(state_dir))

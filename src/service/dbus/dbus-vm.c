@@ -284,7 +284,8 @@ handle_resize_exec (BangerVM *vm, GDBusMethodInvocation *invocation, const char 
   g_autoptr (GError) error = NULL;
   g_autofree char *name = banger_vm_dup_name (vm);
 
-  if (!banger_vm_runtime_resize_exec (engine->runtime, name, token, rows, cols, &error))
+  if (!banger_vm_runtime_resize_exec (engine->runtime, name, token, rows, cols,
+                                      &error))
     return return_error (invocation, g_steal_pointer (&error));
   banger_vm_complete_resize_exec (vm, invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -351,7 +352,8 @@ handle_get_ssh_config (BangerVM *vm, GDBusMethodInvocation *invocation, BangerEn
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *name = banger_vm_dup_name (vm);
-  GVariant *config = banger_vm_runtime_get_ssh_config (engine->runtime, name, &error);
+  GVariant *config
+      = banger_vm_runtime_get_ssh_config (engine->runtime, name, &error);
 
   if (config == NULL)
     return return_error (invocation, g_steal_pointer (&error));

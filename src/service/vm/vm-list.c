@@ -11,8 +11,8 @@
 struct _BangerVmList {
   GObject parent_instance;
   BangerConfig *config;
-  BangerStore *store;      /* the engine's, which outlives us */
-  BangerImageList *images; /* a VM's image and kernel must exist */
+  BangerStore *store;       /* the engine's, which outlives us */
+  BangerImageList *images;  /* a VM's image and kernel must exist */
 };
 
 G_DEFINE_TYPE (BangerVmList, banger_vm_list, G_TYPE_OBJECT)
@@ -170,11 +170,9 @@ banger_vm_list_create_vm (BangerVmList *self, GVariant *spec_variant, GError **e
   /* Images and kernels are not registered objects yet: the names are
    * recorded as given and resolved when the VM first starts. */
   g_free (rec->image);
-  rec->image
-      = g_strdup (spec->image ? spec->image : banger_config_get_default_image (self->config));
+  rec->image = g_strdup (spec->image ? spec->image : banger_config_get_default_image (self->config));
   g_free (rec->kernel);
-  rec->kernel
-      = g_strdup (spec->kernel ? spec->kernel : banger_config_get_default_kernel (self->config));
+  rec->kernel = g_strdup (spec->kernel ? spec->kernel : banger_config_get_default_kernel (self->config));
   /* Unknown names fail now rather than at the first start; the defaults
    * pass, they are made on first use (boot-assets.c). */
   if (!banger_image_list_check_vm_assets (self->images, rec->image, rec->kernel, error))

@@ -173,12 +173,10 @@ typedef struct _StartOp {
    * BANGER_VM_SUSPEND_DIR instead of booting; no new keys, no setup, no
    * stall watch, the same lease or none; a failure leaves it suspended. */
   gboolean resume;
+  gboolean resume_spent; /* the restored guest ran: its state is gone */
 } StartOp;
 
 /* ---- vm-suspend.c ---- */
-
-/* In a VM directory: the saved state of a suspended VM (vmm.h save_state). */
-#define BANGER_VM_SUSPEND_DIR "suspend"
 
 /* Stop or Kill of a suspended VM: its saved state is discarded, its lease
  * released; it becomes stopped. Completes @task. */

@@ -110,6 +110,9 @@ const BangerVmmDriver *banger_vm_runtime_driver_named (const char *name);
 
 /* <data>/vms/<id> */
 char *banger_vm_dir (const char *data_dir, const char *id);
+/* In a VM directory: the saved state of a suspended VM (vmm.h save_state;
+ * docs/suspend.md). */
+#define BANGER_VM_SUSPEND_DIR "suspend"
 /* Removes a deleted VM's directory and its pinned host key (errors logged). */
 void banger_vm_files_remove (const char *data_dir, const char *id);
 

@@ -250,16 +250,6 @@ edit_failed (BangerVmRecord *rec, gpointer data)
   rec->pid = 0;
 }
 
-/* Whether a failed resume can stay suspended: its state is still there, so
- * the restored guest never ran (the state goes once it does). */
-static gboolean
-resume_state_kept (StartOp *op)
-{
-  g_autofree char *dir = g_build_filename (op->run->vm_dir, BANGER_VM_SUSPEND_DIR, NULL);
-
-  return banger_vmm_state_complete (dir);
-}
-
 static void
 start_failed_teardown_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -290,7 +280,9 @@ start_failed_teardown_cb (GObject *source, GAsyncResult *res, gpointer user_data
     g_warning ("%s", error->message);
   }
   op->run->start_op = NULL;
-  if (op->resume && !op->killed && resume_state_kept (op)) {
+  /* A failed resume stays suspended unless its restored guest ran (its
+   * state is spent then, and its disk moved on). */
+  if (op->resume && !op->killed && !op->resume_spent) {
     /* The saved state and the lease stay: the VM is suspended as before,
      * and LastError says why it did not resume. */
     banger_vm_run_detached (op->run);
@@ -533,6 +525,7 @@ start_launched_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     g_autofree char *dir = banger_vm_suspend_dir_reset (op->run->vm_dir, NULL);
     if (dir != NULL)
       g_rmdir (dir);
+    op->resume_spent = TRUE;
   }
   if (start_check_killed (op))
     return;

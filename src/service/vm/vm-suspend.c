@@ -345,8 +345,7 @@ settle_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   case SETTLE_SUSPENDED:
     g_info ("VM %s: bangerd ended while it was %s; its saved state is complete: suspended",
             op->rec->name, op->rec->state);
-    banger_vm_runtime_set_state (op->rt, op->rec->id, "suspended",
-                                 op->problem ? op->problem : "");
+    banger_vm_runtime_set_state (op->rt, op->rec->id, "suspended", op->problem ? op->problem : "");
     g_task_return_boolean (task, TRUE);
     g_object_unref (task);
     break;
