@@ -522,6 +522,16 @@ class JailedTest(FcTestCase):
         self.assertTrue(wait_pid_gone(pid, 10))
         self.assert_fc_running(path, vm_id, pid2)
         self.assertEqual(self.exec(path, ['true'])[0], 0)
+        # suspend is not supported in a jail yet (docs/suspend.md): refused,
+        # the guest never paused, nothing saved
+        sent = len(self.requests(vm_id))
+        with self.assertRaises(Exception) as cm:
+            self.vm_call(path, 'Suspend', timeout=60000)
+        self.assertIn('org.banger.Error.Unsupported', str(cm.exception))
+        self.assertIn('jailed Firecracker', str(cm.exception))
+        self.assertEqual(len(self.requests(vm_id)), sent)
+        self.assert_fc_running(path, vm_id, pid2)
+        self.assertEqual(self.exec(path, ['true'])[0], 0)
         self.vm_call(path, 'Kill')
         self.assertEqual(self.prop(path, 'State'), 'stopped')
         self.assert_released(path, vm_id, pid2)

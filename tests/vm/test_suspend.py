@@ -215,6 +215,9 @@ class SuspendTest(VmTestCase):
         self.assertFalse(os.path.exists(vm_dir), os.listdir(vm_dir) if os.path.exists(vm_dir)
                          else '')
         self.assertFalse(self.tap_exists(vm_id))
+        known_hosts = os.path.join(self.session.data_dir, 'ssh', 'known_hosts')
+        with open(known_hosts) as f:
+            self.assertNotIn('banger-' + vm_id, f.read())
         with self.assertRaises(DBusError):
             self.prop(path, 'State')
 
