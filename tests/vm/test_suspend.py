@@ -68,6 +68,10 @@ class SuspendTest(VmTestCase):
         self.assertEqual(self.prop(path, 'IPv4'), ipv4)
         self.assertTrue(self.tap_exists(vm_id))
         self.assertTrue(self.qemu_alive(self.prop(path, 'Pid')))
+        # the guest's network works through the new tap, with its old address
+        # and the gateway's MAC it had cached (the bridge keeps its own)
+        status, out, err = self.exec(path, ['ping', '-c', '1', '-W', '10', '10.77.0.1'])
+        self.assertEqual(status, 0, out + err)
 
     def assert_whole(self, path, vm_id, ipv4):
         """After a bangerd that died mid-operation: running or suspended,
@@ -143,11 +147,17 @@ class SuspendTest(VmTestCase):
         before = self.counter(path)[-1]
         self.assert_counter_goes_on(path, before)
 
-        # 2. suspend → bangerd SIGKILL + helper restart → resume
+        # 2. suspend → bangerd SIGKILL + helper restart (+ the network gone,
+        # as after a host reboot) → resume
         pid = self.prop(path, 'Pid')
         self.suspend(path)
         self.assert_suspended(path, vm_id, ipv4, pid)
         self.assertIsNotNone(self.session.stop_bangerd(signal.SIGKILL))
+        # and what a host reboot takes away too: the bridge and banger's
+        # firewall table (the helper makes them again on the resume's
+        # EnsureNetwork); the state is only files
+        self.system.ns_run(['ip', 'link', 'del', 'banger0'])
+        self.system.ns_run(['nft', 'delete', 'table', 'inet', 'banger'], check=False)
         self.system.restart_helper()
         # the next call activates a new bangerd: reconcile leaves it suspended
         self.assertEqual(self.prop(path, 'State'), 'suspended')
