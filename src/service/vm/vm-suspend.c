@@ -133,6 +133,10 @@ suspend_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     g_prefix_error (&error, "suspending VM “%s” failed (it is still running): ", op->name);
     g_warning ("%s", error->message);
     banger_vm_runtime_set_state (op->rt, op->id, "running", NULL);
+    /* Unless its VMM ended meanwhile (the guest powered off): the watch saw
+     * it while the VM was busy and left it to us. */
+    if (op->run->watch_id == 0)
+      banger_vm_run_vmm_exited (op->run);
     g_task_return_error (task, error);
     g_object_unref (task);
     return;
