@@ -387,8 +387,15 @@ class DirectTest(FcTestCase):
             self.assertTrue(wait_pid_gone(pid, 10))
             self.assertEqual(sorted(os.listdir(state_dir)), ['memory', 'vmstate'])
 
+        # bad states: a running VM is not resumed, a suspended one not suspended again
+        with self.assertRaises(Exception) as cm:
+            resume()
+        self.assertIn('BadState', str(cm.exception))
         suspend()
         assert_suspended(pid)
+        with self.assertRaises(Exception) as cm:
+            suspend()
+        self.assertIn('BadState', str(cm.exception))
         sent = [(r['method'], r['path']) for r in self.requests(vm_id)]
         self.assertEqual(sent[-2:], [('PATCH', '/vm'), ('PUT', '/snapshot/create')])
 
@@ -430,6 +437,9 @@ class DirectTest(FcTestCase):
         self.assertEqual(self.prop(path, 'State'), 'stopped')
         self.assertFalse(os.path.exists(state_dir))
         self.assert_released(path, vm_id)
+        with self.assertRaises(Exception) as cm:
+            suspend()
+        self.assertIn('BadState', str(cm.exception))
 
         # Delete of a suspended VM removes every file
         self.start(path)
