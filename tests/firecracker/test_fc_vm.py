@@ -415,6 +415,9 @@ class DirectTest(FcTestCase):
         self.assertEqual(load['body']['network_overrides'][0]['host_dev_name'],
                          'bg' + vm_id[:12])
         self.assertEqual(self.exec(path, ['echo', 'back'])[:2], (0, b'back\n'))
+        # the guest's clock was set to the host's now (the fake guest records it)
+        with open(os.path.join(self.api_dir(vm_id), 'guest-clock')) as f:
+            self.assertLess(abs(int(f.read().strip().lstrip('@')) - time.time()), 120)
 
         # a full disk while saving: the fake's 4 MiB of memory into 1 MiB
         os.makedirs(state_dir)

@@ -421,6 +421,15 @@ start_setup_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 static void
+start_clock_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  StartOp *op = user_data;
+
+  g_task_propagate_boolean (G_TASK (res), NULL);
+  start_done (op, banger_vm_runtime_read_has_sshd (op->run->vm_dir));
+}
+
+static void
 start_agent_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
   StartOp *op = user_data;
@@ -451,8 +460,9 @@ start_agent_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     return;
   }
   if (op->resume) {
-    /* The same guest as before the suspend: its keys and sshd are set up. */
-    start_done (op, banger_vm_runtime_read_has_sshd (op->run->vm_dir));
+    /* The same guest as before the suspend: its keys and sshd are set up;
+     * only its clock is behind. */
+    banger_vm_resume_set_clock_async (op->agent, op->rec->name, start_clock_cb, op);
     return;
   }
   banger_agent_client_setup_async (op->agent, op->user_pub, op->host_priv, op->host_pub, NULL,

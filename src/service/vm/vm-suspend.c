@@ -390,3 +390,45 @@ banger_vm_runtime_forward_cb (GObject *source, GAsyncResult *res, gpointer user_
     g_task_return_error (task, error);
   g_object_unref (task);
 }
+
+/* ---- the guest's clock after a resume ----------------------------------------- */
+
+static void
+clock_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  g_autoptr (GError) error = NULL;
+  int status = banger_agent_exec_wait_finish (BANGER_AGENT_EXEC (source), res, &error);
+
+  if (status != 0)
+    g_message ("VM %s: its clock was not set after the resume: %s",
+               (const char *)g_task_get_task_data (task),
+               error ? error->message : "`date -s` failed in the guest");
+  g_task_return_boolean (task, TRUE);
+  g_object_unref (task);
+}
+
+void
+banger_vm_resume_set_clock_async (BangerAgentClient *agent, const char *name,
+                                  GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = g_task_new (NULL, NULL, callback, user_data);
+  g_autofree char *now = g_strdup_printf ("@%" G_GINT64_FORMAT,
+                                          g_get_real_time () / G_USEC_PER_SEC);
+  const char *argv[] = { "date", "-u", "-s", now, NULL };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (BangerAgentExec) exec = NULL;
+
+  g_task_set_task_data (task, g_strdup (name), g_free);
+  /* The guest's clock stood still while it was saved (its timers are part
+   * of the state): stepped to the host's now through the agent, with the
+   * guest's own date (busybox and coreutils both take @SECONDS). */
+  exec = banger_agent_client_exec (agent, argv, g_variant_new ("a{sv}", NULL), -1, -1, -1, &error);
+  if (exec == NULL) {
+    g_message ("VM %s: its clock was not set after the resume: %s", name, error->message);
+    g_task_return_boolean (task, TRUE);
+    g_object_unref (task);
+    return;
+  }
+  banger_agent_exec_wait_async (exec, NULL, clock_done_cb, task);
+}
