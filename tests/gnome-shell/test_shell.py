@@ -192,7 +192,8 @@ class ShellTest(MenuWorld):
 
     def test_real_guest_from_the_menu(self):
         """`vm create` + `vm start` of a real minimal guest: count 1, row
-        running (screenshots); "Stop" in the menu stops it (`banger vm list`
+        running (screenshots); "Suspend" suspends it and "Resume" resumes it
+        (`banger vm list` agrees); "Stop" in the menu stops it (`banger vm list`
         agrees); "New Sandbox" boots another; its VMM killed from outside
         gives the "stopped unexpectedly" notification; "Delete…" asks first."""
         self.banger('vm', 'create', 'dev')
@@ -201,7 +202,8 @@ class ShellTest(MenuWorld):
         row = self.row('dev')
         self.assertEqual(row['state'], 'running')
         self.assertIn('minimal', row['details'])
-        self.assertEqual(sorted(row['actions']), ['delete', 'log', 'restart', 'ssh', 'stop', 'terminal'])
+        self.assertEqual(sorted(row['actions']),
+                         ['delete', 'log', 'restart', 'ssh', 'stop', 'suspend', 'terminal'])
         self.assertNotIn('banger-idle', self.menu_state()['styles'])
 
         # No banner (the default image's build just ended) over the pictures.
@@ -218,6 +220,19 @@ class ShellTest(MenuWorld):
         box = self.ext('const a = ind.menu.actor; const [x, y] = a.get_transformed_position(); '
                        'const [w, h] = a.get_transformed_size(); return [x, y, w, h];')
         self.screenshot('menu.png', (box[0], 0, box[2], box[1] + box[3]))
+
+        # Suspend and Resume from the menu (issue 13, item 2).
+        self.vm_action('dev', 'suspend')
+        wait_until(lambda: self.vms()['dev']['state'] == 'suspended', BOOT_TIMEOUT,
+                   '`banger vm list` to say suspended')
+        row = wait_until(lambda: (lambda r: r if r['state'] == 'suspended' else None)(
+            self.row('dev')), TIMEOUT, 'the row to say suspended')
+        self.assertEqual(sorted(row['actions']), ['delete', 'log', 'resume', 'stop'])
+        self.vm_action('dev', 'resume')
+        wait_until(lambda: self.vms()['dev']['state'] == 'running', BOOT_TIMEOUT,
+                   '`banger vm list` to say running again')
+        wait_until(lambda: self.row('dev')['state'] == 'running', TIMEOUT, 'the row')
+        self.assertEqual(self.unexpected(), [])
 
         self.vm_action('dev', 'stop')
         wait_until(lambda: self.vms()['dev']['state'] == 'stopped', TIMEOUT,
