@@ -4,6 +4,8 @@
 
 #include "setup.h"
 
+#include "identity.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -106,6 +108,13 @@ setup_handle (Agent *agent, uint32_t id, const uint8_t *payload, size_t len)
     { BNGR_F_HOST_KEY_PUB, "/etc/ssh/ssh_host_ed25519_key.pub", 0644, 0755 },
   };
   char err[512];
+  bool identity = identity_requested (payload, len);
+  /* A restored clone's own identity first, so that sshd (started below)
+   * already runs under its hostname, and the keys land on its own disk. */
+  if (identity && !identity_apply (agent, payload, len, err, sizeof err)) {
+    agent_send_error (agent, id, BNGR_ERR_FAILED, "setup: %s", err);
+    return;
+  }
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
     char *text = bngr_find_str (payload, len, files[i].tag);
     if (text == NULL)
@@ -124,6 +133,8 @@ setup_handle (Agent *agent, uint32_t id, const uint8_t *payload, size_t len)
   BngrBuf p;
   bngr_buf_init (&p);
   bngr_put_u32 (&p, BNGR_F_SSHD, agent->sshd_pid > 0);
+  if (identity)
+    bngr_put_u32 (&p, BNGR_F_IDENTITY, 1);
   agent_send (agent, BNGR_T_OK, 0, id, &p);
   bngr_buf_clear (&p);
 }
