@@ -303,6 +303,8 @@ test_drivers_complete (void)
     g_assert_nonnull (d->agent_connect);
     g_assert_nonnull (d->stop);
     g_assert_nonnull (d->jail_dir);
+    g_assert_nonnull (d->state_compat);
+    g_assert_nonnull (d->prepare_clone_disk);
     /* The disk it names lives in the VM directory. */
     d->instance_paths ("/nonexistent/vm", &inst);
     g_assert_nonnull (inst.disk_path);

@@ -26,6 +26,11 @@ typedef struct {
   char *tap; /* NULL or "": no network device */
   char *mac;
   char *kernel_args; /* banger.* arguments for the guest agent */
+  /* NULL or "": launch() boots the kernel. Otherwise a directory written by
+   * save_state(): launch() starts the VMM restoring that state instead of
+   * booting (same devices, same disk at instance->disk_path, which the
+   * caller put there) and returns once the guest runs again. */
+  char *incoming_state;
 } BangerVmmConfig;
 
 typedef struct {
@@ -50,6 +55,15 @@ void banger_vmm_instance_clear (BangerVmmInstance *instance);
  * Exists for it) instead of making a new one over its data. */
 #define BANGER_VMM_SNAPSHOT_DEVICE_FILE "disk.dev"
 
+/* In a state directory (save_state()): the device and CPU state, and for a
+ * VMM that keeps memory apart (Firecracker) the guest memory. QEMU's
+ * migration stream holds both in BANGER_VMM_STATE_FILE. */
+#define BANGER_VMM_STATE_FILE  "vmstate"
+#define BANGER_VMM_MEMORY_FILE "memory"
+
+/* How long a save or a restore may take (a big guest on a slow disk). */
+#define BANGER_VMM_STATE_TIMEOUT_MS (10 * 60 * 1000)
+
 /* A driver: everything that differs between VMMs, so that the runtime
  * (src/service/vm) never asks which driver a VM has. */
 typedef struct {
@@ -65,6 +79,12 @@ typedef struct {
    * answers and starts the VMM once more (QEMU: under TCG a kernel very
    * rarely stalls early in boot). */
   gboolean watch_boot_stall;
+  /* What a saved state depends on beyond the VM's configuration: the VMM
+   * binary (its path, size and mtime), so that a state saved by another
+   * build of the VMM is never restored (docs/warm-start.md). NULL (the
+   * function or its result): this driver's states are not reused across
+   * VMs. Newly allocated. */
+  char *(*state_compat) (void);
   /* Makes the VM's writable root disk from config->rootfs. */
   gboolean (*prepare_disk) (const BangerVmmConfig *config, BangerVmmInstance *instance,
                             GError **error);
@@ -99,6 +119,13 @@ typedef struct {
    * for a driver whose use_jail() never says jailed. */
   gboolean (*launch_jailed) (const BangerVmmConfig *config, BangerVmmInstance *instance,
                              const char *chroot_base, BangerHelperClient *helper, GError **error);
+  /* Makes the VM's writable root disk (instance->disk_path, filled by
+   * instance_paths()) from @template_disk, the disk of a VM whose state
+   * was saved (warm start, docs/warm-start.md), cheaply: QEMU an overlay
+   * backed by a hard link of it in the VM directory, so the VM keeps it
+   * when the snapshot is pruned; Firecracker a reflink or sparse copy. */
+  gboolean (*prepare_clone_disk) (const BangerVmmConfig *config, BangerVmmInstance *instance,
+                                  const char *template_disk, GError **error);
   /* Opens the stream that carries the agent protocol to the guest agent at
    * @agent_socket (instance->agent_socket), within @timeout_ms (the guest
    * may still be booting), and says in *@handshake_ms how long the agent's
@@ -114,7 +141,27 @@ typedef struct {
   /* The VM's jail directory under @chroot_base if it has one (the helper's
    * RemoveJail removes it when the VM is deleted), else NULL. */
   char *(*jail_dir) (const char *vm_id, const char *vm_dir, const char *chroot_base);
+  /* Pauses the running guest and writes its memory and device state into
+   * the existing, empty directory @state_dir (BANGER_VMM_STATE_FILE, and
+   * BANGER_VMM_MEMORY_FILE where the driver keeps one), with the disk
+   * flushed so that a copy of instance->disk_path taken right after is
+   * consistent. On success the VMM still exists, paused: the caller quits
+   * it (or resume_paused()). Files are written under temporary names and
+   * renamed at the end, so a failed save (a full disk) leaves nothing that
+   * looks like a state; on failure the guest runs again and @error names
+   * the cause. Blocks (worker thread). */
+  gboolean (*save_state) (BangerVmmInstance *instance, const char *state_dir, GError **error);
+  /* Continues a guest paused by save_state(). */
+  gboolean (*resume_paused) (BangerVmmInstance *instance, GError **error);
 } BangerVmmDriver;
+
+/* Whether @state_dir holds a complete saved state (the files a successful
+ * save_state() renamed into place), for the runtime and doctor. */
+gboolean banger_vmm_state_complete (const char *state_dir);
+
+/* @program (found on PATH)'s path, size and mtime, or NULL if it is not
+ * found: for a driver's state_compat. */
+char *banger_vmm_binary_identity (const char *program);
 
 /* The driver called @name ("qemu", "firecracker"), or NULL if there is
  * none by that name. */
