@@ -11,6 +11,7 @@
 #include "helper-client.h"
 #include "vm-runtime.h"
 #include "vmm.h"
+#include "warm-cache.h"
 
 G_BEGIN_DECLS
 
@@ -25,6 +26,7 @@ struct _BangerVmRuntime {
   GHashTable *runs; /* id → VmRun */
   /* [firecracker] in bangerd's config (docs/firecracker.md). */
   int jailer;        /* 1 always, 0 never, -1 auto: as non-root with a helper */
+  gboolean warm_start; /* [vm] warm_start (docs/warm-start.md) */
   char *chroot_base; /* the helper's [jail] chroot_base */
 };
 
@@ -166,6 +168,15 @@ typedef struct _StartOp {
   gint64 console_changed_us;
   gboolean stalled;
   gboolean retried; /* this is the second launch after a stall */
+  /* warm start (docs/warm-start.md) */
+  gboolean warm_allowed;       /* [vm] warm_start and the start's "warm" option */
+  char *warm_key;              /* this start's snapshot key, NULL if none applies */
+  BangerWarmEntry *warm_entry; /* the snapshot to restore, set by the prepare step */
+  gboolean warm_restored;      /* the VMM restored it (else it booted) */
+  gboolean warm_failed;        /* the restored guest failed: boot instead */
+  gboolean warm_save;          /* this boot saves the snapshot (its key claimed) */
+  char *net_ip;                /* a.b.c.d/prefix, for a clone's identity */
+  char *net_gw;
 } StartOp;
 
 /* Starts @rec with the caller's @task (which it completes). */

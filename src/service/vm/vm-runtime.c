@@ -59,6 +59,7 @@ banger_vm_runtime_new (BangerVmList *vms, BangerImageList *images, BangerDnsResp
   self->dns = dns;
   self->helper = helper;
   self->data_dir = g_strdup (banger_config_get_data_dir (config));
+  self->warm_start = banger_config_get_warm_start (config);
   self->ssh_dir = g_build_filename (self->data_dir, "ssh", NULL);
   self->known_hosts = g_build_filename (self->ssh_dir, "known_hosts", NULL);
   self->runs = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify)vm_run_free);
