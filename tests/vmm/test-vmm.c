@@ -274,6 +274,131 @@ test_qemu_bad_kernel (void)
   }
 }
 
+static void
+remove_tree (const char *path)
+{
+  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL) {
+    g_autofree char *child = g_build_filename (path, name, NULL);
+    if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+      remove_tree (child);
+    else
+      g_unlink (child);
+  }
+  g_rmdir (path);
+}
+
+static char *
+qmp_status (const BangerVmmInstance *i)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (BangerQmp) qmp = banger_qmp_connect (i->control_socket, 5000, &error);
+  char *status;
+
+  g_assert_no_error (error);
+  status = banger_qmp_query_status (qmp, &error);
+  g_assert_no_error (error);
+  return status;
+}
+
+/* save_state() and launch() with incoming_state against the real QEMU: the
+ * saved guest comes back running; a save that cannot write leaves the guest
+ * running and no state; a corrupt state leaves no QEMU behind. */
+static void
+test_qemu_save_restore (void)
+{
+  g_autofree char *kernel = find_host_kernel ();
+  g_autofree char *dir = g_dir_make_tmp ("banger-vmm-XXXXXX", NULL);
+  g_autofree char *vm_dir = g_build_filename (dir, "vm", NULL);
+  g_autofree char *rootfs = g_build_filename (dir, "rootfs.ext4", NULL);
+  g_autofree char *state_dir = g_build_filename (vm_dir, "state", NULL);
+  g_autofree char *state_file = g_build_filename (state_dir, "vmstate", NULL);
+  g_autofree char *missing = g_build_filename (dir, "no-such-dir", NULL);
+  BangerVmmConfig c = { 0 };
+  BangerVmmInstance i = { 0 };
+  const BangerVmmDriver *drv = banger_vmm_qemu_driver ();
+  g_autoptr (GError) error = NULL;
+  char *status;
+
+  g_assert_nonnull (kernel);
+  g_mkdir (vm_dir, 0700);
+  {
+    int fd = g_open (rootfs, O_CREAT | O_WRONLY, 0600);
+    g_assert_cmpint (fd, >=, 0);
+    g_assert_cmpint (ftruncate (fd, 64 << 20), ==, 0);
+    close (fd);
+  }
+  c.vm_id = g_strdup ("0123456789abcdef");
+  c.name = g_strdup ("saver");
+  c.vm_dir = g_strdup (vm_dir);
+  c.kernel = g_strdup (kernel);
+  c.rootfs = g_strdup (rootfs);
+  c.vcpus = 1;
+  c.memory_mib = 128;
+  c.disk_mib = 256;
+  c.kernel_args = g_strdup ("panic=0");
+  g_assert_true (drv->prepare_disk (&c, &i, &error));
+  g_assert_no_error (error);
+  g_assert_true (drv->launch (&c, &i, &error));
+  g_assert_no_error (error);
+
+  /* A directory that does not exist: refused, the guest runs on. */
+  g_assert_false (drv->save_state (&i, missing, &error));
+  g_assert_error (error, BANGER_ERROR, BANGER_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, missing));
+  g_clear_error (&error);
+  status = qmp_status (&i);
+  g_assert_cmpstr (status, ==, "running");
+  g_free (status);
+
+  g_mkdir (state_dir, 0700);
+  g_assert_true (drv->save_state (&i, state_dir, &error));
+  g_assert_no_error (error);
+  g_assert_true (banger_vmm_state_complete (state_dir));
+  status = qmp_status (&i);
+  g_assert_cmpstr (status, !=, "running");
+  g_free (status);
+  /* resume_paused() continues the same guest. */
+  g_assert_true (drv->resume_paused (&i, &error));
+  g_assert_no_error (error);
+  status = qmp_status (&i);
+  g_assert_cmpstr (status, ==, "running");
+  g_free (status);
+  g_assert_true (drv->quit (&i, &error));
+  g_assert_no_error (error);
+
+  /* A new QEMU from the state: running, no boot. */
+  c.incoming_state = g_strdup (state_dir);
+  drv->launch (&c, &i, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (drv->find_pid (vm_dir), ==, i.pid);
+  status = qmp_status (&i);
+  g_assert_cmpstr (status, ==, "running");
+  g_free (status);
+  g_assert_true (drv->quit (&i, &error));
+  g_assert_no_error (error);
+
+  /* A corrupt state: a clear error and no QEMU left. */
+  g_assert_true (g_file_set_contents (state_file, "not a migration stream", -1, NULL));
+  g_assert_false (drv->launch (&c, &i, &error));
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, state_file));
+  g_clear_error (&error);
+  g_assert_cmpuint (drv->find_pid (vm_dir), ==, 0);
+
+  /* No state at all. */
+  g_unlink (state_file);
+  g_assert_false (drv->launch (&c, &i, &error));
+  g_assert_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+
+  banger_vmm_config_clear (&c);
+  banger_vmm_instance_clear (&i);
+  remove_tree (dir);
+}
+
 /* The runtime calls every operation of a VM's driver without asking which
  * driver it is (vmm.h): each driver fills all of them, except that one
  * that never runs jailed may leave launch_jailed empty. */
@@ -305,6 +430,8 @@ test_drivers_complete (void)
     g_assert_nonnull (d->jail_dir);
     g_assert_nonnull (d->state_compat);
     g_assert_nonnull (d->prepare_clone_disk);
+    g_assert_nonnull (d->save_state);
+    g_assert_nonnull (d->resume_paused);
     /* The disk it names lives in the VM directory. */
     d->instance_paths ("/nonexistent/vm", &inst);
     g_assert_nonnull (inst.disk_path);
@@ -324,5 +451,6 @@ main (int argc, char **argv)
   g_test_add_func ("/vmm/drivers/complete", test_drivers_complete);
   g_test_add_func ("/vmm/qemu/launch-qmp-quit", test_qemu_launch_qmp_quit);
   g_test_add_func ("/vmm/qemu/bad-kernel", test_qemu_bad_kernel);
+  g_test_add_func ("/vmm/qemu/save-restore", test_qemu_save_restore);
   return g_test_run ();
 }

@@ -107,6 +107,14 @@ banger_firecracker_api_put (BangerFirecrackerApi *api, const char *path, JsonNod
   return reply != NULL;
 }
 
+gboolean
+banger_firecracker_api_patch (BangerFirecrackerApi *api, const char *path, JsonNode *body,
+                              GError **error)
+{
+  g_autoptr (GBytes) reply = request (api, "PATCH", path, body, error);
+  return reply != NULL;
+}
+
 JsonNode *
 banger_firecracker_api_get (BangerFirecrackerApi *api, const char *path, GError **error)
 {

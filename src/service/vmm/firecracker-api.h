@@ -20,6 +20,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (BangerFirecrackerApi, banger_firecracker_api_free
 gboolean banger_firecracker_api_put (BangerFirecrackerApi *api, const char *path, JsonNode *body,
                                      GError **error);
 
+/* PATCH @path with @body (PATCH /vm {"state": "Paused"}). Success is any 2xx. */
+gboolean banger_firecracker_api_patch (BangerFirecrackerApi *api, const char *path, JsonNode *body,
+                                       GError **error);
+
 /* GET @path: the JSON object Firecracker answered. */
 JsonNode *banger_firecracker_api_get (BangerFirecrackerApi *api, const char *path, GError **error);
 

@@ -1,6 +1,7 @@
 #include "qmp.h"
 
 #include <gio/gio.h>
+#include <gio/gunixfdmessage.h>
 #include <gio/gunixsocketaddress.h>
 
 #include "banger-error.h"
@@ -64,7 +65,7 @@ read_message (BangerQmp *qmp, GError **error)
 }
 
 static gboolean
-send_command (BangerQmp *qmp, const char *command, JsonObject *arguments, GError **error)
+send_command (BangerQmp *qmp, const char *command, JsonObject *arguments, int fd, GError **error)
 {
   g_autoptr (JsonBuilder) builder = json_builder_new ();
   g_autoptr (JsonNode) root = NULL;
@@ -85,6 +86,29 @@ send_command (BangerQmp *qmp, const char *command, JsonObject *arguments, GError
   root = json_builder_get_root (builder);
   text = json_to_string (root, FALSE);
   line = g_strconcat (text, "\n", NULL);
+  if (fd >= 0) {
+    /* QEMU takes the descriptor from the ancillary data of the message
+     * that carries the command: one sendmsg with both. */
+    GSocket *socket = g_socket_connection_get_socket (qmp->connection);
+    g_autoptr (GSocketControlMessage) fds = g_unix_fd_message_new ();
+    GSocketControlMessage *messages[] = { fds };
+    GOutputVector vector = { line, strlen (line) };
+    gssize sent;
+
+    if (!g_unix_fd_message_append_fd (G_UNIX_FD_MESSAGE (fds), fd, &local)) {
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "QMP socket %s: cannot pass a fd: %s",
+                   qmp->path, local->message);
+      return FALSE;
+    }
+    sent = g_socket_send_message (socket, NULL, &vector, 1, messages, 1, G_SOCKET_MSG_NONE, NULL,
+                                  &local);
+    if (sent < 0 || (gsize)sent != vector.size) {
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "QMP socket %s: cannot send %s: %s",
+                   qmp->path, command, local ? local->message : "short write");
+      return FALSE;
+    }
+    return TRUE;
+  }
   if (!g_output_stream_write_all (qmp->out, line, strlen (line), NULL, NULL, &local)) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "QMP socket %s: cannot send %s: %s",
                  qmp->path, command, local->message);
@@ -93,10 +117,10 @@ send_command (BangerQmp *qmp, const char *command, JsonObject *arguments, GError
   return TRUE;
 }
 
-JsonNode *
-banger_qmp_execute (BangerQmp *qmp, const char *command, JsonObject *arguments, GError **error)
+static JsonNode *
+execute (BangerQmp *qmp, const char *command, JsonObject *arguments, int fd, GError **error)
 {
-  if (!send_command (qmp, command, arguments, error))
+  if (!send_command (qmp, command, arguments, fd, error))
     return NULL;
 
   for (;;) {
@@ -119,6 +143,23 @@ banger_qmp_execute (BangerQmp *qmp, const char *command, JsonObject *arguments, 
                  qmp->path, command);
     return NULL;
   }
+}
+
+JsonNode *
+banger_qmp_execute (BangerQmp *qmp, const char *command, JsonObject *arguments, GError **error)
+{
+  return execute (qmp, command, arguments, -1, error);
+}
+
+gboolean
+banger_qmp_getfd (BangerQmp *qmp, const char *name, int fd, GError **error)
+{
+  g_autoptr (JsonObject) args = json_object_new ();
+  g_autoptr (JsonNode) reply = NULL;
+
+  json_object_set_string_member (args, "fdname", name);
+  reply = execute (qmp, "getfd", args, fd, error);
+  return reply != NULL;
 }
 
 BangerQmp *

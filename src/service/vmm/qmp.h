@@ -21,6 +21,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (BangerQmp, banger_qmp_free)
 JsonNode *banger_qmp_execute (BangerQmp *qmp, const char *command, JsonObject *arguments,
                               GError **error);
 
+/* Hands @fd to QEMU under @name (QMP getfd, the descriptor passed with the
+ * command as SCM_RIGHTS), for a later "fd:@name" migration URI. @fd stays
+ * the caller's. */
+gboolean banger_qmp_getfd (BangerQmp *qmp, const char *name, int fd, GError **error);
+
 /* "running", "paused", "shutdown", … from query-status. */
 char *banger_qmp_query_status (BangerQmp *qmp, GError **error);
 

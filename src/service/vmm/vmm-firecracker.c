@@ -206,6 +206,33 @@ configure_and_start (const char *api_sock, const BangerVmmConfig *c, const FcPat
   return banger_firecracker_api_action (api, "InstanceStart", error);
 }
 
+/* A restore: the logger and metrics (the only resources the contract
+ * allows before a load), then PUT /snapshot/load. */
+static gboolean
+restore_state (const BangerVmmConfig *c, BangerVmmInstance *i, const FcPaths *p, GError **error)
+{
+  g_autoptr (BangerFirecrackerApi) api
+      = banger_firecracker_api_new (i->control_socket, API_TIMEOUT_S);
+  JsonBuilder *b;
+
+  if (!banger_vmm_state_complete (c->incoming_state)) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND, "no saved state in %s",
+                 c->incoming_state);
+    return FALSE;
+  }
+  b = object_begin ();
+  add_string (b, "log_path", p->log);
+  add_string (b, "level", "Info");
+  add_bool (b, "show_level", TRUE);
+  if (!put (api, "/logger", b, error))
+    return FALSE;
+  b = object_begin ();
+  add_string (b, "metrics_path", p->metrics);
+  if (!put (api, "/metrics", b, error))
+    return FALSE;
+  return banger_vmm_firecracker_load_state (c, i, error);
+}
+
 /* Firecracker opens its log and metrics files without O_CREAT: they must
  * exist as regular files. */
 static gboolean
@@ -361,7 +388,12 @@ fc_launch (const BangerVmmConfig *c, BangerVmmInstance *i, GError **error)
     .metrics = metrics,
     .vsock = i->agent_socket,
   };
-  if (!configure_and_start (i->control_socket, c, &paths, error)) {
+  if (c->incoming_state != NULL && *c->incoming_state) {
+    if (!restore_state (c, i, &paths, error)) {
+      banger_vmm_signal_and_wait (i->pid, SIGKILL, SIGKILL_WAIT_MS);
+      return FALSE;
+    }
+  } else if (!configure_and_start (i->control_socket, c, &paths, error)) {
     /* InstanceStart works once per process: a failed boot leaves nothing
      * worth keeping. */
     banger_vmm_signal_and_wait (i->pid, SIGKILL, SIGKILL_WAIT_MS);
@@ -584,7 +616,7 @@ fc_launch_jailed (const BangerVmmConfig *c, BangerVmmInstance *i, const char *ch
   g_autofree char *chroot = NULL;
   guint pid;
 
-  if (helper == NULL)
+  if (helper == NULL || banger_vmm_firecracker_refuse_jailed_restore (c, error))
     return FALSE;
   g_variant_builder_add (&spec, "{sv}", "vm_id", g_variant_new_string (c->vm_id));
   g_variant_builder_add (&spec, "{sv}", "kernel", g_variant_new_string (c->kernel));
@@ -783,6 +815,8 @@ static const BangerVmmDriver firecracker_driver = {
   .agent_connect = fc_agent_connect,
   .stop = fc_stop,
   .jail_dir = fc_jail_dir,
+  .save_state = banger_vmm_firecracker_save_state,
+  .resume_paused = banger_vmm_firecracker_resume_paused,
 };
 
 const BangerVmmDriver *

@@ -72,4 +72,16 @@ guint banger_vmm_firecracker_find_pid_full (const char *api_sock, const char *vm
 GIOStream *banger_vmm_firecracker_vsock_connect (const char *uds_path, guint port, guint timeout_ms,
                                                  GCancellable *cancellable, GError **error);
 
+/* The saved state (vmm-firecracker-state.c): save_state, resume_paused,
+ * and the restore fc_launch() does instead of configuring a boot when
+ * config->incoming_state is set (on the fresh process, API already up). */
+gboolean banger_vmm_firecracker_save_state (BangerVmmInstance *instance, const char *state_dir,
+                                            GError **error);
+gboolean banger_vmm_firecracker_resume_paused (BangerVmmInstance *instance, GError **error);
+gboolean banger_vmm_firecracker_load_state (const BangerVmmConfig *config,
+                                            BangerVmmInstance *instance, GError **error);
+/* TRUE, with @error, when @config asks a jailed launch to restore a state. */
+gboolean banger_vmm_firecracker_refuse_jailed_restore (const BangerVmmConfig *config,
+                                                       GError **error);
+
 G_END_DECLS

@@ -24,6 +24,7 @@ banger_vmm_config_clear (BangerVmmConfig *c)
   g_clear_pointer (&c->tap, g_free);
   g_clear_pointer (&c->mac, g_free);
   g_clear_pointer (&c->kernel_args, g_free);
+  g_clear_pointer (&c->incoming_state, g_free);
 }
 
 void

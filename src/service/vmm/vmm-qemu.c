@@ -13,6 +13,7 @@
 #include "banger-error.h"
 #include "kvm-probe.h"
 #include "qmp.h"
+#include "vmm-qemu-state.h"
 
 #define QEMU_BINARY     "qemu-system-x86_64"
 #define QEMU_IMG_BINARY "qemu-img"
@@ -277,6 +278,12 @@ qemu_argv (const BangerVmmConfig *c, const BangerVmmInstance *i, const char *acc
   ARG ("unix:%s,server=on,wait=off", i->control_socket);
   ARG ("-pidfile");
   ARG ("%s", i->pidfile);
+  if (c->incoming_state != NULL && *c->incoming_state) {
+    /* The same machine waiting for a migration stream, which launch() then
+     * hands it over QMP (vmm-qemu-state.c). */
+    ARG ("-incoming");
+    ARG ("defer");
+  }
   /* QEMU forks, calls setsid() and detaches: the VMM outlives bangerd. */
   ARG ("-daemonize");
 #undef ARG
@@ -289,6 +296,7 @@ qemu_launch (const BangerVmmConfig *c, BangerVmmInstance *i, GError **error)
 {
   g_autoptr (GPtrArray) argv = NULL;
   const char *accel = banger_vmm_qemu_accel (NULL);
+  gboolean restore = c->incoming_state != NULL && *c->incoming_state;
 
   if (i->pidfile == NULL)
     banger_vmm_qemu_instance_paths (c->vm_dir, i);
@@ -296,8 +304,15 @@ qemu_launch (const BangerVmmConfig *c, BangerVmmInstance *i, GError **error)
   g_unlink (i->control_socket);
   g_unlink (i->agent_socket);
   g_unlink (i->pidfile);
-  /* Each boot's log starts empty (QEMU appends: see qemu_argv). */
-  g_unlink (i->console_log);
+  /* Each boot's log starts empty (QEMU appends: see qemu_argv); a restored
+   * guest goes on with the log of the boot it continues. */
+  if (!restore)
+    g_unlink (i->console_log);
+  if (restore && !banger_vmm_state_complete (c->incoming_state)) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND, "no saved state in %s",
+                 c->incoming_state);
+    return FALSE;
+  }
 
   argv = qemu_argv (c, i, accel);
   {
@@ -311,6 +326,12 @@ qemu_launch (const BangerVmmConfig *c, BangerVmmInstance *i, GError **error)
   if (i->pid == 0) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED,
                  "QEMU started but its pidfile %s names no live QEMU", i->pidfile);
+    return FALSE;
+  }
+  if (restore && !banger_vmm_qemu_load_state (i, c->incoming_state, error)) {
+    /* A QEMU that did not take the state holds no guest worth keeping. */
+    banger_vmm_signal_and_wait (i->pid, SIGKILL, BANGER_VMM_KILL_WAIT_MS);
+    i->pid = 0;
     return FALSE;
   }
   g_free (i->accel);
@@ -459,6 +480,8 @@ static const BangerVmmDriver qemu_driver = {
   .agent_connect = qemu_agent_connect,
   .stop = qemu_stop,
   .jail_dir = qemu_jail_dir,
+  .save_state = banger_vmm_qemu_save_state,
+  .resume_paused = banger_vmm_qemu_resume_paused,
 };
 
 const BangerVmmDriver *

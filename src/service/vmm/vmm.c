@@ -22,3 +22,12 @@ banger_vmm_driver_for_record (const char *name)
 
   return driver != NULL ? driver : banger_vmm_qemu_driver ();
 }
+
+gboolean
+banger_vmm_state_complete (const char *state_dir)
+{
+  g_autofree char *state = g_build_filename (state_dir, BANGER_VMM_STATE_FILE, NULL);
+
+  /* Every driver renames BANGER_VMM_STATE_FILE into place last. */
+  return g_file_test (state, G_FILE_TEST_IS_REGULAR);
+}
