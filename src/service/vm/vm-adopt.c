@@ -13,6 +13,7 @@ typedef struct {
   VmRun *run;
   GTask *task;
   char *name;
+  char *mac;
   char *boot_id;         /* recorded */
   gboolean was_starting; /* bangerd died between launching QEMU and SETUP */
   char *problem;
@@ -22,6 +23,7 @@ static void
 adopt_op_free (AdoptOp *op)
 {
   g_free (op->name);
+  g_free (op->mac);
   g_free (op->boot_id);
   g_free (op->problem);
   g_free (op);
@@ -70,11 +72,12 @@ adopt_setup_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   g_autoptr (GError) error = NULL;
   gboolean has_sshd = FALSE;
 
-  if (!banger_agent_client_setup_finish (agent, res, &has_sshd, &error)) {
+  if (!banger_agent_client_setup_identity_finish (agent, res, &has_sshd, NULL, &error)) {
     g_free (op->problem);
     op->problem = g_strdup_printf ("guest agent setup after a bangerd restart: %s", error->message);
     g_warning ("VM %s: %s", op->name, op->problem);
   } else {
+    banger_vm_clone_marker_remove (op->run->vm_dir);
     banger_vm_runtime_write_file (op->run->vm_dir, has_sshd, NULL);
   }
   adopt_done (op, agent);
@@ -96,7 +99,20 @@ adopt_send_setup (AdoptOp *op, BangerAgentClient *agent)
       || !g_file_get_contents (host_path, &host_key, NULL, NULL)
       || !g_file_get_contents (host_pub_path, &host_pub, NULL, NULL))
     return FALSE;
-  banger_agent_client_setup_async (agent, user_pub, host_key, host_pub, NULL, adopt_setup_cb, op);
+  {
+    /* A clone cut short before it took its own identity takes it now. */
+    VmCloneIdentity c = { 0 };
+    g_autofree char *ip = NULL;
+    g_autofree char *gw = NULL;
+    gboolean clone = banger_vm_clone_marker_read (op->run->vm_dir, &ip, &gw)
+                     && banger_agent_client_get_has_identity (agent);
+
+    if (clone)
+      banger_vm_clone_identity_init (&c, op->name, op->mac, ip, gw);
+    banger_agent_client_setup_identity_async (agent, user_pub, host_key, host_pub,
+                                              clone ? &c.id : NULL, NULL, adopt_setup_cb, op);
+    banger_vm_clone_identity_clear (&c);
+  }
   memset (host_key, 0, strlen (host_key));
   return TRUE;
 }
@@ -129,6 +145,40 @@ adopt_agent_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   adopt_done (op, agent);
 }
 
+static void
+adopt_connect (AdoptOp *op)
+{
+  /* A guest that was still starting may still be booting. */
+  banger_vm_run_get_agent_async (
+      op->run, op->was_starting ? AGENT_START_TIMEOUT_MS : BANGER_AGENT_ATTACH_TIMEOUT_MS, NULL,
+      adopt_agent_cb, op);
+}
+
+/* A start cut short by bangerd's end may have been saving its guest as a
+ * warm-start snapshot (docs/warm-start.md), which pauses it: whatever
+ * became of the save, the guest runs again. A guest that was not paused is
+ * left as it is (the driver's continue is a no-op, or refused: ignored). */
+static void
+adopt_resume_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  AdoptOp *op = data;
+  BangerVmmInstance inst = { 0 };
+  g_autoptr (GError) error = NULL;
+
+  op->run->driver->instance_paths (op->run->vm_dir, &inst);
+  inst.pid = op->run->pid;
+  if (!op->run->driver->resume_paused (&inst, &error))
+    g_debug ("VM %s: continuing its guest after a bangerd restart: %s", op->name, error->message);
+  banger_vmm_instance_clear (&inst);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+adopt_resumed_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  adopt_connect (user_data);
+}
+
 void
 banger_vm_runtime_adopt_async (BangerVmRuntime *self, const BangerVmRecord *rec, guint pid,
                                GAsyncReadyCallback callback, gpointer user_data)
@@ -139,6 +189,7 @@ banger_vm_runtime_adopt_async (BangerVmRuntime *self, const BangerVmRecord *rec,
   op->run = banger_vm_run_get (self, rec->id);
   op->task = banger_vm_runtime_op_task_new (self, callback, user_data);
   op->name = g_strdup (rec->name);
+  op->mac = g_strdup (rec->mac);
   op->boot_id = g_strdup (rec->boot_id);
   op->was_starting = g_str_equal (rec->state, "starting");
   op->run->driver = banger_vm_runtime_driver_named (rec->driver);
@@ -146,10 +197,13 @@ banger_vm_runtime_adopt_async (BangerVmRuntime *self, const BangerVmRecord *rec,
   banger_vm_run_watch (op->run, pid);
   if (rec->pid != pid)
     g_warning ("VM %s: recorded pid %u, but its VMM is pid %u", rec->name, rec->pid, pid);
-  /* A guest that was still starting may still be booting. */
-  banger_vm_run_get_agent_async (
-      op->run, op->was_starting ? AGENT_START_TIMEOUT_MS : BANGER_AGENT_ATTACH_TIMEOUT_MS, NULL,
-      adopt_agent_cb, op);
+  if (op->was_starting && op->run->driver->resume_paused != NULL) {
+    g_autoptr (GTask) task = g_task_new (NULL, NULL, adopt_resumed_cb, op);
+    g_task_set_task_data (task, op, NULL);
+    g_task_run_in_thread (task, adopt_resume_thread);
+    return;
+  }
+  adopt_connect (op);
 }
 
 static void

@@ -179,6 +179,23 @@ typedef struct _StartOp {
   char *net_gw;
 } StartOp;
 
+/* A restored clone's own identity (vm-start.c; docs/warm-start.md): fresh
+ * entropy and machine-id, the host's time, the VM's name, MAC (with an
+ * address only) and address. */
+typedef struct {
+  BangerAgentIdentity id;
+  GBytes *entropy;
+  char *machine_id;
+} VmCloneIdentity;
+void banger_vm_clone_identity_init (VmCloneIdentity *c, const char *name, const char *mac,
+                                    const char *ip_cidr, const char *gw);
+void banger_vm_clone_identity_clear (VmCloneIdentity *c);
+/* warm-clone.ini in a VM directory: a clone whose identity is not applied
+ * yet, with the address it must take (NULL: none). */
+void banger_vm_clone_marker_write (const char *vm_dir, const char *ip_cidr, const char *gw);
+gboolean banger_vm_clone_marker_read (const char *vm_dir, char **ip_cidr, char **gw);
+void banger_vm_clone_marker_remove (const char *vm_dir);
+
 /* Starts @rec with the caller's @task (which it completes). */
 void banger_vm_runtime_start_vm (BangerVmRuntime *self, const BangerVmRecord *rec,
                                  GVariant *options, GTask *task);

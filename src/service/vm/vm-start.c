@@ -104,6 +104,46 @@ host_memory_mib (void)
   return line ? g_ascii_strtoull (line + 9, NULL, 10) / 1024 : 0;
 }
 
+#define CLONE_MARKER "warm-clone.ini"
+
+void
+banger_vm_clone_marker_write (const char *vm_dir, const char *ip_cidr, const char *gw)
+{
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autofree char *path = g_build_filename (vm_dir, CLONE_MARKER, NULL);
+  g_autoptr (GError) error = NULL;
+
+  g_key_file_set_string (kf, "identity", "ip", ip_cidr != NULL ? ip_cidr : "");
+  g_key_file_set_string (kf, "identity", "gw", gw != NULL ? gw : "");
+  if (!g_key_file_save_to_file (kf, path, &error))
+    g_warning ("%s", error->message);
+}
+
+gboolean
+banger_vm_clone_marker_read (const char *vm_dir, char **ip_cidr, char **gw)
+{
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autofree char *path = g_build_filename (vm_dir, CLONE_MARKER, NULL);
+
+  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, NULL))
+    return FALSE;
+  *ip_cidr = g_key_file_get_string (kf, "identity", "ip", NULL);
+  *gw = g_key_file_get_string (kf, "identity", "gw", NULL);
+  if (*ip_cidr != NULL && **ip_cidr == '\0')
+    g_clear_pointer (ip_cidr, g_free);
+  if (*gw != NULL && **gw == '\0')
+    g_clear_pointer (gw, g_free);
+  return TRUE;
+}
+
+void
+banger_vm_clone_marker_remove (const char *vm_dir)
+{
+  g_autofree char *path = g_build_filename (vm_dir, CLONE_MARKER, NULL);
+
+  g_unlink (path);
+}
+
 /* Part of step 1 (worker), for a VM's first start: its snapshot key; the
  * snapshot to restore if there is a usable one, else whether this boot
  * saves one. A broken entry is removed (and saved anew by this boot). */
@@ -290,6 +330,9 @@ start_warm_restore (StartOp *op)
    * own identity arrives through the agent instead. */
   op->config.kernel_args = g_strdup (op->warm_entry->kernel_args);
   op->config.incoming_state = g_strdup (op->warm_entry->dir);
+  /* Until its identity is applied: a bangerd restarted meanwhile sends it
+   * (vm-adopt.c). */
+  banger_vm_clone_marker_write (op->run->vm_dir, op->net_ip, op->net_gw);
   ok = driver->prepare_clone_disk (&op->config, &op->inst, disk, &error)
        && driver->launch (&op->config, &op->inst, &error);
   g_free (op->config.kernel_args);
@@ -305,6 +348,7 @@ start_warm_restore (StartOp *op)
              op->rec->name, op->warm_entry->dir, error->message);
   if (op->inst.disk_path != NULL)
     g_unlink (op->inst.disk_path);
+  banger_vm_clone_marker_remove (op->run->vm_dir);
   if (!banger_warm_cache_remove (op->rt->data_dir, op->warm_entry->key, &rm_error))
     g_warning ("%s", rm_error->message);
   g_clear_pointer (&op->warm_entry, banger_warm_entry_free);
@@ -516,6 +560,8 @@ start_setup_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   }
   if (start_check_killed (op))
     return;
+  if (op->warm_restored)
+    banger_vm_clone_marker_remove (op->run->vm_dir);
   banger_vm_runtime_write_file (op->run->vm_dir, op->assets->image_has_sshd || has_sshd, op->tap);
   banger_vm_run_set_agent (op->run, op->agent);
   op->run->on_vmm_exit = NULL;
@@ -532,43 +578,58 @@ start_setup_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 /* Step 5 (main): the keys, and for a clone (@clone) its own identity: MAC,
  * address, hostname, a fresh machine-id, entropy and the time; after a
  * save the time alone (the guest's clock stood still while it was paused). */
+void
+banger_vm_clone_identity_init (VmCloneIdentity *c, const char *name, const char *mac,
+                               const char *ip_cidr, const char *gw)
+{
+  guint8 seed[64];
+
+  memset (c, 0, sizeof *c);
+  /* getrandom() from the host kernel's CRNG: never the template's state. */
+  if (getrandom (seed, sizeof seed, 0) == (ssize_t)sizeof seed)
+    c->entropy = g_bytes_new (seed, sizeof seed);
+  else
+    g_warning ("VM %s: getrandom: %s; no entropy for its RNG", name, g_strerror (errno));
+  memset (seed, 0, sizeof seed);
+  if (getrandom (seed, 16, 0) == 16) {
+    GString *hex = g_string_new (NULL);
+    for (guint i = 0; i < 16; i++)
+      g_string_append_printf (hex, "%02x", seed[i]);
+    c->machine_id = g_string_free (hex, FALSE);
+  }
+  c->id.mac = ip_cidr != NULL ? mac : NULL;
+  c->id.ip_cidr = ip_cidr;
+  c->id.gw = gw;
+  c->id.hostname = name;
+  c->id.machine_id = c->machine_id;
+  c->id.entropy = c->entropy;
+  c->id.clock_ns = (guint64)g_get_real_time () * 1000;
+}
+
+void
+banger_vm_clone_identity_clear (VmCloneIdentity *c)
+{
+  g_clear_pointer (&c->entropy, g_bytes_unref);
+  g_clear_pointer (&c->machine_id, g_free);
+}
+
 static void
 start_setup (StartOp *op, gboolean clone)
 {
-  BangerAgentIdentity id = { 0 };
-  g_autoptr (GBytes) entropy = NULL;
-  g_autofree char *machine_id = NULL;
-  gboolean send = FALSE;
+  VmCloneIdentity c = { 0 };
+  BangerAgentIdentity *id = NULL;
 
-  if (banger_agent_client_get_has_identity (op->agent) && (clone || op->warm_save)) {
-    id.clock_ns = (guint64)g_get_real_time () * 1000;
-    send = TRUE;
-  }
   if (clone) {
-    guint8 seed[64];
-    g_autoptr (GString) hex = g_string_new (NULL);
-
-    /* getrandom() from the kernel's CRNG: never the template's state. */
-    if (getrandom (seed, sizeof seed, 0) == (ssize_t)sizeof seed)
-      entropy = g_bytes_new (seed, sizeof seed);
-    else
-      g_warning ("VM %s: getrandom: %s; its RNG is reseeded by vmgenid only", op->rec->name,
-                 g_strerror (errno));
-    memset (seed, 0, sizeof seed);
-    if (getrandom (seed, 16, 0) == 16) {
-      for (guint i = 0; i < 16; i++)
-        g_string_append_printf (hex, "%02x", seed[i]);
-      machine_id = g_string_free (g_steal_pointer (&hex), FALSE);
-    }
-    id.mac = op->tap != NULL ? op->rec->mac : NULL;
-    id.ip_cidr = op->net_ip;
-    id.gw = op->net_gw;
-    id.hostname = op->rec->name;
-    id.machine_id = machine_id;
-    id.entropy = entropy;
+    banger_vm_clone_identity_init (&c, op->rec->name, op->rec->mac, op->net_ip, op->net_gw);
+    id = &c.id;
+  } else if (op->warm_save && banger_agent_client_get_has_identity (op->agent)) {
+    /* The clock alone: it stood still while the guest was paused. */
+    c.id.clock_ns = (guint64)g_get_real_time () * 1000;
+    id = &c.id;
   }
   banger_agent_client_setup_identity_async (op->agent, op->user_pub, op->host_priv, op->host_pub,
-                                            send ? &id : NULL, NULL, start_setup_cb, op);
+                                            id, NULL, start_setup_cb, op);
+  banger_vm_clone_identity_clear (&c);
 }
 
 static void
