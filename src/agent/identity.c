@@ -126,11 +126,6 @@ write_machine_id (const char *root, const char *id, char *err, size_t errlen)
 {
   char path[4096], tmp[4200], text[40];
   const char *r = strcmp (root, "/") == 0 ? "" : root;
-  size_t n = strlen (id);
-  if (n != 32 || strspn (id, "0123456789abcdef") != 32) {
-    snprintf (err, errlen, "machine-id “%.40s” is not 32 lowercase hex digits", id);
-    return false;
-  }
   snprintf (path, sizeof path, "%s/etc/machine-id", r);
   snprintf (tmp, sizeof tmp, "%s.banger-tmp", path);
   snprintf (text, sizeof text, "%s\n", id);
@@ -175,6 +170,11 @@ identity_apply (Agent *agent, const uint8_t *payload, size_t len, char *err, siz
   }
   if (host != NULL && (*host == 0 || strlen (host) > 64 || strchr (host, '/') != NULL)) {
     snprintf (err, errlen, "hostname “%.80s” is not a host name", host);
+    goto out;
+  }
+  if (machine_id != NULL
+      && (strlen (machine_id) != 32 || strspn (machine_id, "0123456789abcdef") != 32)) {
+    snprintf (err, errlen, "machine-id “%.40s” is not 32 lowercase hex digits", machine_id);
     goto out;
   }
   bngr_find (payload, len, BNGR_F_ENTROPY, &entropy, &entropy_len);

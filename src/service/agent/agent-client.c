@@ -14,7 +14,13 @@
 #include <gio/gunixsocketaddress.h>
 
 #define DEFAULT_TIMEOUT_MS 10000
-#define HELLO_RESEND_MS    3000
+/* HELLO is sent again after 250 ms, then twice as long each time up to 3 s:
+ * a guest restored from a snapshot (docs/warm-start.md) can drop the first
+ * one with the stale "host closed" of its template's session, and must not
+ * cost a whole 3 s for it; a booting guest gets a few more HELLOs queued,
+ * all answered before our first request (see below). */
+#define HELLO_RESEND_FIRST_MS 250
+#define HELLO_RESEND_MS       3000
 #define READ_SIZE          (64 * 1024)
 /* SETUP's reply, as the int its task returns. */
 #define SETUP_SSHD     0x1
@@ -50,6 +56,7 @@ struct _BangerAgentClient {
   GTask *hello_task;
   GSource *hello_timeout;
   GSource *hello_resend;
+  guint hello_resend_ms;
   GSource *hello_cancel; /* the caller's cancellable, as a source */
   guint protocol_version;
   char *agent_version;
@@ -962,6 +969,20 @@ send_hello (BangerAgentClient *self)
   bngr_buf_clear (&p);
 }
 
+static gboolean hello_resend_cb (gpointer user_data);
+
+static void
+hello_resend_schedule (BangerAgentClient *self)
+{
+  if (self->hello_resend != NULL) {
+    g_source_destroy (self->hello_resend);
+    g_source_unref (self->hello_resend);
+  }
+  self->hello_resend = g_timeout_source_new (self->hello_resend_ms);
+  g_source_set_callback (self->hello_resend, hello_resend_cb, self, NULL);
+  g_source_attach (self->hello_resend, g_main_context_get_thread_default ());
+}
+
 static gboolean
 hello_resend_cb (gpointer user_data)
 {
@@ -971,7 +992,10 @@ hello_resend_cb (gpointer user_data)
     return G_SOURCE_CONTINUE; /* hello_done removes this source */
   g_debug ("no HELLO answer yet: sending it again");
   send_hello (self);
-  return G_SOURCE_CONTINUE;
+  self->hello_resend_ms = MIN (self->hello_resend_ms * 2, HELLO_RESEND_MS);
+  /* Replaces (and destroys) this source: the callback's return is moot. */
+  hello_resend_schedule (self);
+  return G_SOURCE_REMOVE;
 }
 
 void
@@ -998,9 +1022,8 @@ banger_agent_client_handshake_async (BangerAgentClient *self, guint timeout_ms,
    * opened its port late, or a host write that raced the guest's open, must
    * not cost the whole timeout. The agent handles frames in order, so a
    * repeated HELLO always precedes our first request. */
-  self->hello_resend = g_timeout_source_new (HELLO_RESEND_MS);
-  g_source_set_callback (self->hello_resend, hello_resend_cb, self, NULL);
-  g_source_attach (self->hello_resend, g_main_context_get_thread_default ());
+  self->hello_resend_ms = HELLO_RESEND_FIRST_MS;
+  hello_resend_schedule (self);
   if (cancellable != NULL) {
     self->hello_cancel = g_cancellable_source_new (cancellable);
     g_source_set_callback (self->hello_cancel, G_SOURCE_FUNC (hello_cancelled_cb), self, NULL);

@@ -455,6 +455,7 @@ start_failed_teardown_cb (GObject *source, GAsyncResult *res, gpointer user_data
 
     g_warning ("VM %s: %s; removing the snapshot, the VM boots instead", rec->name,
                error->message);
+    banger_vm_clone_marker_remove (op->run->vm_dir);
     if (!banger_warm_cache_remove (rt->data_dir, op->warm_key, &rm_error))
       g_warning ("%s", rm_error->message);
     g_task_set_task_data (task, NULL, NULL);
