@@ -13,7 +13,6 @@ typedef struct {
   VmRun *run;
   GTask *task;
   char *name;
-  char *mac;
   char *boot_id;         /* recorded */
   gboolean was_starting; /* bangerd died between launching QEMU and SETUP */
   char *problem;
@@ -23,7 +22,6 @@ static void
 adopt_op_free (AdoptOp *op)
 {
   g_free (op->name);
-  g_free (op->mac);
   g_free (op->boot_id);
   g_free (op->problem);
   g_free (op);
@@ -72,12 +70,11 @@ adopt_setup_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   g_autoptr (GError) error = NULL;
   gboolean has_sshd = FALSE;
 
-  if (!banger_agent_client_setup_identity_finish (agent, res, &has_sshd, NULL, &error)) {
+  if (!banger_agent_client_setup_finish (agent, res, &has_sshd, &error)) {
     g_free (op->problem);
     op->problem = g_strdup_printf ("guest agent setup after a bangerd restart: %s", error->message);
     g_warning ("VM %s: %s", op->name, op->problem);
   } else {
-    banger_vm_clone_marker_remove (op->run->vm_dir);
     banger_vm_runtime_write_file (op->run->vm_dir, has_sshd, NULL);
   }
   adopt_done (op, agent);
@@ -99,20 +96,7 @@ adopt_send_setup (AdoptOp *op, BangerAgentClient *agent)
       || !g_file_get_contents (host_path, &host_key, NULL, NULL)
       || !g_file_get_contents (host_pub_path, &host_pub, NULL, NULL))
     return FALSE;
-  {
-    /* A clone cut short before it took its own identity takes it now. */
-    VmCloneIdentity c = { 0 };
-    g_autofree char *ip = NULL;
-    g_autofree char *gw = NULL;
-    gboolean clone = banger_vm_clone_marker_read (op->run->vm_dir, &ip, &gw)
-                     && banger_agent_client_get_has_identity (agent);
-
-    if (clone)
-      banger_vm_clone_identity_init (&c, op->name, op->mac, ip, gw);
-    banger_agent_client_setup_identity_async (agent, user_pub, host_key, host_pub,
-                                              clone ? &c.id : NULL, NULL, adopt_setup_cb, op);
-    banger_vm_clone_identity_clear (&c);
-  }
+  banger_agent_client_setup_async (agent, user_pub, host_key, host_pub, NULL, adopt_setup_cb, op);
   memset (host_key, 0, strlen (host_key));
   return TRUE;
 }
@@ -179,6 +163,24 @@ adopt_resumed_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   adopt_connect (user_data);
 }
 
+static void
+adopt_cut_restore_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  AdoptOp *op = user_data;
+  Teardown *t = g_task_get_task_data (G_TASK (res));
+  g_autofree char *problem = g_strdup_printf (
+      "bangerd ended while the VM was being restored from a snapshot%s%s", t->problem ? ": " : "",
+      t->problem ? t->problem : "");
+
+  banger_vm_clone_marker_remove (op->run->vm_dir);
+  banger_vm_run_released (op->run);
+  op->run->busy = FALSE;
+  banger_vm_runtime_set_state (op->rt, op->run->id, "stopped", problem);
+  g_task_return_boolean (op->task, TRUE);
+  g_object_unref (op->task);
+  adopt_op_free (op);
+}
+
 void
 banger_vm_runtime_adopt_async (BangerVmRuntime *self, const BangerVmRecord *rec, guint pid,
                                GAsyncReadyCallback callback, gpointer user_data)
@@ -189,11 +191,25 @@ banger_vm_runtime_adopt_async (BangerVmRuntime *self, const BangerVmRecord *rec,
   op->run = banger_vm_run_get (self, rec->id);
   op->task = banger_vm_runtime_op_task_new (self, callback, user_data);
   op->name = g_strdup (rec->name);
-  op->mac = g_strdup (rec->mac);
   op->boot_id = g_strdup (rec->boot_id);
   op->was_starting = g_str_equal (rec->state, "starting");
   op->run->driver = banger_vm_runtime_driver_named (rec->driver);
   op->run->busy = TRUE;
+  if (op->was_starting && banger_vm_clone_marker_exists (op->run->vm_dir)) {
+    /* Ended while it was being restored from a snapshot (docs/warm-start.md):
+     * its VMM may still wait for the state it was never given, or run a
+     * guest with its template's identity. Never a VM the user had: it is
+     * stopped, and its next start boots its disk. */
+    Teardown *t = banger_vm_teardown_new (op->run, rec);
+
+    g_warning ("VM %s: bangerd ended while the VM was being restored from a snapshot; stopping "
+               "it",
+               rec->name);
+    t->force = TRUE;
+    t->delete_tap = TRUE;
+    banger_vm_teardown_run (t, adopt_cut_restore_cb, op);
+    return;
+  }
   banger_vm_run_watch (op->run, pid);
   if (rec->pid != pid)
     g_warning ("VM %s: recorded pid %u, but its VMM is pid %u", rec->name, rec->pid, pid);

@@ -190,10 +190,11 @@ typedef struct {
 void banger_vm_clone_identity_init (VmCloneIdentity *c, const char *name, const char *mac,
                                     const char *ip_cidr, const char *gw);
 void banger_vm_clone_identity_clear (VmCloneIdentity *c);
-/* warm-clone.ini in a VM directory: a clone whose identity is not applied
- * yet, with the address it must take (NULL: none). */
+/* warm-clone.ini in a VM directory: a start restoring a snapshot, until the
+ * clone took its own identity (a bangerd restarted meanwhile stops the VM:
+ * vm-adopt.c). It holds the address the clone takes, for a human. */
 void banger_vm_clone_marker_write (const char *vm_dir, const char *ip_cidr, const char *gw);
-gboolean banger_vm_clone_marker_read (const char *vm_dir, char **ip_cidr, char **gw);
+gboolean banger_vm_clone_marker_exists (const char *vm_dir);
 void banger_vm_clone_marker_remove (const char *vm_dir);
 
 /* Starts @rec with the caller's @task (which it completes). */

@@ -120,20 +120,11 @@ banger_vm_clone_marker_write (const char *vm_dir, const char *ip_cidr, const cha
 }
 
 gboolean
-banger_vm_clone_marker_read (const char *vm_dir, char **ip_cidr, char **gw)
+banger_vm_clone_marker_exists (const char *vm_dir)
 {
-  g_autoptr (GKeyFile) kf = g_key_file_new ();
   g_autofree char *path = g_build_filename (vm_dir, CLONE_MARKER, NULL);
 
-  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, NULL))
-    return FALSE;
-  *ip_cidr = g_key_file_get_string (kf, "identity", "ip", NULL);
-  *gw = g_key_file_get_string (kf, "identity", "gw", NULL);
-  if (*ip_cidr != NULL && **ip_cidr == '\0')
-    g_clear_pointer (ip_cidr, g_free);
-  if (*gw != NULL && **gw == '\0')
-    g_clear_pointer (gw, g_free);
-  return TRUE;
+  return g_file_test (path, G_FILE_TEST_EXISTS);
 }
 
 void
@@ -367,6 +358,8 @@ start_launch_thread (GTask *task, gpointer source, gpointer task_data, GCancella
 
   if (op->warm_entry != NULL && start_warm_restore (op))
     goto launched;
+  /* Booted: whatever an earlier, cut-short restore left says nothing now. */
+  banger_vm_clone_marker_remove (op->run->vm_dir);
   /* The driver uses the helper's dm-snapshot where it can (a direct
    * Firecracker). */
   if (!driver->prepare_start_disk (&op->config, &op->inst, op->jailed, snapshot_through_helper, op,
