@@ -14,8 +14,10 @@ One meson test per test case (tests/vm/meson.build)."""
 import glob
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -184,6 +186,37 @@ class WarmStaleTest(WarmTestCase):
         self.start(good)
         self.assertFalse(self.booted(good))
         self.assertEqual(self.out(good, ['hostname']), 'good')
+
+        # bangerd killed in the middle of a restore: the next bangerd stops
+        # that VM (or finds it running, if its start had finished), never a
+        # VM with its template's identity; started again, it boots its disk
+        cut = self.create_vm('cut')
+        errors = []
+
+        def starter():
+            try:
+                self.start(cut)
+            except Exception as e:  # noqa: BLE001 - the kill ends the call
+                errors.append(e)
+        t = threading.Thread(target=starter)
+        t.start()
+        deadline = time.monotonic() + 60
+        while self.prop(cut, 'Pid') == 0 and time.monotonic() < deadline:
+            pass
+        self.assertNotEqual(self.prop(cut, 'Pid'), 0)
+        self.qemu_pids.add(self.prop(cut, 'Pid'))
+        self.session.stop_bangerd(signal.SIGKILL)
+        t.join(60)
+        state = self.prop(cut, 'State')
+        self.assertIn(state, ('stopped', 'running'))
+        if state == 'stopped':
+            self.assertIn('restored from a snapshot', self.prop(cut, 'LastError'))
+            self.assertFalse(os.path.exists(os.path.join(self.vm_dir(self.prop(cut, 'Id')),
+                                                         'warm-clone.ini')))
+            self.start(cut)
+        self.assertEqual(self.out(cut, ['hostname']), 'cut')
+        self.assertIn(' %s/' % self.prop(cut, 'IPv4'),
+                      self.out(cut, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0']))
 
         # a new kernel, then a new image (the agent lives in the image):
         # each is a new key, booted and saved, never the old snapshot
