@@ -226,7 +226,8 @@ gboolean
 banger_cli_vm_state_is_running (const char *state)
 {
   return g_strcmp0 (state, "running") == 0 || g_strcmp0 (state, "starting") == 0
-         || g_strcmp0 (state, "stopping") == 0;
+         || g_strcmp0 (state, "stopping") == 0 || g_strcmp0 (state, "suspending") == 0
+         || g_strcmp0 (state, "resuming") == 0;
 }
 
 void

@@ -127,8 +127,8 @@ check_no_vm_runs (BangerCli *cli, GError **error)
     BangerVM *vm = vms->pdata[i];
     const char *state = banger_vm_get_state (vm);
 
-    if (g_strcmp0 (state, "running") == 0 || g_strcmp0 (state, "starting") == 0
-        || g_strcmp0 (state, "stopping") == 0) {
+    /* Every state with a VMM (a suspended VM has none: it survives). */
+    if (banger_cli_vm_state_is_running (state)) {
       g_string_append_printf (names, "%s%s", names->len ? ", " : "", banger_vm_get_name (vm));
       n++;
     }

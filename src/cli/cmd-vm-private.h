@@ -17,9 +17,10 @@
 
 /* What a verb wanted of the VM, for the words when its state was wrong. */
 typedef enum {
-  WANT_STOPPED, /* start */
-  WANT_RUNNING, /* stop, restart, kill */
-  WANT_IN_USE,  /* exec, ssh, stats, ports: needs a running guest */
+  WANT_STOPPED,   /* start */
+  WANT_RUNNING,   /* stop, restart, kill */
+  WANT_IN_USE,    /* exec, ssh, stats, ports: needs a running guest */
+  WANT_SUSPENDED, /* resume */
 } StateWanted;
 
 /* Option storage shared between verbs (one command runs per process). */

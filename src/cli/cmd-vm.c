@@ -237,7 +237,15 @@ state_sentence (const char *name, const char *state, StateWanted wanted)
       /* TRANSLATORS: the second %s is a state: created, stopped or error */
       return g_strdup_printf (_ ("VM “%s” is not running (it is %s)"), name, state);
     return NULL;
+  case WANT_SUSPENDED:
+    if (!g_str_equal (state, "suspended"))
+      /* TRANSLATORS: the second %s is a state: running, stopped… */
+      return g_strdup_printf (_ ("VM “%s” is not suspended (it is %s)"), name, state);
+    return NULL;
   case WANT_IN_USE:
+    if (g_str_equal (state, "suspended"))
+      return g_strdup_printf (_ ("VM “%s” is suspended; resume it with “banger vm resume %s”"),
+                              name, name);
     if (g_str_equal (state, "running"))
       return NULL;
     if (g_str_equal (state, "starting"))
@@ -662,6 +670,45 @@ action_kill (BangerVM *vm, const char *name, GError **error)
   return TRUE;
 }
 
+/* Saving a big guest's memory to a slow disk takes a while. */
+#define SUSPEND_TIMEOUT_MS (10 * 60 * 1000)
+
+static gboolean
+action_suspend (BangerVM *vm, const char *name, GError **error)
+{
+  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (vm), SUSPEND_TIMEOUT_MS);
+  if (!banger_vm_call_suspend_sync (vm, NULL, error)) {
+    banger_cli_vm_annotate_vm_call (error, vm, name, WANT_RUNNING);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+action_resume (BangerVM *vm, const char *name, GError **error)
+{
+  g_auto (GVariantBuilder) options = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+
+  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (vm), START_TIMEOUT_MS);
+  if (!banger_vm_call_resume_sync (vm, g_variant_builder_end (&options), NULL, error)) {
+    banger_cli_vm_annotate_vm_call (error, vm, name, WANT_SUSPENDED);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+vm_suspend (BangerCli *cli, char **args, GError **error)
+{
+  return for_each_vm (cli, args, action_suspend, error);
+}
+
+static gboolean
+vm_resume (BangerCli *cli, char **args, GError **error)
+{
+  return for_each_vm (cli, args, action_resume, error);
+}
+
 static gboolean
 vm_rm (BangerCli *cli, char **args, GError **error)
 {
@@ -746,6 +793,10 @@ LEAF ("stop", N_ ("Stop VMs cleanly (forcing them after a timeout)"), N_ ("NAME�
       stop, VM_ARGS);
 LEAF ("restart", N_ ("Restart VMs"), N_ ("NAME…"), no_options, restart, VM_ARGS);
 LEAF ("kill", N_ ("Kill VMs at once"), N_ ("NAME…"), no_options, kill, VM_ARGS);
+LEAF ("suspend", N_ ("Save running VMs' memory to disk and end their VMMs"), N_ ("NAME…"),
+      no_options, suspend, VM_ARGS);
+LEAF ("resume", N_ ("Resume suspended VMs where they were"), N_ ("NAME…"), no_options, resume,
+      VM_ARGS);
 LEAF_ELSEWHERE ("exec", N_ ("Run a command in a VM"), N_ ("NAME [--] COMMAND [ARG…]"),
                 banger_cli_vm_exec_options, exec, VM_ARGS | BANGER_COMMAND_FLAG_STOP_AT_ARGS);
 LEAF_ELSEWHERE ("ssh", N_ ("Log in to a VM with ssh"), N_ ("NAME [--] [COMMAND [ARG…]]"),
@@ -758,13 +809,29 @@ LEAF_ELSEWHERE ("ports", N_ ("List the ports a VM listens on"), N_ ("NAME"), jso
                 VM_ARGS);
 
 static const BangerCommand *const vm_subcommands[] = {
-  &vm_create_command,      &vm_run_command,         &vm_list_command,
-  &vm_ps_command,          &vm_show_command,        &vm_rm_command,
-  &vm_prune_command,       &vm_start_command,       &vm_stop_command,
-  &vm_restart_command,     &vm_kill_command,        &vm_exec_command,
-  &vm_ssh_command,         &vm_logs_command,        &vm_stats_command,
-  &vm_ports_command,       &banger_vm_cp_command,   &banger_vm_push_command,
-  &banger_vm_diff_command, &banger_vm_pull_command, &banger_vm_workspace_command,
+  &vm_create_command,
+  &vm_run_command,
+  &vm_list_command,
+  &vm_ps_command,
+  &vm_show_command,
+  &vm_rm_command,
+  &vm_prune_command,
+  &vm_start_command,
+  &vm_stop_command,
+  &vm_restart_command,
+  &vm_kill_command,
+  &vm_suspend_command,
+  &vm_resume_command,
+  &vm_exec_command,
+  &vm_ssh_command,
+  &vm_logs_command,
+  &vm_stats_command,
+  &vm_ports_command,
+  &banger_vm_cp_command,
+  &banger_vm_push_command,
+  &banger_vm_diff_command,
+  &banger_vm_pull_command,
+  &banger_vm_workspace_command,
   NULL,
 };
 

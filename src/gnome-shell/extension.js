@@ -86,6 +86,9 @@ function stateLabel(state) {
     case 'running': return _('running');
     case 'stopping': return _('stopping');
     case 'stopped': return _('stopped');
+    case 'suspending': return _('suspending');
+    case 'suspended': return _('suspended');
+    case 'resuming': return _('resuming');
     case 'error': return _('error');
     default: return state;
     }
@@ -172,6 +175,8 @@ class BangerVMRow extends PopupMenu.PopupSubMenuMenuItem {
         add('start', _('Start'), () => indicator.runAction(this.path, 'start'));
         add('stop', _('Stop'), () => indicator.runAction(this.path, 'stop'));
         add('restart', _('Restart'), () => indicator.runAction(this.path, 'restart'));
+        add('suspend', _('Suspend'), () => indicator.runAction(this.path, 'suspend'));
+        add('resume', _('Resume'), () => indicator.runAction(this.path, 'resume'));
         add('ssh', _('Copy SSH Command'), () => indicator.copySSH(this.path));
         add('terminal', _('Open Terminal'), () => indicator.openTerminal(this.path));
         add('log', _('Show Log'), () => indicator.showLog(this.path));
@@ -189,13 +194,17 @@ class BangerVMRow extends PopupMenu.PopupSubMenuMenuItem {
         if (vm.state === 'error' && vm.lastError)
             details.push(vm.lastError);
         this.detailsLabel.text = details.filter(d => d).join(' · ');
-        for (const s of ['created', 'starting', 'running', 'stopping', 'stopped', 'error'])
+        for (const s of ['created', 'starting', 'running', 'stopping', 'stopped', 'suspending',
+            'suspended', 'resuming', 'error'])
             this.remove_style_class_name(`banger-vm-${s}`);
         this.add_style_class_name(`banger-vm-${vm.state}`);
         const running = vm.state === 'running';
         const canStart = ['created', 'stopped', 'error'].includes(vm.state);
         this.vmActions.start.visible = canStart;
-        this.vmActions.stop.visible = running;
+        // A suspended VM resumes; Stop discards its saved state (docs/suspend.md).
+        this.vmActions.suspend.visible = running;
+        this.vmActions.resume.visible = vm.state === 'suspended';
+        this.vmActions.stop.visible = running || vm.state === 'suspended';
         this.vmActions.restart.visible = running;
         this.vmActions.ssh.visible = running;
         this.vmActions.terminal.visible = running;
@@ -469,6 +478,8 @@ class BangerIndicator extends PanelMenu.Button {
             start: p => this._model.startVM(p),
             stop: p => this._model.stopVM(p),
             restart: p => this._model.restartVM(p),
+            suspend: p => this._model.suspendVM(p),
+            resume: p => this._model.resumeVM(p),
         };
         this._run(calls[action](path));
     }

@@ -33,7 +33,7 @@ const OM_IFACE = 'org.freedesktop.DBus.ObjectManager';
 const PROPS_IFACE = 'org.freedesktop.DBus.Properties';
 
 // States in which a VM has (or is about to have, or just had) a VMM.
-var ACTIVE_STATES = ['starting', 'running', 'stopping'];
+var ACTIVE_STATES = ['starting', 'running', 'stopping', 'suspending', 'resuming'];
 
 // Live D-Bus subscriptions, name watches and model instances of this module,
 // across all instances: the extension's enable/disable test reads them to
@@ -498,6 +498,15 @@ var Model = GObject.registerClass({
     // 0: bangerd's default grace period for the guest to power off.
     stopVM(path) {
         return this.call(path, VM_IFACE, 'Stop', new GLib.Variant('(u)', [0]), 120000);
+    }
+
+    // Saving a big guest's memory takes a while (docs/suspend.md).
+    suspendVM(path) {
+        return this.call(path, VM_IFACE, 'Suspend', null, 600000);
+    }
+
+    resumeVM(path) {
+        return this.call(path, VM_IFACE, 'Resume', new GLib.Variant('(a{sv})', [{}]), 300000);
     }
 
     restartVM(path) {

@@ -27,13 +27,37 @@ nl_fail (GError **error, int err, const char *what, const char *ifname)
   return FALSE;
 }
 
-/* Creates the bridge unless it exists; refuses to adopt an interface of
- * that name that is not a bridge. */
+/* The bridge's MAC address: fixed, derived from its name (locally
+ * administered, unicast). A bridge left to itself takes the lowest MAC of
+ * its ports, so it changed whenever that tap went (a VM stopped or was
+ * suspended) and every guest's ARP entry for the gateway went stale for
+ * half a minute; a suspended guest resumed on a new tap, even after a host
+ * reboot, must find the gateway where it left it. */
+static BangerNlAddr *
+bridge_mac (const char *bridge)
+{
+  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  guint8 digest[32];
+  gsize len = sizeof digest;
+  guint8 mac[6];
+
+  g_checksum_update (sum, (const guchar *)"banger-bridge:", -1);
+  g_checksum_update (sum, (const guchar *)bridge, -1);
+  g_checksum_get_digest (sum, digest, &len);
+  mac[0] = 0x02;
+  memcpy (mac + 1, digest, 5);
+  return nl_addr_build (AF_LLC, mac, sizeof mac);
+}
+
+/* Creates the bridge unless it exists, with its fixed MAC address (given to
+ * an existing one that lacks it: a bridge made by an older helper); refuses
+ * to adopt an interface of that name that is not a bridge. */
 static gboolean
 bridge_create (struct nl_sock *sk, const char *bridge, GError **error)
 {
   g_autoptr (BangerRtnlLink) existing = NULL;
   g_autoptr (BangerRtnlLink) link = NULL;
+  g_autoptr (BangerNlAddr) mac = bridge_mac (bridge);
   int err;
 
   err = rtnl_link_get_kernel (sk, 0, bridge, &existing);
@@ -44,6 +68,15 @@ bridge_create (struct nl_sock *sk, const char *bridge, GError **error)
                    rtnl_link_get_type (existing) ? rtnl_link_get_type (existing) : "plain");
       return FALSE;
     }
+    if (rtnl_link_get_addr (existing) == NULL
+        || nl_addr_cmp (rtnl_link_get_addr (existing), mac) != 0) {
+      g_autoptr (BangerRtnlLink) change = rtnl_link_alloc ();
+
+      rtnl_link_set_addr (change, mac);
+      err = rtnl_link_change (sk, existing, change, 0);
+      if (err < 0)
+        return nl_fail (error, err, "set the MAC address of", bridge);
+    }
     return TRUE;
   }
   if (err != -NLE_OBJ_NOTFOUND && err != -NLE_NODEV)
@@ -51,6 +84,7 @@ bridge_create (struct nl_sock *sk, const char *bridge, GError **error)
 
   link = rtnl_link_bridge_alloc ();
   rtnl_link_set_name (link, bridge);
+  rtnl_link_set_addr (link, mac);
   err = rtnl_link_add (sk, link, NLM_F_CREATE);
   if (err < 0 && err != -NLE_EXIST)
     return nl_fail (error, err, "create bridge", bridge);

@@ -85,7 +85,8 @@ class CliTest(_Base):
         self.assertIn('banger vm [OPTION…] COMMAND', a)
         commands = self.commands_of(a)
         for verb in ('create', 'list', 'ps', 'show', 'rm', 'prune', 'start', 'stop',
-                     'restart', 'kill', 'exec', 'ssh', 'run', 'logs', 'stats', 'ports'):
+                     'restart', 'kill', 'suspend', 'resume', 'exec', 'ssh', 'run', 'logs',
+                     'stats', 'ports'):
             self.assertIn(verb, commands)
 
     def test_help_leaf(self):

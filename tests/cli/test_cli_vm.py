@@ -397,6 +397,21 @@ class CliVmTest(NetWorld):
         self.banger('vm', 'exec', 'st', '--', 'true')
         self.banger('vm', 'restart', 'st', timeout=BOOT_TIMEOUT)
         self.banger('vm', 'exec', 'st', '--', 'true')
+        # suspend and resume (docs/suspend.md)
+        r = self.banger('vm', 'resume', 'st', status=1)
+        self.assertEqual(r.stderr, 'banger: VM “st” is not suspended (it is running)\n')
+        self.assertEqual(self.banger('vm', 'suspend', 'st', timeout=BOOT_TIMEOUT).stdout, 'st\n')
+        r = self.banger('vm', 'exec', 'st', '--', 'true', status=1)
+        self.assertEqual(r.stderr, 'banger: VM “st” is suspended; resume it with '
+                                   '“banger vm resume st”\n')
+        r = self.banger('vm', 'suspend', 'st', status=1)
+        self.assertEqual(r.stderr, 'banger: VM “st” is not running (it is suspended)\n')
+        self.assertIn('suspended', self.banger('vm', 'list').stdout)
+        # `vm ps` lists VMs with a VMM: a suspended one has none
+        ps = self.banger('vm', 'ps').stdout.splitlines()[1:]
+        self.assertNotIn('st', [line.split()[0] for line in ps if line.strip()])
+        self.assertEqual(self.banger('vm', 'resume', 'st', timeout=BOOT_TIMEOUT).stdout, 'st\n')
+        self.banger('vm', 'exec', 'st', '--', 'true')
         self.assertEqual(self.banger('vm', 'kill', 'st').stdout, 'st\n')
         self.assertEqual(json.loads(self.banger('vm', 'show', 'st', '--json').stdout)['state'],
                          'stopped')

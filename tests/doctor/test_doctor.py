@@ -50,7 +50,7 @@ STABLE_IDS = {'accelerator', 'qemu', 'qemu-img', 'firecracker', 'helper', 'dns',
               'ssh-keygen', 'disk'}
 NEW_IDS = {'architecture', 'versions', 'units', 'bus-policy', 'sockets', 'helper-hardening',
            'kvm', 'tun', 'jailer', 'lifecycle', 'vm-defaults', 'disk-space', 'vm-agents',
-           'dns-routing', 'forwarding', 'nat', 'firewall', 'ssh-shortcut'}
+           'dns-routing', 'forwarding', 'nat', 'firewall', 'ssh-shortcut', 'vm-suspended'}
 
 
 class ActivatingSystemBus(PlainBus):

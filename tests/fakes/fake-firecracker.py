@@ -14,7 +14,18 @@ relies on, faithfully to the upstream API contract
 - refuses what Firecracker refuses: pre-boot configuration after
   InstanceStart, a second InstanceStart, InstanceStart without a boot
   source, logger/metrics paths that do not exist yet;
-- reports its state ("Not started", "Running") in GET /;
+- reports its state ("Not started", "Running", "Paused") in GET /;
+- PATCH /vm pauses and resumes the "guest" (Paused/Resumed, post-boot
+  only); PUT /snapshot/create (paused only, as the contract says) writes
+  the snapshot file (the configuration as JSON, so a load can restore it)
+  and the memory file (FAKE_MEMORY_BYTES of "guest memory": enough to
+  fill a small tmpfs, which then fails the request as Firecracker does,
+  naming the OS error); PUT /snapshot/load works only on a fresh process
+  (nothing configured but the logger and metrics), wants exactly one of
+  mem_file_path and mem_backend, refuses missing or corrupt files and
+  overrides of interfaces the snapshot lacks, applies network_overrides
+  and vsock_override, then runs the "guest" again (its agent), resumed
+  when resume_vm says so;
 - on InstanceStart, if a vsock is configured, serves the hybrid vsock on
   uds_path: a client writes "CONNECT <port>\\n", gets "OK <n>\\n" and is then
   relayed to a real banger-agent (--listen-unix) that the fake started, so
@@ -74,8 +85,13 @@ PRE_BOOT = ('/machine-config', '/boot-source', '/drives/', '/network-interfaces/
             '/logger', '/metrics', '/serial', '/cpu-config', '/entropy', '/balloon', '/mmds/config',
             '/pmem/')
 
+# The fake's "guest memory" in a snapshot's memory file.
+FAKE_MEMORY_BYTES = 4 << 20
+SNAPSHOT_MAGIC = 'fake-firecracker-snapshot-v1'
+
 state = {
     'started': False,
+    'paused': False,
     'config': {},
     'lock': threading.Lock(),
 }
@@ -245,7 +261,8 @@ class Firecracker:
         if method == 'GET':
             if template == '/':
                 return 200, {'id': self.args.id or 'anonymous-instance',
-                             'state': 'Running' if started else 'Not started',
+                             'state': ('Paused' if state['paused'] else 'Running') if started
+                             else 'Not started',
                              'vmm_version': VERSION, 'app_name': 'Firecracker'}
             if template == '/version':
                 return 200, {'firecracker_version': VERSION}
@@ -296,18 +313,92 @@ class Firecracker:
             return 204, None
         if method == 'PATCH' and not started:
             raise Fault('The requested operation is not supported before starting the microVM.')
+        if template == '/snapshot/create':
+            return self.snapshot_create(body)
+        if template == '/snapshot/load':
+            return self.snapshot_load(body)
+        if method == 'PATCH' and template == '/vm':
+            state['paused'] = body['state'] == 'Paused'
+            return 204, None
         cfg[path] = body
+        return 204, None
+
+    # ---- snapshots --------------------------------------------------------
+
+    def snapshot_create(self, body):
+        if not state['started']:
+            raise Fault('The requested operation is not supported before starting the microVM.')
+        if not state['paused']:
+            raise Fault('Create snapshot error: Cannot save the microVM state: the microVM is not '
+                        'paused')
+        snapshot = self.host_path(body['snapshot_path'])
+        memory = self.host_path(body['mem_file_path'])
+        try:
+            with open(snapshot, 'w') as f:
+                json.dump({'magic': SNAPSHOT_MAGIC, 'config': state['config']}, f)
+            with open(memory, 'wb') as f:
+                chunk = b'\xa5' * 65536
+                for _ in range(FAKE_MEMORY_BYTES // len(chunk)):
+                    f.write(chunk)
+        except OSError as e:
+            raise Fault(f'Create snapshot error: Cannot save the microVM state: {e.strerror} '
+                        f'(os error {e.errno})')
+        return 204, None
+
+    def snapshot_load(self, body):
+        cfg = state['config']
+        if state['started'] or any(k not in ('/logger', '/metrics') for k in cfg):
+            raise Fault('Loading a microVM snapshot not allowed after configuring boot-specific '
+                        'resources.')
+        if ('mem_file_path' in body) == ('mem_backend' in body):
+            raise Fault('An error occurred when deserializing the json body of a request: '
+                        'exactly one of mem_file_path and mem_backend must be given.')
+        memory = body.get('mem_file_path') or body['mem_backend']['backend_path']
+        if 'mem_backend' in body and body['mem_backend']['backend_type'] != 'File':
+            raise Fault('Load snapshot error: the fake only serves File memory backends')
+        try:
+            with open(self.host_path(body['snapshot_path'])) as f:
+                saved = json.load(f)
+            with open(self.host_path(memory), 'rb') as f:
+                f.read(1)
+        except OSError as e:
+            raise Fault(f'Load snapshot error: Cannot open snapshot file: {e.strerror} '
+                        f'(os error {e.errno})')
+        except ValueError as e:
+            raise Fault(f'Load snapshot error: Failed to load snapshot state from file: {e}')
+        if not isinstance(saved, dict) or saved.get('magic') != SNAPSHOT_MAGIC:
+            raise Fault('Load snapshot error: Failed to load snapshot state from file: bad magic')
+        restored = dict(saved['config'])
+        for override in body.get('network_overrides', []):
+            key = '/network-interfaces/' + override['iface_id']
+            if key not in restored:
+                raise Fault(f'Load snapshot error: Invalid network interface override: '
+                            f'{override["iface_id"]} is not in the snapshot')
+            restored[key] = dict(restored[key], host_dev_name=override['host_dev_name'])
+        if 'vsock_override' in body:
+            if '/vsock' not in restored:
+                raise Fault('Load snapshot error: the snapshot has no vsock device to override')
+            restored['/vsock'] = dict(restored['/vsock'],
+                                      uds_path=body['vsock_override']['uds_path'])
+        restored.update(cfg)  # the logger and metrics of this process
+        state['config'] = restored
+        self.boot(restored_from=body['snapshot_path'])
+        state['started'] = True
+        state['paused'] = not body.get('resume_vm', False)
         return 204, None
 
     # ---- the "guest" --------------------------------------------------
 
-    def boot(self):
+    def boot(self, restored_from=None):
         cfg = state['config']
         serial = cfg.get('/serial', {}).get('serial_out_path')
         if serial:
             with open(self.host_path(serial), 'a') as f:
-                f.write(f'fake firecracker: Linux booting with '
-                        f'{cfg["/boot-source"].get("boot_args", "")}\n')
+                if restored_from:
+                    f.write(f'fake firecracker: guest restored from {restored_from}\n')
+                else:
+                    f.write(f'fake firecracker: Linux booting with '
+                            f'{cfg["/boot-source"].get("boot_args", "")}\n')
         vsock = cfg.get('/vsock')
         if vsock:
             self.start_agent(self.host_path(vsock['uds_path']))

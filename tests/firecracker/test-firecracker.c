@@ -449,6 +449,138 @@ test_driver_boot_stop_restart (Fixture *f, gconstpointer data)
   vm_clear (&vm);
 }
 
+static char *
+fc_state (BangerFirecrackerApi *api)
+{
+  g_autoptr (GError) error = NULL;
+  char *state = banger_firecracker_api_get_state (api, &error);
+
+  g_assert_no_error (error);
+  return state;
+}
+
+/* save_state, resume_paused and a launch from incoming_state against the
+ * FAKE Firecracker's snapshot API (faithful to the contract): the request
+ * sequence and bodies, the files, and the failures: a directory that
+ * cannot take the files (the guest runs on, nothing left), a missing or
+ * corrupt state (no process left). */
+static void
+test_driver_save_restore (Fixture *f, gconstpointer data)
+{
+  const BangerVmmDriver *drv = banger_vmm_firecracker_driver ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) reqs = NULL;
+  g_autoptr (GPtrArray) bodies = NULL;
+  g_autoptr (BangerFirecrackerApi) api = NULL;
+  g_autofree char *state_dir = g_build_filename (f->vm_dir, "suspend", NULL);
+  g_autofree char *vmstate = g_build_filename (state_dir, "vmstate", NULL);
+  g_autofree char *memory = g_build_filename (state_dir, "memory", NULL);
+  g_autofree char *missing = g_build_filename (f->tmp, "no-such-dir", NULL);
+  g_autofree char *state = NULL;
+  g_autofree char *console = NULL;
+  g_autoptr (GIOStream) vsock = NULL;
+  guint first_pid;
+  Vm vm;
+
+  vm_init (f, &vm);
+  g_assert_true (drv->prepare_disk (&vm.config, &vm.instance, &error));
+  g_assert_true (drv->launch (&vm.config, &vm.instance, &error));
+  g_assert_no_error (error);
+  first_pid = vm.instance.pid;
+  api = banger_firecracker_api_new (vm.instance.control_socket, 5);
+
+  /* a directory that does not exist: Firecracker's error, the guest resumed */
+  g_assert_false (drv->save_state (&vm.instance, missing, &error));
+  g_assert_error (error, BANGER_ERROR, BANGER_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, "No such file or directory"));
+  g_clear_error (&error);
+  state = fc_state (api);
+  g_assert_cmpstr (state, ==, "Running");
+  g_clear_pointer (&state, g_free);
+
+  g_assert_cmpint (g_mkdir (state_dir, 0700), ==, 0);
+  g_assert_true (drv->save_state (&vm.instance, state_dir, &error));
+  g_assert_no_error (error);
+  g_assert_true (banger_vmm_state_complete (state_dir));
+  g_assert_true (g_file_test (memory, G_FILE_TEST_IS_REGULAR));
+  reqs = recorded (f, &bodies);
+  state = fc_state (api);
+  g_assert_cmpstr (state, ==, "Paused");
+  g_clear_pointer (&state, g_free);
+  g_assert_cmpstr (g_ptr_array_index (reqs, reqs->len - 2), ==, "PATCH /vm");
+  g_assert_cmpstr (body_string (bodies, reqs->len - 2, "state"), ==, "Paused");
+  g_assert_cmpstr (g_ptr_array_index (reqs, reqs->len - 1), ==, "PUT /snapshot/create");
+  g_assert_cmpstr (body_string (bodies, reqs->len - 1, "snapshot_type"), ==, "Full");
+  /* written under temporary names, renamed once complete */
+  g_assert_true (g_str_has_suffix (body_string (bodies, reqs->len - 1, "snapshot_path"), ".tmp"));
+  g_assert_true (g_str_has_suffix (body_string (bodies, reqs->len - 1, "mem_file_path"), ".tmp"));
+  g_assert_true (drv->resume_paused (&vm.instance, &error));
+  g_assert_no_error (error);
+  state = fc_state (api);
+  g_assert_cmpstr (state, ==, "Running");
+  g_clear_pointer (&state, g_free);
+
+  /* end it, then a new process from the state */
+  g_assert_true (banger_vmm_signal_and_wait (first_pid, SIGKILL, 5000));
+  vm.config.incoming_state = g_strdup (state_dir);
+  g_free (vm.config.tap);
+  vm.config.tap = g_strdup ("bgnewtap00000");
+  g_assert_true (drv->launch (&vm.config, &vm.instance, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (vm.instance.pid, !=, first_pid);
+  g_clear_pointer (&api, banger_firecracker_api_free);
+  api = banger_firecracker_api_new (vm.instance.control_socket, 5);
+  g_clear_pointer (&reqs, g_ptr_array_unref);
+  g_clear_pointer (&bodies, g_ptr_array_unref);
+  reqs = recorded (f, &bodies);
+  state = fc_state (api);
+  g_assert_cmpstr (state, ==, "Running");
+  g_clear_pointer (&state, g_free);
+  /* this process: the logger and metrics, then the load; no boot config */
+  g_assert_cmpstr (g_ptr_array_index (reqs, reqs->len - 3), ==, "PUT /logger");
+  g_assert_cmpstr (g_ptr_array_index (reqs, reqs->len - 2), ==, "PUT /metrics");
+  g_assert_cmpstr (g_ptr_array_index (reqs, reqs->len - 1), ==, "PUT /snapshot/load");
+  {
+    JsonObject *load = json_node_get_object (g_ptr_array_index (bodies, reqs->len - 1));
+    JsonArray *nets = json_object_get_array_member (load, "network_overrides");
+
+    g_assert_cmpstr (json_object_get_string_member (load, "snapshot_path"), ==, vmstate);
+    g_assert_cmpstr (json_object_get_string_member (
+                         json_object_get_object_member (load, "mem_backend"), "backend_path"),
+                     ==, memory);
+    g_assert_true (json_object_get_boolean_member (load, "resume_vm"));
+    g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (nets, 0),
+                                                    "host_dev_name"),
+                     ==, "bgnewtap00000");
+    g_assert_cmpstr (json_object_get_string_member (
+                         json_object_get_object_member (load, "vsock_override"), "uds_path"),
+                     ==, vm.instance.agent_socket);
+  }
+  g_assert_true (g_file_get_contents (vm.instance.console_log, &console, NULL, NULL));
+  g_assert_nonnull (strstr (console, "restored from"));
+  vsock = banger_vmm_firecracker_vsock_connect (vm.instance.agent_socket,
+                                                BANGER_FIRECRACKER_AGENT_PORT, 5000, NULL, &error);
+  g_assert_no_error (error);
+  g_io_stream_close (vsock, NULL, NULL);
+  g_assert_true (banger_vmm_signal_and_wait (vm.instance.pid, SIGKILL, 5000));
+
+  /* a corrupt state: the fake refuses it, no process is left */
+  g_assert_true (g_file_set_contents (vmstate, "garbage", -1, NULL));
+  g_assert_false (drv->launch (&vm.config, &vm.instance, &error));
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, "Failed to load snapshot state"));
+  g_clear_error (&error);
+  g_assert_cmpuint (drv->find_pid (f->vm_dir), ==, 0);
+
+  /* no state at all */
+  g_unlink (vmstate);
+  g_assert_false (drv->launch (&vm.config, &vm.instance, &error));
+  g_assert_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  g_assert_cmpuint (drv->find_pid (f->vm_dir), ==, 0);
+  vm_clear (&vm);
+}
+
 static void
 test_driver_refusals (Fixture *f, gconstpointer data)
 {
@@ -579,6 +711,7 @@ main (int argc, char **argv)
   ADD ("/firecracker/findpid/whitespace", test_findpid_whitespace);
   ADD ("/firecracker/driver/boot-stop-restart", test_driver_boot_stop_restart);
   ADD ("/firecracker/driver/refusals", test_driver_refusals);
+  ADD ("/firecracker/driver/save-restore-fake", test_driver_save_restore);
   ADD ("/firecracker/driver/malformed", test_driver_malformed);
   ADD ("/firecracker/fake/existing-socket", test_fake_refuses_existing_socket);
   ADD ("/firecracker/disk/sparse", test_disk_sparse);

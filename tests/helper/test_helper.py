@@ -6,6 +6,7 @@ User banger-test-a is allowed every org.banger action by a test rule;
 banger-test-b by nothing (the policy's defaults then ask for an admin,
 which without an agent means no)."""
 
+import hashlib
 import os
 import re
 import subprocess
@@ -178,6 +179,17 @@ class HelperTest(unittest.TestCase):
 
         # Retrying is harmless.
         self.assertEqual(self.call_ok(A, 'CreateTap', VM_ID, '{}'), f"('{TAP}',)")
+
+        # The bridge keeps its own fixed MAC (from its name), whatever taps
+        # come and go: a guest's ARP entry for the gateway stays right
+        # across another VM's stop and its own suspend/resume.
+        expected = '02:' + ':'.join('%02x' % b for b in hashlib.sha256(
+            b'banger-bridge:' + BRIDGE.encode()).digest()[:5])
+        self.assertEqual(self.bus.link(BRIDGE)['address'], expected)
+        self.call_ok(A, 'DeleteTap', VM_ID, '{}')
+        self.assertEqual(self.bus.link(BRIDGE)['address'], expected)
+        self.call_ok(A, 'CreateTap', VM_ID, '{}')
+        self.assertEqual(self.bus.link(BRIDGE)['address'], expected)
 
     def test_create_tap_needs_bridge(self):
         out = self.assert_error('org.banger.Error.BadState', A, 'CreateTap', VM_ID, '{}')

@@ -298,12 +298,25 @@ class SystemBus:
         if dns_port is not None:
             conf += f'[dns]\nport={dns_port}\n'
         self._write(self.helper_conf, conf)
+        self._helper_args = tuple(args)
+        return self._spawn_helper('bangerd-root')
+
+    def _spawn_helper(self, name):
         binary = os.path.join(build_root(), 'src', 'helper', 'bangerd-root')
-        self.helper = self._spawn('bangerd-root', [
+        self.helper = self._spawn(name, [
             'ip', 'netns', 'exec', self.netns, binary, '-vv', '--config', self.helper_conf,
-            *args])
+            *self._helper_args])
         self.wait_for_name('org.banger.Helper', self.helper)
         return self.helper
+
+    def restart_helper(self):
+        """Stops the helper (SIGTERM, as systemd would) and starts a new one
+        in the same namespace with the same configuration: what a package
+        upgrade or a crash and restart does. Returns the old one's status."""
+        status = self.helper.stop()
+        self._restarts = getattr(self, '_restarts', 0) + 1
+        self._spawn_helper(f'bangerd-root-{self._restarts}')
+        return status
 
     def ns_run(self, argv, check=True):
         """Runs @argv in the helper's network namespace; returns stdout."""

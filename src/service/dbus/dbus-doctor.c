@@ -65,9 +65,17 @@ handle_doctor (BangerManager *skeleton, GDBusMethodInvocation *invocation, Bange
     g_autoptr (GPtrArray) vms = banger_vm_list_list_vms (engine->vms, NULL);
     g_autoptr (GPtrArray) names = g_ptr_array_new ();
     g_autoptr (GPtrArray) agents = g_ptr_array_new ();
+    g_autoptr (GPtrArray) suspended = g_ptr_array_new ();
+    g_autoptr (GPtrArray) states = g_ptr_array_new ();
 
     for (guint i = 0; vms != NULL && i < vms->len; i++) {
       BangerVmRecord *rec = g_ptr_array_index (vms, i);
+      if (g_strcmp0 (rec->state, "suspended") == 0) {
+        g_autofree char *vm_dir = banger_vm_dir (facts->data_dir, rec->id);
+        g_ptr_array_add (suspended, g_strdup (rec->name));
+        g_ptr_array_add (states, g_build_filename (vm_dir, BANGER_VM_SUSPEND_DIR, NULL));
+        continue;
+      }
       if (g_strcmp0 (rec->state, "running") != 0)
         continue;
       g_ptr_array_add (names, g_strdup (rec->name));
@@ -77,6 +85,10 @@ handle_doctor (BangerManager *skeleton, GDBusMethodInvocation *invocation, Bange
     g_ptr_array_add (agents, NULL);
     facts->running_vms = (char **)g_ptr_array_free (g_steal_pointer (&names), FALSE);
     facts->running_agents = (char **)g_ptr_array_free (g_steal_pointer (&agents), FALSE);
+    g_ptr_array_add (suspended, NULL);
+    g_ptr_array_add (states, NULL);
+    facts->suspended_vms = (char **)g_ptr_array_free (g_steal_pointer (&suspended), FALSE);
+    facts->suspended_states = (char **)g_ptr_array_free (g_steal_pointer (&states), FALSE);
   }
   dns = engine->dns;
   if (dns != NULL) {

@@ -109,6 +109,27 @@ handle_kill (BangerVM *vm, GDBusMethodInvocation *invocation, BangerEngine *engi
 }
 
 static gboolean
+handle_suspend (BangerVM *vm, GDBusMethodInvocation *invocation, BangerEngine *engine)
+{
+  g_autofree char *name = banger_vm_dup_name (vm);
+  Call *call = call_new (vm, invocation, engine);
+
+  banger_vm_runtime_suspend_async (call->runtime, name, op_done_cb, call);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+handle_resume (BangerVM *vm, GDBusMethodInvocation *invocation, GVariant *options,
+               BangerEngine *engine)
+{
+  g_autofree char *name = banger_vm_dup_name (vm);
+  Call *call = call_new (vm, invocation, engine);
+
+  banger_vm_runtime_resume_async (call->runtime, name, options, op_done_cb, call);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
 handle_delete (BangerVM *vm, GDBusMethodInvocation *invocation, GVariant *options,
                BangerEngine *engine)
 {
@@ -379,6 +400,8 @@ banger_dbus_vm_new (BangerEngine *engine, const BangerVmRecord *rec)
   g_signal_connect (vm, "handle-stop", G_CALLBACK (handle_stop), engine);
   g_signal_connect (vm, "handle-restart", G_CALLBACK (handle_restart), engine);
   g_signal_connect (vm, "handle-kill", G_CALLBACK (handle_kill), engine);
+  g_signal_connect (vm, "handle-suspend", G_CALLBACK (handle_suspend), engine);
+  g_signal_connect (vm, "handle-resume", G_CALLBACK (handle_resume), engine);
   g_signal_connect (vm, "handle-delete", G_CALLBACK (handle_delete), engine);
   g_signal_connect (vm, "handle-exec", G_CALLBACK (handle_exec), engine);
   g_signal_connect (vm, "handle-copy-in", G_CALLBACK (handle_copy_in), engine);

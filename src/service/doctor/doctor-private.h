@@ -34,6 +34,7 @@ void banger_doctor_check_install (GVariantBuilder *b, const BangerDoctorFacts *f
 void banger_doctor_check_network (GVariantBuilder *b, const BangerDoctorFacts *f);
 /* The agent rows: agent, vm-agents, vm-agent:<name>. */
 void banger_doctor_check_agents (GVariantBuilder *b, const BangerDoctorFacts *f);
+void banger_doctor_check_suspended (GVariantBuilder *b, const BangerDoctorFacts *f);
 
 /* The hardening directives the helper's unit must have, as systemd's
  * D-Bus properties (org.freedesktop.systemd1.Service) with the value

@@ -32,6 +32,8 @@ banger_doctor_facts_free (BangerDoctorFacts *facts)
   g_free (facts->dns_problem);
   g_strfreev (facts->running_vms);
   g_strfreev (facts->running_agents);
+  g_strfreev (facts->suspended_vms);
+  g_strfreev (facts->suspended_states);
   g_clear_pointer (&facts->helper, banger_helper_client_free);
   g_free (facts);
 }
@@ -213,6 +215,46 @@ check_store (GVariantBuilder *b, const BangerDoctorFacts *f)
                      f->schema_version);
 }
 
+/* Suspended VMs (docs/suspend.md): what their saved states take on disk,
+ * and a warning for one whose state is gone (a start cannot resume it). */
+void
+banger_doctor_check_suspended (GVariantBuilder *b, const BangerDoctorFacts *f)
+{
+  guint64 bytes = 0;
+  guint total = 0, broken = 0;
+
+  for (guint i = 0; f->suspended_vms != NULL && f->suspended_vms[i] != NULL; i++) {
+    const char *name = f->suspended_vms[i];
+    const char *dir = f->suspended_states[i];
+    g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+    const char *entry;
+
+    total++;
+    while (d != NULL && (entry = g_dir_read_name (d)) != NULL) {
+      g_autofree char *path = g_build_filename (dir, entry, NULL);
+      GStatBuf st;
+      if (g_stat (path, &st) == 0)
+        bytes += (guint64)st.st_blocks * 512;
+    }
+    if (!banger_vmm_state_complete (dir)) {
+      g_autofree char *id = g_strdup_printf ("vm-suspended:%s", name);
+      g_autofree char *hint = g_strdup_printf ("`banger vm stop %s` discards what is left; a "
+                                               "start then boots it afresh (its disk is kept)",
+                                               name);
+      broken++;
+      banger_doctor_add (b, id, "warn", hint,
+                         "VM “%s” is suspended, but its saved state %s is missing", name, dir);
+    }
+  }
+  if (broken == 0)
+    banger_doctor_add (b, "vm-suspended", "ok", NULL,
+                       "%u suspended VM(s), their saved states %.1f MiB on disk", total,
+                       bytes / (1024.0 * 1024.0));
+  else
+    banger_doctor_add (b, "vm-suspended", "warn", "see the vm-suspended:NAME rows",
+                       "%u of %u suspended VM(s) cannot resume", broken, total);
+}
+
 void
 banger_doctor_check_agents (GVariantBuilder *b, const BangerDoctorFacts *f)
 {
@@ -368,6 +410,7 @@ banger_doctor_checks (const BangerDoctorFacts *f)
                        "default image “%s” will be built on first use", f->default_image);
 
   banger_doctor_check_agents (&b, f);
+  banger_doctor_check_suspended (&b, f);
 
   if (g_file_test ("/bin/busybox", G_FILE_TEST_IS_EXECUTABLE))
     banger_doctor_add (&b, "busybox", "ok", NULL, "busybox for the minimal image: /bin/busybox");

@@ -34,6 +34,10 @@ typedef struct {
    * (same length, NULL-terminated). */
   char **running_vms;
   char **running_agents;
+  /* Suspended VMs: names and the directories of their saved states (same
+   * length, NULL-terminated). */
+  char **suspended_vms;
+  char **suspended_states;
 } BangerDoctorFacts;
 
 void banger_doctor_facts_free (BangerDoctorFacts *facts);

@@ -63,7 +63,14 @@ banger_reconcile_async (BangerVmList *vm_list, BangerVmRuntime *runtime,
      * adopted VM's disk, tap and lease are left exactly as they are. */
     pid = driver->find_pid (vm_dir);
     r->pending++;
-    if (pid != 0) {
+    if (g_str_equal (rec->state, "suspending") || g_str_equal (rec->state, "resuming")) {
+      /* Finished or undone by what its directory holds (vm-suspend.c). */
+      if (pid != 0)
+        r->adopted++;
+      else
+        r->released++;
+      banger_vm_runtime_settle_async (runtime, rec, pid, vm_done_cb, g_object_ref (task));
+    } else if (pid != 0) {
       r->adopted++;
       banger_vm_runtime_adopt_async (runtime, rec, pid, vm_done_cb, g_object_ref (task));
     } else {

@@ -86,7 +86,8 @@ gboolean
 banger_vm_state_is_active (const char *state)
 {
   return g_strcmp0 (state, "starting") == 0 || g_strcmp0 (state, "running") == 0
-         || g_strcmp0 (state, "stopping") == 0;
+         || g_strcmp0 (state, "stopping") == 0 || g_strcmp0 (state, "suspending") == 0
+         || g_strcmp0 (state, "resuming") == 0;
 }
 
 char *
@@ -238,7 +239,9 @@ banger_vm_list_prune_vms (BangerVmList *self, GError **error)
   for (guint i = 0; i < vms->len; i++) {
     BangerVmRecord *rec = g_ptr_array_index (vms, i);
 
-    if (banger_vm_state_is_active (rec->state))
+    /* A suspended VM is kept: its saved state is work in progress, not
+     * a leftover (docs/suspend.md). */
+    if (banger_vm_state_is_active (rec->state) || g_str_equal (rec->state, "suspended"))
       continue;
     if (!remove_record (self, rec, error))
       return NULL;

@@ -124,6 +124,9 @@ typedef struct {
 void banger_vm_teardown_run (Teardown *t, GAsyncReadyCallback callback, gpointer user_data);
 Teardown *banger_vm_teardown_new (VmRun *run, const BangerVmRecord *rec);
 void banger_vm_run_released (VmRun *run);
+/* banger_vm_run_released() less the lease: a suspended VM keeps its address
+ * for the resume (vm-suspend.c). */
+void banger_vm_run_detached (VmRun *run);
 void banger_vm_run_vmm_exited (VmRun *run);
 gboolean banger_vm_remove_snapshot (BangerHelperClient *client, const char *vm_id,
                                     const char *vm_dir, GError **error);
@@ -177,6 +180,11 @@ typedef struct _StartOp {
   gboolean warm_save;          /* this boot saves the snapshot (its key claimed) */
   char *net_ip;                /* a.b.c.d/prefix, for a clone's identity */
   char *net_gw;
+  /* Resuming a suspended VM (vm-suspend.c): the VMM restores <vm_dir>/
+   * BANGER_VM_SUSPEND_DIR instead of booting; no new keys, no setup, no
+   * stall watch, the same lease or none; a failure leaves it suspended. */
+  gboolean resume;
+  gboolean resume_spent; /* the restored guest ran: its state is gone */
 } StartOp;
 
 /* A restored clone's own identity (vm-start.c; docs/warm-start.md): fresh
@@ -196,6 +204,18 @@ void banger_vm_clone_identity_clear (VmCloneIdentity *c);
 void banger_vm_clone_marker_write (const char *vm_dir, const char *ip_cidr, const char *gw);
 gboolean banger_vm_clone_marker_exists (const char *vm_dir);
 void banger_vm_clone_marker_remove (const char *vm_dir);
+
+/* ---- vm-suspend.c ---- */
+
+/* Stop or Kill of a suspended VM: its saved state is discarded, its lease
+ * released; it becomes stopped. Completes @task. */
+void banger_vm_runtime_discard_suspended (BangerVmRuntime *self, const BangerVmRecord *rec,
+                                          GTask *task);
+/* A GAsyncReadyCallback that completes the GTask @user_data with the
+ * result of another runtime operation. */
+void banger_vm_runtime_forward_cb (GObject *source, GAsyncResult *res, gpointer user_data);
+/* Empties (or makes) <vm_dir>/BANGER_VM_SUSPEND_DIR; its path. */
+char *banger_vm_suspend_dir_reset (const char *vm_dir, GError **error);
 
 /* Starts @rec with the caller's @task (which it completes). */
 void banger_vm_runtime_start_vm (BangerVmRuntime *self, const BangerVmRecord *rec,

@@ -48,7 +48,17 @@ void banger_vm_runtime_kill_async (BangerVmRuntime *self, const char *name,
 /* Delete: with @force a VM that is running is killed first. */
 void banger_vm_runtime_delete_async (BangerVmRuntime *self, const char *name, gboolean force,
                                      GAsyncReadyCallback callback, gpointer user_data);
-/* Finishes any of the five above. */
+/* Suspend: running → suspending → suspended; the guest's memory and device
+ * state saved in its directory, its VMM ended, its tap deleted, its lease
+ * kept (docs/suspend.md). BadState unless running; on failure it runs on.
+ * Resume: suspended → resuming → running (Start of a suspended VM does the
+ * same); BadState unless suspended; on failure it stays suspended. Stop and
+ * Kill of a suspended VM discard its state: it becomes stopped. */
+void banger_vm_runtime_suspend_async (BangerVmRuntime *self, const char *name,
+                                      GAsyncReadyCallback callback, gpointer user_data);
+void banger_vm_runtime_resume_async (BangerVmRuntime *self, const char *name, GVariant *options,
+                                     GAsyncReadyCallback callback, gpointer user_data);
+/* Finishes any of the seven above. */
 gboolean banger_vm_runtime_op_finish (BangerVmRuntime *self, GAsyncResult *result, GError **error);
 
 /* Exec: runs @argv in the guest with the caller's descriptors (duplicated;
@@ -87,11 +97,22 @@ void banger_vm_runtime_adopt_async (BangerVmRuntime *self, const BangerVmRecord 
 void banger_vm_runtime_release_async (BangerVmRuntime *self, const BangerVmRecord *rec,
                                       GAsyncReadyCallback callback, gpointer user_data);
 
+/* Used by reconcile.c for a VM whose bangerd ended mid-suspend or
+ * mid-resume ("suspending", "resuming"), @pid its live VMM or 0: a complete
+ * saved state and no VMM (or a finished save, whose VMM is then ended) is
+ * suspended; a live VMM is adopted (a half-done save's guest continued);
+ * anything else is released. Always succeeds in the end. */
+void banger_vm_runtime_settle_async (BangerVmRuntime *self, const BangerVmRecord *rec, guint pid,
+                                     GAsyncReadyCallback callback, gpointer user_data);
+
 /* The driver a VM record names ("firecracker"; "qemu" or "" → qemu). */
 const BangerVmmDriver *banger_vm_runtime_driver_named (const char *name);
 
 /* <data>/vms/<id> */
 char *banger_vm_dir (const char *data_dir, const char *id);
+/* In a VM directory: the saved state of a suspended VM (vmm.h save_state;
+ * docs/suspend.md). */
+#define BANGER_VM_SUSPEND_DIR "suspend"
 /* Removes a deleted VM's directory and its pinned host key (errors logged). */
 void banger_vm_files_remove (const char *data_dir, const char *id);
 

@@ -207,20 +207,32 @@ start_prepare_thread (GTask *task, gpointer source, gpointer task_data, GCancell
     op->driver = banger_vm_runtime_driver_named (banger_vmm_default_driver ());
   }
   op->disk_existed = op->driver->has_disk (op->run->vm_dir);
+  if (op->resume) {
+    g_autofree char *state = g_build_filename (op->run->vm_dir, BANGER_VM_SUSPEND_DIR, NULL);
 
-  {
-    /* VMs starting together must not both run ssh-keygen for the one
+    if (!banger_vmm_state_complete (state) || !op->disk_existed) {
+      g_task_return_new_error (task, BANGER_ERROR, BANGER_ERROR_NOT_FOUND,
+                               "its saved state (%s) or its disk is missing; “vm stop” "
+                               "discards what is left, and a start then boots it",
+                               state);
+      return;
+    }
+  }
+
+  if (!op->resume) {
+    /* (A resumed guest already has its keys: it continues where it was.)
+     * VMs starting together must not both run ssh-keygen for the one
      * user key. */
     static GMutex user_key_lock;
     g_mutex_lock (&user_key_lock);
     op->user_pub = banger_ssh_ensure_user_key (op->rt->ssh_dir, &error);
     g_mutex_unlock (&user_key_lock);
-  }
-  if (op->user_pub == NULL
-      || !banger_ssh_new_host_key (op->run->vm_dir, &op->host_priv, &op->host_pub, &error)) {
-    g_prefix_error (&error, "ssh keys: ");
-    g_task_return_error (task, error);
-    return;
+    if (op->user_pub == NULL
+        || !banger_ssh_new_host_key (op->run->vm_dir, &op->host_priv, &op->host_pub, &error)) {
+      g_prefix_error (&error, "ssh keys: ");
+      g_task_return_error (task, error);
+      return;
+    }
   }
 
   helper = banger_helper_client_connect (op->rt->helper, cancellable, &helper_error);
@@ -407,8 +419,6 @@ start_failed_teardown_cb (GObject *source, GAsyncResult *res, gpointer user_data
 
   if (t->problem != NULL)
     g_warning ("VM %s: cleaning up after a failed start: %s", op->rec->name, t->problem);
-  banger_vm_run_released (op->run);
-  op->run->busy = FALSE;
   if (op->agent_error != NULL) {
     /* Only now is it known whether the guest died (QEMU exits on a panic)
      * or just never answered. */
@@ -429,7 +439,27 @@ start_failed_teardown_cb (GObject *source, GAsyncResult *res, gpointer user_data
     g_warning ("%s", error->message);
   }
   op->run->start_op = NULL;
+  /* A failed resume stays suspended unless its restored guest ran (its
+   * state is spent then, and its disk moved on). */
+  if (op->resume && !op->killed && !op->resume_spent) {
+    /* The saved state and the lease stay: the VM is suspended as before,
+     * and LastError says why it did not resume. */
+    banger_vm_run_detached (op->run);
+    op->run->busy = FALSE;
+    banger_vm_runtime_set_state (op->rt, op->rec->id, "suspended", error->message);
+    g_task_return_error (op->task, g_error_copy (error));
+    g_object_unref (op->task);
+    return;
+  }
+  banger_vm_run_released (op->run);
+  op->run->busy = FALSE;
   if (op->killed) {
+    if (op->resume) {
+      /* Kill discards a suspended VM's state, also mid-resume. */
+      g_autofree char *dir = banger_vm_suspend_dir_reset (op->run->vm_dir, NULL);
+      if (dir != NULL)
+        g_rmdir (dir);
+    }
     /* Killed while starting: stopped, like any killed VM. */
     banger_vm_runtime_set_state (op->rt, op->rec->id, "stopped", t->problem ? t->problem : "");
     for (guint i = 0; op->kill_waiters != NULL && i < op->kill_waiters->len; i++) {
@@ -494,7 +524,8 @@ start_fail (StartOp *op, GError *error)
 
   banger_error_convert (&error);
   if (op->agent_error == NULL) {
-    g_prefix_error (&error, "starting VM “%s” failed: ", op->rec->name);
+    g_prefix_error (&error, "%s VM “%s” failed: ", op->resume ? "resuming" : "starting",
+                    op->rec->name);
     g_warning ("%s", error->message);
   }
   g_task_set_task_data (op->task, error, (GDestroyNotify)g_error_free);
@@ -521,8 +552,28 @@ edit_running (BangerVmRecord *rec, gpointer data)
   banger_vm_record_set_str (&rec->last_error, "");
   banger_vm_record_set_str (&rec->agent_version, banger_agent_client_get_agent_version (op->agent));
   banger_vm_record_set_str (&rec->boot_id, banger_agent_client_get_boot_id (op->agent));
-  rec->started_at = g_get_real_time () / G_USEC_PER_SEC;
+  /* A resumed guest goes on with the boot it had. */
+  if (!op->resume)
+    rec->started_at = g_get_real_time () / G_USEC_PER_SEC;
   rec->pid = op->inst.pid;
+}
+
+static void
+start_done (StartOp *op, gboolean has_sshd)
+{
+  if (start_check_killed (op))
+    return;
+  banger_vm_runtime_write_file (op->run->vm_dir, op->assets->image_has_sshd || has_sshd, op->tap);
+  banger_vm_run_set_agent (op->run, op->agent);
+  op->run->on_vmm_exit = NULL;
+  op->run->busy = FALSE;
+  op->run->start_op = NULL;
+  banger_vm_runtime_update_record (op->rt, op->rec->id, edit_running, op);
+  g_info ("VM %s running (pid %u, boot id %s, agent %s)", op->rec->name, op->inst.pid,
+          banger_agent_client_get_boot_id (op->agent),
+          banger_agent_client_get_agent_version (op->agent));
+  g_task_return_boolean (op->task, TRUE);
+  g_object_unref (op->task);
 }
 
 static void
@@ -552,21 +603,9 @@ start_setup_cb (GObject *source, GAsyncResult *res, gpointer user_data)
                                  op->warm_key));
     return;
   }
-  if (start_check_killed (op))
-    return;
   if (op->warm_restored)
     banger_vm_clone_marker_remove (op->run->vm_dir);
-  banger_vm_runtime_write_file (op->run->vm_dir, op->assets->image_has_sshd || has_sshd, op->tap);
-  banger_vm_run_set_agent (op->run, op->agent);
-  op->run->on_vmm_exit = NULL;
-  op->run->busy = FALSE;
-  op->run->start_op = NULL;
-  banger_vm_runtime_update_record (op->rt, op->rec->id, edit_running, op);
-  g_info ("VM %s running (pid %u, boot id %s, agent %s)", op->rec->name, op->inst.pid,
-          banger_agent_client_get_boot_id (op->agent),
-          banger_agent_client_get_agent_version (op->agent));
-  g_task_return_boolean (op->task, TRUE);
-  g_object_unref (op->task);
+  start_done (op, has_sshd);
 }
 
 /* Step 5 (main): the keys, and for a clone (@clone) its own identity: MAC,
@@ -729,6 +768,11 @@ start_agent_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     start_fail (op, g_error_new_literal (BANGER_ERROR, BANGER_ERROR_FAILED, op->agent_error));
     return;
   }
+  if (op->resume) {
+    /* The same guest as before the suspend: its keys and sshd are set up. */
+    start_done (op, banger_vm_runtime_read_has_sshd (op->run->vm_dir));
+    return;
+  }
   if (op->warm_restored) {
     start_setup (op, TRUE);
     return;
@@ -798,6 +842,16 @@ start_launched_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     return;
   }
   banger_vm_runtime_update_record (op->rt, op->rec->id, edit_launched, op);
+  if (op->resume) {
+    /* The guest runs again (launch() returns only then) and its disk moves
+     * on: the state is spent, and must never be restored again. Removed
+     * before anything else can fail, so a state on disk always means a
+     * guest that has not run since (reconcile relies on it). */
+    g_autofree char *dir = banger_vm_suspend_dir_reset (op->run->vm_dir, NULL);
+    if (dir != NULL)
+      g_rmdir (dir);
+    op->resume_spent = TRUE;
+  }
   if (start_check_killed (op))
     return;
   banger_vm_run_watch (op->run, op->inst.pid);
@@ -813,7 +867,9 @@ start_launched_cb (GObject *source, GAsyncResult *res, gpointer user_data)
                                      ? MIN (op->agent_timeout_ms, WARM_AGENT_TIMEOUT_MS)
                                      : op->agent_timeout_ms,
                                  op->agent_cancel, start_agent_cb, op);
-  if (op->driver->watch_boot_stall && !op->warm_restored
+  /* A restored guest prints nothing: silence is no stall there (a resume,
+   * a warm start). */
+  if (op->driver->watch_boot_stall && !op->resume && !op->warm_restored
       && op->agent_timeout_ms > BOOT_STALL_S * 1000) {
     op->console_size = -1;
     op->console_changed_us = g_get_monotonic_time ();
@@ -915,7 +971,8 @@ start_claimed_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     return;
   }
   if (!ok) {
-    if (g_error_matches (error, BANGER_ERROR, BANGER_ERROR_EXISTS)
+    /* A resumed guest keeps the address it has: no other one will do. */
+    if (g_error_matches (error, BANGER_ERROR, BANGER_ERROR_EXISTS) && !op->resume
         && op->claims < START_CLAIM_ATTEMPTS) {
       g_info ("VM %s: %s; trying another address", op->rec->name, error->message);
       g_error_free (error);
@@ -961,7 +1018,7 @@ start_launch (StartOp *op, const char *ip)
   g_string_append_printf (args, "banger.hostname=%s", op->rec->name);
 
   alias = g_strdup_printf ("banger-%s", op->rec->id);
-  if (!banger_ssh_pin_host_key (op->rt->known_hosts, alias, op->host_pub, &error)) {
+  if (!op->resume && !banger_ssh_pin_host_key (op->rt->known_hosts, alias, op->host_pub, &error)) {
     g_prefix_error (&error, "ssh keys: ");
     start_fail (op, error);
     return;
@@ -979,6 +1036,8 @@ start_launch (StartOp *op, const char *ip)
   op->config.tap = g_strdup (op->tap);
   op->config.mac = g_strdup (op->rec->mac);
   op->config.kernel_args = g_string_free (g_steal_pointer (&args), FALSE);
+  if (op->resume)
+    op->config.incoming_state = g_build_filename (op->run->vm_dir, BANGER_VM_SUSPEND_DIR, NULL);
   op->driver->instance_paths (op->run->vm_dir, &op->inst);
 
   task = g_task_new (NULL, NULL, start_launched_cb, op);
@@ -989,7 +1048,9 @@ start_launch (StartOp *op, const char *ip)
 static void
 edit_starting (BangerVmRecord *rec, gpointer data)
 {
-  banger_vm_record_set_str (&rec->state, "starting");
+  StartOp *op = data;
+
+  banger_vm_record_set_str (&rec->state, op->resume ? "resuming" : "starting");
   banger_vm_record_set_str (&rec->last_error, "");
 }
 
@@ -1021,10 +1082,13 @@ banger_vm_runtime_start_vm (BangerVmRuntime *self, const BangerVmRecord *rec, GV
     g_object_unref (task);
     return;
   }
+  /* A suspended VM's start is its resume, as `virsh start` of a domain
+   * with a managed save (docs/suspend.md). */
   if (!g_str_equal (rec->state, "created") && !g_str_equal (rec->state, "stopped")
-      && !g_str_equal (rec->state, "error")) {
+      && !g_str_equal (rec->state, "error") && !g_str_equal (rec->state, "suspended")) {
     g_task_return_new_error (task, BANGER_ERROR, BANGER_ERROR_BAD_STATE,
-                             "VM “%s” is %s; only a created, stopped or failed VM can be started",
+                             "VM “%s” is %s; only a created, stopped, suspended or failed VM can "
+                             "be started",
                              rec->name, rec->state);
     g_object_unref (task);
     return;
@@ -1060,6 +1124,7 @@ start_vm_launch (BangerVmRuntime *self, const BangerVmRecord *rec, GTask *task,
   op->retried = retried;
   /* A second launch (after a stall or a failed clone) always boots. */
   op->warm_allowed = warm && !retried;
+  op->resume = g_str_equal (rec->state, "suspended");
   op->driver = *rec->driver ? banger_vm_runtime_driver_named (rec->driver) : NULL;
   op->chroot_base = g_strdup (self->chroot_base);
   if (op->driver != NULL)
@@ -1067,7 +1132,7 @@ start_vm_launch (BangerVmRuntime *self, const BangerVmRecord *rec, GTask *task,
   g_object_set_data_full (G_OBJECT (task), "start-op", op, (GDestroyNotify)start_op_free);
   run->busy = TRUE;
   run->start_op = op;
-  banger_vm_runtime_update_record (self, rec->id, edit_starting, NULL);
+  banger_vm_runtime_update_record (self, rec->id, edit_starting, op);
   g_info ("starting VM %s (image %s, kernel %s)", rec->name, rec->image, rec->kernel);
 
   prepare = g_task_new (NULL, NULL, start_prepared_cb, op);

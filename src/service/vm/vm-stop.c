@@ -160,6 +160,11 @@ banger_vm_runtime_stop_async (BangerVmRuntime *self, const char *name, guint tim
   g_autoptr (BangerVmRecord) rec = NULL;
   StopOp *op = stop_op_new (self, name, task, &rec, &error);
 
+  if (op != NULL && g_str_equal (rec->state, "suspended")) {
+    stop_op_free (op);
+    banger_vm_runtime_discard_suspended (self, rec, task);
+    return;
+  }
   if (!stop_op_ready (&op, rec, state_is_running, task, error))
     return;
   stop_vm (self, rec, (timeout_s > 0 ? timeout_s : STOP_DEFAULT_TIMEOUT_S) * 1000, op);
@@ -215,6 +220,11 @@ banger_vm_runtime_kill_async (BangerVmRuntime *self, const char *name, GAsyncRea
   g_clear_pointer (&rec, banger_vm_record_free);
   if (run != NULL || error == NULL)
     op = stop_op_new (self, name, task, &rec, &error);
+  if (op != NULL && g_str_equal (rec->state, "suspended")) {
+    stop_op_free (op);
+    banger_vm_runtime_discard_suspended (self, rec, task);
+    return;
+  }
 
   if (!stop_op_ready (&op, rec, banger_vm_state_is_active, task, error))
     return;

@@ -96,11 +96,17 @@ banger_vm_teardown_new (VmRun *run, const BangerVmRecord *rec)
 /* Frees what a VM held once its VMM is gone: the lease (store), the agent
  * connection and the watch. */
 void
-banger_vm_run_released (VmRun *run)
+banger_vm_run_detached (VmRun *run)
 {
   banger_vm_run_stop_watch (run);
   banger_vm_run_drop_agent (run);
   run->pid = 0;
+}
+
+void
+banger_vm_run_released (VmRun *run)
+{
+  banger_vm_run_detached (run);
   banger_vm_runtime_release_lease (run->rt, run->id);
 }
 

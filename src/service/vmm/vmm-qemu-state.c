@@ -170,6 +170,26 @@ banger_vmm_qemu_save_state (BangerVmmInstance *i, const char *state_dir, GError 
   return FALSE;
 }
 
+/* A save still in flight (its bangerd ended mid-save, and QEMU goes on
+ * with a migration by itself) is cancelled and waited for first: once it
+ * completed it would stop the guest again behind a "cont". */
+static void
+cancel_migration (BangerQmp *qmp)
+{
+  g_autoptr (JsonNode) reply = run (qmp, "query-migrate", NULL, NULL);
+  JsonObject *info = reply && JSON_NODE_HOLDS_OBJECT (reply) ? json_node_get_object (reply) : NULL;
+  const char *status = info ? json_object_get_string_member_with_default (info, "status", "") : "";
+  g_autoptr (GError) error = NULL;
+
+  if (!*status || g_str_equal (status, "completed") || g_str_equal (status, "failed")
+      || g_str_equal (status, "cancelled"))
+    return;
+  g_clear_pointer (&reply, json_node_unref);
+  reply = run (qmp, "migrate_cancel", NULL, NULL);
+  if (!wait_migration (qmp, "a save still in progress", &error))
+    g_debug ("%s", error->message);
+}
+
 gboolean
 banger_vmm_qemu_resume_paused (BangerVmmInstance *i, GError **error)
 {
@@ -178,6 +198,7 @@ banger_vmm_qemu_resume_paused (BangerVmmInstance *i, GError **error)
 
   if (qmp == NULL)
     return FALSE;
+  cancel_migration (qmp);
   reply = run (qmp, "cont", NULL, error);
   return reply != NULL;
 }
