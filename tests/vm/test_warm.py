@@ -23,6 +23,7 @@ import unittest
 
 from gi.repository import GLib  # noqa: E402
 
+from system_bus import wait_until  # noqa: E402
 from test_vm import VmTestCase  # noqa: E402
 
 
@@ -230,6 +231,17 @@ class WarmStaleTest(WarmTestCase):
             now = set(self.warm_entries())
             self.assertEqual(len(now), len(keys) + 1)
             keys = now
+
+        # the listing, and removing the image removes its snapshots
+        listed = self.call('ListWarmSnapshots')[0]
+        self.assertEqual(sorted(e['key'] for e in listed),
+                         sorted(os.path.basename(k) for k in keys))
+        self.assertTrue(all(e['image'] == 'minimal' and e['size_bytes'] > 0 for e in listed))
+        self.assertEqual(self.call('PruneWarmSnapshots', GLib.Variant(
+            '(a{sv})', ({'image': GLib.Variant('s', 'other')},)))[0], 0)
+        self.call('DeleteImage', GLib.Variant('(sa{sv})', ('minimal', {
+            'force': GLib.Variant('b', True)})))
+        wait_until(lambda: self.warm_entries() == [], 30, 'the image\'s snapshots removed')
 
 
 if __name__ == '__main__':

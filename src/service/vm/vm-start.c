@@ -31,6 +31,14 @@
  * booted instead. Generous: a loaded CI machine. */
 #define WARM_AGENT_TIMEOUT_MS 30000
 
+/* Restores under way at once. A restore holds its worker thread until the
+ * guest runs (QEMU loading its state), and a burst of them on a small,
+ * busy host (the load test: 20 starts beside 100 clients) starved the
+ * worker pool every start needs; beyond this many, a start boots instead,
+ * which holds a worker only until QEMU daemonizes. */
+#define WARM_MAX_RESTORES 4
+static gint warm_restoring;
+
 /* Snapshot keys a start is saving now: the first boot of a key saves it,
  * the VMs starting beside it boot without saving the same thing again. */
 static GMutex warm_saving_lock;
@@ -328,6 +336,13 @@ start_warm_restore (StartOp *op)
   char *own_args = op->config.kernel_args;
   gboolean ok;
 
+  if (g_atomic_int_add (&warm_restoring, 1) >= WARM_MAX_RESTORES) {
+    g_atomic_int_add (&warm_restoring, -1);
+    g_info ("VM %s: %d restores under way: booting instead", op->rec->name, WARM_MAX_RESTORES);
+    g_clear_pointer (&op->warm_entry, banger_warm_entry_free);
+    return FALSE;
+  }
+
   /* The guest already booted with the template's arguments; the command
    * line must equal the template's for the state to load, and the clone's
    * own identity arrives through the agent instead. */
@@ -341,6 +356,7 @@ start_warm_restore (StartOp *op)
   g_free (op->config.kernel_args);
   op->config.kernel_args = own_args;
   g_clear_pointer (&op->config.incoming_state, g_free);
+  g_atomic_int_add (&warm_restoring, -1);
   if (ok) {
     op->warm_restored = TRUE;
     g_info ("VM %s: restored from snapshot %s", op->rec->name, op->warm_entry->key);
