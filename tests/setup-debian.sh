@@ -4,6 +4,12 @@
 # quickstart.sh; safe to run again.
 set -eu
 
+# openssh-server and openssh-sftp-server: `ssh NAME.vm` to a VM whose image
+# has no sshd runs this host's sshd program (as you, in inetd mode) and ships
+# its sftp-server into the guest (docs/cli.md, "VMs without sshd"). Only the
+# programs are used; on a host that runs systemd, installing openssh-server
+# also enables its ssh service: `systemctl disable --now ssh` if unwanted.
+
 packages="
   gcc pkg-config meson ninja-build gettext git libxml2-utils
   libglib2.0-dev libglib2.0-bin libsoup-3.0-dev libjson-glib-dev
@@ -12,7 +18,7 @@ packages="
   libgnutls28-dev libsystemd-dev liblz4-dev liblzma-dev libzstd-dev
   dbus dbus-daemon systemd iproute2 nftables e2fsprogs cpio kmod comerr-dev
   qemu-system-x86 qemu-utils linux-image-cloud-amd64 busybox-static debootstrap systemd-container
-  openssh-client rsync socat iputils-ping jq bind9-dnsutils openssl
+  openssh-client openssh-server openssh-sftp-server rsync socat iputils-ping jq bind9-dnsutils openssl
   python3-gi python3-dbus python3-dbusmock python3-jwt python3-cryptography python3-yaml
   docker-registry skopeo umoci apache2-utils
   zsh fish

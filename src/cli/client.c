@@ -4,6 +4,7 @@
 
 #include "cli.h"
 #include "errors.h"
+#include "vm-row.h"
 #include "banger-error.h"
 
 #define MANAGER_NAME "org.banger.Manager"
@@ -175,6 +176,40 @@ GPtrArray *
 banger_cli_list_vms (BangerCli *cli, GError **error)
 {
   return list_objects (cli, &vm_kind, error);
+}
+
+GPtrArray *
+banger_cli_list_vm_rows (BangerCli *cli, GError **error)
+{
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GVariant) objects = NULL;
+  g_autoptr (GPtrArray) rows = NULL;
+  GVariantIter iter;
+  GVariant *interfaces;
+
+  if (banger_cli_get_manager (cli, error) == NULL)
+    return NULL;
+  reply = g_dbus_connection_call_sync (cli->session, MANAGER_NAME, MANAGER_PATH,
+                                       "org.freedesktop.DBus.ObjectManager", "GetManagedObjects",
+                                       NULL, G_VARIANT_TYPE ("(a{oa{sa{sv}}})"),
+                                       G_DBUS_CALL_FLAGS_NONE, MANAGER_TIMEOUT_MS, NULL, error);
+  if (reply == NULL) {
+    banger_cli_error_annotate (error);
+    return NULL;
+  }
+  objects = g_variant_get_child_value (reply, 0);
+  rows = g_ptr_array_new_full (g_variant_n_children (objects), (GDestroyNotify)banger_vm_row_free);
+  g_variant_iter_init (&iter, objects);
+  while (g_variant_iter_next (&iter, "{&o@a{sa{sv}}}", NULL, &interfaces)) {
+    g_autoptr (GVariant) properties
+        = g_variant_lookup_value (interfaces, "org.banger.VM", G_VARIANT_TYPE_VARDICT);
+
+    g_variant_unref (interfaces);
+    if (properties != NULL)
+      g_ptr_array_add (rows, banger_vm_row_new (properties));
+  }
+  g_ptr_array_sort (rows, banger_vm_row_compare);
+  return g_steal_pointer (&rows);
 }
 
 GPtrArray *

@@ -57,6 +57,19 @@ banger_cli_print_json_array (GPtrArray *proxies)
   banger_json_print (root, stdout);
 }
 
+void
+banger_cli_print_json_vardicts (GDBusInterfaceInfo *info, GPtrArray *properties)
+{
+  g_autoptr (JsonNode) root = json_node_new (JSON_NODE_ARRAY);
+  g_autoptr (JsonArray) array = json_array_new ();
+
+  for (guint i = 0; i < properties->len; i++)
+    json_array_add_element (array,
+                            banger_json_from_vardict (info, g_ptr_array_index (properties, i)));
+  json_node_set_array (root, array);
+  banger_json_print (root, stdout);
+}
+
 gboolean
 banger_cli_for_each_name (BangerCli *cli, char **args, BangerNameAction action, gpointer user_data,
                           GError **error)

@@ -23,6 +23,10 @@ void banger_cli_print_json (GDBusProxy *proxy);
  * property (see output-json.h). */
 void banger_cli_print_json_array (GPtrArray *proxies);
 
+/* The same from @properties (GVariant a{sv} of @info's interface, as
+ * GetManagedObjects gives them). */
+void banger_cli_print_json_vardicts (GDBusInterfaceInfo *info, GPtrArray *properties);
+
 /* Runs @action on every name in @args, like `docker rm a b`: a failure is
  * reported on stderr and the rest still run; names that worked are printed
  * on stdout; the last failure is returned. An unreachable daemon stops at

@@ -7,7 +7,10 @@
  * bangerd for the VM's address and relays the connection to its sshd, so no
  * resolver is needed; `__ssh-known-hosts` (KnownHostsCommand) prints the
  * host key bangerd pinned for that VM, so there is never a
- * trust-on-first-use prompt. */
+ * trust-on-first-use prompt. A VM whose image has no sshd is reached
+ * through the agent: `__ssh-uses-agent` (a Match exec) makes the login
+ * name the user's own, and `__ssh-proxy` becomes this host's sshd in
+ * inetd mode (sshd-inetd.c, cmd-agent-session.c). */
 
 #include "config.h"
 
@@ -29,6 +32,7 @@
 #include "errors.h"
 #include "paths.h"
 #include "ssh-shortcut.h"
+#include "sshd-inetd.h"
 #include "validate.h"
 
 static gboolean opt_print;
@@ -254,8 +258,7 @@ vm_name_of_host (const char *host, GError **error)
   return g_steal_pointer (&name);
 }
 
-/* GetSSHConfig of the VM @host names; a VM without sshd is refused with
- * the command that does reach it. */
+/* GetSSHConfig of the VM @host names. */
 static GVariant *
 ssh_config_of_host (BangerCli *cli, const char *host, char **name_out, GError **error)
 {
@@ -424,7 +427,7 @@ ssh_proxy (BangerCli *cli, char **args, GError **error)
   int sock;
   gboolean ok;
 
-  if (!banger_cli_check_args (cli, args, 1, 2, error))
+  if (!banger_cli_check_args (cli, args, 1, 3, error))
     return FALSE;
   if (args[1] != NULL && !g_ascii_string_to_unsigned (args[1], 10, 1, 65535, &port, NULL))
     return banger_cli_usage_error (cli, error, _ ("invalid port “%s”"), args[1]);
@@ -434,14 +437,14 @@ ssh_proxy (BangerCli *cli, char **args, GError **error)
   g_variant_lookup (config, "host", "&s", &address);
   g_variant_lookup (config, "has_sshd", "b", &has_sshd);
   if (!has_sshd) {
-    /* The agent gives a shell and commands, not the ssh protocol: scp,
-     * rsync and git need a real sshd (docs/cli.md). */
-    g_set_error (error, BANGER_CLI_ERROR, BANGER_CLI_ERROR_FAILED,
-                 _ ("VM “%s” runs an image without sshd, so ssh cannot reach it: use “banger vm "
-                    "ssh %s” (a shell through banger's guest agent), “banger vm exec” or “banger "
-                    "vm cp”"),
-                 name, name);
-    return FALSE;
+    /* No sshd in the guest: this host's, in inetd mode, relays each
+     * session to the agent (sshd-inetd.c). */
+    g_autofree char *program = self_program (error);
+
+    if (program == NULL)
+      return FALSE;
+    return banger_cli_sshd_inetd_exec (program, name, config, args[1] != NULL ? args[2] : NULL,
+                                       error);
   }
   if (address == NULL || address[0] == '\0') {
     g_set_error (error, BANGER_CLI_ERROR, BANGER_CLI_ERROR_FAILED,
@@ -456,6 +459,28 @@ ssh_proxy (BangerCli *cli, char **args, GError **error)
   return ok;
 }
 
+/* The shortcut file's `Match exec`: exit status 0 when HOST names a
+ * running VM whose image has no sshd (its login name is then the user's
+ * own), 1 otherwise, silently: any error is the ProxyCommand's to tell. */
+static gboolean
+ssh_uses_agent (BangerCli *cli, char **args, GError **error)
+{
+  g_autoptr (GVariant) config = NULL;
+  g_autofree char *name = NULL;
+  g_autoptr (GError) local = NULL;
+  gboolean has_sshd = TRUE;
+
+  if (!banger_cli_check_args (cli, args, 1, 1, error))
+    return FALSE;
+  config = ssh_config_of_host (cli, args[0], &name, &local);
+  if (config != NULL)
+    g_variant_lookup (config, "has_sshd", "b", &has_sshd);
+  else
+    g_debug ("%s", local->message);
+  cli->exit_status = config != NULL && !has_sshd ? 0 : 1;
+  return TRUE;
+}
+
 const BangerCommand banger_ssh_config_command = {
   "ssh-config",
   N_ ("Set up plain “ssh NAME.vm” (scp, rsync, git) through an Include in ~/.ssh/config"),
@@ -468,7 +493,10 @@ const BangerCommand banger_ssh_config_command = {
 
 /* What banger's ssh_config runs (ProxyCommand, KnownHostsCommand). */
 const BangerCommand banger_ssh_proxy_command = {
-  "__ssh-proxy", "Relay stdin and stdout to a VM's sshd (ssh's ProxyCommand)", "HOST [PORT]",
+  "__ssh-proxy",
+  "Relay stdin and stdout to a VM's sshd, or be this host's sshd for a VM without one (ssh's "
+  "ProxyCommand)",
+  "HOST [PORT [USER]]",
   no_options,    ssh_proxy, NULL, BANGER_COMMAND_FLAG_HIDDEN,
 };
 const BangerCommand banger_ssh_known_hosts_command = {
@@ -477,6 +505,15 @@ const BangerCommand banger_ssh_known_hosts_command = {
   "HOST [NAME]",
   no_options,
   ssh_known_hosts,
+  NULL,
+  BANGER_COMMAND_FLAG_HIDDEN,
+};
+const BangerCommand banger_ssh_uses_agent_command = {
+  "__ssh-uses-agent",
+  "Exit 0 when HOST is a running VM without sshd (the ssh shortcut's Match exec)",
+  "HOST",
+  no_options,
+  ssh_uses_agent,
   NULL,
   BANGER_COMMAND_FLAG_HIDDEN,
 };

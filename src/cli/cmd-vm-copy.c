@@ -4,8 +4,6 @@
 
 #include "config.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gunixfdlist.h>
@@ -17,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "archive-api.h"
 #include "banger-error.h"
 #include "cli.h"
 #include "errors.h"
@@ -399,6 +398,9 @@ vm_cp (BangerCli *cli, char **args, GError **error)
 
   if (!banger_cli_check_args (cli, args, 2, 2, error))
     return FALSE;
+  /* Loads libarchive (archive-api.h) before anything is sent. */
+  if (!banger_archive_load (error))
+    return FALSE;
   src_in_vm = split_vm_path (args[0], &src_vm, &src_path);
   dst_in_vm = split_vm_path (args[1], &dst_vm, &dst_path);
   if (src_in_vm == dst_in_vm)
@@ -461,6 +463,8 @@ vm_push (BangerCli *cli, char **args, GError **error)
 
   if (!banger_cli_check_args (cli, args, 1, 2, error))
     return FALSE;
+  if (!banger_archive_load (error))
+    return FALSE;
   vm = banger_cli_find_vm (cli, args[0], error);
   if (vm == NULL)
     return FALSE;
@@ -481,6 +485,8 @@ vm_diff (BangerCli *cli, char **args, GError **error)
   const char *data;
 
   if (!banger_cli_check_args (cli, args, 1, 2, error))
+    return FALSE;
+  if (!banger_archive_load (error))
     return FALSE;
   vm = banger_cli_find_vm (cli, args[0], error);
   if (vm == NULL)
@@ -505,6 +511,8 @@ vm_pull (BangerCli *cli, char **args, GError **error)
   const char *repo = args[0] != NULL && args[1] != NULL ? args[1] : ".";
 
   if (!banger_cli_check_args (cli, args, 1, 2, error))
+    return FALSE;
+  if (!banger_archive_load (error))
     return FALSE;
   vm = banger_cli_find_vm (cli, args[0], error);
   if (vm == NULL)

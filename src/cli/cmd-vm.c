@@ -22,6 +22,7 @@
 #include "parse-size.h"
 #include "repo.h"
 #include "validate.h"
+#include "vm-row.h"
 
 /* Option storage. Only one command runs per process, so commands that share
  * an option (--json) share its variable. */
@@ -144,14 +145,13 @@ print_vm_table (GPtrArray *vms)
   table = banger_table_new (_ ("NAME"), _ ("STATE"), _ ("IMAGE"), _ ("CPUS"), _ ("MEMORY"),
                             _ ("DISK"), _ ("IP"), _ ("CREATED"), NULL);
   for (guint i = 0; i < vms->len; i++) {
-    BangerVM *vm = g_ptr_array_index (vms, i);
-    g_autofree char *cpus = g_strdup_printf ("%u", banger_vm_get_vcpus (vm));
-    g_autofree char *memory = format_mib (banger_vm_get_memory_mi_b (vm));
-    g_autofree char *disk = format_mib (banger_vm_get_disk_mi_b (vm));
-    g_autofree char *created = banger_format_time_ago (banger_vm_get_created_at (vm), now);
+    const BangerVmRow *vm = g_ptr_array_index (vms, i);
+    g_autofree char *cpus = g_strdup_printf ("%u", vm->vcpus);
+    g_autofree char *memory = format_mib (vm->memory_mib);
+    g_autofree char *disk = format_mib (vm->disk_mib);
+    g_autofree char *created = banger_format_time_ago (vm->created_at, now);
 
-    banger_table_add_row (table, banger_vm_get_name (vm), banger_vm_get_state (vm),
-                          banger_vm_get_image (vm), cpus, memory, disk, banger_vm_get_ipv4 (vm),
+    banger_table_add_row (table, vm->name, vm->state, vm->image, cpus, memory, disk, vm->ipv4,
                           created);
   }
   banger_table_print (table, stdout);
@@ -501,16 +501,30 @@ list_vms (BangerCli *cli, gboolean running_only, GError **error)
   g_autoptr (GPtrArray) all = NULL;
   g_autoptr (GPtrArray) shown = g_ptr_array_new ();
 
-  all = banger_cli_list_vms (cli, error);
+  all = banger_cli_list_vm_rows (cli, error);
   if (all == NULL)
     return FALSE;
   for (guint i = 0; i < all->len; i++) {
-    BangerVM *vm = g_ptr_array_index (all, i);
+    BangerVmRow *vm = g_ptr_array_index (all, i);
 
-    if (!running_only || banger_cli_vm_state_is_running (banger_vm_get_state (vm)))
+    if (!running_only || banger_cli_vm_state_is_running (vm->state))
       g_ptr_array_add (shown, vm);
   }
-  banger_cli_print_list (shown, opt_names, banger_cli_vm_opt_json, print_vm_table);
+  if (opt_names) {
+    for (guint i = 0; i < shown->len; i++) {
+      const BangerVmRow *vm = g_ptr_array_index (shown, i);
+
+      printf ("%s\n", vm->name != NULL ? vm->name : "(null)");
+    }
+  } else if (banger_cli_vm_opt_json) {
+    g_autoptr (GPtrArray) properties = g_ptr_array_new ();
+
+    for (guint i = 0; i < shown->len; i++)
+      g_ptr_array_add (properties, ((BangerVmRow *)g_ptr_array_index (shown, i))->properties);
+    banger_cli_print_json_vardicts (banger_vm_interface_info (), properties);
+  } else {
+    print_vm_table (shown);
+  }
   return TRUE;
 }
 

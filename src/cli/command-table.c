@@ -46,7 +46,8 @@ static const BangerCommand *const root_subcommands[] = {
   &banger_update_command,  &banger_version_command,
   &banger_completion_command, &help_command,
   &banger_man_command,     &banger_ssh_proxy_command,
-  &banger_ssh_known_hosts_command, NULL,
+  &banger_ssh_known_hosts_command, &banger_ssh_uses_agent_command,
+  &banger_agent_session_command, NULL,
 };
 
 const BangerCommand banger_root_command = {

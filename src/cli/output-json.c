@@ -46,16 +46,18 @@ banger_json_key_for_property (const char *property)
   return g_string_free (key, FALSE);
 }
 
-JsonNode *
-banger_json_from_proxy (GDBusProxy *proxy)
+/* Reads one property's value (NULL when it has none) from @source. */
+typedef GVariant *(*PropertyReader) (gpointer source, const char *name);
+
+static JsonNode *
+json_from_properties (GDBusInterfaceInfo *info, PropertyReader read, gpointer source)
 {
   g_autoptr (JsonBuilder) builder = json_builder_new ();
-  GDBusInterfaceInfo *info = g_dbus_proxy_get_interface_info (proxy);
 
   json_builder_begin_object (builder);
   for (guint i = 0; info != NULL && info->properties != NULL && info->properties[i] != NULL; i++) {
     const char *name = info->properties[i]->name;
-    g_autoptr (GVariant) value = g_dbus_proxy_get_cached_property (proxy, name);
+    g_autoptr (GVariant) value = read (source, name);
     g_autofree char *key = banger_json_key_for_property (name);
 
     json_builder_set_member_name (builder, key);
@@ -66,6 +68,30 @@ banger_json_from_proxy (GDBusProxy *proxy)
   }
   json_builder_end_object (builder);
   return json_builder_get_root (builder);
+}
+
+static GVariant *
+read_proxy (gpointer proxy, const char *name)
+{
+  return g_dbus_proxy_get_cached_property (proxy, name);
+}
+
+static GVariant *
+read_vardict (gpointer properties, const char *name)
+{
+  return g_variant_lookup_value (properties, name, NULL);
+}
+
+JsonNode *
+banger_json_from_proxy (GDBusProxy *proxy)
+{
+  return json_from_properties (g_dbus_proxy_get_interface_info (proxy), read_proxy, proxy);
+}
+
+JsonNode *
+banger_json_from_vardict (GDBusInterfaceInfo *info, GVariant *properties)
+{
+  return json_from_properties (info, read_vardict, properties);
 }
 
 void

@@ -16,6 +16,11 @@ char *banger_json_key_for_property (const char *property);
  * object keyed by banger_json_key_for_property(). */
 JsonNode *banger_json_from_proxy (GDBusProxy *proxy);
 
+/* The same from @properties (a{sv}, an interface's entry in a
+ * GetManagedObjects reply), in @info's order: the same JSON as from a
+ * proxy holding those properties. */
+JsonNode *banger_json_from_vardict (GDBusInterfaceInfo *info, GVariant *properties);
+
 /* Adds "@key": @value to the open object, null when @value is NULL. */
 void banger_json_add_string (JsonBuilder *builder, const char *key, const char *value);
 

@@ -51,23 +51,32 @@ banger_ssh_shortcut_text (const char *banger_program)
   /* ProxyCommand goes through the user's shell; KnownHostsCommand is split
    * by ssh itself. Single quotes mean the same to both. */
   g_autofree char *program = g_shell_quote (banger_program);
+  g_autofree char *user_word = config_word (g_get_user_name ());
 
+  /* The Match block comes first: OpenSSH keeps the first value it reads,
+   * so for a VM without sshd the login name is the user's own, the only
+   * one a non-root `sshd -i` can log in (docs/cli.md, "VMs without
+   * sshd"). */
   return g_strdup_printf (
       "# Written by “banger ssh-config”; it rewrites this file, so edits are lost.\n"
       "# program: %s\n"
       "# `ssh NAME.vm` (and scp, rsync -e ssh, git) reaches banger's running VM NAME:\n"
       "# banger asks bangerd for its address (no DNS needed) and its pinned host key.\n"
+      "# A VM whose image has no sshd is reached through banger's guest agent: the\n"
+      "# ProxyCommand runs this host's sshd in inetd mode, as you, with the VM's host key.\n"
+      "Match host *.vm exec \"%s __ssh-uses-agent %%h\"\n"
+      "    User %s\n"
       "Host *.vm\n"
       "    User root\n"
       "    IdentityFile %s\n"
       "    IdentitiesOnly yes\n"
-      "    ProxyCommand %s __ssh-proxy %%h %%p\n"
+      "    ProxyCommand %s __ssh-proxy %%h %%p %%r\n"
       "    KnownHostsCommand %s __ssh-known-hosts %%h %%H\n"
       "    UserKnownHostsFile /dev/null\n"
       "    GlobalKnownHostsFile /dev/null\n"
       "    StrictHostKeyChecking yes\n"
       "    CheckHostIP no\n",
-      banger_program, identity_word, program, program);
+      banger_program, program, user_word, identity_word, program, program);
 }
 
 char *
@@ -120,4 +129,25 @@ banger_ssh_offset_is_global (const char *config, gsize offset)
     p = end + 1;
   }
   return TRUE;
+}
+
+char *
+banger_ssh_find_sshd (void)
+{
+  /* sbin is often not on a user's PATH: the usual places first. */
+  static const char *const places[] = { "/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd" };
+  char *found;
+
+  for (guint i = 0; i < G_N_ELEMENTS (places); i++)
+    if (g_file_test (places[i], G_FILE_TEST_IS_EXECUTABLE))
+      return g_strdup (places[i]);
+  found = g_find_program_in_path ("sshd");
+  /* sshd must be run by an absolute path. */
+  if (found != NULL && !g_path_is_absolute (found)) {
+    char *abs = g_canonicalize_filename (found, NULL);
+
+    g_free (found);
+    found = abs;
+  }
+  return found;
 }

@@ -18,7 +18,9 @@ char *banger_ssh_shortcut_path (void);
 char *banger_ssh_include_block (const char *shortcut_path);
 /* The text of banger's file for the banger program @banger_program (an
  * absolute path): the key, the host keys through KnownHostsCommand and
- * the connection through ProxyCommand, both run by that program. */
+ * the connection through ProxyCommand, both run by that program, and a
+ * Match block that makes the login name this user's own for VMs without
+ * sshd (the text depends on the user running it). */
 char *banger_ssh_shortcut_text (const char *banger_program);
 /* The program a shortcut file's text names (its "# program:" line), or
  * NULL when @text is not one of banger's. */
@@ -29,5 +31,8 @@ gssize banger_ssh_find_block (const char *config, const char *block);
  * Include there applies to every host (OpenSSH reads an Include after a
  * Host line as part of that block). */
 gboolean banger_ssh_offset_is_global (const char *config, gsize offset);
+/* OpenSSH's server program as an absolute path, or NULL: the ProxyCommand
+ * runs it in inetd mode for VMs whose image has no sshd. */
+char *banger_ssh_find_sshd (void);
 
 G_END_DECLS

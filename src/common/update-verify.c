@@ -2,18 +2,47 @@
  * (update-verify.h); shared by bangerd and bangerd-root. */
 #include "update-verify.h"
 
+#include <config.h>
+
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
 #include <string.h>
 
 #include "banger-error.h"
+#include "lazy-library.h"
 
-/* gnutls_pubkey_t is a pointer type: a plain cleanup function. */
+/* GnuTLS, loaded at the first check rather than linked: linked, it is
+ * mapped and initialised (its library constructor) in every bangerd and
+ * bangerd-root from their start, with p11-kit, libtasn1, libidn2,
+ * libunistring, hogweed and GMP: 1.8 MiB of bangerd's idle RSS, for a
+ * check made once per update (docs/performance.md). The pointers have the
+ * header's types, so the compiler still checks every call. */
+typedef struct {
+  __typeof__ (gnutls_pubkey_init) *pubkey_init;
+  __typeof__ (gnutls_pubkey_deinit) *pubkey_deinit;
+  __typeof__ (gnutls_pubkey_import) *pubkey_import;
+  __typeof__ (gnutls_pubkey_verify_data2) *pubkey_verify_data2;
+  __typeof__ (gnutls_strerror) *strerror;
+} Gnutls;
+
+static Gnutls api;
+static const BangerLazySymbol symbols[] = {
+  { "gnutls_pubkey_init", G_STRUCT_OFFSET (Gnutls, pubkey_init) },
+  { "gnutls_pubkey_deinit", G_STRUCT_OFFSET (Gnutls, pubkey_deinit) },
+  { "gnutls_pubkey_import", G_STRUCT_OFFSET (Gnutls, pubkey_import) },
+  { "gnutls_pubkey_verify_data2", G_STRUCT_OFFSET (Gnutls, pubkey_verify_data2) },
+  { "gnutls_strerror", G_STRUCT_OFFSET (Gnutls, strerror) },
+};
+static BangerLazyLibrary library
+    = { "GnuTLS", BANGER_GNUTLS_SONAME, symbols, G_N_ELEMENTS (symbols), &api };
+
+/* gnutls_pubkey_t is a pointer type: a plain cleanup function. A key
+ * exists only once GnuTLS is loaded. */
 static void
 pubkey_clear (gnutls_pubkey_t *key)
 {
   if (*key != NULL)
-    gnutls_pubkey_deinit (*key);
+    api.pubkey_deinit (*key);
 }
 
 gboolean
@@ -29,26 +58,28 @@ banger_update_verify_signature (const char *pem, GBytes *data, GBytes *signature
                          "this build has no release key (configure with -Drelease_pubkey=FILE)");
     return FALSE;
   }
-  if (gnutls_pubkey_init (&key) < 0) {
+  if (!banger_lazy_library_load (&library, error))
+    return FALSE;
+  if (api.pubkey_init (&key) < 0) {
     g_set_error_literal (error, BANGER_ERROR, BANGER_ERROR_FAILED, "GnuTLS: out of memory");
     return FALSE;
   }
   key_datum.data = (unsigned char *)pem;
   key_datum.size = (unsigned int)strlen (pem);
-  rc = gnutls_pubkey_import (key, &key_datum, GNUTLS_X509_FMT_PEM);
+  rc = api.pubkey_import (key, &key_datum, GNUTLS_X509_FMT_PEM);
   if (rc < 0) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED,
-                 "the built-in release key is unusable: %s", gnutls_strerror (rc));
+                 "the built-in release key is unusable: %s", api.strerror (rc));
     return FALSE;
   }
   data_datum.data = (unsigned char *)g_bytes_get_data (data, &len);
   data_datum.size = (unsigned int)len;
   sig_datum.data = (unsigned char *)g_bytes_get_data (signature, &len);
   sig_datum.size = (unsigned int)len;
-  rc = gnutls_pubkey_verify_data2 (key, GNUTLS_SIGN_ECDSA_SHA256, 0, &data_datum, &sig_datum);
+  rc = api.pubkey_verify_data2 (key, GNUTLS_SIGN_ECDSA_SHA256, 0, &data_datum, &sig_datum);
   if (rc < 0) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_VERIFICATION,
-                 "SHA256SUMS is not signed by the release key: %s", gnutls_strerror (rc));
+                 "SHA256SUMS is not signed by the release key: %s", api.strerror (rc));
     return FALSE;
   }
   return TRUE;

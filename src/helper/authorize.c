@@ -242,6 +242,10 @@ static const BangerAuthEntry auth_table[] = {
   { HELPER_INTERFACE, "RemoveSnapshot", "org.banger.storage.snapshot", common_options,
     validate_vm_id_first },
   { HELPER_INTERFACE, "ConfigureDNS", "org.banger.network.dns", dns_options, validate_dns },
+  /* Read-only, but still an action: the ruleset is root's to read, and the
+   * facts name other firewalls' chains. */
+  { HELPER_INTERFACE, "InspectFirewall", "org.banger.network.inspect", common_options,
+    validate_network },
   { HELPER_INTERFACE, "InstallRelease", "org.banger.system.update", install_options,
     validate_install },
   { PROPERTIES_INTERFACE, "Get", NULL, NULL, validate_nothing },

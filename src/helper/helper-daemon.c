@@ -11,6 +11,7 @@
 #include "banger-helper-dbus.h"
 #include "install-release.h"
 #include "jail.h"
+#include "firewall-facts.h"
 #include "net-dns.h"
 #include "net.h"
 #include "snapshot.h"
@@ -436,6 +437,26 @@ handle_configure_dns (BangerHelper *object, GDBusMethodInvocation *invocation, G
   return return_value (self, invocation, g_variant_new ("()"));
 }
 
+/* The doctor's firewall rows for a bangerd that may not read the ruleset
+ * (firewall-facts.h): the facts for the helper's own bridge, never the
+ * ruleset. */
+static gboolean
+handle_inspect_firewall (BangerHelper *object, GDBusMethodInvocation *invocation,
+                         GVariant *options, gpointer user_data)
+{
+  BangerHelperDaemon *self = user_data;
+  BangerFirewallFacts facts = { 0 };
+  gboolean denied = FALSE;
+  GError *error = NULL;
+  GVariant *value;
+
+  if (!banger_firewall_facts_read (self->config->bridge, &facts, &denied, &error))
+    return return_error (self, invocation, error);
+  value = g_variant_new ("(@a{sv})", banger_firewall_facts_to_variant (&facts));
+  banger_firewall_facts_clear (&facts);
+  return return_value (self, invocation, value);
+}
+
 static gboolean
 quit_after_update (gpointer user_data)
 {
@@ -678,6 +699,8 @@ banger_helper_daemon_new (BangerHelperConfig *config, guint idle_timeout, gboole
                     self);
   g_signal_connect (self->skeleton, "handle-remove-snapshot", G_CALLBACK (handle_remove_snapshot),
                     self);
+  g_signal_connect (self->skeleton, "handle-inspect-firewall",
+                    G_CALLBACK (handle_inspect_firewall), self);
   g_signal_connect (self->skeleton, "handle-configure-dns", G_CALLBACK (handle_configure_dns),
                     self);
   g_signal_connect (self->skeleton, "handle-install-release", G_CALLBACK (handle_install_release),

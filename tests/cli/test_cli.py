@@ -9,6 +9,7 @@ CLI only."""
 
 import json
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -176,6 +177,23 @@ class CliTest(_Base):
             self.assertRegex(r.stderr, r'^banger: cannot reach bangerd on the session bus: ')
             self.assertNotIn('GDBus.Error', r.stderr)
 
+    def test_unloadable_libarchive(self):
+        """libarchive is loaded when a copy first needs it, not linked
+        (src/common/archive-api.h): one that cannot be loaded is a clear
+        error of that command, before any call to bangerd, and the commands
+        that do not need it run without it."""
+        libdir = os.path.join(self.tmp, 'lib')
+        os.makedirs(libdir)
+        with open(os.path.join(libdir, 'libarchive.so.13'), 'wb') as f:
+            f.write(b'not a library\n')
+        self.env['LD_LIBRARY_PATH'] = libdir
+        for args in (['vm', 'cp', 'dev:/etc/hostname', self.tmp], ['vm', 'push', 'dev']):
+            r = self.banger(*args, status=1)
+            self.assertRegex(r.stderr, r'^banger: cannot load libarchive \(libarchive\.so\.13\): '
+                             r'.*libarchive\.so\.13')
+            self.assertNotIn('bangerd', r.stderr)
+        self.assertRegex(self.banger('version').stdout, r'^banger \d+\.\d+\.\d+\n')
+
     def test_unreachable_helper(self):
         r = self.banger('system', 'network', 'up', status=1)
         self.assertRegex(r.stderr, r'^banger: cannot reach bangerd-root on the system bus')
@@ -299,7 +317,11 @@ class CliTest(_Base):
         # --print: the block, nothing written
         r = self.banger('ssh-config', '--print')
         self.assertIn('Host *.vm\n', r.stdout)
-        self.assertIn("'%s' __ssh-proxy %%h %%p" % BANGER, r.stdout)
+        self.assertIn("'%s' __ssh-proxy %%h %%p %%r" % BANGER, r.stdout)
+        # VMs without sshd: the login name is the user's own, set before Host *.vm sets root
+        self.assertIn('Match host *.vm exec "\'%s\' __ssh-uses-agent %%h"\n    User %s\n'
+                      'Host *.vm\n    User root\n' % (BANGER, pwd.getpwuid(os.getuid()).pw_name),
+                      r.stdout)
         self.assertFalse(os.path.exists(config) or os.path.exists(shortcut))
         # no ~/.ssh at all
         r = self.banger('ssh-config')

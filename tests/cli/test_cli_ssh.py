@@ -15,11 +15,18 @@ ssh, scp and rsync here is given that config with -F (what a user's own
 
 One meson test per test case (tests/cli/meson.build)."""
 
+import fcntl
 import hashlib
 import os
 import pty
+import pwd
+import select
 import shutil
+import signal
+import struct
 import subprocess
+import termios
+import time
 import unittest
 
 from test_cli_vm import BANGER, NetWorld, TIMEOUT, BOOT_TIMEOUT, read_until  # noqa: E402
@@ -33,6 +40,24 @@ USER_CONFIG = (b'# my settings\n'
                b'\n'
                b'Match host nothing.invalid\n'
                b'    ForwardAgent no')
+
+
+def read_to_eof(fd, timeout):
+    """Reads @fd until its other side is closed (True) or @timeout
+    passes (False), waiting on the descriptor."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            return False
+        try:
+            if not os.read(fd, 4096):
+                return True
+        except OSError:  # EIO: the pty's other side is closed
+            return True
 
 
 def sha256(path):
@@ -53,22 +78,26 @@ class _SshWorld(NetWorld):
         os.chmod(self.config, 0o600)
         self.shortcut = os.path.join(self.env['XDG_CONFIG_HOME'], 'banger', 'ssh_config')
 
-    def tool(self, *argv, status=0, timeout=TIMEOUT):
-        """Runs OpenSSH's (or rsync's) own command line, stdin closed: a
-        host-key prompt could not be answered and would fail."""
+    def tool(self, *argv, status=0, timeout=TIMEOUT, input=None):
+        """Runs OpenSSH's (or rsync's) own command line, stdin closed (or
+        @input): a host-key prompt could not be answered and would fail."""
+        kw = {'input': input} if input is not None else {'stdin': subprocess.DEVNULL}
         r = subprocess.run(list(argv), env=self.env, capture_output=True, text=True,
-                           stdin=subprocess.DEVNULL, timeout=timeout, cwd=self.tmpdir)
+                           timeout=timeout, cwd=self.tmpdir, **kw)
         if status is not None:
             self.assertEqual(r.returncode, status, '%s exited %d\nstdout:\n%s\nstderr:\n%s' %
                              (' '.join(argv), r.returncode, r.stdout, r.stderr))
         return r
 
-    def ssh(self, host, *command, status=0):
+    def ssh(self, host, *command, status=0, input=None):
         return self.tool('ssh', '-F', self.config, '-o', 'BatchMode=yes', host, *command,
-                         status=status)
+                         status=status, input=input)
 
     def scp(self, *args, status=0):
-        return self.tool('scp', '-F', self.config, '-o', 'BatchMode=yes', *args, status=status)
+        # a bound, not a speed: the first scp to a VM without sshd ships
+        # sftp-server into it (TCG, a loaded machine, sanitizers)
+        return self.tool('scp', '-F', self.config, '-o', 'BatchMode=yes', *args, status=status,
+                         timeout=BOOT_TIMEOUT)
 
     def set_up_shortcut(self):
         r = self.banger('ssh-config')
@@ -90,6 +119,81 @@ class _SshWorld(NetWorld):
         r = self.banger('ssh-config', '--print')
         self.assertIn('Host *.vm', r.stdout)
         self.assertIn('__ssh-proxy %h %p', r.stdout)
+
+    def check_ssh_scp_rsync(self, name, rsync_path=None):
+        """What a user of `ssh NAME.vm` does first, against the running VM
+        @name: a command, its exit status, stdin, stdout and stderr; scp
+        both ways; rsync -e ssh both ways (with --rsync-path @rsync_path
+        when given)."""
+        host = name + '.vm'
+        # the right user and key, the pinned host key, no prompt
+        r = self.ssh(host, 'true')
+        self.assertNotIn('authenticity', r.stderr)
+        self.assertNotIn('Permanently added', r.stderr)
+        self.assertEqual(self.ssh(host, 'uname -n').stdout, name + '\n')
+        self.ssh(host, 'exit 3', status=3)
+        r = self.ssh(host, 'echo out; echo err >&2; exit 4', status=4)
+        self.assertEqual((r.stdout, r.stderr), ('out\n', 'err\n'))
+        # stdin travels, and its end too
+        self.assertEqual(self.ssh(host, 'tr a-z A-Z', input='hello\nvm\n').stdout,
+                         'HELLO\nVM\n')
+        # nothing was written to a known_hosts file of the user's
+        self.assertFalse(os.path.exists(os.path.join(self.ssh_dir, 'known_hosts')))
+
+        # scp both ways (OpenSSH 9's scp speaks SFTP)
+        up = os.path.join(self.tmpdir, 'up.bin')
+        with open(up, 'wb') as f:
+            f.write(os.urandom(300 * 1024))
+        self.scp(up, host + ':/root/up.bin')
+        self.assertEqual(self.ssh(host, 'sha256sum /root/up.bin').stdout.split()[0],
+                         sha256(up))
+        down = os.path.join(self.tmpdir, 'down.bin')
+        self.scp(host + ':/root/up.bin', down)
+        self.assertEqual(sha256(down), sha256(up))
+
+        # rsync -e ssh both ways
+        extra = ['--rsync-path', rsync_path] if rsync_path else []
+        src = os.path.join(self.tmpdir, 'src')
+        os.makedirs(os.path.join(src, 'sub'))
+        with open(os.path.join(src, 'a.txt'), 'w') as f:
+            f.write('alpha\n')
+        with open(os.path.join(src, 'sub', 'b.bin'), 'wb') as f:
+            f.write(os.urandom(100 * 1024))
+        e = 'ssh -F %s -o BatchMode=yes' % self.config
+        self.tool('rsync', '-a', '-e', e, *extra, src + '/', host + ':/root/synced/',
+                  timeout=BOOT_TIMEOUT)
+        self.assertEqual(self.ssh(host, 'cat /root/synced/a.txt').stdout, 'alpha\n')
+        self.ssh(host, 'echo beta > /root/synced/new.txt')
+        back = os.path.join(self.tmpdir, 'back')
+        self.tool('rsync', '-a', '-e', e, *extra, host + ':/root/synced/', back + '/',
+                  timeout=BOOT_TIMEOUT)
+        with open(os.path.join(back, 'new.txt')) as f:
+            self.assertEqual(f.read(), 'beta\n')
+        self.assertEqual(sha256(os.path.join(back, 'sub', 'b.bin')),
+                         sha256(os.path.join(src, 'sub', 'b.bin')))
+
+    def git(self, cwd, *args):
+        env = dict(self.env)
+        env.update({'GIT_AUTHOR_NAME': 't', 'GIT_AUTHOR_EMAIL': 't@t', 'GIT_COMMITTER_NAME': 't',
+                    'GIT_COMMITTER_EMAIL': 't@t', 'GIT_CONFIG_NOSYSTEM': '1',
+                    'GIT_SSH_COMMAND': 'ssh -F %s -o BatchMode=yes' % self.config})
+        r = subprocess.run(['git'] + list(args), cwd=cwd, env=env, capture_output=True,
+                           text=True, stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
+        self.assertEqual(r.returncode, 0, 'git %s: %s' % (' '.join(args), r.stderr))
+        return r.stdout
+
+    def make_bare_repo(self):
+        """A bare repository proj.git in the scratch directory, one commit
+        of README."""
+        src_repo = os.path.join(self.tmpdir, 'proj')
+        os.makedirs(src_repo)
+        self.git(src_repo, 'init', '-q', '-b', 'main')
+        with open(os.path.join(src_repo, 'README'), 'w') as f:
+            f.write('hello from the host\n')
+        self.git(src_repo, 'add', 'README')
+        self.git(src_repo, 'commit', '-q', '-m', 'first')
+        self.git(self.tmpdir, 'clone', '-q', '--bare', src_repo, 'proj.git')
+        return os.path.join(self.tmpdir, 'proj.git')
 
     def remove_shortcut(self):
         self.banger('ssh-config', '--remove')
@@ -115,16 +219,6 @@ class SshShortcutTest(_SshWorld):
         self.ssh('deb.vm', 'mkdir -p /root/host-tools')
         self.scp(program, *libs, 'deb.vm:/root/host-tools/')
 
-    def git(self, cwd, *args):
-        env = dict(self.env)
-        env.update({'GIT_AUTHOR_NAME': 't', 'GIT_AUTHOR_EMAIL': 't@t', 'GIT_COMMITTER_NAME': 't',
-                    'GIT_COMMITTER_EMAIL': 't@t', 'GIT_CONFIG_NOSYSTEM': '1',
-                    'GIT_SSH_COMMAND': 'ssh -F %s -o BatchMode=yes' % self.config})
-        r = subprocess.run(['git'] + list(args), cwd=cwd, env=env, capture_output=True,
-                           text=True, stdin=subprocess.DEVNULL, timeout=TIMEOUT)
-        self.assertEqual(r.returncode, 0, 'git %s: %s' % (' '.join(args), r.stderr))
-        return r.stdout
-
     BUILD_DEBIAN = True
 
     def test_ssh_scp_rsync_debian(self):
@@ -132,63 +226,21 @@ class SshShortcutTest(_SshWorld):
         self.set_up_shortcut()
         self.boot('deb', '--image', 'debian')
 
-        # ssh NAME.vm: the right user and key, the pinned host key, no prompt
-        r = self.ssh('deb.vm', 'true')
-        self.assertNotIn('authenticity', r.stderr)
-        self.assertNotIn('Permanently added', r.stderr)
-        r = self.ssh('deb.vm', 'id -un; uname -n')
-        self.assertEqual(r.stdout, 'root\ndeb\n')
-        self.ssh('deb.vm', 'exit 3', status=3)
-        # nothing was written to a known_hosts file of the user's
-        self.assertFalse(os.path.exists(os.path.join(self.ssh_dir, 'known_hosts')))
-
-        # scp both ways
-        up = os.path.join(self.tmpdir, 'up.bin')
-        with open(up, 'wb') as f:
-            f.write(os.urandom(300 * 1024))
-        self.scp(up, 'deb.vm:/root/up.bin')
-        self.assertEqual(self.ssh('deb.vm', 'sha256sum /root/up.bin').stdout.split()[0],
-                         sha256(up))
-        down = os.path.join(self.tmpdir, 'down.bin')
-        self.scp('deb.vm:/root/up.bin', down)
-        self.assertEqual(sha256(down), sha256(up))
-
-        # rsync -e ssh. The image has no rsync: the host's (the same Debian
-        # release) goes in with scp, with the libraries the guest lacks.
+        # rsync -e ssh needs rsync in the guest. The image has none: the
+        # host's (the same Debian release) goes in with scp, with the
+        # libraries the guest lacks.
         rsync = shutil.which('rsync')
         self.assertIsNotNone(rsync, 'rsync is not installed (tests/setup-debian.sh)')
+        self.ssh('deb.vm', 'true')
         self.put_host_tool(rsync)
-        rsync_path = 'LD_LIBRARY_PATH=/root/host-tools /root/host-tools/rsync'
-        src = os.path.join(self.tmpdir, 'src')
-        os.makedirs(os.path.join(src, 'sub'))
-        with open(os.path.join(src, 'a.txt'), 'w') as f:
-            f.write('alpha\n')
-        with open(os.path.join(src, 'sub', 'b.bin'), 'wb') as f:
-            f.write(os.urandom(100 * 1024))
-        e = 'ssh -F %s -o BatchMode=yes' % self.config
-        self.tool('rsync', '-a', '-e', e, '--rsync-path', rsync_path, src + '/',
-                  'deb.vm:/root/synced/')
-        self.assertEqual(self.ssh('deb.vm', 'cat /root/synced/a.txt').stdout, 'alpha\n')
-        self.ssh('deb.vm', 'echo beta > /root/synced/new.txt')
-        back = os.path.join(self.tmpdir, 'back')
-        self.tool('rsync', '-a', '-e', e, '--rsync-path', rsync_path, 'deb.vm:/root/synced/',
-                  back + '/')
-        with open(os.path.join(back, 'new.txt')) as f:
-            self.assertEqual(f.read(), 'beta\n')
-        self.assertEqual(sha256(os.path.join(back, 'sub', 'b.bin')),
-                         sha256(os.path.join(src, 'sub', 'b.bin')))
+        self.check_ssh_scp_rsync(
+            'deb', rsync_path='LD_LIBRARY_PATH=/root/host-tools /root/host-tools/rsync')
+        r = self.ssh('deb.vm', 'id -un; uname -n')
+        self.assertEqual(r.stdout, 'root\ndeb\n')
 
         # git over ssh: a clone from a bare repository in the guest. The image
         # has no git either: the host's goes in the same way.
-        src_repo = os.path.join(self.tmpdir, 'proj')
-        os.makedirs(src_repo)
-        self.git(src_repo, 'init', '-q', '-b', 'main')
-        with open(os.path.join(src_repo, 'README'), 'w') as f:
-            f.write('hello from the host\n')
-        self.git(src_repo, 'add', 'README')
-        self.git(src_repo, 'commit', '-q', '-m', 'first')
-        self.git(self.tmpdir, 'clone', '-q', '--bare', src_repo, 'proj.git')
-        self.scp('-r', os.path.join(self.tmpdir, 'proj.git'), 'deb.vm:/root/proj.git')
+        self.scp('-r', self.make_bare_repo(), 'deb.vm:/root/proj.git')
         self.put_host_tool(shutil.which('git'))
         upload_pack = ('GIT_EXEC_PATH=/root/host-tools LD_LIBRARY_PATH=/root/host-tools '
                        '/root/host-tools/git upload-pack')
@@ -210,22 +262,84 @@ class SshShortcutTest(_SshWorld):
 class SshShortcutMinimalTest(_SshWorld):
 
     def test_ssh_minimal_without_sshd(self):
-        """The minimal image has no sshd: ssh to it fails at once with a
-        message naming `banger vm ssh`, which reaches it through the agent."""
+        """The minimal image has no sshd (busybox alone, not even a C
+        library): `ssh mini.vm` goes through banger's agent, the host's
+        `sshd -i` speaking the protocol (docs/cli.md, "VMs without sshd"),
+        and scp and rsync work with the host's sftp-server and rsync,
+        which banger ships into the guest on first use."""
         self.set_up_shortcut()
         self.boot('mini')
-        r = self.ssh('mini.vm', 'true', status=255)
-        self.assertIn('without sshd', r.stderr)
-        self.assertIn('banger vm ssh mini', r.stderr)
+        self.assertIsNotNone(shutil.which('rsync'), 'rsync is not installed '
+                             '(tests/setup-debian.sh)')
+        self.check_ssh_scp_rsync('mini')
+        # the tools went in once, under /.banger/tools
+        r = self.ssh('mini.vm', 'ls /.banger/tools')
+        self.assertEqual(sorted(w.split('-')[0] for w in r.stdout.split()),
+                         ['rsync', 'sftp'], r.stdout)
+
+        # scp's legacy protocol (-O): the far side is the host's scp
         one = os.path.join(self.tmpdir, 'one.txt')
         with open(one, 'w') as f:
-            f.write('1\n')
-        r = self.scp(one, 'mini.vm:/tmp/', status=255)
-        self.assertIn('banger vm ssh mini', r.stderr)
-        # what the message says works
-        self.assertEqual(self.banger('vm', 'ssh', 'mini', '--', 'echo', 'via agent').stdout,
-                         'via agent\n')
+            f.write('legacy\n')
+        self.scp('-O', one, 'mini.vm:/root/one.txt')
+        self.assertEqual(self.ssh('mini.vm', 'cat /root/one.txt').stdout, 'legacy\n')
+
+        # git over ssh, both ways: the host's git goes in as the far side
+        # (git-upload-pack, git-receive-pack) on first use
+        self.scp('-r', self.make_bare_repo(), 'mini.vm:/root/proj.git')
+        self.git(self.tmpdir, 'clone', '-q', 'mini.vm:/root/proj.git', 'cloned')
+        cloned = os.path.join(self.tmpdir, 'cloned')
+        with open(os.path.join(cloned, 'README')) as f:
+            self.assertEqual(f.read(), 'hello from the host\n')
+        with open(os.path.join(cloned, 'README'), 'a') as f:
+            f.write('and back\n')
+        self.git(cloned, 'commit', '-q', '-a', '-m', 'second')
+        self.git(cloned, 'push', '-q', 'origin', 'main')
+        self.assertEqual(self.ssh('mini.vm', 'cat /root/proj.git/refs/heads/main').stdout.strip(),
+                         self.git(cloned, 'rev-parse', 'HEAD').strip())
+
+        # an interactive login: a pty in the guest, of the terminal's size,
+        # and the exit status back
+        pid, master = pty.fork()
+        if pid == 0:
+            # the size, before ssh reads it
+            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack('HHHH', 33, 101, 0, 0))
+            os.execvpe('ssh', ['ssh', '-F', self.config, '-o', 'BatchMode=yes', 'mini.vm'],
+                       self.env)
+        try:
+            # typed ahead: it waits in the terminal until the guest's shell reads it
+            os.write(master, b'tty; stty size; echo mark-$((6*7)); exit 6\r')
+            out = read_until(master, rb'mark-42', BOOT_TIMEOUT)
+            self.assertIn(b'/dev/pts/', out)
+            self.assertIn(b'33 101\r\n', out)
+        finally:
+            # ssh ends when the guest's shell does; if it did not, the test
+            # must fail, not hang
+            if not read_to_eof(master, BOOT_TIMEOUT):
+                os.kill(pid, signal.SIGKILL)
+            _, status = os.waitpid(pid, 0)
+            os.close(master)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 6, out)
+
+        # the guest logs in only the user the host's sshd runs as
+        me = pwd.getpwuid(os.getuid()).pw_name
+        other = 'nobody' if me != 'nobody' else 'root'
+        r = self.ssh(other + '@mini.vm', 'true', status=255)
+        self.assertIn('logs in only you', r.stderr)
+        self.assertIn('“%s”' % me, r.stderr)
+
+        # a stopped VM: banger's words, through ssh, and no sshd left behind
+        self.banger('vm', 'stop', 'mini', timeout=BOOT_TIMEOUT)
+        r = self.ssh('mini.vm', 'true', status=255)
+        self.assertIn('not running', r.stderr)
+        conf_dir = os.path.join(self.env['XDG_RUNTIME_DIR'], 'banger', 'sshd')
+        self.assertTrue(os.listdir(conf_dir))
+        self.assertEqual(subprocess.run(['pgrep', '-f', 'sshd -i -e -f ' + conf_dir],
+                                        capture_output=True).returncode, 1)
+
         self.remove_shortcut()
+        r = self.ssh('mini.vm', 'true', status=255)
+        self.assertNotIn('__ssh-proxy', r.stderr)
 
 
 class RunLoginSshTest(NetWorld):
@@ -253,6 +367,10 @@ class RunLoginSshTest(NetWorld):
             os.write(master, b'pwd; echo made > login.txt; echo mark-$((6*7)); exit 6\r')
             out = read_until(master, rb'saved in \S+rld\.patch', BOOT_TIMEOUT)
         finally:
+            # ssh ends when the guest's shell does; if it did not, the test
+            # must fail, not hang
+            if not read_to_eof(master, BOOT_TIMEOUT):
+                os.kill(pid, signal.SIGKILL)
             _, status = os.waitpid(pid, 0)
             os.close(master)
         self.assertEqual(os.waitstatus_to_exitcode(status), 6, out)

@@ -404,9 +404,23 @@ class VmDnsTest(ResponderCase):
         self.assertIn(['vm', True], [d for c in calls if c['method'] == 'SetLinkDomains'
                                      for d in c['args']])
 
-        # Stopped: the lease is gone, and so is the name.
+        # Stopped: the lease is gone, and so is the name, by the time Stop
+        # replies (the responder's cache is told before the store call
+        # returns; no waiting here).
         self.call('Stop', GLib.Variant('(u)', (0,)), path=path, iface=VM_IFACE, timeout=60000)
         self.assertEqual(self.vm_prop(path, 'IPv4'), '')
+        self.assert_negative(self.dig('web.vm'), 'NXDOMAIN')
+        self.assert_negative(self.dig('web.vm', tcp=True), 'NXDOMAIN')
+
+        # Started again, then deleted while running: NXDOMAIN as soon as
+        # Delete has replied.
+        self.call('Start', GLib.Variant('(a{sv})', ({},)), path=path, iface=VM_IFACE,
+                  timeout=BOOT_TIMEOUT_MS)
+        self.qemu_pids.add(self.vm_prop(path, 'Pid'))
+        ipv4 = self.vm_prop(path, 'IPv4')
+        self.assertEqual(self.dig('web.vm').records('ANSWER', 'A')[0][4], ipv4)
+        self.call('Delete', GLib.Variant('(a{sv})', ({'force': GLib.Variant('b', True)},)),
+                  path=path, iface=VM_IFACE, timeout=60000)
         self.assert_negative(self.dig('web.vm'), 'NXDOMAIN')
         self.assert_negative(self.dig('web.vm', tcp=True), 'NXDOMAIN')
 

@@ -387,8 +387,15 @@ class DirectTest(FcTestCase):
             self.assertTrue(wait_pid_gone(pid, 10))
             self.assertEqual(sorted(os.listdir(state_dir)), ['memory', 'vmstate'])
 
+        # bad states: a running VM is not resumed, a suspended one not suspended again
+        with self.assertRaises(Exception) as cm:
+            resume()
+        self.assertIn('BadState', str(cm.exception))
         suspend()
         assert_suspended(pid)
+        with self.assertRaises(Exception) as cm:
+            suspend()
+        self.assertIn('BadState', str(cm.exception))
         sent = [(r['method'], r['path']) for r in self.requests(vm_id)]
         self.assertEqual(sent[-2:], [('PATCH', '/vm'), ('PUT', '/snapshot/create')])
 
@@ -408,6 +415,9 @@ class DirectTest(FcTestCase):
         self.assertEqual(load['body']['network_overrides'][0]['host_dev_name'],
                          'bg' + vm_id[:12])
         self.assertEqual(self.exec(path, ['echo', 'back'])[:2], (0, b'back\n'))
+        # the guest's clock was set to the host's now (the fake guest records it)
+        with open(os.path.join(self.api_dir(vm_id), 'guest-clock')) as f:
+            self.assertLess(abs(int(f.read().strip().lstrip('@')) - time.time()), 120)
 
         # a full disk while saving: the fake's 4 MiB of memory into 1 MiB
         os.makedirs(state_dir)
@@ -430,6 +440,9 @@ class DirectTest(FcTestCase):
         self.assertEqual(self.prop(path, 'State'), 'stopped')
         self.assertFalse(os.path.exists(state_dir))
         self.assert_released(path, vm_id)
+        with self.assertRaises(Exception) as cm:
+            suspend()
+        self.assertIn('BadState', str(cm.exception))
 
         # Delete of a suspended VM removes every file
         self.start(path)

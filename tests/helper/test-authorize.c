@@ -68,6 +68,7 @@ test_action_mapping (void)
     { "CreateSnapshot", "org.banger.storage.snapshot" },
     { "RemoveSnapshot", "org.banger.storage.snapshot" },
     { "ConfigureDNS", "org.banger.network.dns" },
+    { "InspectFirewall", "org.banger.network.inspect" },
     { "InstallRelease", "org.banger.system.update" },
   };
 

@@ -25,6 +25,7 @@ ADDRESS = '10.77.0.1/24'
 ACTIONS = {
     'org.banger.network.setup', 'org.banger.vm.network', 'org.banger.vm.launch',
     'org.banger.storage.snapshot', 'org.banger.network.dns', 'org.banger.system.update',
+    'org.banger.network.inspect',
 }
 
 # Extra polkit rules per test: to show that ownership (not polkit) is what
@@ -347,6 +348,42 @@ class HelperTest(unittest.TestCase):
         self.assert_error('org.banger.Error.NotFound', A, 'DeleteTap', VM_ID, '{}')
         self.assertIsNone(self.vm_set())
         self.assertIsNone(self.guard_table())
+
+    def test_inspect_firewall(self):
+        """Issue 11, item 4: an unprivileged bangerd's doctor reads the
+        firewall through the helper: the facts for the helper's bridge, the
+        other tables' dropping forward chains by name, never the ruleset;
+        refused to a user polkit does not allow."""
+        def facts():
+            out = self.call_ok(A, 'InspectFirewall', '{}')
+            m = re.fullmatch(r"\(\{'table': <(true|false)>, 'masquerade': <(true|false)>, "
+                             r"'drop_chains': <(?:@as )?\[(.*)\]>\},\)", out.strip())
+            self.assertIsNotNone(m, out)
+            chains = re.findall(r"'([^']*)'", m.group(3))
+            return m.group(1) == 'true', m.group(2) == 'true', chains
+
+        self.assertEqual(facts(), (False, False, []))
+        self.call_ok(A, 'EnsureNetwork', '{}')
+        self.assertEqual(facts(), (True, True, []))
+        # another firewall's forward chain with policy drop defeats banger's
+        self.bus.ns_run(['nft', 'add', 'table', 'inet', 'other'])
+        self.bus.ns_run(['nft', 'add', 'chain', 'inet', 'other', 'screen',
+                         '{ type filter hook forward priority 10; policy drop; }'])
+        self.assertEqual(facts(), (True, True, ['inet other screen']))
+        # … unless it lets the bridge through
+        self.bus.ns_run(['nft', 'add', 'rule', 'inet', 'other', 'screen', 'iifname', BRIDGE,
+                         'accept'])
+        self.assertEqual(facts(), (True, True, []))
+        self.bus.ns_run(['nft', 'delete', 'table', 'inet', 'other'])
+        # a ruleset flushed by a firewall reload: banger's table is gone
+        self.bus.ns_run(['nft', 'flush', 'ruleset'])
+        self.assertEqual(facts(), (False, False, []))
+        out = self.assert_error('org.freedesktop.DBus.Error.AccessDenied', B, 'InspectFirewall',
+                                '{}')
+        self.assertIn('not authorized', out)
+        # the bridge is the helper's own; a caller cannot ask about another
+        self.assert_error('org.banger.Error.InvalidArgument', A, 'InspectFirewall',
+                          "{'bridge': <'eth0'>}")
 
     def test_unsupported_after_authorization(self):
         # CreateSnapshot/RemoveSnapshot are implemented: tests/snapshot covers

@@ -187,6 +187,26 @@ class HostTest(HostTestCase):
         self.assertIs(st['network']['up'], True, st['network'])
         self.assertIsInstance(st['network']['address'], str, st['network'])
 
+        # The doctor of an unprivileged bangerd reads the firewall through
+        # the helper (InspectFirewall), not "skip": issue 11, item 4.
+        def doctor_rows():
+            r = self.banger('doctor', '--json', status=None)
+            try:
+                return {d['id']: d for d in json.loads(r.stdout)}
+            except json.JSONDecodeError as e:
+                self.fail(f'doctor --json is not JSON ({e}): {r!r}')
+        rows = doctor_rows()
+        for check in ('nat', 'firewall'):
+            self.assertEqual(rows[check]['status'], 'ok', rows[check])
+            self.assertIn('read by the helper', rows[check]['message'], rows[check])
+        self.host.run(['nft', 'add', 'table', 'ip', 'filter'], check=True)
+        self.host.run(['nft', 'add', 'chain', 'ip', 'filter', 'FORWARD',
+                       '{ type filter hook forward priority 0; policy drop; }'], check=True)
+        row = doctor_rows()['firewall']
+        self.assertEqual(row['status'], 'fail', row)
+        self.assertIn('ip filter FORWARD', row['message'])
+        self.host.run(['nft', 'delete', 'table', 'ip', 'filter'], check=True)
+
     # ---- 2. a long-lived VM outlives restarts and logout -------------------
 
     def test_vm_survives_restarts_and_logout(self):

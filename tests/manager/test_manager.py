@@ -6,6 +6,7 @@ python-dbusmock stand-in (a fake, named as such) on a private system bus.
 """
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -360,6 +361,107 @@ class RestartTest(ManagerTestCase):
             with open(os.path.join(self.tmpdir, 'replacement.log')) as f:
                 self.logs.append('--- replacement bangerd ---\n' + f.read())
         self.assertEqual(status, 0)
+
+
+class ManyVmsTest(ManagerTestCase):
+    """Hundreds of VM records in every idle state (issue 13: GetManagedObjects
+    now sends properties each VM object keeps between changes, and `vm list`
+    reads that reply itself): every VM, every property, every state, right
+    after a change too. Speed is bench/scale's business, not this test's."""
+
+    VMS = 300
+    STATES = ('created', 'stopped', 'error')
+
+    def managed_vms(self):
+        objs = self.call('GetManagedObjects', None, '(a{oa{sa{sv}}})',
+                         iface='org.freedesktop.DBus.ObjectManager')[0]
+        return {path: ifaces[VM_IFACE] for path, ifaces in objs.items() if VM_IFACE in ifaces}
+
+    def get_all(self, path):
+        return self.call('GetAll', GLib.Variant('(s)', (VM_IFACE,)), '(a{sv})', path=path,
+                         iface='org.freedesktop.DBus.Properties')[0]
+
+    def banger(self, *args):
+        p = subprocess.run([os.path.join(build_root(), 'src', 'cli', 'banger'), *args],
+                           env=self.env, capture_output=True, text=True, timeout=60)
+        self.logs.append('$ banger %s\n%s%s' % (' '.join(args), p.stdout[-2000:], p.stderr))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return p.stdout
+
+    def assert_bus_and_cli_agree(self, want):
+        """@want: name -> (state, created_at). GetManagedObjects has every
+        VM with every property, each equal to Properties.GetAll; `vm list`,
+        `--json`, `ps -a --names` and `ps` show the same."""
+        vms = self.managed_vms()
+        names = sorted(want, key=lambda n: (want[n][1], n))
+        self.assertEqual(sorted(v['Name'] for v in vms.values()), sorted(want))
+        for path, props in vms.items():
+            self.assertEqual(set(props), self.property_names, path)
+            self.assertEqual(props, self.get_all(path), path)
+            self.assertEqual((props['State'], props['CreatedAt']), want[props['Name']], path)
+
+        rows = self.banger('vm', 'list').splitlines()
+        self.assertEqual(rows[0].split()[:2], ['NAME', 'STATE'])
+        self.assertEqual([r.split()[:2] for r in rows[1:]], [[n, want[n][0]] for n in names])
+
+        listed = json.loads(self.banger('vm', 'list', '--json'))
+        by_name = {v['Name']: v for v in vms.values()}
+        self.assertEqual([v['name'] for v in listed], names)
+        for v in listed:
+            props = by_name[v['name']]
+            self.assertEqual(len(v), len(self.property_names), v['name'])
+            self.assertEqual((v['state'], v['created_at'], v['last_error'], v['mac'], v['id']),
+                             (props['State'], props['CreatedAt'], props['LastError'],
+                              props['MAC'], props['Id']), v['name'])
+
+        self.assertEqual(self.banger('vm', 'ps', '-a', '--names').split(), names)
+        self.assertEqual(self.banger('vm', 'ps').splitlines()[1:], [])  # none is running
+
+    def test_list_and_objects_with_many_vms(self):
+        for i in range(self.VMS):
+            self.create_vm('many%03d' % i)
+        xml = self.call('Introspect', None, '(s)', path='/org/banger/Manager/vms/many000',
+                        iface='org.freedesktop.DBus.Introspectable')[0]
+        self.property_names = {
+            p.name for p in Gio.DBusNodeInfo.new_for_xml(xml).lookup_interface(VM_IFACE).properties}
+        self.assertIn('LastError', self.property_names)
+
+        # Every idle state, creation times out of name order, one VM whose
+        # image is gone (its start fails at once, without a guest): written
+        # to the store while bangerd is down, as an earlier run would have.
+        self.bus.stop_bangerd(signal.SIGTERM)
+        db = sqlite3.connect(os.path.join(self.bus.data_dir, 'banger.db'))
+        want = {}
+        with db:
+            for i in range(self.VMS):
+                name = 'many%03d' % i
+                state = self.STATES[i % len(self.STATES)]
+                created = 1700000000 + (i * 7919) % 97
+                db.execute('UPDATE vms SET state = ?, created_at = ?, last_error = ? '
+                           'WHERE name = ?', (state, created,
+                                              'failed %d' % i if state == 'error' else '', name))
+                want[name] = (state, created)
+            db.execute("UPDATE vms SET image = 'gone-image' WHERE name = 'many001'")
+        db.close()
+        self.assert_bus_and_cli_agree(want)
+
+        # Changes after objects have been sent: a failed start (starting,
+        # then error with its reason), a delete, a create.
+        self.assertEqual(want['many001'][0], 'stopped')
+        self.call_error('Start', GLib.Variant('(a{sv})', ({},)),
+                        path='/org/banger/Manager/vms/many001', iface=VM_IFACE)
+        self.wait_for(lambda: self.managed_vms()['/org/banger/Manager/vms/many001']['State']
+                      == 'error', 'many001 to be in error after its failed start')
+        props = self.managed_vms()['/org/banger/Manager/vms/many001']
+        self.assertIn('gone-image', props['LastError'])
+        self.assertEqual(props, self.get_all('/org/banger/Manager/vms/many001'))
+        want['many001'] = ('error', want['many001'][1])
+        self.call('Delete', GLib.Variant('(a{sv})', ({},)), path='/org/banger/Manager/vms/many002',
+                  iface=VM_IFACE)
+        del want['many002']
+        path = self.create_vm('late')
+        want['late'] = ('created', self.get_property(path, VM_IFACE, 'CreatedAt'))
+        self.assert_bus_and_cli_agree(want)
 
 
 class ErrorsTest(ManagerTestCase):

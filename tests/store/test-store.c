@@ -872,6 +872,75 @@ test_lease_cascade (Fixture *fx, gconstpointer data)
   g_assert_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND);
 }
 
+/* The VM watch (what the DNS cache follows): every committed change of a
+ * name or lease is told once, in order, with what changed; a refused
+ * claim, a no-op re-claim and a failed insert are not told. */
+static void
+record_change (const BangerStoreVmChange *c, gpointer user_data)
+{
+  GPtrArray *log = user_data;
+
+  g_ptr_array_add (log, g_strdup_printf ("%s name=%s ipv4=%s%s", c->vm_id,
+                                         c->name ? c->name : "-", c->ipv4 ? c->ipv4 : "-",
+                                         c->removed ? " removed" : ""));
+}
+
+static void
+test_vm_watch (Fixture *fx, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (BangerStore) store = NULL;
+  g_autoptr (GPtrArray) log = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (BangerVmRecord) b = make_vm ("000000000000000b", "beta", 2);
+  g_autoptr (BangerVmRecord) clash = make_vm ("000000000000000c", "gamma", 3);
+  const char *want[] = {
+    "000000000000000a name=alpha ipv4=",
+    "000000000000000b name=beta ipv4=10.77.0.3",
+    "000000000000000a name=- ipv4=10.77.0.2",
+    "000000000000000b name=bravo ipv4=-",
+    "000000000000000a name=- ipv4=",
+    "000000000000000b name=- ipv4=- removed",
+  };
+
+  store = banger_store_open (fx->path, &error);
+  g_assert_no_error (error);
+  banger_store_set_vm_watch (store, record_change, log);
+  insert_vm (store, "000000000000000a", "alpha", 1);
+  g_free (b->ipv4);
+  b->ipv4 = g_strdup ("10.77.0.3");
+  g_assert_true (banger_store_vm_insert (store, b, &error));
+  g_assert_no_error (error);
+  g_assert_true (banger_store_lease_claim (store, "000000000000000a", "10.77.0.2", &error));
+  g_assert_no_error (error);
+
+  /* Not told: the same claim again, a taken address, an insert refused. */
+  g_assert_true (banger_store_lease_claim (store, "000000000000000a", "10.77.0.2", &error));
+  g_assert_false (banger_store_lease_claim (store, "000000000000000b", "10.77.0.2", &error));
+  g_clear_error (&error);
+  g_free (clash->ipv4);
+  clash->ipv4 = g_strdup ("10.77.0.2");
+  g_assert_false (banger_store_vm_insert (store, clash, &error));
+  g_clear_error (&error);
+
+  g_free (b->name);
+  b->name = g_strdup ("bravo");
+  g_assert_true (banger_store_vm_update (store, b, &error));
+  g_assert_no_error (error);
+  g_assert_true (banger_store_lease_release (store, "000000000000000a", &error));
+  g_assert_no_error (error);
+  g_assert_true (banger_store_vm_delete (store, "000000000000000b", &error));
+  g_assert_no_error (error);
+
+  g_assert_cmpuint (log->len, ==, G_N_ELEMENTS (want));
+  for (guint i = 0; i < log->len; i++)
+    g_assert_cmpstr (g_ptr_array_index (log, i), ==, want[i]);
+
+  /* Removed: nothing more is told. */
+  banger_store_set_vm_watch (store, NULL, NULL);
+  insert_vm (store, "000000000000000d", "delta", 4);
+  g_assert_cmpuint (log->len, ==, G_N_ELEMENTS (want));
+}
+
 static void
 test_reopen (Fixture *fx, gconstpointer data)
 {
@@ -978,6 +1047,7 @@ main (int argc, char **argv)
   ADD ("/vm/used-by", test_used_by);
   ADD ("/lease/claim-release", test_lease);
   ADD ("/lease/cascade", test_lease_cascade);
+  ADD ("/vm/watch", test_vm_watch);
   ADD ("/state/reopen", test_reopen);
 #undef ADD
 

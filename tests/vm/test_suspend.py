@@ -131,7 +131,9 @@ class SuspendTest(VmTestCase):
         self.assert_error(BAD_STATE, self.resume, path, mentions=('sus', 'running'))
         self.assert_running(path, vm_id, ipv4)
 
-        # 1. suspend → resume: the counter continues, nothing lost
+        # 1. suspend → resume: the counter continues, nothing lost; the
+        # guest's clock is set to now (here from a clock set to 1970 first)
+        self.assertEqual(self.exec(path, ['date', '-u', '-s', '@100'])[0], 0)
         pid = self.prop(path, 'Pid')
         self.suspend(path)
         self.assert_suspended(path, vm_id, ipv4, pid)
@@ -143,6 +145,8 @@ class SuspendTest(VmTestCase):
         self.assert_running(path, vm_id, ipv4)
         self.assertTrue(self.pump(lambda: 'resuming' in states), states)
         self.assertEqual(self.prop(path, 'BootId'), boot_id, 'the guest booted again')
+        _, out, _ = self.exec(path, ['date', '+%s'])
+        self.assertLess(abs(int(out) - time.time()), 120, 'the guest clock was not set')
         self.assertFalse(os.path.exists(os.path.join(vm_dir, 'suspend', 'vmstate')))
         before = self.counter(path)[-1]
         self.assert_counter_goes_on(path, before)

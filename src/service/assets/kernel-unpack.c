@@ -1,6 +1,8 @@
 /* The ELF vmlinux out of a bzImage, for Firecracker (kernel-unpack.h). */
 #include "kernel-unpack.h"
 
+#include <config.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
@@ -11,7 +13,60 @@
 #include <zstd.h>
 
 #include "banger-error.h"
+#include "lazy-library.h"
 #include "paths.h"
+
+/* liblzma, libzstd and liblz4, loaded by the first kernel of their format
+ * instead of linked: a kernel is unpacked once, when it is imported, and
+ * linked they were mapped in every bangerd from its start (0.3 MiB of idle
+ * RSS, docs/performance.md). Typed with the headers' declarations. */
+typedef struct {
+  __typeof__ (lzma_stream_decoder) *stream_decoder;
+  __typeof__ (lzma_code) *code;
+  __typeof__ (lzma_end) *end;
+} Xz;
+static Xz xz;
+static const BangerLazySymbol xz_symbols[] = {
+  { "lzma_stream_decoder", G_STRUCT_OFFSET (Xz, stream_decoder) },
+  { "lzma_code", G_STRUCT_OFFSET (Xz, code) },
+  { "lzma_end", G_STRUCT_OFFSET (Xz, end) },
+};
+static BangerLazyLibrary xz_library
+    = { "liblzma", BANGER_LZMA_SONAME, xz_symbols, G_N_ELEMENTS (xz_symbols), &xz };
+
+typedef struct {
+  __typeof__ (ZSTD_createDStream) *create_dstream;
+  __typeof__ (ZSTD_DStreamOutSize) *dstream_out_size;
+  __typeof__ (ZSTD_initDStream) *init_dstream;
+  __typeof__ (ZSTD_decompressStream) *decompress_stream;
+  __typeof__ (ZSTD_isError) *is_error;
+  __typeof__ (ZSTD_getErrorName) *get_error_name;
+  __typeof__ (ZSTD_freeDStream) *free_dstream;
+} Zstd;
+static Zstd zstd;
+static const BangerLazySymbol zstd_symbols[] = {
+  { "ZSTD_createDStream", G_STRUCT_OFFSET (Zstd, create_dstream) },
+  { "ZSTD_DStreamOutSize", G_STRUCT_OFFSET (Zstd, dstream_out_size) },
+  { "ZSTD_initDStream", G_STRUCT_OFFSET (Zstd, init_dstream) },
+  { "ZSTD_decompressStream", G_STRUCT_OFFSET (Zstd, decompress_stream) },
+  { "ZSTD_isError", G_STRUCT_OFFSET (Zstd, is_error) },
+  { "ZSTD_getErrorName", G_STRUCT_OFFSET (Zstd, get_error_name) },
+  { "ZSTD_freeDStream", G_STRUCT_OFFSET (Zstd, free_dstream) },
+};
+static BangerLazyLibrary zstd_library
+    = { "libzstd", BANGER_ZSTD_SONAME, zstd_symbols, G_N_ELEMENTS (zstd_symbols), &zstd };
+
+typedef struct {
+  __typeof__ (LZ4_compressBound) *compress_bound;
+  __typeof__ (LZ4_decompress_safe) *decompress_safe;
+} Lz4;
+static Lz4 lz4;
+static const BangerLazySymbol lz4_symbols[] = {
+  { "LZ4_compressBound", G_STRUCT_OFFSET (Lz4, compress_bound) },
+  { "LZ4_decompress_safe", G_STRUCT_OFFSET (Lz4, decompress_safe) },
+};
+static BangerLazyLibrary lz4_library
+    = { "liblz4", BANGER_LZ4_SONAME, lz4_symbols, G_N_ELEMENTS (lz4_symbols), &lz4 };
 
 /* Boot protocol offsets (Documentation/arch/x86/boot.rst). */
 #define BZ_SETUP_SECTS  0x1f1
@@ -113,10 +168,13 @@ static gboolean
 unpack_xz (const Payload *p, Sink *s, GCancellable *cancellable, GError **error)
 {
   lzma_stream z = LZMA_STREAM_INIT;
-  g_autofree guint8 *out = g_malloc (1 << 20);
+  g_autofree guint8 *out = NULL;
   gboolean ok = FALSE;
 
-  if (lzma_stream_decoder (&z, UINT64_MAX, 0) != LZMA_OK)
+  if (!banger_lazy_library_load (&xz_library, error))
+    return FALSE;
+  out = g_malloc (1 << 20);
+  if (xz.stream_decoder (&z, UINT64_MAX, 0) != LZMA_OK)
     return corrupt (p, "xz", "cannot start the decoder", error);
   z.next_in = p->data;
   z.avail_in = p->len;
@@ -125,7 +183,7 @@ unpack_xz (const Payload *p, Sink *s, GCancellable *cancellable, GError **error)
 
     z.next_out = out;
     z.avail_out = 1 << 20;
-    r = lzma_code (&z, LZMA_FINISH);
+    r = xz.code (&z, LZMA_FINISH);
     if (!sink_write (s, out, (1 << 20) - z.avail_out, error))
       break;
     if (r == LZMA_STREAM_END) {
@@ -140,25 +198,29 @@ unpack_xz (const Payload *p, Sink *s, GCancellable *cancellable, GError **error)
     if (g_cancellable_set_error_if_cancelled (cancellable, error))
       break;
   }
-  lzma_end (&z);
+  xz.end (&z);
   return ok;
 }
 
 static gboolean
 unpack_zstd (const Payload *p, Sink *s, GCancellable *cancellable, GError **error)
 {
-  ZSTD_DStream *z = ZSTD_createDStream ();
-  g_autofree guint8 *out = g_malloc (ZSTD_DStreamOutSize ());
+  ZSTD_DStream *z;
+  g_autofree guint8 *out = NULL;
   ZSTD_inBuffer in = { p->data, p->len, 0 };
   gboolean ok = FALSE;
 
-  ZSTD_initDStream (z);
+  if (!banger_lazy_library_load (&zstd_library, error))
+    return FALSE;
+  z = zstd.create_dstream ();
+  out = g_malloc (zstd.dstream_out_size ());
+  zstd.init_dstream (z);
   for (;;) {
-    ZSTD_outBuffer o = { out, ZSTD_DStreamOutSize (), 0 };
-    size_t r = ZSTD_decompressStream (z, &o, &in);
+    ZSTD_outBuffer o = { out, zstd.dstream_out_size (), 0 };
+    size_t r = zstd.decompress_stream (z, &o, &in);
 
-    if (ZSTD_isError (r)) {
-      corrupt (p, "zstd", ZSTD_getErrorName (r), error);
+    if (zstd.is_error (r)) {
+      corrupt (p, "zstd", zstd.get_error_name (r), error);
       break;
     }
     if (!sink_write (s, out, o.pos, error))
@@ -175,15 +237,19 @@ unpack_zstd (const Payload *p, Sink *s, GCancellable *cancellable, GError **erro
     if (g_cancellable_set_error_if_cancelled (cancellable, error))
       break;
   }
-  ZSTD_freeDStream (z);
+  zstd.free_dstream (z);
   return ok;
 }
 
 static gboolean
 unpack_lz4 (const Payload *p, Sink *s, GCancellable *cancellable, GError **error)
 {
-  g_autofree char *out = g_malloc (LZ4_LEGACY_BLOCK);
+  g_autofree char *out = NULL;
   gsize pos = 4; /* after the magic */
+
+  if (!banger_lazy_library_load (&lz4_library, error))
+    return FALSE;
+  out = g_malloc (LZ4_LEGACY_BLOCK);
 
   /* Four or fewer bytes left is the decompressed size the build appends. */
   while (p->len - pos > 4) {
@@ -193,9 +259,9 @@ unpack_lz4 (const Payload *p, Sink *s, GCancellable *cancellable, GError **error
     pos += 4;
     if (chunk == LZ4_LEGACY_MAGIC)
       continue; /* a concatenated stream starts again */
-    if (chunk > (guint32)LZ4_compressBound (LZ4_LEGACY_BLOCK) || chunk > p->len - pos)
+    if (chunk > (guint32)lz4.compress_bound (LZ4_LEGACY_BLOCK) || chunk > p->len - pos)
       return corrupt (p, "lz4", "a block runs past the payload", error);
-    n = LZ4_decompress_safe ((const char *)p->data + pos, out, (int)chunk, LZ4_LEGACY_BLOCK);
+    n = lz4.decompress_safe ((const char *)p->data + pos, out, (int)chunk, LZ4_LEGACY_BLOCK);
     if (n < 0)
       return corrupt (p, "lz4", "a block does not decode", error);
     pos += chunk;

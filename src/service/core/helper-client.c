@@ -315,6 +315,18 @@ banger_helper_client_configure_dns (BangerHelperClient *self, guint16 port, GErr
   return FALSE;
 }
 
+GVariant *
+banger_helper_client_inspect_firewall (BangerHelperClient *self, GError **error)
+{
+  GVariant *facts = NULL;
+
+  if (!banger_helper_call_inspect_firewall_sync (self->proxy, no_options (), &facts, NULL, error)) {
+    helper_error (error, "InspectFirewall");
+    return NULL;
+  }
+  return facts;
+}
+
 char *
 banger_helper_client_create_snapshot (BangerHelperClient *self, const char *vm_id,
                                       const char *origin, GError **error)

@@ -66,6 +66,9 @@ gboolean banger_helper_client_remove_jail (BangerHelperClient *self, const char 
  * (ConfigureDNS; Unsupported where systemd-resolved does not run). */
 gboolean banger_helper_client_configure_dns (BangerHelperClient *self, guint16 port,
                                              GError **error);
+/* The firewall facts the helper reads for the doctor (firewall-facts.h), as
+ * an a{sv}; NULL with @error. */
+GVariant *banger_helper_client_inspect_firewall (BangerHelperClient *self, GError **error);
 char *banger_helper_client_create_snapshot (BangerHelperClient *self, const char *vm_id,
                                             const char *origin, GError **error);
 /* RemoveSnapshot; a snapshot that is already gone is not an error. */

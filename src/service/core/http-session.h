@@ -1,6 +1,6 @@
 #pragma once
 
-#include <libsoup/soup.h>
+#include "soup-api.h"
 
 G_BEGIN_DECLS
 

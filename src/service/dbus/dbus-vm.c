@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "banger-error.h"
+#include "dbus-vm-skeleton.h"
 #include "validate.h"
 #include "vm-copy.h"
 #include "vm-runtime.h"
@@ -392,7 +393,7 @@ banger_dbus_vm_new (BangerEngine *engine, const BangerVmRecord *rec)
 {
   g_autofree char *path = banger_dbus_vm_object_path (rec->name);
   g_autoptr (BangerObjectSkeleton) object = banger_object_skeleton_new (path);
-  g_autoptr (BangerVM) vm = banger_vm_skeleton_new ();
+  g_autoptr (BangerVM) vm = banger_dbus_vm_skeleton_new ();
 
   banger_object_skeleton_set_vm (object, vm);
   banger_dbus_vm_update (object, rec);

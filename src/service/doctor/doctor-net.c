@@ -3,13 +3,13 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
-#include <json-glib/json-glib.h>
 #include <net/if.h>
 #include <netinet/in.h>
-#include <nftables/libnftables.h>
 #include <unistd.h>
 
+#include "banger-error.h"
 #include "bus-name.h"
+#include "firewall-facts.h"
 #include "doctor-private.h"
 
 #define RESOLVE_NAME "org.freedesktop.resolve1"
@@ -164,73 +164,57 @@ check_dns_routing (GVariantBuilder *b, const BangerDoctorFacts *f, const Bridge 
 
 /* ---- NAT: bridge, forwarding, nftables -------------------------------------- */
 
-/* The ruleset as libnftables' JSON (the same library the helper writes it
- * with: no `nft` program, no text parsing). NULL with @error; *@denied when
- * the kernel refused for lack of CAP_NET_ADMIN, which an unprivileged
- * bangerd never has in the host's network namespace. */
-static JsonNode *
-read_ruleset (gboolean *denied, GError **error)
-{
-  struct nft_ctx *nft = nft_ctx_new (NFT_CTX_DEFAULT);
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  const char *out, *err;
-  JsonNode *root = NULL;
-  int rc;
-
-  *denied = FALSE;
-  if (nft == NULL) {
-    g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "libnftables: no context");
-    return NULL;
-  }
-  nft_ctx_output_set_flags (nft, NFT_CTX_OUTPUT_JSON);
-  nft_ctx_buffer_output (nft);
-  nft_ctx_buffer_error (nft);
-  rc = nft_run_cmd_from_buffer (nft, "list ruleset");
-  out = nft_ctx_get_output_buffer (nft);
-  err = nft_ctx_get_error_buffer (nft);
-  if (rc != 0) {
-    *denied = err != NULL && (strstr (err, "Operation not permitted") != NULL);
-    g_autofree char *text = g_strstrip (g_strdup (err != NULL ? err : ""));
-    g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s",
-                 *text != '\0' ? text : "list ruleset failed");
-  } else if (!json_parser_load_from_data (parser, out != NULL ? out : "", -1, error)) {
-    g_prefix_error (error, "libnftables JSON: ");
-  } else
-    root = json_node_copy (json_parser_get_root (parser));
-  nft_ctx_free (nft);
-  return root;
-}
-
-static const char *
-member_string (JsonObject *o, const char *name)
-{
-  JsonNode *n = json_object_get_member (o, name);
-  return n != NULL && JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_STRING
-             ? json_node_get_string (n)
-             : NULL;
-}
-
+/* The firewall's facts (firewall-facts.h): read here where bangerd may (a
+ * root bangerd, the tests' namespaces), else through the helper's
+ * InspectFirewall, which reads them as root for the helper's bridge. NULL
+ * *@via and FALSE with a skip reason in @error when neither can. */
 static gboolean
-is_banger_table (JsonObject *o)
+read_facts (const BangerDoctorFacts *f, const Bridge *br, BangerFirewallFacts *facts, const char **via,
+            gboolean *skip, GError **error)
 {
-  return g_strcmp0 (member_string (o, "family"), "inet") == 0
-         && g_strcmp0 (member_string (o, "table"), "banger") == 0;
+  g_autoptr (GError) local = NULL;
+  g_autoptr (GVariant) dict = NULL;
+  gboolean denied = FALSE;
+
+  *via = "";
+  *skip = FALSE;
+  if (banger_firewall_facts_read (br->bridge, facts, &denied, &local))
+    return TRUE;
+  if (!denied) {
+    g_propagate_error (error, g_steal_pointer (&local));
+    return FALSE;
+  }
+  if (f->helper == NULL || !f->helper_available) {
+    *skip = TRUE;
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED,
+                 "the firewall can only be read with CAP_NET_ADMIN, which bangerd does not have, "
+                 "and the helper that reads it for bangerd is not available");
+    return FALSE;
+  }
+  g_clear_error (&local);
+  dict = banger_helper_client_inspect_firewall (f->helper, &local);
+  if (dict == NULL || !banger_firewall_facts_from_variant (dict, facts, &local)) {
+    /* Not in group banger, or an older helper without InspectFirewall. */
+    *skip = TRUE;
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED,
+                 "the firewall can only be read with CAP_NET_ADMIN, which bangerd does not have, "
+                 "and the helper did not read it: %s",
+                 local->message);
+    return FALSE;
+  }
+  *via = " (read by the helper)";
+  return TRUE;
 }
 
 static void
-check_nat (GVariantBuilder *b, const Bridge *br)
+check_nat (GVariantBuilder *b, const BangerDoctorFacts *f, const Bridge *br)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (JsonNode) root = NULL;
   g_autofree char *forward = NULL;
-  gboolean denied = FALSE;
-  JsonArray *items;
-  gboolean table = FALSE, masquerade = FALSE;
+  BangerFirewallFacts facts = { 0 };
+  const char *via;
+  gboolean skip;
   g_autoptr (GString) drops = g_string_new (NULL);
-  g_autoptr (GHashTable) chains_letting_bridge
-      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  g_autoptr (GPtrArray) drop_chains = g_ptr_array_new_with_free_func (g_free);
-  g_autofree char *quoted_bridge = g_strdup_printf ("\"%s\"", br->bridge);
 
   /* Forwarding: the helper turns it on and never off; something else may. */
   if (!g_file_get_contents ("/proc/sys/net/ipv4/ip_forward", &forward, NULL, NULL))
@@ -248,18 +232,15 @@ check_nat (GVariantBuilder *b, const Bridge *br)
                        "find what sets it to 0 in /etc/sysctl.d)",
                        "IPv4 forwarding is off: VMs cannot reach beyond the host");
 
-  root = read_ruleset (&denied, &error);
-  if (root == NULL) {
-    if (denied) {
+  if (!read_facts (f, br, &facts, &via, &skip, &error)) {
+    if (skip) {
       banger_doctor_add (b, "nat", "skip",
-                         "check it as root: `sudo nft list table inet banger`",
-                         "the firewall can only be read with CAP_NET_ADMIN, which bangerd does "
-                         "not have");
+                         "check it as root: `sudo nft list table inet banger`", "%s",
+                         error->message);
       banger_doctor_add (b, "firewall", "skip",
                          "check it as root: `sudo nft list ruleset` (a forward chain with policy "
                          "drop in another table drops the VMs' traffic)",
-                         "the firewall can only be read with CAP_NET_ADMIN, which bangerd does "
-                         "not have");
+                         "%s", error->message);
     } else {
       banger_doctor_add (b, "nat", "warn", "check `sudo nft list ruleset`",
                          "cannot read the firewall: %s", error->message);
@@ -269,50 +250,7 @@ check_nat (GVariantBuilder *b, const Bridge *br)
     return;
   }
 
-  items = JSON_NODE_HOLDS_OBJECT (root) && json_object_has_member (json_node_get_object (root),
-                                                                  "nftables")
-              ? json_object_get_array_member (json_node_get_object (root), "nftables")
-              : NULL;
-  for (guint i = 0; items != NULL && i < json_array_get_length (items); i++) {
-    JsonObject *item = json_array_get_object_element (items, i);
-    JsonObject *o;
-
-    if (item == NULL)
-      continue;
-    if (json_object_has_member (item, "table")) {
-      o = json_object_get_object_member (item, "table");
-      if (g_strcmp0 (member_string (o, "family"), "inet") == 0
-          && g_strcmp0 (member_string (o, "name"), "banger") == 0)
-        table = TRUE;
-    } else if (json_object_has_member (item, "chain")) {
-      o = json_object_get_object_member (item, "chain");
-      /* Every base chain on the forward hook sees every forwarded packet,
-       * whatever table it is in; an accept in banger's chain does not
-       * stop another chain's drop. */
-      if (!is_banger_table (o) && g_strcmp0 (member_string (o, "hook"), "forward") == 0
-          && g_strcmp0 (member_string (o, "policy"), "drop") == 0)
-        g_ptr_array_add (drop_chains,
-                         g_strdup_printf ("%s %s %s", member_string (o, "family"),
-                                          member_string (o, "table"), member_string (o, "name")));
-    } else if (json_object_has_member (item, "rule")) {
-      g_autofree char *text = NULL;
-      JsonNode *node = json_object_get_member (item, "rule");
-
-      o = json_object_get_object_member (item, "rule");
-      text = json_to_string (node, FALSE);
-      if (is_banger_table (o) && strstr (text, "\"masquerade\"") != NULL)
-        masquerade = TRUE;
-      /* A chain with a rule that accepts the bridge's traffic (Docker's
-       * and firewalld's way of letting an interface through) is fine. */
-      if (!is_banger_table (o) && strstr (text, quoted_bridge) != NULL
-          && strstr (text, "\"accept\"") != NULL)
-        g_hash_table_add (chains_letting_bridge,
-                          g_strdup_printf ("%s %s %s", member_string (o, "family"),
-                                           member_string (o, "table"), member_string (o, "chain")));
-    }
-  }
-
-  if (!br->exists && !table)
+  if (!br->exists && !facts.table)
     banger_doctor_add (b, "nat", "ok", NULL,
                        "no bridge %s and no table inet banger yet: the helper makes both when "
                        "the first VM starts",
@@ -325,22 +263,21 @@ check_nat (GVariantBuilder *b, const Bridge *br)
                        !br->exists ? "missing (the table inet banger is left)"
                        : !br->up   ? "down"
                                    : "without its address");
-  else if (!table || !masquerade)
+  else if (!facts.table || !facts.masquerade)
     banger_doctor_add (b, "nat", "fail",
                        "something removed it (a firewall reload that flushes the ruleset?): the "
                        "helper puts it back at the next VM start, or `banger system network up`",
-                       "bridge %s (%s) is up, but the nftables table inet banger %s", br->bridge,
-                       br->address, !table ? "is missing" : "has no masquerade rule");
+                       "bridge %s (%s) is up, but the nftables table inet banger %s%s",
+                       br->bridge, br->address, !facts.table ? "is missing" : "has no masquerade rule",
+                       via);
   else
     banger_doctor_add (b, "nat", "ok", NULL,
-                       "bridge %s (%s) is up; table inet banger masquerades its subnet",
-                       br->bridge, br->address);
+                       "bridge %s (%s) is up; table inet banger masquerades its subnet%s",
+                       br->bridge, br->address, via);
 
-  for (guint i = 0; i < drop_chains->len; i++) {
-    const char *chain = g_ptr_array_index (drop_chains, i);
-    if (!g_hash_table_contains (chains_letting_bridge, chain))
-      g_string_append_printf (drops, "%s%s", drops->len ? ", " : "", chain);
-  }
+  for (guint i = 0; i < facts.drop_chains->len; i++)
+    g_string_append_printf (drops, "%s%s", drops->len ? ", " : "",
+                            (const char *)g_ptr_array_index (facts.drop_chains, i));
   if (drops->len > 0) {
     g_autofree char *hint = g_strdup_printf (
         "let the bridge through in that firewall, e.g. `iifname \"%s\" accept` and `oifname "
@@ -349,12 +286,14 @@ check_nat (GVariantBuilder *b, const Bridge *br)
         br->bridge, br->bridge, br->bridge);
     banger_doctor_add (b, "firewall", "fail", hint,
                        "forward chain(s) with policy drop in another table: %s — they drop the "
-                       "VMs' traffic whatever banger's table accepts",
-                       drops->str);
+                       "VMs' traffic whatever banger's table accepts%s",
+                       drops->str, via);
   } else
     banger_doctor_add (b, "firewall", "ok", NULL,
                        "no other nftables forward chain drops the VMs' traffic (iptables-legacy "
-                       "rules are not visible here)");
+                       "rules are not visible here)%s",
+                       via);
+  banger_firewall_facts_clear (&facts);
 }
 
 void
@@ -364,6 +303,6 @@ banger_doctor_check_network (GVariantBuilder *b, const BangerDoctorFacts *f)
 
   read_bridge (&br);
   check_dns_routing (b, f, &br);
-  check_nat (b, &br);
+  check_nat (b, f, &br);
   bridge_clear (&br);
 }

@@ -24,6 +24,7 @@ banger_doctor_check_ssh_shortcut (GVariantBuilder *b)
   g_autofree char *text = NULL;
   g_autofree char *program = NULL;
   g_autofree char *expected = NULL;
+  g_autofree char *sshd = NULL;
   g_autoptr (GError) local = NULL;
   gssize at;
 
@@ -73,7 +74,22 @@ banger_doctor_check_ssh_shortcut (GVariantBuilder *b)
                        "%s runs %s, which is not there any more", shortcut, program);
     return;
   }
+  /* Which way a VM is reached depends on its image, not on the shortcut:
+   * the row names both, and what the second needs. */
+  sshd = banger_ssh_find_sshd ();
+  if (sshd == NULL) {
+    banger_doctor_add (b, "ssh-shortcut", "warn",
+                       "install OpenSSH's server program (Debian: openssh-server; its service "
+                       "need not run)",
+                       "%s includes %s (current), but this host has no sshd program: “ssh "
+                       "NAME.vm” reaches only VMs whose image has sshd, not those reached "
+                       "through the guest agent",
+                       user_config, shortcut);
+    return;
+  }
   banger_doctor_add (b, "ssh-shortcut", "ok", NULL,
-                     "“ssh NAME.vm” reaches running VMs: %s includes %s (current)", user_config,
-                     shortcut);
+                     "“ssh NAME.vm” reaches running VMs: %s includes %s (current); a VM whose "
+                     "image has sshd through its sshd, one without through the guest agent "
+                     "(%s -i as you)",
+                     user_config, shortcut, sshd);
 }

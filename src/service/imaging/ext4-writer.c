@@ -19,9 +19,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include <ext2fs/ext2fs.h>
-
 #include "banger-error.h"
+#include "ext2fs-api.h"
 
 #define BLOCK_SIZE_LOG   2 /* 1024 << 2 = 4096 */
 #define BLOCK_SIZE       4096
@@ -1084,6 +1083,8 @@ init_filesystem (BangerExt4Writer *self, guint64 size_bytes, guint64 inodes, GEr
   struct ext2_inode inode;
   errcode_t err;
 
+  if (!banger_ext2fs_load (error))
+    return FALSE;
   /* What mke2fs -t ext4 sets from /etc/mke2fs.conf's ext4 type, with 4 KiB
    * blocks even for small images (a VM disk grows; 1 KiB blocks would not
    * suit it). */

@@ -1,8 +1,19 @@
+/* BangerDnsResponder: the .vm server (dns-responder.h). UDP, the traffic
+ * a resolver sends, is served by a thread of its own with recvmmsg and
+ * sendmmsg on a blocking loop, no GMainContext and no allocation per query:
+ * it answers while the main loop is busy (a long D-Bus call, a VM start),
+ * and a batch of datagrams costs two system calls. TCP, which a resolver
+ * only falls back to, stays a GSocket source on the main loop. Both answer
+ * from the BangerDnsCache, never from SQLite. */
 #include "dns-responder.h"
 
-#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "banger-error.h"
+#include "dns-cache.h"
 #include "dns-wire.h"
 
 #define LISTEN_ADDRESS "127.0.0.1"
@@ -15,26 +26,42 @@
  * crowd. */
 #define TCP_IDLE_SECONDS 10
 #define TCP_MAX_CLIENTS  64
-/* Datagrams handled per wake-up before the main loop gets a turn. */
-#define UDP_BATCH   64
-#define MESSAGE_MAX 65535
+/* Datagrams taken (and answers sent) per system call by the UDP thread. */
+#define UDP_BATCH 64
+/* The largest UDP query read whole. A question is at most 271 bytes; with
+ * an OPT record, a cookie and RFC 7830 padding a real query stays well
+ * under this. A longer datagram is dropped (MSG_TRUNC), as dnsmasq does:
+ * parsing half of it could only give a wrong FORMERR. */
+#define UDP_QUERY_MAX 2048
+#define MESSAGE_MAX   65535
 
 typedef struct _TcpClient TcpClient;
 
 struct _BangerDnsResponder {
-  BangerStore *store; /* the engine's, which outlives us */
+  BangerDnsCache *cache; /* NULL when disabled */
   guint port;
   gboolean running;
   char *problem;
   GSocket *udp;
-  GSource *udp_source;
+  GThread *udp_thread;
+  gint udp_stopping; /* set by udp_thread_stop() */
   GSocket *tcp;
   GSource *tcp_source;
   guint retry_id;
   GList *clients; /* TcpClient */
   guint n_clients;
-  guint8 *datagram; /* MESSAGE_MAX bytes */
 };
+
+/* The UDP thread's buffers, allocated once when it starts. */
+typedef struct {
+  struct mmsghdr in_msgs[UDP_BATCH];
+  struct iovec in_iov[UDP_BATCH];
+  struct sockaddr_storage from[UDP_BATCH];
+  guint8 in[UDP_BATCH][UDP_QUERY_MAX];
+  struct mmsghdr out_msgs[UDP_BATCH];
+  struct iovec out_iov[UDP_BATCH];
+  guint8 out[UDP_BATCH][BANGER_DNS_REPLY_MAX];
+} UdpBuffers;
 
 /* One TCP connection: 2-byte length prefix and message in, the same out
  * (RFC 1035 4.2.2, RFC 7766 pipelining: several queries per connection). */
@@ -49,55 +76,136 @@ struct _TcpClient {
   gsize out_sent;
 };
 
-/* ---- answers ------------------------------------------------------------------------------ */
+/* ---- UDP (its own thread) ------------------------------------------------------------------- */
 
-static BangerDnsLookup
-lookup_vm (const char *name, guint8 addr[4], gpointer user_data)
+/* Answers one batch of received datagrams; returns how many replies are
+ * ready in out_msgs. */
+static guint
+udp_answer_batch (BangerDnsCache *cache, UdpBuffers *b, guint n)
 {
-  BangerDnsResponder *self = user_data;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (BangerVmRecord) rec
-      = banger_store_vm_get_by_name (self->store, name, &error);
+  guint out = 0;
 
-  if (rec == NULL) {
-    if (g_error_matches (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND)
-        || g_error_matches (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT))
-      return BANGER_DNS_LOOKUP_NOT_FOUND;
-    g_warning ("DNS: looking up VM %s: %s", name, error->message);
-    return BANGER_DNS_LOOKUP_FAILED;
-  }
-  /* The lease is the truth: a stopped VM holds none, so it has no name. */
-  if (rec->ipv4 == NULL || inet_pton (AF_INET, rec->ipv4, addr) != 1)
-    return BANGER_DNS_LOOKUP_NOT_FOUND;
-  return BANGER_DNS_LOOKUP_FOUND;
-}
-
-/* ---- UDP ---------------------------------------------------------------------------------- */
-
-static gboolean
-udp_ready_cb (GSocket *socket, GIOCondition condition, gpointer user_data)
-{
-  BangerDnsResponder *self = user_data;
-  guint8 reply[BANGER_DNS_REPLY_MAX];
-
-  for (guint i = 0; i < UDP_BATCH; i++) {
-    g_autoptr (GSocketAddress) from = NULL;
-    g_autoptr (GError) error = NULL;
-    gssize n
-        = g_socket_receive_from (socket, &from, (char *)self->datagram, MESSAGE_MAX, NULL, &error);
+  for (guint i = 0; i < n; i++) {
+    struct msghdr *in = &b->in_msgs[i].msg_hdr;
     gsize len;
 
-    if (n < 0) {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-        g_debug ("DNS/UDP: receive: %s", error->message);
-      break;
-    }
-    len = banger_dns_answer (self->datagram, (gsize)n, lookup_vm, self, reply, sizeof reply, NULL);
-    if (len > 0 && from != NULL
-        && g_socket_send_to (socket, from, (const char *)reply, len, NULL, &error) < 0)
-      g_debug ("DNS/UDP: send: %s", error->message);
+    if (in->msg_flags & MSG_TRUNC)
+      continue;
+    len = banger_dns_answer (b->in[i], b->in_msgs[i].msg_len, banger_dns_cache_lookup, cache,
+                             b->out[out], BANGER_DNS_REPLY_MAX, NULL);
+    if (len == 0)
+      continue;
+    b->out_iov[out].iov_base = b->out[out];
+    b->out_iov[out].iov_len = len;
+    memset (&b->out_msgs[out], 0, sizeof b->out_msgs[out]);
+    b->out_msgs[out].msg_hdr.msg_name = &b->from[i];
+    b->out_msgs[out].msg_hdr.msg_namelen = in->msg_namelen;
+    b->out_msgs[out].msg_hdr.msg_iov = &b->out_iov[out];
+    b->out_msgs[out].msg_hdr.msg_iovlen = 1;
+    out++;
   }
-  return G_SOURCE_CONTINUE;
+  return out;
+}
+
+static void
+udp_send_batch (int fd, UdpBuffers *b, guint n)
+{
+  guint sent = 0;
+
+  while (sent < n) {
+    int r = sendmmsg (fd, b->out_msgs + sent, n - sent, 0);
+
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      /* The first reply left could not go (a firewall's EPERM, ENOBUFS;
+       * a full send buffer only makes this blocking socket wait): lost,
+       * as a datagram may be; the rest can go. */
+      g_debug ("DNS/UDP: send: %s", g_strerror (errno));
+      sent++;
+      continue;
+    }
+    sent += (guint)r;
+  }
+}
+
+static gpointer
+udp_thread (gpointer user_data)
+{
+  BangerDnsResponder *self = user_data;
+  int fd = g_socket_get_fd (self->udp);
+  g_autofree UdpBuffers *b = g_new (UdpBuffers, 1);
+
+  while (!g_atomic_int_get (&self->udp_stopping)) {
+    int n;
+
+    for (guint i = 0; i < UDP_BATCH; i++) {
+      b->in_iov[i].iov_base = b->in[i];
+      b->in_iov[i].iov_len = UDP_QUERY_MAX;
+      memset (&b->in_msgs[i], 0, sizeof b->in_msgs[i]);
+      b->in_msgs[i].msg_hdr.msg_name = &b->from[i];
+      b->in_msgs[i].msg_hdr.msg_namelen = sizeof b->from[i];
+      b->in_msgs[i].msg_hdr.msg_iov = &b->in_iov[i];
+      b->in_msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    /* Blocks for the first datagram, then takes what else is queued
+     * without waiting: one system call per batch, none when idle. */
+    n = recvmmsg (fd, b->in_msgs, UDP_BATCH, MSG_WAITFORONE, NULL);
+    if (n > 0) {
+      udp_send_batch (fd, b, udp_answer_batch (self->cache, b, (guint)n));
+      continue;
+    }
+    if (n < 0 && errno != EINTR) {
+      /* EBADF, ENOTSOCK, EFAULT, EINVAL: a bug, which would only spin. */
+      if (errno == EBADF || errno == ENOTSOCK || errno == EFAULT || errno == EINVAL) {
+        g_warning ("DNS/UDP: receive: %s; UDP answers stop", g_strerror (errno));
+        break;
+      }
+      g_debug ("DNS/UDP: receive: %s", g_strerror (errno));
+    }
+    /* n == 0: the socket was shut down by udp_thread_stop(). */
+  }
+  return NULL;
+}
+
+/* Ends the UDP thread: the flag, then a wake-up for a thread blocked in
+ * recvmmsg(). An empty datagram to the socket itself wakes it (and is
+ * dropped as shorter than a header); shutdown() is the backstop, since on
+ * Linux it wakes a blocked receiver of even an unconnected UDP socket (its
+ * ENOTCONN is expected). A thread that is not blocked sees the flag
+ * before its next read. */
+static void
+udp_thread_stop (BangerDnsResponder *self)
+{
+  if (self->udp_thread != NULL) {
+    int fd = g_socket_get_fd (self->udp);
+    struct sockaddr_storage self_addr;
+    socklen_t len = sizeof self_addr;
+
+    g_atomic_int_set (&self->udp_stopping, 1);
+    if (getsockname (fd, (struct sockaddr *)&self_addr, &len) == 0)
+      (void)sendto (fd, "", 0, MSG_DONTWAIT, (struct sockaddr *)&self_addr, len);
+    (void)shutdown (fd, SHUT_RDWR);
+    g_thread_join (g_steal_pointer (&self->udp_thread));
+  }
+}
+
+static gboolean
+udp_thread_start (BangerDnsResponder *self, GError **error)
+{
+  int fd = g_socket_get_fd (self->udp);
+  int flags = fcntl (fd, F_GETFL);
+
+  /* GSocket made the descriptor non-blocking; the thread blocks in
+   * recvmmsg() instead (nothing else reads this socket). */
+  if (flags < 0 || fcntl (fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+    int saved = errno;
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "fcntl: %s", g_strerror (saved));
+    return FALSE;
+  }
+  g_atomic_int_set (&self->udp_stopping, 0);
+  self->udp_thread = g_thread_try_new ("dns-udp", udp_thread, self, error);
+  return self->udp_thread != NULL;
 }
 
 /* ---- TCP ---------------------------------------------------------------------------------- */
@@ -178,8 +286,8 @@ tcp_client_serve (TcpClient *c, gboolean *want_write)
     gssize n;
 
     if (c->in_len == need) {
-      gsize len = banger_dns_answer (c->in + 2, need - 2, lookup_vm, c->owner, c->out + 2,
-                                     sizeof c->out - 2, NULL);
+      gsize len = banger_dns_answer (c->in + 2, need - 2, banger_dns_cache_lookup, c->owner->cache,
+                                     c->out + 2, sizeof c->out - 2, NULL);
       gboolean done = FALSE;
 
       c->in_len = 0;
@@ -285,10 +393,8 @@ stop_listening (BangerDnsResponder *self)
 {
   g_list_free_full (g_steal_pointer (&self->clients), (GDestroyNotify)tcp_client_free);
   self->n_clients = 0;
-  if (self->udp_source != NULL) {
-    g_source_destroy (self->udp_source);
-    g_clear_pointer (&self->udp_source, g_source_unref);
-  }
+  /* The thread goes before the socket it reads. */
+  udp_thread_stop (self);
   if (self->tcp_source != NULL) {
     g_source_destroy (self->tcp_source);
     g_clear_pointer (&self->tcp_source, g_source_unref);
@@ -343,9 +449,11 @@ try_listen (BangerDnsResponder *self, GError **error)
     stop_listening (self);
     return FALSE;
   }
-  self->udp_source = g_socket_create_source (self->udp, G_IO_IN, NULL);
-  g_source_set_callback (self->udp_source, G_SOURCE_FUNC (udp_ready_cb), self, NULL);
-  g_source_attach (self->udp_source, NULL);
+  if (!udp_thread_start (self, error)) {
+    g_prefix_error (error, "UDP: ");
+    stop_listening (self);
+    return FALSE;
+  }
   self->tcp_source = g_socket_create_source (self->tcp, G_IO_IN, NULL);
   g_source_set_callback (self->tcp_source, G_SOURCE_FUNC (tcp_accept_cb), self, NULL);
   g_source_attach (self->tcp_source, NULL);
@@ -375,8 +483,8 @@ banger_dns_responder_free (BangerDnsResponder *self)
   if (self->retry_id != 0)
     g_source_remove (self->retry_id);
   stop_listening (self);
+  g_clear_pointer (&self->cache, banger_dns_cache_free);
   g_free (self->problem);
-  g_free (self->datagram);
   g_free (self);
 }
 
@@ -387,9 +495,12 @@ banger_dns_responder_new (BangerConfig *config, BangerStore *store)
 {
   BangerDnsResponder *self = g_new0 (BangerDnsResponder, 1);
 
-  self->store = store;
   self->port = banger_config_get_dns_port (config);
   self->problem = g_strdup ("not started");
+  /* Loaded now, before reconcile or any call changes the store, and kept
+   * in step from here on; not needed when nothing will ask. */
+  if (self->port != 0)
+    self->cache = banger_dns_cache_new (store);
   return self;
 }
 
@@ -406,7 +517,6 @@ banger_dns_responder_listen (BangerDnsResponder *self)
     self->problem = g_strdup ("disabled in the configuration ([dns] port=0)");
     return;
   }
-  self->datagram = g_malloc (MESSAGE_MAX);
   if (try_listen (self, &error)) {
     g_info ("DNS responder answers <name>.vm on %s:%u (UDP and TCP)", LISTEN_ADDRESS, self->port);
     return;

@@ -9,19 +9,23 @@
 G_BEGIN_DECLS
 
 /* bangerd's DNS responder: "<name>.vm" → the VM's current IPv4 lease, on
- * 127.0.0.1 over UDP and TCP, in the main loop (GSocket sources, no
- * threads). Every answer reads the store, so a VM resolves the moment it
- * holds a lease and stops resolving when it gives it up. The wire format
- * lives in dns-wire.c; docs/dns.md has the design. */
+ * 127.0.0.1 over UDP (a thread of its own, recvmmsg/sendmmsg) and TCP (a
+ * GSocket source on the main loop). Answers come from a BangerDnsCache
+ * (dns-cache.h) that the store keeps in step: a VM resolves the moment it
+ * holds a lease and stops resolving the moment it gives it up, and UDP
+ * answers keep coming while the main loop is busy. The wire format lives
+ * in dns-wire.c; docs/dns.md has the design. */
 
 typedef struct _BangerDnsResponder BangerDnsResponder;
 
 /* Made by the engine with the configured [dns] port (0 disables it);
- * answers from @store, the engine's, which outlives it. */
+ * answers from @store, the engine's, which outlives it: the responder's
+ * cache loads it now and watches it (banger_store_set_vm_watch()) until
+ * freed. Main thread. */
 BangerDnsResponder *banger_dns_responder_new (BangerConfig *config, BangerStore *store);
 void banger_dns_responder_free (BangerDnsResponder *self);
 
-/* Starts listening (main thread). A port that is taken does not stop
+/* Starts listening (main thread) and the UDP thread. A port that is taken does not stop
  * bangerd: the responder stays off, says why
  * (banger_dns_responder_get_problem(), shown by `banger doctor`) and tries
  * again every few seconds. */

@@ -9,7 +9,6 @@
 #include <json-glib/json-glib.h>
 
 #include "json-member.h"
-#include <libsoup/soup.h>
 #include <string.h>
 
 #include "banger-error.h"
@@ -17,6 +16,7 @@
 #include "oci-reference.h"
 #include "oci-registry.h"
 #include "paths.h"
+#include "soup-api.h"
 
 #define MAX_INDEX_BYTES (4 * 1024 * 1024)
 
@@ -291,13 +291,16 @@ BangerCatalogIndex *
 banger_catalog_index_fetch (BangerConfig *config, const char *url, GCancellable *cancellable,
                             GError **error)
 {
-  g_autoptr (SoupSession) session = banger_http_session_new ();
+  g_autoptr (SoupSession) session = NULL;
   g_autoptr (GInputStream) in = NULL;
   g_autoptr (GByteArray) buf = g_byte_array_new ();
   g_autoptr (GBytes) bytes = NULL;
   guint64 length;
   guint8 chunk[16384];
 
+  if (!banger_soup_load (error))
+    return NULL;
+  session = banger_http_session_new ();
   in = open_url (config, url, session, &length, cancellable, error);
   if (in == NULL)
     return NULL;
@@ -343,7 +346,7 @@ banger_download_verified (BangerConfig *config, const char *url, const char *sha
                           BangerDownloadProgressFunc progress, gpointer user_data,
                           GCancellable *cancellable, GError **error)
 {
-  g_autoptr (SoupSession) session = banger_http_session_new ();
+  g_autoptr (SoupSession) session = NULL;
   g_autoptr (GInputStream) in = NULL;
   g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
   g_autofree guint8 *buf = g_malloc (128 * 1024);
@@ -357,6 +360,9 @@ banger_download_verified (BangerConfig *config, const char *url, const char *sha
                  "“%s” is not a sha256 (64 lowercase hex digits)", sha256_hex ? sha256_hex : "");
     return FALSE;
   }
+  if (!banger_soup_load (error))
+    return FALSE;
+  session = banger_http_session_new ();
   in = open_url (config, url, session, &length, cancellable, error);
   if (in == NULL)
     return FALSE;

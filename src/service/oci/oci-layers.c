@@ -1,12 +1,11 @@
 #include "oci-layers.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "archive-api.h"
 #include "banger-error.h"
 #include "ext4-sizing.h"
 
@@ -260,6 +259,8 @@ banger_oci_layer_scan (const char *path, const char *name, GCancellable *cancell
   guint64 max_data;
   GStatBuf st;
 
+  if (!banger_archive_load (error))
+    return NULL;
   if (g_stat (path, &st) < 0) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "layer %s: cannot stat %s: %s", name,
                  path, g_strerror (errno));
@@ -471,6 +472,8 @@ banger_oci_layer_apply (BangerOciLayer *layer, BangerExt4Writer *writer, GCancel
   struct archive_entry *entry;
   gboolean ok = FALSE;
 
+  if (!banger_archive_load (error))
+    return FALSE;
   if (!apply_whiteouts (layer, writer, error)) {
     g_prefix_error (error, "layer %s: ", layer->name);
     return FALSE;

@@ -3,12 +3,12 @@
 #include "oci-registry.h"
 
 #include <json-glib/json-glib.h>
-#include <libsoup/soup.h>
 #include <string.h>
 
 #include "banger-error.h"
 #include "http-session.h"
 #include "paths.h"
+#include "soup-api.h"
 
 #define MAX_MANIFEST_BYTES (4 * 1024 * 1024)
 #define MAX_TOKEN_BYTES    (1024 * 1024)
@@ -156,9 +156,11 @@ BangerOciRegistry *
 banger_oci_registry_new (const BangerOciReference *ref, gboolean insecure, BangerConfig *config,
                          GError **error)
 {
-  BangerOciRegistry *self = g_new0 (BangerOciRegistry, 1);
+  BangerOciRegistry *self;
 
-  (void)error;
+  if (!banger_soup_load (error))
+    return NULL;
+  self = g_new0 (BangerOciRegistry, 1);
   self->registry = g_strdup (ref->registry);
   self->host = g_strdup (banger_oci_reference_api_host (ref));
   self->repository = g_strdup (ref->repository);

@@ -27,7 +27,29 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (sqlite3, sqlite3_close)
 struct _BangerStore {
   sqlite3 *db;
   char *path;
+  BangerStoreVmWatch watch;
+  gpointer watch_data;
 };
+
+void
+banger_store_set_vm_watch (BangerStore *store, BangerStoreVmWatch func, gpointer user_data)
+{
+  g_return_if_fail (store != NULL);
+  g_return_if_fail (func == NULL || store->watch == NULL);
+  store->watch = func;
+  store->watch_data = user_data;
+}
+
+/* Called once the change is committed: a rolled-back claim is never told. */
+static void
+tell_watch (BangerStore *store, const char *vm_id, const char *name, const char *ipv4,
+            gboolean removed)
+{
+  BangerStoreVmChange change = { vm_id, name, ipv4, removed };
+
+  if (store->watch != NULL)
+    store->watch (&change, store->watch_data);
+}
 
 /* ---- records ---- */
 
@@ -772,6 +794,7 @@ banger_store_vm_insert (BangerStore *store, const BangerVmRecord *rec, GError **
     db_rollback (store->db);
     return FALSE;
   }
+  tell_watch (store, rec->id, rec->name, rec->ipv4 != NULL ? rec->ipv4 : "", FALSE);
   return TRUE;
 }
 
@@ -807,6 +830,7 @@ banger_store_vm_update (BangerStore *store, const BangerVmRecord *rec, GError **
     return banger_store_db_error (error, store->db, "cannot update VM");
   if (sqlite3_changes (store->db) == 0)
     return set_vm_not_found (rec->id, error);
+  tell_watch (store, rec->id, rec->name, NULL, FALSE);
   return TRUE;
 }
 
@@ -826,6 +850,7 @@ banger_store_vm_delete (BangerStore *store, const char *id, GError **error)
     return banger_store_db_error (error, store->db, "cannot delete VM");
   if (sqlite3_changes (store->db) == 0)
     return set_vm_not_found (id, error);
+  tell_watch (store, id, NULL, NULL, TRUE);
   return TRUE;
 }
 
@@ -932,6 +957,7 @@ banger_store_lease_claim (BangerStore *store, const char *vm_id, const char *ipv
     db_rollback (store->db);
     return FALSE;
   }
+  tell_watch (store, vm_id, NULL, ipv4, FALSE);
   return TRUE;
 }
 
@@ -975,6 +1001,7 @@ banger_store_lease_release (BangerStore *store, const char *vm_id, GError **erro
     db_rollback (store->db);
     return FALSE;
   }
+  tell_watch (store, vm_id, NULL, "", FALSE);
   return TRUE;
 }
 

@@ -76,4 +76,22 @@ gboolean banger_store_lease_claim (BangerStore *store, const char *vm_id, const 
 gboolean banger_store_lease_release (BangerStore *store, const char *vm_id, GError **error);
 char *banger_store_lease_get (BangerStore *store, const char *vm_id, GError **error);
 
+/* Watching VM names and leases: told, on the main thread, after every
+ * committed change of a VM's name or lease (insert, update, delete, claim,
+ * release), before the call that made it returns. The DNS responder's cache
+ * (net/dns-cache.c) keeps itself in step with it, so no lookup ever has to
+ * read the database. */
+typedef struct {
+  const char *vm_id;
+  const char *name; /* the VM's name now; NULL: this call did not set it */
+  const char *ipv4; /* its lease now ("" none); NULL: this call did not change it */
+  gboolean removed; /* the VM is gone, and its lease with it */
+} BangerStoreVmChange;
+
+typedef void (*BangerStoreVmWatch) (const BangerStoreVmChange *change, gpointer user_data);
+
+/* One watcher at a time; @func NULL removes it. Setting a second one while
+ * one is set is a programming error (a critical). */
+void banger_store_set_vm_watch (BangerStore *store, BangerStoreVmWatch func, gpointer user_data);
+
 G_END_DECLS

@@ -1,18 +1,19 @@
 /* The "update" job: fetch, verify and stage a release (update-job.h). */
 #include "config.h"
 
+#include "soup-api.h"
 #include "update-job.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
-#include <libsoup/soup.h>
 #include <unistd.h>
 
 #include "banger-error.h"
 #include "http-session.h"
 #include "paths.h"
 #include "remove-tree.h"
+#include "soup-api.h"
 #include "update-stage.h"
 #include "update-verify.h"
 
@@ -124,7 +125,7 @@ BangerReleaseManifest *
 banger_update_fetch_manifest (const BangerReleaseSource *src, GCancellable *cancellable,
                               GError **error)
 {
-  g_autoptr (SoupSession) session = banger_http_session_new ();
+  g_autoptr (SoupSession) session = NULL;
   const char *url = src->manifest_url;
   g_autoptr (GBytes) data = NULL;
   gsize len;
@@ -135,6 +136,9 @@ banger_update_fetch_manifest (const BangerReleaseSource *src, GCancellable *canc
                          "this build has no release manifest URL");
     return NULL;
   }
+  if (!banger_soup_load (error))
+    return NULL;
+  session = banger_http_session_new ();
   data = fetch_small (session, url, MAX_MANIFEST_BYTES, cancellable, error);
   if (data == NULL)
     return NULL;
@@ -146,8 +150,11 @@ gboolean
 banger_update_fetch_sums (const BangerReleaseEntry *entry, GBytes **sums, GBytes **signature,
                           GCancellable *cancellable, GError **error)
 {
-  g_autoptr (SoupSession) session = banger_http_session_new ();
+  g_autoptr (SoupSession) session = NULL;
 
+  if (!banger_soup_load (error))
+    return FALSE;
+  session = banger_http_session_new ();
   *sums = fetch_small (session, entry->sha256sums, MAX_SUMS_BYTES, cancellable, error);
   if (*sums == NULL)
     return FALSE;
@@ -336,7 +343,7 @@ static gpointer
 update_thread (BangerEngineJob *job, gpointer data, GCancellable *cancellable, GError **error)
 {
   UpdateData *d = data;
-  g_autoptr (SoupSession) session = banger_http_session_new ();
+  g_autoptr (SoupSession) session = NULL;
   g_autoptr (BangerReleaseManifest) manifest = NULL;
   g_autoptr (GBytes) sums = NULL;
   g_autoptr (GBytes) sig = NULL;
@@ -354,6 +361,7 @@ update_thread (BangerEngineJob *job, gpointer data, GCancellable *cancellable, G
   manifest = banger_update_fetch_manifest (&d->release, cancellable, error);
   if (manifest == NULL)
     return NULL;
+  session = banger_http_session_new (); /* libsoup is loaded: the manifest came */
   version = d->options.version != NULL ? d->options.version : manifest->latest;
   entry = banger_release_manifest_find (manifest, version, error);
   if (entry == NULL)

@@ -2,14 +2,13 @@
  * (update-stage.h). */
 #include "update-stage.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "archive-api.h"
 #include "banger-error.h"
 
 const char *const banger_release_files[]
@@ -113,7 +112,7 @@ BangerBuildInfo *
 banger_update_stage (const char *tarball, const char *staging, const char *version,
                      GCancellable *cancellable, GError **error)
 {
-  g_autoptr (archive_st) a = archive_read_new ();
+  g_autoptr (archive_st) a = NULL;
   g_autofree char *top = g_strdup_printf ("banger-%s", version);
   g_autofree char *top_slash = g_strdup_printf ("banger-%s/", version);
   guint n_files = g_strv_length ((GStrv)banger_release_files) + 1;
@@ -123,6 +122,9 @@ banger_update_stage (const char *tarball, const char *staging, const char *versi
   int dirfd;
   int rc;
 
+  if (!banger_archive_load (error))
+    return NULL;
+  a = archive_read_new ();
   archive_read_support_filter_gzip (a);
   archive_read_support_format_tar (a);
   if (archive_read_open_filename (a, tarball, 64 * 1024) != ARCHIVE_OK) {

@@ -10,8 +10,6 @@
 
 #include "vm-copy.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -20,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "archive-api.h"
 #include "banger-error.h"
 #include "validate.h"
 
@@ -592,7 +591,7 @@ banger_vm_copy_in_async (BangerVmRuntime *rt, const char *name, int source_fd,
   g_variant_lookup (options, "owner", "&s", &owner);
   if (!banger_validate_options (options, allowed, &error)
       || !check_guest_path ("CopyIn: guest_dir", guest_dir, &error)
-      || !parse_owner (owner, &op->uid, &op->gid, &error)) {
+      || !parse_owner (owner, &op->uid, &op->gid, &error) || !banger_archive_load (&error)) {
     copy_op_return (op, error);
     return;
   }
@@ -627,7 +626,8 @@ banger_vm_copy_out_async (BangerVmRuntime *rt, const char *name, const char *gue
   g_autofree char *base = NULL;
 
   if (!banger_validate_options (options, allowed, &error)
-      || !check_guest_path ("CopyOut: guest_path", guest_path, &error)) {
+      || !check_guest_path ("CopyOut: guest_path", guest_path, &error)
+      || !banger_archive_load (&error)) {
     copy_op_return (op, error);
     return;
   }

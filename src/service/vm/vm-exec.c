@@ -361,6 +361,7 @@ banger_vm_runtime_get_ssh_config (BangerVmRuntime *self, const char *name, GErro
   g_autofree char *dir = NULL;
   g_autofree char *identity = NULL;
   g_autofree char *alias = NULL;
+  g_autofree char *host_key = NULL;
   GVariantDict dict;
 
   if (rec == NULL || !banger_vm_runtime_require_running (rec, error))
@@ -375,6 +376,7 @@ banger_vm_runtime_get_ssh_config (BangerVmRuntime *self, const char *name, GErro
   dir = banger_vm_dir (self->data_dir, rec->id);
   identity = g_build_filename (self->ssh_dir, "id_ed25519", NULL);
   alias = g_strdup_printf ("banger-%s", rec->id);
+  host_key = g_build_filename (dir, "ssh_host_ed25519_key", NULL);
   g_variant_dict_init (&dict, NULL);
   g_variant_dict_insert (&dict, "host", "s", rec->ipv4);
   g_variant_dict_insert (&dict, "port", "q", (guint16)22);
@@ -382,6 +384,9 @@ banger_vm_runtime_get_ssh_config (BangerVmRuntime *self, const char *name, GErro
   g_variant_dict_insert (&dict, "identity_file", "s", identity);
   g_variant_dict_insert (&dict, "known_hosts_file", "s", self->known_hosts);
   g_variant_dict_insert (&dict, "host_key_alias", "s", alias);
+  /* The VM's private host key, readable by the user: `ssh NAME.vm` to a VM
+   * without sshd runs the host's sshd -i with it (docs/cli.md). */
+  g_variant_dict_insert (&dict, "host_key_file", "s", host_key);
   g_variant_dict_insert (&dict, "has_sshd", "b", banger_vm_runtime_read_has_sshd (dir));
   return g_variant_dict_end (&dict);
 }

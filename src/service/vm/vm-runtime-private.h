@@ -214,6 +214,10 @@ void banger_vm_runtime_discard_suspended (BangerVmRuntime *self, const BangerVmR
 /* A GAsyncReadyCallback that completes the GTask @user_data with the
  * result of another runtime operation. */
 void banger_vm_runtime_forward_cb (GObject *source, GAsyncResult *res, gpointer user_data);
+/* Sets a resumed guest's clock to the host's now (through the agent);
+ * always succeeds (a failure is logged). */
+void banger_vm_resume_set_clock_async (BangerAgentClient *agent, const char *name,
+                                       GAsyncReadyCallback callback, gpointer user_data);
 /* Empties (or makes) <vm_dir>/BANGER_VM_SUSPEND_DIR; its path. */
 char *banger_vm_suspend_dir_reset (const char *vm_dir, GError **error);
 

@@ -746,6 +746,15 @@ start_warm_save (StartOp *op)
 }
 
 static void
+start_clock_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  StartOp *op = user_data;
+
+  g_task_propagate_boolean (G_TASK (res), NULL);
+  start_done (op, banger_vm_runtime_read_has_sshd (op->run->vm_dir));
+}
+
+static void
 start_agent_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
   StartOp *op = user_data;
@@ -785,8 +794,9 @@ start_agent_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     return;
   }
   if (op->resume) {
-    /* The same guest as before the suspend: its keys and sshd are set up. */
-    start_done (op, banger_vm_runtime_read_has_sshd (op->run->vm_dir));
+    /* The same guest as before the suspend: its keys and sshd are set up;
+     * only its clock is behind. */
+    banger_vm_resume_set_clock_async (op->agent, op->rec->name, start_clock_cb, op);
     return;
   }
   if (op->warm_restored) {

@@ -1,9 +1,9 @@
 #include "firecracker-api.h"
 
 #include <gio/gunixsocketaddress.h>
-#include <libsoup/soup.h>
 
 #include "banger-error.h"
+#include "soup-api.h"
 
 struct _BangerFirecrackerApi {
   char *socket_path;

@@ -18,6 +18,7 @@
 #include "disk-copy.h"
 #include "firecracker-api.h"
 #include "helper-client.h"
+#include "soup-api.h"
 
 #define FC_BINARY       "firecracker"
 #define API_TIMEOUT_S   10
@@ -143,10 +144,14 @@ static gboolean
 configure_and_start (const char *api_sock, const BangerVmmConfig *c, const FcPaths *p,
                      GError **error)
 {
-  g_autoptr (BangerFirecrackerApi) api = banger_firecracker_api_new (api_sock, API_TIMEOUT_S);
+  g_autoptr (BangerFirecrackerApi) api = NULL;
   g_autofree char *boot_args = banger_vmm_firecracker_boot_args (c);
   JsonBuilder *b;
 
+  /* The API client is libsoup's, loaded on first use (soup-api.h). */
+  if (!banger_soup_load (error))
+    return FALSE;
+  api = banger_firecracker_api_new (api_sock, API_TIMEOUT_S);
   b = object_begin ();
   add_int (b, "vcpu_count", c->vcpus);
   add_int (b, "mem_size_mib", c->memory_mib);
