@@ -1,7 +1,10 @@
 #!/usr/bin/python3
-"""bench/boot: `banger vm run --image minimal -- true` side by side with
-the same QEMU command started bare and taken to the same point (the guest
-agent answered and `true` ran in the guest), in one run, and the ratio.
+"""bench/boot: `banger vm run --image minimal -- true` booted (--cold) and
+started warm (restored from the snapshot of a booted guest, the default,
+docs/warm-start.md), side by side with the same QEMU command started bare
+and taken to the same point (the guest agent answered and `true` ran in
+the guest), in one run, and the ratios. Also the cost of a key's first
+start, which boots and saves the snapshot: `vm run` with an empty cache.
 
 The bare command is the one bangerd really used: read from the running
 VMM's /proc/<pid>/cmdline, pointed at a scratch directory with a fresh qcow2
@@ -16,6 +19,7 @@ or  BANGER_BUILD_ROOT=build /usr/bin/python3 bench/boot/bench_boot.py [RUNS]
 
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -81,20 +85,25 @@ def main():
         enter_netns(system.netns)
         env = dict(os.environ)
         env['BANGER_AGENT'] = os.path.join(BUILD, 'src', 'agent', 'banger-agent')
-        session = SessionBus(tmp, system_bus_address=system.address, env=env)
+        # -v: bangerd logs how long each snapshot save took.
+        session = SessionBus(tmp, system_bus_address=system.address, env=env,
+                             bangerd_args=['-v'])
         session.start()
         cenv = dict(session.env)
         cenv['DBUS_SESSION_BUS_ADDRESS'] = session.address
 
-        # Warm-up: builds the minimal image and imports the default kernel.
-        banger(cenv, 'vm', 'run', '--image', 'minimal', '--', 'true')
+        run_true = ['vm', 'run', '--image', 'minimal', '--', 'true']
+        cold_true = ['vm', 'run', '--cold', '--image', 'minimal', '--', 'true']
+        warm_dir = os.path.join(session.data_dir, 'warm')
 
-        banger_times = [timed(lambda: banger(cenv, 'vm', 'run', '--image', 'minimal', '--', 'true'))
-                        for _ in range(runs)]
+        # Warm-up: builds the minimal image and imports the default kernel
+        # (and saves the first snapshot).
+        banger(cenv, *run_true)
 
         # The command line bangerd used, from a running VM.
         banger(cenv, 'vm', 'create', 'benchref', '--image', 'minimal')
-        banger(cenv, 'vm', 'start', 'benchref')
+        # Booted, not restored: the command line of a boot.
+        banger(cenv, 'vm', 'start', '--cold', 'benchref')
         info = json.loads(banger(cenv, 'vm', 'show', 'benchref', '--json'))
         pid = info['pid']
         with open('/proc/%d/cmdline' % pid, 'rb') as f:
@@ -107,8 +116,7 @@ def main():
         size = str(qinfo['virtual-size'])
         banger(cenv, 'vm', 'rm', '-f', 'benchref')
 
-        bare_times = []
-        for i in range(runs):
+        def bare(i):
             bare_dir = os.path.join(tmp, 'bare%d' % i)
             os.makedirs(bare_dir)
             subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', backing,
@@ -120,16 +128,41 @@ def main():
             out = subprocess.run([BARE_BOOT, argv_file, os.path.join(bare_dir, 'qemu.pid'),
                                   os.path.join(bare_dir, 'agent.sock')],
                                  capture_output=True, text=True, check=True).stdout
-            bare_times.append(float(out.strip()))
+            return float(out.strip())
+
+        def first_start():
+            # A key's first start: boot, then save the snapshot.
+            shutil.rmtree(warm_dir, ignore_errors=True)
+            return timed(lambda: banger(cenv, *run_true))
+
+        # Interleaved, one of each per round: the load of a shared machine
+        # changes over minutes, and must not favour one column.
+        banger_times, warm_times, bare_times, save_times = [], [], [], []
+        for i in range(runs):
+            banger_times.append(timed(lambda: banger(cenv, *cold_true)))
+            bare_times.append(bare(i))
+            save_times.append(first_start())
+            warm_times.append(timed(lambda: banger(cenv, *run_true)))
 
         b = statistics.median(banger_times)
+        w = statistics.median(warm_times)
+        f = statistics.median(save_times)
         q = statistics.median(bare_times)
+
+        def row(label, value, times):
+            print('  %-50s %7.3f s   runs: %s' % (label, value, ' '.join('%.2f' % t for t in times)))
         print('boot to `true` in the guest, median of %d runs (QEMU %s)' % (runs, 'TCG'))
-        print('  %-44s %7.3f s   runs: %s' % ('banger vm run --image minimal -- true', b,
-                                              ' '.join('%.2f' % t for t in banger_times)))
-        print('  %-44s %7.3f s   runs: %s' % ('same QEMU command, bare', q,
-                                              ' '.join('%.2f' % t for t in bare_times)))
-        print('  ratio banger / bare: %.2f' % (b / q))
+        row('cold: banger vm run --cold --image minimal -- true', b, banger_times)
+        row('warm: banger vm run --image minimal -- true', w, warm_times)
+        row('same QEMU command, bare (cold boot)', q, bare_times)
+        row('first start of a key: boot + save the snapshot', f, save_times)
+        print('  ratio cold / bare: %.2f' % (b / q))
+        print('  ratio warm / bare: %.2f   (goal <= 0.20)' % (w / q))
+        saves = [float(x) for x in re.findall(r'saved snapshot \w+ for warm starts in ([0-9.]+) s',
+                                              session.log())]
+        if saves:
+            print('  snapshot save (bangerd\'s log), median of %d: %.3f s   runs: %s'
+                  % (len(saves), statistics.median(saves), ' '.join('%.2f' % t for t in saves)))
         return 0
     finally:
         if session is not None:

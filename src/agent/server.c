@@ -52,6 +52,9 @@ handle_hello (Agent *agent, const BngrHeader *hdr, const uint8_t *payload)
   bngr_put_str (&p, BNGR_F_AGENT_VERSION, AGENT_VERSION);
   bngr_put_str (&p, BNGR_F_BOOT_ID, agent->boot_id);
   bngr_put_u64 (&p, BNGR_F_NONCE, nonce);
+  /* This agent applies SETUP's identity fields: the host may then save
+   * this guest as a snapshot for clones (docs/warm-start.md). */
+  bngr_put_u32 (&p, BNGR_F_IDENTITY, 1);
   agent_send (agent, BNGR_T_HELLO, 0, hdr->stream, &p);
   bngr_buf_clear (&p);
 }

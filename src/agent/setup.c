@@ -4,6 +4,8 @@
 
 #include "setup.h"
 
+#include "identity.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -31,16 +33,16 @@ mkdir_p (char *path, mode_t mode)
   return mkdir (path, mode) == 0 || errno == EEXIST;
 }
 
-/* Writes @text to @root/@rel atomically with @mode; its directory is made
- * with @dir_mode. */
+/* Writes @text to @path's temporary name @tmp (@root/@rel + ".tmp") with
+ * @mode, its directory made with @dir_mode; fsync'd only if @sync (else the
+ * caller syncs the filesystem once for all files). The caller renames. */
 static bool
-write_under_root (const char *root, const char *rel, const char *text, mode_t mode, mode_t dir_mode,
-                  char *err, size_t errlen)
+write_tmp_under_root (const char *root, const char *rel, const char *text, mode_t mode,
+                      mode_t dir_mode, bool sync, char *path, char *tmp, char *err, size_t errlen)
 {
-  char path[PATH_MAX], tmp[PATH_MAX + 16];
   const char *sep = strcmp (root, "/") == 0 ? "" : root;
-  snprintf (path, sizeof path, "%s%s", sep, rel);
-  snprintf (tmp, sizeof tmp, "%s.tmp", path);
+  snprintf (path, PATH_MAX, "%s%s", sep, rel);
+  snprintf (tmp, PATH_MAX + 16, "%.4000s.tmp", path);
   char *slash = strrchr (path, '/');
   *slash = 0;
   if (!mkdir_p (path, dir_mode)) {
@@ -51,7 +53,8 @@ write_under_root (const char *root, const char *rel, const char *text, mode_t mo
   *slash = '/';
   int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
   size_t len = strlen (text);
-  if (fd < 0 || write (fd, text, len) != (ssize_t)len || fchmod (fd, mode) < 0 || fsync (fd) < 0) {
+  if (fd < 0 || write (fd, text, len) != (ssize_t)len || fchmod (fd, mode) < 0
+      || (sync && fsync (fd) < 0)) {
     snprintf (err, errlen, "writing %.300s: %s", tmp, strerror (errno));
     if (fd >= 0)
       close (fd);
@@ -59,11 +62,6 @@ write_under_root (const char *root, const char *rel, const char *text, mode_t mo
     return false;
   }
   close (fd);
-  if (rename (tmp, path) < 0) {
-    snprintf (err, errlen, "renaming to %.300s: %s", path, strerror (errno));
-    unlink (tmp);
-    return false;
-  }
   return true;
 }
 
@@ -106,15 +104,59 @@ setup_handle (Agent *agent, uint32_t id, const uint8_t *payload, size_t len)
     { BNGR_F_HOST_KEY_PUB, "/etc/ssh/ssh_host_ed25519_key.pub", 0644, 0755 },
   };
   char err[512];
-  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+  bool identity = identity_requested (payload, len);
+  /* A restored clone's own identity first, so that sshd (started below)
+   * already runs under its hostname, and the keys land on its own disk. */
+  if (identity && !identity_apply (agent, payload, len, err, sizeof err)) {
+    agent_send_error (agent, id, BNGR_ERR_FAILED, "setup: %s", err);
+    return;
+  }
+  enum { N_FILES = sizeof files / sizeof files[0] };
+  static char paths[N_FILES][PATH_MAX], tmps[N_FILES][PATH_MAX + 16];
+  bool written[N_FILES] = { false };
+  size_t n_written = 0;
+  /* In a guest the files are written first and the filesystem synced once
+   * before they are renamed into place: one flush of the disk instead of
+   * one per file (each is a journal commit and, under QEMU, a flush of the
+   * host's file). A test agent writes into the host's filesystem, where a
+   * syncfs would wait for everyone's data: there each file is fsync'd. */
+  bool per_file_sync = agent->test_mode;
+  for (size_t i = 0; i < N_FILES; i++) {
     char *text = bngr_find_str (payload, len, files[i].tag);
     if (text == NULL)
       continue;
-    bool ok = write_under_root (agent->root, files[i].rel, text, files[i].mode, files[i].dir_mode,
-                                err, sizeof err);
+    bool ok = write_tmp_under_root (agent->root, files[i].rel, text, files[i].mode,
+                                    files[i].dir_mode, per_file_sync, paths[i], tmps[i], err,
+                                    sizeof err);
+    int saved = errno;
     free (text);
     if (!ok) {
-      agent_send_error (agent, id, agent_errno_code (errno), "setup: %s", err);
+      for (size_t j = 0; j < i; j++)
+        if (written[j])
+          unlink (tmps[j]);
+      agent_send_error (agent, id, agent_errno_code (saved), "setup: %s", err);
+      return;
+    }
+    written[i] = true;
+    n_written++;
+  }
+  if (n_written > 0 && !per_file_sync) {
+    int rfd = open (agent->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (rfd < 0 || syncfs (rfd) < 0)
+      sync ();
+    if (rfd >= 0)
+      close (rfd);
+  }
+  for (size_t i = 0; i < N_FILES; i++) {
+    if (!written[i])
+      continue;
+    if (rename (tmps[i], paths[i]) < 0) {
+      int saved = errno;
+      snprintf (err, sizeof err, "renaming to %.300s: %s", paths[i], strerror (saved));
+      for (size_t j = i; j < N_FILES; j++)
+        if (written[j])
+          unlink (tmps[j]);
+      agent_send_error (agent, id, agent_errno_code (saved), "setup: %s", err);
       return;
     }
   }
@@ -124,6 +166,8 @@ setup_handle (Agent *agent, uint32_t id, const uint8_t *payload, size_t len)
   BngrBuf p;
   bngr_buf_init (&p);
   bngr_put_u32 (&p, BNGR_F_SSHD, agent->sshd_pid > 0);
+  if (identity)
+    bngr_put_u32 (&p, BNGR_F_IDENTITY, 1);
   agent_send (agent, BNGR_T_OK, 0, id, &p);
   bngr_buf_clear (&p);
 }

@@ -87,6 +87,9 @@ extern const BangerCommand banger_completion_command;
 extern const BangerCommand banger_image_pull_command;
 extern const BangerCommand banger_image_promote_command;
 extern const BangerCommand banger_image_cache_command;
+/* `image warm list|prune` and image show's warm line (cmd-image-warm.c). */
+extern const BangerCommand banger_image_warm_command;
+void banger_cli_image_print_warm (BangerCli *cli, const char *image);
 
 /* Options every command accepts (-v, -h). */
 extern const GOptionEntry banger_global_options[];

@@ -185,6 +185,7 @@ image_show (BangerCli *cli, char **args, GError **error)
   banger_cli_print_field (_ ("Kernel"), banger_image_get_kernel (image));
   banger_cli_print_field (_ ("Created"), created);
   banger_cli_print_field (_ ("Used by"), used_by);
+  banger_cli_image_print_warm (cli, banger_image_get_name (image));
   print_run_config (banger_image_get_config (image));
   return TRUE;
 }
@@ -278,6 +279,7 @@ static const BangerCommand *const image_subcommands[] = {
   &image_rm_command,
   &image_delete_command,
   &banger_image_cache_command,
+  &banger_image_warm_command,
   NULL,
 };
 

@@ -30,6 +30,10 @@ extern gboolean banger_cli_vm_opt_json;
 extern char *banger_cli_vm_opt_image;
 extern char *banger_cli_vm_opt_kernel;
 extern char *banger_cli_vm_opt_driver;
+/* --cold of `vm start` and `vm run`: boot, never a warm start (cmd-vm.c). */
+extern gboolean banger_cli_vm_opt_cold;
+/* Start's options from the flags above. */
+GVariant *banger_cli_vm_start_options (void);
 gboolean banger_cli_vm_parse_cpus (const char *option_name, const char *value, gpointer data,
                                    GError **error);
 gboolean banger_cli_vm_parse_memory (const char *option_name, const char *value, gpointer data,

@@ -55,6 +55,9 @@ const GOptionEntry banger_cli_vm_run_options[] = {
     N_ ("Disk size, in MiB or with a unit"), N_ ("SIZE") },
   { "driver", 0, 0, G_OPTION_ARG_STRING, &banger_cli_vm_opt_driver,
     N_ ("VMM driver: qemu or firecracker"), N_ ("DRIVER") },
+  { "cold", 0, 0, G_OPTION_ARG_NONE, &banger_cli_vm_opt_cold,
+    N_ ("Boot the guest, even where a snapshot of a booted one could be restored (warm start)"),
+    NULL },
   { NULL },
 };
 
@@ -104,14 +107,12 @@ on_run_sigterm (gpointer data)
 static gboolean
 run_start (BangerVM *vm, const char *name, RunState *r, GError **error)
 {
-  g_auto (GVariantBuilder) options = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
-
   JobWatch watch = { 0 };
 
   g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (vm), START_TIMEOUT_MS);
   r->starting = TRUE;
   banger_cli_vm_job_watch_init (&watch, vm);
-  banger_vm_call_start (vm, g_variant_builder_end (&options), NULL, on_run_started, r);
+  banger_vm_call_start (vm, banger_cli_vm_start_options (), NULL, on_run_started, r);
   banger_cli_vm_job_watch_wait (&watch, &r->start_done);
   banger_cli_vm_job_watch_clear (&watch);
   r->starting = FALSE;

@@ -33,6 +33,17 @@ static gboolean opt_force;
 char *banger_cli_vm_opt_image;
 char *banger_cli_vm_opt_kernel;
 char *banger_cli_vm_opt_driver;
+gboolean banger_cli_vm_opt_cold;
+
+GVariant *
+banger_cli_vm_start_options (void)
+{
+  g_auto (GVariantBuilder) options = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+
+  if (banger_cli_vm_opt_cold)
+    g_variant_builder_add (&options, "{sv}", "warm", g_variant_new_boolean (FALSE));
+  return g_variant_builder_end (&options);
+}
 static guint opt_cpus;
 static guint opt_memory_mib;
 static guint opt_disk_mib;
@@ -107,6 +118,13 @@ static const GOptionEntry stop_options[] = {
 };
 
 static const GOptionEntry no_options[] = { { NULL } };
+
+static const GOptionEntry start_options[] = {
+  { "cold", 0, 0, G_OPTION_ARG_NONE, &banger_cli_vm_opt_cold,
+    N_ ("Boot the guest, even where a snapshot of a booted one could be restored (warm start)"),
+    NULL },
+  { NULL },
+};
 
 /* ---- rendering ---- */
 
@@ -458,13 +476,12 @@ banger_cli_vm_warn_if_no_network (BangerVM *vm, const char *name)
 static gboolean
 start_vm (BangerVM *vm, const char *name, GError **error)
 {
-  g_auto (GVariantBuilder) options = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
   JobWatch watch = { 0 };
   StartCall call = { 0 };
 
   g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (vm), START_TIMEOUT_MS);
   banger_cli_vm_job_watch_init (&watch, vm);
-  banger_vm_call_start (vm, g_variant_builder_end (&options), NULL, on_start_done, &call);
+  banger_vm_call_start (vm, banger_cli_vm_start_options (), NULL, on_start_done, &call);
   banger_cli_vm_job_watch_wait (&watch, &call.done);
   banger_cli_vm_job_watch_clear (&watch);
   if (call.error != NULL) {
@@ -785,7 +802,7 @@ const BangerCommand banger_ps_command = {
 LEAF ("show", N_ ("Show a VM's details"), N_ ("NAME"), json_options, show, VM_ARGS);
 LEAF ("rm", N_ ("Remove VMs"), N_ ("NAME…"), rm_options, rm, VM_ARGS);
 LEAF ("prune", N_ ("Remove every VM that is not running"), NULL, no_options, prune, 0);
-LEAF ("start", N_ ("Start VMs"), N_ ("NAME…"), no_options, start, VM_ARGS);
+LEAF ("start", N_ ("Start VMs"), N_ ("NAME…"), start_options, start, VM_ARGS);
 LEAF ("stop", N_ ("Stop VMs cleanly (forcing them after a timeout)"), N_ ("NAME…"), stop_options,
       stop, VM_ARGS);
 LEAF ("restart", N_ ("Restart VMs"), N_ ("NAME…"), no_options, restart, VM_ARGS);

@@ -679,6 +679,95 @@ test_setup_keys (Fixture *f, gconstpointer data)
   g_assert_cmpuint (st.st_mode & 07777, ==, 0700);
 }
 
+/* Warm start (docs/warm-start.md): a clone's identity in SETUP. In test
+ * mode the agent writes only the files under --root (the clock, hostname,
+ * network and RNG are the host's), and says so in IDENTITY. */
+static void
+test_setup_identity (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *root = g_build_filename (f->dir, "root", NULL);
+  g_autofree char *etc = g_build_filename (root, "etc", NULL);
+  g_autoptr (GBytes) entropy = g_bytes_new_static ("0123456789abcdef", 16);
+  BangerAgentIdentity id = {
+    .mac = "52:54:00:12:34:56",
+    .ip_cidr = "10.77.0.9/24",
+    .gw = "10.77.0.1",
+    .dns = "10.77.0.1",
+    .hostname = "clone-a",
+    .machine_id = "0123456789abcdef0123456789abcdef",
+    .entropy = entropy,
+    .clock_ns = (guint64)g_get_real_time () * 1000,
+  };
+  gboolean sshd = TRUE, applied = FALSE;
+
+  g_assert_true (banger_agent_client_get_has_identity (f->client));
+  g_assert_no_errno (g_mkdir (etc, 0755));
+  {
+    Wait w = { 0 };
+    banger_agent_client_setup_identity_async (f->client, "ssh-ed25519 AAAA user@host\n", NULL,
+                                              NULL, &id, NULL, store_result_cb, &w);
+    g_autoptr (GAsyncResult) res = wait_result (&w, "setup identity");
+    g_assert_true (banger_agent_client_setup_identity_finish (f->client, res, &sshd, &applied,
+                                                              &error));
+    g_assert_no_error (error);
+  }
+  g_assert_true (applied);
+  static const struct {
+    const char *rel, *content;
+  } want[] = {
+    { "etc/machine-id", "0123456789abcdef0123456789abcdef\n" },
+    { "etc/hostname", "clone-a\n" },
+    { "etc/resolv.conf", "nameserver 10.77.0.1\n" },
+    { "root/.ssh/authorized_keys", "ssh-ed25519 AAAA user@host\n" },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (want); i++) {
+    g_autofree char *path = g_build_filename (root, want[i].rel, NULL);
+    g_autofree char *text = NULL;
+    g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+    g_assert_cmpstr (text, ==, want[i].content);
+  }
+
+  /* Without identity fields: no IDENTITY in the answer. */
+  {
+    Wait w = { 0 };
+    banger_agent_client_setup_identity_async (f->client, NULL, NULL, NULL, NULL, NULL,
+                                              store_result_cb, &w);
+    g_autoptr (GAsyncResult) res = wait_result (&w, "setup without identity");
+    g_assert_true (banger_agent_client_setup_identity_finish (f->client, res, NULL, &applied,
+                                                              &error));
+    g_assert_no_error (error);
+    g_assert_false (applied);
+  }
+
+  /* Bad input is refused, naming it, and changes nothing: a multicast
+   * MAC, a machine-id that is not 32 hex digits. */
+  static const struct {
+    const char *mac, *machine_id, *mentions;
+  } bad[] = {
+    { "53:54:00:12:34:56", "ffffffffffffffffffffffffffffffff", "53:54:00:12:34:56" },
+    { "not-a-mac", "ffffffffffffffffffffffffffffffff", "not-a-mac" },
+    { NULL, "../../etc/passwd", "machine-id" },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++) {
+    BangerAgentIdentity b = { .mac = bad[i].mac, .hostname = "other",
+                              .machine_id = bad[i].machine_id };
+    Wait w = { 0 };
+    g_autofree char *hostname = g_build_filename (root, "etc", "hostname", NULL);
+    g_autofree char *text = NULL;
+
+    banger_agent_client_setup_identity_async (f->client, NULL, NULL, NULL, &b, NULL,
+                                              store_result_cb, &w);
+    g_autoptr (GAsyncResult) res = wait_result (&w, "bad identity");
+    g_assert_false (banger_agent_client_setup_identity_finish (f->client, res, NULL, NULL, &error));
+    g_assert_nonnull (error);
+    g_assert_nonnull (strstr (error->message, bad[i].mentions));
+    g_clear_error (&error);
+    g_assert_true (g_file_get_contents (hostname, &text, NULL, NULL));
+    g_assert_cmpstr (text, ==, "clone-a\n");
+  }
+}
+
 static void
 test_poweroff (Fixture *f, gconstpointer data)
 {
@@ -1018,6 +1107,8 @@ main (int argc, char **argv)
   T ("/agent/malformed/oversized", test_malformed_oversized);
   T ("/agent/handshake-timeout", test_handshake_timeout);
   g_test_add ("/agent/setup/keys", Fixture, NULL, setup_root, test_setup_keys, fixture_teardown);
+  g_test_add ("/agent/setup/identity", Fixture, NULL, setup_root, test_setup_identity,
+              fixture_teardown);
 #undef T
   g_test_add_func ("/agent/netconf", test_netconf);
   return g_test_run ();

@@ -428,6 +428,8 @@ test_drivers_complete (void)
     g_assert_nonnull (d->agent_connect);
     g_assert_nonnull (d->stop);
     g_assert_nonnull (d->jail_dir);
+    g_assert_nonnull (d->state_compat);
+    g_assert_nonnull (d->prepare_clone_disk);
     g_assert_nonnull (d->save_state);
     g_assert_nonnull (d->resume_paused);
     /* The disk it names lives in the VM directory. */

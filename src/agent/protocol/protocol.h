@@ -88,6 +88,21 @@ enum {
   BNGR_F_HOST_KEY = 61,
   BNGR_F_HOST_KEY_PUB = 62,
   BNGR_F_SSHD = 63,
+  /* SETUP's optional identity of a VM restored from a snapshot of another
+   * (docs/warm-start.md): an agent that applied them answers IDENTITY = 1,
+   * an older one ignores them (rule 1 of "Versioning") and the host sees
+   * that from the missing IDENTITY. */
+  BNGR_F_MAC = 64,        /* string, aa:bb:cc:dd:ee:ff: eth0's new address */
+  BNGR_F_IP = 65,         /* string, a.b.c.d/prefix */
+  BNGR_F_GW = 66,         /* string, a.b.c.d */
+  BNGR_F_DNS = 67,        /* string, a.b.c.d */
+  BNGR_F_HOSTNAME = 68,   /* string */
+  BNGR_F_MACHINE_ID = 69, /* string, 32 lowercase hex digits */
+  BNGR_F_ENTROPY = 70,    /* bytes from the host's RNG, credited to the guest's */
+  BNGR_F_CLOCK_NS = 71,   /* u64, the host's CLOCK_REALTIME in ns */
+  /* u32: in the agent's HELLO, 1 if it knows the identity fields; in
+   * SETUP's OK, 1 if it applied them. */
+  BNGR_F_IDENTITY = 72,
 };
 
 /* ERR_CODE values. */

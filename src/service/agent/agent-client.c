@@ -14,8 +14,17 @@
 #include <gio/gunixsocketaddress.h>
 
 #define DEFAULT_TIMEOUT_MS 10000
-#define HELLO_RESEND_MS    3000
+/* HELLO is sent again after 250 ms, then twice as long each time up to 3 s:
+ * a guest restored from a snapshot (docs/warm-start.md) can drop the first
+ * one with the stale "host closed" of its template's session, and must not
+ * cost a whole 3 s for it; a booting guest gets a few more HELLOs queued,
+ * all answered before our first request (see below). */
+#define HELLO_RESEND_FIRST_MS 250
+#define HELLO_RESEND_MS       3000
 #define READ_SIZE          (64 * 1024)
+/* SETUP's reply, as the int its task returns. */
+#define SETUP_SSHD     0x1
+#define SETUP_IDENTITY 0x2
 
 struct _BangerAgentClient {
   GObject parent_instance;
@@ -47,10 +56,12 @@ struct _BangerAgentClient {
   GTask *hello_task;
   GSource *hello_timeout;
   GSource *hello_resend;
+  guint hello_resend_ms;
   GSource *hello_cancel; /* the caller's cancellable, as a source */
   guint protocol_version;
   char *agent_version;
   char *boot_id;
+  gboolean has_identity;
 
   guint32 next_id;
   GHashTable *pending; /* id → Pending */
@@ -506,9 +517,10 @@ simple_reply (Pending *p, const BngrHeader *hdr, const guint8 *payload)
     break;
   }
   case BNGR_T_SETUP: {
-    guint32 sshd = 0;
+    guint32 sshd = 0, identity = 0;
     bngr_find_u32 (payload, hdr->length, BNGR_F_SSHD, &sshd);
-    g_task_return_int (task, sshd);
+    bngr_find_u32 (payload, hdr->length, BNGR_F_IDENTITY, &identity);
+    g_task_return_int (task, (sshd ? SETUP_SSHD : 0) | (identity ? SETUP_IDENTITY : 0));
     break;
   }
   default:
@@ -583,6 +595,11 @@ handle_hello (BangerAgentClient *self, const BngrHeader *hdr, const guint8 *payl
   g_free (self->agent_version);
   self->agent_version = g_strdup (s != NULL && g_utf8_validate (s, -1, NULL) ? s : "");
   free (s);
+  {
+    guint32 identity = 0;
+    bngr_find_u32 (payload, hdr->length, BNGR_F_IDENTITY, &identity);
+    self->has_identity = identity != 0;
+  }
   s = bngr_find_str (payload, hdr->length, BNGR_F_BOOT_ID);
   g_free (self->boot_id);
   self->boot_id = g_strdup (s != NULL && g_utf8_validate (s, -1, NULL) ? s : "");
@@ -952,6 +969,20 @@ send_hello (BangerAgentClient *self)
   bngr_buf_clear (&p);
 }
 
+static gboolean hello_resend_cb (gpointer user_data);
+
+static void
+hello_resend_schedule (BangerAgentClient *self)
+{
+  if (self->hello_resend != NULL) {
+    g_source_destroy (self->hello_resend);
+    g_source_unref (self->hello_resend);
+  }
+  self->hello_resend = g_timeout_source_new (self->hello_resend_ms);
+  g_source_set_callback (self->hello_resend, hello_resend_cb, self, NULL);
+  g_source_attach (self->hello_resend, g_main_context_get_thread_default ());
+}
+
 static gboolean
 hello_resend_cb (gpointer user_data)
 {
@@ -961,7 +992,10 @@ hello_resend_cb (gpointer user_data)
     return G_SOURCE_CONTINUE; /* hello_done removes this source */
   g_debug ("no HELLO answer yet: sending it again");
   send_hello (self);
-  return G_SOURCE_CONTINUE;
+  self->hello_resend_ms = MIN (self->hello_resend_ms * 2, HELLO_RESEND_MS);
+  /* Replaces (and destroys) this source: the callback's return is moot. */
+  hello_resend_schedule (self);
+  return G_SOURCE_REMOVE;
 }
 
 void
@@ -988,9 +1022,8 @@ banger_agent_client_handshake_async (BangerAgentClient *self, guint timeout_ms,
    * opened its port late, or a host write that raced the guest's open, must
    * not cost the whole timeout. The agent handles frames in order, so a
    * repeated HELLO always precedes our first request. */
-  self->hello_resend = g_timeout_source_new (HELLO_RESEND_MS);
-  g_source_set_callback (self->hello_resend, hello_resend_cb, self, NULL);
-  g_source_attach (self->hello_resend, g_main_context_get_thread_default ());
+  self->hello_resend_ms = HELLO_RESEND_FIRST_MS;
+  hello_resend_schedule (self);
   if (cancellable != NULL) {
     self->hello_cancel = g_cancellable_source_new (cancellable);
     g_source_set_callback (self->hello_cancel, G_SOURCE_FUNC (hello_cancelled_cb), self, NULL);
@@ -1016,6 +1049,12 @@ const char *
 banger_agent_client_get_agent_version (BangerAgentClient *self)
 {
   return self->agent_version;
+}
+
+gboolean
+banger_agent_client_get_has_identity (BangerAgentClient *self)
+{
+  return self->has_identity;
 }
 
 guint64
@@ -1164,6 +1203,24 @@ banger_agent_client_setup_async (BangerAgentClient *self, const char *authorized
                                  GCancellable *cancellable, GAsyncReadyCallback callback,
                                  gpointer user_data)
 {
+  banger_agent_client_setup_identity_async (self, authorized_keys, host_key, host_key_pub, NULL,
+                                            cancellable, callback, user_data);
+}
+
+static void
+put_opt_str (BngrBuf *p, guint16 tag, const char *value)
+{
+  if (value != NULL && *value)
+    bngr_put_str (p, tag, value);
+}
+
+void
+banger_agent_client_setup_identity_async (BangerAgentClient *self, const char *authorized_keys,
+                                          const char *host_key, const char *host_key_pub,
+                                          const BangerAgentIdentity *identity,
+                                          GCancellable *cancellable, GAsyncReadyCallback callback,
+                                          gpointer user_data)
+{
   BngrBuf p;
   bngr_buf_init (&p);
   if (authorized_keys != NULL)
@@ -1172,8 +1229,24 @@ banger_agent_client_setup_async (BangerAgentClient *self, const char *authorized
     bngr_put_str (&p, BNGR_F_HOST_KEY, host_key);
   if (host_key_pub != NULL)
     bngr_put_str (&p, BNGR_F_HOST_KEY_PUB, host_key_pub);
+  if (identity != NULL) {
+    put_opt_str (&p, BNGR_F_MAC, identity->mac);
+    put_opt_str (&p, BNGR_F_IP, identity->ip_cidr);
+    put_opt_str (&p, BNGR_F_GW, identity->gw);
+    put_opt_str (&p, BNGR_F_DNS, identity->dns);
+    put_opt_str (&p, BNGR_F_HOSTNAME, identity->hostname);
+    put_opt_str (&p, BNGR_F_MACHINE_ID, identity->machine_id);
+    if (identity->entropy != NULL && g_bytes_get_size (identity->entropy) > 0)
+      bngr_put_bytes (&p, BNGR_F_ENTROPY, g_bytes_get_data (identity->entropy, NULL),
+                      g_bytes_get_size (identity->entropy));
+    if (identity->clock_ns != 0)
+      bngr_put_u64 (&p, BNGR_F_CLOCK_NS, identity->clock_ns);
+  }
   simple_request (self, BNGR_T_SETUP, &p, banger_agent_client_setup_async, cancellable, callback,
                   user_data);
+  /* The entropy is the clone's RNG seed: not left in freed memory. */
+  if (p.data != NULL)
+    memset (p.data, 0, p.alloc);
   bngr_buf_clear (&p);
 }
 
@@ -1201,7 +1274,23 @@ banger_agent_client_setup_finish (BangerAgentClient *self, GAsyncResult *result,
   if (!banger_agent_task_propagate_int (result, &r, error))
     return FALSE;
   if (has_sshd != NULL)
-    *has_sshd = r != 0;
+    *has_sshd = (r & SETUP_SSHD) != 0;
+  return TRUE;
+}
+
+gboolean
+banger_agent_client_setup_identity_finish (BangerAgentClient *self, GAsyncResult *result,
+                                           gboolean *has_sshd, gboolean *identity_applied,
+                                           GError **error)
+{
+  gssize r;
+
+  if (!banger_agent_task_propagate_int (result, &r, error))
+    return FALSE;
+  if (has_sshd != NULL)
+    *has_sshd = (r & SETUP_SSHD) != 0;
+  if (identity_applied != NULL)
+    *identity_applied = (r & SETUP_IDENTITY) != 0;
   return TRUE;
 }
 

@@ -42,6 +42,9 @@ guint banger_agent_client_get_protocol_version (BangerAgentClient *self);
 const char *banger_agent_client_get_agent_version (BangerAgentClient *self);
 const char *banger_agent_client_get_boot_id (BangerAgentClient *self);
 gboolean banger_agent_client_is_connected (BangerAgentClient *self);
+/* Whether the agent said in its HELLO that it applies SETUP's identity
+ * fields (banger_agent_client_setup_identity_async). */
+gboolean banger_agent_client_get_has_identity (BangerAgentClient *self);
 /* Bytes of an earlier session skipped while resynchronising (for logs). */
 guint64 banger_agent_client_get_discarded_bytes (BangerAgentClient *self);
 
@@ -101,6 +104,32 @@ void banger_agent_client_setup_async (BangerAgentClient *self, const char *autho
                                       gpointer user_data);
 gboolean banger_agent_client_setup_finish (BangerAgentClient *self, GAsyncResult *result,
                                            gboolean *has_sshd, GError **error);
+
+/* A restored clone's own identity (docs/warm-start.md); NULL/""/0 members
+ * are not sent. */
+typedef struct {
+  const char *mac;
+  const char *ip_cidr; /* a.b.c.d/prefix */
+  const char *gw;
+  const char *dns;
+  const char *hostname;
+  const char *machine_id; /* 32 lowercase hex digits */
+  GBytes *entropy;        /* from the host's RNG, credited in the guest */
+  guint64 clock_ns;       /* the host's CLOCK_REALTIME */
+} BangerAgentIdentity;
+
+/* SETUP with an identity as well: *@identity_applied says whether the agent
+ * applied it (an agent older than these fields ignores them, and the caller
+ * must then not use the guest as a clone). */
+void banger_agent_client_setup_identity_async (BangerAgentClient *self,
+                                               const char *authorized_keys, const char *host_key,
+                                               const char *host_key_pub,
+                                               const BangerAgentIdentity *identity,
+                                               GCancellable *cancellable,
+                                               GAsyncReadyCallback callback, gpointer user_data);
+gboolean banger_agent_client_setup_identity_finish (BangerAgentClient *self, GAsyncResult *result,
+                                                    gboolean *has_sshd, gboolean *identity_applied,
+                                                    GError **error);
 
 void banger_agent_client_poweroff_async (BangerAgentClient *self, GCancellable *cancellable,
                                          GAsyncReadyCallback callback, gpointer user_data);

@@ -12,6 +12,7 @@ struct _BangerConfig {
   char *default_kernel;
   guint dns_port;
   int jailer;
+  gboolean warm_start;
   char *jail_base;
 };
 
@@ -91,6 +92,23 @@ read_firecracker (BangerConfig *self, GKeyFile *kf)
   }
 }
 
+/* [vm] warm_start: whether new VMs start from a snapshot of a booted guest
+ * (docs/warm-start.md); on unless set to false. */
+static gboolean
+read_warm_start (GKeyFile *kf, const char *path)
+{
+  g_autofree char *value = g_key_file_get_string (kf, "vm", "warm_start", NULL);
+
+  if (value == NULL)
+    return TRUE;
+  g_strstrip (value);
+  if (g_ascii_strcasecmp (value, "false") == 0 || g_str_equal (value, "0"))
+    return FALSE;
+  if (g_ascii_strcasecmp (value, "true") != 0 && !g_str_equal (value, "1"))
+    g_warning ("%s: [vm] warm_start=%s is not true or false; using true", path, value);
+  return TRUE;
+}
+
 BangerConfig *
 banger_config_load (const char *path, const char *data_dir)
 {
@@ -104,6 +122,7 @@ banger_config_load (const char *path, const char *data_dir)
   self->default_kernel = read_default (kf, path, "kernel", BANGER_DEFAULT_KERNEL);
   self->dns_port = read_dns_port (kf, path);
   read_firecracker (self, kf);
+  self->warm_start = read_warm_start (kf, path);
   g_debug ("defaults: image %s, kernel %s", self->default_image, self->default_kernel);
   return self;
 }
@@ -193,4 +212,10 @@ banger_config_registry_is_insecure (BangerConfig *self, const char *host)
       return TRUE;
   }
   return FALSE;
+}
+
+gboolean
+banger_config_get_warm_start (BangerConfig *self)
+{
+  return self->warm_start;
 }

@@ -42,6 +42,8 @@ guint banger_config_get_dns_port (BangerConfig *self);
 int banger_config_get_jailer (BangerConfig *self);
 /* [firecracker] chroot_base: absolute, /srv/jailer unless set. */
 const char *banger_config_get_jail_base (BangerConfig *self);
+/* [vm] warm_start (docs/warm-start.md): TRUE unless the file says false. */
+gboolean banger_config_get_warm_start (BangerConfig *self);
 
 /* Read from the file on each call (see above). */
 char *banger_config_dup_catalog_url (BangerConfig *self); /* NULL: the built-in one */

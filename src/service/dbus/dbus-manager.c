@@ -7,6 +7,7 @@
 #include "banger-vcs.h"
 #include "dbus-image.h"
 #include "dbus-oci.h"
+#include "dbus-warm.h"
 #include "dbus-job.h"
 #include "dbus-kernel.h"
 #include "dbus-doctor.h"
@@ -164,6 +165,7 @@ banger_dbus_manager_new (BangerEngine *engine, GError **error)
   banger_dbus_jobs_attach (self->skeleton, self->object_manager, engine);
   banger_dbus_images_attach (self->skeleton, self->object_manager, engine);
   banger_dbus_oci_attach (self->skeleton, engine);
+  banger_dbus_warm_attach (self->skeleton, engine);
   banger_dbus_kernels_attach (self->skeleton, self->object_manager, engine);
   banger_dbus_lifecycle_attach (self->skeleton, engine);
   banger_dbus_doctor_attach (self->skeleton, engine);

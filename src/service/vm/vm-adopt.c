@@ -129,6 +129,58 @@ adopt_agent_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   adopt_done (op, agent);
 }
 
+static void
+adopt_connect (AdoptOp *op)
+{
+  /* A guest that was still starting may still be booting. */
+  banger_vm_run_get_agent_async (
+      op->run, op->was_starting ? AGENT_START_TIMEOUT_MS : BANGER_AGENT_ATTACH_TIMEOUT_MS, NULL,
+      adopt_agent_cb, op);
+}
+
+/* A start cut short by bangerd's end may have been saving its guest as a
+ * warm-start snapshot (docs/warm-start.md), which pauses it: whatever
+ * became of the save, the guest runs again. A guest that was not paused is
+ * left as it is (the driver's continue is a no-op, or refused: ignored). */
+static void
+adopt_resume_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  AdoptOp *op = data;
+  BangerVmmInstance inst = { 0 };
+  g_autoptr (GError) error = NULL;
+
+  op->run->driver->instance_paths (op->run->vm_dir, &inst);
+  inst.pid = op->run->pid;
+  if (!op->run->driver->resume_paused (&inst, &error))
+    g_debug ("VM %s: continuing its guest after a bangerd restart: %s", op->name, error->message);
+  banger_vmm_instance_clear (&inst);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+adopt_resumed_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  adopt_connect (user_data);
+}
+
+static void
+adopt_cut_restore_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  AdoptOp *op = user_data;
+  Teardown *t = g_task_get_task_data (G_TASK (res));
+  g_autofree char *problem = g_strdup_printf (
+      "bangerd ended while the VM was being restored from a snapshot%s%s", t->problem ? ": " : "",
+      t->problem ? t->problem : "");
+
+  banger_vm_clone_marker_remove (op->run->vm_dir);
+  banger_vm_run_released (op->run);
+  op->run->busy = FALSE;
+  banger_vm_runtime_set_state (op->rt, op->run->id, "stopped", problem);
+  g_task_return_boolean (op->task, TRUE);
+  g_object_unref (op->task);
+  adopt_op_free (op);
+}
+
 void
 banger_vm_runtime_adopt_async (BangerVmRuntime *self, const BangerVmRecord *rec, guint pid,
                                GAsyncReadyCallback callback, gpointer user_data)
@@ -143,13 +195,31 @@ banger_vm_runtime_adopt_async (BangerVmRuntime *self, const BangerVmRecord *rec,
   op->was_starting = g_str_equal (rec->state, "starting");
   op->run->driver = banger_vm_runtime_driver_named (rec->driver);
   op->run->busy = TRUE;
+  if (op->was_starting && banger_vm_clone_marker_exists (op->run->vm_dir)) {
+    /* Ended while it was being restored from a snapshot (docs/warm-start.md):
+     * its VMM may still wait for the state it was never given, or run a
+     * guest with its template's identity. Never a VM the user had: it is
+     * stopped, and its next start boots its disk. */
+    Teardown *t = banger_vm_teardown_new (op->run, rec);
+
+    g_warning ("VM %s: bangerd ended while the VM was being restored from a snapshot; stopping "
+               "it",
+               rec->name);
+    t->force = TRUE;
+    t->delete_tap = TRUE;
+    banger_vm_teardown_run (t, adopt_cut_restore_cb, op);
+    return;
+  }
   banger_vm_run_watch (op->run, pid);
   if (rec->pid != pid)
     g_warning ("VM %s: recorded pid %u, but its VMM is pid %u", rec->name, rec->pid, pid);
-  /* A guest that was still starting may still be booting. */
-  banger_vm_run_get_agent_async (
-      op->run, op->was_starting ? AGENT_START_TIMEOUT_MS : BANGER_AGENT_ATTACH_TIMEOUT_MS, NULL,
-      adopt_agent_cb, op);
+  if (op->was_starting && op->run->driver->resume_paused != NULL) {
+    g_autoptr (GTask) task = g_task_new (NULL, NULL, adopt_resumed_cb, op);
+    g_task_set_task_data (task, op, NULL);
+    g_task_run_in_thread (task, adopt_resume_thread);
+    return;
+  }
+  adopt_connect (op);
 }
 
 static void

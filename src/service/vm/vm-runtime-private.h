@@ -11,6 +11,7 @@
 #include "helper-client.h"
 #include "vm-runtime.h"
 #include "vmm.h"
+#include "warm-cache.h"
 
 G_BEGIN_DECLS
 
@@ -25,6 +26,7 @@ struct _BangerVmRuntime {
   GHashTable *runs; /* id → VmRun */
   /* [firecracker] in bangerd's config (docs/firecracker.md). */
   int jailer;        /* 1 always, 0 never, -1 auto: as non-root with a helper */
+  gboolean warm_start; /* [vm] warm_start (docs/warm-start.md) */
   char *chroot_base; /* the helper's [jail] chroot_base */
 };
 
@@ -169,12 +171,39 @@ typedef struct _StartOp {
   gint64 console_changed_us;
   gboolean stalled;
   gboolean retried; /* this is the second launch after a stall */
+  /* warm start (docs/warm-start.md) */
+  gboolean warm_allowed;       /* [vm] warm_start and the start's "warm" option */
+  char *warm_key;              /* this start's snapshot key, NULL if none applies */
+  BangerWarmEntry *warm_entry; /* the snapshot to restore, set by the prepare step */
+  gboolean warm_restored;      /* the VMM restored it (else it booted) */
+  gboolean warm_failed;        /* the restored guest failed: boot instead */
+  gboolean warm_save;          /* this boot saves the snapshot (its key claimed) */
+  char *net_ip;                /* a.b.c.d/prefix, for a clone's identity */
+  char *net_gw;
   /* Resuming a suspended VM (vm-suspend.c): the VMM restores <vm_dir>/
    * BANGER_VM_SUSPEND_DIR instead of booting; no new keys, no setup, no
    * stall watch, the same lease or none; a failure leaves it suspended. */
   gboolean resume;
   gboolean resume_spent; /* the restored guest ran: its state is gone */
 } StartOp;
+
+/* A restored clone's own identity (vm-start.c; docs/warm-start.md): fresh
+ * entropy and machine-id, the host's time, the VM's name, MAC (with an
+ * address only) and address. */
+typedef struct {
+  BangerAgentIdentity id;
+  GBytes *entropy;
+  char *machine_id;
+} VmCloneIdentity;
+void banger_vm_clone_identity_init (VmCloneIdentity *c, const char *name, const char *mac,
+                                    const char *ip_cidr, const char *gw);
+void banger_vm_clone_identity_clear (VmCloneIdentity *c);
+/* warm-clone.ini in a VM directory: a start restoring a snapshot, until the
+ * clone took its own identity (a bangerd restarted meanwhile stops the VM:
+ * vm-adopt.c). It holds the address the clone takes, for a human. */
+void banger_vm_clone_marker_write (const char *vm_dir, const char *ip_cidr, const char *gw);
+gboolean banger_vm_clone_marker_exists (const char *vm_dir);
+void banger_vm_clone_marker_remove (const char *vm_dir);
 
 /* ---- vm-suspend.c ---- */
 

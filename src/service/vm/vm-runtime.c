@@ -34,12 +34,58 @@ banger_vm_runtime_free (BangerVmRuntime *self)
 {
   if (self == NULL)
     return;
+  g_signal_handlers_disconnect_by_data (self->images, self);
   g_hash_table_unref (self->runs);
   g_free (self->data_dir);
   g_free (self->ssh_dir);
   g_free (self->known_hosts);
   g_free (self->chroot_base);
   g_free (self);
+}
+
+typedef struct {
+  char *data_dir;
+  char *image;
+} WarmPrune;
+
+static void
+warm_prune_free (WarmPrune *w)
+{
+  g_free (w->data_dir);
+  g_free (w->image);
+  g_free (w);
+}
+
+static void
+warm_prune_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  WarmPrune *w = data;
+  g_autoptr (GError) error = NULL;
+  guint64 freed = 0;
+  guint n = banger_warm_cache_prune (w->data_dir, w->image, &freed, &error);
+
+  if (error != NULL)
+    g_warning ("removing the warm-start snapshots of image %s: %s", w->image, error->message);
+  else if (n > 0)
+    g_info ("removed %u warm-start snapshot(s) of image %s (%" G_GUINT64_FORMAT " bytes)", n,
+            w->image, freed);
+  g_task_return_boolean (task, TRUE);
+}
+
+/* An image's snapshots can never be used again once it is gone (a new
+ * image of that name is another file, another key): freed at once rather
+ * than at the next prune (docs/warm-start.md). VMs made from them keep
+ * their own link to the disk. */
+static void
+image_removed_cb (BangerImageList *images, const char *name, BangerVmRuntime *self)
+{
+  g_autoptr (GTask) task = g_task_new (NULL, NULL, NULL, NULL);
+  WarmPrune *w = g_new0 (WarmPrune, 1);
+
+  w->data_dir = g_strdup (self->data_dir);
+  w->image = g_strdup (name);
+  g_task_set_task_data (task, w, (GDestroyNotify)warm_prune_free);
+  g_task_run_in_thread (task, warm_prune_thread);
 }
 
 const BangerVmmDriver *
@@ -59,6 +105,8 @@ banger_vm_runtime_new (BangerVmList *vms, BangerImageList *images, BangerDnsResp
   self->dns = dns;
   self->helper = helper;
   self->data_dir = g_strdup (banger_config_get_data_dir (config));
+  self->warm_start = banger_config_get_warm_start (config);
+  g_signal_connect (images, "image-removed", G_CALLBACK (image_removed_cb), self);
   self->ssh_dir = g_build_filename (self->data_dir, "ssh", NULL);
   self->known_hosts = g_build_filename (self->ssh_dir, "known_hosts", NULL);
   self->runs = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify)vm_run_free);

@@ -6,6 +6,7 @@
 #include "vm-runtime-private.h"
 
 #include <glib/gstdio.h>
+#include <sys/random.h>
 
 #include "banger-error.h"
 #include "boot-assets.h"
@@ -24,6 +25,45 @@
  * very rarely stalls early in boot, with nothing printed after the stall):
  * its VMM is started once more. */
 #define BOOT_STALL_S 15
+
+/* A guest restored from a snapshot answers within a second or so; one that
+ * has not in this time is broken (a corrupt state that QEMU loaded) and is
+ * booted instead. Generous: a loaded CI machine. */
+#define WARM_AGENT_TIMEOUT_MS 30000
+
+/* Restores under way at once. A restore holds its worker thread until the
+ * guest runs (QEMU loading its state), and a burst of them on a small,
+ * busy host (the load test: 20 starts beside 100 clients) starved the
+ * worker pool every start needs; beyond this many, a start boots instead,
+ * which holds a worker only until QEMU daemonizes. */
+#define WARM_MAX_RESTORES 4
+static gint warm_restoring;
+
+/* Snapshot keys a start is saving now: the first boot of a key saves it,
+ * the VMs starting beside it boot without saving the same thing again. */
+static GMutex warm_saving_lock;
+static GHashTable *warm_saving;
+
+static gboolean
+warm_claim_save (const char *key)
+{
+  gboolean claimed;
+
+  g_mutex_lock (&warm_saving_lock);
+  if (warm_saving == NULL)
+    warm_saving = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  claimed = g_hash_table_add (warm_saving, g_strdup (key));
+  g_mutex_unlock (&warm_saving_lock);
+  return claimed;
+}
+
+static void
+warm_release_save (const char *key)
+{
+  g_mutex_lock (&warm_saving_lock);
+  g_hash_table_remove (warm_saving, key);
+  g_mutex_unlock (&warm_saving_lock);
+}
 
 /* ---- Start ------------------------------------------------------------------- */
 
@@ -51,6 +91,12 @@ start_op_free (StartOp *op)
   g_free (op->error_step);
   g_free (op->agent_error);
   g_clear_pointer (&op->kill_waiters, g_ptr_array_unref);
+  if (op->warm_save)
+    warm_release_save (op->warm_key);
+  g_free (op->warm_key);
+  g_clear_pointer (&op->warm_entry, banger_warm_entry_free);
+  g_free (op->net_ip);
+  g_free (op->net_gw);
   g_free (op);
 }
 
@@ -64,6 +110,74 @@ host_memory_mib (void)
     return 0;
   line = strstr (text, "MemTotal:");
   return line ? g_ascii_strtoull (line + 9, NULL, 10) / 1024 : 0;
+}
+
+#define CLONE_MARKER "warm-clone.ini"
+
+void
+banger_vm_clone_marker_write (const char *vm_dir, const char *ip_cidr, const char *gw)
+{
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autofree char *path = g_build_filename (vm_dir, CLONE_MARKER, NULL);
+  g_autoptr (GError) error = NULL;
+
+  g_key_file_set_string (kf, "identity", "ip", ip_cidr != NULL ? ip_cidr : "");
+  g_key_file_set_string (kf, "identity", "gw", gw != NULL ? gw : "");
+  if (!g_key_file_save_to_file (kf, path, &error))
+    g_warning ("%s", error->message);
+}
+
+gboolean
+banger_vm_clone_marker_exists (const char *vm_dir)
+{
+  g_autofree char *path = g_build_filename (vm_dir, CLONE_MARKER, NULL);
+
+  return g_file_test (path, G_FILE_TEST_EXISTS);
+}
+
+void
+banger_vm_clone_marker_remove (const char *vm_dir)
+{
+  g_autofree char *path = g_build_filename (vm_dir, CLONE_MARKER, NULL);
+
+  g_unlink (path);
+}
+
+/* Part of step 1 (worker), for a VM's first start: its snapshot key; the
+ * snapshot to restore if there is a usable one, else whether this boot
+ * saves one. A broken entry is removed (and saved anew by this boot). */
+static void
+start_warm_lookup (StartOp *op)
+{
+  g_autoptr (GError) error = NULL;
+  BangerWarmInputs in = {
+    .driver = op->driver,
+    .image = op->assets->image_name,
+    .kernel = op->assets->kernel_name,
+    .rootfs = op->assets->rootfs_path,
+    .kernel_path = op->assets->kernel_path,
+    .initrd_path = op->assets->initrd_path,
+    .vcpus = op->rec->vcpus,
+    .memory_mib = op->rec->memory_mib,
+    .disk_mib = op->rec->disk_mib,
+    .network = op->tap != NULL,
+  };
+
+  op->warm_key = banger_warm_cache_key (&in, &error);
+  if (op->warm_key == NULL) {
+    g_debug ("VM %s: no warm start: %s", op->rec->name, error->message);
+    return;
+  }
+  op->warm_entry = banger_warm_cache_lookup (op->rt->data_dir, op->warm_key, &error);
+  if (op->warm_entry != NULL)
+    return;
+  if (error != NULL) {
+    g_autoptr (GError) rm_error = NULL;
+    g_warning ("VM %s: %s; removing it, the VM boots instead", op->rec->name, error->message);
+    if (!banger_warm_cache_remove (op->rt->data_dir, op->warm_key, &rm_error))
+      g_warning ("%s", rm_error->message);
+  }
+  op->warm_save = warm_claim_save (op->warm_key);
 }
 
 /* Step 1 (worker): what to boot, the network, the keys. */
@@ -161,6 +275,8 @@ start_prepare_thread (GTask *task, gpointer source, gpointer task_data, GCancell
   /* The tap's address is claimed from the main loop once it is leased. */
   if (op->tap != NULL)
     op->helper = g_steal_pointer (&helper);
+  if (op->warm_allowed && !op->disk_existed && !op->jailed)
+    start_warm_lookup (op);
   g_task_return_boolean (task, TRUE);
 }
 
@@ -206,6 +322,60 @@ snapshot_through_helper (const char *origin, gpointer user_data, GError **error)
   return g_steal_pointer (&device);
 }
 
+/* Step 3 (worker) from a snapshot: the VM's disk on the snapshot's, the
+ * VMM restoring its state with the template's command line. FALSE (all of
+ * it undone, the snapshot removed, a warning logged) when that fails: the
+ * caller boots instead. */
+static gboolean
+start_warm_restore (StartOp *op)
+{
+  const BangerVmmDriver *driver = op->driver;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GError) rm_error = NULL;
+  g_autofree char *disk = g_build_filename (op->warm_entry->dir, BANGER_WARM_DISK_FILE, NULL);
+  char *own_args = op->config.kernel_args;
+  gboolean ok;
+
+  if (g_atomic_int_add (&warm_restoring, 1) >= WARM_MAX_RESTORES) {
+    g_atomic_int_add (&warm_restoring, -1);
+    g_info ("VM %s: %d restores under way: booting instead", op->rec->name, WARM_MAX_RESTORES);
+    g_clear_pointer (&op->warm_entry, banger_warm_entry_free);
+    return FALSE;
+  }
+
+  /* The guest already booted with the template's arguments; the command
+   * line must equal the template's for the state to load, and the clone's
+   * own identity arrives through the agent instead. */
+  op->config.kernel_args = g_strdup (op->warm_entry->kernel_args);
+  op->config.incoming_state = g_strdup (op->warm_entry->dir);
+  /* Until its identity is applied: a bangerd restarted meanwhile sends it
+   * (vm-adopt.c). */
+  banger_vm_clone_marker_write (op->run->vm_dir, op->net_ip, op->net_gw);
+  ok = driver->prepare_clone_disk (&op->config, &op->inst, disk, &error)
+       && driver->launch (&op->config, &op->inst, &error);
+  g_free (op->config.kernel_args);
+  op->config.kernel_args = own_args;
+  g_clear_pointer (&op->config.incoming_state, g_free);
+  g_atomic_int_add (&warm_restoring, -1);
+  if (ok) {
+    op->warm_restored = TRUE;
+    g_info ("VM %s: restored from snapshot %s", op->rec->name, op->warm_entry->key);
+    return TRUE;
+  }
+  g_warning ("VM %s: starting from snapshot %s failed (%s); removing the snapshot, the VM boots "
+             "instead",
+             op->rec->name, op->warm_entry->dir, error->message);
+  if (op->inst.disk_path != NULL)
+    g_unlink (op->inst.disk_path);
+  banger_vm_clone_marker_remove (op->run->vm_dir);
+  if (!banger_warm_cache_remove (op->rt->data_dir, op->warm_entry->key, &rm_error))
+    g_warning ("%s", rm_error->message);
+  g_clear_pointer (&op->warm_entry, banger_warm_entry_free);
+  /* This boot saves a good one again. */
+  op->warm_save = warm_claim_save (op->warm_key);
+  return FALSE;
+}
+
 /* Step 3 (worker): the disk and the VMM. */
 static void
 start_launch_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
@@ -214,6 +384,10 @@ start_launch_thread (GTask *task, gpointer source, gpointer task_data, GCancella
   const BangerVmmDriver *driver = op->driver;
   GError *error = NULL;
 
+  if (op->warm_entry != NULL && start_warm_restore (op))
+    goto launched;
+  /* Booted: whatever an earlier, cut-short restore left says nothing now. */
+  banger_vm_clone_marker_remove (op->run->vm_dir);
   /* The driver uses the helper's dm-snapshot where it can (a direct
    * Firecracker). */
   if (!driver->prepare_start_disk (&op->config, &op->inst, op->jailed, snapshot_through_helper, op,
@@ -229,13 +403,14 @@ start_launch_thread (GTask *task, gpointer source, gpointer task_data, GCancella
     g_task_return_error (task, error);
     return;
   }
+launched:
   g_task_return_boolean (task, TRUE);
 }
 
 static void start_fail (StartOp *op, GError *error);
 
 static void start_vm_launch (BangerVmRuntime *self, const BangerVmRecord *rec, GTask *task,
-                             guint agent_timeout_ms, gboolean retried);
+                             guint agent_timeout_ms, gboolean retried, gboolean warm);
 
 /* What the console log says last, for error messages: the kernel's panic
  * line if there is one, else the last non-empty line; read from the log's
@@ -308,6 +483,23 @@ start_failed_teardown_cb (GObject *source, GAsyncResult *res, gpointer user_data
       g_task_return_boolean (waiter, TRUE);
       g_object_unref (waiter);
     }
+  } else if (op->warm_failed && !op->retried) {
+    /* A clone that failed after its restore: its snapshot is removed and
+     * the VM boots, for the same caller (as after a stall, below). */
+    BangerVmRuntime *rt = op->rt;
+    GTask *task = op->task;
+    guint timeout_ms = op->agent_timeout_ms;
+    g_autoptr (BangerVmRecord) rec = banger_vm_record_copy (op->rec);
+    g_autoptr (GError) rm_error = NULL;
+
+    g_warning ("VM %s: %s; removing the snapshot, the VM boots instead", rec->name,
+               error->message);
+    banger_vm_clone_marker_remove (op->run->vm_dir);
+    if (!banger_warm_cache_remove (rt->data_dir, op->warm_key, &rm_error))
+      g_warning ("%s", rm_error->message);
+    g_task_set_task_data (task, NULL, NULL);
+    start_vm_launch (rt, rec, task, timeout_ms, TRUE, FALSE);
+    return;
   } else if (op->stalled && !op->retried && !op->vmm_exited && !t->exited) {
     /* Everything of the stalled boot is undone (VMM, tap, lease, a first
      * boot's disk): boot once more, for the same caller. Replacing the
@@ -319,7 +511,7 @@ start_failed_teardown_cb (GObject *source, GAsyncResult *res, gpointer user_data
 
     g_warning ("VM %s: %s; starting its VMM once more", rec->name, error->message);
     g_task_set_task_data (task, NULL, NULL);
-    start_vm_launch (rt, rec, task, timeout_ms, TRUE);
+    start_vm_launch (rt, rec, task, timeout_ms, TRUE, FALSE);
     return;
   } else {
     message = g_strdup (error->message);
@@ -405,19 +597,152 @@ start_setup_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
   StartOp *op = user_data;
   GError *error = NULL;
-  gboolean has_sshd = FALSE;
+  gboolean has_sshd = FALSE, applied = FALSE;
 
-  if (!banger_agent_client_setup_finish (op->agent, res, &has_sshd, &error)) {
+  if (!banger_agent_client_setup_identity_finish (op->agent, res, &has_sshd, &applied, &error)) {
     if (op->killed) {
       g_clear_error (&error);
       start_check_killed (op);
       return;
     }
     g_prefix_error (&error, "guest agent setup: ");
+    /* A clone that cannot take its own identity is booted instead. */
+    op->warm_failed = op->warm_restored;
     start_fail (op, error);
     return;
   }
+  if (op->warm_restored && !applied) {
+    op->warm_failed = TRUE;
+    start_fail (op, g_error_new (BANGER_ERROR, BANGER_ERROR_FAILED,
+                                 "the guest agent restored from snapshot %s did not take the "
+                                 "VM's own identity",
+                                 op->warm_key));
+    return;
+  }
+  if (op->warm_restored)
+    banger_vm_clone_marker_remove (op->run->vm_dir);
   start_done (op, has_sshd);
+}
+
+/* Step 5 (main): the keys, and for a clone (@clone) its own identity: MAC,
+ * address, hostname, a fresh machine-id, entropy and the time; after a
+ * save the time alone (the guest's clock stood still while it was paused). */
+void
+banger_vm_clone_identity_init (VmCloneIdentity *c, const char *name, const char *mac,
+                               const char *ip_cidr, const char *gw)
+{
+  guint8 seed[64];
+
+  memset (c, 0, sizeof *c);
+  /* getrandom() from the host kernel's CRNG: never the template's state. */
+  if (getrandom (seed, sizeof seed, 0) == (ssize_t)sizeof seed)
+    c->entropy = g_bytes_new (seed, sizeof seed);
+  else
+    g_warning ("VM %s: getrandom: %s; no entropy for its RNG", name, g_strerror (errno));
+  memset (seed, 0, sizeof seed);
+  if (getrandom (seed, 16, 0) == 16) {
+    GString *hex = g_string_new (NULL);
+    for (guint i = 0; i < 16; i++)
+      g_string_append_printf (hex, "%02x", seed[i]);
+    c->machine_id = g_string_free (hex, FALSE);
+  }
+  c->id.mac = ip_cidr != NULL ? mac : NULL;
+  c->id.ip_cidr = ip_cidr;
+  c->id.gw = gw;
+  c->id.hostname = name;
+  c->id.machine_id = c->machine_id;
+  c->id.entropy = c->entropy;
+  c->id.clock_ns = (guint64)g_get_real_time () * 1000;
+}
+
+void
+banger_vm_clone_identity_clear (VmCloneIdentity *c)
+{
+  g_clear_pointer (&c->entropy, g_bytes_unref);
+  g_clear_pointer (&c->machine_id, g_free);
+}
+
+static void
+start_setup (StartOp *op, gboolean clone)
+{
+  VmCloneIdentity c = { 0 };
+  BangerAgentIdentity *id = NULL;
+
+  if (clone) {
+    banger_vm_clone_identity_init (&c, op->rec->name, op->rec->mac, op->net_ip, op->net_gw);
+    id = &c.id;
+  } else if (op->warm_save && banger_agent_client_get_has_identity (op->agent)) {
+    /* The clock alone: it stood still while the guest was paused. */
+    c.id.clock_ns = (guint64)g_get_real_time () * 1000;
+    id = &c.id;
+  }
+  banger_agent_client_setup_identity_async (op->agent, op->user_pub, op->host_priv, op->host_pub,
+                                            id, NULL, start_setup_cb, op);
+  banger_vm_clone_identity_clear (&c);
+}
+
+static void
+start_warm_saved_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  StartOp *op = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (res), &error))
+    g_warning ("VM %s: no snapshot for warm starts: %s", op->rec->name, error->message);
+  if (start_check_killed (op))
+    return;
+  start_setup (op, FALSE);
+}
+
+/* Step 4b (worker), on a key's first boot: the guest, booted and idle,
+ * saved as the snapshot its later clones restore. */
+static void
+start_warm_save_thread (GTask *task, gpointer source, gpointer task_data,
+                        GCancellable *cancellable)
+{
+  StartOp *op = task_data;
+  GError *error = NULL;
+  gint64 t0 = g_get_monotonic_time ();
+  BangerWarmInputs in = {
+    .driver = op->driver,
+    .image = op->assets->image_name,
+    .kernel = op->assets->kernel_name,
+    .rootfs = op->assets->rootfs_path,
+    .kernel_path = op->assets->kernel_path,
+    .initrd_path = op->assets->initrd_path,
+    .vcpus = op->rec->vcpus,
+    .memory_mib = op->rec->memory_mib,
+    .disk_mib = op->rec->disk_mib,
+    .network = op->tap != NULL,
+  };
+
+  if (!banger_warm_cache_save (op->rt->data_dir, op->warm_key, &in, &op->config, &op->inst,
+                               banger_agent_client_get_agent_version (op->agent), &error)) {
+    g_task_return_error (task, error);
+    return;
+  }
+  g_info ("VM %s: saved snapshot %s for warm starts in %.2f s", op->rec->name, op->warm_key,
+          (double)(g_get_monotonic_time () - t0) / G_USEC_PER_SEC);
+  g_task_return_boolean (task, TRUE);
+}
+
+/* Saves the snapshot before the VM's own setup (its keys): what clones
+ * share is then only what every VM of the image has. An agent that cannot
+ * take a clone's identity is not saved. */
+static void
+start_warm_save (StartOp *op)
+{
+  g_autoptr (GTask) task = NULL;
+
+  if (!banger_agent_client_get_has_identity (op->agent)) {
+    g_info ("VM %s: its agent (%s) cannot give clones their own identity: no snapshot",
+            op->rec->name, banger_agent_client_get_agent_version (op->agent));
+    start_setup (op, FALSE);
+    return;
+  }
+  task = g_task_new (NULL, NULL, start_warm_saved_cb, op);
+  g_task_set_task_data (task, op, NULL);
+  g_task_run_in_thread (task, start_warm_save_thread);
 }
 
 static void
@@ -451,6 +776,15 @@ start_agent_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     start_fail (op, g_error_new_literal (BANGER_ERROR, BANGER_ERROR_FAILED, op->agent_error));
     return;
   }
+  if (op->agent == NULL && op->warm_restored && !op->vmm_exited) {
+    op->warm_failed = TRUE;
+    op->agent_error = g_strdup_printf ("starting VM “%s” from snapshot %s failed: the restored "
+                                       "guest's agent did not answer: %s",
+                                       op->rec->name, op->warm_key, error->message);
+    g_clear_error (&error);
+    start_fail (op, g_error_new_literal (BANGER_ERROR, BANGER_ERROR_FAILED, op->agent_error));
+    return;
+  }
   if (op->agent == NULL) {
     op->agent_error = g_strdup_printf ("starting VM “%s” failed: the guest agent did not answer "
                                        "within %u s: %s",
@@ -465,8 +799,15 @@ start_agent_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     banger_vm_resume_set_clock_async (op->agent, op->rec->name, start_clock_cb, op);
     return;
   }
-  banger_agent_client_setup_async (op->agent, op->user_pub, op->host_priv, op->host_pub, NULL,
-                                   start_setup_cb, op);
+  if (op->warm_restored) {
+    start_setup (op, TRUE);
+    return;
+  }
+  if (op->warm_save) {
+    start_warm_save (op);
+    return;
+  }
+  start_setup (op, FALSE);
 }
 
 static void
@@ -545,10 +886,17 @@ start_launched_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   op->agent_cancel = g_cancellable_new ();
   op->run->on_vmm_exit = start_vmm_exited;
   op->run->on_vmm_exit_data = op;
-  banger_vm_agent_connect_async (op->driver, op->inst.agent_socket, op->agent_timeout_ms,
+  /* A restored guest prints nothing on its console: no stall watch, but a
+   * shorter wait (WARM_AGENT_TIMEOUT_MS) before booting it instead. */
+  banger_vm_agent_connect_async (op->driver, op->inst.agent_socket,
+                                 op->warm_restored
+                                     ? MIN (op->agent_timeout_ms, WARM_AGENT_TIMEOUT_MS)
+                                     : op->agent_timeout_ms,
                                  op->agent_cancel, start_agent_cb, op);
-  /* A restored guest prints nothing: silence is no stall there. */
-  if (op->driver->watch_boot_stall && !op->resume && op->agent_timeout_ms > BOOT_STALL_S * 1000) {
+  /* A restored guest prints nothing: silence is no stall there (a resume,
+   * a warm start). */
+  if (op->driver->watch_boot_stall && !op->resume && !op->warm_restored
+      && op->agent_timeout_ms > BOOT_STALL_S * 1000) {
     op->console_size = -1;
     op->console_changed_us = g_get_monotonic_time ();
     op->stall_source = g_timeout_add_seconds (1, start_stall_check_cb, op);
@@ -690,6 +1038,8 @@ start_launch (StartOp *op, const char *ip)
     if (slash != NULL)
       *slash = '\0';
     g_string_append_printf (args, "banger.ip=%s/%u banger.gw=%s ", ip, prefix, gw);
+    op->net_ip = g_strdup_printf ("%s/%u", ip, prefix);
+    op->net_gw = g_strdup (gw);
   }
   g_string_append_printf (args, "banger.hostname=%s", op->rec->name);
 
@@ -735,18 +1085,24 @@ void
 banger_vm_runtime_start_vm (BangerVmRuntime *self, const BangerVmRecord *rec, GVariant *options,
                             GTask *task)
 {
-  static const char *const allowed[] = { "timeout", "u", NULL };
+  static const char *const allowed[] = { "timeout", "u", "warm", "b", NULL };
   VmRun *run = banger_vm_run_get (self, rec->id);
   GError *error = NULL;
   guint timeout_s = 0;
+  gboolean warm = self->warm_start;
 
   if (options != NULL && !banger_validate_options (options, allowed, &error)) {
     g_task_return_error (task, error);
     g_object_unref (task);
     return;
   }
-  if (options != NULL)
+  if (options != NULL) {
     g_variant_lookup (options, "timeout", "u", &timeout_s);
+    /* Off for this start whatever the config says; on only where the
+     * config allows it. */
+    if (g_variant_lookup (options, "warm", "b", &warm))
+      warm = warm && self->warm_start;
+  }
   if (!banger_vm_run_check_idle (run, rec, &error)) {
     g_task_return_error (task, error);
     g_object_unref (task);
@@ -772,14 +1128,14 @@ banger_vm_runtime_start_vm (BangerVmRuntime *self, const BangerVmRecord *rec, GV
   }
 
   start_vm_launch (self, rec, task, timeout_s > 0 ? timeout_s * 1000 : AGENT_START_TIMEOUT_MS,
-                   FALSE);
+                   FALSE, warm);
 }
 
 /* Start, once banger_vm_runtime_start_vm checked that it may (or again after a stalled
  * boot, @retried). */
 static void
 start_vm_launch (BangerVmRuntime *self, const BangerVmRecord *rec, GTask *task,
-                 guint agent_timeout_ms, gboolean retried)
+                 guint agent_timeout_ms, gboolean retried, gboolean warm)
 {
   VmRun *run = banger_vm_run_get (self, rec->id);
   StartOp *op;
@@ -792,6 +1148,8 @@ start_vm_launch (BangerVmRuntime *self, const BangerVmRecord *rec, GTask *task,
   op->rec = banger_vm_record_copy (rec);
   op->agent_timeout_ms = agent_timeout_ms;
   op->retried = retried;
+  /* A second launch (after a stall or a failed clone) always boots. */
+  op->warm_allowed = warm && !retried;
   op->resume = g_str_equal (rec->state, "suspended");
   op->driver = *rec->driver ? banger_vm_runtime_driver_named (rec->driver) : NULL;
   op->chroot_base = g_strdup (self->chroot_base);

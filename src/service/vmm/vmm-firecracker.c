@@ -782,11 +782,31 @@ fc_jail_dir (const char *vm_id, const char *vm_dir, const char *chroot_base)
   return NULL;
 }
 
+/* Not reused across VMs: a Firecracker snapshot names the drive files of
+ * the VM that made it and opens those on load, so a second VM restored
+ * from it would write to the first one's disk (docs/warm-start.md). */
+static char *
+firecracker_state_compat (void)
+{
+  return NULL;
+}
+
+static gboolean
+firecracker_prepare_clone_disk (const BangerVmmConfig *c, BangerVmmInstance *i,
+                                const char *template_disk, GError **error)
+{
+  g_set_error (error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED,
+               "Firecracker VMs do not start from another VM's snapshot");
+  return FALSE;
+}
+
 static const BangerVmmDriver firecracker_driver = {
   .name = "firecracker",
   .display_name = "Firecracker",
   .needs_vmlinux = TRUE, /* it boots only an ELF vmlinux, never a bzImage */
   .watch_boot_stall = FALSE,
+  .state_compat = firecracker_state_compat,
+  .prepare_clone_disk = firecracker_prepare_clone_disk,
   .prepare_disk = fc_prepare_disk,
   .launch = fc_launch,
   .find_pid = fc_find_pid,

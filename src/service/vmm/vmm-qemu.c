@@ -8,6 +8,7 @@
 #include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include "banger-error.h"
 #include "kvm-probe.h"
@@ -63,6 +64,14 @@ banger_vmm_qemu_instance_paths (const char *vm_dir, BangerVmmInstance *i)
   i->disk_path = g_build_filename (vm_dir, "disk.qcow2", NULL);
 }
 
+/* A migration stream is only read back by the QEMU that wrote it (another
+ * version may lay devices out differently). */
+static char *
+qemu_state_compat (void)
+{
+  return banger_vmm_binary_identity (qemu_binary ());
+}
+
 static gboolean
 run_argv (const char *const *argv, const char *what, GError **error)
 {
@@ -116,6 +125,12 @@ qemu_prepare_disk (const BangerVmmConfig *c, BangerVmmInstance *i, GError **erro
     size = g_strdup_printf ("%" G_GUINT64_FORMAT, rootfs_size);
   }
 
+  /* A snapshot's disk linked by an earlier start from a snapshot that
+   * failed (qemu_prepare_clone_disk): this disk does not use it. */
+  {
+    g_autofree char *base = g_build_filename (c->vm_dir, "base.qcow2", NULL);
+    g_unlink (base);
+  }
   /* A qcow2 overlay costs the same whatever the image's size: only the
    * header is written. Created under a temporary name so a failure leaves
    * nothing that looks like a disk. */
@@ -136,6 +151,54 @@ qemu_prepare_disk (const BangerVmmConfig *c, BangerVmmInstance *i, GError **erro
     return FALSE;
   }
 done:
+  g_free (i->disk_mode);
+  i->disk_mode = g_strdup ("qcow2-overlay");
+  return TRUE;
+}
+
+/* The template's frozen overlay is linked (not copied: it never changes)
+ * into the VM directory as base.qcow2, and the VM's disk is a new overlay
+ * on it: no data is copied, and pruning the snapshot cannot pull the disk
+ * from under the VM. A copy only where a link cannot be made (another
+ * filesystem). */
+static gboolean
+qemu_prepare_clone_disk (const BangerVmmConfig *c, BangerVmmInstance *i, const char *template_disk,
+                         GError **error)
+{
+  g_autofree char *base = g_build_filename (c->vm_dir, "base.qcow2", NULL);
+  g_autofree char *tmp = NULL;
+
+  if (i->disk_path == NULL)
+    banger_vmm_qemu_instance_paths (c->vm_dir, i);
+  g_unlink (base);
+  if (link (template_disk, base) < 0) {
+    g_autoptr (GFile) from = g_file_new_for_path (template_disk);
+    g_autoptr (GFile) to = g_file_new_for_path (base);
+    if (!g_file_copy (from, to, G_FILE_COPY_OVERWRITE, NULL, NULL, NULL, error)) {
+      g_prefix_error (error, "copying the snapshot's disk %s: ", template_disk);
+      banger_error_convert (error);
+      g_unlink (base);
+      return FALSE;
+    }
+  }
+  tmp = g_strconcat (i->disk_path, ".tmp", NULL);
+  {
+    const char *argv[] = { QEMU_IMG_BINARY, "create", "-q", "-f", "qcow2", "-F",
+                           "qcow2",         "-b",     base, tmp,  NULL };
+    if (!run_argv (argv, "creating the VM's disk overlay", error)) {
+      g_unlink (tmp);
+      g_unlink (base);
+      return FALSE;
+    }
+  }
+  if (g_rename (tmp, i->disk_path) < 0) {
+    int saved = errno;
+    g_unlink (tmp);
+    g_unlink (base);
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot create %s: %s", i->disk_path,
+                 g_strerror (saved));
+    return FALSE;
+  }
   g_free (i->disk_mode);
   i->disk_mode = g_strdup ("qcow2-overlay");
   return TRUE;
@@ -402,7 +465,9 @@ static const BangerVmmDriver qemu_driver = {
   .display_name = "QEMU",
   .needs_vmlinux = FALSE,
   .watch_boot_stall = TRUE,
+  .state_compat = qemu_state_compat,
   .prepare_disk = qemu_prepare_disk,
+  .prepare_clone_disk = qemu_prepare_clone_disk,
   .launch = qemu_launch,
   .find_pid = qemu_find_pid,
   .quit = qemu_quit,

@@ -79,6 +79,12 @@ typedef struct {
    * answers and starts the VMM once more (QEMU: under TCG a kernel very
    * rarely stalls early in boot). */
   gboolean watch_boot_stall;
+  /* What a saved state depends on beyond the VM's configuration: the VMM
+   * binary (its path, size and mtime), so that a state saved by another
+   * build of the VMM is never restored (docs/warm-start.md). NULL (the
+   * function or its result): this driver's states are not reused across
+   * VMs. Newly allocated. */
+  char *(*state_compat) (void);
   /* Makes the VM's writable root disk from config->rootfs. */
   gboolean (*prepare_disk) (const BangerVmmConfig *config, BangerVmmInstance *instance,
                             GError **error);
@@ -113,6 +119,13 @@ typedef struct {
    * for a driver whose use_jail() never says jailed. */
   gboolean (*launch_jailed) (const BangerVmmConfig *config, BangerVmmInstance *instance,
                              const char *chroot_base, BangerHelperClient *helper, GError **error);
+  /* Makes the VM's writable root disk (instance->disk_path, filled by
+   * instance_paths()) from @template_disk, the disk of a VM whose state
+   * was saved (warm start, docs/warm-start.md), cheaply: QEMU an overlay
+   * backed by a hard link of it in the VM directory, so the VM keeps it
+   * when the snapshot is pruned; Firecracker a reflink or sparse copy. */
+  gboolean (*prepare_clone_disk) (const BangerVmmConfig *config, BangerVmmInstance *instance,
+                                  const char *template_disk, GError **error);
   /* Opens the stream that carries the agent protocol to the guest agent at
    * @agent_socket (instance->agent_socket), within @timeout_ms (the guest
    * may still be booting), and says in *@handshake_ms how long the agent's
@@ -145,6 +158,10 @@ typedef struct {
 /* Whether @state_dir holds a complete saved state (the files a successful
  * save_state() renamed into place), for the runtime and doctor. */
 gboolean banger_vmm_state_complete (const char *state_dir);
+
+/* @program (found on PATH)'s path, size and mtime, or NULL if it is not
+ * found: for a driver's state_compat. */
+char *banger_vmm_binary_identity (const char *program);
 
 /* The driver called @name ("qemu", "firecracker"), or NULL if there is
  * none by that name. */
