@@ -143,14 +143,12 @@ banger_vm_clone_marker_remove (const char *vm_dir)
   g_unlink (path);
 }
 
-/* Part of step 1 (worker), for a VM's first start: its snapshot key; the
- * snapshot to restore if there is a usable one, else whether this boot
- * saves one. A broken entry is removed (and saved anew by this boot). */
-static void
-start_warm_lookup (StartOp *op)
+/* What a VM's warm-start snapshot key is made of (warm-cache.h): the
+ * lookup and the save must hash the same inputs. */
+static BangerWarmInputs
+warm_inputs (const StartOp *op)
 {
-  g_autoptr (GError) error = NULL;
-  BangerWarmInputs in = {
+  return (BangerWarmInputs){
     .driver = op->driver,
     .image = op->assets->image_name,
     .kernel = op->assets->kernel_name,
@@ -162,6 +160,16 @@ start_warm_lookup (StartOp *op)
     .disk_mib = op->rec->disk_mib,
     .network = op->tap != NULL,
   };
+}
+
+/* Part of step 1 (worker), for a VM's first start: its snapshot key; the
+ * snapshot to restore if there is a usable one, else whether this boot
+ * saves one. A broken entry is removed (and saved anew by this boot). */
+static void
+start_warm_lookup (StartOp *op)
+{
+  g_autoptr (GError) error = NULL;
+  BangerWarmInputs in = warm_inputs (op);
 
   op->warm_key = banger_warm_cache_key (&in, &error);
   if (op->warm_key == NULL) {
@@ -703,18 +711,7 @@ start_warm_save_thread (GTask *task, gpointer source, gpointer task_data,
   StartOp *op = task_data;
   GError *error = NULL;
   gint64 t0 = g_get_monotonic_time ();
-  BangerWarmInputs in = {
-    .driver = op->driver,
-    .image = op->assets->image_name,
-    .kernel = op->assets->kernel_name,
-    .rootfs = op->assets->rootfs_path,
-    .kernel_path = op->assets->kernel_path,
-    .initrd_path = op->assets->initrd_path,
-    .vcpus = op->rec->vcpus,
-    .memory_mib = op->rec->memory_mib,
-    .disk_mib = op->rec->disk_mib,
-    .network = op->tap != NULL,
-  };
+  BangerWarmInputs in = warm_inputs (op);
 
   if (!banger_warm_cache_save (op->rt->data_dir, op->warm_key, &in, &op->config, &op->inst,
                                banger_agent_client_get_agent_version (op->agent), &error)) {
