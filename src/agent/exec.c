@@ -414,15 +414,19 @@ close_output (Stream *s, int which)
   *fd = -1;
 }
 
-/* Reads once (or until empty when @drain); returns false at EOF. */
+/* Reads once. TRUE when it read something (there may be more); FALSE when
+ * nothing is there now (EAGAIN) or at EOF/EIO (the output is then closed
+ * and its EOF sent). */
 static bool
 read_once (Agent *agent, Stream *s, int which)
 {
   uint8_t buf[BNGR_DATA_CHUNK];
   int fd = which == 2 ? s->err_fd : s->out_fd;
   ssize_t n = read (fd, buf, sizeof buf);
-  if (n < 0 && (errno == EAGAIN || errno == EINTR))
+  if (n < 0 && errno == EINTR)
     return true;
+  if (n < 0 && errno == EAGAIN)
+    return false;
   if (n <= 0) {
     /* EOF, or EIO from a pty master whose slave side is all closed. */
     close_output (s, which);
@@ -431,8 +435,12 @@ read_once (Agent *agent, Stream *s, int which)
   }
   BngrBuf p = { .data = buf, .len = (size_t)n, .alloc = sizeof buf };
   agent_send (agent, BNGR_T_DATA, (uint16_t)which, s->id, &p);
-  return n == (ssize_t)sizeof buf;
+  return true;
 }
+
+/* At most this many reads when a tty command exits: a process it left
+ * behind that keeps writing must not hold the agent here. */
+#define EXIT_DRAIN_READS 64
 
 void
 exec_read_output (Agent *agent, Stream *s, int which)
@@ -449,9 +457,13 @@ exec_child_exited (Agent *agent, Stream *s, int status)
   if (s->tty && s->out_fd >= 0) {
     /* Processes the command left behind may hold the pty open for ever;
      * the session ends with the command, so take what is there now. */
-    while (read_once (agent, s, 1))
-      if (s->out_fd < 0)
-        break;
+    /* Until the master has nothing more: a partial read is not the end
+     * (the command's last write may arrive after its echo, in a read of
+     * its own; a drain that stopped at the first partial read lost it —
+     * seen as a missing `stty size` line in vm-boot-exec-stats-ports-logs).
+     * The kernel flushes what the slave wrote before it answers EAGAIN. */
+    for (int i = 0; i < EXIT_DRAIN_READS && s->out_fd >= 0 && read_once (agent, s, 1); i++)
+      ;
     if (s->out_fd >= 0) {
       close_output (s, 1);
       agent_send (agent, BNGR_T_DATA, BNGR_CHAN_STDOUT | BNGR_FLAG_EOF, s->id, NULL);
