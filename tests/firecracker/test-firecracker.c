@@ -536,19 +536,24 @@ test_driver_save_restore (Fixture *f, gconstpointer data)
   state = fc_state (api);
   g_assert_cmpstr (state, ==, "Running");
   g_clear_pointer (&state, g_free);
-  /* this process: the logger and metrics, then the load; no boot config */
-  g_assert_cmpstr (g_ptr_array_index (reqs, reqs->len - 3), ==, "PUT /logger");
-  g_assert_cmpstr (g_ptr_array_index (reqs, reqs->len - 2), ==, "PUT /metrics");
-  g_assert_cmpstr (g_ptr_array_index (reqs, reqs->len - 1), ==, "PUT /snapshot/load");
+  /* this process: the logger and metrics, then the load (paused), the
+   * drive on the VM's own disk, the resume; no boot config */
+  g_assert_cmpstr (g_ptr_array_index (reqs, reqs->len - 5), ==, "PUT /logger");
+  g_assert_cmpstr (g_ptr_array_index (reqs, reqs->len - 4), ==, "PUT /metrics");
+  g_assert_cmpstr (g_ptr_array_index (reqs, reqs->len - 3), ==, "PUT /snapshot/load");
+  g_assert_cmpstr (g_ptr_array_index (reqs, reqs->len - 2), ==, "PATCH /drives/rootfs");
+  g_assert_cmpstr (body_string (bodies, reqs->len - 2, "path_on_host"), ==, vm.instance.disk_path);
+  g_assert_cmpstr (g_ptr_array_index (reqs, reqs->len - 1), ==, "PATCH /vm");
+  g_assert_cmpstr (body_string (bodies, reqs->len - 1, "state"), ==, "Resumed");
   {
-    JsonObject *load = json_node_get_object (g_ptr_array_index (bodies, reqs->len - 1));
+    JsonObject *load = json_node_get_object (g_ptr_array_index (bodies, reqs->len - 3));
     JsonArray *nets = json_object_get_array_member (load, "network_overrides");
 
     g_assert_cmpstr (json_object_get_string_member (load, "snapshot_path"), ==, vmstate);
     g_assert_cmpstr (json_object_get_string_member (
                          json_object_get_object_member (load, "mem_backend"), "backend_path"),
                      ==, memory);
-    g_assert_true (json_object_get_boolean_member (load, "resume_vm"));
+    g_assert_false (json_object_get_boolean_member (load, "resume_vm"));
     g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (nets, 0),
                                                     "host_dev_name"),
                      ==, "bgnewtap00000");
@@ -563,6 +568,20 @@ test_driver_save_restore (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   g_io_stream_close (vsock, NULL, NULL);
   g_assert_true (banger_vmm_signal_and_wait (vm.instance.pid, SIGKILL, 5000));
+
+  /* the disk the state names is gone: the load opens it, so it is refused
+   * (Firecracker's as the fake's), no process is left */
+  {
+    g_autofree char *away = g_strconcat (vm.instance.disk_path, ".away", NULL);
+
+    g_assert_cmpint (g_rename (vm.instance.disk_path, away), ==, 0);
+    g_assert_false (drv->launch (&vm.config, &vm.instance, &error));
+    g_assert_nonnull (error);
+    g_assert_nonnull (strstr (error->message, "Block device error"));
+    g_clear_error (&error);
+    g_assert_cmpuint (drv->find_pid (f->vm_dir), ==, 0);
+    g_assert_cmpint (g_rename (away, vm.instance.disk_path), ==, 0);
+  }
 
   /* a corrupt state: the fake refuses it, no process is left */
   g_assert_true (g_file_set_contents (vmstate, "garbage", -1, NULL));
