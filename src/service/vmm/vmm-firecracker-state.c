@@ -199,10 +199,20 @@ banger_vmm_firecracker_save_template (BangerVmmInstance *i, const char *state_di
   if (!set_drive (api, i->disk_path, ok ? error : NULL)) {
     g_autofree char *state = g_build_filename (state_dir, BANGER_VMM_STATE_FILE, NULL);
 
+    /* Left paused: resumed, the guest would write to the copy, which goes
+     * with the failed save; its start fails instead. */
     if (ok)
-      g_prefix_error (error, "pointing the drive back at %s: ", i->disk_path);
+      g_prefix_error (error,
+                      "pointing the drive back at %s (the guest stays paused): ", i->disk_path);
+    else
+      g_prefix_error (error,
+                      "(the drive could not be pointed back at %s: the guest stays "
+                      "paused) ",
+                      i->disk_path);
     g_unlink (state);
-    ok = FALSE;
+    g_unlink (disk_as);
+    g_rmdir (as_dir);
+    return FALSE;
   }
   g_unlink (disk_as);
   g_rmdir (as_dir);

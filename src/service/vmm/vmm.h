@@ -157,7 +157,9 @@ typedef struct {
    * save_state()): also copies the flushed disk to @disk_copy (in
    * @state_dir), and the state names @disk_as, the path that copy will
    * have once the caller renames @state_dir into place, instead of the
-   * VM's own disk. */
+   * VM's own disk. A failure resumes the guest as save_state()'s does,
+   * except when its drive could not be pointed back at its own disk: it
+   * then stays paused (its start fails) rather than write to the copy. */
   gboolean (*save_template) (BangerVmmInstance *instance, const char *state_dir,
                              const char *disk_copy, const char *disk_as, GError **error);
   /* Continues a guest paused by save_state(). */
