@@ -563,6 +563,28 @@ test_driver_save_restore (Fixture *f, gconstpointer data)
   }
   g_assert_true (g_file_get_contents (vm.instance.console_log, &console, NULL, NULL));
   g_assert_nonnull (strstr (console, "restored from"));
+  /* the fake, as the contract: PATCH /drives re-points only an existing
+   * drive at an existing file; PUT /drives is pre-boot only */
+  {
+    g_autoptr (JsonNode) missing_file
+        = json_from_string ("{\"drive_id\": \"rootfs\", \"path_on_host\": \"/nonexistent\"}", NULL);
+    g_autoptr (JsonNode) no_drive
+        = json_from_string ("{\"drive_id\": \"data\", \"path_on_host\": \"/dev/null\"}", NULL);
+    g_autoptr (JsonNode) put
+        = json_from_string ("{\"drive_id\": \"rootfs\", \"path_on_host\": \"/dev/null\", "
+                            "\"is_root_device\": true, \"is_read_only\": false}",
+                            NULL);
+
+    g_assert_false (banger_firecracker_api_patch (api, "/drives/rootfs", missing_file, &error));
+    g_assert_nonnull (strstr (error->message, "No such file"));
+    g_clear_error (&error);
+    g_assert_false (banger_firecracker_api_patch (api, "/drives/data", no_drive, &error));
+    g_assert_nonnull (error);
+    g_clear_error (&error);
+    g_assert_false (banger_firecracker_api_put (api, "/drives/rootfs", put, &error));
+    g_assert_nonnull (strstr (error->message, "after starting"));
+    g_clear_error (&error);
+  }
   vsock = banger_vmm_firecracker_vsock_connect (vm.instance.agent_socket,
                                                 BANGER_FIRECRACKER_AGENT_PORT, 5000, NULL, &error);
   g_assert_no_error (error);
