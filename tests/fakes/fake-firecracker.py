@@ -25,7 +25,16 @@ relies on, faithfully to the upstream API contract
   mem_file_path and mem_backend, refuses missing or corrupt files and
   overrides of interfaces the snapshot lacks, applies network_overrides
   and vsock_override, then runs the "guest" again (its agent), resumed
-  when resume_vm says so;
+  when resume_vm says so; a load opens the drive files the snapshot
+  names (their paths as they were at the save), so a snapshot whose disk
+  is gone is refused;
+- PATCH /drives/{drive_id} (post-boot only, also while paused, and only for
+  a drive that exists) re-points a drive at another path_on_host, which
+  must exist (Firecracker opens it);
+- the "guest" uses its drives whenever it runs (a boot, a load with
+  resume_vm, PATCH /vm Resumed): each time, one line "running on
+  <drive_id> <path_on_host>" per drive is appended to <api-sock>.disks.log,
+  so a test can tell which disk file a restored guest writes to;
 - on InstanceStart, if a vsock is configured, serves the hybrid vsock on
   uds_path: a client writes "CONNECT <port>\\n", gets "OK <n>\\n" and is then
   relayed to a real banger-agent (--listen-unix) that the fake started, so
@@ -313,12 +322,17 @@ class Firecracker:
             return 204, None
         if method == 'PATCH' and not started:
             raise Fault('The requested operation is not supported before starting the microVM.')
+        if method == 'PATCH' and template == '/drives/{drive_id}':
+            return self.patch_drive(path, body)
         if template == '/snapshot/create':
             return self.snapshot_create(body)
         if template == '/snapshot/load':
             return self.snapshot_load(body)
         if method == 'PATCH' and template == '/vm':
+            was_paused = state['paused']
             state['paused'] = body['state'] == 'Paused'
+            if was_paused and not state['paused']:
+                self.note_disks()
             return 204, None
         cfg[path] = body
         return 204, None
@@ -380,17 +394,43 @@ class Firecracker:
                 raise Fault('Load snapshot error: the snapshot has no vsock device to override')
             restored['/vsock'] = dict(restored['/vsock'],
                                       uds_path=body['vsock_override']['uds_path'])
+        # Firecracker opens the drives' backing files the snapshot names.
+        for key, drive in sorted(restored.items()):
+            if key.startswith('/drives/') and not os.path.isfile(
+                    self.host_path(drive['path_on_host'])):
+                raise Fault(f'Load snapshot error: Failed to restore from snapshot: Block '
+                            f'device error: cannot open {drive["path_on_host"]}: No such file '
+                            f'or directory (os error 2)')
         restored.update(cfg)  # the logger and metrics of this process
         state['config'] = restored
-        self.boot(restored_from=body['snapshot_path'])
+        self.boot(restored_from=body['snapshot_path'], running=body.get('resume_vm', False))
         state['started'] = True
         state['paused'] = not body.get('resume_vm', False)
         return 204, None
 
+    def patch_drive(self, path, body):
+        drive = state['config'].get(path)
+        if drive is None:
+            raise Fault(f'Drive update error: no drive with id {body["drive_id"]}')
+        if 'path_on_host' in body:
+            if not os.path.isfile(self.host_path(body['path_on_host'])):
+                raise Fault('Drive update error: Unable to patch the block device: No such '
+                            'file or directory (os error 2)')
+            state['config'][path] = dict(drive, path_on_host=body['path_on_host'])
+        return 204, None
+
+    def note_disks(self):
+        with open(self.host_path(self.args.api_sock) + '.disks.log', 'a') as f:
+            for key, drive in sorted(state['config'].items()):
+                if key.startswith('/drives/'):
+                    f.write(f'running on {key[len("/drives/"):]} {drive["path_on_host"]}\n')
+
     # ---- the "guest" --------------------------------------------------
 
-    def boot(self, restored_from=None):
+    def boot(self, restored_from=None, running=True):
         cfg = state['config']
+        if running:
+            self.note_disks()
         serial = cfg.get('/serial', {}).get('serial_out_path')
         if serial:
             with open(self.host_path(serial), 'a') as f:

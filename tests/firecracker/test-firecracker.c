@@ -536,19 +536,24 @@ test_driver_save_restore (Fixture *f, gconstpointer data)
   state = fc_state (api);
   g_assert_cmpstr (state, ==, "Running");
   g_clear_pointer (&state, g_free);
-  /* this process: the logger and metrics, then the load; no boot config */
-  g_assert_cmpstr (g_ptr_array_index (reqs, reqs->len - 3), ==, "PUT /logger");
-  g_assert_cmpstr (g_ptr_array_index (reqs, reqs->len - 2), ==, "PUT /metrics");
-  g_assert_cmpstr (g_ptr_array_index (reqs, reqs->len - 1), ==, "PUT /snapshot/load");
+  /* this process: the logger and metrics, then the load (paused), the
+   * drive on the VM's own disk, the resume; no boot config */
+  g_assert_cmpstr (g_ptr_array_index (reqs, reqs->len - 5), ==, "PUT /logger");
+  g_assert_cmpstr (g_ptr_array_index (reqs, reqs->len - 4), ==, "PUT /metrics");
+  g_assert_cmpstr (g_ptr_array_index (reqs, reqs->len - 3), ==, "PUT /snapshot/load");
+  g_assert_cmpstr (g_ptr_array_index (reqs, reqs->len - 2), ==, "PATCH /drives/rootfs");
+  g_assert_cmpstr (body_string (bodies, reqs->len - 2, "path_on_host"), ==, vm.instance.disk_path);
+  g_assert_cmpstr (g_ptr_array_index (reqs, reqs->len - 1), ==, "PATCH /vm");
+  g_assert_cmpstr (body_string (bodies, reqs->len - 1, "state"), ==, "Resumed");
   {
-    JsonObject *load = json_node_get_object (g_ptr_array_index (bodies, reqs->len - 1));
+    JsonObject *load = json_node_get_object (g_ptr_array_index (bodies, reqs->len - 3));
     JsonArray *nets = json_object_get_array_member (load, "network_overrides");
 
     g_assert_cmpstr (json_object_get_string_member (load, "snapshot_path"), ==, vmstate);
     g_assert_cmpstr (json_object_get_string_member (
                          json_object_get_object_member (load, "mem_backend"), "backend_path"),
                      ==, memory);
-    g_assert_true (json_object_get_boolean_member (load, "resume_vm"));
+    g_assert_false (json_object_get_boolean_member (load, "resume_vm"));
     g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (nets, 0),
                                                     "host_dev_name"),
                      ==, "bgnewtap00000");
@@ -558,11 +563,47 @@ test_driver_save_restore (Fixture *f, gconstpointer data)
   }
   g_assert_true (g_file_get_contents (vm.instance.console_log, &console, NULL, NULL));
   g_assert_nonnull (strstr (console, "restored from"));
+  /* the fake, as the contract: PATCH /drives re-points only an existing
+   * drive at an existing file; PUT /drives is pre-boot only */
+  {
+    g_autoptr (JsonNode) missing_file
+        = json_from_string ("{\"drive_id\": \"rootfs\", \"path_on_host\": \"/nonexistent\"}", NULL);
+    g_autoptr (JsonNode) no_drive
+        = json_from_string ("{\"drive_id\": \"data\", \"path_on_host\": \"/dev/null\"}", NULL);
+    g_autoptr (JsonNode) put
+        = json_from_string ("{\"drive_id\": \"rootfs\", \"path_on_host\": \"/dev/null\", "
+                            "\"is_root_device\": true, \"is_read_only\": false}",
+                            NULL);
+
+    g_assert_false (banger_firecracker_api_patch (api, "/drives/rootfs", missing_file, &error));
+    g_assert_nonnull (strstr (error->message, "No such file"));
+    g_clear_error (&error);
+    g_assert_false (banger_firecracker_api_patch (api, "/drives/data", no_drive, &error));
+    g_assert_nonnull (error);
+    g_clear_error (&error);
+    g_assert_false (banger_firecracker_api_put (api, "/drives/rootfs", put, &error));
+    g_assert_nonnull (strstr (error->message, "after starting"));
+    g_clear_error (&error);
+  }
   vsock = banger_vmm_firecracker_vsock_connect (vm.instance.agent_socket,
                                                 BANGER_FIRECRACKER_AGENT_PORT, 5000, NULL, &error);
   g_assert_no_error (error);
   g_io_stream_close (vsock, NULL, NULL);
   g_assert_true (banger_vmm_signal_and_wait (vm.instance.pid, SIGKILL, 5000));
+
+  /* the disk the state names is gone: the load opens it, so it is refused
+   * (Firecracker's as the fake's), no process is left */
+  {
+    g_autofree char *away = g_strconcat (vm.instance.disk_path, ".away", NULL);
+
+    g_assert_cmpint (g_rename (vm.instance.disk_path, away), ==, 0);
+    g_assert_false (drv->launch (&vm.config, &vm.instance, &error));
+    g_assert_nonnull (error);
+    g_assert_nonnull (strstr (error->message, "Block device error"));
+    g_clear_error (&error);
+    g_assert_cmpuint (drv->find_pid (f->vm_dir), ==, 0);
+    g_assert_cmpint (g_rename (away, vm.instance.disk_path), ==, 0);
+  }
 
   /* a corrupt state: the fake refuses it, no process is left */
   g_assert_true (g_file_set_contents (vmstate, "garbage", -1, NULL));

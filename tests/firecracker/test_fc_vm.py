@@ -363,6 +363,85 @@ class DirectTest(FcTestCase):
     def test_vmm_killed_while_daemons_down(self):
         self.check_vmm_killed_while_daemons_down()
 
+    def test_warm_start_fake(self):
+        """Warm start (docs/warm-start.md) through the FAKE Firecracker: the
+        first boot saves a snapshot naming the cache's frozen disk; two VMs
+        restore it (not boot), each paused until its drive is on its own
+        disk, each with its own tap and identity; neither guest ever runs on
+        the template's disk or the first VM's. A snapshot whose disk is gone
+        is not used: the VM boots, with a warning."""
+        tmpl, tmpl_id, _ = self.boot('tmpl')
+        entries = [d for d in glob.glob(os.path.join(self.session.data_dir, 'warm', '*'))
+                   if not os.path.basename(d).startswith('.')]
+        self.assertEqual(len(entries), 1)
+        entry = entries[0]
+        frozen = os.path.join(entry, 'disk')
+        with open(os.path.join(entry, 'vmstate')) as f:
+            saved = json.load(f)['config']
+        self.assertEqual(saved['/drives/rootfs']['path_on_host'], frozen)
+        # (a sparse file of the VM's disk size: its stat, not its bytes)
+        frozen_stat = os.stat(frozen)
+        tmpl_disk = os.path.join(self.vm_dir(tmpl_id), 'disk.raw')
+
+        def disks_used(vm_id):
+            with open(os.path.join(self.vm_dir(vm_id), 'firecracker.sock.disks.log')) as f:
+                return {line.split(' ', 3)[3] for line in f.read().splitlines()}
+
+        self.assertEqual(disks_used(tmpl_id), {tmpl_disk})
+
+        def console(vm_id):
+            with open(os.path.join(self.vm_dir(vm_id), 'console.log')) as f:
+                return f.read()
+
+        seen = {}
+        for name in ('wa', 'wb'):
+            path = self.create_vm(name, driver='firecracker', kernel='fk', memory_mib=256)
+            self.start(path)
+            self.vmm_pids.add(self.prop(path, 'Pid'))
+            vm_id = self.prop(path, 'Id')
+            own = os.path.join(self.vm_dir(vm_id), 'disk.raw')
+            # restored, not booted: a load, no boot configuration, no InstanceStart
+            reqs = [(r['method'], r['path'], r['body']) for r in self.requests(vm_id)]
+            self.assertNotIn('/boot-source', [p for _, p, _ in reqs])
+            self.assertNotIn('/actions', [p for _, p, _ in reqs])
+            steps = [(m, p) for m, p, _ in reqs]
+            load = steps.index(('PUT', '/snapshot/load'))
+            self.assertEqual(steps[load:load + 3], [('PUT', '/snapshot/load'),
+                                                    ('PATCH', '/drives/rootfs'),
+                                                    ('PATCH', '/vm')])
+            body = reqs[load][2]
+            self.assertFalse(body['resume_vm'])
+            self.assertEqual(body['vsock_override']['uds_path'],
+                             os.path.join(self.vm_dir(vm_id), 'vsock.sock'))
+            self.assertEqual(reqs[load + 1][2]['path_on_host'], own)
+            self.assertEqual(reqs[load + 2][2]['state'], 'Resumed')
+            # its guest ran on its own disk only
+            self.assertEqual(disks_used(vm_id), {own})
+            self.assertEqual(self.exec(path, ['true'])[0], 0)
+            with open(os.path.join(self.vm_dir(vm_id), 'guest-root', 'etc', 'machine-id')) as f:
+                machine_id = f.read().strip()
+            seen[name] = (body['network_overrides'][0]['host_dev_name'], self.prop(path, 'MAC'),
+                          self.prop(path, 'IPv4'), machine_id)
+        self.assertEqual(len(entries), 1)
+        for i in range(4):
+            self.assertNotEqual(seen['wa'][i], seen['wb'][i], i)
+        tmpl_tap = next(r['body']['host_dev_name'] for r in self.requests(tmpl_id)
+                        if r['path'] == '/network-interfaces/eth0')
+        self.assertNotIn(tmpl_tap, (seen['wa'][0], seen['wb'][0]))
+        # the template's disk and the first VM's: never run on by a clone
+        after = os.stat(frozen)
+        self.assertEqual((after.st_size, after.st_mtime_ns),
+                         (frozen_stat.st_size, frozen_stat.st_mtime_ns))
+        self.assertEqual(disks_used(tmpl_id), {tmpl_disk})
+
+        # the snapshot's disk gone: not used, the VM boots (with a warning)
+        os.unlink(frozen)
+        path = self.create_vm('cold', driver='firecracker', kernel='fk', memory_mib=256)
+        self.start(path)
+        self.vmm_pids.add(self.prop(path, 'Pid'))
+        self.assertIn('Linux booting', console(self.prop(path, 'Id')))
+        self.assertIn('the VM boots instead', self.session.log())
+
     def test_suspend_resume_fake(self):
         """Suspend and resume through the FAKE Firecracker's snapshot API
         (docs/suspend.md): the files, the request sequence, the tap and
@@ -410,10 +489,16 @@ class DirectTest(FcTestCase):
         self.assertEqual(self.prop(path, 'IPv4'), ip)
         self.assertTrue(self.tap_exists(vm_id))
         self.assertFalse(os.path.exists(state_dir))
-        load = self.requests(vm_id)[-1]
+        # loaded paused, the drive on the VM's disk, then resumed
+        load, drive, cont = self.requests(vm_id)[-3:]
         self.assertEqual((load['method'], load['path']), ('PUT', '/snapshot/load'))
+        self.assertFalse(load['body']['resume_vm'])
         self.assertEqual(load['body']['network_overrides'][0]['host_dev_name'],
                          'bg' + vm_id[:12])
+        self.assertEqual((drive['method'], drive['path'], drive['body']['path_on_host']),
+                         ('PATCH', '/drives/rootfs', os.path.join(self.vm_dir(vm_id), 'disk.raw')))
+        self.assertEqual((cont['method'], cont['path'], cont['body']['state']),
+                         ('PATCH', '/vm', 'Resumed'))
         self.assertEqual(self.exec(path, ['echo', 'back'])[:2], (0, b'back\n'))
         # the guest's clock was set to the host's now (the fake guest records it)
         with open(os.path.join(self.api_dir(vm_id), 'guest-clock')) as f:

@@ -150,12 +150,24 @@ test_key_refusals (Fixture *f, gconstpointer data)
   BangerWarmInputs in = f->in;
   g_autofree char *key = NULL;
 
-  /* Firecracker's snapshots are not reused across VMs. */
+  /* Firecracker's snapshots are reused (direct VMs, docs/warm-start.md),
+   * keyed on its binary: none found, no key; found, a key of its own. */
   in.driver = banger_vmm_driver_by_name ("firecracker");
+  g_setenv ("BANGER_FIRECRACKER", "/nonexistent/firecracker", TRUE);
   key = banger_warm_cache_key (&in, &error);
   g_assert_null (key);
   g_assert_error (error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED);
   g_clear_error (&error);
+  g_setenv ("BANGER_FIRECRACKER", "/bin/sh", TRUE);
+  key = banger_warm_cache_key (&in, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (key);
+  {
+    g_autofree char *qemu_key = key_of (&f->in);
+    g_assert_cmpstr (key, !=, qemu_key);
+  }
+  g_clear_pointer (&key, g_free);
+  g_unsetenv ("BANGER_FIRECRACKER");
   /* A file that is gone is named. */
   in = f->in;
   in.kernel_path = "/nonexistent/vmlinuz";

@@ -203,14 +203,23 @@ banger_warm_cache_save (const char *data_dir, const char *key, const BangerWarmI
                  base, g_strerror (saved));
     return FALSE;
   }
+  disk = g_build_filename (tmp, BANGER_WARM_DISK_FILE, NULL);
+  if (in->driver->save_template != NULL) {
+    /* A driver whose state names the disk file copies the disk itself, so
+     * that the state names the copy where it will be (in @final), never
+     * this VM's own disk. */
+    g_autofree char *disk_as = g_build_filename (final, BANGER_WARM_DISK_FILE, NULL);
+    ok = in->driver->save_template (instance, tmp, disk, disk_as, error);
+  } else {
+    ok = in->driver->save_state (instance, tmp, error);
+  }
   /* On failure the driver has resumed the guest itself. */
-  if (!in->driver->save_state (instance, tmp, error)) {
+  if (!ok) {
     banger_remove_tree_or_warn (tmp);
     return FALSE;
   }
-  /* The disk, flushed by the save, while the guest is still paused. */
-  disk = g_build_filename (tmp, BANGER_WARM_DISK_FILE, NULL);
-  {
+  if (in->driver->save_template == NULL) {
+    /* The disk, flushed by the save, while the guest is still paused. */
     g_autoptr (GFile) from = g_file_new_for_path (instance->disk_path);
     g_autoptr (GFile) to = g_file_new_for_path (disk);
     ok = g_file_copy (from, to, G_FILE_COPY_NONE, NULL, NULL, NULL, error);

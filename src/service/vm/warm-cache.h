@@ -63,7 +63,8 @@ char *banger_warm_cache_key (const BangerWarmInputs *in, GError **error);
 BangerWarmEntry *banger_warm_cache_lookup (const char *data_dir, const char *key, GError **error);
 
 /* Saves the running guest of @instance as the entry for @key: save_state()
- * into a temporary directory, a copy of the then-flushed disk, the
+ * into a temporary directory, a copy of the then-flushed disk (both done by
+ * the driver's save_template() where it has one: Firecracker), the
  * manifest, resume_paused(), rename into place. The guest runs again on
  * return, success or not. An entry that appeared meanwhile (another VM of
  * the same key) is kept and this one dropped. */

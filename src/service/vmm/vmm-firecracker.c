@@ -782,22 +782,35 @@ fc_jail_dir (const char *vm_id, const char *vm_dir, const char *chroot_base)
   return NULL;
 }
 
-/* Not reused across VMs: a Firecracker snapshot names the drive files of
- * the VM that made it and opens those on load, so a second VM restored
- * from it would write to the first one's disk (docs/warm-start.md). */
+/* A snapshot is only loaded by the Firecracker that wrote it. A snapshot
+ * names the drive files of the VM that made it and opens those on load: a
+ * template's names its frozen disk in the warm cache
+ * (banger_vmm_firecracker_save_template), and every restore points the
+ * drive at the VM's own disk before the guest runs
+ * (banger_vmm_firecracker_load_state; docs/warm-start.md). */
 static char *
 firecracker_state_compat (void)
 {
-  return NULL;
+  return banger_vmm_binary_identity (banger_vmm_firecracker_binary ());
 }
 
+/* A reflink or sparse copy of the template's frozen disk: the VM's own,
+ * which it keeps when the snapshot is pruned. */
 static gboolean
 firecracker_prepare_clone_disk (const BangerVmmConfig *c, BangerVmmInstance *i,
                                 const char *template_disk, GError **error)
 {
-  g_set_error (error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED,
-               "Firecracker VMs do not start from another VM's snapshot");
-  return FALSE;
+  g_autofree char *mode = NULL;
+
+  banger_vmm_firecracker_instance_paths (c->vm_dir, i);
+  /* Never a stopped VM's disk: a warm start is a VM's first. */
+  g_unlink (i->disk_path);
+  if (!banger_disk_copy (template_disk, i->disk_path, (guint64)c->disk_mib * 1024 * 1024, NULL,
+                         NULL, &mode, NULL, error))
+    return FALSE;
+  g_free (i->disk_mode);
+  i->disk_mode = g_steal_pointer (&mode);
+  return TRUE;
 }
 
 static const BangerVmmDriver firecracker_driver = {
@@ -821,6 +834,7 @@ static const BangerVmmDriver firecracker_driver = {
   .stop = fc_stop,
   .jail_dir = fc_jail_dir,
   .save_state = banger_vmm_firecracker_save_state,
+  .save_template = banger_vmm_firecracker_save_template,
   .resume_paused = banger_vmm_firecracker_resume_paused,
 };
 

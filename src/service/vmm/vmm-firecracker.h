@@ -77,6 +77,9 @@ GIOStream *banger_vmm_firecracker_vsock_connect (const char *uds_path, guint por
  * config->incoming_state is set (on the fresh process, API already up). */
 gboolean banger_vmm_firecracker_save_state (BangerVmmInstance *instance, const char *state_dir,
                                             GError **error);
+gboolean banger_vmm_firecracker_save_template (BangerVmmInstance *instance, const char *state_dir,
+                                               const char *disk_copy, const char *disk_as,
+                                               GError **error);
 gboolean banger_vmm_firecracker_resume_paused (BangerVmmInstance *instance, GError **error);
 gboolean banger_vmm_firecracker_load_state (const BangerVmmConfig *config,
                                             BangerVmmInstance *instance, GError **error);

@@ -151,6 +151,17 @@ typedef struct {
    * looks like a state; on failure the guest runs again and @error names
    * the cause. Blocks (worker thread). */
   gboolean (*save_state) (BangerVmmInstance *instance, const char *state_dir, GError **error);
+  /* save_state() for a warm-start template (docs/warm-start.md), for a
+   * driver whose saved state names the disk file and opens it on a restore
+   * (Firecracker; NULL for others, whose caller copies the disk after
+   * save_state()): also copies the flushed disk to @disk_copy (in
+   * @state_dir), and the state names @disk_as, the path that copy will
+   * have once the caller renames @state_dir into place, instead of the
+   * VM's own disk. A failure resumes the guest as save_state()'s does,
+   * except when its drive could not be pointed back at its own disk: it
+   * then stays paused (its start fails) rather than write to the copy. */
+  gboolean (*save_template) (BangerVmmInstance *instance, const char *state_dir,
+                             const char *disk_copy, const char *disk_as, GError **error);
   /* Continues a guest paused by save_state(). */
   gboolean (*resume_paused) (BangerVmmInstance *instance, GError **error);
 } BangerVmmDriver;
