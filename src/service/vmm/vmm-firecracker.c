@@ -139,6 +139,23 @@ put (BangerFirecrackerApi *api, const char *path, JsonBuilder *b, GError **error
   return banger_firecracker_api_put (api, path, node, error);
 }
 
+/* The logger and metrics: part of a boot's configuration and the only
+ * resources the contract allows before a snapshot load. */
+static gboolean
+put_logger_and_metrics (BangerFirecrackerApi *api, const FcPaths *p, GError **error)
+{
+  JsonBuilder *b = object_begin ();
+
+  add_string (b, "log_path", p->log);
+  add_string (b, "level", "Info");
+  add_bool (b, "show_level", TRUE);
+  if (!put (api, "/logger", b, error))
+    return FALSE;
+  b = object_begin ();
+  add_string (b, "metrics_path", p->metrics);
+  return put (api, "/metrics", b, error);
+}
+
 /* The whole pre-boot configuration, then InstanceStart. */
 static gboolean
 configure_and_start (const char *api_sock, const BangerVmmConfig *c, const FcPaths *p,
@@ -196,16 +213,7 @@ configure_and_start (const char *api_sock, const BangerVmmConfig *c, const FcPat
   if (!put (api, "/serial", b, error))
     return FALSE;
 
-  b = object_begin ();
-  add_string (b, "log_path", p->log);
-  add_string (b, "level", "Info");
-  add_bool (b, "show_level", TRUE);
-  if (!put (api, "/logger", b, error))
-    return FALSE;
-
-  b = object_begin ();
-  add_string (b, "metrics_path", p->metrics);
-  if (!put (api, "/metrics", b, error))
+  if (!put_logger_and_metrics (api, p, error))
     return FALSE;
 
   return banger_firecracker_api_action (api, "InstanceStart", error);
@@ -218,22 +226,13 @@ restore_state (const BangerVmmConfig *c, BangerVmmInstance *i, const FcPaths *p,
 {
   g_autoptr (BangerFirecrackerApi) api
       = banger_firecracker_api_new (i->control_socket, API_TIMEOUT_S);
-  JsonBuilder *b;
 
   if (!banger_vmm_state_complete (c->incoming_state)) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND, "no saved state in %s",
                  c->incoming_state);
     return FALSE;
   }
-  b = object_begin ();
-  add_string (b, "log_path", p->log);
-  add_string (b, "level", "Info");
-  add_bool (b, "show_level", TRUE);
-  if (!put (api, "/logger", b, error))
-    return FALSE;
-  b = object_begin ();
-  add_string (b, "metrics_path", p->metrics);
-  if (!put (api, "/metrics", b, error))
+  if (!put_logger_and_metrics (api, p, error))
     return FALSE;
   return banger_vmm_firecracker_load_state (c, i, error);
 }
