@@ -34,7 +34,8 @@ static const char *const dns_options[] = { "interactive", "b", "port", "q", NULL
  * the jail code resolves them under the caller's own directories. */
 static const char *const launch_spec_keys[] = {
   "vm_id", "s", "kernel", "s", "rootfs",     "s", "initrd", "s",
-  "tap",   "s", "vcpus",  "u", "memory_mib", "u", NULL,
+  "tap",   "s", "vcpus",  "u", "memory_mib", "u", "state",  "s",
+  "memory", "s", NULL,
 };
 
 static char *auth_bridge = NULL;
@@ -133,6 +134,7 @@ validate_launch (GVariant *parameters, PolkitDetails *details, GError **error)
   g_autoptr (GVariant) spec = g_variant_get_child_value (parameters, 0);
   const char *vm_id = NULL;
   const char *path = NULL;
+  gboolean has_state, has_memory;
 
   if (!banger_validate_options (spec, launch_spec_keys, error)) {
     g_prefix_error (error, "spec: ");
@@ -151,7 +153,28 @@ validate_launch (GVariant *parameters, PolkitDetails *details, GError **error)
   if (g_variant_lookup (spec, "initrd", "&s", &path)
       && !validate_path ("spec “initrd”", path, error))
     return FALSE;
+  /* A saved state to restore: its two files go together. */
+  has_state = g_variant_lookup (spec, "state", "&s", &path);
+  if (has_state && !validate_path ("spec “state”", path, error))
+    return FALSE;
+  has_memory = g_variant_lookup (spec, "memory", "&s", &path);
+  if (has_memory && !validate_path ("spec “memory”", path, error))
+    return FALSE;
+  if (has_state != has_memory)
+    return invalid (error, "spec: “state” and “memory” go together");
   return TRUE;
+}
+
+/* (s id, s dest_dir, a{sv} options) */
+static gboolean
+validate_take_state (GVariant *parameters, PolkitDetails *details, GError **error)
+{
+  const char *dir = NULL;
+
+  if (!validate_vm_id_first (parameters, details, error))
+    return FALSE;
+  g_variant_get_child (parameters, 1, "&s", &dir);
+  return validate_path ("dest_dir", dir, error);
 }
 
 /* (s id, i signal, a{sv} options): only the signals that stop a VMM. */
@@ -237,6 +260,10 @@ static const BangerAuthEntry auth_table[] = {
   { HELPER_INTERFACE, "KillJailed", "org.banger.vm.launch", common_options, validate_kill },
   /* The same action as LaunchJailed: whoever may make a jail may remove it. */
   { HELPER_INTERFACE, "RemoveJail", "org.banger.vm.launch", common_options, validate_vm_id_first },
+  /* Also the launch's action: it hands the caller back what their own
+   * jailed VMM wrote (its saved state), into the caller's own directory. */
+  { HELPER_INTERFACE, "TakeJailState", "org.banger.vm.launch", common_options,
+    validate_take_state },
   { HELPER_INTERFACE, "CreateSnapshot", "org.banger.storage.snapshot", common_options,
     validate_snapshot },
   { HELPER_INTERFACE, "RemoveSnapshot", "org.banger.storage.snapshot", common_options,

@@ -387,6 +387,18 @@ handle_remove_jail (BangerHelper *object, GDBusMethodInvocation *invocation, con
 }
 
 static gboolean
+handle_take_jail_state (BangerHelper *object, GDBusMethodInvocation *invocation, const char *id,
+                        const char *dest_dir, GVariant *options, gpointer user_data)
+{
+  BangerHelperDaemon *self = user_data;
+  GError *error = NULL;
+
+  if (!banger_jail_take_state (id, dest_dir, banger_authorize_get_uid (invocation), &error))
+    return return_error (self, invocation, error);
+  return return_value (self, invocation, g_variant_new ("()"));
+}
+
+static gboolean
 handle_create_snapshot (BangerHelper *object, GDBusMethodInvocation *invocation, const char *vm_id,
                         const char *origin, GVariant *options, gpointer user_data)
 {
@@ -695,6 +707,8 @@ banger_helper_daemon_new (BangerHelperConfig *config, guint idle_timeout, gboole
                     self);
   g_signal_connect (self->skeleton, "handle-kill-jailed", G_CALLBACK (handle_kill_jailed), self);
   g_signal_connect (self->skeleton, "handle-remove-jail", G_CALLBACK (handle_remove_jail), self);
+  g_signal_connect (self->skeleton, "handle-take-jail-state", G_CALLBACK (handle_take_jail_state),
+                    self);
   g_signal_connect (self->skeleton, "handle-create-snapshot", G_CALLBACK (handle_create_snapshot),
                     self);
   g_signal_connect (self->skeleton, "handle-remove-snapshot", G_CALLBACK (handle_remove_snapshot),

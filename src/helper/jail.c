@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <linux/mount.h>
 #include <sys/mount.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -36,6 +37,11 @@
 #define DEFAULT_USER_DIRS   "%h/.local/share/banger;%h/.cache/banger"
 #define JAILER_ID_MAX       64
 #define OWNER_FILE          "banger-owner"
+/* The launch's guest memory (MiB), root's, beside the owner record: the
+ * bound on a memory file TakeJailState hands out. */
+#define MEMORY_FILE         "banger-memory-mib"
+/* A Firecracker microVM state is kilobytes; anything near this is not one. */
+#define STATE_MAX_BYTES     (64 * 1024 * 1024)
 #define JAIL_API_SOCKET     "/run/firecracker.socket"
 #define LAUNCH_WAIT_MS      5000
 /* Guest memory plus what Firecracker itself needs. */
@@ -246,17 +252,26 @@ banger_jail_open_user_file (const char *what, const char *path, uid_t uid, int *
   return open_user_file (what, path, uid, dirfd_out, error);
 }
 
-/* The files a spec names, in jail order: kernel, rootfs, initrd. */
+/* The files a spec names, in jail order: kernel, rootfs, initrd, and a
+ * saved state to restore (its device state and its memory, which the
+ * snapshot load opens at these chroot-relative paths). */
 static const char *const spec_files[][2] = {
-  { "kernel", "vmlinux" },
-  { "rootfs", "rootfs" },
-  { "initrd", "initrd" },
+  { "kernel", "vmlinux" }, { "rootfs", "rootfs" }, { "initrd", "initrd" },
+  { "state", "vmstate" },  { "memory", "memory" },
 };
+#define N_SPEC_FILES G_N_ELEMENTS (spec_files)
 
 static gboolean
-open_spec_files (GVariant *spec, uid_t uid, int fds[3], GError **error)
+open_spec_files (GVariant *spec, uid_t uid, int fds[N_SPEC_FILES], GError **error)
 {
-  for (guint i = 0; i < G_N_ELEMENTS (spec_files); i++) {
+  for (guint i = 0; i < N_SPEC_FILES; i++)
+    fds[i] = -1;
+  if (g_variant_lookup (spec, "state", "&s", NULL) != g_variant_lookup (spec, "memory", "&s", NULL)) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+                 "spec: “state” and “memory” go together");
+    return FALSE;
+  }
+  for (guint i = 0; i < N_SPEC_FILES; i++) {
     const char *path = NULL;
 
     fds[i] = -1;
@@ -276,14 +291,16 @@ open_spec_files (GVariant *spec, uid_t uid, int fds[3], GError **error)
 }
 
 static void
-close_fds (int fds[3])
+close_fds (int fds[N_SPEC_FILES])
 {
-  for (guint i = 0; i < 3; i++) {
+  for (guint i = 0; i < N_SPEC_FILES; i++) {
     if (fds[i] >= 0)
       close (fds[i]);
     fds[i] = -1;
   }
 }
+
+static int open_user_dir (const char *dest_dir, uid_t uid, GError **error);
 
 gboolean
 banger_jail_check_caller (const char *method, GVariant *parameters, uid_t uid, GError **error)
@@ -292,7 +309,7 @@ banger_jail_check_caller (const char *method, GVariant *parameters, uid_t uid, G
   if (g_strcmp0 (method, "LaunchJailed") == 0) {
     g_autoptr (GVariant) spec = g_variant_get_child_value (parameters, 0);
     const char *id = NULL;
-    int fds[3] = { -1, -1, -1 };
+    int fds[N_SPEC_FILES];
     gboolean ok;
 
     if (!g_variant_lookup (spec, "vm_id", "&s", &id) || !check_id (id, error)
@@ -307,6 +324,20 @@ banger_jail_check_caller (const char *method, GVariant *parameters, uid_t uid, G
 
     g_variant_get_child (parameters, 0, "&s", &id);
     return check_id (id, error) && check_owner (id, uid, TRUE, error);
+  }
+  if (g_strcmp0 (method, "TakeJailState") == 0) {
+    const char *id = NULL, *dest = NULL;
+    int fd;
+
+    g_variant_get_child (parameters, 0, "&s", &id);
+    g_variant_get_child (parameters, 1, "&s", &dest);
+    if (!check_id (id, error) || !check_owner (id, uid, TRUE, error))
+      return FALSE;
+    fd = open_user_dir (dest, uid, error);
+    if (fd < 0)
+      return FALSE;
+    close (fd);
+    return TRUE;
   }
   if (g_strcmp0 (method, "RemoveJail") == 0) {
     const char *id = NULL;
@@ -574,9 +605,11 @@ launch_locked (GVariant *spec, uid_t uid, GError **error)
   g_autofree char *uid_s = NULL, *gid_s = NULL, *mem_s = NULL, *cpu_s = NULL;
   g_autoptr (GError) local = NULL;
   struct passwd pw, *res = NULL;
+  g_autofree char *memory_path = NULL;
+  g_autofree char *memory_text = NULL;
   struct stat st;
   char buf[4096];
-  int fds[3] = { -1, -1, -1 };
+  int fds[N_SPEC_FILES] = { -1, -1, -1, -1, -1 };
   int dir_fd = -1, root_fd = -1;
   guint pid = 0, found = 0;
   GPid jailer_pid = 0;
@@ -625,12 +658,19 @@ launch_locked (GVariant *spec, uid_t uid, GError **error)
                  local->message);
     goto out;
   }
+  memory_path = g_build_filename (dir, MEMORY_FILE, NULL);
+  memory_text = g_strdup_printf ("%u\n", memory_mib);
+  if (!g_file_set_contents (memory_path, memory_text, -1, &local)) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot record the memory size: %s",
+                 local->message);
+    goto out;
+  }
   /* A fresh root also clears a relaunch's stale pidfile, socket and
    * device nodes, which the jailer refuses to find (O_EXCL, mknod). */
   root_fd = rebuild_root (id, dir_fd, dir, error);
   if (root_fd < 0)
     goto out;
-  for (guint i = 0; i < G_N_ELEMENTS (spec_files); i++) {
+  for (guint i = 0; i < N_SPEC_FILES; i++) {
     if (fds[i] >= 0 && !place_file (fds[i], root_fd, root, spec_files[i][1], error))
       goto out;
   }
@@ -758,6 +798,309 @@ banger_jail_kill (const char *id, int signum, uid_t uid, GError **error)
   }
   close (pidfd);
   return TRUE;
+}
+
+/* ---- TakeJailState --------------------------------------------------------- */
+
+/* The files a jailed Firecracker's snapshot is written to (chroot-relative
+ * /run/<name>, bangerd's PUT /snapshot/create), in the order they are
+ * handed out: the memory first, the state last, so a state file in the
+ * destination means a complete state (as for a direct VM). */
+static const char *const state_files[] = { "memory", "vmstate" };
+
+/* @dest_dir (shape-checked by the authorizer) as an O_PATH descriptor if
+ * it is a directory @uid owns strictly below one of @uid's banger
+ * directories, reached without a symlink. */
+static int
+open_user_dir (const char *dest_dir, uid_t uid, GError **error)
+{
+  g_auto (GStrv) dirs = banger_user_paths_expand ((const char *const *)cfg.user_dirs, uid, error);
+  struct stat st;
+
+  if (dirs == NULL)
+    return -1;
+  for (guint i = 0; dirs[i] != NULL; i++) {
+    gsize len = strlen (dirs[i]);
+    int base_fd, fd;
+
+    if (strncmp (dest_dir, dirs[i], len) != 0 || dest_dir[len] != '/')
+      continue;
+    base_fd = banger_open_no_symlinks (AT_FDCWD, dirs[i], O_PATH | O_DIRECTORY);
+    if (base_fd < 0)
+      continue;
+    if (fstat (base_fd, &st) < 0 || st.st_uid != uid) {
+      close (base_fd);
+      continue;
+    }
+    fd = banger_open_no_symlinks (base_fd, dest_dir + len + 1, O_PATH | O_DIRECTORY);
+    close (base_fd);
+    if (fd < 0) {
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+                   "dest_dir %s: %s (symlinks are not followed)", dest_dir, g_strerror (errno));
+      return -1;
+    }
+    if (fstat (fd, &st) < 0 || !S_ISDIR (st.st_mode) || st.st_uid != uid) {
+      close (fd);
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+                   "dest_dir %s is not a directory owned by uid %u", dest_dir, (guint)uid);
+      return -1;
+    }
+    return fd;
+  }
+  g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+               "dest_dir %s is not under uid %u’s banger directories", dest_dir, (guint)uid);
+  return -1;
+}
+
+/* The jail's recorded guest memory in bytes (0: none recorded). */
+static guint64
+jail_memory_bytes (const char *id)
+{
+  g_autofree char *dir = jail_dir (id);
+  g_autofree char *path = g_build_filename (dir, MEMORY_FILE, NULL);
+  g_autofree char *text = NULL;
+  guint64 mib;
+
+  if (!g_file_get_contents (path, &text, NULL, NULL)
+      || !g_ascii_string_to_unsigned (g_strstrip (text), 10, 1, 1024 * 1024, &mib, NULL))
+    return 0;
+  return mib * 1024 * 1024;
+}
+
+/* Opens the jail's /run/@name, which the jail's user controls, as O_PATH:
+ * reached without a symlink, a regular file of @uid's with one link (a
+ * hard link planted there would hand out, or let the jail keep a name
+ * for, a file that lives elsewhere) and at most @max bytes. */
+static int
+open_jail_state_file (int run_fd, const char *id, const char *name, uid_t uid, guint64 max,
+                      struct stat *st, GError **error)
+{
+  int pfd = banger_open_no_symlinks (run_fd, name, O_PATH);
+
+  if (pfd < 0) {
+    int saved = errno;
+    g_set_error (error, BANGER_ERROR,
+                 saved == ENOENT ? BANGER_ERROR_NOT_FOUND : BANGER_ERROR_INVALID_ARGUMENT,
+                 "jail %s: /run/%s: %s (symlinks are not followed)", id, name, g_strerror (saved));
+    return -1;
+  }
+  if (fstat (pfd, st) < 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "jail %s: /run/%s: %s", id, name,
+                 g_strerror (errno));
+  } else if (S_ISLNK (st->st_mode)) {
+    /* (O_PATH|O_NOFOLLOW opens a trailing symlink itself.) */
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+                 "jail %s: /run/%s is a symlink (symlinks are not followed)", id, name);
+  } else if (!S_ISREG (st->st_mode)) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+                 "jail %s: /run/%s is not a regular file", id, name);
+  } else if (st->st_uid != uid) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+                 "jail %s: /run/%s is owned by uid %u, not by uid %u", id, name,
+                 (guint)st->st_uid, (guint)uid);
+  } else if (st->st_nlink != 1) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+                 "jail %s: /run/%s has %u links (a saved state has one)", id, name,
+                 (guint)st->st_nlink);
+  } else if ((guint64)st->st_size > max) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+                 "jail %s: /run/%s holds %" G_GUINT64_FORMAT " bytes, more than the %"
+                 G_GUINT64_FORMAT " a saved %s of this VM can",
+                 id, name, (guint64)st->st_size, max, name);
+  } else {
+    return pfd;
+  }
+  close (pfd);
+  return -1;
+}
+
+/* Copies @len bytes of the checked file @pfd into the new file @name in
+ * @dest_fd, owned by @uid:@gid (another filesystem: no hard link). Never
+ * more than @len: a file the jail grows meanwhile is refused. */
+static gboolean
+copy_state_file (int pfd, int dest_fd, const char *name, guint64 len, uid_t uid, gid_t gid,
+                 GError **error)
+{
+  int src = banger_reopen_path_fd (pfd, O_RDONLY);
+  int dst = -1;
+  guint64 done = 0;
+  gboolean ok = FALSE;
+  gboolean use_sendfile = FALSE;
+  char extra;
+
+  if (src < 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot open the jail's %s: %s", name,
+                 g_strerror (errno));
+    return FALSE;
+  }
+  /* O_EXCL|O_NOFOLLOW in the checked directory: nothing of the user's is
+   * overwritten, no link is followed. */
+  dst = openat (dest_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (dst < 0) {
+    g_set_error (error, BANGER_ERROR,
+                 errno == EEXIST ? BANGER_ERROR_EXISTS : BANGER_ERROR_FAILED,
+                 "cannot create %s in dest_dir: %s", name, g_strerror (errno));
+    close (src);
+    return FALSE;
+  }
+  if (fchown (dst, uid, gid) < 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot hand %s to uid %u: %s", name,
+                 (guint)uid, g_strerror (errno));
+    goto out;
+  }
+  while (done < len) {
+    gsize chunk = MIN (len - done, (guint64)1 << 30);
+    ssize_t n;
+
+    /* copy_file_range shares blocks where it can, but not between
+     * filesystems of different types (EXDEV): sendfile copies anywhere. */
+    if (use_sendfile) {
+      n = sendfile (dst, src, NULL, chunk);
+    } else {
+      n = copy_file_range (src, NULL, dst, NULL, chunk, 0);
+      if (n < 0 && done == 0 && (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP
+                                 || errno == ENOSYS)) {
+        use_sendfile = TRUE;
+        continue;
+      }
+    }
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "copying %s out of the jail: %s",
+                   name, n < 0 ? g_strerror (errno) : "the file shrank");
+      goto out;
+    }
+    done += (guint64)n;
+  }
+  if (pread (src, &extra, 1, (off_t)len) != 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+                 "the jail's %s grew while it was copied", name);
+    goto out;
+  }
+  if (fsync (dst) < 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "writing %s: %s", name,
+                 g_strerror (errno));
+    goto out;
+  }
+  ok = TRUE;
+out:
+  close (src);
+  close (dst);
+  if (!ok)
+    unlinkat (dest_fd, name, 0);
+  return ok;
+}
+
+/* Removes @name from @dir_fd if it is still the inode @st (the jail's user
+ * may have replaced it; whatever they put there is theirs). */
+static void
+unlink_if_same (int dir_fd, const char *name, const struct stat *st)
+{
+  struct stat now;
+
+  if (fstatat (dir_fd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_dev == st->st_dev
+      && now.st_ino == st->st_ino)
+    unlinkat (dir_fd, name, 0);
+}
+
+static gboolean
+take_state_locked (const char *id, const char *dest_dir, uid_t uid, GError **error)
+{
+  struct passwd pw, *res = NULL;
+  char buf[4096];
+  struct stat st[G_N_ELEMENTS (state_files)];
+  gboolean placed[G_N_ELEMENTS (state_files)] = { FALSE };
+  int pfds[G_N_ELEMENTS (state_files)] = { -1, -1 };
+  guint64 memory_max = jail_memory_bytes (id);
+  int root_fd = -1, run_fd = -1, dest_fd = -1;
+  gboolean ok = FALSE;
+
+  if (!check_id (id, error) || !check_owner (id, uid, TRUE, error))
+    return FALSE;
+  if (getpwuid_r (uid, &pw, buf, sizeof buf, &res) != 0 || res == NULL) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_NOT_AUTHORIZED, "uid %u has no passwd entry",
+                 (guint)uid);
+    return FALSE;
+  }
+  if (memory_max == 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_BAD_STATE,
+                 "jail %s records no memory size (launched by an older helper)", id);
+    return FALSE;
+  }
+  dest_fd = open_user_dir (dest_dir, uid, error);
+  if (dest_fd < 0)
+    return FALSE;
+  /* From the jail's root on, everything is the jail user's: nothing is
+   * followed, and only what passes the checks is touched. */
+  root_fd = open_jail_root (id);
+  run_fd = root_fd < 0 ? -1 : banger_open_no_symlinks (root_fd, "run", O_PATH | O_DIRECTORY);
+  if (run_fd < 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
+                 "jail %s has no /run directory (symlinks are not followed)", id);
+    goto out;
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (state_files); i++) {
+    guint64 max = g_str_equal (state_files[i], "memory") ? memory_max : STATE_MAX_BYTES;
+
+    pfds[i] = open_jail_state_file (run_fd, id, state_files[i], uid, max, &st[i], error);
+    if (pfds[i] < 0)
+      goto out;
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (state_files); i++) {
+    /* A hard link where both are on one filesystem (no data copied: the
+     * memory file is the guest's whole RAM), from the checked descriptor
+     * to a new name in the checked directory. */
+    if (linkat (pfds[i], "", dest_fd, state_files[i], AT_EMPTY_PATH) == 0) {
+      placed[i] = TRUE;
+      continue;
+    }
+    if (errno == EEXIST) {
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_EXISTS,
+                   "%s/%s exists: a saved state is never written over", dest_dir, state_files[i]);
+      goto out;
+    }
+    if (errno != EXDEV) {
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot link %s into %s: %s",
+                   state_files[i], dest_dir, g_strerror (errno));
+      goto out;
+    }
+    if (!copy_state_file (pfds[i], dest_fd, state_files[i], (guint64)st[i].st_size, uid,
+                          pw.pw_gid, error)) {
+      g_prefix_error (error, "%s: ", dest_dir);
+      goto out;
+    }
+    placed[i] = TRUE;
+  }
+  /* Handed out: the jail keeps no name for them. */
+  for (guint i = 0; i < G_N_ELEMENTS (state_files); i++)
+    unlink_if_same (run_fd, state_files[i], &st[i]);
+  ok = TRUE;
+out:
+  for (guint i = 0; i < G_N_ELEMENTS (state_files); i++) {
+    if (!ok && placed[i])
+      unlinkat (dest_fd, state_files[i], 0);
+    if (pfds[i] >= 0)
+      close (pfds[i]);
+  }
+  if (run_fd >= 0)
+    close (run_fd);
+  if (root_fd >= 0)
+    close (root_fd);
+  close (dest_fd);
+  return ok;
+}
+
+gboolean
+banger_jail_take_state (const char *id, const char *dest_dir, uid_t uid, GError **error)
+{
+  gboolean ok;
+
+  ensure_config ();
+  g_mutex_lock (&jail_lock);
+  ok = take_state_locked (id, dest_dir, uid, error);
+  g_mutex_unlock (&jail_lock);
+  return ok;
 }
 
 /* ---- RemoveJail ------------------------------------------------------------ */

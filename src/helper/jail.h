@@ -45,6 +45,16 @@ guint banger_jail_launch (GVariant *spec, uid_t uid, GError **error);
 /* KillJailed(@id, @signum) for the jail's owner. */
 gboolean banger_jail_kill (const char *id, int signum, uid_t uid, GError **error);
 
+/* TakeJailState(@id, @dest_dir) for the jail's owner: the snapshot its
+ * Firecracker wrote to /run/memory and /run/vmstate (chroot-relative),
+ * each a regular file of @uid's with one link, reached without a symlink,
+ * the memory at most the launch's memory size and the state at most 64 MiB,
+ * moved into the existing directory @dest_dir (@uid's, under @uid's banger
+ * directories, no symlink) as "memory" then "vmstate": hard links where
+ * the filesystem allows, else copies owned by @uid. Never writes over a
+ * name in @dest_dir (Exists); on any failure nothing is left there. */
+gboolean banger_jail_take_state (const char *id, const char *dest_dir, uid_t uid, GError **error);
+
 /* RemoveJail(@id) for the jail's owner: BadState while its Firecracker
  * runs; unmounts everything below the jail first (refusing if anything
  * stays mounted), then removes the tree through descriptors, never

@@ -569,6 +569,217 @@ class JailTest(unittest.TestCase):
         self.launch()
 
 
+class JailStateTest(JailTest):
+    """TakeJailState, and LaunchJailed's state files: the saved state of a
+    jailed Firecracker out of its jail into the user's directory, and into
+    a new jail for the restore. The jail is the VM user's (the jailer
+    chowns it), so everything in it is hostile: a compromised VMM can put
+    anything where the state should be."""
+
+    def plant(self, name, data=b'', user=A, size=None):
+        """A file in the jail's /run as the jail's user would leave it."""
+        uid, gid = self.bus.users[user]
+        path = os.path.join(self.chroot(), 'run', name)
+        with open(path, 'wb') as f:
+            f.write(data)
+            if size is not None:
+                f.truncate(size)
+        os.chown(path, uid, gid)
+        return path
+
+    def dest(self, user=A, name='suspend'):
+        uid, gid = self.bus.users[user]
+        d = os.path.join(self.files[user]['vm_dir'], name)
+        os.makedirs(d, exist_ok=True)
+        os.chown(d, uid, gid)
+        return d
+
+    def take(self, dest, user=A, vm_id=VM_ID):
+        return self.bus.call(user, 'TakeJailState', f"'{vm_id}'", f"'{dest}'", '{}')
+
+    def take_error(self, dest, user=A):
+        ok, out = self.take(dest, user)
+        self.assertFalse(ok, out)
+        return re.search(r'GDBus\.Error:([A-Za-z0-9_.]+):', out).group(1), out
+
+    def check_take_and_restore(self):
+        pid = self.launch()
+        self.wait_api()
+        memory = os.urandom(64 * 1024)
+        self.plant('memory', memory)
+        self.plant('vmstate', b'{"state": 1}')
+        dest = self.dest()
+        ok, out = self.take(dest)
+        self.assertTrue(ok, out)
+        self.assertTrue(re.search(rf'AUDIT uid={self.uid_a} method=TakeJailState '
+                                  r'action=org.banger.vm.launch .* result=ok',
+                                  self.helper.output()))
+        self.assertEqual(sorted(os.listdir(dest)), ['memory', 'vmstate'])
+        for name, data in (('memory', memory), ('vmstate', b'{"state": 1}')):
+            st = os.lstat(os.path.join(dest, name))
+            self.assertTrue(stat.S_ISREG(st.st_mode))
+            self.assertEqual((st.st_uid, st.st_gid), (self.uid_a, self.gid_a), name)
+            self.assertEqual(st.st_nlink, 1, name)
+            with open(os.path.join(dest, name), 'rb') as f:
+                self.assertEqual(f.read(), data)
+            # the jail keeps no name for it
+            self.assertFalse(os.path.lexists(os.path.join(self.chroot(), 'run', name)))
+        # never written over: a second take finds nothing, and even with
+        # new files in the jail refuses to replace the first
+        self.plant('memory', b'new')
+        self.plant('vmstate', b'new')
+        name, out = self.take_error(dest)
+        self.assertEqual(name, 'org.banger.Error.Exists', out)
+        with open(os.path.join(dest, 'memory'), 'rb') as f:
+            self.assertEqual(f.read(), memory)
+        # the restore: a new jail with the state linked in, the very files
+        self.kill_and_wait(pid)
+        self.launch(state=f"<'{dest}/vmstate'>", memory=f"<'{dest}/memory'>")
+        self.wait_api()
+        for name in ('vmstate', 'memory'):
+            self.assertTrue(os.path.samefile(os.path.join(self.chroot(), name),
+                                             os.path.join(dest, name)), name)
+        # the stale /run files of the old jail went with its root
+        self.assertFalse(os.path.lexists(os.path.join(self.chroot(), 'run', 'memory')))
+        return dest
+
+    def test_take_state_fake(self):
+        self.check_take_and_restore()
+
+    def test_take_state_copy_fake(self):
+        """The jail on another filesystem: copied, not linked, and still
+        the user's."""
+        self.private_chroot_base()
+        dest = self.check_take_and_restore()
+        self.assertIn(os.path.join(self.chroot(), 'memory'), mount_points())
+        self.assertNotEqual(os.stat(dest).st_dev, os.stat(self.chroot()).st_dev)
+
+    def test_take_state_hostile_fake(self):
+        pid = self.launch()
+        self.wait_api()
+        dest = self.dest()
+        precious = os.path.join(self.files[A]['data'], 'precious')
+        with open(precious, 'wb') as f:
+            f.write(b'keep me')
+        os.chown(precious, self.uid_a, self.gid_a)
+        root_file = os.path.join(self.bus.tmp, 'root-only')
+        with open(root_file, 'wb') as f:
+            f.write(b'root')
+        run = os.path.join(self.chroot(), 'run')
+
+        def symlink(p):
+            os.symlink(precious, p)
+
+        def hardlink(p):
+            os.link(precious, p)
+
+        def fifo(p):
+            os.mkfifo(p)
+            os.chown(p, self.uid_a, self.gid_a)
+
+        def directory(p):
+            os.mkdir(p)
+            os.chown(p, self.uid_a, self.gid_a)
+
+        def oversized(p):
+            # more than the jail's 256 MiB of guest memory, or than any
+            # microVM state (sparse)
+            name = os.path.basename(p)
+            self.plant(name, size=((256 if name == 'memory' else 64) << 20) + 1)
+
+        def root_owned(p):
+            with open(p, 'wb') as f:
+                f.write(b'x')
+
+        def missing(p):
+            pass
+
+        cases = [('symlink', symlink, 'symlinks are not followed'),
+                 ('hard link', hardlink, 'has 2 links'),
+                 ('fifo', fifo, 'not a regular file'),
+                 ('directory', directory, 'not a regular file'),
+                 ('oversized', oversized, 'more than the'),
+                 ('root-owned', root_owned, 'is owned by uid 0'),
+                 ('missing', missing, 'No such file')]
+        for what, make, message in cases:
+            for name in ('memory', 'vmstate'):
+                for n in ('memory', 'vmstate'):
+                    p = os.path.join(run, n)
+                    if os.path.isdir(p) and not os.path.islink(p):
+                        os.rmdir(p)
+                    elif os.path.lexists(p):
+                        os.unlink(p)
+                self.plant('memory' if name == 'vmstate' else 'vmstate', b'fine')
+                make(os.path.join(run, name))
+                start = time.monotonic()
+                err, out = self.take_error(dest)
+                self.assertLess(time.monotonic() - start, 5, f'{what} {name}')
+                self.assertIn(err, ('org.banger.Error.InvalidArgument',
+                                    'org.banger.Error.NotFound'), f'{what} {name}: {out}')
+                self.assertIn(message, out, f'{what} {name}')
+                self.assertIn(f'/run/{name}', out, f'{what} {name}')
+                self.assertEqual(os.listdir(dest), [], f'{what} {name}')
+        with open(precious, 'rb') as f:
+            self.assertEqual(f.read(), b'keep me')
+        self.assertEqual(os.stat(precious).st_nlink, 1)
+        with open(root_file, 'rb') as f:
+            self.assertEqual(f.read(), b'root')
+        self.assertTrue(alive(pid))
+
+        # the destination: only a directory of the caller's, under the
+        # caller's banger directories, reached without a symlink
+        for p in ('memory', 'vmstate'):
+            q = os.path.join(run, p)
+            if os.path.lexists(q):
+                os.unlink(q)
+        self.plant('memory', b'm')
+        self.plant('vmstate', b's')
+        link_dir = os.path.join(self.files[A]['data'], 'linkdir')
+        os.symlink(dest, link_dir)
+        os.lchown(link_dir, self.uid_a, self.gid_a)
+        root_dir = os.path.join(self.files[A]['data'], 'rootdir')
+        os.makedirs(root_dir)
+        for bad in (link_dir, root_dir, self.dest(B), self.bus.tmp, '/etc',
+                    self.files[A]['data'] + '/../x'):
+            err, out = self.take_error(bad)
+            self.assertEqual(err, 'org.banger.Error.InvalidArgument', f'{bad}: {out}')
+        self.assertEqual(os.listdir(root_dir), [])
+        self.assertEqual(os.listdir(self.dest(B)), [])
+        # another user: checked before polkit (B is denied by polkit)
+        for dest_b in (self.dest(B), dest):
+            err, out = self.take_error(dest_b, user=B)
+            self.assertEqual(err, 'org.banger.Error.NotAuthorized', out)
+        self.assertTrue(os.path.exists(os.path.join(run, 'memory')))
+        # and an existing name in the destination is kept
+        with open(os.path.join(dest, 'vmstate'), 'wb') as f:
+            f.write(b'mine')
+        err, out = self.take_error(dest)
+        self.assertEqual(err, 'org.banger.Error.Exists', out)
+        self.assertEqual(sorted(os.listdir(dest)), ['vmstate'])
+        with open(os.path.join(dest, 'vmstate'), 'rb') as f:
+            self.assertEqual(f.read(), b'mine')
+        # after all that, a good take works
+        os.unlink(os.path.join(dest, 'vmstate'))
+        ok, out = self.take(dest)
+        self.assertTrue(ok, out)
+        self.assertTrue(alive(pid))
+
+    def test_launch_state_refused_fake(self):
+        """The state's files pass the disk's checks, and go together."""
+        dest = self.dest()
+        good = os.path.join(dest, 'vmstate')
+        with open(good, 'wb') as f:
+            f.write(b's')
+        os.chown(good, self.uid_a, self.gid_a)
+        for spec in ({'state': f"<'{good}'>"},
+                     {'state': f"<'{good}'>", 'memory': "<'/etc/passwd'>"},
+                     {'state': f"<'{good}'>",
+                      'memory': f"<'{self.files[B]['rootfs']}'>"}):
+            name, out = self.error(A, 'LaunchJailed', self.spec(A, **spec), '{}')
+            self.assertEqual(name, 'org.banger.Error.InvalidArgument', out)
+        self.assert_nothing_created()
+
+
 class UnitFileTest(unittest.TestCase):
     def test_kill_mode_process(self):
         """VMMs must outlive restarts of bangerd and bangerd-root."""

@@ -10,6 +10,8 @@
 /* polkit may prompt when "interactive" is set; bangerd never sets it (it has
  * no terminal), so a call answers in well under this. */
 #define HELPER_CALL_TIMEOUT_MS 30000
+/* TakeJailState may copy a guest's whole memory (vmm.h's state timeout). */
+#define TAKE_STATE_TIMEOUT_MS (10 * 60 * 1000)
 
 struct _BangerHelperClient {
   gatomicrefcount ref;
@@ -289,6 +291,24 @@ banger_helper_client_kill_jailed (BangerHelperClient *self, const char *vm_id, i
     return TRUE;
   g_propagate_error (error, g_steal_pointer (&local));
   return FALSE;
+}
+
+gboolean
+banger_helper_client_take_jail_state (BangerHelperClient *self, const char *vm_id,
+                                      const char *dest_dir, GError **error)
+{
+  g_autoptr (GVariant) ret = NULL;
+
+  /* Not the default timeout: across filesystems the helper copies the
+   * guest's whole memory. */
+  ret = g_dbus_proxy_call_sync (G_DBUS_PROXY (self->proxy), "TakeJailState",
+                                g_variant_new ("(ss@a{sv})", vm_id, dest_dir, no_options ()),
+                                G_DBUS_CALL_FLAGS_NONE, TAKE_STATE_TIMEOUT_MS, NULL, error);
+  if (ret == NULL) {
+    helper_error (error, "TakeJailState");
+    return FALSE;
+  }
+  return TRUE;
 }
 
 gboolean

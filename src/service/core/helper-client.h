@@ -48,12 +48,19 @@ gboolean banger_helper_client_delete_tap (BangerHelperClient *self, const char *
 
 /* LaunchJailed: Firecracker under the jailer for this VM (docs/firecracker.md);
  * @spec is the a{sv} the helper documents (vm_id, kernel, rootfs, initrd,
- * tap, vcpus, memory_mib). Returns the VMM's pid, 0 on error. */
+ * tap, vcpus, memory_mib, and state + memory for a restore). Returns the
+ * VMM's pid, 0 on error. */
 guint banger_helper_client_launch_jailed (BangerHelperClient *self, GVariant *spec, GError **error);
 /* KillJailed: @signum (SIGTERM, SIGKILL or SIGINT) to the caller's own jail
  * @vm_id; a jail with no running Firecracker is not an error. */
 gboolean banger_helper_client_kill_jailed (BangerHelperClient *self, const char *vm_id, int signum,
                                            GError **error);
+/* TakeJailState: moves the snapshot the caller's jailed Firecracker @vm_id
+ * wrote to its /run/memory and /run/vmstate into @dest_dir (the caller's,
+ * existing) as "memory" and "vmstate". May take as long as copying the
+ * guest's memory. */
+gboolean banger_helper_client_take_jail_state (BangerHelperClient *self, const char *vm_id,
+                                               const char *dest_dir, GError **error);
 /* RemoveJail: removes the caller's own jail @vm_id once its Firecracker is
  * gone (BadState while it runs); a jail that is already gone is not an
  * error. */

@@ -159,6 +159,7 @@ warm_inputs (const StartOp *op)
     .memory_mib = op->rec->memory_mib,
     .disk_mib = op->rec->disk_mib,
     .network = op->tap != NULL,
+    .jailed = op->jailed,
   };
 }
 
@@ -283,7 +284,7 @@ start_prepare_thread (GTask *task, gpointer source, gpointer task_data, GCancell
   /* The tap's address is claimed from the main loop once it is leased. */
   if (op->tap != NULL)
     op->helper = g_steal_pointer (&helper);
-  if (op->warm_allowed && !op->disk_existed && !op->jailed)
+  if (op->warm_allowed && !op->disk_existed)
     start_warm_lookup (op);
   g_task_return_boolean (task, TRUE);
 }
@@ -359,8 +360,12 @@ start_warm_restore (StartOp *op)
   /* Until its identity is applied: a bangerd restarted meanwhile sends it
    * (vm-adopt.c). */
   banger_vm_clone_marker_write (op->run->vm_dir, op->net_ip, op->net_gw);
+  /* A jailed clone: the helper links the state and the clone's own disk
+   * into its jail (docs/warm-start.md). */
   ok = driver->prepare_clone_disk (&op->config, &op->inst, disk, &error)
-       && driver->launch (&op->config, &op->inst, &error);
+       && (op->jailed ? driver->launch_jailed (&op->config, &op->inst, op->chroot_base,
+                                                op->rt->helper, &error)
+                      : driver->launch (&op->config, &op->inst, &error));
   g_free (op->config.kernel_args);
   op->config.kernel_args = own_args;
   g_clear_pointer (&op->config.incoming_state, g_free);
@@ -713,6 +718,8 @@ start_warm_save_thread (GTask *task, gpointer source, gpointer task_data,
   gint64 t0 = g_get_monotonic_time ();
   BangerWarmInputs in = warm_inputs (op);
 
+  /* A jailed VM's state comes out of its jail through the helper. */
+  op->inst.helper = op->rt->helper;
   if (!banger_warm_cache_save (op->rt->data_dir, op->warm_key, &in, &op->config, &op->inst,
                                banger_agent_client_get_agent_version (op->agent), &error)) {
     g_task_return_error (task, error);

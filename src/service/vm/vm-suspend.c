@@ -89,6 +89,8 @@ suspend_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
   }
   op->driver->instance_paths (op->vm_dir, &inst);
   inst.pid = op->pid;
+  /* A jailed VM's state comes out of its jail through the helper. */
+  inst.helper = op->helper;
   if (!op->driver->save_state (&inst, dir, &error)) {
     /* The driver resumed the guest; nothing of the state is left. */
     banger_vmm_instance_clear (&inst);

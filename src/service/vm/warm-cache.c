@@ -81,6 +81,9 @@ banger_warm_cache_key (const BangerWarmInputs *in, GError **error)
                            WARM_FORMAT, PACKAGE_VERSION, in->driver->name, compat, in->vcpus,
                            in->memory_mib, in->disk_mib, in->network ? 1 : 0);
   g_checksum_update (sum, (const guchar *)shape, -1);
+  /* Only for jailed VMs: a direct VM's key stays what it was. */
+  if (in->jailed)
+    g_checksum_update (sum, (const guchar *)"jailed=1\n", -1);
   if (!add_file (sum, "rootfs", in->rootfs, error) || !add_file (sum, "kernel", in->kernel_path, error)
       || !add_file (sum, "initrd", in->initrd_path, error))
     return NULL;

@@ -29,6 +29,9 @@ typedef struct {
   guint memory_mib;
   guint disk_mib;
   gboolean network; /* with a network device */
+  /* In the helper's jail: its snapshot names the jail's paths (/rootfs),
+   * a direct one host paths, so neither restores the other. */
+  gboolean jailed;
 } BangerWarmInputs;
 
 typedef struct {

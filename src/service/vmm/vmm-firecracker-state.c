@@ -7,9 +7,15 @@
  * VM that made it and the load opens them, so a warm-start template
  * (save_template) is saved naming its frozen disk in the warm cache, and
  * every restore re-points the drive at the VM's own disk before the guest
- * runs (docs/warm-start.md). A jailed Firecracker sees only its chroot, so
- * its state would have to be moved in and out of the jail through the
- * helper: not done yet, refused with a clear error. */
+ * runs (docs/warm-start.md).
+ *
+ * A jailed Firecracker sees only its chroot and runs as the user: it writes
+ * its snapshot to /run/memory and /run/vmstate in the jail, and the
+ * helper's TakeJailState moves them (checked: regular, the user's, one
+ * link, bounded) into the state directory; a restore has the helper's
+ * LaunchJailed link them into the new jail as /vmstate and /memory. Every
+ * jail has the VM's own disk at /rootfs, so a jailed snapshot names
+ * /rootfs, which in a clone's jail is the clone's own disk. */
 
 #include "vmm-firecracker.h"
 
@@ -25,16 +31,21 @@
 /* A snapshot writes the whole guest memory: more than a configuration call. */
 #define STATE_API_TIMEOUT_S (BANGER_VMM_STATE_TIMEOUT_MS / 1000)
 
+/* Where a jailed snapshot is written, chroot-relative (the jail's /run is
+ * the VM user's: Firecracker, running as that user, may create files
+ * there), and where a restore finds the files LaunchJailed linked in. */
+#define JAIL_SAVE_STATE   "/run/" BANGER_VMM_STATE_FILE
+#define JAIL_SAVE_MEMORY  "/run/" BANGER_VMM_MEMORY_FILE
+#define JAIL_LOAD_STATE   "/" BANGER_VMM_STATE_FILE
+#define JAIL_LOAD_MEMORY  "/" BANGER_VMM_MEMORY_FILE
+#define JAIL_VSOCK        "/run/vsock.sock"
+#define JAIL_DISK         "/rootfs"
+
+/* A jailed VM's API socket in its directory is a symlink into the jail. */
 static gboolean
-refuse_jailed (const char *control_socket, const char *what, GError **error)
+is_jailed (const BangerVmmInstance *i)
 {
-  if (control_socket != NULL && g_file_test (control_socket, G_FILE_TEST_IS_SYMLINK)) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED,
-                 "%s is not supported for a jailed Firecracker yet (its files live in the jail)",
-                 what);
-    return TRUE;
-  }
-  return FALSE;
+  return i->control_socket != NULL && g_file_test (i->control_socket, G_FILE_TEST_IS_SYMLINK);
 }
 
 static gboolean
@@ -136,6 +147,52 @@ create_snapshot (BangerFirecrackerApi *api, const char *state_dir, GError **erro
   return FALSE;
 }
 
+/* The jailed snapshot: written by Firecracker into its jail, then moved
+ * into @state_dir by the helper's TakeJailState, which trusts nothing the
+ * jail holds. The VM directory is named after the VM's id, which is the
+ * jail's. */
+static gboolean
+create_snapshot_jailed (BangerFirecrackerApi *api, BangerVmmInstance *i, const char *state_dir,
+                        GError **error)
+{
+  g_autofree char *link = g_file_read_link (i->control_socket, error);
+  g_autofree char *run = link != NULL ? g_path_get_dirname (link) : NULL;
+  g_autofree char *vm_dir = g_path_get_dirname (i->control_socket);
+  g_autofree char *vm_id = g_path_get_basename (vm_dir);
+  g_autofree char *jail_state = NULL;
+  g_autofree char *jail_memory = NULL;
+  g_autoptr (BangerHelperClient) helper = NULL;
+  g_autoptr (JsonObject) body = json_object_new ();
+  g_autoptr (JsonNode) node = json_node_new (JSON_NODE_OBJECT);
+  gboolean ok;
+
+  if (link == NULL)
+    return FALSE;
+  jail_state = g_build_filename (run, BANGER_VMM_STATE_FILE, NULL);
+  jail_memory = g_build_filename (run, BANGER_VMM_MEMORY_FILE, NULL);
+  /* What an earlier, failed save left (bangerd runs as the jail's user). */
+  g_unlink (jail_state);
+  g_unlink (jail_memory);
+  json_object_set_string_member (body, "snapshot_type", "Full");
+  json_object_set_string_member (body, "snapshot_path", JAIL_SAVE_STATE);
+  json_object_set_string_member (body, "mem_file_path", JAIL_SAVE_MEMORY);
+  json_node_set_object (node, body);
+  ok = banger_firecracker_api_put (api, "/snapshot/create", node, error);
+  if (ok) {
+    helper = i->helper != NULL ? banger_helper_client_connect (i->helper, NULL, error) : NULL;
+    if (helper == NULL && i->helper == NULL)
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED,
+                   "a jailed VM's state is handed out by the root helper, which is not reachable");
+    ok = helper != NULL && banger_helper_client_take_jail_state (helper, vm_id, state_dir, error);
+    if (!ok)
+      g_prefix_error (error, "taking the saved state out of the jail: ");
+  }
+  /* Handed out or failed: the jail keeps none of it. */
+  g_unlink (jail_state);
+  g_unlink (jail_memory);
+  return ok;
+}
+
 /* A failed save: the guest runs again, @error says why. */
 static gboolean
 save_failed (BangerFirecrackerApi *api, GError **error)
@@ -151,13 +208,14 @@ gboolean
 banger_vmm_firecracker_save_state (BangerVmmInstance *i, const char *state_dir, GError **error)
 {
   g_autoptr (BangerFirecrackerApi) api = NULL;
+  gboolean jailed = is_jailed (i);
 
-  if (refuse_jailed (i->control_socket, "saving a VM's state", error))
-    return FALSE;
   api = banger_firecracker_api_new (i->control_socket, STATE_API_TIMEOUT_S);
   /* The contract: a snapshot is taken of a paused microVM. */
   if (!set_vm_state (api, "Paused", error))
     return FALSE;
+  if (jailed)
+    return create_snapshot_jailed (api, i, state_dir, error) || save_failed (api, error);
   return create_snapshot (api, state_dir, error) || save_failed (api, error);
 }
 
@@ -176,13 +234,19 @@ banger_vmm_firecracker_save_template (BangerVmmInstance *i, const char *state_di
   gboolean made_dir = FALSE;
   gboolean ok;
 
-  if (refuse_jailed (i->control_socket, "saving a VM's state", error))
-    return FALSE;
   api = banger_firecracker_api_new (i->control_socket, STATE_API_TIMEOUT_S);
   if (!set_vm_state (api, "Paused", error))
     return FALSE;
   if (!copy_disk (i->disk_path, disk_copy, error))
     return save_failed (api, error);
+  if (is_jailed (i)) {
+    /* Its drive is /rootfs, which in every jail is that VM's own disk: the
+     * snapshot names no file of this VM's, so nothing is re-pointed. */
+    if (create_snapshot_jailed (api, i, state_dir, error))
+      return TRUE;
+    g_unlink (disk_copy);
+    return save_failed (api, error);
+  }
   if (g_mkdir (as_dir, 0700) == 0)
     made_dir = TRUE;
   if (!made_dir || link (disk_copy, disk_as) < 0) {
@@ -231,22 +295,18 @@ banger_vmm_firecracker_resume_paused (BangerVmmInstance *i, GError **error)
   return set_vm_state (api, "Resumed", error);
 }
 
-gboolean
-banger_vmm_firecracker_load_state (const BangerVmmConfig *c, BangerVmmInstance *i, GError **error)
+/* The load, with the paths as the Firecracker process sees them (host
+ * paths when direct, chroot-relative in a jail). */
+static gboolean
+load_snapshot (const BangerVmmConfig *c, BangerVmmInstance *i, const char *state,
+               const char *memory, const char *vsock_path, const char *disk, GError **error)
 {
   g_autoptr (BangerFirecrackerApi) api = NULL;
-  g_autofree char *state = g_build_filename (c->incoming_state, BANGER_VMM_STATE_FILE, NULL);
-  g_autofree char *memory = g_build_filename (c->incoming_state, BANGER_VMM_MEMORY_FILE, NULL);
   g_autoptr (JsonObject) body = json_object_new ();
   g_autoptr (JsonObject) backend = json_object_new ();
   g_autoptr (JsonObject) vsock = json_object_new ();
   g_autoptr (JsonNode) node = json_node_new (JSON_NODE_OBJECT);
 
-  if (!g_file_test (memory, G_FILE_TEST_IS_REGULAR)) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND, "the saved state in %s has no %s",
-                 c->incoming_state, BANGER_VMM_MEMORY_FILE);
-    return FALSE;
-  }
   api = banger_firecracker_api_new (i->control_socket, STATE_API_TIMEOUT_S);
   json_object_set_string_member (body, "snapshot_path", state);
   json_object_set_string_member (backend, "backend_type", "File");
@@ -265,7 +325,7 @@ banger_vmm_firecracker_load_state (const BangerVmmConfig *c, BangerVmmInstance *
     json_array_add_object_element (overrides, net);
     json_object_set_array_member (body, "network_overrides", overrides);
   }
-  json_object_set_string_member (vsock, "uds_path", i->agent_socket);
+  json_object_set_string_member (vsock, "uds_path", vsock_path);
   json_object_set_object_member (body, "vsock_override", g_steal_pointer (&vsock));
   json_node_set_object (node, body);
   if (!banger_firecracker_api_put (api, "/snapshot/load", node, error)) {
@@ -275,8 +335,8 @@ banger_vmm_firecracker_load_state (const BangerVmmConfig *c, BangerVmmInstance *
   /* The state names the disk of the VM that saved it (for a warm start,
    * the template's frozen disk, which must never be written): the guest
    * writes only to this VM's own. */
-  if (i->disk_path != NULL && !set_drive (api, i->disk_path, error)) {
-    g_prefix_error (error, "pointing the restored VM's drive at %s: ", i->disk_path);
+  if (disk != NULL && !set_drive (api, disk, error)) {
+    g_prefix_error (error, "pointing the restored VM's drive at %s: ", disk);
     return FALSE;
   }
   if (!set_vm_state (api, "Resumed", error)) {
@@ -287,12 +347,23 @@ banger_vmm_firecracker_load_state (const BangerVmmConfig *c, BangerVmmInstance *
 }
 
 gboolean
-banger_vmm_firecracker_refuse_jailed_restore (const BangerVmmConfig *c, GError **error)
+banger_vmm_firecracker_load_state (const BangerVmmConfig *c, BangerVmmInstance *i, GError **error)
 {
-  if (c->incoming_state == NULL || !*c->incoming_state)
+  g_autofree char *state = g_build_filename (c->incoming_state, BANGER_VMM_STATE_FILE, NULL);
+  g_autofree char *memory = g_build_filename (c->incoming_state, BANGER_VMM_MEMORY_FILE, NULL);
+
+  if (!g_file_test (memory, G_FILE_TEST_IS_REGULAR)) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND, "the saved state in %s has no %s",
+                 c->incoming_state, BANGER_VMM_MEMORY_FILE);
     return FALSE;
-  g_set_error (error, BANGER_ERROR, BANGER_ERROR_UNSUPPORTED,
-               "restoring a VM's state is not supported for a jailed Firecracker yet "
-               "(its files live in the jail)");
-  return TRUE;
+  }
+  return load_snapshot (c, i, state, memory, i->agent_socket, i->disk_path, error);
+}
+
+gboolean
+banger_vmm_firecracker_load_state_jailed (const BangerVmmConfig *c, BangerVmmInstance *i,
+                                          GError **error)
+{
+  /* LaunchJailed linked the state's files and the VM's own disk in. */
+  return load_snapshot (c, i, JAIL_LOAD_STATE, JAIL_LOAD_MEMORY, JAIL_VSOCK, JAIL_DISK, error);
 }

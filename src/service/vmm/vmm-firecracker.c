@@ -460,8 +460,23 @@ banger_vmm_firecracker_start_jailed (const BangerVmmConfig *c, BangerVmmInstance
   i->pid = pid;
   if (!wait_for_api (i->control_socket, pid, log, error))
     return FALSE;
-  if (!configure_and_start (i->control_socket, c, &paths, error))
+  if (c->incoming_state != NULL && *c->incoming_state) {
+    /* LaunchJailed linked the state in: the logger and metrics (the only
+     * resources allowed before a load), then the load. */
+    g_autoptr (BangerFirecrackerApi) api
+        = banger_firecracker_api_new (i->control_socket, API_TIMEOUT_S);
+
+    if (!put_logger_and_metrics (api, &paths, error)
+        || !banger_vmm_firecracker_load_state_jailed (c, i, error)) {
+      /* As a direct restore's: a process that failed its load is good for
+       * nothing, and a warm start's fallback boot relaunches this jail
+       * (the VMM runs as the user, so bangerd may signal it). */
+      banger_vmm_signal_and_wait (i->pid, SIGKILL, SIGKILL_WAIT_MS);
+      return FALSE;
+    }
+  } else if (!configure_and_start (i->control_socket, c, &paths, error)) {
     return FALSE;
+  }
   g_free (i->accel);
   i->accel = g_strdup ("kvm");
   return TRUE;
@@ -620,9 +635,23 @@ fc_launch_jailed (const BangerVmmConfig *c, BangerVmmInstance *i, const char *ch
   g_autofree char *chroot = NULL;
   guint pid;
 
-  if (helper == NULL || banger_vmm_firecracker_refuse_jailed_restore (c, error))
+  if (helper == NULL)
     return FALSE;
   g_variant_builder_add (&spec, "{sv}", "vm_id", g_variant_new_string (c->vm_id));
+  if (c->incoming_state != NULL && *c->incoming_state) {
+    g_autofree char *state = g_build_filename (c->incoming_state, BANGER_VMM_STATE_FILE, NULL);
+    g_autofree char *memory = g_build_filename (c->incoming_state, BANGER_VMM_MEMORY_FILE, NULL);
+
+    if (!banger_vmm_state_complete (c->incoming_state)
+        || !g_file_test (memory, G_FILE_TEST_IS_REGULAR)) {
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_NOT_FOUND, "no saved state in %s",
+                   c->incoming_state);
+      return FALSE;
+    }
+    /* Linked into the new jail by the helper, checked as the disk is. */
+    g_variant_builder_add (&spec, "{sv}", "state", g_variant_new_string (state));
+    g_variant_builder_add (&spec, "{sv}", "memory", g_variant_new_string (memory));
+  }
   g_variant_builder_add (&spec, "{sv}", "kernel", g_variant_new_string (c->kernel));
   g_variant_builder_add (&spec, "{sv}", "rootfs", g_variant_new_string (i->disk_path));
   if (c->initrd != NULL && *c->initrd)

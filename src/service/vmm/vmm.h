@@ -42,6 +42,9 @@ typedef struct {
   char *disk_path;
   char *disk_mode; /* "qcow2-overlay", "reflink", … */
   char *accel;     /* "kvm" or "tcg" */
+  /* Borrowed, may be NULL: bangerd's helper client, for what a jailed VMM's
+   * saved state needs from the helper (save_state, save_template). */
+  BangerHelperClient *helper;
 } BangerVmmInstance;
 
 void banger_vmm_config_clear (BangerVmmConfig *config);
