@@ -63,7 +63,12 @@ behaviour worth copying, only one a stop must survive):
                               nothing ends: the guest ignores the reboot
   --test-ignore-sigterm       SIGTERM is caught and ignored (the process
                               keeps running until SIGKILL)
-Since banger builds the command line itself, both can also be given as the
+A COMPROMISED VMM, for tests of what the host trusts of a jail's contents:
+  --test-hostile-snapshot     PUT /snapshot/create writes the state, then
+                              puts a symlink to /etc/passwd where the memory
+                              file should be, and answers 204 as if all
+                              were well
+Since banger builds the command line itself, all of them can also be given as the
 environment FAKE_FIRECRACKER_TEST_FLAGS (space-separated, e.g.
 "--test-ignore-ctrl-alt-del --test-ignore-sigterm"), which the fake jailer
 passes on. Each switch, when it takes effect, appends one line to
@@ -357,6 +362,10 @@ class Firecracker:
         except OSError as e:
             raise Fault(f'Create snapshot error: Cannot save the microVM state: {e.strerror} '
                         f'(os error {e.errno})')
+        if self.args.test_hostile_snapshot:
+            os.unlink(memory)
+            os.symlink('/etc/passwd', memory)
+            self.wedge_note('planted a symlink as the memory file')
         return 204, None
 
     def snapshot_load(self, body):
@@ -573,9 +582,11 @@ def parse_args(argv):
     # Test switches (see the module's docstring): a wedged guest.
     p.add_argument('--test-ignore-ctrl-alt-del', action='store_true')
     p.add_argument('--test-ignore-sigterm', action='store_true')
+    p.add_argument('--test-hostile-snapshot', action='store_true')
     extra = os.environ.get('FAKE_FIRECRACKER_TEST_FLAGS', '').split()
     for flag in extra:
-        if flag not in ('--test-ignore-ctrl-alt-del', '--test-ignore-sigterm'):
+        if flag not in ('--test-ignore-ctrl-alt-del', '--test-ignore-sigterm',
+                        '--test-hostile-snapshot'):
             p.error(f'FAKE_FIRECRACKER_TEST_FLAGS: unknown switch {flag}')
     return p.parse_args(argv + extra)
 

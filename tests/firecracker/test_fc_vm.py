@@ -620,16 +620,6 @@ class JailedTest(FcTestCase):
         self.assertTrue(wait_pid_gone(pid, 10))
         self.assert_fc_running(path, vm_id, pid2)
         self.assertEqual(self.exec(path, ['true'])[0], 0)
-        # suspend is not supported in a jail yet (docs/suspend.md): refused,
-        # the guest never paused, nothing saved
-        sent = len(self.requests(vm_id))
-        with self.assertRaises(Exception) as cm:
-            self.vm_call(path, 'Suspend', timeout=60000)
-        self.assertIn('org.banger.Error.Unsupported', str(cm.exception))
-        self.assertIn('jailed Firecracker', str(cm.exception))
-        self.assertEqual(len(self.requests(vm_id)), sent)
-        self.assert_fc_running(path, vm_id, pid2)
-        self.assertEqual(self.exec(path, ['true'])[0], 0)
         self.vm_call(path, 'Kill')
         self.assertEqual(self.prop(path, 'State'), 'stopped')
         self.assert_released(path, vm_id, pid2)
@@ -673,6 +663,209 @@ class JailedTest(FcTestCase):
             self.assertTrue(os.path.exists(f), '%s was removed' % f)
         self.assertRegex(self.helper.output(), r'AUDIT uid=0 method=RemoveJail .* result=ok')
         self.assertNotIn('left behind', self.session.log())
+
+
+class JailedStateTest(FcTestCase):
+    """Suspend, resume and warm start of jailed Firecracker VMs
+    (docs/suspend.md, docs/warm-start.md): the FAKE Firecracker writes its
+    snapshot inside the jail (chroot-relative paths), the helper's
+    TakeJailState moves it into the VM directory or the warm cache, and
+    LaunchJailed links it into the next jail for the load."""
+    jailed = True
+    fake_flags = {'test_suspend_hostile_vmm_fake': '--test-hostile-snapshot'}
+
+    def jail_root(self, vm_id):
+        return os.path.join(self.base, 'firecracker', vm_id, 'root')
+
+    def disks_used(self, vm_id):
+        with open(os.path.join(self.api_dir(vm_id), 'firecracker.socket.disks.log')) as f:
+            return {line.split(' ', 3)[3] for line in f.read().splitlines()}
+
+    def console(self, vm_id):
+        with open(os.path.join(self.vm_dir(vm_id), 'console.log')) as f:
+            return f.read()
+
+    def check_load(self, vm_id, reqs):
+        """A restore in a jail: logger and metrics, the load from the files
+        LaunchJailed linked in (chroot-relative), paused, the drive on the
+        jail's /rootfs, then resumed; no boot configuration at all."""
+        steps = [(r['method'], r['path']) for r in reqs]
+        self.assertEqual(steps, [('PUT', '/logger'), ('PUT', '/metrics'),
+                                 ('PUT', '/snapshot/load'), ('PATCH', '/drives/rootfs'),
+                                 ('PATCH', '/vm')])
+        load = reqs[2]['body']
+        self.assertEqual(load['snapshot_path'], '/vmstate')
+        self.assertEqual(load['mem_backend'], {'backend_type': 'File', 'backend_path': '/memory'})
+        self.assertFalse(load['resume_vm'])
+        self.assertEqual(load['vsock_override']['uds_path'], '/run/vsock.sock')
+        self.assertEqual(reqs[3]['body']['path_on_host'], '/rootfs')
+        self.assertEqual(reqs[4]['body']['state'], 'Resumed')
+        root = self.jail_root(vm_id)
+        # the jail's disk is the VM's own
+        self.assertTrue(os.path.samefile(os.path.join(root, 'rootfs'),
+                                         os.path.join(self.vm_dir(vm_id), 'disk.raw')))
+        self.assertEqual(self.disks_used(vm_id), {'/rootfs'})
+        return load
+
+    def test_suspend_resume_fake(self):
+        path, vm_id, pid = self.boot('jsus')
+        ip = self.prop(path, 'IPv4')
+        state_dir = os.path.join(self.vm_dir(vm_id), 'suspend')
+        run = os.path.join(self.jail_root(vm_id), 'run')
+
+        def suspend():
+            self.vm_call(path, 'Suspend', timeout=60000)
+
+        def resume():
+            self.vm_call(path, 'Resume', GLib.Variant('(a{sv})', ({},)), timeout=60000)
+            self.vmm_pids.add(self.prop(path, 'Pid'))
+
+        def assert_suspended(pid):
+            self.assertEqual(self.prop(path, 'State'), 'suspended')
+            self.assertEqual(self.prop(path, 'Pid'), 0)
+            self.assertEqual(self.prop(path, 'IPv4'), ip)
+            self.assertFalse(self.tap_exists(vm_id))
+            self.assertTrue(wait_pid_gone(pid, 10))
+            self.assertEqual(sorted(os.listdir(state_dir)), ['memory', 'vmstate'])
+            for name in ('memory', 'vmstate'):
+                st = os.lstat(os.path.join(state_dir, name))
+                self.assertEqual((st.st_uid, st.st_nlink), (os.getuid(), 1), name)
+                # out of the jail: it keeps no name for them
+                self.assertFalse(os.path.lexists(os.path.join(run, name)), name)
+
+        suspend()
+        assert_suspended(pid)
+        # the fake's "guest state": the booted guest's configuration, with
+        # the chroot-relative paths it ran on
+        with open(os.path.join(state_dir, 'vmstate')) as f:
+            saved = json.load(f)['config']
+        self.assertIn('banger.hostname=jsus', saved['/boot-source']['boot_args'])
+        self.assertEqual(saved['/drives/rootfs']['path_on_host'], '/rootfs')
+        create = self.requests(vm_id)[-1]
+        self.assertEqual((create['method'], create['path']), ('PUT', '/snapshot/create'))
+        self.assertEqual((create['body']['snapshot_path'], create['body']['mem_file_path']),
+                         ('/run/vmstate', '/run/memory'))
+        self.assertRegex(self.helper.output(),
+                         r"AUDIT uid=0 method=TakeJailState action=org.banger.vm.launch "
+                         r"args=\('%s', '%s', .* result=ok" % (vm_id, state_dir))
+
+        # from files only: both daemons gone and back
+        self.session.stop_bangerd(signal.SIGKILL)
+        self.kill_helper()
+        self.start_helper()
+        self.assertEqual(self.prop(path, 'State'), 'suspended')
+        resume()
+        new_pid = self.prop(path, 'Pid')
+        self.assertNotEqual(new_pid, pid)
+        self.assert_fc_running(path, vm_id, new_pid)
+        self.assertEqual(self.prop(path, 'IPv4'), ip)
+        self.assertTrue(self.tap_exists(vm_id))
+        self.assertFalse(os.path.exists(state_dir))
+        load = self.check_load(vm_id, self.requests(vm_id))
+        self.assertEqual(load['network_overrides'][0]['host_dev_name'], 'bg' + vm_id[:12])
+        # the guest continued where it was: restored, not booted again
+        console = self.console(vm_id)
+        self.assertIn('guest restored from /vmstate', console)
+        self.assertNotIn('Linux booting', console.split('guest restored from /vmstate')[-1])
+        self.assertEqual(self.exec(path, ['echo', 'back'])[:2], (0, b'back\n'))
+
+        # a full disk while the helper copies the memory out: the guest
+        # runs on, nothing is left behind in the VM directory or the jail.
+        # The tmpfs is mounted in the helper's mount namespace (`ip netns
+        # exec` gave it its own), where the helper writes.
+        os.makedirs(state_dir)
+        in_helper_ns = ['nsenter', '--mount', '--target', str(self.helper.proc.pid)]
+        subprocess.run(in_helper_ns + ['mount', '-t', 'tmpfs', '-o', 'size=1m', 'tmpfs',
+                                       state_dir], check=True)
+        try:
+            with self.assertRaises(Exception) as cm:
+                suspend()
+            self.assertIn('No space left on device', str(cm.exception))
+            self.assertIn('out of the jail', str(cm.exception))
+            # bangerd removed the directory it emptied (which unmounts the
+            # tmpfs in the helper's namespace too)
+            self.assertFalse(os.path.exists(state_dir))
+        finally:
+            subprocess.run(in_helper_ns + ['umount', state_dir], stderr=subprocess.DEVNULL)
+        self.assertFalse(os.path.lexists(os.path.join(run, 'memory')))
+        self.assert_fc_running(path, vm_id, new_pid)
+        self.assertEqual(self.exec(path, ['true'])[0], 0)
+
+        # Delete of a suspended VM removes every file: VM directory and jail
+        suspend()
+        assert_suspended(new_pid)
+        self.vm_call(path, 'Delete', GLib.Variant('(a{sv})', ({},)))
+        self.assertFalse(os.path.exists(self.vm_dir(vm_id)))
+        self.assertFalse(os.path.lexists(os.path.join(self.base, 'firecracker', vm_id)))
+
+    def test_suspend_hostile_vmm_fake(self):
+        """A compromised VMM answers the snapshot with a symlink to
+        /etc/passwd as its memory file: the helper refuses it, the user's
+        files and /etc/passwd are untouched, and the guest runs on."""
+        with open('/etc/passwd', 'rb') as f:
+            passwd = f.read()
+        path, vm_id, pid = self.boot('jhost')
+        with self.assertRaises(Exception) as cm:
+            self.vm_call(path, 'Suspend', timeout=60000)
+        self.assertIn('/run/memory is a symlink', str(cm.exception))
+        # (the first start's warm-start save met the same VMM, and was refused too)
+        self.assertEqual(set(self.wedge_log(vm_id)), {'planted a symlink as the memory file'})
+        self.assertIn('/run/memory is a symlink', self.session.log())
+        self.assertEqual([d for d in os.listdir(os.path.join(self.session.data_dir, 'warm'))
+                          if not d.startswith('.')], [])
+        self.assertFalse(os.path.exists(os.path.join(self.vm_dir(vm_id), 'suspend')))
+        self.assertFalse(os.path.lexists(os.path.join(self.jail_root(vm_id), 'run', 'memory')))
+        with open('/etc/passwd', 'rb') as f:
+            self.assertEqual(f.read(), passwd)
+        self.assert_fc_running(path, vm_id, pid)
+        self.assertEqual(self.exec(path, ['true'])[0], 0)
+
+    def test_warm_start_fake(self):
+        """A jailed first start saves the template (its snapshot names the
+        jail's /rootfs); two jailed clones restore it, not boot, each in
+        its own jail on its own disk, with its own tap and MAC."""
+        tmpl, tmpl_id, _ = self.boot('jtmpl')
+        entries = [d for d in glob.glob(os.path.join(self.session.data_dir, 'warm', '*'))
+                   if not os.path.basename(d).startswith('.')]
+        self.assertEqual(len(entries), 1)
+        entry = entries[0]
+        self.assertEqual(sorted(os.listdir(entry)), ['disk', 'manifest.ini', 'memory', 'vmstate'])
+        with open(os.path.join(entry, 'vmstate')) as f:
+            saved = json.load(f)['config']
+        self.assertEqual(saved['/drives/rootfs']['path_on_host'], '/rootfs')
+        frozen = os.path.join(entry, 'disk')
+        frozen_stat = os.stat(frozen)
+        tmpl_disk = os.path.join(self.vm_dir(tmpl_id), 'disk.raw')
+        self.assertEqual(self.disks_used(tmpl_id), {'/rootfs'})
+        self.assertFalse(os.path.lexists(os.path.join(self.jail_root(tmpl_id), 'run', 'memory')))
+
+        seen = {}
+        for name in ('jwa', 'jwb'):
+            path = self.create_vm(name, driver='firecracker', kernel='fk', memory_mib=256)
+            self.start(path)
+            pid = self.prop(path, 'Pid')
+            self.vmm_pids.add(pid)
+            vm_id = self.prop(path, 'Id')
+            self.assert_fc_running(path, vm_id, pid)
+            load = self.check_load(vm_id, self.requests(vm_id))
+            root = self.jail_root(vm_id)
+            own = os.path.join(self.vm_dir(vm_id), 'disk.raw')
+            for other in (frozen, tmpl_disk):
+                self.assertFalse(os.path.samefile(os.path.join(root, 'rootfs'), other))
+            self.assertFalse(os.path.samefile(own, frozen))
+            # the state linked in is the cache's
+            self.assertTrue(os.path.samefile(os.path.join(root, 'memory'),
+                                             os.path.join(entry, 'memory')))
+            self.assertEqual(self.console(vm_id).count('Linux booting'), 0)
+            self.assertEqual(self.exec(path, ['true'])[0], 0)
+            seen[name] = (load['network_overrides'][0]['host_dev_name'], self.prop(path, 'MAC'),
+                          self.prop(path, 'IPv4'), own)
+        for i in range(4):
+            self.assertNotEqual(seen['jwa'][i], seen['jwb'][i], i)
+        after = os.stat(frozen)
+        self.assertEqual((after.st_size, after.st_mtime_ns),
+                         (frozen_stat.st_size, frozen_stat.st_mtime_ns))
+        self.assertIn('restored from snapshot', self.session.log())
 
 
 class ForcedJailedStopTest(FcTestCase):
