@@ -6,6 +6,7 @@ by the test rules, banger-test-b is not: B getting InvalidArgument or
 NotAuthorized instead of AccessDenied proves the check ran before polkit."""
 
 import glob
+import json
 import os
 import re
 import shutil
@@ -43,6 +44,25 @@ def mount_points():
 def cmdline(pid):
     with open(f'/proc/{pid}/cmdline', 'rb') as f:
         return f.read().decode().split('\0')[:-1]
+
+
+def http_request(sock_path, method, path, body):
+    """One API call with a JSON body; returns the status code."""
+    data = json.dumps(body).encode()
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(sock_path)
+    s.sendall(f'{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n'
+              f'Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n'
+              .encode() + data)
+    reply = b''
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        reply += chunk
+    s.close()
+    return int(reply.split(b' ', 2)[1]), reply.decode(errors='replace')
 
 
 def http_get(sock_path, path):
@@ -763,6 +783,51 @@ class JailStateTest(JailTest):
         ok, out = self.take(dest)
         self.assertTrue(ok, out)
         self.assertTrue(alive(pid))
+
+    def test_fake_snapshot_as_jail_uid_fake(self):
+        """End to end with the fakes as the real ones behave: the jailed
+        fake Firecracker (running as A) writes its snapshot at
+        chroot-relative paths, owned by A; TakeJailState hands it to A; the
+        relaunched jail loads it from /vmstate and /memory."""
+        self.launch()
+        sock = self.wait_api()
+        for method, path, body in (
+                ('PUT', '/boot-source', {'kernel_image_path': '/vmlinux',
+                                         'boot_args': 'console=ttyS0 reboot=k'}),
+                ('PUT', '/drives/rootfs', {'drive_id': 'rootfs', 'path_on_host': '/rootfs',
+                                           'is_root_device': True, 'is_read_only': False}),
+                ('PUT', '/actions', {'action_type': 'InstanceStart'}),
+                ('PATCH', '/vm', {'state': 'Paused'}),
+                ('PUT', '/snapshot/create', {'snapshot_type': 'Full',
+                                             'snapshot_path': '/run/vmstate',
+                                             'mem_file_path': '/run/memory'})):
+            status, reply = http_request(sock, method, path, body)
+            self.assertEqual(status, 204, f'{method} {path}: {reply}')
+        run = os.path.join(self.chroot(), 'run')
+        for name in ('vmstate', 'memory'):
+            st = os.lstat(os.path.join(run, name))
+            self.assertTrue(stat.S_ISREG(st.st_mode), name)
+            self.assertEqual(st.st_uid, self.uid_a, name)
+        with open(os.path.join(run, 'vmstate')) as f:
+            saved = json.load(f)['config']
+        self.assertEqual(saved['/drives/rootfs']['path_on_host'], '/rootfs')
+        dest = self.dest()
+        ok, out = self.take(dest)
+        self.assertTrue(ok, out)
+        pid = int(open(os.path.join(self.chroot(), 'firecracker.pid')).read())
+        self.kill_and_wait(pid)
+        self.launch(state=f"<'{dest}/vmstate'>", memory=f"<'{dest}/memory'>")
+        sock = self.wait_api()
+        for method, path, body in (
+                ('PUT', '/snapshot/load', {'snapshot_path': '/vmstate',
+                                           'mem_backend': {'backend_type': 'File',
+                                                           'backend_path': '/memory'},
+                                           'resume_vm': False}),
+                ('PATCH', '/drives/rootfs', {'drive_id': 'rootfs', 'path_on_host': '/rootfs'}),
+                ('PATCH', '/vm', {'state': 'Resumed'})):
+            status, reply = http_request(sock, method, path, body)
+            self.assertEqual(status, 204, f'{method} {path}: {reply}')
+        self.assertIn('"state": "Running"', http_get(sock, '/'))
 
     def test_launch_state_refused_fake(self):
         """The state's files pass the disk's checks, and go together."""
