@@ -501,18 +501,29 @@ jail_pid (const char *id, uid_t owner)
  * just made, root-owned: no path the VM's user can touch is walked, so
  * what was checked is what the VMM gets and nothing else is covered. The
  * bind mount is open_tree + move_mount (glibc has no wrappers yet), which
- * take descriptors at both ends where mount(2) takes paths. */
+ * take descriptors at both ends where mount(2) takes paths.
+ *
+ * @read_only: always a bind mount, made read-only (mount_setattr) before
+ * it is attached. For a saved state's files, which the restore only reads:
+ * a warm-start entry's are shared by all its clones, and the VMM runs as
+ * their owner, so a hard link would let a compromised clone rewrite the
+ * memory later clones start from. The jailed VMM has no capability to
+ * remount it, and cannot unlink a mount point (EBUSY). */
 static gboolean
-place_file (int fd, int root_fd, const char *root, const char *name, GError **error)
+place_file (int fd, int root_fd, const char *root, const char *name, gboolean read_only,
+            GError **error)
 {
+  struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
   int tfd, tree_fd;
 
-  if (linkat (fd, "", root_fd, name, AT_EMPTY_PATH) == 0)
-    return TRUE;
-  if (errno != EXDEV) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot link %s/%s into the jail: %s",
-                 root, name, g_strerror (errno));
-    return FALSE;
+  if (!read_only) {
+    if (linkat (fd, "", root_fd, name, AT_EMPTY_PATH) == 0)
+      return TRUE;
+    if (errno != EXDEV) {
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot link %s/%s into the jail: %s",
+                   root, name, g_strerror (errno));
+      return FALSE;
+    }
   }
   tfd = openat (root_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (tfd < 0) {
@@ -523,6 +534,8 @@ place_file (int fd, int root_fd, const char *root, const char *name, GError **er
   close (tfd);
   tree_fd = (int)syscall (SYS_open_tree, fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
   if (tree_fd < 0
+      || (read_only
+          && syscall (SYS_mount_setattr, tree_fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
       || syscall (SYS_move_mount, tree_fd, "", root_fd, name, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot bind %s/%s into the jail: %s",
                  root, name, g_strerror (errno));
@@ -671,7 +684,8 @@ launch_locked (GVariant *spec, uid_t uid, GError **error)
   if (root_fd < 0)
     goto out;
   for (guint i = 0; i < N_SPEC_FILES; i++) {
-    if (fds[i] >= 0 && !place_file (fds[i], root_fd, root, spec_files[i][1], error))
+    /* The state's two files (the last two) read-only: see place_file(). */
+    if (fds[i] >= 0 && !place_file (fds[i], root_fd, root, spec_files[i][1], i >= 3, error))
       goto out;
   }
 

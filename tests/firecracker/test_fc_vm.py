@@ -677,6 +677,12 @@ class JailedStateTest(FcTestCase):
     def jail_root(self, vm_id):
         return os.path.join(self.base, 'firecracker', vm_id, 'root')
 
+    def in_helper_ns(self, argv):
+        """@argv's output in the helper's mount namespace (`ip netns exec`
+        gave it its own), where it makes the jail's mounts."""
+        return subprocess.run(['nsenter', '--mount', '--target', str(self.helper.proc.pid)]
+                              + argv, check=True, capture_output=True, text=True).stdout.strip()
+
     def disks_used(self, vm_id):
         with open(os.path.join(self.api_dir(vm_id), 'firecracker.socket.disks.log')) as f:
             return {line.split(' ', 3)[3] for line in f.read().splitlines()}
@@ -853,9 +859,14 @@ class JailedStateTest(FcTestCase):
             for other in (frozen, tmpl_disk):
                 self.assertFalse(os.path.samefile(os.path.join(root, 'rootfs'), other))
             self.assertFalse(os.path.samefile(own, frozen))
-            # the state linked in is the cache's
-            self.assertTrue(os.path.samefile(os.path.join(root, 'memory'),
-                                             os.path.join(entry, 'memory')))
+            # the state in the jail is the cache's, bind-mounted read-only
+            # (in the helper's mount namespace, which the jailed VMM shares)
+            for f in ('memory', 'vmstate'):
+                self.assertEqual(self.in_helper_ns(['stat', '-c', '%d:%i', os.path.join(root, f)]),
+                                 self.in_helper_ns(['stat', '-c', '%d:%i', os.path.join(entry, f)]),
+                                 f)
+                self.assertIn('ro', self.in_helper_ns(
+                    ['findmnt', '-n', '-o', 'VFS-OPTIONS', os.path.join(root, f)]).split(','))
             self.assertEqual(self.console(vm_id).count('Linux booting'), 0)
             self.assertEqual(self.exec(path, ['true'])[0], 0)
             seen[name] = (load['network_overrides'][0]['host_dev_name'], self.prop(path, 'MAC'),

@@ -5,6 +5,7 @@ Firecracker (tests/fakes/), on a private system bus with the real polkitd
 by the test rules, banger-test-b is not: B getting InvalidArgument or
 NotAuthorized instead of AccessDenied proves the check ran before polkit."""
 
+import ctypes
 import glob
 import json
 import os
@@ -19,7 +20,7 @@ import time
 import unittest
 
 from fanotify_pause import FanotifyPause
-from mount_ns import MNT_DETACH, libc_call, private_tmpfs
+from mount_ns import CLONE_NEWNS, MNT_DETACH, MS_PRIVATE, MS_REC, libc_call, private_tmpfs
 from system_bus import SystemBus, build_root, socket_accepts, source_root, wait_until
 
 A = 'banger-test-a'
@@ -596,6 +597,23 @@ class JailStateTest(JailTest):
     chowns it), so everything in it is hostile: a compromised VMM can put
     anything where the state should be."""
 
+    def setUp(self):
+        super().setUp()
+        # The restore's read-only bind mounts (LaunchJailed's state files)
+        # go in a mount namespace of this test's own, which the restarted
+        # helper shares: nothing is mounted on the host, and what is left
+        # is detached at the end.
+        self.helper.stop()
+        libc_call('unshare', CLONE_NEWNS)
+        libc_call('mount', b'none', b'/', None, ctypes.c_ulong(MS_REC | MS_PRIVATE), None)
+        self.start_helper()
+        self.addCleanup(self.detach_jail_mounts)
+
+    def detach_jail_mounts(self):
+        for m in mount_points():
+            if m.startswith(self.base + '/'):
+                libc_call('umount2', m.encode(), MNT_DETACH)
+
     def plant(self, name, data=b'', user=A, size=None):
         """A file in the jail's /run as the jail's user would leave it."""
         uid, gid = self.bus.users[user]
@@ -657,8 +675,15 @@ class JailStateTest(JailTest):
         self.launch(state=f"<'{dest}/vmstate'>", memory=f"<'{dest}/memory'>")
         self.wait_api()
         for name in ('vmstate', 'memory'):
-            self.assertTrue(os.path.samefile(os.path.join(self.chroot(), name),
-                                             os.path.join(dest, name)), name)
+            in_jail = os.path.join(self.chroot(), name)
+            self.assertTrue(os.path.samefile(in_jail, os.path.join(dest, name)), name)
+            # bind-mounted read-only, even where a hard link would do: the
+            # VMM (the user) cannot write to the state it restores from
+            self.assertIn(in_jail, mount_points())
+            res = self.as_user(A, ['/usr/bin/python3', '-c',
+                                   'import sys; open(sys.argv[1], "r+b").write(b"x")', in_jail])
+            self.assertNotEqual(res.returncode, 0)
+            self.assertIn('Read-only file system', res.stderr)
         # the stale /run files of the old jail went with its root
         self.assertFalse(os.path.lexists(os.path.join(self.chroot(), 'run', 'memory')))
         return dest
@@ -671,7 +696,6 @@ class JailStateTest(JailTest):
         the user's."""
         self.private_chroot_base()
         dest = self.check_take_and_restore()
-        self.assertIn(os.path.join(self.chroot(), 'memory'), mount_points())
         self.assertNotEqual(os.stat(dest).st_dev, os.stat(self.chroot()).st_dev)
 
     def test_take_state_hostile_fake(self):
