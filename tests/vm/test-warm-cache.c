@@ -108,7 +108,7 @@ test_key_inputs (Fixture *f, gconstpointer data)
   struct {
     const char *what;
     BangerWarmInputs in;
-  } changed[5];
+  } changed[6];
   guint n = 0;
 
   g_assert_cmpstr (key, ==, again);
@@ -118,6 +118,8 @@ test_key_inputs (Fixture *f, gconstpointer data)
   in = f->in, in.disk_mib = 4096, changed[n++] = (typeof (changed[0])){ "disk", in };
   in = f->in, in.network = FALSE, changed[n++] = (typeof (changed[0])){ "network", in };
   in = f->in, in.initrd_path = f->kernel, changed[n++] = (typeof (changed[0])){ "initrd", in };
+  /* A jailed VM's snapshot names the jail's paths: never a direct VM's. */
+  in = f->in, in.jailed = TRUE, changed[n++] = (typeof (changed[0])){ "jailed", in };
   for (guint i = 0; i < n; i++) {
     g_autofree char *other = key_of (&changed[i].in);
     g_test_message ("%s", changed[i].what);
