@@ -33,9 +33,8 @@ static const char *const dns_options[] = { "interactive", "b", "port", "q", NULL
 /* The jail spec LaunchJailed accepts. Paths are checked here for shape;
  * the jail code resolves them under the caller's own directories. */
 static const char *const launch_spec_keys[] = {
-  "vm_id", "s", "kernel", "s", "rootfs",     "s", "initrd", "s",
-  "tap",   "s", "vcpus",  "u", "memory_mib", "u", "state",  "s",
-  "memory", "s", NULL,
+  "vm_id", "s", "kernel",     "s", "rootfs", "s", "initrd", "s", "tap", "s",
+  "vcpus", "u", "memory_mib", "u", "state",  "s", "memory", "s", NULL,
 };
 
 static char *auth_bridge = NULL;

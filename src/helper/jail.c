@@ -266,7 +266,8 @@ open_spec_files (GVariant *spec, uid_t uid, int fds[N_SPEC_FILES], GError **erro
 {
   for (guint i = 0; i < N_SPEC_FILES; i++)
     fds[i] = -1;
-  if (g_variant_lookup (spec, "state", "&s", NULL) != g_variant_lookup (spec, "memory", "&s", NULL)) {
+  if (g_variant_lookup (spec, "state", "&s", NULL)
+      != g_variant_lookup (spec, "memory", "&s", NULL)) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
                  "spec: “state” and “memory” go together");
     return FALSE;
@@ -910,16 +911,16 @@ open_jail_state_file (int run_fd, const char *id, const char *name, uid_t uid, g
                  "jail %s: /run/%s is not a regular file", id, name);
   } else if (st->st_uid != uid) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
-                 "jail %s: /run/%s is owned by uid %u, not by uid %u", id, name,
-                 (guint)st->st_uid, (guint)uid);
+                 "jail %s: /run/%s is owned by uid %u, not by uid %u", id, name, (guint)st->st_uid,
+                 (guint)uid);
   } else if (st->st_nlink != 1) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
                  "jail %s: /run/%s has %u links (a saved state has one)", id, name,
                  (guint)st->st_nlink);
   } else if ((guint64)st->st_size > max) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
-                 "jail %s: /run/%s holds %" G_GUINT64_FORMAT " bytes, more than the %"
-                 G_GUINT64_FORMAT " a saved %s of this VM can",
+                 "jail %s: /run/%s holds %" G_GUINT64_FORMAT
+                 " bytes, more than the %" G_GUINT64_FORMAT " a saved %s of this VM can",
                  id, name, (guint64)st->st_size, max, name);
   } else {
     return pfd;
@@ -951,8 +952,7 @@ copy_state_file (int pfd, int dest_fd, const char *name, guint64 len, uid_t uid,
    * overwritten, no link is followed. */
   dst = openat (dest_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (dst < 0) {
-    g_set_error (error, BANGER_ERROR,
-                 errno == EEXIST ? BANGER_ERROR_EXISTS : BANGER_ERROR_FAILED,
+    g_set_error (error, BANGER_ERROR, errno == EEXIST ? BANGER_ERROR_EXISTS : BANGER_ERROR_FAILED,
                  "cannot create %s in dest_dir: %s", name, g_strerror (errno));
     close (src);
     return FALSE;
@@ -972,8 +972,8 @@ copy_state_file (int pfd, int dest_fd, const char *name, guint64 len, uid_t uid,
       n = sendfile (dst, src, NULL, chunk);
     } else {
       n = copy_file_range (src, NULL, dst, NULL, chunk, 0);
-      if (n < 0 && done == 0 && (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP
-                                 || errno == ENOSYS)) {
+      if (n < 0 && done == 0
+          && (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP || errno == ENOSYS)) {
         use_sendfile = TRUE;
         continue;
       }
@@ -981,8 +981,8 @@ copy_state_file (int pfd, int dest_fd, const char *name, guint64 len, uid_t uid,
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0) {
-      g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "copying %s out of the jail: %s",
-                   name, n < 0 ? g_strerror (errno) : "the file shrank");
+      g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "copying %s out of the jail: %s", name,
+                   n < 0 ? g_strerror (errno) : "the file shrank");
       goto out;
     }
     done += (guint64)n;
@@ -1079,8 +1079,8 @@ take_state_locked (const char *id, const char *dest_dir, uid_t uid, GError **err
                    state_files[i], dest_dir, g_strerror (errno));
       goto out;
     }
-    if (!copy_state_file (pfds[i], dest_fd, state_files[i], (guint64)st[i].st_size, uid,
-                          pw.pw_gid, error)) {
+    if (!copy_state_file (pfds[i], dest_fd, state_files[i], (guint64)st[i].st_size, uid, pw.pw_gid,
+                          error)) {
       g_prefix_error (error, "%s: ", dest_dir);
       goto out;
     }

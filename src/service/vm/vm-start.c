@@ -360,11 +360,11 @@ start_warm_restore (StartOp *op)
   /* Until its identity is applied: a bangerd restarted meanwhile sends it
    * (vm-adopt.c). */
   banger_vm_clone_marker_write (op->run->vm_dir, op->net_ip, op->net_gw);
-  /* A jailed clone: the helper links the state and the clone's own disk
+  /* A jailed clone: the helper puts the state and the clone's own disk
    * into its jail (docs/warm-start.md). */
   ok = driver->prepare_clone_disk (&op->config, &op->inst, disk, &error)
        && (op->jailed ? driver->launch_jailed (&op->config, &op->inst, op->chroot_base,
-                                                op->rt->helper, &error)
+                                               op->rt->helper, &error)
                       : driver->launch (&op->config, &op->inst, &error));
   g_free (op->config.kernel_args);
   op->config.kernel_args = own_args;

@@ -13,7 +13,8 @@
  * its snapshot to /run/memory and /run/vmstate in the jail, and the
  * helper's TakeJailState moves them (checked: regular, the user's, one
  * link, bounded) into the state directory; a restore has the helper's
- * LaunchJailed link them into the new jail as /vmstate and /memory. Every
+ * LaunchJailed bind-mount them read-only into the new jail as /vmstate and
+ * /memory. Every
  * jail has the VM's own disk at /rootfs, so a jailed snapshot names
  * /rootfs, which in a clone's jail is the clone's own disk. */
 
@@ -33,13 +34,13 @@
 
 /* Where a jailed snapshot is written, chroot-relative (the jail's /run is
  * the VM user's: Firecracker, running as that user, may create files
- * there), and where a restore finds the files LaunchJailed linked in. */
-#define JAIL_SAVE_STATE   "/run/" BANGER_VMM_STATE_FILE
-#define JAIL_SAVE_MEMORY  "/run/" BANGER_VMM_MEMORY_FILE
-#define JAIL_LOAD_STATE   "/" BANGER_VMM_STATE_FILE
-#define JAIL_LOAD_MEMORY  "/" BANGER_VMM_MEMORY_FILE
-#define JAIL_VSOCK        "/run/vsock.sock"
-#define JAIL_DISK         "/rootfs"
+ * there), and where a restore finds the files LaunchJailed put in. */
+#define JAIL_SAVE_STATE  "/run/" BANGER_VMM_STATE_FILE
+#define JAIL_SAVE_MEMORY "/run/" BANGER_VMM_MEMORY_FILE
+#define JAIL_LOAD_STATE  "/" BANGER_VMM_STATE_FILE
+#define JAIL_LOAD_MEMORY "/" BANGER_VMM_MEMORY_FILE
+#define JAIL_VSOCK       "/run/vsock.sock"
+#define JAIL_DISK        "/rootfs"
 
 /* A jailed VM's API socket in its directory is a symlink into the jail. */
 static gboolean

@@ -648,7 +648,7 @@ fc_launch_jailed (const BangerVmmConfig *c, BangerVmmInstance *i, const char *ch
                    c->incoming_state);
       return FALSE;
     }
-    /* Linked into the new jail by the helper, checked as the disk is. */
+    /* Put into the new jail by the helper (read-only), checked as the disk is. */
     g_variant_builder_add (&spec, "{sv}", "state", g_variant_new_string (state));
     g_variant_builder_add (&spec, "{sv}", "memory", g_variant_new_string (memory));
   }

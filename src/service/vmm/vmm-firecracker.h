@@ -83,7 +83,7 @@ gboolean banger_vmm_firecracker_save_template (BangerVmmInstance *instance, cons
 gboolean banger_vmm_firecracker_resume_paused (BangerVmmInstance *instance, GError **error);
 gboolean banger_vmm_firecracker_load_state (const BangerVmmConfig *config,
                                             BangerVmmInstance *instance, GError **error);
-/* load_state in a jail: the state and memory LaunchJailed linked in as
+/* load_state in a jail: the state and memory LaunchJailed put in as
  * /vmstate and /memory, the VM's own disk at /rootfs. */
 gboolean banger_vmm_firecracker_load_state_jailed (const BangerVmmConfig *config,
                                                    BangerVmmInstance *instance, GError **error);
