@@ -759,6 +759,23 @@ class JailedStateTest(FcTestCase):
         self.session.stop_bangerd(signal.SIGKILL)
         self.kill_helper()
         self.start_helper()
+        # a bangerd now configured for direct Firecracker cannot restore a
+        # jailed state: refused clearly, the VM stays suspended, state kept
+        config = os.path.join(self.session.config_dir, 'config')
+        with open(config) as f:
+            jailed_config = f.read()
+        with open(config, 'w') as f:
+            f.write(jailed_config.replace('jailer=true', 'jailer=false'))
+        self.session.stop_bangerd()
+        with self.assertRaises(Exception) as cm:
+            resume()
+        self.assertIn('BadState', str(cm.exception))
+        self.assertIn('written by a jailed Firecracker', str(cm.exception))
+        self.assertEqual(self.prop(path, 'State'), 'suspended')
+        self.assertEqual(sorted(os.listdir(state_dir)), ['memory', 'vmstate'])
+        with open(config, 'w') as f:
+            f.write(jailed_config)
+        self.session.stop_bangerd()
         self.assertEqual(self.prop(path, 'State'), 'suspended')
         resume()
         new_pid = self.prop(path, 'Pid')

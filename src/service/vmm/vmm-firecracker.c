@@ -334,6 +334,31 @@ child_setup (gpointer data)
   setsid ();
 }
 
+/* A saved state names the paths its VMM saw: a jailed one the jail's, a
+ * direct one the host's. The VM directory tells which kind saved it (a
+ * jailed VM's API socket is a symlink into its jail, and stays one while
+ * it is suspended; a direct one's is the socket), so a resume under the
+ * other setting fails here, clearly, rather than in the load. A directory
+ * without one (a warm clone's first start) is not asked: the warm key
+ * already tells jailed and direct snapshots apart. */
+static gboolean
+check_state_origin (const BangerVmmConfig *c, gboolean jailed, GError **error)
+{
+  g_autofree char *api_sock = NULL;
+  GStatBuf st;
+
+  if (c->incoming_state == NULL || !*c->incoming_state)
+    return TRUE;
+  api_sock = g_build_filename (c->vm_dir, "firecracker.sock", NULL);
+  if (g_lstat (api_sock, &st) < 0 || (S_ISLNK (st.st_mode) != 0) == jailed)
+    return TRUE;
+  g_set_error (error, BANGER_ERROR, BANGER_ERROR_BAD_STATE,
+               "its saved state was written by a %s Firecracker and can only be restored %s; "
+               "bangerd's [firecracker] jailer setting now says otherwise",
+               jailed ? "direct (unjailed)" : "jailed", jailed ? "directly" : "in a jail");
+  return FALSE;
+}
+
 static gboolean
 fc_launch (const BangerVmmConfig *c, BangerVmmInstance *i, GError **error)
 {
@@ -346,6 +371,8 @@ fc_launch (const BangerVmmConfig *c, BangerVmmInstance *i, GError **error)
   FcPaths paths;
   int log_fd;
 
+  if (!check_state_origin (c, FALSE, error))
+    return FALSE;
   banger_vmm_firecracker_instance_paths (c->vm_dir, i);
   /* Firecracker refuses to bind an API socket path that exists. */
   g_unlink (i->control_socket);
@@ -635,7 +662,7 @@ fc_launch_jailed (const BangerVmmConfig *c, BangerVmmInstance *i, const char *ch
   g_autofree char *chroot = NULL;
   guint pid;
 
-  if (helper == NULL)
+  if (helper == NULL || !check_state_origin (c, TRUE, error))
     return FALSE;
   g_variant_builder_add (&spec, "{sv}", "vm_id", g_variant_new_string (c->vm_id));
   if (c->incoming_state != NULL && *c->incoming_state) {
