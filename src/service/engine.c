@@ -1,6 +1,10 @@
 /* BangerEngine: the composition root (engine.h). */
 #include "engine.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include "paths.h"
 
 BangerEngine *
@@ -40,6 +44,22 @@ banger_engine_start_services (BangerEngine *self)
   /* Guests' console logs are capped while they run (console-log.h). */
   if (self->console == NULL)
     self->console = banger_console_watch_new (vms_dir, BANGER_CONSOLE_LOG_MAX, 1000);
+}
+
+void
+banger_engine_release_memory (BangerEngine *self)
+{
+  banger_store_release_memory (self->store);
+  /* A task thread that went idle would otherwise wait 15 s before it
+   * ends; the next task starts one again (a few tens of µs). */
+  g_thread_pool_stop_unused_threads ();
+#ifdef __GLIBC__
+  /* free() keeps what it got back inside the heap and the threads'
+   * arenas (glibc only returns the top of the main heap past 128 KiB):
+   * start-up's transient allocations and SQLite's pages stay resident
+   * until this hands their pages to the kernel. */
+  malloc_trim (0);
+#endif
 }
 
 void
