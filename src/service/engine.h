@@ -31,6 +31,7 @@ typedef struct {
   BangerDnsResponder *dns;     /* <name>.vm on 127.0.0.1 */
   BangerVmRuntime *runtime;    /* VMMs: start, stop, exec, copy */
   BangerConsoleWatch *console; /* caps running guests' console logs */
+  GHashTable *active_vms;      /* names of the VMs whose VMM may run: @console's switch */
   BangerReleaseSource release; /* where releases come from: main.c sets it */
 } BangerEngine;
 
