@@ -105,9 +105,6 @@ void
 banger_engine_release_memory (BangerEngine *self)
 {
   banger_store_release_memory (self->store);
-  /* A task thread that went idle would otherwise wait 15 s before it
-   * ends; the next task starts one again (a few tens of µs). */
-  g_thread_pool_stop_unused_threads ();
 #ifdef __GLIBC__
   /* free() keeps what it got back inside the heap and the threads'
    * arenas (glibc only returns the top of the main heap past 128 KiB):

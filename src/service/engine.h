@@ -51,8 +51,8 @@ void banger_engine_start_services (BangerEngine *self);
  * (update-key.h): main.c passes them in once, before the bus name is owned;
  * a test engine without them has none (Update is then Unsupported). */
 /* Gives back the memory a burst of work left cached or free but resident
- * (SQLite's page cache, idle task threads, free heap pages): main.c calls
- * it once start-up is over (docs/performance.md). Changes no state. */
+ * (SQLite's page cache, free heap pages): main.c calls it once start-up is
+ * over (docs/performance.md). Changes no state. */
 void banger_engine_release_memory (BangerEngine *self);
 
 void banger_engine_set_release (BangerEngine *self, const char *pubkey_pem,
