@@ -31,6 +31,7 @@ typedef struct {
   BangerDnsResponder *dns;     /* <name>.vm on 127.0.0.1 */
   BangerVmRuntime *runtime;    /* VMMs: start, stop, exec, copy */
   BangerConsoleWatch *console; /* caps running guests' console logs */
+  GHashTable *active_vms;      /* names of the VMs whose VMM may run: @console's switch */
   BangerReleaseSource release; /* where releases come from: main.c sets it */
 } BangerEngine;
 
@@ -43,8 +44,15 @@ void banger_engine_free (BangerEngine *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BangerEngine, banger_engine_free)
 
 /* What only the daemon runs (tests of the engine leave them off): the DNS
- * responder on the configured port and the console log watch. */
+ * responder on the configured port and the console log watch, which then
+ * ticks only while some VM may have a VMM (its states are followed through
+ * the VM list's signals). */
 void banger_engine_start_services (BangerEngine *self);
+
+/* Gives back the memory a burst of work left cached or free but resident
+ * (SQLite's page cache, free heap pages): main.c calls it once start-up is
+ * over (docs/performance.md). Changes no state. */
+void banger_engine_release_memory (BangerEngine *self);
 
 /* The release key (PEM, "" for none) and manifest URL of this executable
  * (update-key.h): main.c passes them in once, before the bus name is owned;

@@ -18,6 +18,7 @@
 
 typedef struct {
   GMainLoop *loop;
+  BangerEngine *engine;
   BangerDbusManager *dbus;
   int exit_status;
   gboolean acquired;
@@ -55,6 +56,9 @@ name_acquired_cb (GDBusConnection *connection, const char *name, gpointer user_d
 
   d->acquired = TRUE;
   g_info ("owns %s", name);
+  /* Start-up is over (store opened and checked, VMs reconciled, objects
+   * exported): what it left cached or free goes back before bangerd idles. */
+  banger_engine_release_memory (d->engine);
 }
 
 static void
@@ -178,6 +182,7 @@ main (int argc, char **argv)
   }
 
   d.loop = g_main_loop_new (NULL, FALSE);
+  d.engine = engine;
   g_unix_signal_add (SIGTERM, quit_signal_cb, &d);
   g_unix_signal_add (SIGINT, quit_signal_cb, &d);
   d.replace = replace;

@@ -194,6 +194,88 @@ test_active_vm_is_kept (Fixture *fx, gconstpointer data)
 }
 
 static void
+set_state (Fixture *fx, const char *name, const char *state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (BangerVmRecord) rec = banger_vm_list_find_vm (fx->engine, name, &error);
+
+  g_assert_no_error (error);
+  g_free (rec->state);
+  rec->state = g_strdup (state);
+  g_assert_true (banger_vm_list_update_vm (fx->engine, rec, &error));
+  g_assert_no_error (error);
+}
+
+/* The console log watch runs only while some VM may have a VMM: an idle
+ * bangerd has no timer and no thread for it (docs/performance.md). A VM
+ * found running at start switches it on; every state change, a creation
+ * and a deletion switch it after. */
+static void
+test_console_watch_follows_vms (Fixture *fx, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) spec_a = spec_new ("a", NULL, NULL);
+  g_autoptr (GVariant) spec_b = spec_new ("b", NULL, NULL);
+  g_autoptr (BangerVmRecord) a = NULL;
+  g_autoptr (BangerVmRecord) b = NULL;
+
+  /* No DNS responder: this test is about the watch. */
+  g_assert_true (g_file_set_contents (fx->config, "[dns]\nport=0\n", -1, &error));
+  {
+    g_autoptr (BangerStore) store = banger_store_open (fx->db, &error);
+    g_autoptr (BangerVmRecord) rec = banger_vm_record_new ();
+
+    g_assert_no_error (error);
+    g_free (rec->id);
+    rec->id = g_strdup ("0123456789abcdef");
+    g_free (rec->name);
+    rec->name = g_strdup ("left-running");
+    g_free (rec->state);
+    rec->state = g_strdup ("running");
+    rec->vcpus = 1;
+    rec->memory_mib = 256;
+    rec->disk_mib = 512;
+    rec->created_at = 1;
+    g_assert_true (banger_store_vm_insert (store, rec, &error));
+    g_assert_no_error (error);
+  }
+  open_engine (fx);
+  banger_engine_start_services (fx->root);
+  g_assert_true (banger_console_watch_is_active (fx->root->console));
+
+  set_state (fx, "left-running", "stopped");
+  g_assert_false (banger_console_watch_is_active (fx->root->console));
+
+  a = banger_vm_list_create_vm (fx->engine, spec_a, &error);
+  g_assert_no_error (error);
+  b = banger_vm_list_create_vm (fx->engine, spec_b, &error);
+  g_assert_no_error (error);
+  g_assert_false (banger_console_watch_is_active (fx->root->console));
+
+  for (const char *const *s = (const char *const[]){ "starting", "running", "stopping",
+                                                     "suspending", "resuming", NULL };
+       *s != NULL; s++) {
+    set_state (fx, "a", *s);
+    g_assert_true (banger_console_watch_is_active (fx->root->console));
+  }
+  set_state (fx, "b", "running");
+  set_state (fx, "a", "suspended");
+  g_assert_true (banger_console_watch_is_active (fx->root->console)); /* b still runs */
+  set_state (fx, "b", "error");
+  g_assert_false (banger_console_watch_is_active (fx->root->console));
+
+  set_state (fx, "b", "running");
+  set_state (fx, "b", "stopped");
+  g_assert_true (banger_vm_list_delete_vm (fx->engine, "b", &error));
+  g_assert_no_error (error);
+  g_assert_true (banger_vm_list_delete_vm (fx->engine, "left-running", &error));
+  g_assert_no_error (error);
+  g_assert_false (banger_console_watch_is_active (fx->root->console));
+  set_state (fx, "a", "running");
+  g_assert_true (banger_console_watch_is_active (fx->root->console));
+}
+
+static void
 test_config_defaults (Fixture *fx, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
@@ -228,6 +310,8 @@ main (int argc, char **argv)
               fixture_teardown);
   g_test_add ("/engine/config-defaults", Fixture, NULL, fixture_setup, test_config_defaults,
               fixture_teardown);
+  g_test_add ("/engine/console-watch-follows-vms", Fixture, NULL, fixture_setup,
+              test_console_watch_follows_vms, fixture_teardown);
   g_test_add_func ("/engine/mac", test_mac);
   return g_test_run ();
 }

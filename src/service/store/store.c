@@ -217,6 +217,26 @@ banger_store_db_column_text (sqlite3_stmt *stmt, int col)
 
 /* ---- opening, validating and migrating ---- */
 
+/* SQLite's page cache starts each connection with a bulk allocation of 20
+ * pages (87 KiB) that it hands back only when the connection closes, not
+ * even through sqlite3_db_release_memory(). The store's cache fills at open
+ * (quick_check reads every page) and an idle bangerd no longer needs it:
+ * with pages allocated one by one, banger_store_release_memory() can give
+ * them all back (docs/performance.md). Process-wide, and only possible
+ * before SQLite initialises, which the first open does. */
+static void
+db_configure_once (void)
+{
+  static gsize configured = 0;
+
+  if (g_once_init_enter (&configured)) {
+    /* SQLITE_MISUSE if something initialised SQLite first: then the
+     * default stays, which only costs memory. */
+    (void)sqlite3_config (SQLITE_CONFIG_PAGECACHE, NULL, 0, 0);
+    g_once_init_leave (&configured, 1);
+  }
+}
+
 static sqlite3 *
 db_open (const char *path, gboolean create, GError **error)
 {
@@ -224,6 +244,7 @@ db_open (const char *path, gboolean create, GError **error)
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_EXRESCODE;
   int rc;
 
+  db_configure_once ();
   if (create)
     flags |= SQLITE_OPEN_CREATE;
   rc = sqlite3_open_v2 (path, &db, flags, NULL);
@@ -546,6 +567,15 @@ banger_store_migrate_to (const char *path, int version, GError **error)
   g_return_val_if_fail (version >= 0 && version <= banger_store_schema_version (), FALSE);
   db = db_open_migrated (path, version, error);
   return db != NULL;
+}
+
+void
+banger_store_release_memory (BangerStore *store)
+{
+  g_return_if_fail (store != NULL);
+  /* Frees the cached pages no statement holds; the next query reads them
+   * again from the file (the kernel's page cache, when it is hot). */
+  sqlite3_db_release_memory (store->db);
 }
 
 sqlite3 *

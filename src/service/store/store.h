@@ -45,6 +45,10 @@ BangerStore *banger_store_open (const char *path, GError **error);
 void banger_store_free (BangerStore *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BangerStore, banger_store_free)
 
+/* Gives back the memory of SQLite's page cache (the pages no statement
+ * holds): for when a burst of work is over. Changes nothing stored. */
+void banger_store_release_memory (BangerStore *store);
+
 /* bangerd --check-migrations: TRUE if this binary can run on @path (a
  * missing file counts as yes). Pending migrations are applied inside a
  * transaction that is always rolled back, so the file is never changed. The

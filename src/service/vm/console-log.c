@@ -124,7 +124,8 @@ out:
 struct _BangerConsoleWatch {
   char *vms_dir;
   guint64 max;
-  guint source;
+  guint interval_ms;
+  guint source; /* 0 while inactive */
   /* The check reads and writes megabytes: it runs in a worker thread, one
    * at a time, never on bangerd's main loop (D-Bus and DNS answer there). */
   GThreadPool *pool;
@@ -165,9 +166,30 @@ banger_console_watch_new (const char *vms_dir, guint64 max, guint interval_ms)
   BangerConsoleWatch *w = g_new0 (BangerConsoleWatch, 1);
   w->vms_dir = g_strdup (vms_dir);
   w->max = max;
+  w->interval_ms = interval_ms;
   w->pool = g_thread_pool_new (watch_check, w, 1, FALSE, NULL);
   w->source = g_timeout_add (interval_ms, watch_tick_cb, w);
   return w;
+}
+
+void
+banger_console_watch_set_active (BangerConsoleWatch *w, gboolean active)
+{
+  g_return_if_fail (w != NULL);
+  if (active && w->source == 0) {
+    w->source = g_timeout_add (w->interval_ms, watch_tick_cb, w);
+  } else if (!active && w->source != 0) {
+    /* A check already pushed still runs to its end in the pool. */
+    g_source_remove (w->source);
+    w->source = 0;
+  }
+}
+
+gboolean
+banger_console_watch_is_active (BangerConsoleWatch *w)
+{
+  g_return_val_if_fail (w != NULL, FALSE);
+  return w->source != 0;
 }
 
 void

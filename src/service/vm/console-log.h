@@ -26,6 +26,12 @@ gboolean banger_console_log_cap (const char *path, guint64 max, GError **error);
 typedef struct _BangerConsoleWatch BangerConsoleWatch;
 BangerConsoleWatch *banger_console_watch_new (const char *vms_dir, guint64 max, guint interval_ms);
 void banger_console_watch_free (BangerConsoleWatch *watch);
+
+/* A new watch is active. Inactive, it has no timer: only a running VMM
+ * writes a console log, so with none bangerd need not wake every
+ * @interval_ms nor keep a thread for the checks (engine.c switches it). */
+void banger_console_watch_set_active (BangerConsoleWatch *watch, gboolean active);
+gboolean banger_console_watch_is_active (BangerConsoleWatch *watch);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BangerConsoleWatch, banger_console_watch_free)
 
 G_END_DECLS
