@@ -458,6 +458,10 @@ class MountTest(DoctorTestCase):
     changed with mounts before its first start."""
 
     def bind_over(self, path, source):
+        # A machine without the device already looks the way the test wants
+        # (some of these machines have no /dev/kvm): nothing to mount over.
+        if not os.path.exists(path):
+            return
         subprocess.run(['mount', '--bind', source, path], check=True)
         self.addCleanup(subprocess.run, ['umount', '-l', path], capture_output=True)
 

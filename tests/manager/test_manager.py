@@ -581,7 +581,12 @@ class DoctorTest(ManagerTestCase):
         accel = checks['accelerator']
         if accel[1] == 'warn':
             self.assertIn('TCG', accel[2])
-            self.assertIn('vmx', accel[2])  # this host: /dev/kvm but no vmx/svm
+            # Some of these machines have /dev/kvm but no vmx/svm, others no
+            # /dev/kvm at all (TESTING.md): the reason names what is missing.
+            if os.path.exists('/dev/kvm'):
+                self.assertIn('vmx', accel[2])
+            else:
+                self.assertIn('/dev/kvm', accel[2])
         self.assertEqual(checks['qemu'][1], 'ok')
         self.assertIn(self.bus.data_dir, checks['store'][2])
         # No helper on this private bus: a warning that says what it costs.
