@@ -91,6 +91,40 @@ from http.server import BaseHTTPRequestHandler
 
 import yaml
 
+
+def _die_with_parent():
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+_spawn_requests = None
+
+
+def _spawn_for_life(argv):
+    """Popen(@argv) from a thread that lives as long as this process, with
+    PR_SET_PDEATHSIG: the death signal follows the spawning *thread*, and
+    the API's handler threads end after each request."""
+    import queue
+    global _spawn_requests
+    if _spawn_requests is None:
+        _spawn_requests = queue.Queue()
+
+        def spawner():
+            while True:
+                args, reply = _spawn_requests.get()
+                try:
+                    reply.put(subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                               preexec_fn=_die_with_parent))
+                except OSError as e:
+                    reply.put(e)
+        threading.Thread(target=spawner, daemon=True).start()
+    reply = queue.Queue()
+    _spawn_requests.put((argv, reply))
+    proc = reply.get()
+    if isinstance(proc, Exception):
+        raise proc
+    return proc
+
 PR_SET_NAME = 15
 VERSION = '1.16.1'
 # Pre-boot-only resources (Firecracker: "The requested operation is not
@@ -460,8 +494,9 @@ class Firecracker:
             if os.path.exists(p):
                 os.unlink(p)
         if os.path.exists(agent):
-            self.agent = subprocess.Popen([agent, '--listen-unix', self.agent_sock],
-                                          stdin=subprocess.DEVNULL)
+            # The guest ends with its VMM: a fake SIGKILLed by a forced stop
+            # must not leave its agent running (PR_SET_PDEATHSIG).
+            self.agent = _spawn_for_life([agent, '--listen-unix', self.agent_sock])
             threading.Thread(target=self.watch_agent, daemon=True).start()
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(uds_path)
