@@ -316,8 +316,8 @@ class HostTest(HostTestCase):
         """Issue 13 item 2: a suspended VM outlives restarts of both daemons
         and a reboot of the host with nothing of it running, and resumes
         where it was."""
-        r = self.banger('vm', 'exec', name, '--', 'setsid', 'sh', '-c',
-                        COUNTER + ' </dev/null >/dev/null 2>&1 &')
+        self.banger('vm', 'exec', name, '--', 'setsid', 'sh', '-c',
+                    COUNTER + ' </dev/null >/dev/null 2>&1 &')
         wait_until(lambda: len(self.guest_counter(name)) >= 3, 60, 'the guest counter',
                    interval=0.5)
         info = self.vm_show(name)
@@ -356,6 +356,12 @@ class HostTest(HostTestCase):
         r = self.banger('vm', 'exec', name, '--', 'ping', '-c', '1', '-W', '10', gateway,
                         status=None)
         self.assertEqual(r.returncode, 0, f'the guest reaches its gateway: {r!r}')
+        # ssh after the reboot: alice's runtime dir (where the proxy writes
+        # sshd's configuration) is a new one
+        r = self.host.user(ALICE, ['ssh', '-o', 'BatchMode=yes', f'{name}.vm', 'tail -n 1',
+                                   '/root/counter'], timeout=180)
+        self.assertEqual(r.returncode, 0, repr(r))
+        self.assertGreater(int(r.stdout), before, repr(r))
 
     # ---- 2. a long-lived VM outlives restarts and logout -------------------
 
