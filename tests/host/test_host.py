@@ -8,11 +8,13 @@ checked the way the user would: through `banger`, `systemctl`, `loginctl`,
 
 One meson test per case (tests/host/meson.build); run as root."""
 
+import contextlib
 import json
 import os
 import re
 import shlex
 import sys
+import time
 import unittest
 
 import hostlib
@@ -21,6 +23,11 @@ from hostlib import HostTestCase, wait_until
 ALICE = 'alice'
 BOB = 'bob'
 VM = 'dev'
+DATA = '/home/alice/.local/share/banger'
+# A guest process counting forever, one line per number, on the guest's root
+# disk; detached (setsid, no pipes held) so `vm exec` returns
+# (tests/vm/test_suspend.py).
+COUNTER = 'i=0; while :; do i=$((i+1)); echo $i >> /root/counter; sleep 0.05; done'
 
 # What `banger system install` writes (src/cli/system-install.c's table).
 SYSTEM_FILES = [
@@ -207,6 +214,155 @@ class HostTest(HostTestCase):
         self.assertIn('ip filter FORWARD', row['message'])
         self.host.run(['nft', 'delete', 'table', 'ip', 'filter'], check=True)
 
+    # ---- issue 13 and issue 11's ssh on the real host, as alice ----------
+
+    def vm_dir(self, name):
+        return f'{DATA}/vms/{self.vm_show(name)["id"]}'
+
+    def not_alices(self, top=DATA):
+        """Paths under @top (in the container) not owned by alice."""
+        out = []
+        base = self.host.path(top)
+        for dirpath, dirs, names in os.walk(base):
+            for n in [''] + dirs + names:
+                p = os.path.join(dirpath, n) if n else dirpath
+                with contextlib.suppress(FileNotFoundError):
+                    if os.lstat(p).st_uid != hostlib.USERS[ALICE]:
+                        out.append(p[len(base) - len(top):])
+        return out
+
+    def check_warm_start(self, template):
+        """Issue 13 item 1: @template's first boot saved the key's snapshot;
+        a new VM is restored from it (the template's boot, no kernel banner
+        in its console) and takes its own identity; `image warm list` and
+        `prune` work as alice; everything in alice's data dir is alice's."""
+        entries = self.banger('image', 'warm', 'list', '--json').json()
+        self.assertEqual(len(entries), 1, f'the first boot saved one snapshot: {entries}')
+        self.banger('vm', 'create', 'w1')
+        self.banger('vm', 'start', 'w1', timeout=300)
+        tmpl, clone = self.vm_show(template), self.vm_show('w1')
+        self.assertEqual(clone.get('state'), 'running', clone)
+        self.assertEqual(clone.get('boot_id'), tmpl.get('boot_id'),
+                         'restored, not booted: the template\'s boot')
+        console = self.host.read(f'{DATA}/vms/{clone["id"]}/console.log')
+        self.assertNotIn(b'Linux version', console, 'a restore prints no kernel banner')
+        self.assertEqual(len(self.banger('image', 'warm', 'list', '--json').json()), 1)
+        for key in ('id', 'mac', 'ipv4'):
+            self.assertNotEqual(clone.get(key), tmpl.get(key), key)
+        r = self.banger('vm', 'exec', 'w1', '--', 'sh', '-c',
+                        'hostname; cat /sys/class/net/eth0/address; '
+                        'ip -4 -o addr show dev eth0; ping -c 1 -W 10 ' + tmpl['ipv4'])
+        self.assertEqual(r.returncode, 0, repr(r))
+        lines = r.stdout.splitlines()
+        self.assertEqual(lines[0], 'w1', 'the clone\'s own hostname')
+        self.assertEqual(lines[1], clone['mac'].lower(), 'the clone\'s own MAC')
+        self.assertIn(f' {clone["ipv4"]}/', lines[2], 'the clone\'s own address')
+        self.assertEqual(self.not_alices(), [], 'alice\'s data dir holds only her files')
+        self.banger('vm', 'rm', '-f', 'w1')
+        r = self.banger('image', 'warm', 'prune')
+        self.assertRegex(r.stdout, r'freed .*\(1 snapshot', repr(r))
+        self.assertEqual(self.banger('image', 'warm', 'list', '--json').json(), [])
+
+    def check_ssh_without_sshd(self, name):
+        """Issue 11: plain ssh and scp to a VM of the minimal image (no sshd
+        in it) through this host's `sshd -i` run as alice by the
+        ProxyCommand; the ssh service itself is masked in the tree."""
+        self.assertNotEqual(self.host.run(['systemctl', 'is-active', 'ssh.service']).stdout
+                            .strip(), 'active')
+        self.banger('ssh-config')
+        r = self.host.user(ALICE, ['ssh', '-o', 'BatchMode=yes', f'{name}.vm', 'echo', 'hi'],
+                           timeout=180)
+        self.assertEqual((r.returncode, r.stdout), (0, 'hi\n'), repr(r))
+        r = self.host.user(ALICE, ['ssh', '-o', 'BatchMode=yes', f'{name}.vm', 'exit 7'],
+                           timeout=180)
+        self.assertEqual(r.returncode, 7, f'the guest command\'s exit status: {r!r}')
+        # scp both ways (OpenSSH 9: SFTP, the host's sftp-server shipped in)
+        self.host.user(ALICE, ['sh', '-c', 'head -c 300000 /dev/urandom > up.bin'], check=True)
+        r = self.host.user(ALICE, ['scp', '-o', 'BatchMode=yes', 'up.bin',
+                                   f'{name}.vm:/root/up.bin'], timeout=300)
+        self.assertEqual(r.returncode, 0, repr(r))
+        want = self.host.user(ALICE, ['md5sum', 'up.bin'], check=True).stdout.split()[0]
+        got = self.banger('vm', 'exec', name, '--', 'md5sum', '/root/up.bin').stdout.split()[0]
+        self.assertEqual(got, want, 'scp up: the guest has the very bytes')
+        r = self.host.user(ALICE, ['scp', '-o', 'BatchMode=yes', f'{name}.vm:/root/up.bin',
+                                   'down.bin'], timeout=300)
+        self.assertEqual(r.returncode, 0, repr(r))
+        self.host.user(ALICE, ['cmp', 'up.bin', 'down.bin'], check=True)
+        self.assertEqual(self.host.stat('/home/alice/down.bin').st_uid, 1000)
+
+    def guest_counter(self, name):
+        r = self.banger('vm', 'exec', name, '--', 'cat', '/root/counter', timeout=120)
+        return [int(n) for n in r.stdout.split()]
+
+    def assert_counter_goes_on(self, name, before):
+        """Every number since the start is there, once, in order, and the
+        counter runs past @before: the guest process went on."""
+        wait_until(lambda: self.guest_counter(name)[-1] > before, 60,
+                   f'the guest counter to go on after {before}', interval=0.5)
+        numbers = self.guest_counter(name)
+        self.assertEqual(numbers, list(range(1, len(numbers) + 1)), 'numbers lost or repeated')
+
+    def assert_suspended(self, name, ipv4, when):
+        info = self.vm_show(name)
+        self.assertEqual(info.get('state'), 'suspended', f'{when}: {info}')
+        self.assertIn(info.get('pid'), (0, None), f'{when}: {info}')
+        self.assertEqual(info.get('ipv4'), ipv4, f'{when}: the lease is kept')
+        listed = {v.get('name'): v.get('state') for v in self.vm_list()}
+        self.assertEqual(listed.get(name), 'suspended', f'{when}: vm list: {listed}')
+        self.assertEqual(self.taps(), [], f'{when}: no tap while suspended')
+        self.assertTrue(self.host.exists(f'{self.vm_dir(name)}/suspend/vmstate'), when)
+
+    def check_suspend_resume(self, name, boot_id, restart_helper, restart_daemon):
+        """Issue 13 item 2: a suspended VM outlives restarts of both daemons
+        and a reboot of the host with nothing of it running, and resumes
+        where it was."""
+        self.banger('vm', 'exec', name, '--', 'setsid', 'sh', '-c',
+                    COUNTER + ' </dev/null >/dev/null 2>&1 &')
+        wait_until(lambda: len(self.guest_counter(name)) >= 3, 60, 'the guest counter',
+                   interval=0.5)
+        info = self.vm_show(name)
+        pid, ipv4 = info['pid'], info['ipv4']
+        before = self.guest_counter(name)[-1]
+        self.banger('vm', 'suspend', name, timeout=300)
+        wait_until(lambda: not self.vmm_alive(pid), 30, f'VMM {pid} to end')
+        self.assert_suspended(name, ipv4, 'after vm suspend')
+        r = self.banger('vm', 'exec', name, '--', 'true', status=None)
+        self.assertNotEqual(r.returncode, 0, f'exec in a suspended VM: {r!r}')
+        self.assertIn(name, r.stderr, repr(r))
+
+        restart_helper()
+        restart_daemon()
+        self.assert_suspended(name, ipv4, 'after both daemons restarted')
+        t0 = time.monotonic()
+        self.host.shutdown()
+        self.host.boot()
+        hostlib.log(f'reboot of the container: {time.monotonic() - t0:.1f} s')
+        self.assert_suspended(name, ipv4, 'after a reboot')
+        self.assertEqual(self.host.unit_property('bangerd.service', 'ActiveState', user=ALICE),
+                         'active')
+
+        self.banger('vm', 'resume', name, timeout=300)
+        info = self.vm_show(name)
+        self.assertEqual(info.get('state'), 'running', info)
+        self.assertEqual(info.get('ipv4'), ipv4, 'the same address')
+        self.assertNotEqual(info.get('pid'), pid)
+        self.assertTrue(self.vmm_alive(info['pid']))
+        self.assertEqual(len(self.taps()), 1, 'the tap is back')
+        self.assertEqual(self.boot_id(name), boot_id, 'the same boot')
+        self.assertFalse(self.host.exists(f'{self.vm_dir(name)}/suspend/vmstate'))
+        self.assert_counter_goes_on(name, before)
+        self.assertEqual(self.banger('vm', 'exec', name, '--', 'echo', 'hi').stdout, 'hi\n')
+        gateway = self.status_json()[1]['network']['address'].split('/')[0]
+        r = self.banger('vm', 'exec', name, '--', 'ping', '-c', '1', '-W', '10', gateway,
+                        status=None)
+        self.assertEqual(r.returncode, 0, f'the guest reaches its gateway: {r!r}')
+        # ssh after the reboot: alice's runtime dir (where the proxy writes
+        # sshd's configuration) is a new one
+        r = self.host.user(ALICE, ['ssh', '-o', 'BatchMode=yes', f'{name}.vm', 'tail -n 1',
+                                   '/root/counter'], timeout=180)
+        self.assertEqual(r.returncode, 0, repr(r))
+        self.assertGreater(int(r.stdout), before, repr(r))
+
     # ---- 2. a long-lived VM outlives restarts and logout -------------------
 
     def test_vm_survives_restarts_and_logout(self):
@@ -222,6 +378,14 @@ class HostTest(HostTestCase):
         self.assertTrue(self.vmm_alive(pid))
         boot_id = self.boot_id(VM)
         self.assertEqual(self.banger('vm', 'exec', VM, '--', 'echo', 'hi').stdout, 'hi\n')
+
+        # dev's first boot saved the warm snapshot: a second VM restores it
+        t0 = time.monotonic()
+        self.check_warm_start(VM)
+        t1 = time.monotonic()
+        self.check_ssh_without_sshd(VM)
+        t2 = time.monotonic()
+        hostlib.log(f'added: warm start {t1 - t0:.1f} s, ssh without sshd {t2 - t1:.1f} s')
 
         # systemd refuses a 6th start of a unit within 10 s (StartLimitBurst=5,
         # StartLimitIntervalSec=10s, the defaults); this cycle starts each
@@ -272,6 +436,9 @@ class HostTest(HostTestCase):
             self.assert_vm_unchanged(VM, pid, boot_id, f'after restart cycle {cycle + 1}')
         self.assertEqual(lost, [], 'guests lost in 20 restart cycles')
         terminal.close()
+        t0 = time.monotonic()
+        self.check_suspend_resume(VM, boot_id, restart_helper, restart_daemon)
+        hostlib.log(f'added: suspend, restarts, reboot, resume {time.monotonic() - t0:.1f} s')
         self.banger('vm', 'rm', '-f', VM)
 
     # ---- 3. a user not in group banger ----------------------------------
