@@ -34,11 +34,10 @@ mkdir_p (char *path, mode_t mode)
 }
 
 /* Writes @text to @path's temporary name @tmp (@root/@rel + ".tmp") with
- * @mode, its directory made with @dir_mode; fsync'd only if @sync (else the
- * caller syncs the filesystem once for all files). The caller renames. */
+ * @mode, its directory made with @dir_mode. The caller renames. */
 static bool
 write_tmp_under_root (const char *root, const char *rel, const char *text, mode_t mode,
-                      mode_t dir_mode, bool sync, char *path, char *tmp, char *err, size_t errlen)
+                      mode_t dir_mode, char *path, char *tmp, char *err, size_t errlen)
 {
   const char *sep = strcmp (root, "/") == 0 ? "" : root;
   snprintf (path, PATH_MAX, "%s%s", sep, rel);
@@ -53,8 +52,7 @@ write_tmp_under_root (const char *root, const char *rel, const char *text, mode_
   *slash = '/';
   int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
   size_t len = strlen (text);
-  if (fd < 0 || write (fd, text, len) != (ssize_t)len || fchmod (fd, mode) < 0
-      || (sync && fsync (fd) < 0)) {
+  if (fd < 0 || write (fd, text, len) != (ssize_t)len || fchmod (fd, mode) < 0) {
     snprintf (err, errlen, "writing %.300s: %s", tmp, strerror (errno));
     if (fd >= 0)
       close (fd);
@@ -114,20 +112,18 @@ setup_handle (Agent *agent, uint32_t id, const uint8_t *payload, size_t len)
   enum { N_FILES = sizeof files / sizeof files[0] };
   static char paths[N_FILES][PATH_MAX], tmps[N_FILES][PATH_MAX + 16];
   bool written[N_FILES] = { false };
-  size_t n_written = 0;
-  /* In a guest the files are written first and the filesystem synced once
-   * before they are renamed into place: one flush of the disk instead of
-   * one per file (each is a journal commit and, under QEMU, a flush of the
-   * host's file). A test agent writes into the host's filesystem, where a
-   * syncfs would wait for everyone's data: there each file is fsync'd. */
-  bool per_file_sync = agent->test_mode;
+  /* Not flushed to the disk: every start (a boot or a restore) sends the
+   * keys again, so a guest that crashes before its page cache is written
+   * back loses nothing the next start does not write anew, and a resume
+   * continues the guest's memory, page cache included. The flush was a
+   * disk flush of the guest and a flush of the host's file (on a clone's
+   * fresh overlay a qcow2 allocation too) on every start. */
   for (size_t i = 0; i < N_FILES; i++) {
     char *text = bngr_find_str (payload, len, files[i].tag);
     if (text == NULL)
       continue;
     bool ok = write_tmp_under_root (agent->root, files[i].rel, text, files[i].mode,
-                                    files[i].dir_mode, per_file_sync, paths[i], tmps[i], err,
-                                    sizeof err);
+                                    files[i].dir_mode, paths[i], tmps[i], err, sizeof err);
     int saved = errno;
     free (text);
     if (!ok) {
@@ -138,14 +134,6 @@ setup_handle (Agent *agent, uint32_t id, const uint8_t *payload, size_t len)
       return;
     }
     written[i] = true;
-    n_written++;
-  }
-  if (n_written > 0 && !per_file_sync) {
-    int rfd = open (agent->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (rfd < 0 || syncfs (rfd) < 0)
-      sync ();
-    if (rfd >= 0)
-      close (rfd);
   }
   for (size_t i = 0; i < N_FILES; i++) {
     if (!written[i])
