@@ -24,7 +24,7 @@ import unittest
 from gi.repository import GLib  # noqa: E402
 
 from system_bus import wait_until  # noqa: E402
-from test_vm import VmTestCase  # noqa: E402
+from test_vm import BOOT_TIMEOUT_MS, VmTestCase  # noqa: E402
 
 
 class WarmTestCase(VmTestCase):
@@ -122,6 +122,16 @@ class WarmTest(WarmTestCase):
         a, b = seen['wa'], seen['wb']
         for key in ('mac', 'ip', 'hostname', 'machine_id', 'host_key', 'random'):
             self.assertNotEqual(a[key], b[key], key)
+
+        # a clone suspends and resumes like any VM, its files and identity intact
+        clone = clones[0]
+        self.exec(clone, ['sh', '-c', 'echo kept > /root/mark'])
+        self.vm_call(clone, 'Suspend', timeout=BOOT_TIMEOUT_MS)
+        self.assertEqual(self.prop(clone, 'State'), 'suspended')
+        self.vm_call(clone, 'Resume', GLib.Variant('(a{sv})', ({},)), timeout=BOOT_TIMEOUT_MS)
+        self.assertEqual(self.prop(clone, 'State'), 'running')
+        self.assertEqual(self.out(clone, ['cat', '/root/mark']), 'kept')
+        self.assertEqual(self.out(clone, ['hostname']), 'wa')
 
         # they reach each other on their own addresses
         ips = [self.prop(p, 'IPv4') for p in clones]
