@@ -180,24 +180,16 @@ open_staging (const char *dir, uid_t uid, GError **error)
 {
   g_auto (GStrv) roots
       = banger_user_paths_expand ((const char *const *)cfg->update_staging_dirs, uid, error);
+  const char *rest = NULL;
   struct stat st;
+  int rootfd;
 
   if (roots == NULL)
     return -1;
-  for (guint i = 0; roots[i] != NULL; i++) {
-    gsize len = strlen (roots[i]);
-    int rootfd, fd;
+  rootfd = banger_user_paths_open_root ((const char *const *)roots, dir, uid, &rest);
+  if (rootfd >= 0) {
+    int fd = banger_open_no_symlinks (rootfd, rest, O_PATH | O_DIRECTORY);
 
-    if (strncmp (dir, roots[i], len) != 0 || dir[len] != '/')
-      continue;
-    rootfd = banger_open_no_symlinks (AT_FDCWD, roots[i], O_PATH | O_DIRECTORY);
-    if (rootfd < 0)
-      continue;
-    if (fstat (rootfd, &st) < 0 || st.st_uid != uid) {
-      close (rootfd);
-      continue;
-    }
-    fd = banger_open_no_symlinks (rootfd, dir + len + 1, O_PATH | O_DIRECTORY);
     close (rootfd);
     if (fd < 0) {
       fail (error, BANGER_ERROR_INVALID_ARGUMENT, "staging dir %s: %s (symlinks are not followed)",

@@ -190,28 +190,18 @@ static int
 open_user_file (const char *what, const char *path, uid_t uid, int *dirfd_out, GError **error)
 {
   g_auto (GStrv) dirs = banger_user_paths_expand ((const char *const *)cfg.user_dirs, uid, error);
+  const char *rest = NULL;
   struct stat st;
-  int fd, pfd;
+  int fd, pfd, dirfd;
 
   if (dirs == NULL)
     return -1;
-  for (guint i = 0; dirs[i] != NULL; i++) {
-    gsize len = strlen (dirs[i]);
-    int dirfd;
-
-    if (strncmp (path, dirs[i], len) != 0 || path[len] != '/')
-      continue;
-    dirfd = banger_open_no_symlinks (AT_FDCWD, dirs[i], O_PATH | O_DIRECTORY);
-    if (dirfd < 0)
-      continue;
-    if (fstat (dirfd, &st) < 0 || st.st_uid != uid) {
-      close (dirfd);
-      continue;
-    }
+  dirfd = banger_user_paths_open_root ((const char *const *)dirs, path, uid, &rest);
+  if (dirfd >= 0) {
     /* O_PATH first: this runs before polkit, for any local user, and a
      * plain O_RDONLY open of a FIFO would park this thread for ever. Only
      * a regular file of the caller's is then opened for reading. */
-    pfd = banger_open_no_symlinks (dirfd, path + len + 1, O_PATH);
+    pfd = banger_open_no_symlinks (dirfd, rest, O_PATH);
     if (pfd < 0) {
       g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,
                    "spec “%s” %s: %s (symlinks are not followed)", what, path, g_strerror (errno));
@@ -830,24 +820,16 @@ static int
 open_user_dir (const char *dest_dir, uid_t uid, GError **error)
 {
   g_auto (GStrv) dirs = banger_user_paths_expand ((const char *const *)cfg.user_dirs, uid, error);
+  const char *rest = NULL;
   struct stat st;
+  int base_fd;
 
   if (dirs == NULL)
     return -1;
-  for (guint i = 0; dirs[i] != NULL; i++) {
-    gsize len = strlen (dirs[i]);
-    int base_fd, fd;
+  base_fd = banger_user_paths_open_root ((const char *const *)dirs, dest_dir, uid, &rest);
+  if (base_fd >= 0) {
+    int fd = banger_open_no_symlinks (base_fd, rest, O_PATH | O_DIRECTORY);
 
-    if (strncmp (dest_dir, dirs[i], len) != 0 || dest_dir[len] != '/')
-      continue;
-    base_fd = banger_open_no_symlinks (AT_FDCWD, dirs[i], O_PATH | O_DIRECTORY);
-    if (base_fd < 0)
-      continue;
-    if (fstat (base_fd, &st) < 0 || st.st_uid != uid) {
-      close (base_fd);
-      continue;
-    }
-    fd = banger_open_no_symlinks (base_fd, dest_dir + len + 1, O_PATH | O_DIRECTORY);
     close (base_fd);
     if (fd < 0) {
       g_set_error (error, BANGER_ERROR, BANGER_ERROR_INVALID_ARGUMENT,

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <pwd.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -46,6 +47,30 @@ banger_open_no_symlinks (int dirfd, const char *path, int flags)
     .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
   };
   return (int)syscall (SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+int
+banger_user_paths_open_root (const char *const *roots, const char *path, uid_t uid,
+                             const char **rest)
+{
+  for (guint i = 0; roots[i] != NULL; i++) {
+    gsize len = strlen (roots[i]);
+    struct stat st;
+    int fd;
+
+    if (strncmp (path, roots[i], len) != 0 || path[len] != '/')
+      continue;
+    fd = banger_open_no_symlinks (AT_FDCWD, roots[i], O_PATH | O_DIRECTORY);
+    if (fd < 0)
+      continue;
+    if (fstat (fd, &st) < 0 || st.st_uid != uid) {
+      close (fd);
+      continue;
+    }
+    *rest = path + len + 1;
+    return fd;
+  }
+  return -1;
 }
 
 int

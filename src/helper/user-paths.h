@@ -15,6 +15,14 @@ GStrv banger_user_paths_expand (const char *const *patterns, uid_t uid, GError *
  * added to @flags. */
 int banger_open_no_symlinks (int dirfd, const char *path, int flags);
 
+/* The first of @roots (expanded user directories) that @path lies strictly
+ * below and that opens, reached without a symlink, as a directory @uid
+ * owns: its O_PATH descriptor, and in *@rest the part of @path below it.
+ * -1 if there is none. The one place the helper decides which of a
+ * caller's directories a caller-named path is in (jail.c, install-release.c). */
+int banger_user_paths_open_root (const char *const *roots, const char *path, uid_t uid,
+                                 const char **rest);
+
 /* Opens the inode behind the O_PATH descriptor @path_fd again with @flags
  * (O_CLOEXEC, O_NOCTTY and O_NONBLOCK added) through /proc/self/fd, and
  * checks it is the same inode. Callers open a caller-named file O_PATH
