@@ -14,6 +14,7 @@ One meson test per test case (tests/vm/meson.build)."""
 import glob
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -76,8 +77,15 @@ class WarmTest(WarmTestCase):
 
     def test_two_clones_have_their_own_identity(self):
         tmpl, entry = self.template()
-        for name in ('vmstate', 'disk', 'manifest.ini'):
+        for name in ('vmstate', 'disk', 'manifest.ini', 'memory'):
             self.assertTrue(os.path.exists(os.path.join(entry, name)), name)
+        # the guest memory is a file of its own, as big as the guest's and as
+        # sparse as what the idle guest touched; the stream holds the rest
+        memory_bytes = self.prop(tmpl, 'MemoryMiB') << 20
+        st = os.stat(os.path.join(entry, 'memory'))
+        self.assertEqual(st.st_size, memory_bytes)
+        self.assertLess(st.st_blocks * 512, memory_bytes // 2)
+        self.assertLess(os.path.getsize(os.path.join(entry, 'vmstate')), 16 << 20)
         tmpl_boot = self.prop(tmpl, 'BootId')
         tmpl_machine_id = self.out(tmpl, ['cat', '/etc/machine-id']) \
             if self.exec(tmpl, ['test', '-e', '/etc/machine-id'])[0] == 0 else ''
@@ -89,6 +97,11 @@ class WarmTest(WarmTestCase):
             self.assertEqual(self.prop(p, 'BootId'), tmpl_boot)
             self.assertFalse(self.booted(p), self.console(p)[-2000:])
             self.assertEqual(self.prop(p, 'State'), 'running')
+            # the clone maps the template's memory copy-on-write: what it
+            # owns alone is what it changed, not the whole guest's memory
+            with open('/proc/%d/status' % self.prop(p, 'Pid')) as f:
+                anon_kib = int(re.search(r'RssAnon:\s+(\d+) kB', f.read()).group(1))
+            self.assertLess(anon_kib << 10, memory_bytes // 2)
         self.assertEqual(len(self.warm_entries()), 1)
 
         seen = {}
@@ -132,6 +145,32 @@ class WarmTest(WarmTestCase):
         self.assertEqual(self.prop(clone, 'State'), 'running')
         self.assertEqual(self.out(clone, ['cat', '/root/mark']), 'kept')
         self.assertEqual(self.out(clone, ['hostname']), 'wa')
+
+        # the template, its memory a memfd: a suspend writes that memory as a
+        # file of its own. Onto a full disk (a 1 MiB tmpfs as the state
+        # directory): a clear error, the guest runs on, nothing left; then
+        # for real, and it resumes with its files and identity
+        self.exec(tmpl, ['sh', '-c', 'echo tmpl-kept > /root/mark'])
+        state_dir = os.path.join(self.vm_dir(self.prop(tmpl, 'Id')), 'suspend')
+        os.makedirs(state_dir, exist_ok=True)
+        subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', state_dir], check=True)
+        try:
+            message = self.assert_error('org.banger.Error.Failed', self.vm_call, tmpl, 'Suspend',
+                                        timeout=BOOT_TIMEOUT_MS)
+            self.assertIn('No space left on device', message)
+            self.assertEqual(os.listdir(state_dir), [])
+        finally:
+            subprocess.run(['umount', state_dir], check=True)
+        self.assertEqual(self.prop(tmpl, 'State'), 'running')
+        self.vm_call(tmpl, 'Suspend', timeout=BOOT_TIMEOUT_MS)
+        self.assertEqual(self.prop(tmpl, 'State'), 'suspended')
+        self.assertTrue(os.path.isfile(os.path.join(state_dir, 'memory')))
+        self.vm_call(tmpl, 'Resume', GLib.Variant('(a{sv})', ({},)), timeout=BOOT_TIMEOUT_MS)
+        self.assertEqual(self.prop(tmpl, 'State'), 'running')
+        self.qemu_pids.add(self.prop(tmpl, 'Pid'))
+        self.assertEqual(self.prop(tmpl, 'BootId'), tmpl_boot)
+        self.assertEqual(self.out(tmpl, ['cat', '/root/mark']), 'tmpl-kept')
+        self.assertEqual(self.out(tmpl, ['hostname']), 'tmpl')
 
         # they reach each other on their own addresses
         ips = [self.prop(p, 'IPv4') for p in clones]
@@ -197,6 +236,21 @@ class WarmStaleTest(WarmTestCase):
         self.start(good)
         self.assertFalse(self.booted(good))
         self.assertEqual(self.out(good, ['hostname']), 'good')
+
+        # a memory file cut short: refused before QEMU maps it (it would
+        # grow it with zeros), the VM boots, a good snapshot replaces it
+        memory = os.path.join(entry, 'memory')
+        memory_bytes = self.prop(good, 'MemoryMiB') << 20
+        with open(memory, 'r+b') as f:
+            f.truncate(memory_bytes // 2)
+        short = self.create_vm('short')
+        self.start(short)
+        self.assertEqual(self.prop(short, 'State'), 'running')
+        self.assertTrue(self.booted(short))
+        self.assertEqual(self.out(short, ['hostname']), 'short')
+        self.assertIn('is not the guest', self.session.log())
+        self.assertEqual(self.warm_entries(), [entry])
+        self.assertEqual(os.path.getsize(memory), memory_bytes)
 
         # bangerd killed in the middle of a restore: the next bangerd stops
         # that VM (or finds it running, if its start had finished), never a

@@ -386,6 +386,7 @@ start_warm_restore (StartOp *op)
   g_clear_pointer (&op->warm_entry, banger_warm_entry_free);
   /* This boot saves a good one again. */
   op->warm_save = warm_claim_save (op->warm_key);
+  op->config.ram_shared = op->warm_save;
   return FALSE;
 }
 
@@ -1066,6 +1067,9 @@ start_launch (StartOp *op, const char *ip)
   op->config.tap = g_strdup (op->tap);
   op->config.mac = g_strdup (op->rec->mac);
   op->config.kernel_args = g_string_free (g_steal_pointer (&args), FALSE);
+  /* The boot that saves the key's snapshot keeps the guest memory where the
+   * save can write it as a file the clones map (docs/warm-start.md). */
+  op->config.ram_shared = op->warm_save;
   if (op->resume)
     op->config.incoming_state = g_build_filename (op->run->vm_dir, BANGER_VM_SUSPEND_DIR, NULL);
   op->driver->instance_paths (op->run->vm_dir, &op->inst);

@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "banger-error.h"
@@ -66,6 +68,180 @@ wait_migration (BangerQmp *qmp, const char *what, GError **error)
     }
     g_usleep (POLL_INTERVAL_US);
   }
+}
+
+char *
+banger_vmm_qemu_ram_file (const char *state_dir)
+{
+  char *path = g_build_filename (state_dir, BANGER_VMM_MEMORY_FILE, NULL);
+
+  if (g_file_test (path, G_FILE_TEST_IS_REGULAR))
+    return path;
+  g_free (path);
+  return NULL;
+}
+
+/* x-ignore-shared: the stream leaves out RAM blocks that are shared
+ * memory, which the memory file holds instead (vmm-qemu-state.h). Both
+ * sides must agree: it changes the stream's layout. */
+static gboolean
+set_ignore_shared (BangerQmp *qmp, gboolean on, GError **error)
+{
+  g_autoptr (JsonObject) args = json_object_new ();
+  JsonArray *caps = json_array_new ();
+  JsonObject *cap = json_object_new ();
+  g_autoptr (JsonNode) reply = NULL;
+
+  json_object_set_string_member (cap, "capability", "x-ignore-shared");
+  json_object_set_boolean_member (cap, "state", on);
+  json_array_add_object_element (caps, cap);
+  json_object_set_array_member (args, "capabilities", caps);
+  reply = run (qmp, "migrate-set-capabilities", args, error);
+  return reply != NULL;
+}
+
+/* The memfd a QEMU started with config->ram_shared keeps the guest memory
+ * in, opened through /proc (QEMU runs as bangerd's user; @pid was checked
+ * to be this VM's QEMU), or -1 for a QEMU without one. */
+static int
+open_ram_memfd (guint pid)
+{
+  g_autofree char *fd_dir = g_strdup_printf ("/proc/%u/fd", pid);
+  g_autoptr (GDir) d = g_dir_open (fd_dir, 0, NULL);
+  const char *name;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL) {
+    g_autofree char *path = g_build_filename (fd_dir, name, NULL);
+    g_autofree char *target = g_file_read_link (path, NULL);
+
+    /* QEMU names its memfd after the backend's type, as readlink shows it:
+     * "/memfd:memory-backend-memfd (deleted)"; qemu_argv makes only one. */
+    if (target != NULL && g_str_has_prefix (target, "/memfd:memory-backend-memfd "))
+      return open (path, O_RDONLY | O_CLOEXEC);
+  }
+  return -1;
+}
+
+#define RAM_PAGE       4096
+#define RAM_COPY_CHUNK (1 << 20)
+
+static gboolean
+pwrite_all (int fd, const guint8 *buf, gsize len, off_t off)
+{
+  while (len > 0) {
+    ssize_t n = pwrite (fd, buf, len, off);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      if (n == 0)
+        errno = EIO;
+      return FALSE;
+    }
+    buf += n;
+    len -= (gsize)n;
+    off += n;
+  }
+  return TRUE;
+}
+
+/* Writes @len bytes of memory read at @off into @fd at the same offset,
+ * leaving a hole for every page of zeros. */
+static gboolean
+write_sparse (int fd, const guint8 *buf, gsize len, off_t off)
+{
+  static const guint8 zero[RAM_PAGE];
+  gsize p = 0;
+
+  while (p < len) {
+    gsize end;
+
+    if (memcmp (buf + p, zero, MIN (RAM_PAGE, len - p)) == 0) {
+      p += RAM_PAGE;
+      continue;
+    }
+    for (end = p + RAM_PAGE; end < len && memcmp (buf + end, zero, MIN (RAM_PAGE, len - end)) != 0;
+         end += RAM_PAGE)
+      ;
+    end = MIN (end, len);
+    if (!pwrite_all (fd, buf + p, end - p, off + (off_t)p))
+      return FALSE;
+    p = end;
+  }
+  return TRUE;
+}
+
+/* Copies the guest memory (@from, the memfd) into the new file @path, as
+ * sparse as the memory: only what the guest ever touched is read
+ * (SEEK_DATA), and pages of zeros stay holes. An idle 1 GiB guest is
+ * ~120 MiB on disk. */
+static gboolean
+copy_ram (int from, const char *path, GError **error)
+{
+  g_autofree guint8 *buf = g_malloc (RAM_COPY_CHUNK);
+  struct stat st;
+  off_t off = 0;
+  int fd, saved = 0;
+
+  if (fstat (from, &st) < 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot read the guest's memory: %s",
+                 g_strerror (errno));
+    return FALSE;
+  }
+  fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot create %s: %s", path,
+                 g_strerror (errno));
+    return FALSE;
+  }
+  while (saved == 0 && off < st.st_size) {
+    off_t data = lseek (from, off, SEEK_DATA), hole;
+
+    if (data < 0) {
+      /* ENXIO: no data after @off. */
+      saved = errno == ENXIO ? 0 : errno;
+      break;
+    }
+    hole = lseek (from, data, SEEK_HOLE);
+    if (hole < 0) {
+      saved = errno;
+      break;
+    }
+    for (off = data; off < hole;) {
+      ssize_t got = pread (from, buf, MIN (RAM_COPY_CHUNK, hole - off), off);
+
+      if (got < 0 && errno == EINTR)
+        continue;
+      if (got <= 0) {
+        saved = got < 0 ? errno : EIO;
+        break;
+      }
+      if (!write_sparse (fd, buf, (gsize)got, off)) {
+        saved = errno;
+        break;
+      }
+      off += got;
+    }
+  }
+  if (saved == 0 && (ftruncate (fd, st.st_size) < 0 || fsync (fd) < 0))
+    saved = errno;
+  close (fd);
+  if (saved != 0) {
+    g_unlink (path);
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED,
+                 "cannot write the guest's memory to %s: %s", path, g_strerror (saved));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+rename_or_error (const char *from, const char *to, GError **error)
+{
+  if (g_rename (from, to) == 0)
+    return TRUE;
+  g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot rename %s: %s", from,
+               g_strerror (errno));
+  return FALSE;
 }
 
 static gboolean
@@ -133,9 +309,13 @@ banger_vmm_qemu_save_state (BangerVmmInstance *i, const char *state_dir, GError 
   g_autoptr (BangerQmp) qmp = banger_qmp_connect (i->control_socket, QMP_TIMEOUT_MS, error);
   g_autofree char *final = g_build_filename (state_dir, BANGER_VMM_STATE_FILE, NULL);
   g_autofree char *tmp = g_strconcat (final, ".tmp", NULL);
+  g_autofree char *ram_final = g_build_filename (state_dir, BANGER_VMM_MEMORY_FILE, NULL);
+  g_autofree char *ram_tmp = g_strconcat (ram_final, ".tmp", NULL);
   g_autofree char *status = NULL;
   g_autoptr (JsonNode) stopped = NULL;
   g_autoptr (GError) local = NULL;
+  gboolean ok = TRUE;
+  int ram_fd;
 
   if (qmp == NULL)
     return FALSE;
@@ -152,14 +332,31 @@ banger_vmm_qemu_save_state (BangerVmmInstance *i, const char *state_dir, GError 
   stopped = run (qmp, "stop", NULL, error);
   if (stopped == NULL)
     return FALSE;
-  if (migrate_to (qmp, tmp, &local) && g_rename (tmp, final) == 0 && fsync_dir (state_dir, &local))
+  /* A guest whose memory is a memfd (a warm-start template's boot): the
+   * memory goes into a file of its own, the stream holds the rest. */
+  ram_fd = open_ram_memfd (i->pid);
+  if (ram_fd >= 0) {
+    ok = copy_ram (ram_fd, ram_tmp, &local) && rename_or_error (ram_tmp, ram_final, &local)
+         && set_ignore_shared (qmp, TRUE, &local);
+    close (ram_fd);
+  }
+  ok = ok && migrate_to (qmp, tmp, &local) && rename_or_error (tmp, final, &local)
+       && fsync_dir (state_dir, &local);
+  if (ram_fd >= 0) {
+    g_autoptr (GError) reset_error = NULL;
+    /* Off again, as the QEMU was started: the memfd VM's next save writes
+     * its memory file again anyway, but a stream's layout should never
+     * depend on an earlier save. */
+    if (!set_ignore_shared (qmp, FALSE, &reset_error))
+      g_warning ("after saving the guest's state: %s", reset_error->message);
+  }
+  if (ok)
     return TRUE;
-  if (local == NULL)
-    g_set_error (&local, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot rename %s: %s", tmp,
-                 g_strerror (errno));
   /* Nothing that looks like a state stays behind, and the guest goes on. */
   g_unlink (tmp);
   g_unlink (final);
+  g_unlink (ram_tmp);
+  g_unlink (ram_final);
   {
     g_autoptr (GError) cont_error = NULL;
     g_autoptr (JsonNode) cont = run (qmp, "cont", NULL, &cont_error);
@@ -238,6 +435,7 @@ gboolean
 banger_vmm_qemu_load_state (BangerVmmInstance *i, const char *state_dir, GError **error)
 {
   g_autofree char *path = g_build_filename (state_dir, BANGER_VMM_STATE_FILE, NULL);
+  g_autofree char *ram_file = banger_vmm_qemu_ram_file (state_dir);
   g_autoptr (BangerQmp) qmp = NULL;
   g_autoptr (JsonObject) args = json_object_new ();
   g_autoptr (JsonNode) reply = NULL;
@@ -255,13 +453,26 @@ banger_vmm_qemu_load_state (BangerVmmInstance *i, const char *state_dir, GError 
   close (fd);
   if (!ok)
     return FALSE;
+  /* A state with a memory file was saved without the memory, which QEMU
+   * already maps from that file (qemu_argv). */
+  if (ram_file != NULL && !set_ignore_shared (qmp, TRUE, error))
+    return FALSE;
   json_object_set_string_member (args, "uri", "fd:" BANGER_QEMU_STATE_FDNAME);
   reply = run (qmp, "migrate-incoming", args, error);
   if (reply == NULL)
     return FALSE;
   /* QEMU 7.2 exits when it cannot load a stream: the poll then fails on a
    * closed socket, which the message says in the user's terms. */
-  if (!wait_migration (qmp, "restoring the VM's state", error) || !wait_running (qmp, error)) {
+  if (!wait_migration (qmp, "restoring the VM's state", error)) {
+    g_prefix_error (error, "%s (a corrupt or incompatible saved state?): ", path);
+    return FALSE;
+  }
+  /* Off before the guest runs: its memory is a private mapping now, which
+   * a later save (a suspend) must write into the stream, in the layout a
+   * QEMU without the capability reads. */
+  if (ram_file != NULL && !set_ignore_shared (qmp, FALSE, error))
+    return FALSE;
+  if (!wait_running (qmp, error)) {
     g_prefix_error (error, "%s (a corrupt or incompatible saved state?): ", path);
     return FALSE;
   }

@@ -204,11 +204,25 @@ qemu_prepare_clone_disk (const BangerVmmConfig *c, BangerVmmInstance *i, const c
   return TRUE;
 }
 
+/* @value as a QEMU option value: a comma, QEMU's separator, doubled. */
+static char *
+qemu_opt_value (const char *value)
+{
+  g_auto (GStrv) parts = g_strsplit (value, ",", -1);
+
+  return g_strjoinv (",,", parts);
+}
+
 static GPtrArray *
 qemu_argv (const BangerVmmConfig *c, const BangerVmmInstance *i, const char *accel)
 {
   GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
   g_autofree char *append = NULL;
+  gboolean restore = c->incoming_state != NULL && *c->incoming_state;
+  /* The guest memory as a file of its own (vmm-qemu-state.h): mapped from
+   * a saved state that has one, in a memfd for a boot that saves one. */
+  g_autofree char *ram_file = restore ? banger_vmm_qemu_ram_file (c->incoming_state) : NULL;
+  gboolean ram_backend = ram_file != NULL || (c->ram_shared && !restore);
 
 #define ARG(...) g_ptr_array_add (argv, g_strdup_printf (__VA_ARGS__))
   ARG ("%s", qemu_binary ());
@@ -219,7 +233,7 @@ qemu_argv (const BangerVmmConfig *c, const BangerVmmInstance *i, const char *acc
    * calibration fails, while q35 (HPET, PM timer) never did and boots as
    * fast (TESTING.md; docs/decisions.md). */
   ARG ("-machine");
-  ARG ("q35,accel=%s", accel);
+  ARG ("q35,accel=%s%s", accel, ram_backend ? ",memory-backend=" BANGER_QEMU_RAM_ID : "");
   if (g_str_equal (accel, "kvm")) {
     ARG ("-cpu");
     ARG ("host");
@@ -228,6 +242,17 @@ qemu_argv (const BangerVmmConfig *c, const BangerVmmInstance *i, const char *acc
   ARG ("%u", c->vcpus);
   ARG ("-m");
   ARG ("%u", c->memory_mib);
+  if (ram_file != NULL) {
+    g_autofree char *path = qemu_opt_value (ram_file);
+    /* Copy-on-write (share=off): the file is never written, and every
+     * clone of the template shares its pages until it changes them. */
+    ARG ("-object");
+    ARG ("memory-backend-file,id=%s,size=%uM,mem-path=%s,share=off", BANGER_QEMU_RAM_ID,
+         c->memory_mib, path);
+  } else if (ram_backend) {
+    ARG ("-object");
+    ARG ("memory-backend-memfd,id=%s,size=%uM,share=on", BANGER_QEMU_RAM_ID, c->memory_mib);
+  }
   ARG ("-nodefaults");
   ARG ("-no-user-config");
   ARG ("-display");
@@ -291,6 +316,27 @@ qemu_argv (const BangerVmmConfig *c, const BangerVmmInstance *i, const char *acc
   return argv;
 }
 
+/* A state's memory file must be exactly the guest's memory: QEMU refuses
+ * a longer one itself, but would grow a short one with zeros (and a guest
+ * on it would crash later rather than fail to load now). */
+static gboolean
+check_ram_file (const BangerVmmConfig *c, GError **error)
+{
+  g_autofree char *ram_file = banger_vmm_qemu_ram_file (c->incoming_state);
+  GStatBuf st;
+
+  if (ram_file == NULL)
+    return TRUE;
+  if (g_stat (ram_file, &st) < 0 || (guint64)st.st_size != (guint64)c->memory_mib << 20) {
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED,
+                 "the saved memory %s is not the guest's %u MiB (a corrupt or incompatible "
+                 "saved state?)",
+                 ram_file, c->memory_mib);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static gboolean
 qemu_launch (const BangerVmmConfig *c, BangerVmmInstance *i, GError **error)
 {
@@ -313,6 +359,8 @@ qemu_launch (const BangerVmmConfig *c, BangerVmmInstance *i, GError **error)
                  c->incoming_state);
     return FALSE;
   }
+  if (restore && !check_ram_file (c, error))
+    return FALSE;
 
   argv = qemu_argv (c, i, accel);
   {

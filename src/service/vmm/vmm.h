@@ -31,6 +31,11 @@ typedef struct {
    * booting (same devices, same disk at instance->disk_path, which the
    * caller put there) and returns once the guest runs again. */
   char *incoming_state;
+  /* For a boot that is to save a warm-start template (docs/warm-start.md):
+   * the guest's memory in a shareable memfd, so that save_state() writes it
+   * as a file of its own (BANGER_VMM_MEMORY_FILE) which restores then map
+   * instead of loading it. A driver without the notion ignores it. */
+  gboolean ram_shared;
 } BangerVmmConfig;
 
 typedef struct {
