@@ -184,6 +184,11 @@ class WarmTest(WarmTestCase):
                                                  'sleep 4242 >/dev/null 2>&1 </dev/null &'])
         self.assertEqual(status, 0, out + err)
         self.assertIn('sleep 4242', self.out(clones[0], ['ps']))
+        # the process the agent starts to warm a restored guest up is gone,
+        # reaped: no zombie left in either clone
+        for p in clones:
+            self.assertEqual(self.out(p, ['sh', '-c', 'grep -l "^State:.*Z" /proc/[0-9]*/status '
+                                      '2>/dev/null; true']), '')
         self.assertNotIn('sleep 4242', self.out(clones[1], ['ps']))
         self.assertNotIn('sleep 4242', self.out(tmpl, ['ps']))
 
