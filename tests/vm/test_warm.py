@@ -102,6 +102,9 @@ class WarmTest(WarmTestCase):
             with open('/proc/%d/status' % self.prop(p, 'Pid')) as f:
                 anon_kib = int(re.search(r'RssAnon:\s+(\d+) kB', f.read()).group(1))
             self.assertLess(anon_kib << 10, memory_bytes // 2)
+            # nor does its VMM read the kernel and initrd again
+            self.assertNotIn('-kernel', self.qemu_argv(p))
+            self.assertIn('-kernel', self.qemu_argv(tmpl))
         self.assertEqual(len(self.warm_entries()), 1)
 
         seen = {}

@@ -5,9 +5,11 @@
 #include "vmm.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
 #include <signal.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "banger-error.h"
@@ -204,6 +206,22 @@ qemu_prepare_clone_disk (const BangerVmmConfig *c, BangerVmmInstance *i, const c
   return TRUE;
 }
 
+/* Whether @path is a bzImage: the "HdrS" magic of the x86 boot protocol
+ * at 0x202 (Documentation/arch/x86/boot.rst), which QEMU checks too. */
+static gboolean
+kernel_is_bzimage (const char *path)
+{
+  guint8 hdr[0x206];
+  gboolean ok = FALSE;
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+
+  if (fd >= 0) {
+    ok = pread (fd, hdr, sizeof hdr, 0) == (ssize_t)sizeof hdr && memcmp (hdr + 0x202, "HdrS", 4) == 0;
+    close (fd);
+  }
+  return ok;
+}
+
 /* @value as a QEMU option value: a comma, QEMU's separator, doubled. */
 static char *
 qemu_opt_value (const char *value)
@@ -259,22 +277,34 @@ qemu_argv (const BangerVmmConfig *c, const BangerVmmInstance *i, const char *acc
   ARG ("none");
   /* A guest reboot or panic ends the VMM: the VM is then "stopped". */
   ARG ("-no-reboot");
-  ARG ("-kernel");
-  ARG ("%s", c->kernel);
-  if (c->initrd != NULL && *c->initrd) {
-    ARG ("-initrd");
-    ARG ("%s", c->initrd);
+  if (restore && kernel_is_bzimage (c->kernel)) {
+    /* A restored guest booted long ago: its kernel and initrd need not be
+     * read again (~40 ms of QEMU's start, and their ~15 MB in every
+     * VMM). What the boot left in the machine is the option ROM QEMU adds
+     * to boot a bzImage with fw_cfg DMA (q35), a RAM block the saved
+     * stream names: given alone, the stream loads as well. (An ELF kernel
+     * boots through other ROMs: it is loaded as its boot loaded it.) */
+    ARG ("-option-rom");
+    ARG ("linuxboot_dma.bin");
+  } else {
+    ARG ("-kernel");
+    ARG ("%s", c->kernel);
+    if (c->initrd != NULL && *c->initrd) {
+      ARG ("-initrd");
+      ARG ("%s", c->initrd);
+    }
+    /* no_timer_check under TCG: on a loaded host the guest's early check
+     * of the IO-APIC timer can see too few ticks and panic ("IO-APIC +
+     * timer doesn't work!"); the load test (20 boots next to 10 000 calls
+     * on 2 cores) hit it. Under KVM the timer is real and the check
+     * stays. */
+    append = g_strdup_printf ("console=ttyS0 reboot=k panic=-1 root=/dev/vda rw rootfstype=ext4 "
+                              "init=/.banger/agent %s%s",
+                              g_str_equal (accel, "tcg") ? "no_timer_check " : "",
+                              c->kernel_args ? c->kernel_args : "");
+    ARG ("-append");
+    ARG ("%s", g_strstrip (append));
   }
-  /* no_timer_check under TCG: on a loaded host the guest's early check of
-   * the IO-APIC timer can see too few ticks and panic ("IO-APIC + timer
-   * doesn't work!"); the load test (20 boots next to 10 000 calls on 2
-   * cores) hit it. Under KVM the timer is real and the check stays. */
-  append = g_strdup_printf ("console=ttyS0 reboot=k panic=-1 root=/dev/vda rw rootfstype=ext4 "
-                            "init=/.banger/agent %s%s",
-                            g_str_equal (accel, "tcg") ? "no_timer_check " : "",
-                            c->kernel_args ? c->kernel_args : "");
-  ARG ("-append");
-  ARG ("%s", g_strstrip (append));
   ARG ("-chardev");
   /* append=on: bangerd caps the log by truncating it (console-log.h), which
    * a writer at its own offset would turn into a growing sparse file. */
