@@ -158,6 +158,65 @@ done:
   return TRUE;
 }
 
+/* The virtual size in a qcow2 header: a big-endian u64 at offset 24
+ * (QEMU's docs/interop/qcow2.txt), or 0 if @path is no qcow2. */
+static guint64
+qcow2_virtual_size (const char *path)
+{
+  guint8 hdr[32];
+  guint64 size = 0;
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+
+  if (fd < 0)
+    return 0;
+  if (pread (fd, hdr, sizeof hdr, 0) == (ssize_t)sizeof hdr && memcmp (hdr, "QFI\xfb", 4) == 0) {
+    for (guint k = 24; k < 32; k++)
+      size = size << 8 | hdr[k];
+  }
+  close (fd);
+  return size;
+}
+
+/* An empty overlay on "base.qcow2" (relative: the file beside it), made
+ * once per template beside its disk and copied by each clone: a copy of
+ * ~200 KiB instead of running qemu-img (~25 ms of a warm start). NULL
+ * where it cannot be made (the caller runs qemu-img itself). Made under a
+ * temporary name: clones starting together see it whole or not at all. */
+static char *
+clone_overlay (const char *template_disk)
+{
+  g_autofree char *dir = g_path_get_dirname (template_disk);
+  g_autofree char *path = g_build_filename (dir, "clone-overlay.qcow2", NULL);
+  g_autofree char *tmp = NULL;
+  g_autofree char *size = NULL;
+  g_autoptr (GError) error = NULL;
+  guint64 bytes;
+  int fd;
+
+  if (g_file_test (path, G_FILE_TEST_IS_REGULAR))
+    return g_steal_pointer (&path);
+  bytes = qcow2_virtual_size (template_disk);
+  if (bytes == 0)
+    return NULL;
+  tmp = g_build_filename (dir, ".clone-overlay-XXXXXX", NULL);
+  fd = g_mkstemp (tmp);
+  if (fd < 0)
+    return NULL;
+  close (fd);
+  size = g_strdup_printf ("%" G_GUINT64_FORMAT, bytes);
+  {
+    /* -u: base.qcow2 exists only beside a clone's copy. */
+    const char *argv[] = { QEMU_IMG_BINARY, "create", "-q", "-u", "-f", "qcow2", "-F", "qcow2",
+                           "-b", "base.qcow2", tmp, size, NULL };
+    if (!run_argv (argv, "creating a clone overlay", &error) || g_rename (tmp, path) < 0) {
+      g_debug ("%s: %s", path, error != NULL ? error->message : g_strerror (errno));
+      g_unlink (tmp);
+      return NULL;
+    }
+  }
+  return g_steal_pointer (&path);
+}
+
 /* The template's frozen overlay is linked (not copied: it never changes)
  * into the VM directory as base.qcow2, and the VM's disk is a new overlay
  * on it: no data is copied, and pruning the snapshot cannot pull the disk
@@ -169,6 +228,7 @@ qemu_prepare_clone_disk (const BangerVmmConfig *c, BangerVmmInstance *i, const c
 {
   g_autofree char *base = g_build_filename (c->vm_dir, "base.qcow2", NULL);
   g_autofree char *tmp = NULL;
+  g_autofree char *empty = NULL;
 
   if (i->disk_path == NULL)
     banger_vmm_qemu_instance_paths (c->vm_dir, i);
@@ -184,7 +244,20 @@ qemu_prepare_clone_disk (const BangerVmmConfig *c, BangerVmmInstance *i, const c
     }
   }
   tmp = g_strconcat (i->disk_path, ".tmp", NULL);
-  {
+  empty = clone_overlay (template_disk);
+  if (empty != NULL) {
+    /* The overlay names its backing file relatively (base.qcow2, beside
+     * it): a copy of one made for the template is this VM's. */
+    g_autoptr (GFile) from = g_file_new_for_path (empty);
+    g_autoptr (GFile) to = g_file_new_for_path (tmp);
+    if (!g_file_copy (from, to, G_FILE_COPY_OVERWRITE, NULL, NULL, NULL, error)) {
+      g_prefix_error (error, "creating the VM's disk overlay from %s: ", empty);
+      banger_error_convert (error);
+      g_unlink (tmp);
+      g_unlink (base);
+      return FALSE;
+    }
+  } else {
     const char *argv[] = { QEMU_IMG_BINARY, "create", "-q", "-f", "qcow2", "-F",
                            "qcow2",         "-b",     base, tmp,  NULL };
     if (!run_argv (argv, "creating the VM's disk overlay", error)) {
