@@ -6,20 +6,31 @@
 #include "banger-error.h"
 #include "paths.h"
 
-static gboolean
-run_keygen (const char *path, const char *comment, GError **error)
+static GSubprocess *
+keygen_begin (const char *path, const char *comment, GError **error)
 {
   const char *argv[]
       = { "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path, NULL };
-  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GError) local = NULL;
+  GSubprocess *proc = g_subprocess_newv (argv,
+                                         G_SUBPROCESS_FLAGS_STDOUT_SILENCE
+                                             | G_SUBPROCESS_FLAGS_STDERR_PIPE
+                                             | G_SUBPROCESS_FLAGS_STDIN_PIPE,
+                                         &local);
+
+  if (proc == NULL)
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot run ssh-keygen: %s",
+                 local->message);
+  return proc;
+}
+
+static gboolean
+keygen_finish (GSubprocess *proc, const char *path, GError **error)
+{
   g_autofree char *err_text = NULL;
   g_autoptr (GError) local = NULL;
 
-  proc = g_subprocess_newv (argv,
-                            G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE
-                                | G_SUBPROCESS_FLAGS_STDIN_PIPE,
-                            &local);
-  if (proc == NULL || !g_subprocess_communicate_utf8 (proc, NULL, NULL, NULL, &err_text, &local)) {
+  if (!g_subprocess_communicate_utf8 (proc, NULL, NULL, NULL, &err_text, &local)) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot run ssh-keygen: %s",
                  local->message);
     return FALSE;
@@ -30,6 +41,14 @@ run_keygen (const char *path, const char *comment, GError **error)
     return FALSE;
   }
   return TRUE;
+}
+
+static gboolean
+run_keygen (const char *path, const char *comment, GError **error)
+{
+  g_autoptr (GSubprocess) proc = keygen_begin (path, comment, error);
+
+  return proc != NULL && keygen_finish (proc, path, error);
 }
 
 static char *
@@ -61,17 +80,36 @@ banger_ssh_ensure_user_key (const char *ssh_dir, GError **error)
   return read_key (pub, error);
 }
 
+GSubprocess *
+banger_ssh_new_host_key_begin (const char *dir, GError **error)
+{
+  g_autofree char *key = g_build_filename (dir, "ssh_host_ed25519_key", NULL);
+  g_autofree char *pub = g_strconcat (key, ".pub", NULL);
+
+  g_unlink (key);
+  g_unlink (pub);
+  return keygen_begin (key, "banger-vm", error);
+}
+
 gboolean
 banger_ssh_new_host_key (const char *dir, char **private_key, char **public_key, GError **error)
+{
+  g_autoptr (GSubprocess) keygen = banger_ssh_new_host_key_begin (dir, error);
+
+  return keygen != NULL
+         && banger_ssh_new_host_key_finish (keygen, dir, private_key, public_key, error);
+}
+
+gboolean
+banger_ssh_new_host_key_finish (GSubprocess *keygen, const char *dir, char **private_key,
+                                char **public_key, GError **error)
 {
   g_autofree char *key = g_build_filename (dir, "ssh_host_ed25519_key", NULL);
   g_autofree char *pub = g_strconcat (key, ".pub", NULL);
   g_autofree char *priv_text = NULL;
   g_autofree char *pub_text = NULL;
 
-  g_unlink (key);
-  g_unlink (pub);
-  if (!run_keygen (key, "banger-vm", error))
+  if (!keygen_finish (keygen, key, error))
     return FALSE;
   priv_text = read_key (key, error);
   if (priv_text == NULL)

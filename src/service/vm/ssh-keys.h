@@ -1,6 +1,6 @@
 #pragma once
 
-#include <glib.h>
+#include <gio/gio.h>
 
 G_BEGIN_DECLS
 
@@ -14,7 +14,12 @@ G_BEGIN_DECLS
 char *banger_ssh_ensure_user_key (const char *ssh_dir, GError **error);
 
 /* Generates a fresh ed25519 host key pair in @dir (ssh_host_ed25519_key and
- * .pub), replacing any old one; returns both as text. */
+ * .pub), replacing any old one: _begin starts ssh-keygen (NULL and @error
+ * if it cannot), _finish waits for it and returns both keys as text, so a
+ * caller can do other work meanwhile. */
+GSubprocess *banger_ssh_new_host_key_begin (const char *dir, GError **error);
+gboolean banger_ssh_new_host_key_finish (GSubprocess *keygen, const char *dir, char **private_key,
+                                         char **public_key, GError **error);
 gboolean banger_ssh_new_host_key (const char *dir, char **private_key, char **public_key,
                                   GError **error);
 

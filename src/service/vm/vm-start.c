@@ -197,6 +197,7 @@ start_prepare_thread (GTask *task, gpointer source, gpointer task_data, GCancell
   GError *error = NULL;
   g_autoptr (GError) helper_error = NULL;
   g_autoptr (BangerHelperClient) helper = NULL;
+  g_autoptr (GSubprocess) keygen = NULL;
   guint64 host_mib = host_memory_mib ();
 
   if (host_mib > 0 && op->rec->memory_mib > host_mib) {
@@ -244,8 +245,10 @@ start_prepare_thread (GTask *task, gpointer source, gpointer task_data, GCancell
     g_mutex_lock (&user_key_lock);
     op->user_pub = banger_ssh_ensure_user_key (op->rt->ssh_dir, &error);
     g_mutex_unlock (&user_key_lock);
+    /* The VM's host key is made while the helper sets up the network
+     * (finished below): part of every start, warm ones included. */
     if (op->user_pub == NULL
-        || !banger_ssh_new_host_key (op->run->vm_dir, &op->host_priv, &op->host_pub, &error)) {
+        || (keygen = banger_ssh_new_host_key_begin (op->run->vm_dir, &error)) == NULL) {
       g_prefix_error (&error, "ssh keys: ");
       g_task_return_error (task, error);
       return;
@@ -278,6 +281,12 @@ start_prepare_thread (GTask *task, gpointer source, gpointer task_data, GCancell
    * [firecracker] jailer setting and whether the helper answers). */
   if (!op->driver->use_jail (op->rt->jailer, helper == NULL ? helper_error : NULL, &op->jailed,
                              &error)) {
+    g_task_return_error (task, error);
+    return;
+  }
+  if (keygen != NULL && !banger_ssh_new_host_key_finish (keygen, op->run->vm_dir, &op->host_priv,
+                                                         &op->host_pub, &error)) {
+    g_prefix_error (&error, "ssh keys: ");
     g_task_return_error (task, error);
     return;
   }
