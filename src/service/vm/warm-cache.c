@@ -238,6 +238,9 @@ banger_warm_cache_save (const char *data_dir, const char *key, const BangerWarmI
                                   "resuming after the save: ");
     ok = FALSE;
   }
+  /* After the guest runs again: not part of its pause. */
+  if (ok && in->driver->prepare_template_disk != NULL)
+    in->driver->prepare_template_disk (disk);
   ok = ok && write_manifest (tmp, in, config, agent_version, error);
   if (!ok) {
     banger_remove_tree_or_warn (tmp);

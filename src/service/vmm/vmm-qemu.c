@@ -178,7 +178,8 @@ qcow2_virtual_size (const char *path)
 }
 
 /* An empty overlay on "base.qcow2" (relative: the file beside it), made
- * once per template beside its disk and copied by each clone: a copy of
+ * once per template beside its disk (at its save, else by its first
+ * clone) and copied by each clone: a copy of
  * ~200 KiB instead of running qemu-img (~25 ms of a warm start). NULL
  * where it cannot be made (the caller runs qemu-img itself). Made under a
  * temporary name: clones starting together see it whole or not at all. */
@@ -215,6 +216,12 @@ clone_overlay (const char *template_disk)
     }
   }
   return g_steal_pointer (&path);
+}
+
+static void
+qemu_prepare_template_disk (const char *template_disk)
+{
+  g_free (clone_overlay (template_disk));
 }
 
 /* The template's frozen overlay is linked (not copied: it never changes)
@@ -618,6 +625,7 @@ static const BangerVmmDriver qemu_driver = {
   .watch_boot_stall = TRUE,
   .state_compat = qemu_state_compat,
   .prepare_disk = qemu_prepare_disk,
+  .prepare_template_disk = qemu_prepare_template_disk,
   .prepare_clone_disk = qemu_prepare_clone_disk,
   .launch = qemu_launch,
   .find_pid = qemu_find_pid,

@@ -132,6 +132,11 @@ typedef struct {
    * was saved (warm start, docs/warm-start.md), cheaply: QEMU an overlay
    * backed by a hard link of it in the VM directory, so the VM keeps it
    * when the snapshot is pruned; Firecracker a reflink or sparse copy. */
+  /* Optional, best effort: with a warm-start template's frozen disk just
+   * written at @template_disk, makes beside it what prepare_clone_disk()
+   * would otherwise make on the first clone's start (QEMU: the empty
+   * overlay every clone copies). */
+  void (*prepare_template_disk) (const char *template_disk);
   gboolean (*prepare_clone_disk) (const BangerVmmConfig *config, BangerVmmInstance *instance,
                                   const char *template_disk, GError **error);
   /* Opens the stream that carries the agent protocol to the guest agent at
