@@ -214,7 +214,9 @@ banger_warm_cache_save (const char *data_dir, const char *key, const BangerWarmI
     g_autofree char *disk_as = g_build_filename (final, BANGER_WARM_DISK_FILE, NULL);
     ok = in->driver->save_template (instance, tmp, disk, disk_as, error);
   } else {
+    instance->memory_file = TRUE;
     ok = in->driver->save_state (instance, tmp, error);
+    instance->memory_file = FALSE;
   }
   /* On failure the driver has resumed the guest itself. */
   if (!ok) {

@@ -334,7 +334,7 @@ banger_vmm_qemu_save_state (BangerVmmInstance *i, const char *state_dir, GError 
     return FALSE;
   /* A guest whose memory is a memfd (a warm-start template's boot): the
    * memory goes into a file of its own, the stream holds the rest. */
-  ram_fd = open_ram_memfd (i->pid);
+  ram_fd = i->memory_file ? open_ram_memfd (i->pid) : -1;
   if (ram_fd >= 0) {
     ok = copy_ram (ram_fd, ram_tmp, &local) && rename_or_error (ram_tmp, ram_final, &local)
          && set_ignore_shared (qmp, TRUE, &local);

@@ -50,6 +50,11 @@ typedef struct {
   /* Borrowed, may be NULL: bangerd's helper client, for what a jailed VMM's
    * saved state needs from the helper (save_state, save_template). */
   BangerHelperClient *helper;
+  /* Set by the warm-start save only: save_state() writes a memfd guest
+   * memory (config->ram_shared) as a file of its own that restores map.
+   * A suspend writes the plain stream, one format for every suspended VM
+   * whatever its memory (bench/suspend timed both the same). */
+  gboolean memory_file;
 } BangerVmmInstance;
 
 void banger_vmm_config_clear (BangerVmmConfig *config);
