@@ -111,6 +111,7 @@ BangerManager *banger_cli_get_manager (BangerCli *cli, GError **error);
 
 /* The VM called @name (Manager.FindVM, then a proxy on its object). */
 BangerVM *banger_cli_find_vm (BangerCli *cli, const char *name, GError **error);
+BangerVM *banger_cli_find_vm_to_call (BangerCli *cli, const char *name, GError **error);
 
 /* Proxies for every VM, oldest first. */
 GPtrArray *banger_cli_list_vms (BangerCli *cli, GError **error);

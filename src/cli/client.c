@@ -61,19 +61,19 @@ banger_cli_get_manager (BangerCli *cli, GError **error)
 }
 
 static BangerVM *
-vm_proxy_new (BangerCli *cli, const char *object_path, GError **error)
+vm_proxy_new (BangerCli *cli, const char *object_path, GDBusProxyFlags flags, GError **error)
 {
   BangerVM *vm;
 
-  vm = banger_vm_proxy_new_sync (cli->session, G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START, MANAGER_NAME,
-                                 object_path, NULL, error);
+  vm = banger_vm_proxy_new_sync (cli->session, G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START | flags,
+                                 MANAGER_NAME, object_path, NULL, error);
   if (vm != NULL)
     g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (vm), MANAGER_TIMEOUT_MS);
   return vm;
 }
 
-BangerVM *
-banger_cli_find_vm (BangerCli *cli, const char *name, GError **error)
+static BangerVM *
+find_vm (BangerCli *cli, const char *name, GDBusProxyFlags flags, GError **error)
 {
   BangerManager *manager;
   g_autofree char *path = NULL;
@@ -86,10 +86,28 @@ banger_cli_find_vm (BangerCli *cli, const char *name, GError **error)
     banger_cli_error_annotate_vm (error, name);
     return NULL;
   }
-  vm = vm_proxy_new (cli, path, error);
+  vm = vm_proxy_new (cli, path, flags, error);
   if (vm == NULL)
     banger_cli_error_annotate_vm (error, name);
   return vm;
+}
+
+BangerVM *
+banger_cli_find_vm (BangerCli *cli, const char *name, GError **error)
+{
+  return find_vm (cli, name, G_DBUS_PROXY_FLAGS_NONE, error);
+}
+
+/* For a command that only calls a method on the VM: no properties loaded
+ * and no signals watched, a round trip and a match rule fewer on every
+ * `vm stop`, `suspend`… (a Get asks for the state when an error needs it). */
+BangerVM *
+banger_cli_find_vm_to_call (BangerCli *cli, const char *name, GError **error)
+{
+  return find_vm (cli, name,
+                  G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES
+                      | G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS,
+                  error);
 }
 
 /* One GetManagedObjects call brings every object with its properties,

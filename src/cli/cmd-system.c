@@ -83,7 +83,8 @@ static const GOptionEntry network_down_options[] = {
 };
 
 /* Banger taps on this host: for root, who takes everyone's down, any
- * owner's; otherwise @uid's. A tap lives exactly as long as its VM runs. */
+ * owner's; otherwise @uid's. A tap lives as long as its VM runs or is
+ * suspended. */
 static guint
 count_taps (uid_t uid, gboolean any_owner)
 {
@@ -118,7 +119,7 @@ check_no_vm_runs (BangerCli *cli, GError **error)
   g_autoptr (GPtrArray) vms = NULL;
   g_autoptr (GError) local = NULL;
   g_autoptr (GString) names = g_string_new (NULL);
-  guint n = 0, taps;
+  guint n = 0, kept = 0, taps;
 
   vms = banger_cli_list_vms (cli, &local);
   if (vms == NULL)
@@ -131,13 +132,17 @@ check_no_vm_runs (BangerCli *cli, GError **error)
     if (banger_cli_vm_state_is_running (state)) {
       g_string_append_printf (names, "%s%s", names->len ? ", " : "", banger_vm_get_name (vm));
       n++;
+    } else if (g_strcmp0 (state, "suspended") == 0) {
+      /* Its tap is on the bridge, but nothing uses it: the resume makes
+       * the network and the tap again. */
+      kept++;
     }
   }
   /* The taps cover what bangerd cannot name: root's call takes every
    * user's, and a bangerd that does not answer still leaves VMs running. */
   taps = count_taps (geteuid (), geteuid () == 0);
-  if (taps > n) {
-    n = taps;
+  if (taps > n + kept) {
+    n = taps - kept;
     g_string_truncate (names, 0);
   }
   if (n == 0)

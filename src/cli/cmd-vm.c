@@ -611,13 +611,15 @@ typedef gboolean (*VmAction) (BangerVM *vm, const char *name, GError **error);
 
 typedef struct {
   VmAction action;
+  gboolean call_only; /* @action reads no cached property of the VM */
 } VmActionData;
 
 static gboolean
 find_and_act (BangerCli *cli, const char *name, gpointer user_data, GError **error)
 {
   VmActionData *data = user_data;
-  g_autoptr (BangerVM) vm = banger_cli_find_vm (cli, name, error);
+  g_autoptr (BangerVM) vm = data->call_only ? banger_cli_find_vm_to_call (cli, name, error)
+                                            : banger_cli_find_vm (cli, name, error);
 
   return vm != NULL && data->action (vm, name, error);
 }
@@ -628,7 +630,17 @@ find_and_act (BangerCli *cli, const char *name, gpointer user_data, GError **err
 static gboolean
 for_each_vm (BangerCli *cli, char **args, VmAction action, GError **error)
 {
-  VmActionData data = { action };
+  VmActionData data = { action, FALSE };
+
+  return banger_cli_for_each_name (cli, args, find_and_act, &data, error);
+}
+
+/* The same for an @action that only calls a method (and reads the state
+ * live when it explains an error). */
+static gboolean
+for_each_vm_call (BangerCli *cli, char **args, VmAction action, GError **error)
+{
+  VmActionData data = { action, TRUE };
 
   return banger_cli_for_each_name (cli, args, find_and_act, &data, error);
 }
@@ -714,19 +726,19 @@ action_resume (BangerVM *vm, const char *name, GError **error)
 static gboolean
 vm_suspend (BangerCli *cli, char **args, GError **error)
 {
-  return for_each_vm (cli, args, action_suspend, error);
+  return for_each_vm_call (cli, args, action_suspend, error);
 }
 
 static gboolean
 vm_resume (BangerCli *cli, char **args, GError **error)
 {
-  return for_each_vm (cli, args, action_resume, error);
+  return for_each_vm_call (cli, args, action_resume, error);
 }
 
 static gboolean
 vm_rm (BangerCli *cli, char **args, GError **error)
 {
-  return for_each_vm (cli, args, action_delete, error);
+  return for_each_vm_call (cli, args, action_delete, error);
 }
 
 static gboolean
@@ -740,19 +752,19 @@ vm_stop (BangerCli *cli, char **args, GError **error)
 {
   if (opt_timeout < -1)
     return banger_cli_usage_error (cli, error, _ ("invalid value %d for --time"), opt_timeout);
-  return for_each_vm (cli, args, action_stop, error);
+  return for_each_vm_call (cli, args, action_stop, error);
 }
 
 static gboolean
 vm_restart (BangerCli *cli, char **args, GError **error)
 {
-  return for_each_vm (cli, args, action_restart, error);
+  return for_each_vm_call (cli, args, action_restart, error);
 }
 
 static gboolean
 vm_kill (BangerCli *cli, char **args, GError **error)
 {
-  return for_each_vm (cli, args, action_kill, error);
+  return for_each_vm_call (cli, args, action_kill, error);
 }
 
 static gboolean

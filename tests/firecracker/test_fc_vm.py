@@ -462,7 +462,7 @@ class DirectTest(FcTestCase):
             self.assertEqual(self.prop(path, 'State'), 'suspended')
             self.assertEqual(self.prop(path, 'Pid'), 0)
             self.assertEqual(self.prop(path, 'IPv4'), ip)
-            self.assertFalse(self.tap_exists(vm_id))
+            self.assertTrue(self.tap_exists(vm_id), 'the tap is kept while suspended')
             self.assertTrue(wait_pid_gone(pid, 10))
             self.assertEqual(sorted(os.listdir(state_dir)), ['memory', 'vmstate'])
 
@@ -538,6 +538,7 @@ class DirectTest(FcTestCase):
         self.assertTrue(wait_pid_gone(last, 10))
         self.vm_call(path, 'Delete', GLib.Variant('(a{sv})', ({},)))
         self.assertFalse(os.path.exists(self.vm_dir(vm_id)))
+        self.assertFalse(self.tap_exists(vm_id), 'the tap outlived its deleted VM')
 
 
 class ForcedStopTest(FcTestCase):
@@ -730,7 +731,7 @@ class JailedStateTest(FcTestCase):
             self.assertEqual(self.prop(path, 'State'), 'suspended')
             self.assertEqual(self.prop(path, 'Pid'), 0)
             self.assertEqual(self.prop(path, 'IPv4'), ip)
-            self.assertFalse(self.tap_exists(vm_id))
+            self.assertTrue(self.tap_exists(vm_id), 'the tap is kept while suspended')
             self.assertTrue(wait_pid_gone(pid, 10))
             self.assertEqual(sorted(os.listdir(state_dir)), ['memory', 'vmstate'])
             for name in ('memory', 'vmstate'):

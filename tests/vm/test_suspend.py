@@ -56,9 +56,10 @@ class SuspendTest(VmTestCase):
     def assert_suspended(self, path, vm_id, ipv4, pid):
         self.assertEqual(self.prop(path, 'State'), 'suspended')
         self.assertEqual(self.prop(path, 'Pid'), 0)
-        # the lease is kept (same address on resume); the tap and VMM are gone
+        # the lease and the tap (with its claim on the address) are kept,
+        # the VMM is gone
         self.assertEqual(self.prop(path, 'IPv4'), ipv4)
-        self.assertFalse(self.tap_exists(vm_id), 'tap kept while suspended')
+        self.assertTrue(self.tap_exists(vm_id), 'no tap while suspended')
         self.assertTrue(wait_pid_gone(pid, 10), 'QEMU %d left running' % pid)
         state = os.path.join(self.vm_dir(vm_id), 'suspend', 'vmstate')
         self.assertTrue(os.path.isfile(state), state)
@@ -84,7 +85,7 @@ class SuspendTest(VmTestCase):
             for pid in self.vm_pids_on_disk():  # exited (maybe not yet reaped)
                 self.assertTrue(wait_pid_gone(pid, 10), 'QEMU %d left running' % pid)
             self.assertTrue(os.path.isfile(vmstate))
-            self.assertFalse(self.tap_exists(vm_id))
+            self.assertTrue(self.tap_exists(vm_id))
             self.resume(path)
         self.assert_running(path, vm_id, ipv4)
         self.assertFalse(os.path.exists(vmstate))
@@ -157,10 +158,11 @@ class SuspendTest(VmTestCase):
         self.suspend(path)
         self.assert_suspended(path, vm_id, ipv4, pid)
         self.assertIsNotNone(self.session.stop_bangerd(signal.SIGKILL))
-        # and what a host reboot takes away too: the bridge and banger's
-        # firewall table (the helper makes them again on the resume's
-        # EnsureNetwork); the state is only files
+        # and what a host reboot takes away too: the bridge, the tap and
+        # banger's firewall table (the helper makes them again on the
+        # resume's EnsureNetwork and CreateTap); the state is only files
         self.system.ns_run(['ip', 'link', 'del', 'banger0'])
+        self.system.ns_run(['ip', 'link', 'del', 'bg' + vm_id[:12]])
         self.system.ns_run(['nft', 'delete', 'table', 'inet', 'banger'], check=False)
         self.system.restart_helper()
         # the next call activates a new bangerd: reconcile leaves it suspended
@@ -180,6 +182,20 @@ class SuspendTest(VmTestCase):
         self.assert_whole(path, vm_id, ipv4)
         self.qemu_pids.add(self.prop(path, 'Pid'))
 
+        # 2c. `network down` while it is suspended: not refused (its tap
+        # is on the bridge, but nothing uses it), and the resume makes the
+        # network and the tap again
+        pid = self.prop(path, 'Pid')
+        self.suspend(path)
+        self.assert_suspended(path, vm_id, ipv4, pid)
+        res = self.network_down()
+        self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+        self.assertIsNone(self.system.link('banger0'))
+        self.assertFalse(self.tap_exists(vm_id))
+        self.resume(path)
+        self.assert_running(path, vm_id, ipv4)
+        self.assert_counter_goes_on(path, self.counter(path)[-1])
+
         # 3. the disk fills while saving (a 1 MiB tmpfs as the state
         # directory): a clear error, the VM still running, no state left
         state_dir = os.path.join(vm_dir, 'suspend')
@@ -195,7 +211,8 @@ class SuspendTest(VmTestCase):
         self.assert_running(path, vm_id, ipv4)
         self.assert_counter_goes_on(path, self.counter(path)[-1])
 
-        # 4. Stop of a suspended VM discards its state: stopped, lease released
+        # 4. Stop of a suspended VM discards its state: stopped, tap and
+        # lease released
         pid = self.prop(path, 'Pid')
         self.suspend(path)
         self.assert_suspended(path, vm_id, ipv4, pid)
@@ -209,7 +226,7 @@ class SuspendTest(VmTestCase):
                           mentions=('sus', 'missing', 'vm stop'))
         self.assertEqual(self.prop(path, 'State'), 'suspended')
         self.assertEqual(self.prop(path, 'IPv4'), ipv4)
-        self.assertFalse(self.tap_exists(vm_id))
+        self.assertTrue(self.tap_exists(vm_id))
         rows = {r[0]: r[1:] for r in self.call('Doctor', timeout=120000)[0]}
         self.assertEqual(rows['vm-suspended:sus'][0], 'warn', rows)
         self.assertIn('vm stop sus', rows['vm-suspended:sus'][2])

@@ -259,6 +259,14 @@ class VmTestCase(unittest.TestCase):
     def tap_exists(self, vm_id):
         return self.system.link('bg' + vm_id[:12]) is not None
 
+    def network_down(self, *args):
+        """`banger system network down` as the test's user."""
+        env = dict(self.session.env)
+        env['DBUS_SYSTEM_BUS_ADDRESS'] = self.system.address
+        return subprocess.run([os.path.join(os.environ['BANGER_BUILD_ROOT'], 'src', 'cli',
+                                            'banger'), 'system', 'network', 'down', *args],
+                              capture_output=True, text=True, env=env, timeout=120)
+
     def qemu_alive(self, pid):
         try:
             with open('/proc/%d/comm' % pid) as f:
@@ -599,13 +607,6 @@ class FirewallLifecycleTest(VmTestCase):
         self.assertIsNotNone(state, 'the tables inet banger and bridge banger_guard are gone')
         self.assertEqual(state[0], want, 'NAT/forward set vms')
         self.assertEqual(state[1], set(want.values()), 'guard chains')
-
-    def network_down(self, *args):
-        env = dict(self.session.env)
-        env['DBUS_SYSTEM_BUS_ADDRESS'] = self.system.address
-        return subprocess.run([os.path.join(os.environ['BANGER_BUILD_ROOT'], 'src', 'cli',
-                                            'banger'), 'system', 'network', 'down', *args],
-                              capture_output=True, text=True, env=env, timeout=120)
 
     def test_rules_follow_vms(self):
         a, b = self.create_vm('fwa'), self.create_vm('fwb')

@@ -321,9 +321,11 @@ banger_vm_runtime_delete_async (BangerVmRuntime *self, const char *name, gboolea
     return;
   }
   run = banger_vm_run_get (self, rec->id);
-  if (force && (banger_vm_state_is_active (rec->state) || run->start_op != NULL)) {
-    /* Kill first (aborting a start in flight), then delete, so no VMM or
-     * tap outlives its record. */
+  if ((force && (banger_vm_state_is_active (rec->state) || run->start_op != NULL))
+      || g_str_equal (rec->state, "suspended")) {
+    /* Kill first (aborting a start in flight; a suspended VM's Kill
+     * discards its state and releases the tap it keeps), then delete, so
+     * no VMM or tap outlives its record. */
     DeleteOp *op = g_new0 (DeleteOp, 1);
     op->rt = self;
     op->name = g_strdup (rec->name);
