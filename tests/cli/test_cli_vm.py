@@ -601,11 +601,20 @@ class CliImageTest(_World):
     def test_image_register(self):
         self.banger('image', 'build', 'minimal', '--name', 'base', '--quiet', timeout=120)
         rootfs = os.path.join(self.tmpdir, 'rootfs.ext4')
-        subprocess.run(['mke2fs', '-q', '-t', 'ext4', '-F', rootfs, '64M'], check=True)
+        # a filesystem made big and mostly empty, as image files are
+        subprocess.run(['mke2fs', '-q', '-t', 'ext4', '-F', rootfs, '1G'], check=True)
         self.assertEqual(self.banger('image', 'register', 'mine', '--rootfs', rootfs).stdout,
                          'mine\n')
         image = json.loads(self.banger('image', 'show', 'mine', '--json').stdout)
         self.assertEqual(image['name'], 'mine')
+        # the copy is the same bytes and as sparse as the user's file (a
+        # plain copy took the whole gigabyte)
+        stored = os.path.join(self.session.data_dir, 'images', image['id'], 'rootfs.ext4')
+        subprocess.run(['cmp', rootfs, stored], check=True)
+        used = os.stat(rootfs).st_blocks * 512
+        self.assertLessEqual(os.stat(stored).st_blocks * 512, used + (1 << 20),
+                             'the registered image is not sparse')
+        self.assertLess(used, 256 << 20)
         r = self.banger('image', 'register', 'mine2', status=2)
         self.assertIn('--rootfs', r.stderr)
         r = self.banger('image', 'register', 'mine3', '--rootfs', '/nonexistent', status=1)

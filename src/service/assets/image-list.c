@@ -8,12 +8,11 @@
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
-#include <linux/fs.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "banger-error.h"
+#include "file-copy.h"
 #include "guest-agent.h"
 #include "boot-assets.h"
 #include "image-recipes.h"
@@ -452,14 +451,16 @@ check_ext4 (const char *path, GError **error)
 }
 
 /* A reflink where the file system can (instant, no extra space), else a
- * plain copy: the image must not change when the user's file does. */
+ * copy of the data regions: the image must not change when the user's file
+ * does, and an image file is mostly holes (a filesystem made big enough). */
 static gboolean
-copy_file (const char *src, const char *dest, GCancellable *cancellable, GError **error)
+copy_file (const char *src, const char *dest, GError **error)
 {
   g_autofree char *tmp = g_strconcat (dest, ".tmp", NULL);
+  g_autoptr (GError) local = NULL;
   int in = open (src, O_RDONLY | O_CLOEXEC);
   int out;
-  gboolean ok = FALSE;
+  gboolean ok;
 
   if (in < 0) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot open %s: %s", src,
@@ -473,13 +474,10 @@ copy_file (const char *src, const char *dest, GCancellable *cancellable, GError 
     close (in);
     return FALSE;
   }
-  if (ioctl (out, FICLONE, in) == 0) {
-    ok = TRUE;
-  } else {
-    g_autoptr (GFile) s = g_file_new_for_path (src);
-    g_autoptr (GFile) d = g_file_new_for_path (tmp);
-    ok = g_file_copy (s, d, G_FILE_COPY_OVERWRITE, cancellable, NULL, NULL, error);
-  }
+  ok = banger_file_reflink (in, out, NULL) || banger_file_copy_sparse (in, out, &local);
+  if (!ok)
+    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "copying %s to %s: %s", src, tmp,
+                 local->message);
   close (in);
   close (out);
   return banger_rename_into_place (tmp, dest, ok, error);
@@ -507,7 +505,7 @@ register_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
   g_autofree char *dest = g_build_filename (d->dir, ROOTFS_NAME, NULL);
   GError *error = NULL;
 
-  if (!banger_ensure_dir (d->dir, &error) || !copy_file (d->rootfs, dest, cancellable, &error)) {
+  if (!banger_ensure_dir (d->dir, &error) || !copy_file (d->rootfs, dest, &error)) {
     banger_remove_tree_or_warn (d->dir);
     g_task_return_error (task, error);
     return;

@@ -36,9 +36,5 @@ gboolean banger_disk_copy (const char *origin, const char *dest, guint64 min_byt
                            BangerDiskSnapshotFunc snapshot, gpointer snapshot_data, char **mode_out,
                            char **path_out, GError **error);
 
-/* The copy steps on their own, for tests: FALSE with G_IO_ERROR_NOT_SUPPORTED
- * if the filesystem cannot reflink. */
-gboolean banger_disk_copy_reflink (int src_fd, int dst_fd, GError **error);
-gboolean banger_disk_copy_sparse (int src_fd, int dst_fd, GError **error);
 
 G_END_DECLS

@@ -27,6 +27,7 @@
 
 #include "banger-error.h"
 #include "disk-copy.h"
+#include "file-copy.h"
 #include "firecracker-api.h"
 
 /* A snapshot writes the whole guest memory: more than a configuration call. */
@@ -98,7 +99,7 @@ copy_disk (const char *from, const char *to, GError **error)
                  to, g_strerror (errno));
     goto out;
   }
-  ok = banger_disk_copy_reflink (src, dst, NULL) || banger_disk_copy_sparse (src, dst, &local);
+  ok = banger_file_reflink (src, dst, NULL) || banger_file_copy_sparse (src, dst, &local);
   if (ok && fsync (dst) < 0) {
     g_set_error (&local, BANGER_ERROR, BANGER_ERROR_FAILED, "%s", g_strerror (errno));
     ok = FALSE;
