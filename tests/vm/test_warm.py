@@ -316,5 +316,34 @@ class WarmStaleTest(WarmTestCase):
         wait_until(lambda: self.warm_entries() == [], 30, 'the image\'s snapshots removed')
 
 
+
+class WarmFullDiskTest(WarmTestCase):
+
+    def test_template_save_onto_a_full_disk(self):
+        """The key's first VM cannot save its snapshot: the warm cache is a
+        16 MiB tmpfs, and the guest's memory (~120 MiB of it touched) does
+        not fit. A warning names the cause, the VM runs on as started,
+        nothing of the snapshot is left; with room again, the next VM of
+        the key boots and saves it."""
+        first = self.create_vm('full')  # bangerd is up: its data dir exists
+        warm = os.path.join(self.session.data_dir, 'warm')
+        os.makedirs(warm, exist_ok=True)
+        subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', warm], check=True)
+        try:
+            self.start(first)
+            self.assertEqual(os.listdir(warm), [])
+        finally:
+            subprocess.run(['umount', warm], check=True)
+        self.assertIn("cannot write the guest's memory", self.session.log())
+        self.assertIn('No space left on device', self.session.log())
+        self.assertEqual(self.prop(first, 'State'), 'running')
+        self.assertTrue(self.booted(first))
+        self.assertEqual(self.out(first, ['hostname']), 'full')
+        self.assertEqual(self.warm_entries(), [])
+        nxt, entry = self.template('next')
+        self.assertEqual(self.out(nxt, ['hostname']), 'next')
+        self.assertTrue(os.path.isfile(os.path.join(entry, 'memory')))
+
+
 if __name__ == '__main__':
     unittest.main(argv=[sys.argv[0]] + sys.argv[1:], verbosity=2)
