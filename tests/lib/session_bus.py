@@ -187,12 +187,13 @@ class SessionBus(_PrivateBus):
     kind = 'session'
     MANAGER = 'org.banger.Manager'
 
-    def __init__(self, tmpdir, system_bus_address=None, bangerd_args=(), env=None):
+    def __init__(self, tmpdir, system_bus_address=None, bangerd_args=(), env=None,
+                 home_name='home'):
         super().__init__(tmpdir, env=env)
         self.servicedir = os.path.join(self.tmpdir, 'services')
         os.makedirs(self.servicedir, exist_ok=True)
         self.bangerd_args = list(bangerd_args)
-        home = os.path.join(tmpdir, 'home')
+        home = os.path.join(tmpdir, home_name)
         for var, sub in (('XDG_DATA_HOME', 'data'), ('XDG_CONFIG_HOME', 'config'),
                          ('XDG_CACHE_HOME', 'cache'), ('XDG_RUNTIME_DIR', 'runtime')):
             path = os.path.join(home, sub)

@@ -53,6 +53,7 @@ class VmTestCase(unittest.TestCase):
     new netns), a session bus activating bangerd inside that netns."""
 
     with_helper = True
+    home_name = 'home'  # the user's $HOME under the test's directory
 
     def setUp(self):
         self.tmpdir = tempfile.mkdtemp(prefix='banger-vm-test-')
@@ -77,7 +78,7 @@ class VmTestCase(unittest.TestCase):
                                            'banger-agent')
         env['BANGER_ACCEL'] = 'tcg'
         self.session = SessionBus(self.tmpdir, system_bus_address=self.system.address,
-                                  bangerd_args=['-vv'], env=env)
+                                  bangerd_args=['-vv'], env=env, home_name=self.home_name)
         self.session.start()
         self.addCleanup(self._stop_session)
         self.conn = Gio.DBusConnection.new_for_address_sync(
@@ -417,6 +418,31 @@ class BootTest(VmTestCase):
         with open(config['known_hosts_file']) as f:
             self.assertIn('banger-' + vm_id, f.read())
         self.assertIn('has_sshd', config)
+
+
+class CommaDirTest(VmTestCase):
+    """A data directory with a comma in its path (a user's $HOME may have
+    one): QEMU takes paths inside option strings (-drive file=, -chardev
+    path=, -qmp unix:, mem-path=), where a comma separates options. A boot
+    (which saves the warm snapshot), a clone restored from it (mem-path)
+    and a suspend/resume all work."""
+
+    home_name = 'home,comma'
+
+    def test_data_dir_with_a_comma(self):
+        self.assertIn(',', self.session.data_dir)
+        first = self.create_vm('comma1')
+        self.start(first)
+        self.assertEqual(self.exec(first, ['hostname'])[:2], (0, b'comma1\n'))
+        clone = self.create_vm('comma2')
+        self.start(clone)
+        self.assertIn('comma2: restored from snapshot', self.session.log())
+        self.assertEqual(self.exec(clone, ['hostname'])[:2], (0, b'comma2\n'))
+        self.vm_call(clone, 'Suspend', timeout=BOOT_TIMEOUT_MS)
+        self.assertEqual(self.prop(clone, 'State'), 'suspended')
+        self.vm_call(clone, 'Resume', GLib.Variant('(a{sv})', ({},)), timeout=BOOT_TIMEOUT_MS)
+        self.qemu_pids.add(self.prop(clone, 'Pid'))
+        self.assertEqual(self.exec(clone, ['cat', '/proc/uptime'])[0], 0)
 
 
 class LifecycleTest(VmTestCase):

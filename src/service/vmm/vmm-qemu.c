@@ -321,6 +321,13 @@ qemu_argv (const BangerVmmConfig *c, const BangerVmmInstance *i, const char *acc
    * a saved state that has one, in a memfd for a boot that saves one. */
   g_autofree char *ram_file = restore ? banger_vmm_qemu_ram_file (c->incoming_state) : NULL;
   gboolean ram_backend = ram_file != NULL || (c->ram_shared && !restore);
+  /* Paths inside option strings have their commas doubled: a data
+   * directory may have one (-kernel, -initrd and -pidfile take a plain
+   * path). */
+  g_autofree char *console_log = qemu_opt_value (i->console_log);
+  g_autofree char *disk_path = qemu_opt_value (i->disk_path);
+  g_autofree char *agent_socket = qemu_opt_value (i->agent_socket);
+  g_autofree char *control_socket = qemu_opt_value (i->control_socket);
 
 #define ARG(...) g_ptr_array_add (argv, g_strdup_printf (__VA_ARGS__))
   ARG ("%s", qemu_binary ());
@@ -388,11 +395,11 @@ qemu_argv (const BangerVmmConfig *c, const BangerVmmInstance *i, const char *acc
   ARG ("-chardev");
   /* append=on: bangerd caps the log by truncating it (console-log.h), which
    * a writer at its own offset would turn into a growing sparse file. */
-  ARG ("file,id=console,path=%s,append=on", i->console_log);
+  ARG ("file,id=console,path=%s,append=on", console_log);
   ARG ("-serial");
   ARG ("chardev:console");
   ARG ("-drive");
-  ARG ("file=%s,if=none,id=root,format=qcow2,discard=unmap", i->disk_path);
+  ARG ("file=%s,if=none,id=root,format=qcow2,discard=unmap", disk_path);
   ARG ("-device");
   ARG ("virtio-blk-pci,drive=root");
   if (c->tap != NULL && *c->tap) {
@@ -406,11 +413,11 @@ qemu_argv (const BangerVmmConfig *c, const BangerVmmInstance *i, const char *acc
   ARG ("-device");
   ARG ("virtio-serial-pci");
   ARG ("-chardev");
-  ARG ("socket,id=agent,path=%s,server=on,wait=off", i->agent_socket);
+  ARG ("socket,id=agent,path=%s,server=on,wait=off", agent_socket);
   ARG ("-device");
   ARG ("virtserialport,chardev=agent,name=%s", AGENT_PORT_NAME);
   ARG ("-qmp");
-  ARG ("unix:%s,server=on,wait=off", i->control_socket);
+  ARG ("unix:%s,server=on,wait=off", control_socket);
   ARG ("-pidfile");
   ARG ("%s", i->pidfile);
   if (c->incoming_state != NULL && *c->incoming_state) {
