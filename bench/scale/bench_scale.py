@@ -2,9 +2,10 @@
 """bench/scale: bangerd with 1,000 VM records (created, never booted).
 
 Prints, side by side in one run:
-  - `banger vm list` (the whole command: process start, GetManagedObjects,
-    the table), median of RUNS, against the goal (< 100 ms) and against
-    `banger version` (the same process start, no list);
+  - `banger vm list` (the whole command: process start, ListVMRows, the
+    table), median of RUNS, against the goal (< 100 ms) and against
+    `banger version` (the same process start, no list); `banger vm list
+    --json` (GetManagedObjects: every property of every VM) beside it;
   - GetManagedObjects on the Manager, median of RUNS, against the goal
     (< 50 ms) and against the same call with no VM. The caller is
     raw_bus.RawBus, which reads the reply's bytes without unmarshalling
@@ -159,6 +160,7 @@ def run_world(build, vms, runs):
         r['gmo'] = measure(gmo, runs, pid)
         r['reply_bytes'] = raw.call(MANAGER, MANAGER_PATH, OM_IFACE, 'GetManagedObjects')
         r['list'] = measure(lambda: banger('vm', 'list'), runs, pid)
+        r['list_json'] = measure(lambda: banger('vm', 'list', '--json'), runs, pid)
         r['version'] = measure(lambda: banger('version'), runs, pid)
         r['rss_full'] = smaps_kib(pid, 'Rss')
         return r
@@ -195,6 +197,7 @@ def main():
     print('bangerd with %d VM records (created, not booted), median of %d runs%s' % (
         vms, runs, ', baseline: %s' % baseline_dir if b else ''))
     row('banger vm list', r['list'], GOAL_LIST_MS, b and b['list'])
+    row('banger vm list --json', r['list_json'], None, b and b.get('list_json'))
     row('banger version (process start)', r['version'])
     row('GetManagedObjects (%d KiB reply)' % (r['reply_bytes'] // 1024), r['gmo'], GOAL_GMO_MS,
         b and b['gmo'])

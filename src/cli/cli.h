@@ -121,7 +121,7 @@ GPtrArray *banger_cli_list_vms (BangerCli *cli, GError **error);
  * without the GDBusObjectManagerClient that banger_cli_list_vms() builds,
  * whose object and interface proxy per VM (each with its properties copied
  * into a hash table) were most of `vm list`'s time with 1,000 VMs. */
-GPtrArray *banger_cli_list_vm_rows (BangerCli *cli, GError **error);
+GPtrArray *banger_cli_list_vm_rows (BangerCli *cli, gboolean with_properties, GError **error);
 
 /* Proxies for every image / kernel, oldest first. */
 GPtrArray *banger_cli_list_images (BangerCli *cli, GError **error);

@@ -501,7 +501,7 @@ list_vms (BangerCli *cli, gboolean running_only, GError **error)
   g_autoptr (GPtrArray) all = NULL;
   g_autoptr (GPtrArray) shown = g_ptr_array_new ();
 
-  all = banger_cli_list_vm_rows (cli, error);
+  all = banger_cli_list_vm_rows (cli, banger_cli_vm_opt_json, error);
   if (all == NULL)
     return FALSE;
   for (guint i = 0; i < all->len; i++) {

@@ -45,12 +45,30 @@ banger_vm_row_new (GVariant *properties)
   return row;
 }
 
+BangerVmRow *
+banger_vm_row_new_columns (const char *name, const char *state, const char *image,
+                           const char *ipv4, guint vcpus, guint memory_mib, guint disk_mib,
+                           guint64 created_at)
+{
+  BangerVmRow *row = g_new0 (BangerVmRow, 1);
+
+  row->name = g_strdup (name);
+  row->state = g_strdup (state);
+  row->image = g_strdup (image);
+  row->ipv4 = g_strdup (ipv4);
+  row->vcpus = vcpus;
+  row->memory_mib = memory_mib;
+  row->disk_mib = disk_mib;
+  row->created_at = created_at;
+  return row;
+}
+
 void
 banger_vm_row_free (BangerVmRow *row)
 {
   if (row == NULL)
     return;
-  g_variant_unref (row->properties);
+  g_clear_pointer (&row->properties, g_variant_unref);
   g_free (row->name);
   g_free (row->state);
   g_free (row->image);

@@ -502,6 +502,55 @@ class CliDaemonTest(_Base):
         self.assertRegex(data['commit'], r'^[0-9a-f]{7,}')
 
 
+class CliOldDaemonTest(_Base):
+    """`vm list` against a FAKE bangerd older than ListVMRows: python-dbusmock
+    as org.banger.Manager with an ObjectManager and one VM object. The CLI
+    hears UnknownMethod and reads GetManagedObjects instead, as before."""
+
+    def setUp(self):
+        super().setUp()
+        import dbus
+        self.bus = SessionBus(self.tmp)
+        self.bus.start()
+        self.addCleanup(self.bus.stop)
+        self.env = dict(self.bus.env)
+        self.env['DBUS_SESSION_BUS_ADDRESS'] = self.bus.address
+        self.env['LC_ALL'] = 'C.UTF-8'
+        # Owns the name before anything asks for it: the real bangerd is
+        # never activated.
+        self.mock = subprocess.Popen(
+            ['/usr/bin/python3', '-m', 'dbusmock', '--session', '-m', 'org.banger.Manager',
+             '/org/banger/Manager', 'org.banger.Manager'],
+            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.addCleanup(self.stop_mock)
+        subprocess.run(['gdbus', 'wait', '--session', '--timeout', '10', 'org.banger.Manager'],
+                       env=self.env, check=True, timeout=TIMEOUT)
+        conn = dbus.bus.BusConnection(self.bus.address)
+        self.addCleanup(conn.close)
+        self.fake = dbus.Interface(conn.get_object('org.banger.Manager', '/org/banger/Manager'),
+                                   'org.freedesktop.DBus.Mock')
+        self.fake.AddObject('/org/banger/Manager/vms/old', 'org.banger.VM', {
+            'Name': 'old', 'Id': '0123456789abcdef', 'State': 'stopped', 'Driver': 'qemu',
+            'Image': 'minimal', 'Kernel': 'default', 'VCPUs': dbus.UInt32(3),
+            'MemoryMiB': dbus.UInt32(2048), 'DiskMiB': dbus.UInt32(4096), 'IPv4': '',
+            'MAC': '52:54:01:23:45:67', 'Pid': dbus.UInt32(0),
+            'CreatedAt': dbus.UInt64(1700000000), 'StartedAt': dbus.UInt64(0),
+            'AgentVersion': '', 'BootId': '', 'DiskMode': 'qcow2-overlay', 'LastError': '',
+        }, dbus.Array([], signature='(ssss)'))
+
+    def stop_mock(self):
+        self.mock.terminate()
+        self.mock.wait(timeout=10)
+        self.mock.stderr.close()
+
+    def test_list_from_an_older_daemon(self):
+        table = self.banger('vm', 'list').stdout.splitlines()
+        self.assertEqual(len(table), 2, table)
+        self.assertEqual(table[1].split()[:4], ['old', 'stopped', 'minimal', '3'])
+        self.assertIn('2.0\u00a0GiB', table[1])
+        self.assertEqual(self.banger('vm', 'list', '--names').stdout, 'old\n')
+
+
 class CliHelperTest(_Base):
     """`banger system network` against a FAKE org.banger.Helper: python-dbusmock
     on a private system bus (the real bangerd-root needs root, polkitd and a

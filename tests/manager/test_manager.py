@@ -400,6 +400,17 @@ class ManyVmsTest(ManagerTestCase):
             self.assertEqual(props, self.get_all(path), path)
             self.assertEqual((props['State'], props['CreatedAt']), want[props['Name']], path)
 
+        # ListVMRows: `vm list`'s columns of each, the properties' values,
+        # oldest first then by name
+        listed = self.call('ListVMRows', None, '(a(ossssuuut))')[0]
+        self.assertEqual([r[1] for r in listed], names)
+        for path, name, state, image, ipv4, vcpus, memory, disk, created in listed:
+            props = vms[path]
+            self.assertEqual((name, state, image, ipv4, vcpus, memory, disk, created),
+                             (props['Name'], props['State'], props['Image'], props['IPv4'],
+                              props['VCPUs'], props['MemoryMiB'], props['DiskMiB'],
+                              props['CreatedAt']), path)
+
         rows = self.banger('vm', 'list').splitlines()
         self.assertEqual(rows[0].split()[:2], ['NAME', 'STATE'])
         self.assertEqual([r.split()[:2] for r in rows[1:]], [[n, want[n][0]] for n in names])

@@ -124,6 +124,51 @@ handle_list_vms (BangerManager *skeleton, GDBusMethodInvocation *invocation,
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+/* Oldest first, then by name: ListVMs' order. */
+static int
+compare_vm_objects (gconstpointer a, gconstpointer b)
+{
+  BangerVM *va = banger_object_peek_vm (*(BangerObject *const *)a);
+  BangerVM *vb = banger_object_peek_vm (*(BangerObject *const *)b);
+  guint64 ta = banger_vm_get_created_at (va), tb = banger_vm_get_created_at (vb);
+
+  if (ta != tb)
+    return ta < tb ? -1 : 1;
+  return g_strcmp0 (banger_vm_get_name (va), banger_vm_get_name (vb));
+}
+
+/* Read from the exported objects, so the rows are what their properties
+ * say at this moment, and no store query is made. */
+static gboolean
+handle_list_vm_rows (BangerManager *skeleton, GDBusMethodInvocation *invocation,
+                     BangerDbusManager *self)
+{
+  g_autoptr (GPtrArray) objects = g_ptr_array_sized_new (g_hash_table_size (self->vms));
+  g_auto (GVariantBuilder) rows = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a(ossssuuut)"));
+  GHashTableIter iter;
+  gpointer object;
+
+  g_hash_table_iter_init (&iter, self->vms);
+  while (g_hash_table_iter_next (&iter, NULL, &object))
+    g_ptr_array_add (objects, object);
+  g_ptr_array_sort (objects, compare_vm_objects);
+  for (guint i = 0; i < objects->len; i++) {
+    BangerObject *object = g_ptr_array_index (objects, i);
+    BangerVM *vm = banger_object_peek_vm (object);
+
+    g_variant_builder_add (&rows, "(ossssuuut)",
+                           g_dbus_object_get_object_path (G_DBUS_OBJECT (object)),
+                           banger_vm_get_name (vm) ? banger_vm_get_name (vm) : "",
+                           banger_vm_get_state (vm) ? banger_vm_get_state (vm) : "",
+                           banger_vm_get_image (vm) ? banger_vm_get_image (vm) : "",
+                           banger_vm_get_ipv4 (vm) ? banger_vm_get_ipv4 (vm) : "",
+                           banger_vm_get_vcpus (vm), banger_vm_get_memory_mi_b (vm),
+                           banger_vm_get_disk_mi_b (vm), banger_vm_get_created_at (vm));
+  }
+  banger_manager_complete_list_vmrows (skeleton, invocation, g_variant_builder_end (&rows));
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
 static gboolean
 handle_prune_vms (BangerManager *skeleton, GDBusMethodInvocation *invocation,
                   BangerDbusManager *self)
@@ -160,6 +205,7 @@ banger_dbus_manager_new (BangerEngine *engine, GError **error)
   g_signal_connect (self->skeleton, "handle-create-vm", G_CALLBACK (handle_create_vm), self);
   g_signal_connect (self->skeleton, "handle-find-vm", G_CALLBACK (handle_find_vm), self);
   g_signal_connect (self->skeleton, "handle-list-vms", G_CALLBACK (handle_list_vms), self);
+  g_signal_connect (self->skeleton, "handle-list-vmrows", G_CALLBACK (handle_list_vm_rows), self);
   g_signal_connect (self->skeleton, "handle-prune-vms", G_CALLBACK (handle_prune_vms), self);
   /* Images, kernels and jobs: their objects and Manager methods. */
   banger_dbus_jobs_attach (self->skeleton, self->object_manager, engine);
