@@ -35,6 +35,26 @@ class _Base(unittest.TestCase):
         self.tmp = tempfile.mkdtemp(prefix='banger-cli-test-')
         self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
 
+    def start_mock(self, bus, address, name, path, *flags):
+        """python-dbusmock owning @name (@path, interface @name) on the bus
+        (--session or --system) at @address; its org.freedesktop.DBus.Mock
+        interface, to give it methods and objects."""
+        import dbus
+        self.mock = subprocess.Popen(
+            ['/usr/bin/python3', '-m', 'dbusmock', bus, *flags, name, path, name],
+            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.addCleanup(self.stop_mock)
+        subprocess.run(['gdbus', 'wait', bus, '--timeout', '10', name],
+                       env=self.env, check=True, timeout=TIMEOUT)
+        conn = dbus.bus.BusConnection(address)
+        self.addCleanup(conn.close)
+        return dbus.Interface(conn.get_object(name, path), 'org.freedesktop.DBus.Mock')
+
+    def stop_mock(self):
+        self.mock.terminate()
+        self.mock.wait(timeout=10)
+        self.mock.stderr.close()
+
     def banger(self, *args, status=0):
         r = run(args, self.env)
         if status is not None:
@@ -517,18 +537,9 @@ class CliOldDaemonTest(_Base):
         self.env['DBUS_SESSION_BUS_ADDRESS'] = self.bus.address
         self.env['LC_ALL'] = 'C.UTF-8'
         # Owns the name before anything asks for it: the real bangerd is
-        # never activated.
-        self.mock = subprocess.Popen(
-            ['/usr/bin/python3', '-m', 'dbusmock', '--session', '-m', 'org.banger.Manager',
-             '/org/banger/Manager', 'org.banger.Manager'],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.addCleanup(self.stop_mock)
-        subprocess.run(['gdbus', 'wait', '--session', '--timeout', '10', 'org.banger.Manager'],
-                       env=self.env, check=True, timeout=TIMEOUT)
-        conn = dbus.bus.BusConnection(self.bus.address)
-        self.addCleanup(conn.close)
-        self.fake = dbus.Interface(conn.get_object('org.banger.Manager', '/org/banger/Manager'),
-                                   'org.freedesktop.DBus.Mock')
+        # never activated. -m: with an ObjectManager.
+        self.fake = self.start_mock('--session', self.bus.address, 'org.banger.Manager',
+                                    '/org/banger/Manager', '-m')
         self.fake.AddObject('/org/banger/Manager/vms/old', 'org.banger.VM', {
             'Name': 'old', 'Id': '0123456789abcdef', 'State': 'stopped', 'Driver': 'qemu',
             'Image': 'minimal', 'Kernel': 'default', 'VCPUs': dbus.UInt32(3),
@@ -537,11 +548,6 @@ class CliOldDaemonTest(_Base):
             'CreatedAt': dbus.UInt64(1700000000), 'StartedAt': dbus.UInt64(0),
             'AgentVersion': '', 'BootId': '', 'DiskMode': 'qcow2-overlay', 'LastError': '',
         }, dbus.Array([], signature='(ssss)'))
-
-    def stop_mock(self):
-        self.mock.terminate()
-        self.mock.wait(timeout=10)
-        self.mock.stderr.close()
 
     def test_list_from_an_older_daemon(self):
         table = self.banger('vm', 'list').stdout.splitlines()
@@ -559,33 +565,18 @@ class CliHelperTest(_Base):
 
     def setUp(self):
         super().setUp()
-        import dbus
         self.sysbus = SystemBus(self.tmp)
         self.sysbus.start()
         self.addCleanup(self.sysbus.stop)
         self.env = dict(self.sysbus.env)
         self.env['LC_ALL'] = 'C.UTF-8'
-        self.mock = subprocess.Popen(
-            ['/usr/bin/python3', '-m', 'dbusmock', '--system', 'org.banger.Helper',
-             '/org/banger/Helper', 'org.banger.Helper'],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.addCleanup(self.stop_mock)
-        subprocess.run(['gdbus', 'wait', '--system', '--timeout', '10', 'org.banger.Helper'],
-                       env=self.env, check=True, timeout=TIMEOUT)
-        conn = dbus.bus.BusConnection(self.sysbus.address)
-        self.addCleanup(conn.close)
-        self.fake = dbus.Interface(conn.get_object('org.banger.Helper', '/org/banger/Helper'),
-                                   'org.freedesktop.DBus.Mock')
+        self.fake = self.start_mock('--system', self.sysbus.address, 'org.banger.Helper',
+                                    '/org/banger/Helper')
         self.fake.AddMethod('org.banger.Helper', 'EnsureNetwork', 'a{sv}', 's',
                             'ret = "10.77.0.1/24"')
         self.fake.AddMethod('org.banger.Helper', 'TeardownNetwork', 'a{sv}', '',
                             'raise dbus.exceptions.DBusException("not allowed", '
                             'name="org.freedesktop.DBus.Error.AccessDenied")')
-
-    def stop_mock(self):
-        self.mock.terminate()
-        self.mock.wait(timeout=10)
-        self.mock.stderr.close()
 
     def test_network_up_interactive(self):
         r = self.banger('system', 'network', 'up')
