@@ -1,43 +1,93 @@
 #include "ssh-keys.h"
 
+#include <errno.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "banger-error.h"
 #include "paths.h"
 
-static GSubprocess *
+struct _BangerSshKeygen {
+  GPid pid;   /* 0 once waited for */
+  int err_fd; /* the read end of its stderr */
+};
+
+/* ssh-keygen is started and waited for by hand (g_spawn_async_with_pipes,
+ * not reaped by GLib; read and waitpid() in the thread that finishes it)
+ * rather than with GSubprocess, whose exit goes through a child watch in
+ * GLib's worker thread: with many VMs starting at once that hand-over was
+ * seen to never arrive (vmm-qemu.c run_argv has the story). */
+static BangerSshKeygen *
 keygen_begin (const char *path, const char *comment, GError **error)
 {
   const char *argv[]
       = { "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path, NULL };
   g_autoptr (GError) local = NULL;
-  GSubprocess *proc = g_subprocess_newv (argv,
-                                         G_SUBPROCESS_FLAGS_STDOUT_SILENCE
-                                             | G_SUBPROCESS_FLAGS_STDERR_PIPE
-                                             | G_SUBPROCESS_FLAGS_STDIN_PIPE,
-                                         &local);
+  BangerSshKeygen *k = g_new0 (BangerSshKeygen, 1);
 
-  if (proc == NULL)
+  /* stdin is /dev/null: ssh-keygen never waits on a question. */
+  if (!g_spawn_async_with_pipes (NULL, (char **)argv, NULL,
+                                 G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD
+                                     | G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_CLOEXEC_PIPES,
+                                 NULL, NULL, &k->pid, NULL, NULL, &k->err_fd, &local)) {
+    g_free (k);
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot run ssh-keygen: %s",
                  local->message);
-  return proc;
+    return NULL;
+  }
+  return k;
+}
+
+/* Reads what ssh-keygen says (up to 4 KiB kept) until it closes stderr,
+ * then reaps it; its wait status in *@status. */
+static char *
+keygen_wait (BangerSshKeygen *k, int *status)
+{
+  GString *text = g_string_new (NULL);
+  char buf[512];
+
+  for (;;) {
+    ssize_t n = read (k->err_fd, buf, sizeof buf);
+
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    if (text->len < 4096)
+      g_string_append_len (text, buf, n);
+  }
+  close (k->err_fd);
+  k->err_fd = -1;
+  while (waitpid (k->pid, status, 0) < 0 && errno == EINTR)
+    ;
+  k->pid = 0;
+  return g_string_free (text, FALSE);
+}
+
+void
+banger_ssh_keygen_free (BangerSshKeygen *k)
+{
+  int status;
+
+  if (k == NULL)
+    return;
+  /* Abandoned (a start that failed meanwhile): still reaped, no zombie. */
+  if (k->pid != 0)
+    g_free (keygen_wait (k, &status));
+  g_free (k);
 }
 
 static gboolean
-keygen_finish (GSubprocess *proc, const char *path, GError **error)
+keygen_finish (BangerSshKeygen *k, const char *path, GError **error)
 {
-  g_autofree char *err_text = NULL;
-  g_autoptr (GError) local = NULL;
+  int status = 0;
+  g_autofree char *err_text = keygen_wait (k, &status);
 
-  if (!g_subprocess_communicate_utf8 (proc, NULL, NULL, NULL, &err_text, &local)) {
-    g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "cannot run ssh-keygen: %s",
-                 local->message);
-    return FALSE;
-  }
-  if (!g_subprocess_get_successful (proc)) {
+  if (!g_spawn_check_wait_status (status, NULL)) {
     g_set_error (error, BANGER_ERROR, BANGER_ERROR_FAILED, "ssh-keygen failed for %s: %s", path,
-                 err_text ? g_strstrip (err_text) : "");
+                 *err_text ? g_strstrip (err_text) : "(no message)");
     return FALSE;
   }
   return TRUE;
@@ -46,9 +96,9 @@ keygen_finish (GSubprocess *proc, const char *path, GError **error)
 static gboolean
 run_keygen (const char *path, const char *comment, GError **error)
 {
-  g_autoptr (GSubprocess) proc = keygen_begin (path, comment, error);
+  g_autoptr (BangerSshKeygen) k = keygen_begin (path, comment, error);
 
-  return proc != NULL && keygen_finish (proc, path, error);
+  return k != NULL && keygen_finish (k, path, error);
 }
 
 static char *
@@ -80,7 +130,7 @@ banger_ssh_ensure_user_key (const char *ssh_dir, GError **error)
   return read_key (pub, error);
 }
 
-GSubprocess *
+BangerSshKeygen *
 banger_ssh_new_host_key_begin (const char *dir, GError **error)
 {
   g_autofree char *key = g_build_filename (dir, "ssh_host_ed25519_key", NULL);
@@ -94,14 +144,14 @@ banger_ssh_new_host_key_begin (const char *dir, GError **error)
 gboolean
 banger_ssh_new_host_key (const char *dir, char **private_key, char **public_key, GError **error)
 {
-  g_autoptr (GSubprocess) keygen = banger_ssh_new_host_key_begin (dir, error);
+  g_autoptr (BangerSshKeygen) keygen = banger_ssh_new_host_key_begin (dir, error);
 
   return keygen != NULL
          && banger_ssh_new_host_key_finish (keygen, dir, private_key, public_key, error);
 }
 
 gboolean
-banger_ssh_new_host_key_finish (GSubprocess *keygen, const char *dir, char **private_key,
+banger_ssh_new_host_key_finish (BangerSshKeygen *keygen, const char *dir, char **private_key,
                                 char **public_key, GError **error)
 {
   g_autofree char *key = g_build_filename (dir, "ssh_host_ed25519_key", NULL);

@@ -17,9 +17,14 @@ char *banger_ssh_ensure_user_key (const char *ssh_dir, GError **error);
  * .pub), replacing any old one: _begin starts ssh-keygen (NULL and @error
  * if it cannot), _finish waits for it and returns both keys as text, so a
  * caller can do other work meanwhile. */
-GSubprocess *banger_ssh_new_host_key_begin (const char *dir, GError **error);
-gboolean banger_ssh_new_host_key_finish (GSubprocess *keygen, const char *dir, char **private_key,
-                                         char **public_key, GError **error);
+typedef struct _BangerSshKeygen BangerSshKeygen;
+/* Frees an unfinished one too (waiting for ssh-keygen to end). */
+void banger_ssh_keygen_free (BangerSshKeygen *keygen);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BangerSshKeygen, banger_ssh_keygen_free)
+
+BangerSshKeygen *banger_ssh_new_host_key_begin (const char *dir, GError **error);
+gboolean banger_ssh_new_host_key_finish (BangerSshKeygen *keygen, const char *dir,
+                                         char **private_key, char **public_key, GError **error);
 gboolean banger_ssh_new_host_key (const char *dir, char **private_key, char **public_key,
                                   GError **error);
 

@@ -197,7 +197,7 @@ start_prepare_thread (GTask *task, gpointer source, gpointer task_data, GCancell
   GError *error = NULL;
   g_autoptr (GError) helper_error = NULL;
   g_autoptr (BangerHelperClient) helper = NULL;
-  g_autoptr (GSubprocess) keygen = NULL;
+  g_autoptr (BangerSshKeygen) keygen = NULL;
   guint64 host_mib = host_memory_mib ();
 
   if (host_mib > 0 && op->rec->memory_mib > host_mib) {
