@@ -245,7 +245,6 @@ banger_cli_list_vm_rows (BangerCli *cli, gboolean with_properties, GError **erro
       banger_cli_error_annotate (error);
       return NULL;
     }
-    g_ptr_array_set_size (rows, 0);
   }
   /* Every property (--json), or an older bangerd. */
   reply = g_dbus_connection_call_sync (cli->session, MANAGER_NAME, MANAGER_PATH,
